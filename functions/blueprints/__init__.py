@@ -1,0 +1,1 @@
+"""Azure Functions blueprints: thin triggers that call the service layer."""

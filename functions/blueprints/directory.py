@@ -1,0 +1,43 @@
+"""Directory sync triggers: a timer fans out one queue job per tenant; the queue runs it."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from ..errors import InputError, NotFoundError
+from ..services import get_services
+from ..storage.queues import SyncJob
+
+log = logging.getLogger("tenantsync.functions")
+
+bp = func.Blueprint()
+
+
+# The schedule and queue name are app settings (%NAME% is resolved by the host).
+@bp.timer_trigger(
+    arg_name="timer", schedule="%TENANTSYNC_DIRECTORY_SCHEDULE%", run_on_startup=False
+)
+def directory_schedule(timer: func.TimerRequest) -> None:
+    """Enqueue one directory sync job per enabled tenant."""
+    enqueued, skipped = get_services().schedule_directory_syncs(trigger="timer")
+    log.info("directory schedule: %d jobs enqueued, %d tenants skipped", enqueued, skipped)
+
+
+@bp.queue_trigger(
+    arg_name="message", queue_name="%TENANTSYNC_DIRECTORY_QUEUE%", connection="AzureWebJobsStorage"
+)
+def directory_job(message: func.QueueMessage) -> None:
+    """Run one tenant's directory sync.
+
+    A tenant's own failure is recorded as a failed run and not retried by the queue (the
+    next schedule retries it); a storage outage raises, so the host retries the message.
+    """
+    try:
+        job = SyncJob.from_json(message.get_body().decode("utf-8", errors="replace"))
+        get_services().directory_sync.run(job.tenant_id, job.trigger)
+    except NotFoundError as exc:
+        log.warning("directory job dropped: %s", exc.message)
+    except InputError as exc:
+        log.error("directory job rejected: %s", exc.message)

@@ -1,0 +1,127 @@
+"""Settings, read once from the environment (app settings in Azure, local.settings.json locally).
+
+Every Microsoft endpoint is a setting, so that sovereign clouds and the local simulator are
+only configuration. See docs/configuration.md for the full list.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import ConfigurationError
+
+PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com"
+PUBLIC_GRAPH_URL = "https://graph.microsoft.com/v1.0"
+DEFAULT_GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a tenantsync process needs to know about its environment."""
+
+    storage_connection: str | None = None
+    table_endpoint: str | None = None
+    queue_endpoint: str | None = None
+    table_prefix: str = "ts"
+    key_vault_url: str | None = None
+    vault_auth: str = "managed-identity"
+    vault_verify_challenge: bool = True
+    managed_identity_client_id: str | None = None
+    authority_host: str = PUBLIC_AUTHORITY_HOST
+    instance_discovery: bool = True
+    graph_url: str = PUBLIC_GRAPH_URL
+    ca_bundle: str | None = None
+    directory_queue: str = "tenantsync-directory"
+    graph_max_retries: int = 6
+    graph_max_retry_wait: float = 60.0
+    graph_timeout: float = 60.0
+    deletion_guard_ratio: float = 0.5
+    deletion_guard_min: int = 10
+    secret_warning_days: int = 30
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables.
+
+        Raises:
+            ConfigurationError: a value is present but malformed.
+        """
+        e = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = e.get(name)
+            return value.strip() if value and value.strip() else None
+
+        storage = get("TENANTSYNC_STORAGE_CONNECTION")
+        if storage is None:
+            # The Functions host's own storage setting, when it is a connection string.
+            host_storage = get("AzureWebJobsStorage")
+            if host_storage and "=" in host_storage:
+                storage = host_storage
+        prefix = get("TENANTSYNC_TABLE_PREFIX") or "ts"
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{0,20}", prefix):
+            raise ConfigurationError(
+                "TENANTSYNC_TABLE_PREFIX must be 1-21 letters or digits, starting with a letter"
+            )
+        vault_auth = get("TENANTSYNC_VAULT_AUTH") or "managed-identity"
+        if vault_auth not in {"managed-identity", "developer", "client-secret"}:
+            raise ConfigurationError(
+                "TENANTSYNC_VAULT_AUTH must be managed-identity, developer or client-secret"
+            )
+
+        def number(name: str, default: float) -> float:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+
+        return cls(
+            storage_connection=storage,
+            table_endpoint=get("TENANTSYNC_TABLE_ENDPOINT"),
+            queue_endpoint=get("TENANTSYNC_QUEUE_ENDPOINT"),
+            table_prefix=prefix,
+            key_vault_url=get("TENANTSYNC_KEY_VAULT_URL"),
+            vault_auth=vault_auth,
+            vault_verify_challenge=_flag(get("TENANTSYNC_VAULT_VERIFY_CHALLENGE"), True),
+            managed_identity_client_id=get("TENANTSYNC_MANAGED_IDENTITY_CLIENT_ID"),
+            authority_host=(get("TENANTSYNC_AUTHORITY_HOST") or PUBLIC_AUTHORITY_HOST).rstrip("/"),
+            instance_discovery=_flag(get("TENANTSYNC_INSTANCE_DISCOVERY"), True),
+            graph_url=(get("TENANTSYNC_GRAPH_URL") or PUBLIC_GRAPH_URL).rstrip("/"),
+            ca_bundle=get("TENANTSYNC_CA_BUNDLE"),
+            directory_queue=get("TENANTSYNC_DIRECTORY_QUEUE") or "tenantsync-directory",
+            graph_max_retries=int(number("TENANTSYNC_GRAPH_MAX_RETRIES", 6)),
+            graph_max_retry_wait=number("TENANTSYNC_GRAPH_MAX_RETRY_WAIT", 60.0),
+            graph_timeout=number("TENANTSYNC_GRAPH_TIMEOUT", 60.0),
+            deletion_guard_ratio=number("TENANTSYNC_DELETION_GUARD_RATIO", 0.5),
+            deletion_guard_min=int(number("TENANTSYNC_DELETION_GUARD_MIN", 10)),
+            secret_warning_days=int(number("TENANTSYNC_SECRET_WARNING_DAYS", 30)),
+        )
+
+    def require_storage(self) -> None:
+        if not self.storage_connection and not self.table_endpoint:
+            raise ConfigurationError(
+                "No storage configured: set TENANTSYNC_STORAGE_CONNECTION (a connection string) "
+                "or TENANTSYNC_TABLE_ENDPOINT and TENANTSYNC_QUEUE_ENDPOINT (managed identity)"
+            )
+
+    def require_vault(self) -> str:
+        if not self.key_vault_url:
+            raise ConfigurationError("No Key Vault configured: set TENANTSYNC_KEY_VAULT_URL")
+        return self.key_vault_url
+
+    @property
+    def verify(self) -> str | bool:
+        """What HTTPS clients trust: the configured CA bundle, else the system store."""
+        return self.ca_bundle or True

@@ -1,0 +1,1 @@
+"""Directory sync: an Entra ID group tree becomes users and groups in Table Storage."""

@@ -1,0 +1,117 @@
+"""The directory sync's decisions as pure functions: what Graph said + what is stored -> changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from ..domain import (
+    ChangeCounts,
+    GroupRecord,
+    GroupTree,
+    MembershipRecord,
+    StoredDirectory,
+    UserRecord,
+)
+
+
+@dataclass
+class DirectoryChanges:
+    """Only the records that must be written, and what they mean."""
+
+    users: list[UserRecord] = field(default_factory=list)
+    groups: list[GroupRecord] = field(default_factory=list)
+    memberships: list[MembershipRecord] = field(default_factory=list)
+    user_counts: ChangeCounts = field(default_factory=ChangeCounts)
+    group_counts: ChangeCounts = field(default_factory=ChangeCounts)
+    memberships_added: int = 0
+    memberships_removed: int = 0
+
+    @property
+    def entity_count(self) -> int:
+        return len(self.users) + len(self.groups) + len(self.memberships)
+
+
+def plan_directory_changes(
+    tree: GroupTree, stored: StoredDirectory, now: datetime
+) -> DirectoryChanges:
+    """Decide creates, updates, deletion marks and restores.
+
+    From an incomplete tree nothing is marked deleted or removed, and nobody loses their
+    direct-member flag: absence from a partial read proves nothing.
+    """
+    changes = DirectoryChanges()
+    removals_allowed = tree.complete
+
+    for user in tree.users.values():
+        old = stored.users.get(user.id)
+        direct = user.id in tree.direct_user_ids
+        if not removals_allowed and old is not None:
+            direct = direct or old.direct
+        new = UserRecord(user.id, user.display_name, user.email, user.upn, direct)
+        _decide(new, old, changes.users, changes.user_counts)
+
+    for group in tree.groups.values():
+        new_group = GroupRecord(group.id, group.display_name)
+        _decide(new_group, stored.groups.get(group.id), changes.groups, changes.group_counts)
+
+    for group_id, user_id in tree.memberships:
+        old_m = stored.memberships.get((group_id, user_id))
+        if old_m is None or not old_m.active:
+            changes.memberships.append(MembershipRecord(group_id, user_id))
+            changes.memberships_added += 1
+
+    if removals_allowed:
+        for user_id, old_user in stored.users.items():
+            if not old_user.deleted and user_id not in tree.users:
+                changes.users.append(replace(old_user, deleted=True, deleted_at=now))
+                changes.user_counts.marked_deleted += 1
+        for group_id, old_group in stored.groups.items():
+            if not old_group.deleted and group_id not in tree.groups:
+                changes.groups.append(replace(old_group, deleted=True, deleted_at=now))
+                changes.group_counts.marked_deleted += 1
+        for key, old_m in stored.memberships.items():
+            if old_m.active and key not in tree.memberships:
+                changes.memberships.append(replace(old_m, active=False, removed_at=now))
+                changes.memberships_removed += 1
+    return changes
+
+
+def _decide(
+    new: UserRecord | GroupRecord,
+    old: UserRecord | GroupRecord | None,
+    out: list[Any],
+    counts: ChangeCounts,
+) -> None:
+    """Compare one seen record with its stored self (seen records are never deleted)."""
+    if old is None:
+        out.append(new)
+        counts.created += 1
+    elif old.deleted:
+        out.append(new)  # back in the group: restored, deletion mark cleared
+        counts.restored += 1
+    elif new != old:
+        out.append(new)
+        counts.updated += 1
+    else:
+        counts.unchanged += 1
+
+
+def deletion_guard(
+    changes: DirectoryChanges, stored: StoredDirectory, *, ratio: float, minimum: int
+) -> str | None:
+    """Return why a sync must be held back, or None.
+
+    Holds a sync that would mark at least ``minimum`` users deleted and more than ``ratio``
+    of the users currently active: more often a misconfigured group than a mass departure.
+    """
+    marked = changes.user_counts.marked_deleted
+    active = sum(1 for u in stored.users.values() if not u.deleted)
+    if marked >= minimum and active and marked / active > ratio:
+        return (
+            f"This sync would mark {marked} of {active} users deleted (over {ratio:.0%}); "
+            "nothing was written. If that is right, run it again allowing mass deletion "
+            "(tenantsync sync directory --allow-mass-deletion)."
+        )
+    return None

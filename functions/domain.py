@@ -1,0 +1,202 @@
+"""The domain: tenants, directory users and groups, memberships and runs, as plain dataclasses.
+
+Graph JSON becomes these in ``directory/reader.py``; table entities become these in
+``storage/entities.py``. Nothing else knows either format.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Health(StrEnum):
+    UNKNOWN = "unknown"
+    HEALTHY = "healthy"
+    CONSENT_MISSING = "consent_missing"
+    PERMISSION_MISSING = "permission_missing"
+    INTUNE_NOT_LICENSED = "intune_not_licensed"
+    SECRET_EXPIRING = "secret_expiring"  # noqa: S105 - a state name, not a secret
+    SECRET_EXPIRED = "secret_expired"  # noqa: S105
+    FAILING = "failing"
+    QUARANTINED = "quarantined"
+    EXCLUDED = "excluded"
+    INACTIVE = "inactive"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class DirectoryConnection:
+    """How to read one tenant's level-0 group (the admin's onboarding input, minus the secret)."""
+
+    tenant_id: str
+    client_id: str
+    group_id: str
+    scope: str
+    secret_name: str
+
+
+@dataclass
+class TenantRecord:
+    """A tenant as stored: its directory connection and its state."""
+
+    tenant_id: str
+    directory: DirectoryConnection | None = None
+    display_name: str = ""
+    enabled: bool = True
+    created_at: datetime | None = None
+    secret_expires_on: datetime | None = None
+    health: Health = Health.UNKNOWN
+    health_since: datetime | None = None
+    last_error_code: str = ""
+    last_error: str = ""
+    consecutive_failures: int = 0
+
+
+# --- What Graph says (read side) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryUser:
+    id: str
+    display_name: str
+    email: str | None  # Graph `mail`; None makes an anonymous user. Never the UPN.
+    upn: str
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryGroup:
+    id: str
+    display_name: str
+
+
+@dataclass
+class GroupTree:
+    """What one read of the level-0 group found, down to level 2.
+
+    ``complete`` is True only when every listing was read to its last page; a deletion may
+    only be concluded from a complete tree.
+    """
+
+    root: DirectoryGroup
+    users: dict[str, DirectoryUser] = field(default_factory=dict)
+    direct_user_ids: set[str] = field(default_factory=set)
+    groups: dict[str, DirectoryGroup] = field(default_factory=dict)
+    memberships: set[tuple[str, str]] = field(default_factory=set)  # (group id, user id)
+    ignored: Counter[str] = field(default_factory=Counter)
+    complete: bool = True
+    error_code: str = ""
+    error: str = ""
+
+
+# --- What we store (write side) --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: str
+    display_name: str
+    email: str | None
+    upn: str
+    direct: bool  # a level-1 user (direct member of the level-0 group)
+    deleted: bool = False  # "Azure ID: deleted"
+    deleted_at: datetime | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return not self.email
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    id: str
+    display_name: str
+    deleted: bool = False
+    deleted_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRecord:
+    group_id: str
+    user_id: str
+    active: bool = True
+    removed_at: datetime | None = None
+
+
+@dataclass
+class StoredDirectory:
+    """A tenant's directory data as it is in Table Storage before a sync."""
+
+    users: dict[str, UserRecord] = field(default_factory=dict)
+    groups: dict[str, GroupRecord] = field(default_factory=dict)
+    memberships: dict[tuple[str, str], MembershipRecord] = field(default_factory=dict)
+
+
+# --- Runs ------------------------------------------------------------------------------
+
+
+@dataclass
+class ChangeCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    marked_deleted: int = 0
+    restored: int = 0
+
+    def add(self, other: ChangeCounts) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.marked_deleted += other.marked_deleted
+        self.restored += other.restored
+
+
+@dataclass
+class Run:
+    """One sync of one tenant: what started it, how it ended, what it changed."""
+
+    run_id: str
+    tenant_id: str
+    kind: str  # "directory" (devices in a later release)
+    trigger: str  # timer, http, queue, cli
+    started_at: datetime
+    status: RunStatus = RunStatus.RUNNING
+    ended_at: datetime | None = None
+    users: ChangeCounts = field(default_factory=ChangeCounts)
+    groups: ChangeCounts = field(default_factory=ChangeCounts)
+    memberships_added: int = 0
+    memberships_removed: int = 0
+    ignored: Counter[str] = field(default_factory=Counter)
+    graph_requests: int = 0
+    throttled: int = 0
+    entities_written: int = 0
+    transactions: int = 0
+    error_code: str = ""
+    error: str = ""
+
+    @property
+    def totals(self) -> ChangeCounts:
+        total = ChangeCounts()
+        total.add(self.users)
+        total.add(self.groups)
+        return total
+
+    @property
+    def duration_ms(self) -> int:
+        if self.ended_at is None:
+            return 0
+        return int((self.ended_at - self.started_at).total_seconds() * 1000)

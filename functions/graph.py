@@ -1,0 +1,178 @@
+"""A small Microsoft Graph client on ``requests``: paging, retries and typed errors."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from .errors import GraphError, GraphThrottledError
+
+log = logging.getLogger("tenantsync.graph")
+
+RETRIABLE_STATUSES = frozenset({429, 503, 504})
+
+
+@dataclass
+class RequestStats:
+    """Requests one client made, for a run's counts."""
+
+    requests: int = 0
+    throttled: int = 0
+    retries: int = 0
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """Parse ``Retry-After`` as seconds; Graph sends seconds, possibly fractional."""
+    raw = response.headers.get("Retry-After")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None
+
+
+def _error_fields(response: requests.Response) -> tuple[str, str, str]:
+    """Graph's error code, message and request id from an error response."""
+    request_id = response.headers.get("request-id", "")
+    try:
+        body = response.json()
+    except ValueError:
+        return "", response.reason or "", request_id
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return "", response.reason or "", request_id
+    inner = error.get("innerError") or {}
+    if isinstance(inner, dict):
+        request_id = inner.get("request-id") or request_id
+    return str(error.get("code") or ""), str(error.get("message") or ""), request_id
+
+
+class GraphClient:
+    """GET requests to Graph with bearer tokens, nextLink paging and bounded retries.
+
+    Retries 429, 503 and 504 (and dropped connections) honouring ``Retry-After``, capped at
+    ``max_retry_wait`` with a little jitter; other errors raise :class:`GraphError` at once.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: Callable[[], str],
+        session: requests.Session,
+        *,
+        max_retries: int = 6,
+        max_retry_wait: float = 60.0,
+        timeout: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._host = urlsplit(self.base_url).netloc
+        self._token = token
+        self._session = session
+        self._max_retries = max_retries
+        self._max_retry_wait = max_retry_wait
+        self._timeout = timeout
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self.stats = RequestStats()
+
+    def _count(self, *, throttled: bool = False, retry: bool = False) -> None:
+        with self._lock:
+            if throttled:
+                self.stats.throttled += 1
+            elif retry:
+                self.stats.retries += 1
+            else:
+                self.stats.requests += 1
+
+    def _wait(self, attempt: int, hinted: float | None) -> None:
+        if hinted is None:
+            hinted = min(2.0**attempt, self._max_retry_wait)  # exponential when no hint
+        wait = min(hinted, self._max_retry_wait)
+        self._sleep(wait + random.uniform(0, min(1.0, wait * 0.1)))  # noqa: S311 - jitter
+
+    def get(self, path_or_url: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """GET one Graph resource and return its JSON body.
+
+        Raises:
+            GraphThrottledError: still throttled after the retry budget.
+            GraphError: any other error status, or a transport failure that did not clear.
+        """
+        url = path_or_url if path_or_url.startswith("https://") else self.base_url + path_or_url
+        attempt = 0
+        while True:
+            self._count()
+            try:
+                response = self._session.get(
+                    url,
+                    params=params,
+                    headers={"Authorization": f"Bearer {self._token()}"},
+                    timeout=self._timeout,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt >= self._max_retries:
+                    raise GraphError(
+                        f"Graph could not be reached after {attempt + 1} attempts "
+                        f"({type(exc).__name__})",
+                        status=0,
+                        code="graph_unreachable",
+                    ) from None
+                self._count(retry=True)
+                self._wait(attempt, None)
+                attempt += 1
+                continue
+            if response.status_code < 400:
+                body: dict[str, Any] = response.json()
+                return body
+            graph_code, message, request_id = _error_fields(response)
+            if response.status_code in RETRIABLE_STATUSES and attempt < self._max_retries:
+                self._count(throttled=response.status_code == 429, retry=True)
+                log.info(
+                    "graph retry",
+                    extra={"status": response.status_code, "attempt": attempt + 1,
+                           "request_id": request_id},
+                )
+                self._wait(attempt, retry_after_seconds(response))
+                attempt += 1
+                continue
+            if response.status_code == 429:
+                self._count(throttled=True)
+                raise GraphThrottledError(
+                    f"Graph kept throttling (429 {graph_code or 'TooManyRequests'}) after "
+                    f"{attempt + 1} attempts; the next run will try again",
+                    status=429, graph_code=graph_code, request_id=request_id,
+                )
+            raise GraphError(
+                f"Graph answered {response.status_code} {graph_code}: {message}".rstrip(": "),
+                status=response.status_code, graph_code=graph_code, request_id=request_id,
+            )
+
+    def pages(
+        self, path: str, params: Mapping[str, str] | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield each page's ``value`` of a collection, following ``@odata.nextLink``.
+
+        The nextLink already carries the query, so it is requested as is.
+        """
+        body = self.get(path, params)
+        while True:
+            yield list(body.get("value") or [])
+            next_link = body.get("@odata.nextLink")
+            if not next_link:
+                return
+            # Our bearer token goes only to the configured Graph host.
+            if urlsplit(str(next_link)).netloc != self._host:
+                raise GraphError(
+                    "Graph returned a nextLink to another host; refusing to follow it",
+                    status=0, code="graph_bad_next_link",
+                )
+            body = self.get(str(next_link))

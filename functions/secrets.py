@@ -1,0 +1,122 @@
+"""Client secrets of tenants, kept only in Key Vault (``azure-keyvault-secrets``)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
+from azure.keyvault.secrets import SecretClient
+
+from .errors import SecretStoreError
+
+log = logging.getLogger("tenantsync.secrets")
+
+_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")  # Key Vault secret names
+
+
+class SecretValue:
+    """A secret that does not show itself: ``str``/``repr`` print a mask, ``reveal()`` the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretValue('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class StoredSecret:
+    name: str
+    version: str
+    value: SecretValue
+    expires_on: datetime | None
+
+
+def directory_secret_name(tenant_id: str) -> str:
+    """The Key Vault name of a tenant's directory-app secret."""
+    return f"tenant-{tenant_id}-directory"
+
+
+class SecretStore:
+    """Reads and writes tenant secrets in Key Vault. Each write is a new version."""
+
+    def __init__(self, client: SecretClient) -> None:
+        self._client = client
+
+    def put(self, name: str, value: SecretValue, *, expires_on: datetime | None) -> StoredSecret:
+        """Save a new version of a secret; the previous version stays in the vault's history.
+
+        Raises:
+            SecretStoreError: the vault refused or could not be reached.
+        """
+        if not _NAME.match(name):
+            raise SecretStoreError(f"invalid Key Vault secret name {name!r}")
+        try:
+            secret = self._client.set_secret(
+                name, value.reveal(), expires_on=expires_on, content_type="client-secret"
+            )
+        except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as exc:
+            raise self._error("save", name, exc) from None
+        return StoredSecret(
+            name, secret.properties.version or "", value, secret.properties.expires_on
+        )
+
+    def get(self, name: str) -> StoredSecret:
+        """Read the latest version of a secret.
+
+        Raises:
+            SecretStoreError: code ``secret_missing`` if absent, else the vault failed.
+        """
+        try:
+            secret = self._client.get_secret(name)
+        except ResourceNotFoundError:
+            raise SecretStoreError(
+                f"Key Vault has no secret {name!r}: save the tenant's client secret again "
+                "(tenantsync tenant set-secret)",
+                code="secret_missing",
+            ) from None
+        except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as exc:
+            raise self._error("read", name, exc) from None
+        return StoredSecret(
+            name, secret.properties.version or "", SecretValue(secret.value or ""),
+            secret.properties.expires_on,
+        )
+
+    def ping(self) -> None:
+        """Check that the vault answers and lets us list secrets."""
+        try:
+            next(iter(self._client.list_properties_of_secrets(max_page_size=1)), None)
+        except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as exc:
+            raise self._error("list", "*", exc) from None
+
+    @staticmethod
+    def _error(action: str, name: str, exc: Exception) -> SecretStoreError:
+        # The SDK's exception text may echo request details; keep only the type and status.
+        status = getattr(exc, "status_code", None)
+        detail = f"HTTP {status}" if status else type(exc).__name__
+        if status == 403:
+            hint = ("the app's identity needs the 'Key Vault Secrets Officer' role on the "
+                    "vault")
+        elif status == 401 or isinstance(exc, ClientAuthenticationError):
+            hint = "the app could not authenticate to Key Vault (check its identity settings)"
+        else:
+            hint = "check TENANTSYNC_KEY_VAULT_URL and that the vault is reachable"
+        return SecretStoreError(f"Key Vault could not {action} secret {name!r} ({detail}): {hint}")

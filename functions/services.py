@@ -1,0 +1,170 @@
+"""The composition root: builds the real clients from :class:`Settings`, once per process."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+
+import requests
+from azure.core.credentials import TokenCredential
+from azure.keyvault.secrets import SecretClient
+
+from . import telemetry
+from .config import Settings
+from .directory.sync import DirectorySync
+from .domain import TenantRecord
+from .errors import ConfigurationError
+from .onboarding import Onboarding
+from .secrets import SecretStore
+from .storage.queues import JobQueue, SyncJob
+from .storage.repositories import DirectoryTables, RunTable, TenantTable
+from .storage.tables import TableStore
+from .tokens import TokenProvider
+
+
+def azure_credential(settings: Settings) -> TokenCredential:
+    """The identity the app uses for Key Vault (and storage, when no connection string)."""
+    import os
+
+    from azure.identity import (
+        ClientSecretCredential,
+        DefaultAzureCredential,
+        ManagedIdentityCredential,
+    )
+
+    if settings.vault_auth == "managed-identity":
+        return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
+    if settings.vault_auth == "developer":
+        return DefaultAzureCredential()
+    # client-secret: a service principal from AZURE_TENANT_ID / AZURE_CLIENT_ID /
+    # AZURE_CLIENT_SECRET, against the configured authority (the simulator, or a cloud).
+    try:
+        tenant, client, secret = (
+            os.environ["AZURE_TENANT_ID"], os.environ["AZURE_CLIENT_ID"],
+            os.environ["AZURE_CLIENT_SECRET"],
+        )
+    except KeyError as missing:
+        raise ConfigurationError(
+            f"TENANTSYNC_VAULT_AUTH=client-secret needs {missing.args[0]} to be set"
+        ) from None
+    return ClientSecretCredential(
+        tenant, client, secret,
+        authority=settings.authority_host,
+        disable_instance_discovery=not settings.instance_discovery,
+        connection_verify=settings.verify,
+    )
+
+
+@dataclass
+class Services:
+    settings: Settings
+
+    @cached_property
+    def credential(self) -> TokenCredential:
+        return azure_credential(self.settings)
+
+    @cached_property
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        session.verify = self.settings.verify
+        adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=32)
+        session.mount("https://", adapter)
+        return session
+
+    @cached_property
+    def tables(self) -> TableStore:
+        s = self.settings
+        s.require_storage()
+        if s.storage_connection:
+            store = TableStore.from_connection_string(s.storage_connection, s.table_prefix)
+        else:
+            assert s.table_endpoint
+            store = TableStore.from_endpoint(s.table_endpoint, self.credential, s.table_prefix)
+        store.ensure_tables()
+        return store
+
+    @cached_property
+    def directory_queue(self) -> JobQueue:
+        s = self.settings
+        s.require_storage()
+        if s.storage_connection:
+            queue = JobQueue.from_connection_string(s.storage_connection, s.directory_queue)
+        elif s.queue_endpoint:
+            queue = JobQueue.from_endpoint(s.queue_endpoint, s.directory_queue, self.credential)
+        else:
+            raise ConfigurationError("set TENANTSYNC_QUEUE_ENDPOINT to use the job queue")
+        queue.ensure()
+        return queue
+
+    @cached_property
+    def secrets(self) -> SecretStore:
+        client = SecretClient(
+            self.settings.require_vault(),
+            self.credential,
+            # The challenge's resource must match the vault's domain; a vault on another host
+            # (the local simulator) turns this off through TENANTSYNC_VAULT_VERIFY_CHALLENGE.
+            verify_challenge_resource=self.settings.vault_verify_challenge,
+            connection_verify=self.settings.verify,
+        )
+        return SecretStore(client)
+
+    @cached_property
+    def tokens(self) -> TokenProvider:
+        return TokenProvider(
+            self.settings.authority_host, self.session,
+            instance_discovery=self.settings.instance_discovery,
+        )
+
+    @cached_property
+    def tenants(self) -> TenantTable:
+        return TenantTable(self.tables)
+
+    @cached_property
+    def directory(self) -> DirectoryTables:
+        return DirectoryTables(self.tables)
+
+    @cached_property
+    def runs(self) -> RunTable:
+        return RunTable(self.tables)
+
+    @cached_property
+    def directory_sync(self) -> DirectorySync:
+        return DirectorySync(
+            self.settings, self.tenants, self.directory, self.runs, self.secrets, self.tokens,
+            self.session,
+        )
+
+    @cached_property
+    def onboarding(self) -> Onboarding:
+        return Onboarding(self.settings, self.tenants, self.secrets, self.tokens, self.session)
+
+    def schedule_directory_syncs(self, trigger: str = "timer") -> tuple[int, int]:
+        """Enqueue one directory job per enabled tenant; returns (enqueued, skipped)."""
+        enqueued = skipped = 0
+        for tenant in self.tenants.list():
+            if _schedulable(tenant):
+                self.directory_queue.put(SyncJob(tenant.tenant_id, "directory", trigger))
+                enqueued += 1
+            else:
+                skipped += 1
+        telemetry.schedule_fired("directory", enqueued, skipped)
+        return enqueued, skipped
+
+
+def _schedulable(tenant: TenantRecord) -> bool:
+    return tenant.enabled and tenant.directory is not None
+
+
+_services: Services | None = None
+_lock = threading.Lock()
+
+
+def get_services() -> Services:
+    """The process-wide services, built from the environment on first use."""
+    global _services
+    with _lock:
+        if _services is None:
+            _services = Services(Settings.from_env())
+            telemetry.configure_azure_monitor()
+        return _services

@@ -1,0 +1,1 @@
+"""Table and queue storage: the only code that knows entities and messages."""

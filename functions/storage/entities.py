@@ -1,0 +1,228 @@
+"""Domain records <-> Table Storage entities. The one place that knows the table layout.
+
+Layout (every synced table is partitioned by tenant ID):
+- tenants:      PartitionKey "tenant",  RowKey tenant ID
+- users:        PartitionKey tenant ID, RowKey user object ID
+- groups:       PartitionKey tenant ID, RowKey group object ID
+- memberships:  PartitionKey tenant ID, RowKey "<group ID>_<user ID>"
+- runs:         PartitionKey tenant ID, RowKey run ID (sorts newest first)
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ..domain import (
+    ChangeCounts,
+    DirectoryConnection,
+    GroupRecord,
+    Health,
+    MembershipRecord,
+    Run,
+    RunStatus,
+    TenantRecord,
+    UserRecord,
+)
+
+Entity = dict[str, Any]
+TENANT_PARTITION = "tenant"
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value))
+
+
+def _iso(value: datetime | None) -> str:
+    # Times are stored as ISO strings: exact round trips, so unchanged rows compare equal.
+    return value.astimezone(UTC).isoformat(timespec="microseconds") if value else ""
+
+
+# --- users, groups, memberships --------------------------------------------------------
+
+
+def user_entity(tenant_id: str, user: UserRecord) -> Entity:
+    return {
+        "PartitionKey": tenant_id,
+        "RowKey": user.id,
+        "DisplayName": user.display_name,
+        "Email": user.email or "",
+        "Upn": user.upn,
+        "Anonymous": user.anonymous,
+        "Direct": user.direct,
+        "AzureDeleted": user.deleted,
+        "DeletedAt": _iso(user.deleted_at),
+    }
+
+
+def user_record(entity: Mapping[str, Any]) -> UserRecord:
+    return UserRecord(
+        id=entity["RowKey"],
+        display_name=entity.get("DisplayName", ""),
+        email=entity.get("Email") or None,
+        upn=entity.get("Upn", ""),
+        direct=bool(entity.get("Direct", False)),
+        deleted=bool(entity.get("AzureDeleted", False)),
+        deleted_at=_time(entity.get("DeletedAt")),
+    )
+
+
+def group_entity(tenant_id: str, group: GroupRecord) -> Entity:
+    return {
+        "PartitionKey": tenant_id,
+        "RowKey": group.id,
+        "DisplayName": group.display_name,
+        "AzureDeleted": group.deleted,
+        "DeletedAt": _iso(group.deleted_at),
+    }
+
+
+def group_record(entity: Mapping[str, Any]) -> GroupRecord:
+    return GroupRecord(
+        id=entity["RowKey"],
+        display_name=entity.get("DisplayName", ""),
+        deleted=bool(entity.get("AzureDeleted", False)),
+        deleted_at=_time(entity.get("DeletedAt")),
+    )
+
+
+def membership_key(group_id: str, user_id: str) -> str:
+    return f"{group_id}_{user_id}"
+
+
+def membership_entity(tenant_id: str, membership: MembershipRecord) -> Entity:
+    return {
+        "PartitionKey": tenant_id,
+        "RowKey": membership_key(membership.group_id, membership.user_id),
+        "GroupId": membership.group_id,
+        "UserId": membership.user_id,
+        "Active": membership.active,
+        "RemovedAt": _iso(membership.removed_at),
+    }
+
+
+def membership_record(entity: Mapping[str, Any]) -> MembershipRecord:
+    return MembershipRecord(
+        group_id=entity["GroupId"],
+        user_id=entity["UserId"],
+        active=bool(entity.get("Active", True)),
+        removed_at=_time(entity.get("RemovedAt")),
+    )
+
+
+# --- tenants ---------------------------------------------------------------------------
+
+
+def tenant_entity(tenant: TenantRecord) -> Entity:
+    entity: Entity = {
+        "PartitionKey": TENANT_PARTITION,
+        "RowKey": tenant.tenant_id,
+        "DisplayName": tenant.display_name,
+        "Enabled": tenant.enabled,
+        "CreatedAt": _iso(tenant.created_at),
+        "SecretExpiresOn": _iso(tenant.secret_expires_on),
+        "Health": tenant.health.value,
+        "HealthSince": _iso(tenant.health_since),
+        "LastErrorCode": tenant.last_error_code,
+        "LastError": tenant.last_error[:2000],
+        "ConsecutiveFailures": tenant.consecutive_failures,
+    }
+    if tenant.directory:
+        entity.update(
+            DirectoryClientId=tenant.directory.client_id,
+            DirectoryGroupId=tenant.directory.group_id,
+            DirectoryScope=tenant.directory.scope,
+            DirectorySecretName=tenant.directory.secret_name,
+        )
+    return entity
+
+
+def tenant_record(entity: Mapping[str, Any]) -> TenantRecord:
+    directory = None
+    if entity.get("DirectoryClientId"):
+        directory = DirectoryConnection(
+            tenant_id=entity["RowKey"],
+            client_id=entity["DirectoryClientId"],
+            group_id=entity["DirectoryGroupId"],
+            scope=entity["DirectoryScope"],
+            secret_name=entity["DirectorySecretName"],
+        )
+    return TenantRecord(
+        tenant_id=entity["RowKey"],
+        directory=directory,
+        display_name=entity.get("DisplayName", ""),
+        enabled=bool(entity.get("Enabled", True)),
+        created_at=_time(entity.get("CreatedAt")),
+        secret_expires_on=_time(entity.get("SecretExpiresOn")),
+        health=Health(entity.get("Health") or Health.UNKNOWN.value),
+        health_since=_time(entity.get("HealthSince")),
+        last_error_code=entity.get("LastErrorCode", ""),
+        last_error=entity.get("LastError", ""),
+        consecutive_failures=int(entity.get("ConsecutiveFailures", 0)),
+    )
+
+
+# --- runs ------------------------------------------------------------------------------
+
+_COUNT_FIELDS = ("created", "updated", "unchanged", "marked_deleted", "restored")
+
+
+def run_entity(run: Run) -> Entity:
+    entity: Entity = {
+        "PartitionKey": run.tenant_id,
+        "RowKey": run.run_id,
+        "Kind": run.kind,
+        "Trigger": run.trigger,
+        "Status": run.status.value,
+        "StartedAt": _iso(run.started_at),
+        "EndedAt": _iso(run.ended_at),
+        "MembershipsAdded": run.memberships_added,
+        "MembershipsRemoved": run.memberships_removed,
+        "Ignored": json.dumps(dict(run.ignored), sort_keys=True),
+        "GraphRequests": run.graph_requests,
+        "Throttled": run.throttled,
+        "EntitiesWritten": run.entities_written,
+        "Transactions": run.transactions,
+        "ErrorCode": run.error_code,
+        "Error": run.error[:4000],
+    }
+    for prefix, counts in (("Users", run.users), ("Groups", run.groups)):
+        for name in _COUNT_FIELDS:
+            entity[prefix + name.title().replace("_", "")] = getattr(counts, name)
+    return entity
+
+
+def run_record(entity: Mapping[str, Any]) -> Run:
+    def counts(prefix: str) -> ChangeCounts:
+        return ChangeCounts(
+            **{n: int(entity.get(prefix + n.title().replace("_", ""), 0)) for n in _COUNT_FIELDS}
+        )
+
+    started = _time(entity.get("StartedAt"))
+    return Run(
+        run_id=entity["RowKey"],
+        tenant_id=entity["PartitionKey"],
+        kind=entity.get("Kind", ""),
+        trigger=entity.get("Trigger", ""),
+        started_at=started or datetime.fromtimestamp(0, UTC),
+        status=RunStatus(entity.get("Status", RunStatus.RUNNING.value)),
+        ended_at=_time(entity.get("EndedAt")),
+        users=counts("Users"),
+        groups=counts("Groups"),
+        memberships_added=int(entity.get("MembershipsAdded", 0)),
+        memberships_removed=int(entity.get("MembershipsRemoved", 0)),
+        ignored=Counter(json.loads(entity.get("Ignored") or "{}")),
+        graph_requests=int(entity.get("GraphRequests", 0)),
+        throttled=int(entity.get("Throttled", 0)),
+        entities_written=int(entity.get("EntitiesWritten", 0)),
+        transactions=int(entity.get("Transactions", 0)),
+        error_code=entity.get("ErrorCode", ""),
+        error=entity.get("Error", ""),
+    )

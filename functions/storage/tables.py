@@ -1,0 +1,201 @@
+"""Table Storage access through ``azure-data-tables``: batching, queries and table names."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+
+from ..errors import InputError, StorageError
+from ..validation import table_key
+
+Entity = dict[str, Any]
+
+TABLE_NAMES = ("tenants", "users", "groups", "memberships", "runs")
+MAX_BATCH = 100  # Table Storage: at most 100 operations per transaction, one partition.
+
+
+@dataclass
+class WriteStats:
+    entities: int = 0
+    transactions: int = 0
+
+    def add(self, other: WriteStats) -> None:
+        self.entities += other.entities
+        self.transactions += other.transactions
+
+
+class TableStore:
+    """The app's tables (``<prefix><name>``) in one storage account."""
+
+    def __init__(self, service: TableServiceClient, prefix: str, *, write_concurrency: int = 4):
+        self._service = service
+        self._prefix = prefix
+        self._clients: dict[str, TableClient] = {}
+        self._write_concurrency = write_concurrency
+
+    @classmethod
+    def from_connection_string(cls, connection: str, prefix: str) -> TableStore:
+        return cls(TableServiceClient.from_connection_string(connection), prefix)
+
+    @classmethod
+    def from_endpoint(cls, endpoint: str, credential: TokenCredential, prefix: str) -> TableStore:
+        return cls(TableServiceClient(endpoint=endpoint, credential=credential), prefix)
+
+    def table(self, name: str) -> TableClient:
+        client = self._clients.get(name)
+        if client is None:
+            client = self._service.get_table_client(self._prefix + name)
+            self._clients[name] = client
+        return client
+
+    def ensure_tables(self) -> None:
+        """Create the app's tables if they are missing (idempotent)."""
+        for name in TABLE_NAMES:
+            try:
+                self._service.create_table(self._prefix + name)
+            except ResourceExistsError:
+                pass
+            except AzureError as exc:
+                raise _storage_error("create tables", exc) from None
+
+    def ping(self) -> None:
+        try:
+            next(iter(self._service.list_tables(results_per_page=1)), None)
+        except AzureError as exc:
+            raise _storage_error("list tables", exc) from None
+
+    def get(self, table: str, partition: str, row: str) -> Entity | None:
+        table_key(partition, "partition key")
+        table_key(row, "row key")
+        try:
+            return dict(self.table(table).get_entity(partition, row))
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise _storage_error(f"read {table}", exc) from None
+
+    def query(
+        self,
+        table: str,
+        filter: str,
+        parameters: Mapping[str, Any],
+        *,
+        select: Sequence[str] | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[Entity]:
+        """Yield entities matching a parameterised filter (values never spliced into text)."""
+        try:
+            pages = self.table(table).query_entities(
+                filter,
+                parameters=dict(parameters),
+                select=list(select) if select else None,
+                results_per_page=page_size,
+            )
+            for entity in pages:
+                yield dict(entity)
+        except ResourceNotFoundError:
+            return
+        except AzureError as exc:
+            raise _storage_error(f"query {table}", exc) from None
+
+    def query_page(
+        self,
+        table: str,
+        filter: str,
+        parameters: Mapping[str, Any],
+        *,
+        page_size: int,
+        continuation: str | None = None,
+    ) -> tuple[list[Entity], str | None]:
+        """One page of a query and the token for the next page (None at the end)."""
+        try:
+            pager = self.table(table).query_entities(
+                filter, parameters=dict(parameters), results_per_page=page_size
+            ).by_page(continuation_token=_decode_token(continuation))
+            page = [dict(e) for e in next(pager, [])]
+            return page, _encode_token(pager.continuation_token)  # type: ignore[attr-defined]
+        except AzureError as exc:
+            raise _storage_error(f"query {table}", exc) from None
+
+    def upsert(self, table: str, entity: Entity) -> None:
+        try:
+            self.table(table).upsert_entity(entity, mode=UpdateMode.REPLACE)
+        except AzureError as exc:
+            raise _storage_error(f"write {table}", exc) from None
+
+    def write(self, table: str, entities: Iterable[Entity]) -> WriteStats:
+        """Upsert entities in transactions of at most 100 per partition.
+
+        Raises:
+            StorageError: a transaction failed; earlier transactions stay written (each is
+            atomic on its own, and every write is an idempotent upsert).
+        """
+        by_partition: dict[str, list[Entity]] = {}
+        for entity in entities:
+            table_key(entity["PartitionKey"], "partition key")
+            table_key(entity["RowKey"], "row key")
+            by_partition.setdefault(entity["PartitionKey"], []).append(entity)
+        batches = [
+            list(chunk)
+            for rows in by_partition.values()
+            for chunk in (rows[i:i + MAX_BATCH] for i in range(0, len(rows), MAX_BATCH))
+        ]
+        stats = WriteStats()
+        if not batches:
+            return stats
+        client = self.table(table)
+
+        def submit(batch: list[Entity]) -> int:
+            if len(batch) == 1:
+                client.upsert_entity(batch[0], mode=UpdateMode.REPLACE)
+            else:
+                client.submit_transaction(
+                    [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in batch]
+                )
+            return len(batch)
+
+        try:
+            with ThreadPoolExecutor(max_workers=self._write_concurrency) as pool:
+                for written in pool.map(submit, batches):
+                    stats.entities += written
+                    stats.transactions += 1
+        except AzureError as exc:
+            raise _storage_error(f"write {table}", exc) from None
+        return stats
+
+
+def _encode_token(token: Any) -> str | None:
+    if not token:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+
+
+def _decode_token(token: str | None) -> Any:
+    if not token:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, UnicodeDecodeError):
+        raise InputError("continuation token is not valid", code="invalid_continuation") from None
+    if not isinstance(decoded, dict):
+        raise InputError("continuation token is not valid", code="invalid_continuation")
+    return decoded
+
+
+def _storage_error(action: str, exc: AzureError) -> StorageError:
+    status = exc.status_code if isinstance(exc, HttpResponseError) else None
+    detail = f"HTTP {status}" if status else type(exc).__name__
+    return StorageError(f"Table Storage could not {action} ({detail}); will retry on the next run")

@@ -1,0 +1,154 @@
+"""App-only tokens from Entra ID through MSAL, with token errors turned into fixes people can do."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from typing import Any
+
+import msal
+import requests
+
+from .errors import AuthenticationError
+from .secrets import SecretValue
+
+# AADSTS code -> (our error code, what to do). {tenant} and {client} are filled in.
+_TOKEN_ERRORS: dict[int, tuple[str, str]] = {
+    7000215: (
+        "invalid_secret",
+        "The client secret is not valid for app {client}. Did you paste the secret ID instead "
+        "of its value? Create a new client secret and save its Value.",
+    ),
+    7000222: (
+        "secret_expired",
+        "The client secret of app {client} has expired. Create a new client secret in the app "
+        "registration (Certificates & secrets) and save its Value for tenant {tenant}.",
+    ),
+    7000218: (
+        "secret_missing",
+        "No client secret was sent for app {client}: save the secret's Value for tenant {tenant}.",
+    ),
+    700016: (
+        "app_not_found",
+        "App {client} was not found in tenant {tenant}: check the Application (client) ID, and "
+        "that the app is registered in this tenant or an admin has consented to it there.",
+    ),
+    90002: (
+        "tenant_not_found",
+        "Tenant {tenant} was not found: check the Directory (tenant) ID on the tenant's "
+        "Entra ID overview page.",
+    ),
+    7000112: (
+        "app_disabled",
+        "App {client} is disabled in tenant {tenant}: enable its enterprise application.",
+    ),
+    65001: (
+        "consent_missing",
+        "An administrator of tenant {tenant} has not consented to app {client}: grant admin "
+        "consent on the app's API permissions page.",
+    ),
+    500011: (
+        "resource_not_found",
+        "The requested API is not available in tenant {tenant}: check the scope.",
+    ),
+}
+
+_AADSTS = re.compile(r"AADSTS(\d+)")
+
+
+def explain_token_error(
+    result: dict[str, Any], tenant_id: str, client_id: str
+) -> AuthenticationError:
+    """Turn an MSAL error result into an AuthenticationError with an actionable message."""
+    codes = result.get("error_codes") or []
+    description = str(result.get("error_description") or "")
+    aadsts: int | None = int(codes[0]) if codes else None
+    if aadsts is None:
+        match = _AADSTS.search(description)
+        aadsts = int(match.group(1)) if match else None
+    if aadsts in _TOKEN_ERRORS:
+        code, text = _TOKEN_ERRORS[aadsts]
+        message = text.format(tenant=tenant_id, client=client_id)
+        return AuthenticationError(f"{message} (AADSTS{aadsts})", code=code, aadsts=aadsts)
+    # Unknown code: keep Entra's first line, which names the problem without secrets.
+    first_line = description.splitlines()[0] if description else str(result.get("error"))
+    return AuthenticationError(
+        f"Token request for app {client_id} in tenant {tenant_id} failed: {first_line[:300]}",
+        code="token_failed", aadsts=aadsts,
+    )
+
+
+class TokenProvider:
+    """One MSAL confidential client per (tenant authority, app, secret), reused across runs.
+
+    Reuse lets MSAL's own cache serve tokens until they near expiry. The secret's hash is
+    part of the key, so a secret saved anew takes effect at the next token request.
+    """
+
+    def __init__(
+        self,
+        authority_host: str,
+        session: requests.Session,
+        *,
+        instance_discovery: bool = True,
+    ) -> None:
+        self._authority_host = authority_host.rstrip("/")
+        self._session = session
+        self._instance_discovery = instance_discovery
+        self._apps: dict[tuple[str, str, str], msal.ConfidentialClientApplication] = {}
+        self._lock = threading.Lock()
+
+    def _app(
+        self, tenant_id: str, client_id: str, secret: SecretValue
+    ) -> msal.ConfidentialClientApplication:
+        fingerprint = hashlib.sha256(secret.reveal().encode()).hexdigest()
+        key = (tenant_id, client_id, fingerprint)
+        with self._lock:
+            app = self._apps.get(key)
+            if app is None:
+                # Drop apps of an older secret of the same tenant and client.
+                for old in [k for k in self._apps if k[:2] == key[:2]]:
+                    del self._apps[old]
+                app = msal.ConfidentialClientApplication(
+                    client_id,
+                    client_credential=secret.reveal(),
+                    authority=f"{self._authority_host}/{tenant_id}",
+                    http_client=self._session,
+                    # MSAL calls the public discovery endpoint for unknown hosts unless told
+                    # not to; sovereign or local hosts set TENANTSYNC_INSTANCE_DISCOVERY=false.
+                    instance_discovery=self._instance_discovery,
+                )
+                self._apps[key] = app
+            return app
+
+    def token(self, tenant_id: str, client_id: str, secret: SecretValue, scope: str) -> str:
+        """Return an access token for ``scope`` in ``tenant_id``.
+
+        Raises:
+            AuthenticationError: with a stable code and the fix, e.g. ``invalid_secret``.
+        """
+        try:
+            app = self._app(tenant_id, client_id, secret)
+            result = app.acquire_token_for_client(scopes=[scope])
+        except ValueError as exc:
+            # MSAL raises ValueError when the authority's discovery document is refused,
+            # which is how an unknown tenant shows up before any token request.
+            text = str(exc)
+            if "90002" in text or "not found" in text.lower():
+                raise explain_token_error(
+                    {"error_codes": [90002]}, tenant_id, client_id
+                ) from None
+            raise AuthenticationError(
+                f"Could not reach the authority for tenant {tenant_id}: check "
+                "TENANTSYNC_AUTHORITY_HOST and the tenant ID",
+                code="authority_unreachable",
+            ) from None
+        except requests.RequestException as exc:
+            raise AuthenticationError(
+                f"The token endpoint could not be reached ({type(exc).__name__})",
+                code="authority_unreachable",
+            ) from None
+        if "access_token" in result:
+            return str(result["access_token"])
+        raise explain_token_error(result, tenant_id, client_id)
