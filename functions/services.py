@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import requests
 from azure.core.credentials import TokenCredential
@@ -56,6 +57,23 @@ def azure_credential(settings: Settings) -> TokenCredential:
     )
 
 
+class TrustingSession(requests.Session):
+    """A session whose trust setting wins over REQUESTS_CA_BUNDLE in the environment.
+
+    requests lets that variable override ``Session.verify`` for every request that does
+    not pass ``verify`` itself (MSAL's do not), so the configured CA bundle is passed on
+    each request.
+    """
+
+    def __init__(self, verify: str | bool) -> None:
+        super().__init__()
+        self.verify = verify
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("verify", self.verify)
+        return super().request(method, url, *args, **kwargs)
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -66,8 +84,7 @@ class Services:
 
     @cached_property
     def session(self) -> requests.Session:
-        session = requests.Session()
-        session.verify = self.settings.verify
+        session = TrustingSession(self.settings.verify)
         adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=32)
         session.mount("https://", adapter)
         return session

@@ -1,0 +1,106 @@
+"""Shared fixtures: Azurite (one per test session) and the simulator (one per test)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from azure.data.tables import TableServiceClient
+
+from devstack.stack import AzuriteProcess, local_settings
+from functions import services as services_module
+from functions.config import Settings
+from functions.domain import Run, UserRecord
+from functions.secrets import SecretValue
+from functions.services import Services
+from functions.storage.repositories import UserFilter
+from simulator import Simulator
+from tests.world import Tenant, World
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[AzuriteProcess]:
+    process = AzuriteProcess().start()
+    yield process
+    process.stop()
+
+
+class Harness:
+    """The real tenantsync services pointed at Azurite and an in-process simulator."""
+
+    def __init__(self, azurite: AzuriteProcess, world: World, monkeypatch: pytest.MonkeyPatch):
+        self.azurite = azurite
+        self.world = world
+        self.monkeypatch = monkeypatch
+        self.prefix = "t" + uuid.uuid4().hex[:10]
+        self.sim: Simulator | None = None
+        self.env: dict[str, str] = {}
+        self._services: Services | None = None
+
+    def start(self, **overrides: str) -> Harness:
+        """Start the simulator on the world as built so far; ``overrides`` are env settings."""
+        self.sim = Simulator(self.world.build())
+        self.sim.start()
+        self.env = local_settings(
+            storage_connection=self.azurite.connection_string, sim_base_url=self.sim.base_url,
+            ca_path=self.sim.ca_path, operator=self.world.operator, table_prefix=self.prefix,
+        )
+        self.env["TENANTSYNC_DIRECTORY_QUEUE"] = f"q{self.prefix}"
+        self.env["TENANTSYNC_GRAPH_MAX_RETRY_WAIT"] = "2"
+        self.env.update(overrides)
+        for name, value in self.env.items():
+            self.monkeypatch.setenv(name, value)
+        # The function triggers build their services from the environment on first use.
+        self.monkeypatch.setattr(services_module, "_services", None)
+        return self
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            self._services = Services(Settings.from_env(self.env))
+        return self._services
+
+    def stop(self) -> None:
+        if self.sim is not None:
+            self.sim.stop()
+
+    # --- conveniences ------------------------------------------------------------------
+
+    def onboard(self, tenant: Tenant, **kwargs: Any) -> None:
+        self.services.onboarding.add_directory_tenant(
+            tenant.id, tenant.app_id, SecretValue(tenant.secret), tenant.level0, **kwargs
+        )
+
+    def sync(self, tenant: Tenant, **kwargs: Any) -> Run:
+        return self.services.directory_sync.run(tenant.id, "cli", **kwargs)
+
+    def users(self, tenant: Tenant, **flt: Any) -> dict[str, UserRecord]:
+        return {u.id: u for u in self.services.directory.users(tenant.id, UserFilter(**flt))}
+
+    def entities(self) -> list[dict[str, Any]]:
+        """Every entity of every table of this test (for secret scans and change checks)."""
+        service = TableServiceClient.from_connection_string(self.azurite.connection_string)
+        rows: list[dict[str, Any]] = []
+        for table in service.list_tables():
+            if table.name.startswith(self.prefix):
+                client = service.get_table_client(table.name)
+                rows.extend(
+                    {"_table": table.name, "_etag": e.metadata["etag"], **e}
+                    for e in client.list_entities()
+                )
+        return rows
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+@pytest.fixture
+def harness(azurite: AzuriteProcess, world: World,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    h = Harness(azurite, world, monkeypatch)
+    yield h
+    h.stop()
