@@ -132,10 +132,12 @@ class TokenProvider:
             app = self._app(tenant_id, client_id, secret)
             result = app.acquire_token_for_client(scopes=[scope])
         except ValueError as exc:
-            # MSAL raises ValueError when the authority's discovery document is refused,
-            # which is how an unknown tenant shows up before any token request.
+            # MSAL raises ValueError ("Unable to get authority configuration") when the
+            # tenant's OpenID discovery document answers 4xx, which is how Entra refuses an
+            # unknown tenant (AADSTS90002) before any token request. Network failures raise
+            # requests exceptions instead, handled below.
             text = str(exc)
-            if "90002" in text or "not found" in text.lower():
+            if any(m in text for m in ("90002", "authority configuration", "OIDC Discovery")):
                 raise explain_token_error(
                     {"error_codes": [90002]}, tenant_id, client_id
                 ) from None
