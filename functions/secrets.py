@@ -100,6 +100,13 @@ class SecretStore:
             secret.properties.expires_on,
         )
 
+    def versions(self, name: str) -> list[str]:
+        """Version ids of a secret (each save is one), for audits and tests of rotation."""
+        try:
+            return [p.version or "" for p in self._client.list_properties_of_secret_versions(name)]
+        except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as exc:
+            raise self._error("list versions of", name, exc) from None
+
     def ping(self) -> None:
         """Check that the vault answers and lets us list secrets."""
         try:

@@ -48,7 +48,7 @@ def run_finished(run: Run) -> None:
         kind=run.kind,
         trigger=run.trigger,
         status=run.status.value,
-        created=totals.created,
+        created_count=totals.created,  # `created` is reserved on LogRecord
         updated=totals.updated,
         unchanged=totals.unchanged,
         marked_deleted=totals.marked_deleted,

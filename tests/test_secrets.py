@@ -1,0 +1,91 @@
+"""Secrets stay in Key Vault: never in a table, a log record, an error or CLI output."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from functions.cli import main
+from functions.domain import Health, RunStatus
+from functions.secrets import SecretValue
+from tests.conftest import Harness
+from tests.world import World, seed_example
+
+
+def test_client_secret_appears_in_no_log_entity_error_or_output(
+    harness: Harness, world: World, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    t, ids = seed_example(world)
+    expired = world.tenant("Expired", secret_expires="2020-01-01T00:00:00Z")
+    harness.start()
+    caplog.set_level(logging.DEBUG)  # every logger, including msal, azure and urllib3
+    harness.onboard(t)
+    harness.sync(t)
+    assert harness.sim is not None
+    harness.sim.remove_member(t.id, t.level0, ids["tom"])
+    harness.sim.set_faults([{"match": {"path_contains": "/members"}, "kind": "throttle",
+                             "retry_after": 0.05, "times": 1}])
+    harness.sync(t)
+    errors = []
+    for bad_secret in (expired.secret, "wrong-" + t.secret):
+        try:
+            harness.services.onboarding.add_directory_tenant(
+                expired.id, expired.app_id, SecretValue(bad_secret), expired.level0)
+        except Exception as exc:  # noqa: BLE001 - collecting every error text
+            errors.append(f"{exc!s} {exc!r}")
+    assert len(errors) == 2
+    assert main(["--verbose", "users", "--tenant-id", t.id, "--json"]) == 0
+    assert main(["--verbose", "runs", "--tenant-id", t.id, "--json"]) == 0
+    assert main(["--verbose", "tenant", "list", "--json"]) == 0
+
+    secrets = [t.secret, expired.secret, world.operator_secret]
+    log_text = "\n".join(r.getMessage() + " " + repr(r.__dict__) for r in caplog.records)
+    out = capsys.readouterr()
+    entity_text = repr(harness.entities())
+    for secret in secrets:
+        assert secret not in log_text
+        assert secret not in entity_text
+        assert secret not in out.out + out.err
+        assert all(secret not in e for e in errors)
+    assert len(caplog.records) > 20  # the scan saw real logging, not an empty capture
+    assert "SecretValue('***')" == repr(SecretValue(t.secret))
+
+
+def test_new_secret_takes_effect_at_the_next_token_request(
+    harness: Harness, world: World
+) -> None:
+    t, _ = seed_example(world)
+    harness.start()
+    harness.onboard(t)
+    assert harness.sync(t).status == RunStatus.SUCCEEDED
+    assert harness.sim is not None
+    # The admin creates a second secret in Entra, saves it, then deletes the first one.
+    new_secret = "rotated~" + t.secret[::-1]
+    harness.sim.set_app_secrets(t.app_id, [{"id": t.secret_id, "value": new_secret,
+                                            "expires": "2099-01-01T00:00:00Z"}])
+    tokens_before = harness.sim.stats()["tokens_issued"]
+    harness.services.onboarding.set_directory_secret(t.id, SecretValue(new_secret))
+    run = harness.sync(t)
+    assert run.status == RunStatus.SUCCEEDED
+    # A token was requested with the new secret (the old one no longer exists in Entra).
+    assert harness.sim.stats()["tokens_issued"] == tokens_before + 1
+    versions = harness.services.secrets.versions(f"tenant-{t.id}-directory")
+    assert len(versions) == 2  # rotation is a new Key Vault version, the old one kept
+
+
+def test_secret_expiry_is_kept_with_the_tenant_and_warns_before(
+    harness: Harness, world: World
+) -> None:
+    t, _ = seed_example(world)
+    harness.start()
+    soon = datetime.now(UTC) + timedelta(days=10)
+    harness.onboard(t, secret_expires_on=soon)
+    run = harness.sync(t)
+    assert run.status == RunStatus.SUCCEEDED
+    tenant = harness.services.tenants.get(t.id)
+    assert tenant.secret_expires_on is not None
+    assert abs((tenant.secret_expires_on - soon).total_seconds()) < 1
+    assert tenant.health == Health.SECRET_EXPIRING
