@@ -1,0 +1,88 @@
+"""The Azure Functions app: it indexes, the timer fans out, the queue function syncs."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any
+
+import azure.functions as func
+from azure.functions.timer import TimerRequest
+from azure.storage.queue import QueueClient, TextBase64DecodePolicy
+
+from functions.domain import RunStatus
+from tests.conftest import Harness
+from tests.world import World, seed_example
+
+
+def _functions() -> dict[str, Any]:
+    # get_functions() may be called once per app object, so each test indexes a fresh app.
+    import function_app
+
+    app = importlib.reload(function_app).app
+    return {f.get_function_name(): f for f in app.get_functions()}
+
+
+def test_function_app_indexes_with_timer_and_queue_triggers() -> None:
+    functions = _functions()
+    assert set(functions) >= {"directory_schedule", "directory_job"}
+    timer = functions["directory_schedule"].get_bindings()[0]
+    assert timer.type == "timerTrigger"
+    assert timer.schedule == "%TENANTSYNC_DIRECTORY_SCHEDULE%"
+    queue = functions["directory_job"].get_bindings()[0]
+    assert queue.type == "queueTrigger"
+    assert queue.queue_name == "%TENANTSYNC_DIRECTORY_QUEUE%"
+
+
+def _queue(harness: Harness) -> QueueClient:
+    return QueueClient.from_connection_string(
+        harness.azurite.connection_string, harness.env["TENANTSYNC_DIRECTORY_QUEUE"],
+        message_decode_policy=TextBase64DecodePolicy(),
+    )
+
+
+def test_timer_enqueues_one_job_per_enabled_tenant(harness: Harness, world: World) -> None:
+    tenants = [seed_example(world)[0] for _ in range(3)]
+    harness.start()
+    for t in tenants:
+        harness.onboard(t)
+    harness.services.onboarding.set_enabled(tenants[2].id, False)
+    timer_fn = _functions()["directory_schedule"].get_user_function()
+    timer_fn(TimerRequest(past_due=False))
+    messages = _queue(harness).receive_messages(max_messages=32)
+
+
+    jobs = [json.loads(m.content) for m in messages]
+    assert sorted(j["tenant_id"] for j in jobs) == sorted(t.id for t in tenants[:2])
+    assert {j["kind"] for j in jobs} == {"directory"}
+    assert {j["trigger"] for j in jobs} == {"timer"}
+
+
+def test_queue_function_runs_a_sync_from_a_timer_job(harness: Harness, world: World) -> None:
+    t, _ = seed_example(world)
+    harness.start()
+    harness.onboard(t)
+    functions = _functions()
+    functions["directory_schedule"].get_user_function()(
+        TimerRequest(past_due=False)
+    )
+    message = _queue(harness).receive_messages(max_messages=1).__next__()
+    job_fn = functions["directory_job"].get_user_function()
+    job_fn(func.QueueMessage(body=message.content.encode()))
+    run = harness.services.runs.recent(t.id, 1)[0]
+    assert run.status == RunStatus.SUCCEEDED and run.trigger == "timer"
+    assert len(harness.users(t)) == 5
+
+
+def test_queue_function_drops_a_malformed_job_without_touching_storage(
+    harness: Harness, world: World
+) -> None:
+    t, _ = seed_example(world)
+    harness.start()
+    harness.onboard(t)
+    before = harness.entities()
+    job_fn = _functions()["directory_job"].get_user_function()
+    for body in (b"not json", b'{"tenant_id": "x", "kind": "directory"}',
+                 b'{"tenant_id": "' + t.id.encode() + b'", "kind": "nuke"}'):
+        job_fn(func.QueueMessage(body=body))
+    assert harness.entities() == before
