@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import ConfigurationError
+from .secrets import SecretValue
 
 PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com"
 PUBLIC_GRAPH_URL = "https://graph.microsoft.com/v1.0"
@@ -35,6 +36,11 @@ class Settings:
     key_vault_url: str | None = None
     vault_auth: str = "managed-identity"
     vault_verify_challenge: bool = True
+    # For TENANTSYNC_VAULT_AUTH=client-secret: a service principal (AZURE_TENANT_ID,
+    # AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, as azure-identity names them).
+    vault_tenant_id: str | None = None
+    vault_client_id: str | None = None
+    vault_client_secret: SecretValue | None = None
     managed_identity_client_id: str | None = None
     authority_host: str = PUBLIC_AUTHORITY_HOST
     instance_discovery: bool = True
@@ -95,6 +101,9 @@ class Settings:
             key_vault_url=get("TENANTSYNC_KEY_VAULT_URL"),
             vault_auth=vault_auth,
             vault_verify_challenge=_flag(get("TENANTSYNC_VAULT_VERIFY_CHALLENGE"), True),
+            vault_tenant_id=get("AZURE_TENANT_ID"),
+            vault_client_id=get("AZURE_CLIENT_ID"),
+            vault_client_secret=SecretValue(v) if (v := get("AZURE_CLIENT_SECRET")) else None,
             managed_identity_client_id=get("TENANTSYNC_MANAGED_IDENTITY_CLIENT_ID"),
             authority_host=(get("TENANTSYNC_AUTHORITY_HOST") or PUBLIC_AUTHORITY_HOST).rstrip("/"),
             instance_discovery=_flag(get("TENANTSYNC_INSTANCE_DISCOVERY"), True),

@@ -26,7 +26,6 @@ from .tokens import TokenProvider
 
 def azure_credential(settings: Settings) -> TokenCredential:
     """The identity the app uses for Key Vault (and storage, when no connection string)."""
-    import os
 
     from azure.identity import (
         ClientSecretCredential,
@@ -38,19 +37,17 @@ def azure_credential(settings: Settings) -> TokenCredential:
         return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
     if settings.vault_auth == "developer":
         return DefaultAzureCredential()
-    # client-secret: a service principal from AZURE_TENANT_ID / AZURE_CLIENT_ID /
-    # AZURE_CLIENT_SECRET, against the configured authority (the simulator, or a cloud).
-    try:
-        tenant, client, secret = (
-            os.environ["AZURE_TENANT_ID"], os.environ["AZURE_CLIENT_ID"],
-            os.environ["AZURE_CLIENT_SECRET"],
-        )
-    except KeyError as missing:
+    # client-secret: a service principal against the configured authority (the simulator,
+    # or a sovereign cloud).
+    if not (settings.vault_tenant_id and settings.vault_client_id
+            and settings.vault_client_secret):
         raise ConfigurationError(
-            f"TENANTSYNC_VAULT_AUTH=client-secret needs {missing.args[0]} to be set"
-        ) from None
+            "TENANTSYNC_VAULT_AUTH=client-secret needs AZURE_TENANT_ID, AZURE_CLIENT_ID and "
+            "AZURE_CLIENT_SECRET to be set"
+        )
     return ClientSecretCredential(
-        tenant, client, secret,
+        settings.vault_tenant_id, settings.vault_client_id,
+        settings.vault_client_secret.reveal(),
         authority=settings.authority_host,
         disable_instance_discovery=not settings.instance_discovery,
         connection_verify=settings.verify,

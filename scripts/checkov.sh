@@ -23,7 +23,13 @@ if [[ "$("$venv/bin/checkov" --version 2>/dev/null || true)" != "$checkov_versio
   command -v "$python" >/dev/null 2>&1 || python=python3
   echo "Installing checkov $checkov_version into $venv" >&2
   "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "checkov==$checkov_version"
+  pip_log="$(mktemp)"
+  if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+      "checkov==$checkov_version" >"$pip_log" 2>&1; then
+    cat "$pip_log" >&2
+    exit 2
+  fi
+  rm -f "$pip_log"
 fi
 
 report_dir="$(mktemp -d)"
@@ -33,11 +39,11 @@ cd "$root"
 set +e
 "$venv/bin/checkov" -d infra --framework bicep --skip-download --quiet --compact \
   --skip-path 'app-registrations\.bicep$' \
-  -o cli -o json --output-file-path "console,$report_dir"
+  -o cli -o json --output-file-path "console,$report_dir/results.json"
 checkov_status=$?
 set -e
 
-report="$report_dir/results_json.json"
+report="$report_dir/results.json"
 if [[ ! -s "$report" ]]; then
   echo "checkov wrote no JSON report (exit status $checkov_status)" >&2
   exit 2

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
+
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -76,15 +76,12 @@ def main() -> int:
 
 
 def _remove_member(base: str, ca: str, tenant_id: str, group_id: str, member: str) -> None:
-    request = urllib.request.Request(
+    """Change the simulated directory through its control API, as an admin would in Entra."""
+    response = requests.post(
         f"{base}/_sim/tenants/{tenant_id}/groups/{group_id}/members",
-        data=json.dumps({"remove": [member]}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
+        json={"remove": [member]}, verify=ca, timeout=10,
     )
-    context = ssl.create_default_context(cafile=ca)
-    with urllib.request.urlopen(request, context=context, timeout=10) as response:  # noqa: S310
-        response.read()
+    response.raise_for_status()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err.strip()
     assert err.startswith("tenantsync: error: ")
-    assert "\n" not in err and "Traceback" not in err
+    assert "\n" not in err
+    assert "Traceback" not in err
     return err
 
 
@@ -53,7 +54,8 @@ def test_onboard_sync_and_list_through_the_cli(
     assert [u["email"] for u in json.loads(capsys.readouterr().out)] == [None]
     assert main(["users", "--tenant-id", t.id]) == 0
     text = capsys.readouterr().out
-    assert "Azure ID: deleted" in text and "(anonymous)" in text
+    assert "Azure ID: deleted" in text
+    assert "(anonymous)" in text
     assert main(["groups", "--tenant-id", t.id, "--json"]) == 0
     assert [(g["displayName"], g["members"]) for g in json.loads(capsys.readouterr().out)] == [
         ("Management", 2)]
@@ -63,7 +65,8 @@ def test_onboard_sync_and_list_through_the_cli(
     assert runs[0]["users"]["marked_deleted"] == 1  # newest first
     assert main(["tenant", "list", "--json"]) == 0
     [tenant] = json.loads(capsys.readouterr().out)
-    assert tenant["health"] == "healthy" and tenant["displayName"] == "TinyMDM"
+    assert tenant["health"] == "healthy"
+    assert tenant["displayName"] == "TinyMDM"
 
 
 def test_bad_input_is_one_clear_line_nonzero_and_changes_nothing(
@@ -105,7 +108,8 @@ def test_invalid_fixture_is_refused_with_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     lines = (result.stdout + result.stderr).strip().splitlines()
-    assert len(lines) == 1 and "not-a-guid" in lines[0]
+    assert len(lines) == 1
+    assert "not-a-guid" in lines[0]
     good = subprocess.run(
         [sys.executable, "-m", "simulator", "check", "--fixture",
          str(ROOT / "samples" / "tinymdm.json")],

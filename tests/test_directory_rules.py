@@ -24,9 +24,11 @@ def test_seed_example_imports_level1_users_alone_and_level2_users_in_their_group
     assert [g.display_name for g in groups.values()] == ["Management"]
     members = {m.user_id for m in harness.services.directory.memberships(t.id, ids["management"])}
     assert members == {ids["jane"], ids["richard"]}
-    assert users[ids["tom"]].direct and users[ids["john"]].direct
+    assert users[ids["tom"]].direct
+    assert users[ids["john"]].direct
     assert not users[ids["jane"]].direct
-    assert run.users.created == 5 and run.groups.created == 1
+    assert run.users.created == 5
+    assert run.groups.created == 1
 
 
 def test_level3_groups_and_their_members_are_ignored_and_counted(
@@ -68,7 +70,8 @@ def test_user_without_mail_is_anonymous_and_upn_is_never_used_as_email(
     harness.onboard(t)
     harness.sync(t)
     user = harness.users(t)[anon]
-    assert user.anonymous and user.email is None
+    assert user.anonymous
+    assert user.email is None
     assert user.upn == "nomail@contoso.onmicrosoft.com"
     assert set(harness.users(t, anonymous_only=True)) == {anon}
 
@@ -107,7 +110,9 @@ def test_renames_and_email_changes_are_updated_in_place(harness: Harness, world:
     run = harness.sync(t)
     user = harness.users(t)[uid]
     assert (user.display_name, user.email) == ("New Name", "new@contoso.example")
-    assert run.users.updated == 1 and run.groups.updated == 1 and run.users.created == 0
+    assert run.users.updated == 1
+    assert run.groups.updated == 1
+    assert run.users.created == 0
     assert len(harness.users(t)) == 1  # keyed by object ID: the same row, not a new one
 
 
@@ -121,7 +126,8 @@ def test_user_who_left_is_marked_deleted_with_the_time(harness: Harness, world: 
     before = datetime.now(UTC)
     run = harness.sync(t)
     john = harness.users(t)[ids["john"]]
-    assert john.deleted and john.deleted_at is not None
+    assert john.deleted
+    assert john.deleted_at is not None
     assert before - timedelta(seconds=1) <= john.deleted_at <= datetime.now(UTC)
     assert run.users.marked_deleted == 1
     assert set(harness.users(t, deleted_only=True)) == {ids["john"]}
@@ -150,7 +156,8 @@ def test_user_who_comes_back_is_restored(harness: Harness, world: World) -> None
     harness.sim.add_member(t.id, t.level0, ids["tom"])
     run = harness.sync(t)
     tom = harness.users(t)[ids["tom"]]
-    assert not tom.deleted and tom.deleted_at is None
+    assert not tom.deleted
+    assert tom.deleted_at is None
     assert run.users.restored == 1
 
 
@@ -165,7 +172,8 @@ def test_level1_group_that_left_is_marked_deleted_with_its_members(
     harness.sim.remove_member(t.id, t.level0, ids["management"])
     run = harness.sync(t)
     group = {g.id: g for g in harness.services.directory.groups(t.id)}[ids["management"]]
-    assert group.deleted and group.deleted_at is not None
+    assert group.deleted
+    assert group.deleted_at is not None
     assert run.groups.marked_deleted == 1
     assert harness.users(t)[ids["jane"]].deleted
     assert harness.users(t)[ids["richard"]].deleted
@@ -181,7 +189,8 @@ def test_second_sync_without_change_writes_no_entity(harness: Harness, world: Wo
                                                                      "memberships"))]
     run = harness.sync(t)
     assert run.status == RunStatus.SUCCEEDED
-    assert run.entities_written == 0 and run.transactions == 0
+    assert run.entities_written == 0
+    assert run.transactions == 0
     again = [e for e in harness.entities() if e["_table"].endswith(("users", "groups",
                                                                     "memberships"))]
     assert [e["_etag"] for e in again] == [e["_etag"] for e in synced]
@@ -198,7 +207,8 @@ def test_mass_deletion_is_held_back_until_allowed(harness: Harness, world: World
     for uid in members[:11]:
         harness.sim.remove_member(t.id, t.level0, uid)
     held = harness.sync(t)
-    assert held.status == RunStatus.SKIPPED and held.error_code == "deletion_guard"
+    assert held.status == RunStatus.SKIPPED
+    assert held.error_code == "deletion_guard"
     assert not harness.users(t, deleted_only=True)
     allowed = harness.sync(t, allow_mass_deletion=True)
     assert allowed.status == RunStatus.SUCCEEDED

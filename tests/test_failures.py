@@ -50,7 +50,8 @@ def test_failure_at_any_page_marks_nobody_deleted_and_next_run_converges(
         reader.PAGE_SIZE = original
     assert failed.status in (RunStatus.PARTIAL, RunStatus.FAILED)
     assert failed.error_code
-    assert failed.users.marked_deleted == 0 and failed.memberships_removed == 0
+    assert failed.users.marked_deleted == 0
+    assert failed.memberships_removed == 0
     assert not harness.users(t, deleted_only=True)
     harness.sim.clear_faults()
     converged = harness.sync(t)
@@ -61,7 +62,7 @@ def test_failure_at_any_page_marks_nobody_deleted_and_next_run_converges(
 def test_vanished_level1_group_makes_the_run_partial_without_deletions(
     harness: Harness, world: World
 ) -> None:
-    t, users, grouped, grp = _big_tenant(world)
+    t, _users, _grouped, grp = _big_tenant(world)
     harness.start()
     harness.onboard(t)
     harness.sync(t)
@@ -69,12 +70,13 @@ def test_vanished_level1_group_makes_the_run_partial_without_deletions(
     harness.sim.set_faults([{"match": {"path_contains": f"/groups/{grp}/members"},
                              "kind": "status", "status": 404, "code": "Request_ResourceNotFound"}])
     run = harness.sync(t)
-    assert run.status == RunStatus.PARTIAL and run.error_code == "group_vanished"
+    assert run.status == RunStatus.PARTIAL
+    assert run.error_code == "group_vanished"
     assert not harness.users(t, deleted_only=True)
 
 
 def test_throttling_with_retry_after_is_waited_out(harness: Harness, world: World) -> None:
-    t, ids = seed_example(world)
+    t, _ids = seed_example(world)
     harness.start()
     harness.onboard(t)
     assert harness.sim is not None
@@ -100,7 +102,8 @@ def test_graph_error_that_never_clears_fails_the_run_with_graphs_code(
     assert "ServiceUnavailable" in run.error
     assert not harness.users(t)
     tenant = harness.services.tenants.get(t.id)
-    assert tenant.health == Health.FAILING and tenant.consecutive_failures == 1
+    assert tenant.health == Health.FAILING
+    assert tenant.consecutive_failures == 1
 
 
 def _expect_onboarding_error(harness: Harness, tenant_id: str, client_id: str, secret: str,
@@ -116,7 +119,8 @@ def test_secret_id_pasted_instead_of_value_says_so(harness: Harness, world: Worl
     t = world.tenant()
     harness.start()
     err = _expect_onboarding_error(harness, t.id, t.app_id, t.secret_id, t.level0)
-    assert isinstance(err, AuthenticationError) and err.code == "invalid_secret"
+    assert isinstance(err, AuthenticationError)
+    assert err.code == "invalid_secret"
     assert "secret ID instead of its value" in err.message
     assert "7000215" in err.message
 
@@ -125,7 +129,8 @@ def test_expired_secret_says_to_create_a_new_one(harness: Harness, world: World)
     t = world.tenant(secret_expires="2020-01-01T00:00:00Z")
     harness.start()
     err = _expect_onboarding_error(harness, t.id, t.app_id, t.secret, t.level0)
-    assert err.code == "secret_expired" and "Create a new client secret" in err.message
+    assert err.code == "secret_expired"
+    assert "Create a new client secret" in err.message
 
 
 def test_app_not_in_tenant_says_to_check_client_id_or_consent(
@@ -134,21 +139,24 @@ def test_app_not_in_tenant_says_to_check_client_id_or_consent(
     t = world.tenant()
     harness.start()
     err = _expect_onboarding_error(harness, t.id, new_id(), t.secret, t.level0)
-    assert err.code == "app_not_found" and "consented" in err.message
+    assert err.code == "app_not_found"
+    assert "consented" in err.message
 
 
 def test_unknown_tenant_says_to_check_the_tenant_id(harness: Harness, world: World) -> None:
     t = world.tenant()
     harness.start()
     err = _expect_onboarding_error(harness, new_id(), t.app_id, t.secret, t.level0)
-    assert err.code == "tenant_not_found" and "Directory (tenant) ID" in err.message
+    assert err.code == "tenant_not_found"
+    assert "Directory (tenant) ID" in err.message
 
 
 def test_missing_group_permission_names_the_permission(harness: Harness, world: World) -> None:
     t = world.tenant(roles=["User.Read.All"])
     harness.start()
     err = _expect_onboarding_error(harness, t.id, t.app_id, t.secret, t.level0)
-    assert err.code == "permission_missing" and "GroupMember.Read.All" in err.message
+    assert err.code == "permission_missing"
+    assert "GroupMember.Read.All" in err.message
 
 
 def test_missing_user_permission_fails_instead_of_blanking_users(
@@ -159,7 +167,8 @@ def test_missing_user_permission_fails_instead_of_blanking_users(
     harness.start()
     harness.onboard(t)  # reading the group itself needs only GroupMember.Read.All
     run = harness.sync(t)
-    assert run.status == RunStatus.FAILED and run.error_code == "permission_missing"
+    assert run.status == RunStatus.FAILED
+    assert run.error_code == "permission_missing"
     assert "User.Read.All" in run.error
     assert not harness.users(t)
     assert harness.services.tenants.get(t.id).health == Health.PERMISSION_MISSING
@@ -171,7 +180,8 @@ def test_wrong_group_id_says_to_check_the_object_id(harness: Harness, world: Wor
     harness.start()
     for wrong in (new_id(), user):
         err = _expect_onboarding_error(harness, t.id, t.app_id, t.secret, wrong)
-        assert err.code == "group_not_found" and "Object ID" in err.message
+        assert err.code == "group_not_found"
+        assert "Object ID" in err.message
     assert harness.services.tenants.find(t.id) is None  # nothing stored
 
 

@@ -70,7 +70,8 @@ def test_queue_function_runs_a_sync_from_a_timer_job(harness: Harness, world: Wo
     job_fn = functions["directory_job"].get_user_function()
     job_fn(func.QueueMessage(body=message.content.encode()))
     run = harness.services.runs.recent(t.id, 1)[0]
-    assert run.status == RunStatus.SUCCEEDED and run.trigger == "timer"
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.trigger == "timer"
     assert len(harness.users(t)) == 5
 
 

@@ -34,7 +34,7 @@ def test_client_secret_appears_in_no_log_entity_error_or_output(
         try:
             harness.services.onboarding.add_directory_tenant(
                 expired.id, expired.app_id, SecretValue(bad_secret), expired.level0)
-        except Exception as exc:  # noqa: BLE001 - collecting every error text
+        except Exception as exc:
             errors.append(f"{exc!s} {exc!r}")
     assert len(errors) == 2
     assert main(["--verbose", "users", "--tenant-id", t.id, "--json"]) == 0
@@ -51,7 +51,7 @@ def test_client_secret_appears_in_no_log_entity_error_or_output(
         assert secret not in out.out + out.err
         assert all(secret not in e for e in errors)
     assert len(caplog.records) > 20  # the scan saw real logging, not an empty capture
-    assert "SecretValue('***')" == repr(SecretValue(t.secret))
+    assert repr(SecretValue(t.secret)) == "SecretValue('***')"
 
 
 def test_new_secret_takes_effect_at_the_next_token_request(

@@ -40,8 +40,7 @@ class World:
 
     def tenant(self, name: str = "Contoso", *, roles: list[str] | None = None,
                secret_expires: str = "2099-01-01T00:00:00Z") -> Tenant:
-        tenant = Tenant(self, name, DIRECTORY_ROLES if roles is None else roles, secret_expires)
-        return tenant
+        return Tenant(self, name, DIRECTORY_ROLES if roles is None else roles, secret_expires)
 
     def build(self) -> dict[str, Any]:
         return copy.deepcopy(self.fixture)

@@ -53,7 +53,8 @@ def test_complete_read_marks_leavers_and_clears_direct_flag() -> None:
     stored = StoredDirectory(users={"a": stored_user("a"), "b": stored_user("b")})
     changes = plan_directory_changes(tree(("a", False), groups={"g": ["a"]}), stored, NOW)
     by_id = {u.id: u for u in changes.users}
-    assert by_id["b"].deleted and by_id["b"].deleted_at == NOW
+    assert by_id["b"].deleted
+    assert by_id["b"].deleted_at == NOW
     assert by_id["a"].direct is False
     assert changes.user_counts.marked_deleted == 1
     assert changes.user_counts.updated == 1
@@ -71,7 +72,8 @@ def test_returning_user_is_restored_not_created() -> None:
     changes = plan_directory_changes(tree(("a", True)), stored, NOW)
     assert changes.user_counts.restored == 1
     assert changes.user_counts.created == 0
-    assert changes.users[0].deleted is False and changes.users[0].deleted_at is None
+    assert changes.users[0].deleted is False
+    assert changes.users[0].deleted_at is None
 
 
 def test_already_deleted_user_is_not_marked_again() -> None:

@@ -1,0 +1,89 @@
+"""The control API under /_sim: the same operations as the Simulator methods, over HTTPS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .fixture import FixtureError, fail
+from .state import SimState
+from .wire import Request, Response, json_response
+
+_OK = {"ok": True}
+
+
+def _body(req: Request) -> Any:
+    try:
+        return req.json_body()
+    except ValueError:
+        fail("body", "is not valid JSON")
+
+
+def _id_list(raw: object, name: str) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        fail(name, "must be a list of object ids")
+    return raw
+
+
+def handle(state: SimState, req: Request) -> Response:
+    """Route /_sim/...; invalid input gives 400 {"error": message}."""
+    try:
+        return _route(state, req)
+    except FixtureError as exc:
+        return json_response(400, {"error": str(exc)})
+
+
+def _route(state: SimState, req: Request) -> Response:
+    parts = req.path[len("/_sim/") :].strip("/").split("/")
+    method = req.method
+    if parts == ["faults"] and method == "PUT":
+        state.set_faults(_body(req))
+        return json_response(200, _OK)
+    if parts == ["faults"] and method == "DELETE":
+        state.clear_faults()
+        return json_response(200, _OK)
+    if parts == ["stats"] and method == "GET":
+        return json_response(200, state.stats())
+    if parts == ["stats", "reset"] and method == "POST":
+        state.reset_stats()
+        return json_response(200, _OK)
+    if parts == ["latency"] and method == "PUT":
+        body = _body(req)
+        if not isinstance(body, dict) or "seconds" not in body:
+            fail("body", 'must be {"seconds": number}')
+        state.set_latency(body["seconds"])
+        return json_response(200, _OK)
+    if len(parts) == 3 and parts[0] == "applications" and parts[2] == "secrets" and method == "PUT":
+        state.set_app_secrets(parts[1], _body(req))
+        return json_response(200, _OK)
+    if len(parts) >= 4 and parts[0] == "tenants":
+        return _tenant_route(state, req, parts[1], parts[2:])
+    return json_response(404, {"error": f"no control route {method} {req.path}"})
+
+
+def _tenant_route(state: SimState, req: Request, tenant: str, rest: list[str]) -> Response:
+    method = req.method
+    if len(rest) == 3 and rest[0] == "groups" and rest[2] == "members" and method == "POST":
+        body = _body(req)
+        if not isinstance(body, dict):
+            fail("body", 'must be {"add": [ids], "remove": [ids]}')
+        add, remove = _id_list(body.get("add"), "add"), _id_list(body.get("remove"), "remove")
+        state.change_members(tenant, rest[1], add, remove)
+        return json_response(200, _OK)
+    if len(rest) == 2 and rest[0] == "objects" and method == "PUT":
+        state.upsert_object(tenant, rest[1], _body(req))
+        return json_response(200, _OK)
+    if len(rest) == 3 and rest[0] == "objects" and method == "DELETE":
+        state.delete_object(tenant, rest[1], rest[2])
+        return json_response(200, _OK)
+    if len(rest) == 2 and rest[0] == "service_principals" and method in ("PUT", "DELETE"):
+        roles = None
+        if method == "PUT":
+            body = _body(req)
+            if not isinstance(body, dict) or not isinstance(body.get("roles"), list):
+                fail("body", 'must be {"roles": [names]}')
+            roles = body["roles"]
+        state.set_roles(tenant, rest[1], roles)
+        return json_response(200, _OK)
+    return json_response(404, {"error": f"no control route {method} {req.path}"})

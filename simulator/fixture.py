@@ -1,0 +1,303 @@
+"""Fixture loading and validation: JSON in, a validated `World` out."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .model import (
+    KINDS,
+    Application,
+    AppSecret,
+    DirectoryObject,
+    Tenant,
+    VaultSeed,
+    World,
+)
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+SECRET_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
+
+# Properties whose type is checked; any other property may hold any JSON value.
+_STRING_PROPS = frozenset(
+    {"displayName", "mail", "userPrincipalName", "givenName", "surname", "jobTitle", "description"}
+)
+_BOOL_PROPS = frozenset({"accountEnabled", "securityEnabled", "mailEnabled"})
+
+_TOP_KEYS = ("applications", "tenants", "key_vault", "token_lifetime_seconds")
+_APP_KEYS = ("home_tenant", "display_name", "secrets")
+_SECRET_KEYS = ("id", "value", "expires")
+_TENANT_KEYS = ("display_name", "service_principals", *KINDS)
+_VAULT_KEYS = ("principals", "secrets")
+
+
+class FixtureError(ValueError):
+    """A fixture or a control request is invalid. The message is one line naming the path."""
+
+
+def fail(path: str, message: str) -> NoReturn:
+    """Raise a FixtureError for `path`."""
+    raise FixtureError(f"{path}: {message}")
+
+
+def is_guid(value: object) -> bool:
+    return isinstance(value, str) and _GUID.match(value) is not None
+
+
+def guid(value: object, path: str) -> str:
+    """Return `value` in lower case if it is a GUID string, else raise FixtureError."""
+    if not is_guid(value):
+        fail(path, f"not a GUID: {_show(value)}")
+    assert isinstance(value, str)
+    return value.lower()
+
+
+def mapping(value: object, path: str, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Return `value` if it is a JSON object (with only `allowed` keys, when given)."""
+    if not isinstance(value, dict):
+        fail(path, f"must be an object, not {_type_name(value)}")
+    if allowed is not None:
+        for key in value:
+            if key not in allowed:
+                fail(path, f"unknown key '{key}' (expected one of: {', '.join(allowed)})")
+    return value
+
+
+def _list(value: object, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        fail(path, f"must be a list, not {_type_name(value)}")
+    return value
+
+
+def _text(value: object, path: str, *, empty_ok: bool = False) -> str:
+    if not isinstance(value, str) or (not empty_ok and not value):
+        fail(path, "must be a non-empty string")
+    return value
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_name(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), type(value).__name__)
+
+
+def parse_time(value: object, path: str) -> datetime:
+    """Parse an ISO 8601 time with a time zone (e.g. 2027-05-01T00:00:00Z)."""
+    text = _text(value, path)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        fail(path, f"not an ISO 8601 time: {_show(text)}")
+    if parsed.tzinfo is None:
+        fail(path, "time needs a time zone (e.g. a trailing Z)")
+    return parsed
+
+
+def parse_secrets(raw: object, path: str) -> list[AppSecret]:
+    """Validate an application's secret list. Never puts a secret value in a message."""
+    result: list[AppSecret] = []
+    seen: set[str] = set()
+    for index, item in enumerate(_list(raw, path)):
+        where = f"{path}[{index}]"
+        entry = mapping(item, where, _SECRET_KEYS)
+        if "id" not in entry:
+            fail(where, "missing 'id'")
+        secret_id = guid(entry["id"], f"{where}.id")
+        if secret_id in seen:
+            fail(f"{where}.id", f"duplicate secret id '{secret_id}'")
+        seen.add(secret_id)
+        value = entry.get("value")
+        if not isinstance(value, str) or not value:
+            fail(f"{where}.value", "must be a non-empty string")
+        expires_raw = entry.get("expires")
+        expires = None if expires_raw is None else parse_time(expires_raw, f"{where}.expires")
+        result.append(AppSecret(id=secret_id, value=value, expires=expires))
+    return result
+
+
+def parse_roles(raw: object, path: str) -> list[str]:
+    roles = _list(raw, path)
+    for index, role in enumerate(roles):
+        _text(role, f"{path}[{index}]")
+    return list(dict.fromkeys(roles))
+
+
+def parse_object(kind: str, raw: object, path: str, key: str | None = None) -> DirectoryObject:
+    """Validate one directory object; `members` (groups) is left out and checked separately."""
+    if kind not in KINDS:
+        fail(path, f"unknown kind '{kind}' (expected one of: {', '.join(KINDS)})")
+    props = dict(mapping(raw, path))
+    props.pop("members", None)
+    if key is not None:
+        object_id = guid(key, path)
+        if "id" in props and str(props["id"]).lower() != object_id:
+            fail(f"{path}.id", f"'{props['id']}' differs from its key")
+    else:
+        if "id" not in props:
+            fail(path, "missing 'id'")
+        object_id = guid(props["id"], f"{path}.id")
+    props["id"] = object_id
+    for name, value in props.items():
+        if name in _STRING_PROPS and value is not None and not isinstance(value, str):
+            fail(f"{path}.{name}", "must be a string or null")
+        if name in _BOOL_PROPS and not isinstance(value, bool):
+            fail(f"{path}.{name}", "must be true or false")
+    try:
+        json.dumps(props)
+    except (TypeError, ValueError):
+        fail(path, "holds a value that is not JSON")
+    return DirectoryObject(kind=kind, props=props)
+
+
+def member_ids(tenant: Tenant, group_id: str, raw: object, path: str) -> list[str]:
+    """Validate a group's member list against the objects of `tenant`."""
+    result: list[str] = []
+    for index, item in enumerate(_list(raw, path)):
+        where = f"{path}[{index}]"
+        member = item.lower() if isinstance(item, str) else item
+        if not isinstance(member, str) or member not in tenant.objects:
+            fail(where, f"unknown object {_show(item)}")
+        if member == group_id:
+            fail(where, "a group cannot be a member of itself")
+        if member in result:
+            fail(where, f"duplicate member '{item}'")
+        result.append(member)
+    return result
+
+
+def _parse_application(key: str, raw: object, path: str) -> Application:
+    client_id = guid(key, path)
+    entry = mapping(raw, path, _APP_KEYS)
+    if "home_tenant" not in entry:
+        fail(path, "missing 'home_tenant'")
+    return Application(
+        client_id=client_id,
+        home_tenant=guid(entry["home_tenant"], f"{path}.home_tenant"),
+        display_name=_text(entry.get("display_name", "App"), f"{path}.display_name"),
+        secrets=parse_secrets(entry.get("secrets", []), f"{path}.secrets"),
+    )
+
+
+def _parse_tenant(key: str, raw: object, path: str, apps: dict[str, Application]) -> Tenant:
+    tenant_id = guid(key, path)
+    entry = mapping(raw, path, _TENANT_KEYS)
+    tenant = Tenant(
+        id=tenant_id,
+        display_name=_text(entry.get("display_name", "Tenant"), f"{path}.display_name"),
+        roles={},
+        objects={},
+        members={},
+    )
+    sps = mapping(entry.get("service_principals", {}), f"{path}.service_principals")
+    for client_key, sp_raw in sps.items():
+        where = f"{path}.service_principals.{client_key}"
+        client_id = guid(client_key, where)
+        if client_id not in apps:
+            fail(where, f"unknown application '{client_key}'")
+        sp = mapping(sp_raw, where, ("roles",))
+        tenant.roles[client_id] = parse_roles(sp.get("roles", []), f"{where}.roles")
+    pending_members: list[tuple[str, object, str]] = []
+    for kind in KINDS:
+        objects = mapping(entry.get(kind, {}), f"{path}.{kind}")
+        for object_key, object_raw in objects.items():
+            where = f"{path}.{kind}.{object_key}"
+            obj = parse_object(kind, object_raw, where, key=object_key)
+            if obj.id in tenant.objects:
+                fail(where, f"id already used by another object ({tenant.objects[obj.id].kind})")
+            tenant.objects[obj.id] = obj
+            if kind == "groups":
+                tenant.members[obj.id] = []
+                members = mapping(object_raw, where).get("members", [])
+                pending_members.append((obj.id, members, f"{where}.members"))
+    for group_id, members, where in pending_members:
+        tenant.members[group_id] = member_ids(tenant, group_id, members, where)
+    return tenant
+
+
+def parse_vault_seed(raw: object, path: str) -> VaultSeed:
+    if isinstance(raw, str):
+        return VaultSeed(value=raw)
+    entry = mapping(raw, path, ("value", "contentType", "tags"))
+    value = entry.get("value")
+    if not isinstance(value, str):
+        fail(f"{path}.value", "must be a string")
+    content_type = entry.get("contentType")
+    if content_type is not None and not isinstance(content_type, str):
+        fail(f"{path}.contentType", "must be a string")
+    tags = mapping(entry.get("tags", {}), f"{path}.tags")
+    for tag, tag_value in tags.items():
+        if not isinstance(tag_value, str):
+            fail(f"{path}.tags.{tag}", "must be a string")
+    return VaultSeed(value=value, content_type=content_type, tags=dict(tags))
+
+
+def parse_fixture(raw: object) -> World:
+    """Validate a fixture (the parsed JSON) and build the world. Raises FixtureError."""
+    top = mapping(raw, "(fixture)", _TOP_KEYS)
+    if "tenants" not in top:
+        fail("(fixture)", "missing 'tenants'")
+    apps: dict[str, Application] = {}
+    for key, app_raw in mapping(top.get("applications", {}), "applications").items():
+        app = _parse_application(key, app_raw, f"applications.{key}")
+        apps[app.client_id] = app
+    tenants: dict[str, Tenant] = {}
+    for key, tenant_raw in mapping(top["tenants"], "tenants").items():
+        tenant = _parse_tenant(key, tenant_raw, f"tenants.{key}", apps)
+        if tenant.id in tenants:
+            fail(f"tenants.{key}", "duplicate tenant id")
+        tenants[tenant.id] = tenant
+    vault = mapping(top.get("key_vault", {}), "key_vault", _VAULT_KEYS)
+    principals: list[str] = []
+    for index, item in enumerate(_list(vault.get("principals", []), "key_vault.principals")):
+        where = f"key_vault.principals[{index}]"
+        client_id = guid(item, where)
+        if client_id not in apps:
+            fail(where, f"unknown application '{item}'")
+        if apps[client_id].home_tenant not in tenants:
+            fail(
+                where,
+                f"home tenant '{apps[client_id].home_tenant}' of the application is not a tenant",
+            )
+        principals.append(client_id)
+    seeds: dict[str, VaultSeed] = {}
+    for name, seed_raw in mapping(vault.get("secrets", {}), "key_vault.secrets").items():
+        where = f"key_vault.secrets.{name}"
+        if not SECRET_NAME.match(name):
+            fail(where, "secret names are 1-127 letters, digits and '-'")
+        seeds[name] = parse_vault_seed(seed_raw, where)
+    lifetime = top.get("token_lifetime_seconds", 3599)
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int) or not 1 <= lifetime <= 86400:
+        fail("token_lifetime_seconds", "must be an integer from 1 to 86400")
+    return World(
+        applications=apps,
+        tenants=tenants,
+        vault_principals=principals,
+        vault_secrets=seeds,
+        token_lifetime=lifetime,
+    )
+
+
+def load_fixture(path: str | Path) -> dict[str, Any]:
+    """Read and validate a fixture file; return the parsed JSON. Raises FixtureError."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FixtureError(f"{source}: cannot read ({exc.strerror or exc})") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FixtureError(
+            f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    parse_fixture(raw)
+    return mapping(raw, "(fixture)")

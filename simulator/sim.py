@@ -1,0 +1,244 @@
+"""The Simulator: fixture in, HTTPS endpoints of Entra, Graph and Key Vault out."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import trustme
+
+from . import control, entra, graph, keyvault, paging
+from .faults import Fault, evaluate
+from .fixture import parse_fixture
+from .server import TLSServer, logger, make_server
+from .state import SimState
+from .tokens import bearer_claims
+from .wire import Request, Response, entra_error, graph_error, vault_error
+
+_TOKEN_PATH = ["oauth2", "v2.0", "token"]
+_DISCOVERY_PATH = ["v2.0", ".well-known", "openid-configuration"]
+
+
+def classify(path: str) -> tuple[str, str | None]:
+    """(path kind for stats and routing, tenant named in the path or None)."""
+    parts = path.strip("/").split("/")
+    if parts[0] == "v1.0":
+        rest = parts[1:]
+        if len(rest) == 2 and rest[0] == "groups":
+            return "graph.group", None
+        if len(rest) >= 3 and rest[0] == "groups" and rest[2] == "members":
+            return "graph.members", None
+        if len(rest) == 2 and rest[0] == "users":
+            return "graph.user", None
+        return "graph.other", None
+    if parts[0] in ("keyvault", "secrets", "deletedsecrets"):
+        return "keyvault", None
+    if parts[1:] == _TOKEN_PATH:
+        return "token", parts[0]
+    if parts[1:] == _DISCOVERY_PATH:
+        return "discovery", parts[0]
+    return "other", None
+
+
+def _retry_after(fault: Fault) -> dict[str, str]:
+    if fault.retry_after is None:
+        return {}
+    return {"Retry-After": f"{fault.retry_after:g}"}
+
+
+def _entra_fault(fault: Fault, req: Request) -> Response:
+    """A fault on the token or discovery path, as an Entra error (digits in `code` = AADSTS)."""
+    if fault.code and fault.code.isdigit():
+        code = int(fault.code)
+    else:
+        code = 90055 if fault.status == 429 else 90033  # TenantThrottlingError / service down
+    if fault.status in (429, 503, 504):
+        error = "temporarily_unavailable"
+    else:
+        error = "server_error" if fault.status >= 500 else "invalid_request"
+    response = entra_error(req, fault.status, error, code, fault.error_message)
+    response.headers.update(_retry_after(fault))
+    return response
+
+
+def fault_response(fault: Fault, kind: str, req: Request) -> Response:
+    """The answer an injected fault gives, shaped like the service the path belongs to."""
+    if fault.kind == "drop":
+        return Response(0, drop=True)
+    if kind in ("token", "discovery"):
+        return _entra_fault(fault, req)
+    headers = _retry_after(fault)
+    if kind == "keyvault":
+        return vault_error(fault.status, fault.error_code, fault.error_message, headers)
+    return graph_error(req, fault.status, fault.error_code, fault.error_message, headers)
+
+
+class Simulator:
+    """An offline stand-in for login.microsoftonline.com, graph.microsoft.com and a Key Vault.
+
+    `Simulator(fixture)` validates the fixture (raises FixtureError); `start()` serves HTTPS
+    on `base_url` with a certificate from a fresh CA whose PEM is at `ca_path`.
+    """
+
+    def __init__(self, fixture: dict[str, Any], host: str = "127.0.0.1", port: int = 0) -> None:
+        self.state = SimState(parse_fixture(fixture))
+        self._host = host
+        self._port = port
+        self._server: TLSServer | None = None
+        self._thread: threading.Thread | None = None
+        self._tmpdir: str | None = None
+        self._ca_path: str | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Generate the CA and certificate, bind, and serve in a daemon thread."""
+        if self._server is not None:
+            raise RuntimeError("simulator already started")
+        ca = trustme.CA(organization_name="tenantsync simulator")
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cert.configure_cert(context)
+        self._tmpdir = tempfile.mkdtemp(prefix="tenantsync-sim-")
+        ca_file = Path(self._tmpdir) / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
+        self._ca_path = str(ca_file)
+        self._server = make_server(self._host, self._port, context, self._dispatch)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="simulator",
+            daemon=True,
+        )
+        self._thread.start()
+        logger.info("simulator serving at %s", self._server.base_url)
+
+    def stop(self) -> None:
+        """Stop serving, close open connections and remove the CA file. Idempotent."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+        logger.info("simulator stopped")
+
+    def __enter__(self) -> Simulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("simulator not started")
+        return self._server.base_url
+
+    @property
+    def vault_url(self) -> str:
+        """The Key Vault URL to give SecretClient (`{base_url}/keyvault`)."""
+        return f"{self.base_url}{keyvault.PREFIX}"
+
+    @property
+    def ca_path(self) -> str:
+        if self._ca_path is None:
+            raise RuntimeError("simulator not started")
+        return self._ca_path
+
+    # --- control (the /_sim routes call the same SimState methods) ----------------------
+
+    def add_member(self, tenant_id: str, group_id: str, member_id: str) -> None:
+        self.state.change_members(tenant_id, group_id, [member_id], [])
+
+    def remove_member(self, tenant_id: str, group_id: str, member_id: str) -> None:
+        self.state.change_members(tenant_id, group_id, [], [member_id])
+
+    def upsert_object(self, tenant_id: str, kind: str, obj: dict[str, Any]) -> None:
+        self.state.upsert_object(tenant_id, kind, obj)
+
+    def delete_object(self, tenant_id: str, kind: str, object_id: str) -> None:
+        self.state.delete_object(tenant_id, kind, object_id)
+
+    def set_roles(self, tenant_id: str, client_id: str, roles: list[str] | None) -> None:
+        self.state.set_roles(tenant_id, client_id, roles)
+
+    def set_app_secrets(self, client_id: str, secrets: list[dict[str, Any]]) -> None:
+        self.state.set_app_secrets(client_id, secrets)
+
+    def set_faults(self, faults: list[dict[str, Any]]) -> None:
+        self.state.set_faults(faults)
+
+    def clear_faults(self) -> None:
+        self.state.clear_faults()
+
+    def stats(self) -> dict[str, Any]:
+        return self.state.stats()
+
+    def reset_stats(self) -> None:
+        self.state.reset_stats()
+
+    def set_latency(self, seconds: float) -> None:
+        self.state.set_latency(seconds)
+
+    # --- request dispatch -----------------------------------------------------------------
+
+    def _dispatch(self, req: Request, client_host: str) -> Response:
+        state = self.state
+        if req.path == "/_sim" or req.path.startswith("/_sim/"):
+            if not (client_host.startswith("127.") or client_host == "::1"):
+                return graph_error(
+                    req, 403, "Forbidden", "The control API answers loopback clients only."
+                )
+            return control.handle(state, req)
+        kind, path_tenant = classify(req.path)
+        state.count_request(req.method, kind)
+        tenant = path_tenant.lower() if path_tenant else self._token_tenant(req)
+        page = paging.page_of(state.marker, req.query.get("$skiptoken"))
+        with state.lock:
+            outcome = evaluate(state.faults, req.method, req.path, tenant, page)
+            delay = state.latency + outcome.delay
+        if delay > 0:
+            time.sleep(delay)
+        if outcome.answer is not None:
+            response = fault_response(outcome.answer, kind, req)
+        else:
+            response = self._route(kind, path_tenant, req)
+        state.count_response(response.status)
+        return response
+
+    def _token_tenant(self, req: Request) -> str | None:
+        claims = bearer_claims(self.state.signing_key, req.header("authorization"))
+        tid = claims.get("tid") if claims else None
+        return tid if isinstance(tid, str) else None
+
+    def _route(self, kind: str, path_tenant: str | None, req: Request) -> Response:
+        if kind == "token" and path_tenant is not None:
+            if req.method != "POST":
+                message = "The endpoint only accepts POST, OPTIONS requests. "
+                message += f"Received a {req.method} request."
+                return entra_error(req, 400, "invalid_request", 900561, message)
+            return entra.token(self.state, req, path_tenant)
+        if kind == "discovery" and path_tenant is not None:
+            return entra.discovery(self.state, req, path_tenant)
+        if kind.startswith("graph."):
+            return graph.handle(self.state, req)
+        if kind == "keyvault":
+            return keyvault.handle(self.state, req)
+        return graph_error(req, 404, "NotFound", f"The simulator has no endpoint at '{req.path}'.")

@@ -1,0 +1,173 @@
+"""The live state of a simulator and the control operations that change it."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import Counter
+from typing import Any
+
+from .faults import Fault, describe, parse_faults
+from .fixture import fail, guid, member_ids, parse_object, parse_roles, parse_secrets
+from .model import KINDS, Tenant, World
+from .vault_store import VaultStore
+
+
+class SimState:
+    """World + vault + faults + stats, guarded by one re-entrant lock (`lock`).
+
+    Handlers and control methods take the lock for every read and write; the control
+    methods raise FixtureError for invalid input, naming the offending value.
+    """
+
+    def __init__(self, world: World) -> None:
+        self.lock = threading.RLock()
+        self.world = world
+        self.vault = VaultStore(world.vault_secrets)
+        self.faults: list[Fault] = []
+        self.latency = 0.0
+        self.signing_key = secrets.token_bytes(32)
+        self.marker = secrets.token_hex(4)  # ties skip tokens to this instance
+        self._requests: Counter[str] = Counter()
+        self._throttled = 0
+        self._tokens_issued = 0
+
+    # --- lookups used by the handlers -------------------------------------------------
+
+    def tenant(self, tenant_id: str) -> Tenant | None:
+        return self.world.tenants.get(tenant_id.lower())
+
+    def vault_tenant(self) -> str:
+        """The vault's tenant: home tenant of the first principal (else the first tenant)."""
+        for client_id in self.world.vault_principals:
+            return self.world.applications[client_id].home_tenant
+        return next(iter(self.world.tenants), "00000000-0000-0000-0000-000000000000")
+
+    # --- directory control ------------------------------------------------------------
+
+    def _tenant_or_fail(self, tenant_id: str) -> Tenant:
+        tenant = self.tenant(guid(tenant_id, "tenant"))
+        if tenant is None:
+            fail("tenant", f"unknown tenant '{tenant_id}'")
+        return tenant
+
+    def _group_or_fail(self, tenant: Tenant, group_id: str) -> str:
+        key = guid(group_id, "group")
+        if key not in tenant.members:
+            fail("group", f"unknown group '{group_id}' in tenant '{tenant.id}'")
+        return key
+
+    def change_members(
+        self, tenant_id: str, group_id: str, add: list[str], remove: list[str]
+    ) -> None:
+        """Add and remove direct members of a group (adding a member twice is a no-op)."""
+        with self.lock:
+            tenant = self._tenant_or_fail(tenant_id)
+            group = self._group_or_fail(tenant, group_id)
+            current = tenant.members[group]
+            to_add = member_ids(tenant, group, add, "add")
+            to_remove = [guid(item, f"remove[{index}]") for index, item in enumerate(remove)]
+            current[:] = [member for member in current if member not in to_remove]
+            current.extend(member for member in to_add if member not in current)
+
+    def upsert_object(self, tenant_id: str, kind: str, raw: object) -> None:
+        """Create or replace a directory object; a group's `members`, if given, replace its own."""
+        with self.lock:
+            tenant = self._tenant_or_fail(tenant_id)
+            obj = parse_object(kind, raw, f"{kind}")
+            existing = tenant.objects.get(obj.id)
+            if existing is not None and existing.kind != kind:
+                fail(f"{kind}.id", f"'{obj.id}' is already a {existing.kind[:-1]}")
+            members = raw.get("members") if isinstance(raw, dict) else None
+            tenant.objects[obj.id] = obj
+            if kind == "groups":
+                tenant.members.setdefault(obj.id, [])
+                if members is not None:
+                    tenant.members[obj.id] = member_ids(tenant, obj.id, members, f"{kind}.members")
+
+    def delete_object(self, tenant_id: str, kind: str, object_id: str) -> None:
+        """Remove an object, and its memberships, from a tenant."""
+        with self.lock:
+            tenant = self._tenant_or_fail(tenant_id)
+            key = guid(object_id, "id")
+            obj = tenant.objects.get(key)
+            if obj is None or obj.kind != kind:
+                fail("id", f"no {kind} object '{object_id}' in tenant '{tenant.id}'")
+            del tenant.objects[key]
+            tenant.members.pop(key, None)
+            for members in tenant.members.values():
+                if key in members:
+                    members.remove(key)
+
+    def set_roles(self, tenant_id: str, client_id: str, roles: list[str] | None) -> None:
+        """Grant `roles` to an application's service principal; None removes the principal."""
+        with self.lock:
+            tenant = self._tenant_or_fail(tenant_id)
+            app = guid(client_id, "client_id")
+            if app not in self.world.applications:
+                fail("client_id", f"unknown application '{client_id}'")
+            if roles is None:
+                tenant.roles.pop(app, None)
+            else:
+                tenant.roles[app] = parse_roles(roles, "roles")
+
+    def set_app_secrets(self, client_id: str, raw: object) -> None:
+        """Replace an application's secrets (same format as in the fixture)."""
+        with self.lock:
+            app = self.world.applications.get(guid(client_id, "client_id"))
+            if app is None:
+                fail("client_id", f"unknown application '{client_id}'")
+            app.secrets = parse_secrets(raw, "secrets")
+
+    # --- faults, latency, stats ---------------------------------------------------------
+
+    def set_faults(self, raw: object) -> None:
+        parsed = parse_faults(raw)
+        with self.lock:
+            self.faults = parsed
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self.faults = []
+
+    def set_latency(self, seconds: object) -> None:
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, (int, float))
+            or not 0 <= seconds <= 60
+        ):
+            fail("seconds", "must be a number from 0 to 60")
+        with self.lock:
+            self.latency = float(seconds)
+
+    def count_request(self, method: str, kind: str) -> None:
+        with self.lock:
+            self._requests[f"{method} {kind}"] += 1
+
+    def count_response(self, status: int) -> None:
+        if status == 429:
+            with self.lock:
+                self._throttled += 1
+
+    def count_token(self) -> None:
+        with self.lock:
+            self._tokens_issued += 1
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "requests": sum(self._requests.values()),
+                "by_path_kind": dict(sorted(self._requests.items())),
+                "throttled": self._throttled,
+                "tokens_issued": self._tokens_issued,
+                "faults": [describe(fault) for fault in self.faults],
+            }
+
+    def reset_stats(self) -> None:
+        with self.lock:
+            self._requests.clear()
+            self._throttled = 0
+            self._tokens_issued = 0
+
+
+__all__ = ["KINDS", "SimState"]
