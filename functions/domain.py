@@ -17,6 +17,7 @@ def utcnow() -> datetime:
 
 
 class RunStatus(StrEnum):
+    QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     PARTIAL = "partial"
@@ -187,6 +188,10 @@ class Run:
     transactions: int = 0
     error_code: str = ""
     error: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.status in (RunStatus.QUEUED, RunStatus.RUNNING)
 
     @property
     def totals(self) -> ChangeCounts:

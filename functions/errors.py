@@ -35,6 +35,19 @@ class NotFoundError(InputError):
     code = "not_found"
 
 
+class ConflictError(InputError):
+    """The request clashes with the current state (a sync already queued, a tenant that exists).
+
+    ``run_id`` names the run in the way, when there is one.
+    """
+
+    code = "conflict"
+
+    def __init__(self, message: str, *, code: str | None = None, run_id: str | None = None):
+        super().__init__(message, code=code)
+        self.run_id = run_id
+
+
 class ConfigurationError(TenantSyncError):
     """The deployment's settings are missing or inconsistent."""
 

@@ -36,7 +36,7 @@ def directory_job(message: func.QueueMessage) -> None:
     """
     try:
         job = SyncJob.from_json(message.get_body().decode("utf-8", errors="replace"))
-        get_services().directory_sync.run(job.tenant_id, job.trigger)
+        get_services().directory_sync.run(job.tenant_id, job.trigger, run_id=job.run_id)
     except NotFoundError as exc:
         log.warning("directory job dropped: %s", exc.message)
     except InputError as exc:

@@ -46,7 +46,18 @@ class DirectorySync:
     session: requests.Session
     clock: Callable[[], datetime] = utcnow
 
-    def run(self, tenant_id: str, trigger: str, *, allow_mass_deletion: bool = False) -> Run:
+    def queue_run(self, tenant_id: str, trigger: str) -> Run:
+        """Record a run as queued (for a sync started now and run by the queue function)."""
+        self.tenants.get(tenant_id)
+        now = self.clock()
+        run = Run(new_run_id(now), tenant_id, KIND, trigger, now, status=RunStatus.QUEUED)
+        self.runs.save(run)
+        return run
+
+    def run(
+        self, tenant_id: str, trigger: str, *, allow_mass_deletion: bool = False,
+        run_id: str | None = None,
+    ) -> Run:
         """Sync one tenant and return its recorded run.
 
         A failure inside the tenant ends as a failed run (never an exception); only an
@@ -54,7 +65,7 @@ class DirectorySync:
         """
         tenant = self.tenants.get(tenant_id)
         started = self.clock()
-        run = Run(new_run_id(started), tenant_id, KIND, trigger, started)
+        run = Run(run_id or new_run_id(started), tenant_id, KIND, trigger, started)
         self.runs.save(run)
         graph: GraphClient | None = None
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 
 from azure.core.credentials import TokenCredential
@@ -13,6 +14,7 @@ from ..errors import InputError, StorageError
 from ..validation import guid
 
 KINDS = ("directory",)
+_RUN_ID = re.compile(r"^\d{13}-[0-9a-f]{8}$")
 TRIGGERS = ("timer", "http", "queue", "cli")
 
 
@@ -21,6 +23,7 @@ class SyncJob:
     tenant_id: str
     kind: str
     trigger: str
+    run_id: str | None = None  # set when the run was recorded as queued (HTTP-started syncs)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -43,7 +46,10 @@ class SyncJob:
             raise InputError(
                 f"unknown job kind {kind!r} or trigger {trigger!r}", code="invalid_job"
             )
-        return cls(guid(data.get("tenant_id"), "tenant_id"), kind, trigger)
+        run_id = data.get("run_id")
+        if run_id is not None and not (isinstance(run_id, str) and _RUN_ID.match(run_id)):
+            raise InputError("queue message has a malformed run_id", code="invalid_job")
+        return cls(guid(data.get("tenant_id"), "tenant_id"), kind, trigger, run_id)
 
 
 class JobQueue:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from ..domain import (
     GroupRecord,
     MembershipRecord,
     Run,
+    RunStatus,
     StoredDirectory,
     TenantRecord,
     UserRecord,
@@ -24,6 +25,9 @@ def new_run_id(now: datetime) -> str:
     """A run id that sorts newest first within a tenant's partition and is unique."""
     inverted = 10**13 - int(now.timestamp() * 1000)
     return f"{inverted:013d}-{os.urandom(4).hex()}"
+
+
+TenantPage = tuple[list[TenantRecord], str | None]  # (tenants, next page's token)
 
 
 class TenantTable:
@@ -51,12 +55,62 @@ class TenantTable:
         rows = self._store.query("tenants", "PartitionKey eq @pk", {"pk": ent.TENANT_PARTITION})
         return [ent.tenant_record(e) for e in rows]
 
+    def page(
+        self, *, page_size: int, continuation: str | None = None
+    ) -> TenantPage:
+        """One page of tenants (by tenant ID) and the token of the next page."""
+        rows, token = self._store.query_page(
+            "tenants", "PartitionKey eq @pk", {"pk": ent.TENANT_PARTITION},
+            page_size=page_size, continuation=continuation,
+        )
+        return [ent.tenant_record(e) for e in rows], token
+
+    def delete(self, tenant_id: str) -> None:
+        """Remove a tenant's configuration row (its synced data is not touched)."""
+        self._store.delete("tenants", ent.TENANT_PARTITION, tenant_id)
+
 
 @dataclass
 class UserFilter:
     deleted_only: bool = False
     group_id: str | None = None
     anonymous_only: bool = False
+    # Prefixes compare with the stored value as it is (case-sensitive), as Table Storage does.
+    email_prefix: str | None = None
+    name_prefix: str | None = None
+
+    def matches(self, user: UserRecord) -> bool:
+        """Whether ``user`` passes every filter but the group one."""
+        return (
+            (not self.deleted_only or user.deleted)
+            and (not self.anonymous_only or user.anonymous)
+            and (not self.email_prefix or (user.email or "").startswith(self.email_prefix))
+            and (not self.name_prefix or user.display_name.startswith(self.name_prefix))
+        )
+
+
+def _prefix_range(prefix: str) -> tuple[str, str]:
+    """Bounds ``lo <= value < hi`` of the strings that start with ``prefix``."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _user_query(tenant_id: str, flt: UserFilter) -> tuple[str, dict[str, object]]:
+    """A parameterised filter for ``flt`` (but its group): values never enter the text."""
+    clauses = ["PartitionKey eq @pk"]
+    params: dict[str, object] = {"pk": tenant_id}
+    if flt.deleted_only:
+        clauses.append("AzureDeleted eq @deleted")
+        params["deleted"] = True
+    if flt.anonymous_only:
+        clauses.append("Anonymous eq @anon")
+        params["anon"] = True
+    if flt.email_prefix:
+        clauses.append("Email ge @elo and Email lt @ehi")
+        params["elo"], params["ehi"] = _prefix_range(flt.email_prefix)
+    if flt.name_prefix:
+        clauses.append("DisplayName ge @nlo and DisplayName lt @nhi")
+        params["nlo"], params["nhi"] = _prefix_range(flt.name_prefix)
+    return " and ".join(clauses), params
 
 
 class DirectoryTables:
@@ -98,23 +152,69 @@ class DirectoryTables:
         return stats
 
     def users(self, tenant_id: str, flt: UserFilter) -> Iterator[UserRecord]:
-        clauses = ["PartitionKey eq @pk"]
-        params: dict[str, object] = {"pk": tenant_id}
-        if flt.deleted_only:
-            clauses.append("AzureDeleted eq @deleted")
-            params["deleted"] = True
-        if flt.anonymous_only:
-            clauses.append("Anonymous eq @anon")
-            params["anon"] = True
+        query, params = _user_query(tenant_id, flt)
         member_ids: set[str] | None = None
         if flt.group_id:
             member_ids = {
                 m.user_id for m in self.memberships(tenant_id, flt.group_id) if m.active
             }
-        for e in self._store.query("users", " and ".join(clauses), params):
+        for e in self._store.query("users", query, params):
             user = ent.user_record(e)
             if member_ids is None or user.id in member_ids:
                 yield user
+
+    def users_page(
+        self, tenant_id: str, flt: UserFilter, *, page_size: int, continuation: str | None = None
+    ) -> tuple[list[UserRecord], str | None]:
+        """One page of a tenant's users matching ``flt`` and the token of the next page.
+
+        With a group filter the page walks the group's active memberships and reads each
+        member, so a page can hold fewer users than ``page_size`` while more follow.
+
+        Raises:
+            InputError: ``invalid_continuation`` for a token this query did not issue.
+        """
+        if not flt.group_id:
+            query, params = _user_query(tenant_id, flt)
+            rows, token = self._store.query_page(
+                "users", query, params, page_size=page_size, continuation=continuation
+            )
+            return [ent.user_record(e) for e in rows], token
+        lo = f"{flt.group_id}_"
+        rows, token = self._store.query_page(
+            "memberships",
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Active eq @active",
+            {"pk": tenant_id, "lo": lo, "hi": _prefix_range(lo)[1], "active": True},
+            page_size=page_size, continuation=continuation,
+        )
+        users = []
+        for m in rows:
+            entity = self._store.get("users", tenant_id, ent.membership_record(m).user_id)
+            if entity is not None and flt.matches(user := ent.user_record(entity)):
+                users.append(user)
+        return users, token
+
+    def groups_page(
+        self, tenant_id: str, *, deleted_only: bool = False, page_size: int,
+        continuation: str | None = None,
+    ) -> tuple[list[GroupRecord], str | None]:
+        """One page of a tenant's level-1 groups (by group ID) and the token of the next."""
+        query = "PartitionKey eq @pk"
+        params: dict[str, object] = {"pk": tenant_id}
+        if deleted_only:
+            query += " and AzureDeleted eq @deleted"
+            params["deleted"] = True
+        rows, token = self._store.query_page(
+            "groups", query, params, page_size=page_size, continuation=continuation
+        )
+        return [ent.group_record(e) for e in rows], token
+
+    def purge(self, tenant_id: str) -> int:
+        """Hard-delete a tenant's users, groups and memberships; returns how many rows."""
+        return sum(
+            self._store.delete_partition(table, tenant_id)
+            for table in ("users", "memberships", "groups")
+        )
 
     def groups(self, tenant_id: str) -> Iterator[GroupRecord]:
         for e in self._store.query("groups", "PartitionKey eq @pk", {"pk": tenant_id}):
@@ -148,6 +248,56 @@ class RunTable:
         if entity is None:
             raise NotFoundError(f"run {run_id} of tenant {tenant_id} not found", code="unknown_run")
         return ent.run_record(entity)
+
+    def active(self, tenant_id: str, kind: str, *, stale_after: timedelta) -> Run | None:
+        """The tenant's queued or running run of ``kind``, unless older than ``stale_after``
+        (a worker that died mid-run must not block the tenant forever)."""
+        cutoff = datetime.now(UTC) - stale_after
+        for run in self.recent(tenant_id, 10):
+            if run.kind == kind and run.active and run.started_at >= cutoff:
+                return run
+        return None
+
+    def page(
+        self, tenant_id: str, *, kind: str | None = None, page_size: int,
+        continuation: str | None = None,
+    ) -> tuple[list[Run], str | None]:
+        """One page of a tenant's runs, newest first, and the token of the next page."""
+        query = "PartitionKey eq @pk"
+        params: dict[str, object] = {"pk": tenant_id}
+        if kind:
+            query += " and Kind eq @kind"
+            params["kind"] = kind
+        rows, token = self._store.query_page(
+            "runs", query, params, page_size=page_size, continuation=continuation
+        )
+        return [ent.run_record(e) for e in rows], token
+
+    def failures_page(
+        self, *, since: datetime, kind: str | None = None, page_size: int,
+        continuation: str | None = None,
+    ) -> tuple[list[Run], str | None]:
+        """One page of failed or partial runs of every tenant started at or after ``since``.
+
+        A scan across tenants: runs come grouped by tenant, newest first within one, and a
+        page may be short (even empty) while more follow.
+        """
+        query = "(Status eq @failed or Status eq @partial) and StartedAt ge @since"
+        params: dict[str, object] = {
+            "failed": RunStatus.FAILED.value, "partial": RunStatus.PARTIAL.value,
+            "since": ent._iso(since),  # compared as text, so formatted as stored
+        }
+        if kind:
+            query += " and Kind eq @kind"
+            params["kind"] = kind
+        rows, token = self._store.query_page(
+            "runs", query, params, page_size=page_size, continuation=continuation
+        )
+        return [ent.run_record(e) for e in rows], token
+
+    def purge(self, tenant_id: str) -> int:
+        """Hard-delete a tenant's run history; returns how many runs."""
+        return self._store.delete_partition("runs", tenant_id)
 
     def recent(self, tenant_id: str, limit: int = 20) -> list[Run]:
         runs: list[Run] = []

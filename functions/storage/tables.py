@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ Entity = dict[str, Any]
 
 TABLE_NAMES = ("tenants", "users", "groups", "memberships", "runs")
 MAX_BATCH = 100  # Table Storage: at most 100 operations per transaction, one partition.
+_TOKEN_PART = re.compile(r"^[\x20-\x7e]{1,1024}$")
 
 
 @dataclass
@@ -40,7 +42,7 @@ class WriteStats:
 class TableStore:
     """The app's tables (``<prefix><name>``) in one storage account."""
 
-    def __init__(self, service: TableServiceClient, prefix: str, *, write_concurrency: int = 4):
+    def __init__(self, service: TableServiceClient, prefix: str, *, write_concurrency: int = 8):
         self._service = service
         self._prefix = prefix
         self._clients: dict[str, TableClient] = {}
@@ -127,8 +129,50 @@ class TableStore:
             ).by_page(continuation_token=_decode_token(continuation))
             page = [dict(e) for e in next(pager, [])]
             return page, _encode_token(pager.continuation_token)  # type: ignore[attr-defined]
+        except HttpResponseError as exc:
+            if continuation and exc.status_code == 400:
+                # The service refused where the token said to resume: a token we never issued.
+                raise InputError(
+                    "continuation token is not valid", code="invalid_continuation"
+                ) from None
+            raise _storage_error(f"query {table}", exc) from None
         except AzureError as exc:
             raise _storage_error(f"query {table}", exc) from None
+
+    def delete(self, table: str, partition: str, row: str) -> None:
+        """Delete one entity; an entity that is already gone is not an error."""
+        table_key(partition, "partition key")
+        table_key(row, "row key")
+        try:
+            self.table(table).delete_entity(partition, row)
+        except ResourceNotFoundError:
+            return
+        except AzureError as exc:
+            raise _storage_error(f"delete entities of {table}", exc) from None
+
+    def delete_partition(self, table: str, partition: str) -> int:
+        """Delete every entity of one partition, 100 per transaction; returns how many.
+
+        Raises:
+            StorageError: a transaction failed; the partition is partly deleted and the call
+            can be repeated.
+        """
+        table_key(partition, "partition key")
+        keys = [
+            (e["PartitionKey"], e["RowKey"])
+            for e in self.query(table, "PartitionKey eq @pk", {"pk": partition},
+                                select=("PartitionKey", "RowKey"))
+        ]
+        client = self.table(table)
+        try:
+            for i in range(0, len(keys), MAX_BATCH):
+                chunk = keys[i:i + MAX_BATCH]
+                client.submit_transaction(
+                    [("delete", {"PartitionKey": pk, "RowKey": rk}) for pk, rk in chunk]
+                )
+        except AzureError as exc:
+            raise _storage_error(f"delete entities of {table}", exc) from None
+        return len(keys)
 
     def upsert(self, table: str, entity: Entity) -> None:
         try:
@@ -190,7 +234,13 @@ def _decode_token(token: str | None) -> Any:
         decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, UnicodeDecodeError):
         raise InputError("continuation token is not valid", code="invalid_continuation") from None
-    if not isinstance(decoded, dict):
+    # Only the two resume keys the service sends, as printable ASCII (they become headers).
+    if (
+        not isinstance(decoded, dict)
+        or not decoded
+        or not set(decoded) <= {"PartitionKey", "RowKey"}
+        or not all(isinstance(v, str) and _TOKEN_PART.match(v) for v in decoded.values())
+    ):
         raise InputError("continuation token is not valid", code="invalid_continuation")
     return decoded
 
