@@ -26,6 +26,11 @@ def configure_azure_monitor() -> bool:
     global _configured
     if _configured or not os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING"):
         return _configured
+    if os.environ.get("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", "").lower() == "true":
+        # The Python worker has already configured the distro for the logger named in
+        # PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME; a second configuration would export
+        # every event twice.
+        return False
     try:
         from azure.monitor.opentelemetry import configure_azure_monitor as configure
     except ImportError:
@@ -51,9 +56,9 @@ def run_finished(run: Run) -> None:
         created_count=totals.created,  # `created` is reserved on LogRecord
         updated=totals.updated,
         unchanged=totals.unchanged,
-        marked_deleted=totals.marked_deleted,
+        marked_deleted=run.users.marked_deleted + run.groups.marked_deleted,
         restored=totals.restored,
-        retired=0,
+        retired=run.devices.marked_deleted,
         ignored=sum(run.ignored.values()),
         graph_requests=run.graph_requests,
         throttled=run.throttled,
