@@ -53,6 +53,11 @@ class Settings:
     deletion_guard_ratio: float = 0.5
     deletion_guard_min: int = 10
     secret_warning_days: int = 30
+    quarantine_after: int = 5
+    quarantine_backoff_minutes: int = 360
+    devices_queue: str = "tenantsync-devices"
+    partner_center_url: str = "https://api.partnercenter.microsoft.com"
+    device_concurrency: int = 16
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -116,6 +121,12 @@ class Settings:
             deletion_guard_ratio=number("TENANTSYNC_DELETION_GUARD_RATIO", 0.5),
             deletion_guard_min=int(number("TENANTSYNC_DELETION_GUARD_MIN", 10)),
             secret_warning_days=int(number("TENANTSYNC_SECRET_WARNING_DAYS", 30)),
+            quarantine_after=int(number("TENANTSYNC_QUARANTINE_AFTER", 5)),
+            quarantine_backoff_minutes=int(number("TENANTSYNC_QUARANTINE_BACKOFF_MINUTES", 360)),
+            devices_queue=get("TENANTSYNC_DEVICES_QUEUE") or "tenantsync-devices",
+            partner_center_url=(get("TENANTSYNC_PARTNER_CENTER_URL")
+                                or "https://api.partnercenter.microsoft.com").rstrip("/"),
+            device_concurrency=int(number("TENANTSYNC_DEVICE_CONCURRENCY", 16)),
         )
 
     def require_storage(self) -> None:

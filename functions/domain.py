@@ -38,6 +38,7 @@ class Health(StrEnum):
     EXCLUDED = "excluded"
     INACTIVE = "inactive"
     DISABLED = "disabled"
+    UNSUPPORTED = "unsupported"  # e.g. a customer bought through an indirect reseller
 
 
 @dataclass(frozen=True)
@@ -51,21 +52,80 @@ class DirectoryConnection:
     secret_name: str
 
 
+@dataclass(frozen=True)
+class DeviceConnection:
+    """How to read a customer tenant's Intune data: the partner's multitenant inventory app."""
+
+    tenant_id: str
+    partner_tenant_id: str
+    client_id: str
+    secret_name: str
+    active: bool = True  # False once the partner relationship ended (kept, not deleted)
+    excluded: bool = False
+    unsupported_reason: str = ""
+
+
+@dataclass
+class SyncState:
+    """A tenant's health for one kind of sync."""
+
+    health: Health = Health.UNKNOWN
+    health_since: datetime | None = None
+    last_error_code: str = ""
+    last_error: str = ""
+    consecutive_failures: int = 0
+    secret_expires_on: datetime | None = None
+    quarantined_until: datetime | None = None
+    fingerprint: str = ""  # digest of the last complete read that was fully written
+
+
 @dataclass
 class TenantRecord:
-    """A tenant as stored: its directory connection and its state."""
+    """A tenant as stored: its connections and, per kind of sync, its state."""
 
     tenant_id: str
     directory: DirectoryConnection | None = None
     display_name: str = ""
     enabled: bool = True
     created_at: datetime | None = None
-    secret_expires_on: datetime | None = None
-    health: Health = Health.UNKNOWN
-    health_since: datetime | None = None
-    last_error_code: str = ""
-    last_error: str = ""
-    consecutive_failures: int = 0
+    directory_state: SyncState = field(default_factory=SyncState)
+    devices: DeviceConnection | None = None
+    device_state: SyncState = field(default_factory=SyncState)
+    organization: str = ""  # organization display name from Graph (device sync)
+    default_domain: str = ""
+    verified_domains: tuple[str, ...] = ()
+
+    def state(self, kind: str) -> SyncState:
+        return self.directory_state if kind == "directory" else self.device_state
+
+    # The directory state, read as the tenant's own (the directory sync came first).
+    @property
+    def health(self) -> Health:
+        return self.directory_state.health
+
+    @property
+    def health_since(self) -> datetime | None:
+        return self.directory_state.health_since
+
+    @property
+    def last_error_code(self) -> str:
+        return self.directory_state.last_error_code
+
+    @property
+    def last_error(self) -> str:
+        return self.directory_state.last_error
+
+    @property
+    def consecutive_failures(self) -> int:
+        return self.directory_state.consecutive_failures
+
+    @property
+    def secret_expires_on(self) -> datetime | None:
+        return self.directory_state.secret_expires_on
+
+    @secret_expires_on.setter
+    def secret_expires_on(self, value: datetime | None) -> None:
+        self.directory_state.secret_expires_on = value
 
 
 # --- What Graph says (read side) -------------------------------------------------------
@@ -172,7 +232,7 @@ class Run:
 
     run_id: str
     tenant_id: str
-    kind: str  # "directory" (devices in a later release)
+    kind: str  # "directory" or "devices"
     trigger: str  # timer, http, queue, cli
     started_at: datetime
     status: RunStatus = RunStatus.RUNNING
@@ -181,6 +241,8 @@ class Run:
     groups: ChangeCounts = field(default_factory=ChangeCounts)
     memberships_added: int = 0
     memberships_removed: int = 0
+    devices: ChangeCounts = field(default_factory=ChangeCounts)  # marked_deleted = retired
+    apps: ChangeCounts = field(default_factory=ChangeCounts)  # detected and managed apps
     ignored: Counter[str] = field(default_factory=Counter)
     graph_requests: int = 0
     throttled: int = 0
@@ -196,8 +258,8 @@ class Run:
     @property
     def totals(self) -> ChangeCounts:
         total = ChangeCounts()
-        total.add(self.users)
-        total.add(self.groups)
+        for counts in (self.users, self.groups, self.devices, self.apps):
+            total.add(counts)
         return total
 
     @property

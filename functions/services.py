@@ -14,9 +14,10 @@ from azure.keyvault.secrets import SecretClient
 from . import telemetry
 from .config import Settings
 from .directory.sync import DirectorySync
-from .domain import TenantRecord
+from .domain import utcnow
 from .errors import ConfigurationError
 from .onboarding import Onboarding
+from .runs import RunLedger, schedulable
 from .secrets import SecretStore
 from .storage.queues import JobQueue, SyncJob
 from .storage.repositories import DirectoryTables, RunTable, TenantTable
@@ -143,9 +144,13 @@ class Services:
         return RunTable(self.tables)
 
     @cached_property
+    def ledger(self) -> RunLedger:
+        return RunLedger(self.settings, self.tenants, self.runs)
+
+    @cached_property
     def directory_sync(self) -> DirectorySync:
         return DirectorySync(
-            self.settings, self.tenants, self.directory, self.runs, self.secrets, self.tokens,
+            self.settings, self.tenants, self.directory, self.ledger, self.secrets, self.tokens,
             self.session,
         )
 
@@ -156,18 +161,15 @@ class Services:
     def schedule_directory_syncs(self, trigger: str = "timer") -> tuple[int, int]:
         """Enqueue one directory job per enabled tenant; returns (enqueued, skipped)."""
         enqueued = skipped = 0
+        now = utcnow()
         for tenant in self.tenants.list():
-            if _schedulable(tenant):
+            if schedulable(tenant, "directory", now):
                 self.directory_queue.put(SyncJob(tenant.tenant_id, "directory", trigger))
                 enqueued += 1
             else:
                 skipped += 1
         telemetry.schedule_fired("directory", enqueued, skipped)
         return enqueued, skipped
-
-
-def _schedulable(tenant: TenantRecord) -> bool:
-    return tenant.enabled and tenant.directory is not None
 
 
 _services: Services | None = None

@@ -194,6 +194,12 @@ def test_second_sync_without_change_writes_no_entity(harness: Harness, world: Wo
     again = [e for e in harness.entities() if e["_table"].endswith(("users", "groups",
                                                                     "memberships"))]
     assert [e["_etag"] for e in again] == [e["_etag"] for e in synced]
+    # Comparing with every stored entity (not only the tree's digest) writes nothing either.
+    full = harness.sync(t, full=True)
+    assert full.status == RunStatus.SUCCEEDED
+    assert full.users.unchanged == 5
+    assert full.entities_written == 0
+    assert full.transactions == 0
 
 
 def test_mass_deletion_is_held_back_until_allowed(harness: Harness, world: World) -> None:

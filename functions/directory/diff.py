@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -115,3 +116,17 @@ def deletion_guard(
             "(tenantsync sync directory --allow-mass-deletion)."
         )
     return None
+
+
+def tree_fingerprint(tree: GroupTree) -> str:
+    """A digest of everything a sync stores from a tree; equal digests mean equal writes."""
+    digest = hashlib.sha256()
+    for uid in sorted(tree.users):
+        u = tree.users[uid]
+        digest.update(f"u|{uid}|{u.display_name}|{u.email or ''}|{u.upn}|"
+                      f"{uid in tree.direct_user_ids}\n".encode())
+    for gid in sorted(tree.groups):
+        digest.update(f"g|{gid}|{tree.groups[gid].display_name}\n".encode())
+    for gid, uid in sorted(tree.memberships):
+        digest.update(f"m|{gid}|{uid}\n".encode())
+    return digest.hexdigest()

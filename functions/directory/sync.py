@@ -4,34 +4,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import requests
 
 from .. import telemetry
 from ..config import Settings
-from ..domain import Health, Run, RunStatus, TenantRecord, utcnow
+from ..domain import GroupTree, Run, RunStatus, utcnow
 from ..errors import StorageError, TenantSyncError
 from ..graph import GraphClient
+from ..runs import RunLedger
 from ..secrets import SecretStore
-from ..storage.repositories import DirectoryTables, RunTable, TenantTable, new_run_id
+from ..storage.repositories import DirectoryTables, TenantTable
 from ..tokens import TokenProvider
-from .diff import deletion_guard, plan_directory_changes
+from .diff import deletion_guard, plan_directory_changes, tree_fingerprint
 from .reader import GroupTreeReader
 
 log = logging.getLogger("tenantsync.directory")
 
 KIND = "directory"
-
-# Error code -> the health it means; anything else is "failing".
-_HEALTH_BY_ERROR = {
-    "secret_expired": Health.SECRET_EXPIRED,
-    "app_not_found": Health.CONSENT_MISSING,
-    "consent_missing": Health.CONSENT_MISSING,
-    "permission_missing": Health.PERMISSION_MISSING,
-}
-
 
 @dataclass
 class DirectorySync:
@@ -40,7 +32,7 @@ class DirectorySync:
     settings: Settings
     tenants: TenantTable
     directory: DirectoryTables
-    runs: RunTable
+    ledger: RunLedger
     secrets: SecretStore
     tokens: TokenProvider
     session: requests.Session
@@ -48,25 +40,22 @@ class DirectorySync:
 
     def queue_run(self, tenant_id: str, trigger: str) -> Run:
         """Record a run as queued (for a sync started now and run by the queue function)."""
-        self.tenants.get(tenant_id)
-        now = self.clock()
-        run = Run(new_run_id(now), tenant_id, KIND, trigger, now, status=RunStatus.QUEUED)
-        self.runs.save(run)
-        return run
+        return self.ledger.queue(tenant_id, KIND, trigger)
 
     def run(
         self, tenant_id: str, trigger: str, *, allow_mass_deletion: bool = False,
-        run_id: str | None = None,
+        run_id: str | None = None, full: bool = False,
     ) -> Run:
         """Sync one tenant and return its recorded run.
 
         A failure inside the tenant ends as a failed run (never an exception); only an
-        unknown tenant (NotFoundError) or unreachable storage (StorageError) raise.
+        unknown tenant (NotFoundError) or unreachable storage (StorageError) raise. ``full``
+        compares with every stored entity even when the tree's digest is unchanged.
         """
         tenant = self.tenants.get(tenant_id)
-        started = self.clock()
-        run = Run(run_id or new_run_id(started), tenant_id, KIND, trigger, started)
-        self.runs.save(run)
+        run = self.ledger.begin(tenant_id, KIND, trigger, run_id)
+        state = tenant.directory_state
+        loaded = replace(state)
         graph: GraphClient | None = None
         try:
             if tenant.directory is None:
@@ -76,8 +65,8 @@ class DirectorySync:
             connection = tenant.directory
             secret = self.secrets.get(connection.secret_name)
             if secret.expires_on:
-                tenant.secret_expires_on = secret.expires_on
-                telemetry.secret_expiry(tenant_id, KIND, secret.expires_on, started)
+                state.secret_expires_on = secret.expires_on
+                telemetry.secret_expiry(tenant_id, KIND, secret.expires_on, run.started_at)
             graph = GraphClient(
                 self.settings.graph_url,
                 lambda: self.tokens.token(
@@ -89,28 +78,16 @@ class DirectorySync:
                 timeout=self.settings.graph_timeout,
             )
             tree = GroupTreeReader(graph, tenant_id).read(connection.group_id)
-            stored = self.directory.load(tenant_id)
-            changes = plan_directory_changes(tree, stored, self.clock())
-            run.users, run.groups = changes.user_counts, changes.group_counts
-            run.memberships_added = changes.memberships_added
-            run.memberships_removed = changes.memberships_removed
             run.ignored = tree.ignored
-            held = None if allow_mass_deletion else deletion_guard(
-                changes, stored,
-                ratio=self.settings.deletion_guard_ratio, minimum=self.settings.deletion_guard_min,
-            )
-            if held:
-                run.status, run.error_code, run.error = RunStatus.SKIPPED, "deletion_guard", held
+            digest = tree_fingerprint(tree) if tree.complete else ""
+            if digest and digest == state.fingerprint and not full:
+                # Same tree as the last complete, fully written read: the tables already
+                # hold exactly this, so there is nothing to compare or write.
+                run.users.unchanged, run.groups.unchanged = len(tree.users), len(tree.groups)
+                run.status = RunStatus.SUCCEEDED
             else:
-                written = self.directory.write(
-                    tenant_id, changes.users, changes.groups, changes.memberships
-                )
-                run.entities_written, run.transactions = written.entities, written.transactions
-                if tree.complete:
-                    run.status = RunStatus.SUCCEEDED
-                else:
-                    run.status, run.error_code = RunStatus.PARTIAL, tree.error_code
-                    run.error = f"{tree.error} Nobody was marked deleted by this run."
+                self._apply(tenant_id, tree, run, allow_mass_deletion)
+                state.fingerprint = digest if run.status == RunStatus.SUCCEEDED else ""
         except StorageError:
             raise
         except TenantSyncError as exc:
@@ -120,48 +97,27 @@ class DirectorySync:
             log.exception("directory sync crashed", extra={"tenant_id": tenant_id})
             run.status, run.error_code = RunStatus.FAILED, "internal_error"
             run.error = "Unexpected error; see the function's logs for the run id."
-        finally:
-            if graph is not None:
-                run.graph_requests = graph.stats.requests
-                run.throttled = graph.stats.throttled
-        run.ended_at = self.clock()
-        self.runs.save(run)
-        self._update_health(tenant, run)
-        telemetry.run_finished(run)
-        log.info(
-            "directory sync %s: tenant %s, users +%d ~%d -%d restored %d, groups +%d -%d, "
-            "%d entities written, %d Graph requests (%d throttled)%s",
-            run.status.value, tenant_id, run.users.created, run.users.updated,
-            run.users.marked_deleted, run.users.restored, run.groups.created,
-            run.groups.marked_deleted, run.entities_written, run.graph_requests, run.throttled,
-            f", error {run.error_code}" if run.error_code else "",
-            extra={"run_id": run.run_id, "tenant_id": tenant_id, "status": run.status.value},
+        return self.ledger.finish(tenant, run, graph, loaded)
+
+    def _apply(self, tenant_id: str, tree: GroupTree, run: Run, allow_mass_deletion: bool) -> None:
+        stored = self.directory.load(tenant_id)
+        changes = plan_directory_changes(tree, stored, self.clock())
+        run.users, run.groups = changes.user_counts, changes.group_counts
+        run.memberships_added = changes.memberships_added
+        run.memberships_removed = changes.memberships_removed
+        held = None if allow_mass_deletion else deletion_guard(
+            changes, stored,
+            ratio=self.settings.deletion_guard_ratio, minimum=self.settings.deletion_guard_min,
         )
-        return run
-
-    def _update_health(self, tenant: TenantRecord, run: Run) -> None:
-        """Write the tenant's health only when something about it changed."""
-        before = (tenant.health, tenant.last_error_code, tenant.consecutive_failures,
-                  tenant.secret_expires_on, tenant.last_error)
-        previous = tenant.health
-        now = run.ended_at or self.clock()
-        if run.status in (RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.SKIPPED):
-            tenant.consecutive_failures = 0
-            tenant.last_error_code, tenant.last_error = run.error_code, run.error
-            health = Health.HEALTHY
-            expires = tenant.secret_expires_on
-            if expires and (expires - now).days < self.settings.secret_warning_days:
-                health = Health.SECRET_EXPIRING if expires > now else Health.SECRET_EXPIRED
+        if held:
+            run.status, run.error_code, run.error = RunStatus.SKIPPED, "deletion_guard", held
+            return
+        written = self.directory.write(
+            tenant_id, changes.users, changes.groups, changes.memberships
+        )
+        run.entities_written, run.transactions = written.entities, written.transactions
+        if tree.complete:
+            run.status = RunStatus.SUCCEEDED
         else:
-            tenant.consecutive_failures += 1
-            tenant.last_error_code, tenant.last_error = run.error_code, run.error
-            health = _HEALTH_BY_ERROR.get(run.error_code, Health.FAILING)
-        if health != tenant.health:
-            tenant.health, tenant.health_since = health, now
-        after = (tenant.health, tenant.last_error_code, tenant.consecutive_failures,
-                 tenant.secret_expires_on, tenant.last_error)
-        if after != before:
-            self.tenants.save(tenant)
-        if tenant.health != previous:
-            telemetry.health_changed(tenant, KIND, previous.value)
-
+            run.status, run.error_code = RunStatus.PARTIAL, tree.error_code
+            run.error = f"{tree.error} Nobody was marked deleted by this run."

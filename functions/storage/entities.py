@@ -6,6 +6,8 @@ Layout (every synced table is partitioned by tenant ID):
 - groups:       PartitionKey tenant ID, RowKey group object ID
 - memberships:  PartitionKey tenant ID, RowKey "<group ID>_<user ID>"
 - runs:         PartitionKey tenant ID, RowKey run ID (sorts newest first)
+- devices, detectedapps, managedapps: PartitionKey tenant ID, RowKey Intune id
+  (mapped generically from their records: see ``record_entity``)
 """
 
 from __future__ import annotations
@@ -13,22 +15,28 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import MISSING, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from azure.data.tables import EdmType, EntityProperty
 
 from ..domain import (
     ChangeCounts,
+    DeviceConnection,
     DirectoryConnection,
     GroupRecord,
     Health,
     MembershipRecord,
     Run,
     RunStatus,
+    SyncState,
     TenantRecord,
     UserRecord,
 )
 
 Entity = dict[str, Any]
+R = TypeVar("R")
 TENANT_PARTITION = "tenant"
 
 
@@ -120,6 +128,32 @@ def membership_record(entity: Mapping[str, Any]) -> MembershipRecord:
 # --- tenants ---------------------------------------------------------------------------
 
 
+def _state_entity(prefix: str, state: SyncState) -> Entity:
+    return {
+        f"{prefix}Health": state.health.value,
+        f"{prefix}HealthSince": _iso(state.health_since),
+        f"{prefix}LastErrorCode": state.last_error_code,
+        f"{prefix}LastError": state.last_error[:2000],
+        f"{prefix}ConsecutiveFailures": state.consecutive_failures,
+        f"{prefix}SecretExpiresOn": _iso(state.secret_expires_on),
+        f"{prefix}QuarantinedUntil": _iso(state.quarantined_until),
+        f"{prefix}Fingerprint": state.fingerprint,
+    }
+
+
+def _state_record(prefix: str, entity: Mapping[str, Any]) -> SyncState:
+    return SyncState(
+        health=Health(entity.get(f"{prefix}Health") or Health.UNKNOWN.value),
+        health_since=_time(entity.get(f"{prefix}HealthSince")),
+        last_error_code=entity.get(f"{prefix}LastErrorCode", ""),
+        last_error=entity.get(f"{prefix}LastError", ""),
+        consecutive_failures=int(entity.get(f"{prefix}ConsecutiveFailures", 0)),
+        secret_expires_on=_time(entity.get(f"{prefix}SecretExpiresOn")),
+        quarantined_until=_time(entity.get(f"{prefix}QuarantinedUntil")),
+        fingerprint=entity.get(f"{prefix}Fingerprint", ""),
+    )
+
+
 def tenant_entity(tenant: TenantRecord) -> Entity:
     entity: Entity = {
         "PartitionKey": TENANT_PARTITION,
@@ -127,12 +161,11 @@ def tenant_entity(tenant: TenantRecord) -> Entity:
         "DisplayName": tenant.display_name,
         "Enabled": tenant.enabled,
         "CreatedAt": _iso(tenant.created_at),
-        "SecretExpiresOn": _iso(tenant.secret_expires_on),
-        "Health": tenant.health.value,
-        "HealthSince": _iso(tenant.health_since),
-        "LastErrorCode": tenant.last_error_code,
-        "LastError": tenant.last_error[:2000],
-        "ConsecutiveFailures": tenant.consecutive_failures,
+        "Organization": tenant.organization,
+        "DefaultDomain": tenant.default_domain,
+        "VerifiedDomains": json.dumps(list(tenant.verified_domains)),
+        **_state_entity("Directory", tenant.directory_state),
+        **_state_entity("Devices", tenant.device_state),
     }
     if tenant.directory:
         entity.update(
@@ -140,6 +173,15 @@ def tenant_entity(tenant: TenantRecord) -> Entity:
             DirectoryGroupId=tenant.directory.group_id,
             DirectoryScope=tenant.directory.scope,
             DirectorySecretName=tenant.directory.secret_name,
+        )
+    if tenant.devices:
+        entity.update(
+            DevicesPartnerTenantId=tenant.devices.partner_tenant_id,
+            DevicesClientId=tenant.devices.client_id,
+            DevicesSecretName=tenant.devices.secret_name,
+            DevicesActive=tenant.devices.active,
+            DevicesExcluded=tenant.devices.excluded,
+            DevicesUnsupportedReason=tenant.devices.unsupported_reason,
         )
     return entity
 
@@ -154,24 +196,40 @@ def tenant_record(entity: Mapping[str, Any]) -> TenantRecord:
             scope=entity["DirectoryScope"],
             secret_name=entity["DirectorySecretName"],
         )
+    devices = None
+    if entity.get("DevicesClientId"):
+        devices = DeviceConnection(
+            tenant_id=entity["RowKey"],
+            partner_tenant_id=entity.get("DevicesPartnerTenantId", ""),
+            client_id=entity["DevicesClientId"],
+            secret_name=entity["DevicesSecretName"],
+            active=bool(entity.get("DevicesActive", True)),
+            excluded=bool(entity.get("DevicesExcluded", False)),
+            unsupported_reason=entity.get("DevicesUnsupportedReason", ""),
+        )
     return TenantRecord(
         tenant_id=entity["RowKey"],
         directory=directory,
         display_name=entity.get("DisplayName", ""),
         enabled=bool(entity.get("Enabled", True)),
         created_at=_time(entity.get("CreatedAt")),
-        secret_expires_on=_time(entity.get("SecretExpiresOn")),
-        health=Health(entity.get("Health") or Health.UNKNOWN.value),
-        health_since=_time(entity.get("HealthSince")),
-        last_error_code=entity.get("LastErrorCode", ""),
-        last_error=entity.get("LastError", ""),
-        consecutive_failures=int(entity.get("ConsecutiveFailures", 0)),
+        directory_state=_state_record("Directory", entity),
+        devices=devices,
+        device_state=_state_record("Devices", entity),
+        organization=entity.get("Organization", ""),
+        default_domain=entity.get("DefaultDomain", ""),
+        verified_domains=tuple(json.loads(entity.get("VerifiedDomains") or "[]")),
     )
 
 
 # --- runs ------------------------------------------------------------------------------
 
 _COUNT_FIELDS = ("created", "updated", "unchanged", "marked_deleted", "restored")
+
+
+def _count_sets(run: Run) -> tuple[tuple[str, ChangeCounts], ...]:
+    return (("Users", run.users), ("Groups", run.groups), ("Devices", run.devices),
+            ("Apps", run.apps))
 
 
 def run_entity(run: Run) -> Entity:
@@ -193,7 +251,7 @@ def run_entity(run: Run) -> Entity:
         "ErrorCode": run.error_code,
         "Error": run.error[:4000],
     }
-    for prefix, counts in (("Users", run.users), ("Groups", run.groups)):
+    for prefix, counts in _count_sets(run):
         for name in _COUNT_FIELDS:
             entity[prefix + name.title().replace("_", "")] = getattr(counts, name)
     return entity
@@ -216,6 +274,8 @@ def run_record(entity: Mapping[str, Any]) -> Run:
         ended_at=_time(entity.get("EndedAt")),
         users=counts("Users"),
         groups=counts("Groups"),
+        devices=counts("Devices"),
+        apps=counts("Apps"),
         memberships_added=int(entity.get("MembershipsAdded", 0)),
         memberships_removed=int(entity.get("MembershipsRemoved", 0)),
         ignored=Counter(json.loads(entity.get("Ignored") or "{}")),
@@ -226,3 +286,46 @@ def run_record(entity: Mapping[str, Any]) -> Run:
         error_code=entity.get("ErrorCode", ""),
         error=entity.get("Error", ""),
     )
+
+
+# --- flat records (devices, software) ---------------------------------------------------
+
+
+def _column(field_name: str) -> str:
+    return "".join(part.title() for part in field_name.split("_"))
+
+
+def record_entity(tenant_id: str, record: Any) -> Entity:
+    """A flat dataclass record as an entity: columns in PascalCase, RowKey its ``id``.
+
+    None is left out (absent columns read back as None); integers are Int64 because
+    storage sizes pass Int32; times are ISO strings.
+    """
+    entity: Entity = {"PartitionKey": tenant_id, "RowKey": record.id}
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if f.name == "id" or value is None:
+            continue
+        if isinstance(value, datetime):
+            value = _iso(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = EntityProperty(value, EdmType.INT64)
+        entity[_column(f.name)] = value
+    return entity
+
+
+def record_from_entity(cls: type[R], entity: Mapping[str, Any]) -> R:
+    values: dict[str, Any] = {"id": entity["RowKey"]}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name == "id":
+            continue
+        value = entity.get(_column(f.name))
+        if isinstance(value, EntityProperty):
+            value = value.value
+        if value is None:
+            if f.default is not MISSING:
+                value = f.default
+        elif "datetime" in str(f.type):
+            value = _time(value)
+        values[f.name] = value
+    return cls(**values)

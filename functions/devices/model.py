@@ -1,0 +1,187 @@
+"""Intune inventory as plain records, and Graph JSON turned into them (the one place)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Serial numbers that firmware vendors leave in place of a real one: treated as none.
+JUNK_SERIALS = frozenset({
+    "TO BE FILLED BY O.E.M.", "DEFAULT STRING", "SYSTEM SERIAL NUMBER", "0123456789",
+    "NONE", "N/A", "NOT APPLICABLE", "CHASSIS SERIAL NUMBER", "SERIAL NUMBER", "0",
+    "00000000", "INVALID", "O.E.M.", "TO BE FILLED BY OEM", "123456789", "UNKNOWN",
+})
+
+
+def normalize_serial(value: object) -> str | None:
+    """Trim and upper-case a serial number; None for empty or known junk values."""
+    if not isinstance(value, str):
+        return None
+    serial = " ".join(value.split()).upper()
+    if not serial or serial in JUNK_SERIALS or set(serial) <= {"0", " "}:
+        return None
+    return serial
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """A managed device (hardware asset), keyed by its Intune id."""
+
+    id: str
+    name: str
+    serial_number: str | None
+    manufacturer: str | None
+    model: str | None
+    operating_system: str | None
+    os_version: str | None
+    owner_type: str | None
+    enrolled_at: str | None  # Graph's ISO text, kept as given
+    last_sync_at: str | None
+    compliance_state: str | None
+    management_agent: str | None
+    azure_ad_device_id: str | None
+    user_id: str | None  # primary user's Entra object ID: joins the directory sync's users
+    user_upn: str | None
+    user_email: str | None
+    user_display_name: str | None
+    imei: str | None
+    meid: str | None
+    wifi_mac: str | None
+    ethernet_mac: str | None
+    total_storage_bytes: int | None
+    free_storage_bytes: int | None
+    is_encrypted: bool | None
+    retired: bool = False
+    retired_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DetectedAppRecord:
+    """Software found on devices (Intune detected apps), with its device count."""
+
+    id: str
+    name: str
+    version: str | None
+    publisher: str | None
+    platform: str | None
+    device_count: int | None
+    size_bytes: int | None
+    removed: bool = False
+    removed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedAppRecord:
+    """An app Intune manages (deviceAppManagement/mobileApps); type from @odata.type."""
+
+    id: str
+    name: str
+    app_type: str
+    publisher: str | None
+    removed: bool = False
+    removed_at: datetime | None = None
+
+
+@dataclass
+class Organization:
+    display_name: str
+    default_domain: str
+    verified_domains: tuple[str, ...]
+
+
+@dataclass
+class Inventory:
+    """What one read of a tenant's Intune data found; ``complete`` per collection."""
+
+    organization: Organization | None = None
+    devices: dict[str, DeviceRecord] = field(default_factory=dict)
+    detected_apps: dict[str, DetectedAppRecord] = field(default_factory=dict)
+    managed_apps: dict[str, ManagedAppRecord] = field(default_factory=dict)
+    devices_complete: bool = False
+    detected_apps_complete: bool = False
+    managed_apps_complete: bool = False
+    error_code: str = ""
+    error: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return self.devices_complete and self.detected_apps_complete and self.managed_apps_complete
+
+
+# Graph property -> DeviceRecord field, for $select and for parsing.
+DEVICE_FIELDS = {
+    "id": "id", "deviceName": "name", "serialNumber": "serial_number",
+    "manufacturer": "manufacturer", "model": "model", "operatingSystem": "operating_system",
+    "osVersion": "os_version", "managedDeviceOwnerType": "owner_type",
+    "enrolledDateTime": "enrolled_at", "lastSyncDateTime": "last_sync_at",
+    "complianceState": "compliance_state", "managementAgent": "management_agent",
+    "azureADDeviceId": "azure_ad_device_id", "userId": "user_id",
+    "userPrincipalName": "user_upn", "emailAddress": "user_email",
+    "userDisplayName": "user_display_name", "imei": "imei", "meid": "meid",
+    "wiFiMacAddress": "wifi_mac", "ethernetMacAddress": "ethernet_mac",
+    "totalStorageSpaceInBytes": "total_storage_bytes",
+    "freeStorageSpaceInBytes": "free_storage_bytes", "isEncrypted": "is_encrypted",
+}
+DETECTED_APP_SELECT = "id,displayName,version,publisher,platform,deviceCount,sizeInByte"
+MOBILE_APP_SELECT = "id,displayName,publisher"
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def device_from_graph(item: dict[str, Any]) -> DeviceRecord:
+    values: dict[str, Any] = {}
+    for prop, name in DEVICE_FIELDS.items():
+        raw = item.get(prop)
+        if name in ("total_storage_bytes", "free_storage_bytes"):
+            values[name] = _int(raw)
+        elif name == "is_encrypted":
+            values[name] = raw if isinstance(raw, bool) else None
+        elif name == "serial_number":
+            values[name] = normalize_serial(raw)
+        elif name in ("id", "name"):
+            values[name] = str(raw or "")
+        elif name in ("user_id", "azure_ad_device_id"):
+            text = _text(raw)
+            # Intune reports "no user" as an all-zero GUID.
+            values[name] = None if text is None or set(text) <= {"0", "-"} else text.lower()
+        else:
+            values[name] = _text(raw)
+    return DeviceRecord(**values)
+
+
+def detected_app_from_graph(item: dict[str, Any]) -> DetectedAppRecord:
+    return DetectedAppRecord(
+        id=str(item["id"]), name=str(item.get("displayName") or ""),
+        version=_text(item.get("version")), publisher=_text(item.get("publisher")),
+        platform=_text(item.get("platform")), device_count=_int(item.get("deviceCount")),
+        size_bytes=_int(item.get("sizeInByte")),
+    )
+
+
+def managed_app_from_graph(item: dict[str, Any]) -> ManagedAppRecord:
+    odata_type = str(item.get("@odata.type") or "")
+    return ManagedAppRecord(
+        id=str(item["id"]), name=str(item.get("displayName") or ""),
+        app_type=odata_type.removeprefix("#microsoft.graph."),
+        publisher=_text(item.get("publisher")),
+    )
+
+
+def organization_from_graph(item: dict[str, Any]) -> Organization:
+    domains = [d for d in item.get("verifiedDomains") or [] if isinstance(d, dict)]
+    default = next((d.get("name") for d in domains if d.get("isDefault")), "") or ""
+    return Organization(
+        display_name=str(item.get("displayName") or ""),
+        default_domain=str(default),
+        verified_domains=tuple(sorted(str(d.get("name")) for d in domains if d.get("name"))),
+    )
