@@ -18,8 +18,11 @@ from typing import Any
 from .config import DEFAULT_GRAPH_SCOPE
 from .domain import Run, RunStatus, TenantRecord, UserRecord
 from .errors import InputError, TenantSyncError
+from .partners import Discovery
+from .runs import schedulable
 from .secrets import SecretValue
 from .services import Services, get_services
+from .storage.inventory import DeviceFilter
 from .storage.repositories import UserFilter
 from .validation import guid
 
@@ -79,6 +82,20 @@ def _tenant_json(tenant: TenantRecord) -> dict[str, Any]:
         "consecutiveFailures": tenant.consecutive_failures,
         "directory": None if d is None else {
             "clientId": d.client_id, "groupId": d.group_id, "scope": d.scope,
+        },
+        "devices": None if tenant.devices is None else {
+            "partnerTenantId": tenant.devices.partner_tenant_id,
+            "active": tenant.devices.active, "excluded": tenant.devices.excluded,
+            "organization": tenant.organization or None,
+            "defaultDomain": tenant.default_domain or None,
+            "verifiedDomains": list(tenant.verified_domains),
+            "health": tenant.device_state.health.value,
+            "healthSince": _iso(tenant.device_state.health_since) or None,
+            "lastErrorCode": tenant.device_state.last_error_code or None,
+            "lastError": tenant.device_state.last_error or None,
+            "consecutiveFailures": tenant.device_state.consecutive_failures,
+            "quarantinedUntil": _iso(tenant.device_state.quarantined_until) or None,
+            "secretExpiresOn": _iso(tenant.device_state.secret_expires_on) or None,
         },
     }
 
@@ -150,10 +167,16 @@ def cmd_tenant_list(s: Services, args: argparse.Namespace) -> int:
     if args.json:
         _print_json([_tenant_json(t) for t in tenants])
         return 0
+    print(f"{'tenant':<36}  {'name':<24} {'state':<8} {'directory':<18} devices")
     for t in tenants:
         state = "enabled" if t.enabled else "disabled"
-        error = f"  {t.last_error_code}" if t.last_error_code else ""
-        print(f"{t.tenant_id}  {t.display_name:<24} {state:<8} {t.health.value}{error}")
+        directory = t.health.value if t.directory else "-"
+        if t.directory and t.last_error_code:
+            directory += f" ({t.last_error_code})"
+        devices = t.device_state.health.value if t.devices else "-"
+        if t.devices and t.device_state.last_error_code:
+            devices += f": {t.device_state.last_error}"
+        print(f"{t.tenant_id}  {t.display_name[:24]:<24} {state:<8} {directory:<18} {devices}")
     return 0
 
 
@@ -232,20 +255,140 @@ def cmd_runs(s: Services, args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(s: Services, args: argparse.Namespace) -> int:
-    enqueued, skipped = s.schedule_directory_syncs(trigger="cli")
-    print(f"enqueued {enqueued} directory jobs ({skipped} tenants skipped)")
+    enqueued, skipped = s.schedule(args.kind, trigger="cli")
+    print(f"enqueued {enqueued} {args.kind} jobs ({skipped} tenants skipped)")
     return 0
 
 
 def cmd_worker(s: Services, args: argparse.Namespace) -> int:
     """Drain the job queue once: what the queue-triggered function does in Azure."""
     failed = 0
-    while jobs := s.directory_queue.take():
-        for job in jobs:
-            run = s.directory_sync.run(job.tenant_id, job.trigger)
-            print(_describe_run(run))
-            failed += run.status != RunStatus.SUCCEEDED
+    for kind in ("directory", "devices"):
+        while jobs := s.queue_for(kind).take():
+            for job in jobs:
+                run = s.run_job(job)
+                print(_describe_run(run) if kind == "directory" else _describe_device_run(run))
+                failed += run.status != RunStatus.SUCCEEDED
     return 1 if failed else 0
+
+
+def _secret_from(env_name: str | None, what: str) -> SecretValue:
+    value = os.environ.get(env_name or "", "")
+    if not env_name or not value:
+        raise InputError(f"the {what} secret is required: pass it in an environment variable "
+                         "named by --{what}-secret-env", code="secret_required")
+    return SecretValue(value)
+
+
+def _print_discovery(d: Discovery) -> None:
+    print(f"partner {d.partner_tenant_id}: {len(d.found)} customers found, {len(d.new)} new, "
+          f"{len(d.reactivated)} reactivated, {len(d.inactive)} now inactive, "
+          f"{len(d.excluded)} excluded, {len(d.unsupported)} unsupported")
+
+
+def _first_syncs(s: Services, d: Discovery) -> int:
+    """New customers get a full device sync at once."""
+    runs = s.sync_many("devices", d.new, "cli")
+    for run in runs:
+        print(_describe_device_run(run))
+    return 0 if all(r.status == RunStatus.SUCCEEDED for r in runs) else 1
+
+
+def cmd_partner_add(s: Services, args: argparse.Namespace) -> int:
+    partner = s.partners.add(
+        args.partner_tenant_id, args.partner_client_id,
+        _secret_from(args.partner_secret_env, "partner"), args.inventory_client_id,
+        _secret_from(args.inventory_secret_env, "inventory"), source=args.source,
+        customers=args.customer or [], include_partner_tenant=args.include_partner_tenant,
+        excluded=args.exclude or [],
+        inventory_secret_expires_on=_date(args.inventory_secret_expires),
+        partner_secret_expires_on=_date(args.partner_secret_expires),
+    )
+    print(f"saved partner connection {partner.partner_tenant_id} (customers from "
+          f"{partner.source}); discovering customers")
+    discovery = s.partners.discover(partner.partner_tenant_id)
+    _print_discovery(discovery)
+    return _first_syncs(s, discovery)
+
+
+def cmd_partner_discover(s: Services, args: argparse.Namespace) -> int:
+    discovery = s.partners.discover(args.partner_tenant_id)
+    _print_discovery(discovery)
+    return _first_syncs(s, discovery)
+
+
+def _describe_device_run(run: Run) -> str:
+    d, a = run.devices, run.apps
+    text = (f"{run.status.value}: tenant {run.tenant_id} devices run {run.run_id}\n"
+            f"  devices: {d.created} created, {d.updated} updated, {d.unchanged} unchanged, "
+            f"{d.marked_deleted} retired, {d.restored} restored\n"
+            f"  software: {a.created} created, {a.updated} updated, {a.unchanged} unchanged, "
+            f"{a.marked_deleted} removed; {run.graph_requests} Graph requests "
+            f"({run.throttled} throttled), {run.entities_written} entities written")
+    if run.error:
+        text += f"\n  error {run.error_code}: {run.error}"
+    return text
+
+
+def cmd_sync_devices(s: Services, args: argparse.Namespace) -> int:
+    if args.all:
+        now = datetime.now(UTC)
+        tenant_ids = [t.tenant_id for t in s.tenants.list() if schedulable(t, "devices", now)]
+    else:
+        tenant_ids = [s.tenants.get(guid(args.tenant_id, "tenant ID")).tenant_id]
+    runs = s.sync_many("devices", tenant_ids, "cli")
+    if args.json:
+        _print_json([_run_json(r) for r in runs])
+    else:
+        for run in runs:
+            print(_describe_device_run(run))
+    return 0 if all(r.status == RunStatus.SUCCEEDED for r in runs) else 1
+
+
+def cmd_devices(s: Services, args: argparse.Namespace) -> int:
+    tenant_id = s.tenants.get(guid(args.tenant_id, "tenant ID")).tenant_id
+    user_ids = None
+    if args.user_deleted:
+        user_ids = {u.id for u in s.directory.users(tenant_id, UserFilter(deleted_only=True))}
+    flt = DeviceFilter(retired=True if args.retired else None,
+                       compliance_state=args.compliance, operating_system=args.os,
+                       user_ids=user_ids)
+    devices = sorted(s.inventory.devices(tenant_id, flt), key=lambda d: d.name.lower())
+    if args.json:
+        _print_json([{**{k: getattr(d, k) for k in d.__slots__},
+                      "retired_at": _iso(d.retired_at) or None} for d in devices])
+        return 0
+    for d in devices:
+        state = f"retired {_iso(d.retired_at)}" if d.retired else (d.compliance_state or "")
+        print(f"{d.name:<22} {d.serial_number or '-':<16} {d.operating_system or '':<10} "
+              f"{d.user_upn or '-':<30} {state}")
+    print(f"{len(devices)} devices")
+    return 0
+
+
+def cmd_software(s: Services, args: argparse.Namespace) -> int:
+    tenant_id = s.tenants.get(guid(args.tenant_id, "tenant ID")).tenant_id
+    if args.managed:
+        managed = sorted(s.inventory.managed_apps(tenant_id), key=lambda a: a.name.lower())
+        if args.json:
+            _print_json([{"id": a.id, "name": a.name, "type": a.app_type,
+                          "publisher": a.publisher, "removed": a.removed} for a in managed])
+            return 0
+        for m in managed:
+            print(f"{m.name:<36} {m.app_type:<28} {m.publisher or ''}")
+        print(f"{len(managed)} managed apps")
+        return 0
+    apps = sorted(s.inventory.detected_apps(tenant_id), key=lambda a: a.name.lower())
+    if args.json:
+        _print_json([{"id": a.id, "name": a.name, "version": a.version,
+                      "publisher": a.publisher, "platform": a.platform,
+                      "deviceCount": a.device_count, "removed": a.removed} for a in apps])
+        return 0
+    for a in apps:
+        print(f"{a.name:<36} {a.version or '':<16} {a.publisher or '':<24} "
+              f"{a.device_count or 0:>5} devices")
+    print(f"{len(apps)} detected apps")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,8 +455,52 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(func=cmd_runs)
 
-    schedule = sub.add_parser("schedule", help="enqueue jobs as the timer does")
-    schedule.add_argument("kind", choices=["directory"])
+    partner = sub.add_parser("partner", help="partner connections (device and software sync)")
+    psub = partner.add_subparsers(dest="command", required=True)
+    padd = psub.add_parser("add", help="save a partner connection, discover and sync customers")
+    padd.add_argument("--partner-tenant-id", required=True)
+    padd.add_argument("--partner-client-id", required=True, help="app that lists customers")
+    padd.add_argument("--partner-secret-env", metavar="NAME", required=True)
+    padd.add_argument("--partner-secret-expires", metavar="DATE")
+    padd.add_argument("--inventory-client-id", required=True,
+                      help="multitenant app consented in each customer tenant")
+    padd.add_argument("--inventory-secret-env", metavar="NAME", required=True)
+    padd.add_argument("--inventory-secret-expires", metavar="DATE")
+    padd.add_argument("--source", choices=["gdap", "partner-center", "list"], required=True)
+    padd.add_argument("--customer", action="append", metavar="TENANT_ID",
+                      help="a customer tenant (source list); repeat")
+    padd.add_argument("--include-partner-tenant", action="store_true")
+    padd.add_argument("--exclude", action="append", metavar="TENANT_ID",
+                      help="a tenant never to query; repeat")
+    padd.set_defaults(func=cmd_partner_add)
+    pdisc = psub.add_parser("discover", help="discover customers now; new ones are synced")
+    pdisc.add_argument("--partner-tenant-id", required=True)
+    pdisc.set_defaults(func=cmd_partner_discover)
+
+    sdev = ssub.add_parser("devices", help="sync devices and software of one or all tenants")
+    dtarget = sdev.add_mutually_exclusive_group(required=True)
+    dtarget.add_argument("--tenant-id")
+    dtarget.add_argument("--all", action="store_true", help="every active tenant")
+    sdev.add_argument("--json", action="store_true")
+    sdev.set_defaults(func=cmd_sync_devices)
+
+    devices = sub.add_parser("devices", help="a tenant's managed devices")
+    devices.add_argument("--tenant-id", required=True)
+    devices.add_argument("--retired", action="store_true", help="only retired devices")
+    devices.add_argument("--compliance", metavar="STATE", help="e.g. compliant, noncompliant")
+    devices.add_argument("--os", metavar="NAME", help="operating system, e.g. Windows")
+    devices.add_argument("--user-deleted", action="store_true",
+                         help='only devices whose primary user is "Azure ID: deleted"')
+    devices.add_argument("--json", action="store_true")
+    devices.set_defaults(func=cmd_devices)
+    software = sub.add_parser("software", help="a tenant's detected (or managed) apps")
+    software.add_argument("--tenant-id", required=True)
+    software.add_argument("--managed", action="store_true", help="managed (mobile) apps")
+    software.add_argument("--json", action="store_true")
+    software.set_defaults(func=cmd_software)
+
+    schedule = sub.add_parser("schedule", help="enqueue jobs as the timers do")
+    schedule.add_argument("kind", choices=["directory", "devices"])
     schedule.set_defaults(func=cmd_schedule)
     worker = sub.add_parser("worker", help="run queued jobs until the queue is empty")
     worker.set_defaults(func=cmd_worker)

@@ -65,6 +65,25 @@ class DeviceConnection:
     unsupported_reason: str = ""
 
 
+CUSTOMER_SOURCES = ("gdap", "partner-center", "list")
+
+
+@dataclass
+class PartnerConnection:
+    """A partner's two apps and where its customer tenants come from (secrets in Key Vault)."""
+
+    partner_tenant_id: str
+    partner_client_id: str
+    partner_secret_name: str
+    inventory_client_id: str
+    inventory_secret_name: str
+    source: str  # one of CUSTOMER_SOURCES
+    customers: tuple[str, ...] = ()  # the typed list, for source "list"
+    include_partner_tenant: bool = False
+    excluded: tuple[str, ...] = ()
+    created_at: datetime | None = None
+
+
 @dataclass
 class SyncState:
     """A tenant's health for one kind of sync."""

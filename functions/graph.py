@@ -100,7 +100,10 @@ class GraphClient:
         wait = min(hinted, self._max_retry_wait)
         self._sleep(wait + random.uniform(0, min(1.0, wait * 0.1)))  # noqa: S311 - jitter
 
-    def get(self, path_or_url: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def get(
+        self, path_or_url: str, params: Mapping[str, str] | None = None,
+        *, headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
         """GET one Graph resource and return its JSON body.
 
         Raises:
@@ -115,7 +118,7 @@ class GraphClient:
                 response = self._session.get(
                     url,
                     params=params,
-                    headers={"Authorization": f"Bearer {self._token()}"},
+                    headers={**(headers or {}), "Authorization": f"Bearer {self._token()}"},
                     timeout=self._timeout,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:

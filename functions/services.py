@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -13,16 +15,21 @@ from azure.keyvault.secrets import SecretClient
 
 from . import telemetry
 from .config import Settings
+from .devices.sync import DeviceSync
 from .directory.sync import DirectorySync
-from .domain import utcnow
-from .errors import ConfigurationError
+from .domain import Run, utcnow
+from .errors import ConfigurationError, TenantSyncError
 from .onboarding import Onboarding
+from .partners import Partners
 from .runs import RunLedger, schedulable
 from .secrets import SecretStore
+from .storage.inventory import InventoryTables, PartnerTable
 from .storage.queues import JobQueue, SyncJob
 from .storage.repositories import DirectoryTables, RunTable, TenantTable
 from .storage.tables import TableStore
 from .tokens import TokenProvider
+
+log = logging.getLogger("tenantsync.services")
 
 
 def azure_credential(settings: Settings) -> TokenCredential:
@@ -99,18 +106,28 @@ class Services:
         store.ensure_tables()
         return store
 
-    @cached_property
-    def directory_queue(self) -> JobQueue:
+    def _queue(self, name: str) -> JobQueue:
         s = self.settings
         s.require_storage()
         if s.storage_connection:
-            queue = JobQueue.from_connection_string(s.storage_connection, s.directory_queue)
+            queue = JobQueue.from_connection_string(s.storage_connection, name)
         elif s.queue_endpoint:
-            queue = JobQueue.from_endpoint(s.queue_endpoint, s.directory_queue, self.credential)
+            queue = JobQueue.from_endpoint(s.queue_endpoint, name, self.credential)
         else:
             raise ConfigurationError("set TENANTSYNC_QUEUE_ENDPOINT to use the job queue")
         queue.ensure()
         return queue
+
+    @cached_property
+    def directory_queue(self) -> JobQueue:
+        return self._queue(self.settings.directory_queue)
+
+    @cached_property
+    def devices_queue(self) -> JobQueue:
+        return self._queue(self.settings.devices_queue)
+
+    def queue_for(self, kind: str) -> JobQueue:
+        return self.directory_queue if kind == "directory" else self.devices_queue
 
     @cached_property
     def secrets(self) -> SecretStore:
@@ -158,19 +175,70 @@ class Services:
     def onboarding(self) -> Onboarding:
         return Onboarding(self.settings, self.tenants, self.secrets, self.tokens, self.session)
 
-    def schedule_directory_syncs(self, trigger: str = "timer") -> tuple[int, int]:
-        """Enqueue one directory job per enabled tenant; returns (enqueued, skipped)."""
+    @cached_property
+    def inventory(self) -> InventoryTables:
+        return InventoryTables(self.tables)
+
+    @cached_property
+    def partner_table(self) -> PartnerTable:
+        return PartnerTable(self.tables)
+
+    @cached_property
+    def device_sync(self) -> DeviceSync:
+        return DeviceSync(
+            self.settings, self.tenants, self.inventory, self.ledger, self.secrets, self.tokens,
+            self.session,
+        )
+
+    @cached_property
+    def partners(self) -> Partners:
+        return Partners(self.settings, self.partner_table, self.tenants, self.secrets,
+                        self.tokens, self.session)
+
+    def schedule(self, kind: str, trigger: str = "timer") -> tuple[int, int]:
+        """Enqueue one job of ``kind`` per tenant due for it; returns (enqueued, skipped).
+
+        Disabled, excluded, inactive, unsupported and quarantined (until their back-off
+        ends) tenants are skipped. For devices, every partner's customers are discovered
+        first; one partner's failing discovery does not stop the others.
+        """
+        if kind == "devices":
+            for partner in self.partner_table.list():
+                try:
+                    self.partners.discover(partner.partner_tenant_id)
+                except TenantSyncError as exc:
+                    log.warning("discovery failed for partner %s: %s",
+                                partner.partner_tenant_id, exc.message)
         enqueued = skipped = 0
         now = utcnow()
+        queue = self.queue_for(kind)
         for tenant in self.tenants.list():
-            if schedulable(tenant, "directory", now):
-                self.directory_queue.put(SyncJob(tenant.tenant_id, "directory", trigger))
+            if schedulable(tenant, kind, now):
+                queue.put(SyncJob(tenant.tenant_id, kind, trigger))
                 enqueued += 1
             else:
                 skipped += 1
-        telemetry.schedule_fired("directory", enqueued, skipped)
+        telemetry.schedule_fired(kind, enqueued, skipped)
         return enqueued, skipped
 
+    def schedule_directory_syncs(self, trigger: str = "timer") -> tuple[int, int]:
+        return self.schedule("directory", trigger)
+
+    def sync_many(self, kind: str, tenant_ids: list[str], trigger: str) -> list[Run]:
+        """Run syncs of many tenants concurrently (each tenant's pages stay sequential).
+
+        One tenant's failure is its own failed run; the others go on.
+        """
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.device_concurrency)) as pool:
+            return list(pool.map(
+                lambda tenant_id: self.run_job(SyncJob(tenant_id, kind, trigger)), tenant_ids
+            ))
+
+    def run_job(self, job: SyncJob) -> Run:
+        """Run one queued job (what the queue-triggered functions do)."""
+        if job.kind == "directory":
+            return self.directory_sync.run(job.tenant_id, job.trigger, run_id=job.run_id)
+        return self.device_sync.run(job.tenant_id, job.trigger, run_id=job.run_id)
 
 _services: Services | None = None
 _lock = threading.Lock()

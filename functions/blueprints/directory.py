@@ -6,9 +6,8 @@ import logging
 
 import azure.functions as func
 
-from ..errors import InputError, NotFoundError
 from ..services import get_services
-from ..storage.queues import SyncJob
+from .jobs import run_queued_job
 
 log = logging.getLogger("tenantsync.functions")
 
@@ -29,15 +28,5 @@ def directory_schedule(timer: func.TimerRequest) -> None:
     arg_name="message", queue_name="%TENANTSYNC_DIRECTORY_QUEUE%", connection="AzureWebJobsStorage"
 )
 def directory_job(message: func.QueueMessage) -> None:
-    """Run one tenant's directory sync.
-
-    A tenant's own failure is recorded as a failed run and not retried by the queue (the
-    next schedule retries it); a storage outage raises, so the host retries the message.
-    """
-    try:
-        job = SyncJob.from_json(message.get_body().decode("utf-8", errors="replace"))
-        get_services().directory_sync.run(job.tenant_id, job.trigger, run_id=job.run_id)
-    except NotFoundError as exc:
-        log.warning("directory job dropped: %s", exc.message)
-    except InputError as exc:
-        log.error("directory job rejected: %s", exc.message)
+    """Run one tenant's directory sync."""
+    run_queued_job(message, "directory")

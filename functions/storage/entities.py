@@ -40,7 +40,7 @@ R = TypeVar("R")
 TENANT_PARTITION = "tenant"
 
 
-def _time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -48,7 +48,7 @@ def _time(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value))
 
 
-def _iso(value: datetime | None) -> str:
+def iso(value: datetime | None) -> str:
     # Times are stored as ISO strings: exact round trips, so unchanged rows compare equal.
     return value.astimezone(UTC).isoformat(timespec="microseconds") if value else ""
 
@@ -66,7 +66,7 @@ def user_entity(tenant_id: str, user: UserRecord) -> Entity:
         "Anonymous": user.anonymous,
         "Direct": user.direct,
         "AzureDeleted": user.deleted,
-        "DeletedAt": _iso(user.deleted_at),
+        "DeletedAt": iso(user.deleted_at),
     }
 
 
@@ -78,7 +78,7 @@ def user_record(entity: Mapping[str, Any]) -> UserRecord:
         upn=entity.get("Upn", ""),
         direct=bool(entity.get("Direct", False)),
         deleted=bool(entity.get("AzureDeleted", False)),
-        deleted_at=_time(entity.get("DeletedAt")),
+        deleted_at=parse_time(entity.get("DeletedAt")),
     )
 
 
@@ -88,7 +88,7 @@ def group_entity(tenant_id: str, group: GroupRecord) -> Entity:
         "RowKey": group.id,
         "DisplayName": group.display_name,
         "AzureDeleted": group.deleted,
-        "DeletedAt": _iso(group.deleted_at),
+        "DeletedAt": iso(group.deleted_at),
     }
 
 
@@ -97,7 +97,7 @@ def group_record(entity: Mapping[str, Any]) -> GroupRecord:
         id=entity["RowKey"],
         display_name=entity.get("DisplayName", ""),
         deleted=bool(entity.get("AzureDeleted", False)),
-        deleted_at=_time(entity.get("DeletedAt")),
+        deleted_at=parse_time(entity.get("DeletedAt")),
     )
 
 
@@ -112,7 +112,7 @@ def membership_entity(tenant_id: str, membership: MembershipRecord) -> Entity:
         "GroupId": membership.group_id,
         "UserId": membership.user_id,
         "Active": membership.active,
-        "RemovedAt": _iso(membership.removed_at),
+        "RemovedAt": iso(membership.removed_at),
     }
 
 
@@ -121,7 +121,7 @@ def membership_record(entity: Mapping[str, Any]) -> MembershipRecord:
         group_id=entity["GroupId"],
         user_id=entity["UserId"],
         active=bool(entity.get("Active", True)),
-        removed_at=_time(entity.get("RemovedAt")),
+        removed_at=parse_time(entity.get("RemovedAt")),
     )
 
 
@@ -131,12 +131,12 @@ def membership_record(entity: Mapping[str, Any]) -> MembershipRecord:
 def _state_entity(prefix: str, state: SyncState) -> Entity:
     return {
         f"{prefix}Health": state.health.value,
-        f"{prefix}HealthSince": _iso(state.health_since),
+        f"{prefix}HealthSince": iso(state.health_since),
         f"{prefix}LastErrorCode": state.last_error_code,
         f"{prefix}LastError": state.last_error[:2000],
         f"{prefix}ConsecutiveFailures": state.consecutive_failures,
-        f"{prefix}SecretExpiresOn": _iso(state.secret_expires_on),
-        f"{prefix}QuarantinedUntil": _iso(state.quarantined_until),
+        f"{prefix}SecretExpiresOn": iso(state.secret_expires_on),
+        f"{prefix}QuarantinedUntil": iso(state.quarantined_until),
         f"{prefix}Fingerprint": state.fingerprint,
     }
 
@@ -144,12 +144,12 @@ def _state_entity(prefix: str, state: SyncState) -> Entity:
 def _state_record(prefix: str, entity: Mapping[str, Any]) -> SyncState:
     return SyncState(
         health=Health(entity.get(f"{prefix}Health") or Health.UNKNOWN.value),
-        health_since=_time(entity.get(f"{prefix}HealthSince")),
+        health_since=parse_time(entity.get(f"{prefix}HealthSince")),
         last_error_code=entity.get(f"{prefix}LastErrorCode", ""),
         last_error=entity.get(f"{prefix}LastError", ""),
         consecutive_failures=int(entity.get(f"{prefix}ConsecutiveFailures", 0)),
-        secret_expires_on=_time(entity.get(f"{prefix}SecretExpiresOn")),
-        quarantined_until=_time(entity.get(f"{prefix}QuarantinedUntil")),
+        secret_expires_on=parse_time(entity.get(f"{prefix}SecretExpiresOn")),
+        quarantined_until=parse_time(entity.get(f"{prefix}QuarantinedUntil")),
         fingerprint=entity.get(f"{prefix}Fingerprint", ""),
     )
 
@@ -160,7 +160,7 @@ def tenant_entity(tenant: TenantRecord) -> Entity:
         "RowKey": tenant.tenant_id,
         "DisplayName": tenant.display_name,
         "Enabled": tenant.enabled,
-        "CreatedAt": _iso(tenant.created_at),
+        "CreatedAt": iso(tenant.created_at),
         "Organization": tenant.organization,
         "DefaultDomain": tenant.default_domain,
         "VerifiedDomains": json.dumps(list(tenant.verified_domains)),
@@ -212,7 +212,7 @@ def tenant_record(entity: Mapping[str, Any]) -> TenantRecord:
         directory=directory,
         display_name=entity.get("DisplayName", ""),
         enabled=bool(entity.get("Enabled", True)),
-        created_at=_time(entity.get("CreatedAt")),
+        created_at=parse_time(entity.get("CreatedAt")),
         directory_state=_state_record("Directory", entity),
         devices=devices,
         device_state=_state_record("Devices", entity),
@@ -239,8 +239,8 @@ def run_entity(run: Run) -> Entity:
         "Kind": run.kind,
         "Trigger": run.trigger,
         "Status": run.status.value,
-        "StartedAt": _iso(run.started_at),
-        "EndedAt": _iso(run.ended_at),
+        "StartedAt": iso(run.started_at),
+        "EndedAt": iso(run.ended_at),
         "MembershipsAdded": run.memberships_added,
         "MembershipsRemoved": run.memberships_removed,
         "Ignored": json.dumps(dict(run.ignored), sort_keys=True),
@@ -263,7 +263,7 @@ def run_record(entity: Mapping[str, Any]) -> Run:
             **{n: int(entity.get(prefix + n.title().replace("_", ""), 0)) for n in _COUNT_FIELDS}
         )
 
-    started = _time(entity.get("StartedAt"))
+    started = parse_time(entity.get("StartedAt"))
     return Run(
         run_id=entity["RowKey"],
         tenant_id=entity["PartitionKey"],
@@ -271,7 +271,7 @@ def run_record(entity: Mapping[str, Any]) -> Run:
         trigger=entity.get("Trigger", ""),
         started_at=started or datetime.fromtimestamp(0, UTC),
         status=RunStatus(entity.get("Status", RunStatus.RUNNING.value)),
-        ended_at=_time(entity.get("EndedAt")),
+        ended_at=parse_time(entity.get("EndedAt")),
         users=counts("Users"),
         groups=counts("Groups"),
         devices=counts("Devices"),
@@ -307,7 +307,7 @@ def record_entity(tenant_id: str, record: Any) -> Entity:
         if f.name == "id" or value is None:
             continue
         if isinstance(value, datetime):
-            value = _iso(value)
+            value = iso(value)
         elif isinstance(value, int) and not isinstance(value, bool):
             value = EntityProperty(value, EdmType.INT64)
         entity[_column(f.name)] = value
@@ -326,6 +326,6 @@ def record_from_entity(cls: type[R], entity: Mapping[str, Any]) -> R:
             if f.default is not MISSING:
                 value = f.default
         elif "datetime" in str(f.type):
-            value = _time(value)
+            value = parse_time(value)
         values[f.name] = value
     return cls(**values)

@@ -13,7 +13,7 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64E
 from ..errors import InputError, StorageError
 from ..validation import guid
 
-KINDS = ("directory",)
+KINDS = ("directory", "devices")
 _RUN_ID = re.compile(r"^\d{13}-[0-9a-f]{8}$")
 TRIGGERS = ("timer", "http", "queue", "cli")
 

@@ -24,7 +24,10 @@ from ..validation import table_key
 
 Entity = dict[str, Any]
 
-TABLE_NAMES = ("tenants", "users", "groups", "memberships", "runs")
+TABLE_NAMES = (
+    "tenants", "users", "groups", "memberships", "runs", "partners", "devices", "detectedapps",
+    "managedapps",
+)
 MAX_BATCH = 100  # Table Storage: at most 100 operations per transaction, one partition.
 _TOKEN_PART = re.compile(r"^[\x20-\x7e]{1,1024}$")
 

@@ -1,0 +1,85 @@
+"""The device sync's decisions as pure functions: an inventory + what is stored -> changes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from ..domain import ChangeCounts
+from .model import DetectedAppRecord, DeviceRecord, Inventory, ManagedAppRecord
+
+
+@dataclass
+class StoredInventory:
+    devices: dict[str, DeviceRecord] = field(default_factory=dict)
+    detected_apps: dict[str, DetectedAppRecord] = field(default_factory=dict)
+    managed_apps: dict[str, ManagedAppRecord] = field(default_factory=dict)
+
+
+@dataclass
+class InventoryChanges:
+    devices: list[DeviceRecord] = field(default_factory=list)
+    detected_apps: list[DetectedAppRecord] = field(default_factory=list)
+    managed_apps: list[ManagedAppRecord] = field(default_factory=list)
+    device_counts: ChangeCounts = field(default_factory=ChangeCounts)
+    app_counts: ChangeCounts = field(default_factory=ChangeCounts)
+
+    @property
+    def entity_count(self) -> int:
+        return len(self.devices) + len(self.detected_apps) + len(self.managed_apps)
+
+
+def _plan(
+    seen: dict[str, Any], stored: dict[str, Any], complete: bool, now: datetime,
+    flag: str, when: str, out: list[Any], counts: ChangeCounts,
+) -> None:
+    """Create, update, restore what was seen; mark what vanished, only after a complete list."""
+    for key, new in seen.items():
+        old = stored.get(key)
+        if old is None:
+            out.append(new)
+            counts.created += 1
+        elif getattr(old, flag):
+            out.append(new)  # back in Intune: the retired/removed mark is cleared
+            counts.restored += 1
+        elif new != old:
+            out.append(new)
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+    if not complete:
+        return
+    for key, old in stored.items():
+        if key not in seen and not getattr(old, flag):
+            out.append(replace(old, **{flag: True, when: now}))
+            counts.marked_deleted += 1
+
+
+def plan_inventory_changes(
+    inventory: Inventory, stored: StoredInventory, now: datetime
+) -> InventoryChanges:
+    """Devices gone from a complete listing are retired; apps gone are marked removed.
+
+    Nothing is retired or removed from an incomplete listing.
+    """
+    changes = InventoryChanges()
+    _plan(inventory.devices, stored.devices, inventory.devices_complete, now,
+          "retired", "retired_at", changes.devices, changes.device_counts)
+    _plan(inventory.detected_apps, stored.detected_apps, inventory.detected_apps_complete, now,
+          "removed", "removed_at", changes.detected_apps, changes.app_counts)
+    _plan(inventory.managed_apps, stored.managed_apps, inventory.managed_apps_complete, now,
+          "removed", "removed_at", changes.managed_apps, changes.app_counts)
+    return changes
+
+
+def inventory_fingerprint(inventory: Inventory) -> str:
+    """A digest of everything a device sync stores; equal digests mean equal writes."""
+    digest = hashlib.sha256()
+    for collection in (inventory.devices, inventory.detected_apps, inventory.managed_apps):
+        for key in sorted(collection):
+            digest.update(repr(collection[key]).encode())
+            digest.update(b"\n")
+        digest.update(b"--\n")
+    return digest.hexdigest()

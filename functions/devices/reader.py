@@ -1,0 +1,111 @@
+"""Reads one tenant's organization and Intune inventory from Graph into an :class:`Inventory`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..errors import GraphError, TenantError
+from ..graph import GraphClient
+from .model import (
+    DETECTED_APP_SELECT,
+    DEVICE_FIELDS,
+    MOBILE_APP_SELECT,
+    Inventory,
+    detected_app_from_graph,
+    device_from_graph,
+    managed_app_from_graph,
+    organization_from_graph,
+)
+
+log = logging.getLogger("tenantsync.devices")
+
+NOT_LICENSED = "Request not applicable to target tenant"
+DEVICE_SELECT = ",".join(DEVICE_FIELDS)
+R = TypeVar("R")
+
+# Listing -> (path, query, permission it needs).
+_LISTINGS: dict[str, tuple[str, dict[str, str], str]] = {
+    "devices": ("/deviceManagement/managedDevices",
+                {"$select": DEVICE_SELECT, "$top": "1000"},
+                "DeviceManagementManagedDevices.Read.All"),
+    # Graph serves detected apps 50 a page whatever $top says.
+    "detected_apps": ("/deviceManagement/detectedApps", {"$select": DETECTED_APP_SELECT},
+                      "DeviceManagementManagedDevices.Read.All"),
+    "managed_apps": ("/deviceAppManagement/mobileApps", {"$select": MOBILE_APP_SELECT},
+                     "DeviceManagementApps.Read.All"),
+}
+
+
+def _fatal(exc: GraphError, tenant_id: str, permission: str) -> TenantError | None:
+    """Errors that make the whole tenant's run fail (with its fix), not just one listing."""
+    if NOT_LICENSED in exc.message:
+        return TenantError(
+            f"Intune is not licensed in tenant {tenant_id} (Graph: \"{NOT_LICENSED}.\"): the "
+            "tenant needs an Intune subscription before devices can be synced.",
+            code="intune_not_licensed",
+        )
+    if exc.status in (401, 403):
+        return TenantError(
+            f"The inventory app may not read this in tenant {tenant_id}: give it the "
+            f"application permission {permission} (Microsoft Graph) and have an admin of the "
+            f"tenant grant consent. (Graph {exc.graph_code}, request {exc.request_id})",
+            code="permission_missing",
+        )
+    return None
+
+
+class InventoryReader:
+    def __init__(self, graph: GraphClient, tenant_id: str) -> None:
+        self._graph = graph
+        self._tenant_id = tenant_id
+
+    def read(self) -> Inventory:
+        """Read organization, devices, detected apps and managed apps.
+
+        Raises:
+            TenantError: Intune not licensed, a permission missing, or the organization
+            unreadable. A listing that fails part-way is returned incomplete instead.
+        """
+        inventory = Inventory()
+        try:
+            body = self._graph.get("/organization",
+                                   {"$select": "id,displayName,verifiedDomains"})
+        except GraphError as exc:
+            raise _fatal(exc, self._tenant_id, "Organization.Read.All (or Directory.Read.All)") or \
+                TenantError(f"Reading the organization failed: {exc.message}",
+                            code=f"graph_{exc.status}") from None
+        orgs = body.get("value") or []
+        if orgs:
+            inventory.organization = organization_from_graph(orgs[0])
+        inventory.devices, inventory.devices_complete = self._list(
+            "devices", device_from_graph, inventory)
+        inventory.detected_apps, inventory.detected_apps_complete = self._list(
+            "detected_apps", detected_app_from_graph, inventory)
+        inventory.managed_apps, inventory.managed_apps_complete = self._list(
+            "managed_apps", managed_app_from_graph, inventory)
+        return inventory
+
+    def _list(
+        self, name: str, parse: Callable[[dict[str, Any]], R], inventory: Inventory
+    ) -> tuple[dict[str, R], bool]:
+        path, query, permission = _LISTINGS[name]
+        found: dict[str, R] = {}
+        try:
+            for page in self._graph.pages(path, query):
+                for item in page:
+                    record = parse(item)
+                    found[record.id] = record  # type: ignore[attr-defined]
+        except GraphError as exc:
+            fatal = _fatal(exc, self._tenant_id, permission)
+            if fatal is not None:
+                raise fatal from None
+            if not inventory.error_code:
+                generic = exc.code == "graph_error"
+                inventory.error_code = f"graph_{exc.status}" if generic else exc.code
+                inventory.error = (f"Listing {name.replace('_', ' ')} failed part-way: "
+                                   f"{exc.message} (request {exc.request_id})")
+            log.warning("incomplete listing", extra={"tenant_id": self._tenant_id, "listing": name})
+            return found, False
+        return found, True

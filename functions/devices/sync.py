@@ -1,0 +1,139 @@
+"""One device and software sync of one customer tenant."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import requests
+
+from .. import telemetry
+from ..config import DEFAULT_GRAPH_SCOPE, Settings
+from ..domain import Run, RunStatus, TenantRecord, utcnow
+from ..errors import StorageError, TenantSyncError
+from ..graph import GraphClient
+from ..runs import RunLedger
+from ..secrets import SecretStore
+from ..storage.inventory import InventoryTables
+from ..storage.repositories import TenantTable
+from ..tokens import TokenProvider
+from .diff import inventory_fingerprint, plan_inventory_changes
+from .model import Inventory
+from .reader import InventoryReader
+
+log = logging.getLogger("tenantsync.devices")
+
+KIND = "devices"
+
+
+@dataclass
+class DeviceSync:
+    settings: Settings
+    tenants: TenantTable
+    inventory: InventoryTables
+    ledger: RunLedger
+    secrets: SecretStore
+    tokens: TokenProvider
+    session: requests.Session
+    clock: Callable[[], datetime] = utcnow
+
+    def queue_run(self, tenant_id: str, trigger: str) -> Run:
+        return self.ledger.queue(tenant_id, KIND, trigger)
+
+    def run(
+        self, tenant_id: str, trigger: str, *, run_id: str | None = None, full: bool = False
+    ) -> Run:
+        """Sync one tenant's organization, devices and software; return the recorded run.
+
+        Tenant failures end as failed runs; excluded, inactive and unsupported tenants end
+        as skipped runs without a single request to them. Only an unknown tenant
+        (NotFoundError) or unreachable storage (StorageError) raise.
+        """
+        tenant = self.tenants.get(tenant_id)
+        run = self.ledger.begin(tenant_id, KIND, trigger, run_id)
+        state = tenant.device_state
+        loaded = replace(state)
+        org_before = (tenant.organization, tenant.default_domain, tenant.verified_domains)
+        graph: GraphClient | None = None
+        try:
+            graph = self._sync(tenant, run, full)
+        except StorageError:
+            raise
+        except TenantSyncError as exc:
+            run.status, run.error_code, run.error = RunStatus.FAILED, exc.code, exc.message
+        except Exception:
+            log.exception("device sync crashed", extra={"tenant_id": tenant_id})
+            run.status, run.error_code = RunStatus.FAILED, "internal_error"
+            run.error = "Unexpected error; see the function's logs for the run id."
+        org_after = (tenant.organization, tenant.default_domain, tenant.verified_domains)
+        return self.ledger.finish(tenant, run, graph, loaded,
+                                  tenant_changed=org_after != org_before)
+
+    def _sync(self, tenant: TenantRecord, run: Run, full: bool) -> GraphClient | None:
+        conn = tenant.devices
+        if conn is None:
+            raise TenantSyncError(f"tenant {tenant.tenant_id} has no device connection",
+                                  code="not_configured")
+        standing = _standing(tenant)
+        if standing:
+            run.status, (run.error_code, run.error) = RunStatus.SKIPPED, standing
+            return None
+        state = tenant.device_state
+        secret = self.secrets.get(conn.secret_name)
+        if secret.expires_on:
+            state.secret_expires_on = secret.expires_on
+            telemetry.secret_expiry(tenant.tenant_id, KIND, secret.expires_on, run.started_at)
+        # A token for this customer tenant: the authority is the tenant's own.
+        graph = GraphClient(
+            self.settings.graph_url,
+            lambda: self.tokens.token(tenant.tenant_id, conn.client_id, secret.value,
+                                      DEFAULT_GRAPH_SCOPE),
+            self.session,
+            max_retries=self.settings.graph_max_retries,
+            max_retry_wait=self.settings.graph_max_retry_wait,
+            timeout=self.settings.graph_timeout,
+        )
+        inventory = InventoryReader(graph, tenant.tenant_id).read()
+        if inventory.organization:
+            org = inventory.organization
+            tenant.organization, tenant.default_domain = org.display_name, org.default_domain
+            tenant.verified_domains = org.verified_domains
+        digest = inventory_fingerprint(inventory) if inventory.complete else ""
+        if digest and digest == state.fingerprint and not full:
+            run.devices.unchanged = len(inventory.devices)
+            run.apps.unchanged = len(inventory.detected_apps) + len(inventory.managed_apps)
+            run.status = RunStatus.SUCCEEDED
+            return graph
+        self._apply(tenant.tenant_id, inventory, run)
+        state.fingerprint = digest if run.status == RunStatus.SUCCEEDED else ""
+        return graph
+
+    def _apply(self, tenant_id: str, inventory: Inventory, run: Run) -> None:
+        stored = self.inventory.load(tenant_id)
+        changes = plan_inventory_changes(inventory, stored, self.clock())
+        run.devices, run.apps = changes.device_counts, changes.app_counts
+        written = self.inventory.write(
+            tenant_id, changes.devices, changes.detected_apps, changes.managed_apps
+        )
+        run.entities_written, run.transactions = written.entities, written.transactions
+        if inventory.complete:
+            run.status = RunStatus.SUCCEEDED
+        else:
+            run.status, run.error_code = RunStatus.PARTIAL, inventory.error_code
+            run.error = f"{inventory.error} Nothing was retired by this run."
+
+
+def _standing(tenant: TenantRecord) -> tuple[str, str] | None:
+    """Why this tenant must not be queried at all, if it must not."""
+    conn = tenant.devices
+    assert conn is not None
+    if conn.excluded:
+        return "excluded", "The partner connection excludes this tenant; it is never queried."
+    if conn.unsupported_reason:
+        return "unsupported", conn.unsupported_reason
+    if not conn.active:
+        return ("inactive", "The partner's relationship with this customer has ended; its "
+                "devices are kept as they were last synced.")
+    return None

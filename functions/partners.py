@@ -1,0 +1,272 @@
+"""Partner connections and the discovery of their customer tenants."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from .config import DEFAULT_GRAPH_SCOPE, Settings
+from .domain import (
+    CUSTOMER_SOURCES,
+    DeviceConnection,
+    Health,
+    PartnerConnection,
+    TenantRecord,
+    utcnow,
+)
+from .errors import GraphError, InputError, TenantError
+from .graph import GraphClient
+from .secrets import SecretStore, SecretValue
+from .storage.inventory import PartnerTable
+from .storage.repositories import TenantTable
+from .tokens import TokenProvider
+from .validation import guid
+
+log = logging.getLogger("tenantsync.partners")
+
+PARTNER_CENTER_SCOPE = "https://api.partnercenter.microsoft.com/.default"
+UNSUPPORTED_RESELLER = (
+    "This customer has no direct relationship with the partner (bought through an indirect "
+    "or unmanaged reseller): its devices cannot be read. Manage it through a direct or GDAP "
+    "relationship to include it."
+)
+
+
+@dataclass(frozen=True)
+class Customer:
+    tenant_id: str
+    name: str
+    unsupported_reason: str = ""
+
+
+@dataclass
+class Discovery:
+    """What one discovery found and did."""
+
+    partner_tenant_id: str
+    found: list[Customer] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)  # tenants to sync at once (a full first sync)
+    reactivated: list[str] = field(default_factory=list)
+    inactive: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+
+
+def partner_secret_name(partner_tenant_id: str) -> str:
+    return f"partner-{partner_tenant_id}-partner-app"
+
+
+def inventory_secret_name(partner_tenant_id: str) -> str:
+    return f"partner-{partner_tenant_id}-inventory-app"
+
+
+@dataclass
+class Partners:
+    settings: Settings
+    partners: PartnerTable
+    tenants: TenantTable
+    secrets: SecretStore
+    tokens: TokenProvider
+    session: requests.Session
+    clock: Callable[[], datetime] = utcnow
+
+    def add(
+        self, partner_tenant_id: str, partner_client_id: str, partner_secret: SecretValue,
+        inventory_client_id: str, inventory_secret: SecretValue, *, source: str,
+        customers: list[str] | None = None, include_partner_tenant: bool = False,
+        excluded: list[str] | None = None, partner_secret_expires_on: datetime | None = None,
+        inventory_secret_expires_on: datetime | None = None,
+    ) -> PartnerConnection:
+        """Save a partner connection after checking that both apps get tokens.
+
+        Raises:
+            InputError: malformed input. AuthenticationError: an app's credentials fail
+            (nothing is stored then).
+        """
+        pid = guid(partner_tenant_id, "partner tenant ID")
+        if source not in CUSTOMER_SOURCES:
+            raise InputError(f"source must be one of {', '.join(CUSTOMER_SOURCES)}",
+                             code="invalid_source")
+        typed = tuple(guid(c, "customer tenant ID") for c in customers or [])
+        if source == "list" and not typed and not include_partner_tenant:
+            raise InputError("source 'list' needs at least one customer tenant ID",
+                             code="customers_required")
+        if not partner_secret or not inventory_secret:
+            raise InputError("both apps' client secrets (their Values) are required",
+                             code="secret_required")
+        connection = PartnerConnection(
+            partner_tenant_id=pid,
+            partner_client_id=guid(partner_client_id, "partner app client ID"),
+            partner_secret_name=partner_secret_name(pid),
+            inventory_client_id=guid(inventory_client_id, "inventory app client ID"),
+            inventory_secret_name=inventory_secret_name(pid),
+            source=source, customers=typed, include_partner_tenant=include_partner_tenant,
+            excluded=tuple(guid(x, "excluded tenant ID") for x in excluded or []),
+            created_at=self.clock(),
+        )
+        # Connection test: both apps must get a token in the partner tenant.
+        scope = PARTNER_CENTER_SCOPE if source == "partner-center" else DEFAULT_GRAPH_SCOPE
+        self.tokens.token(pid, connection.partner_client_id, partner_secret, scope)
+        self.tokens.token(pid, connection.inventory_client_id, inventory_secret,
+                          DEFAULT_GRAPH_SCOPE)
+        self.secrets.put(connection.partner_secret_name, partner_secret,
+                         expires_on=partner_secret_expires_on)
+        self.secrets.put(connection.inventory_secret_name, inventory_secret,
+                         expires_on=inventory_secret_expires_on)
+        existing = self.partners.find(pid)
+        if existing is not None:
+            connection = replace(connection, created_at=existing.created_at)
+        self.partners.save(connection)
+        return connection
+
+    def discover(self, partner_tenant_id: str) -> Discovery:
+        """List the partner's customers and bring the tenant records in line.
+
+        New customers get a device connection (and are returned in ``new`` for a first
+        sync at once); customers no longer listed become inactive, never deleted; excluded
+        ones are recorded as excluded and never queried.
+
+        Raises:
+            NotFoundError: no such partner. TenantError: the customer listing failed (no
+            tenant is marked inactive then).
+        """
+        partner = self.partners.get(guid(partner_tenant_id, "partner tenant ID"))
+        result = Discovery(partner.partner_tenant_id)
+        result.found = list(self._customers(partner))
+        listed = {c.tenant_id: c for c in result.found}
+        excluded = set(partner.excluded)
+        for customer in result.found:
+            self._upsert(partner, customer, excluded, result)
+        for tenant in self.tenants.list():
+            d = tenant.devices
+            if (d is not None and d.partner_tenant_id == partner.partner_tenant_id
+                    and tenant.tenant_id not in listed and d.active):
+                tenant.devices = replace(d, active=False)
+                tenant.device_state.health = Health.INACTIVE
+                tenant.device_state.health_since = self.clock()
+                self.tenants.save(tenant)
+                result.inactive.append(tenant.tenant_id)
+        return result
+
+    def _upsert(self, partner: PartnerConnection, customer: Customer, excluded: set[str],
+                result: Discovery) -> None:
+        tenant = self.tenants.find(customer.tenant_id)
+        wanted = DeviceConnection(
+            tenant_id=customer.tenant_id, partner_tenant_id=partner.partner_tenant_id,
+            client_id=partner.inventory_client_id, secret_name=partner.inventory_secret_name,
+            active=True, excluded=customer.tenant_id in excluded,
+            unsupported_reason=customer.unsupported_reason,
+        )
+        if wanted.excluded:
+            result.excluded.append(customer.tenant_id)
+        elif wanted.unsupported_reason:
+            result.unsupported.append(customer.tenant_id)
+        if tenant is None:
+            tenant = TenantRecord(tenant_id=customer.tenant_id, display_name=customer.name,
+                                  created_at=self.clock())
+        if tenant.devices == wanted:
+            return
+        first = tenant.devices is None
+        if tenant.devices is not None and not tenant.devices.active:
+            result.reactivated.append(customer.tenant_id)
+        tenant.devices = wanted
+        standing = (Health.EXCLUDED if wanted.excluded
+                    else Health.UNSUPPORTED if wanted.unsupported_reason else None)
+        if standing is not None:
+            tenant.device_state.health, tenant.device_state.health_since = standing, self.clock()
+            tenant.device_state.last_error = wanted.unsupported_reason
+        elif tenant.device_state.health in (Health.EXCLUDED, Health.INACTIVE,
+                                             Health.UNSUPPORTED):
+            tenant.device_state.health = Health.UNKNOWN
+        if not tenant.display_name:
+            tenant.display_name = customer.name
+        self.tenants.save(tenant)
+        if first and standing is None:
+            result.new.append(customer.tenant_id)
+
+    # --- the three sources ---------------------------------------------------------------
+
+    def _customers(self, partner: PartnerConnection) -> Iterator[Customer]:
+        seen: set[str] = set()
+        if partner.include_partner_tenant:
+            seen.add(partner.partner_tenant_id)
+            yield Customer(partner.partner_tenant_id, "Partner tenant")
+        if partner.source == "list":
+            found: Iterator[Customer] = (Customer(t, "") for t in partner.customers)
+        elif partner.source == "gdap":
+            found = self._gdap(partner)
+        else:
+            found = self._partner_center(partner)
+        for customer in found:
+            if customer.tenant_id not in seen:
+                seen.add(customer.tenant_id)
+                yield customer
+
+    def _partner_graph(self, partner: PartnerConnection, scope: str, base: str) -> GraphClient:
+        secret = self.secrets.get(partner.partner_secret_name)
+        return GraphClient(
+            base,
+            lambda: self.tokens.token(partner.partner_tenant_id, partner.partner_client_id,
+                                      secret.value, scope),
+            self.session,
+            max_retries=self.settings.graph_max_retries,
+            max_retry_wait=self.settings.graph_max_retry_wait,
+            timeout=self.settings.graph_timeout,
+        )
+
+    def _gdap(self, partner: PartnerConnection) -> Iterator[Customer]:
+        """Customers with an active GDAP relationship (delegatedAdminRelationships)."""
+        graph = self._partner_graph(partner, DEFAULT_GRAPH_SCOPE, self.settings.graph_url)
+        try:
+            pages = list(graph.pages("/tenantRelationships/delegatedAdminRelationships",
+                                     {"$filter": "status eq 'active'"}))
+        except GraphError as exc:
+            raise _listing_error(exc, "GDAP relationships",
+                                 "DelegatedAdminRelationship.Read.All") from None
+        for page in pages:
+            for rel in page:
+                customer = rel.get("customer") or {}
+                tenant_id = str(customer.get("tenantId") or "").lower()
+                if tenant_id:
+                    yield Customer(tenant_id, str(customer.get("displayName") or ""))
+
+    def _partner_center(self, partner: PartnerConnection) -> Iterator[Customer]:
+        """Customers from the Partner Center customers API, following its continuation."""
+        graph = self._partner_graph(partner, PARTNER_CENTER_SCOPE,
+                                    self.settings.partner_center_url)
+        items: list[dict[str, Any]] = []
+        try:
+            body = graph.get("/v1/customers", {"size": "500"})
+            while True:
+                items.extend(body.get("items") or [])
+                nxt = (body.get("links") or {}).get("next")
+                if not nxt:
+                    break
+                headers = {h["key"]: h["value"] for h in nxt.get("headers") or []}
+                # Partner Center pages with a seek uri plus the MS-ContinuationToken header.
+                body = graph.get(str(nxt["uri"]), None, headers=headers)
+        except GraphError as exc:
+            raise _listing_error(exc, "Partner Center customers",
+                                 "Partner Center API access (App management)") from None
+        for item in items:
+            profile = item.get("companyProfile") or {}
+            tenant_id = str(profile.get("tenantId") or item.get("id") or "").lower()
+            relationship = str(item.get("relationshipToPartner") or "").lower()
+            yield Customer(tenant_id, str(profile.get("companyName") or ""),
+                           UNSUPPORTED_RESELLER if relationship == "none" else "")
+
+
+def _listing_error(exc: GraphError, what: str, permission: str) -> TenantError:
+    if exc.status in (401, 403):
+        return TenantError(
+            f"The partner app may not list {what}: give it {permission} and grant admin "
+            "consent in the partner tenant. Nothing was marked inactive.",
+            code="permission_missing",
+        )
+    return TenantError(f"Listing {what} failed ({exc.message}); nothing was marked inactive.",
+                       code=exc.code)

@@ -1,0 +1,125 @@
+"""Devices, software and partner connections in Table Storage."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..devices.diff import StoredInventory
+from ..devices.model import DetectedAppRecord, DeviceRecord, ManagedAppRecord
+from ..domain import PartnerConnection
+from ..errors import NotFoundError
+from .entities import iso, parse_time, record_entity, record_from_entity
+from .tables import TableStore, WriteStats
+
+PARTNER_PARTITION = "partner"
+
+
+@dataclass
+class DeviceFilter:
+    retired: bool | None = None  # None: both
+    compliance_state: str | None = None
+    operating_system: str | None = None
+    user_ids: set[str] | None = None  # only devices whose primary user is one of these
+
+
+class InventoryTables:
+    def __init__(self, store: TableStore) -> None:
+        self._store = store
+
+    def load(self, tenant_id: str) -> StoredInventory:
+        stored = StoredInventory()
+        params = {"pk": tenant_id}
+        for e in self._store.query("devices", "PartitionKey eq @pk", params):
+            device = record_from_entity(DeviceRecord, e)
+            stored.devices[device.id] = device
+        for e in self._store.query("detectedapps", "PartitionKey eq @pk", params):
+            app = record_from_entity(DetectedAppRecord, e)
+            stored.detected_apps[app.id] = app
+        for e in self._store.query("managedapps", "PartitionKey eq @pk", params):
+            managed = record_from_entity(ManagedAppRecord, e)
+            stored.managed_apps[managed.id] = managed
+        return stored
+
+    def write(
+        self, tenant_id: str, devices: list[DeviceRecord], detected: list[DetectedAppRecord],
+        managed: list[ManagedAppRecord],
+    ) -> WriteStats:
+        stats = WriteStats()
+        stats.add(self._store.write("devices", (record_entity(tenant_id, d) for d in devices)))
+        stats.add(self._store.write(
+            "detectedapps", (record_entity(tenant_id, a) for a in detected)))
+        stats.add(self._store.write("managedapps", (record_entity(tenant_id, a) for a in managed)))
+        return stats
+
+    def devices(self, tenant_id: str, flt: DeviceFilter) -> Iterator[DeviceRecord]:
+        clauses = ["PartitionKey eq @pk"]
+        params: dict[str, Any] = {"pk": tenant_id}
+        if flt.retired is not None:
+            clauses.append("Retired eq @retired")
+            params["retired"] = flt.retired
+        if flt.compliance_state:
+            clauses.append("ComplianceState eq @compliance")
+            params["compliance"] = flt.compliance_state
+        if flt.operating_system:
+            clauses.append("OperatingSystem eq @os")
+            params["os"] = flt.operating_system
+        for e in self._store.query("devices", " and ".join(clauses), params):
+            device = record_from_entity(DeviceRecord, e)
+            if flt.user_ids is None or device.user_id in flt.user_ids:
+                yield device
+
+    def detected_apps(self, tenant_id: str) -> Iterator[DetectedAppRecord]:
+        for e in self._store.query("detectedapps", "PartitionKey eq @pk", {"pk": tenant_id}):
+            yield record_from_entity(DetectedAppRecord, e)
+
+    def managed_apps(self, tenant_id: str) -> Iterator[ManagedAppRecord]:
+        for e in self._store.query("managedapps", "PartitionKey eq @pk", {"pk": tenant_id}):
+            yield record_from_entity(ManagedAppRecord, e)
+
+
+class PartnerTable:
+    def __init__(self, store: TableStore) -> None:
+        self._store = store
+
+    def save(self, partner: PartnerConnection) -> None:
+        self._store.upsert("partners", {
+            "PartitionKey": PARTNER_PARTITION, "RowKey": partner.partner_tenant_id,
+            "PartnerClientId": partner.partner_client_id,
+            "PartnerSecretName": partner.partner_secret_name,
+            "InventoryClientId": partner.inventory_client_id,
+            "InventorySecretName": partner.inventory_secret_name,
+            "Source": partner.source, "Customers": json.dumps(list(partner.customers)),
+            "IncludePartnerTenant": partner.include_partner_tenant,
+            "Excluded": json.dumps(list(partner.excluded)),
+            "CreatedAt": iso(partner.created_at),
+        })
+
+    def get(self, partner_tenant_id: str) -> PartnerConnection:
+        e = self._store.get("partners", PARTNER_PARTITION, partner_tenant_id)
+        if e is None:
+            raise NotFoundError(f"partner {partner_tenant_id} has no connection "
+                                "(tenantsync partner add ...)", code="unknown_partner")
+        return _partner(e)
+
+    def find(self, partner_tenant_id: str) -> PartnerConnection | None:
+        e = self._store.get("partners", PARTNER_PARTITION, partner_tenant_id)
+        return _partner(e) if e else None
+
+    def list(self) -> list[PartnerConnection]:
+        rows = self._store.query("partners", "PartitionKey eq @pk", {"pk": PARTNER_PARTITION})
+        return [_partner(e) for e in rows]
+
+
+def _partner(e: dict[str, Any]) -> PartnerConnection:
+    return PartnerConnection(
+        partner_tenant_id=e["RowKey"], partner_client_id=e["PartnerClientId"],
+        partner_secret_name=e["PartnerSecretName"], inventory_client_id=e["InventoryClientId"],
+        inventory_secret_name=e["InventorySecretName"], source=e["Source"],
+        customers=tuple(json.loads(e.get("Customers") or "[]")),
+        include_partner_tenant=bool(e.get("IncludePartnerTenant", False)),
+        excluded=tuple(json.loads(e.get("Excluded") or "[]")),
+        created_at=parse_time(e.get("CreatedAt")),
+    )
