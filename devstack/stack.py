@@ -140,9 +140,12 @@ def local_settings(
         "TENANTSYNC_AUTHORITY_HOST": sim_base_url,
         "TENANTSYNC_INSTANCE_DISCOVERY": "false",
         "TENANTSYNC_GRAPH_URL": f"{sim_base_url}/v1.0",
+        "TENANTSYNC_PARTNER_CENTER_URL": f"{sim_base_url}/partnercenter",
         "TENANTSYNC_CA_BUNDLE": ca_path,
         "TENANTSYNC_DIRECTORY_SCHEDULE": "0 */30 * * * *",
         "TENANTSYNC_DIRECTORY_QUEUE": "tenantsync-directory",
+        "TENANTSYNC_DEVICES_SCHEDULE": "0 15 */6 * * *",
+        "TENANTSYNC_DEVICES_QUEUE": "tenantsync-devices",
     }
 
 

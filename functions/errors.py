@@ -105,6 +105,11 @@ class GraphError(TenantError):
         self.graph_code = graph_code
         self.request_id = request_id
 
+    @property
+    def run_code(self) -> str:
+        """The code a run records: this error's own, or ``graph_<status>`` for a plain one."""
+        return f"graph_{self.status}" if self.code == GraphError.code else self.code
+
 
 class GraphThrottledError(GraphError):
     """Graph kept answering 429 past our retry budget."""

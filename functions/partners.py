@@ -30,6 +30,8 @@ from .validation import guid
 log = logging.getLogger("tenantsync.partners")
 
 PARTNER_CENTER_SCOPE = "https://api.partnercenter.microsoft.com/.default"
+GDAP_PAGE_SIZE = "300"  # delegatedAdminRelationships: $top at most 300
+PARTNER_CENTER_PAGE_SIZE = "500"  # Partner Center customers: size at most 500
 UNSUPPORTED_RESELLER = (
     "This customer has no direct relationship with the partner (bought through an indirect "
     "or unmanaged reseller): its devices cannot be read. Manage it through a direct or GDAP "
@@ -224,7 +226,8 @@ class Partners:
         graph = self._partner_graph(partner, DEFAULT_GRAPH_SCOPE, self.settings.graph_url)
         try:
             pages = list(graph.pages("/tenantRelationships/delegatedAdminRelationships",
-                                     {"$filter": "status eq 'active'"}))
+                                     {"$filter": "status eq 'active'",
+                                      "$top": GDAP_PAGE_SIZE}))
         except GraphError as exc:
             raise _listing_error(exc, "GDAP relationships",
                                  "DelegatedAdminRelationship.Read.All") from None
@@ -241,7 +244,7 @@ class Partners:
                                     self.settings.partner_center_url)
         items: list[dict[str, Any]] = []
         try:
-            body = graph.get("/v1/customers", {"size": "500"})
+            body = graph.get("/v1/customers", {"size": PARTNER_CENTER_PAGE_SIZE})
             while True:
                 items.extend(body.get("items") or [])
                 nxt = (body.get("links") or {}).get("next")

@@ -35,7 +35,8 @@ def next_health(state: SyncState, run: Run, now: datetime, settings: Settings) -
     if run.error_code in _STANDING:
         state.last_error_code, state.last_error = run.error_code, run.error
         health = HEALTH_BY_ERROR[run.error_code]
-    elif run.status == RunStatus.FAILED:
+    elif run.status in (RunStatus.FAILED, RunStatus.PARTIAL):
+        # A partial run wrote what it could, but something keeps it from a complete read.
         state.consecutive_failures += 1
         state.last_error_code, state.last_error = run.error_code, run.error
         health = HEALTH_BY_ERROR.get(run.error_code, Health.FAILING)

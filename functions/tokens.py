@@ -99,6 +99,11 @@ class TokenProvider:
         self._apps: dict[tuple[str, str, str], msal.ConfidentialClientApplication] = {}
         self._lock = threading.Lock()
 
+    def forget(self) -> None:
+        """Drop every cached app and token: the next request of each goes to Entra."""
+        with self._lock:
+            self._apps.clear()
+
     def _app(
         self, tenant_id: str, client_id: str, secret: SecretValue
     ) -> msal.ConfidentialClientApplication:

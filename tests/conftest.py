@@ -39,6 +39,14 @@ class Harness:
         self.env: dict[str, str] = {}
         self._services: Services | None = None
 
+    def restart_simulator(self) -> None:
+        """Restart the simulator on the world as it is now; stored data stays in Azurite."""
+        assert self.sim is not None
+        self.sim.stop()
+        overrides = {k: v for k, v in self.env.items() if k.startswith("TENANTSYNC_GRAPH")}
+        self._services = None
+        self.start(**overrides)
+
     def start(self, **overrides: str) -> Harness:
         """Start the simulator on the world as built so far; ``overrides`` are env settings."""
         self.sim = Simulator(self.world.build())
@@ -48,6 +56,7 @@ class Harness:
             ca_path=self.sim.ca_path, operator=self.world.operator, table_prefix=self.prefix,
         )
         self.env["TENANTSYNC_DIRECTORY_QUEUE"] = f"q{self.prefix}"
+        self.env["TENANTSYNC_DEVICES_QUEUE"] = f"d{self.prefix}"
         self.env["TENANTSYNC_GRAPH_MAX_RETRY_WAIT"] = "2"
         self.env.update(overrides)
         for name, value in self.env.items():
@@ -77,7 +86,10 @@ class Harness:
         return self.services.directory_sync.run(tenant.id, "cli", **kwargs)
 
     def users(self, tenant: Tenant, **flt: Any) -> dict[str, UserRecord]:
-        return {u.id: u for u in self.services.directory.users(tenant.id, UserFilter(**flt))}
+        return {u.id: u for u in self.users_of(tenant.id, **flt)}
+
+    def users_of(self, tenant_id: str, **flt: Any) -> list[UserRecord]:
+        return list(self.services.directory.users(tenant_id, UserFilter(**flt)))
 
     def entities(self) -> list[dict[str, Any]]:
         """Every entity of every table of this test (for secret scans and change checks)."""

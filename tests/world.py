@@ -118,3 +118,97 @@ def seed_example(world: World) -> tuple[Tenant, dict[str, str]]:
     ids["management"] = t.group("Management", ids["jane"], ids["richard"], ids["dg"])
     t.add(t.level0, ids["tom"], ids["john"], ids["management"], ids["alex"])
     return t, ids
+
+
+INVENTORY_ROLES = ["Organization.Read.All", "DeviceManagementManagedDevices.Read.All",
+                   "DeviceManagementApps.Read.All"]
+PARTNER_ROLES = ["DelegatedAdminRelationship.Read.All"]
+
+
+class Partner:
+    """A partner tenant with its partner app and its multitenant inventory app."""
+
+    def __init__(self, world: World, name: str = "Partner MSP") -> None:
+        self.world = world
+        home = world.tenant(name, roles=PARTNER_ROLES)
+        self.id, self.data = home.id, home.data
+        self.partner_app, self.partner_secret = home.app_id, home.secret
+        self.inventory_app = new_id()
+        self.inventory_secret = f"inv~{uuid.uuid4().hex}"
+        self.inventory_secret_id = new_id()
+        world.fixture["applications"][self.inventory_app] = {
+            "home_tenant": self.id, "display_name": "Inventory", "multitenant": True,
+            "secrets": [{"id": self.inventory_secret_id, "value": self.inventory_secret,
+                         "expires": "2099-01-01T00:00:00Z"}],
+        }
+        self.data["service_principals"][self.inventory_app] = {"roles": list(INVENTORY_ROLES)}
+        self.data["gdap"] = {"customers": [], "relationships": []}
+        self.data["partner_center"] = {"customers": [], "app_access": [self.partner_app]}
+        self.customers: dict[str, dict[str, Any]] = {}
+
+    def customer(
+        self, name: str, *, devices: int = 3, detected: int = 4, mobile: int = 2,
+        licensed: bool = True, consented: bool = True, gdap_status: str = "active",
+        relationship: str = "reseller", roles: list[str] | None = None,
+    ) -> str:
+        tenant = _tenant(name)
+        tid = new_id()
+        self.world.fixture["tenants"][tid] = tenant
+        if consented:
+            tenant["service_principals"][self.inventory_app] = {
+                "roles": list(INVENTORY_ROLES if roles is None else roles)}
+        slug = name.lower().replace(" ", "")
+        tenant["organization"] = {"displayName": f"{name} Ltd", "verifiedDomains": [
+            {"name": f"{slug}.onmicrosoft.com", "isDefault": False, "isInitial": True},
+            {"name": f"{slug}.example", "isDefault": True, "isInitial": False}]}
+        if licensed:
+            tenant["intune"] = {
+                "licensed": True,
+                "managed_devices": {d["id"]: d for d in
+                                    (device(f"{name}-PC{i:03d}", i) for i in range(devices))},
+                "detected_apps": {a["id"]: a for a in
+                                  (detected_app(f"App {i:03d}", i) for i in range(detected))},
+                "mobile_apps": {m["id"]: m for m in
+                                (mobile_app(f"Mobile {i:02d}", i) for i in range(mobile))},
+            }
+        self.data["gdap"]["relationships"].append({
+            "id": f"{new_id()}-{new_id()}", "displayName": f"GDAP {name}", "status": gdap_status,
+            "customer": {"tenantId": tid, "displayName": name},
+            "endDateTime": "2027-06-01T00:00:00Z"})
+        self.data["gdap"]["customers"].append({"id": tid, "tenantId": tid, "displayName": name})
+        self.data["partner_center"]["customers"].append({
+            "id": tid, "companyProfile": {"tenantId": tid, "domain": f"{slug}.example",
+                                          "companyName": name},
+            "relationshipToPartner": relationship})
+        self.customers[tid] = tenant
+        return tid
+
+
+def device(name: str, i: int, **overrides: Any) -> dict[str, Any]:
+    base = {
+        "id": new_id(), "deviceName": name, "serialNumber": f" sn{i:06d}x ",
+        "manufacturer": "Contoso", "model": "Laptop 9", "operatingSystem": "Windows",
+        "osVersion": "10.0.22631", "managedDeviceOwnerType": "company",
+        "enrolledDateTime": "2026-01-05T10:00:00Z", "lastSyncDateTime": "2026-11-20T08:00:00Z",
+        "complianceState": "compliant" if i % 3 else "noncompliant",
+        "managementAgent": "mdm", "azureADDeviceId": new_id(), "userId": new_id(),
+        "userPrincipalName": f"user{i}@customer.example", "emailAddress": f"user{i}@c.example",
+        "userDisplayName": f"User {i}", "imei": "", "meid": "", "wiFiMacAddress": "A0B1C2D3E4F5",
+        "ethernetMacAddress": "", "totalStorageSpaceInBytes": 256_000_000_000,
+        "freeStorageSpaceInBytes": 100_000_000_000, "isEncrypted": True,
+    }
+    base.update(overrides)
+    return base
+
+
+def detected_app(name: str, i: int) -> dict[str, Any]:
+    return {"id": uuid.uuid4().hex + uuid.uuid4().hex[:12], "displayName": name,
+            "version": f"1.{i}.0", "publisher": "Fabrikam", "platform": "windows",
+            "deviceCount": i + 1, "sizeInByte": 1000 * (i + 1)}
+
+
+def mobile_app(name: str, i: int) -> dict[str, Any]:
+    kinds = ["#microsoft.graph.win32LobApp", "#microsoft.graph.iosStoreApp",
+             "#microsoft.graph.androidManagedStoreApp"]
+    return {"id": new_id(), "@odata.type": kinds[i % len(kinds)], "displayName": name,
+            "publisher": "Fabrikam"}

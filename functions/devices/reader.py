@@ -75,7 +75,7 @@ class InventoryReader:
         except GraphError as exc:
             raise _fatal(exc, self._tenant_id, "Organization.Read.All (or Directory.Read.All)") or \
                 TenantError(f"Reading the organization failed: {exc.message}",
-                            code=f"graph_{exc.status}") from None
+                            code=exc.run_code) from None
         orgs = body.get("value") or []
         if orgs:
             inventory.organization = organization_from_graph(orgs[0])
@@ -102,8 +102,7 @@ class InventoryReader:
             if fatal is not None:
                 raise fatal from None
             if not inventory.error_code:
-                generic = exc.code == "graph_error"
-                inventory.error_code = f"graph_{exc.status}" if generic else exc.code
+                inventory.error_code = exc.run_code
                 inventory.error = (f"Listing {name.replace('_', ' ')} failed part-way: "
                                    f"{exc.message} (request {exc.request_id})")
             log.warning("incomplete listing", extra={"tenant_id": self._tenant_id, "listing": name})

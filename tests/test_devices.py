@@ -1,0 +1,370 @@
+"""Device and software sync across a partner's customers, against Azurite and the simulator."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from functions import partners as partners_module
+from functions.devices import reader as reader_module
+from functions.domain import Health, RunStatus
+from functions.secrets import SecretValue
+from functions.storage.inventory import DeviceFilter
+from tests.conftest import Harness
+from tests.world import Partner, World, device, new_id
+
+
+def connect(harness: Harness, partner: Partner, source: str = "list", **kwargs: Any) -> None:
+    if source == "list" and "customers" not in kwargs:
+        kwargs["customers"] = list(partner.customers)
+    harness.services.partners.add(
+        partner.id, partner.partner_app, SecretValue(partner.partner_secret),
+        partner.inventory_app, SecretValue(partner.inventory_secret), source=source, **kwargs)
+
+
+def sync(harness: Harness, tenant_id: str, **kwargs: Any):  # type: ignore[no-untyped-def]
+    return harness.services.device_sync.run(tenant_id, "cli", **kwargs)
+
+
+@pytest.mark.parametrize("source", ["list", "gdap", "partner-center"])
+def test_customers_are_discovered_from_each_source_with_paging(
+    harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    partner = Partner(world)
+    ids = [partner.customer(f"Customer {i}") for i in range(5)]
+    ended = partner.customer("Former", gdap_status="terminated")
+    harness.start()
+    # Pages of 2, so that each source needs several requests.
+    monkeypatch.setattr(partners_module, "GDAP_PAGE_SIZE", "2")
+    monkeypatch.setattr(partners_module, "PARTNER_CENTER_PAGE_SIZE", "2")
+    connect(harness, partner, source, **({"customers": ids} if source == "list" else {}))
+    found = harness.services.partners.discover(partner.id)
+    expected = set(ids) | ({ended} if source == "partner-center" else set())
+    assert {c.tenant_id for c in found.found} == expected
+    assert set(found.new) == expected
+    for tid in ids:
+        tenant = harness.services.tenants.get(tid)
+        assert tenant.devices is not None
+        assert tenant.devices.partner_tenant_id == partner.id
+
+
+def test_new_customer_gets_a_full_sync_at_once_through_the_cli(
+    harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    partner = Partner(world)
+    first = partner.customer("Alpha", devices=4, detected=120, mobile=3)
+    harness.start()
+    monkeypatch.setenv("P_SECRET", partner.partner_secret)
+    monkeypatch.setenv("I_SECRET", partner.inventory_secret)
+    from functions.cli import main
+
+    assert main(["partner", "add", "--partner-tenant-id", partner.id,
+                 "--partner-client-id", partner.partner_app, "--partner-secret-env", "P_SECRET",
+                 "--inventory-client-id", partner.inventory_app,
+                 "--inventory-secret-env", "I_SECRET", "--source", "gdap"]) == 0
+    assert "1 new" in capsys.readouterr().out
+    [run] = harness.services.runs.recent(first, 5)
+    assert run.kind == "devices" and run.status == RunStatus.SUCCEEDED
+    assert run.devices.created == 4
+    assert run.apps.created == 123
+    tenant = harness.services.tenants.get(first)
+    assert tenant.organization == "Alpha Ltd"
+    assert tenant.default_domain == "alpha.example"
+    assert tenant.verified_domains == ("alpha.example", "alpha.onmicrosoft.com")
+    assert tenant.device_state.health == Health.HEALTHY
+
+
+def test_device_fields_software_and_serial_normalisation(harness: Harness, world: World) -> None:
+    partner = Partner(world)
+    tid = partner.customer("Beta", devices=0, detected=0, mobile=3)
+    devices = partner.customers[tid]["intune"]["managed_devices"]
+    good = device("BETA-1", 1, serialNumber="  pf3abc12 ")
+    junk = device("BETA-2", 2, serialNumber="To Be Filled By O.E.M.", userId="00000000-0000-0000-0000-000000000000")
+    default = device("BETA-3", 3, serialNumber="Default string")
+    for d in (good, junk, default):
+        devices[d["id"]] = d
+    harness.start()
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    assert sync(harness, tid).status == RunStatus.SUCCEEDED
+    stored = {d.name: d for d in harness.services.inventory.devices(tid, DeviceFilter())}
+    assert stored["BETA-1"].serial_number == "PF3ABC12"
+    assert stored["BETA-2"].serial_number is None
+    assert stored["BETA-3"].serial_number is None
+    assert stored["BETA-2"].user_id is None
+    one = stored["BETA-1"]
+    assert one.manufacturer == "Contoso" and one.model == "Laptop 9"
+    assert one.operating_system == "Windows" and one.os_version == "10.0.22631"
+    assert one.owner_type == "company" and one.management_agent == "mdm"
+    assert one.user_id == good["userId"] and one.user_upn == "user1@customer.example"
+    assert one.total_storage_bytes == 256_000_000_000  # past Int32: stored as Int64
+    assert one.is_encrypted is True and one.wifi_mac == "A0B1C2D3E4F5"
+    assert one.imei is None  # Graph's empty string is "none"
+    types = {a.app_type for a in harness.services.inventory.managed_apps(tid)}
+    assert types == {"win32LobApp", "iosStoreApp", "androidManagedStoreApp"}
+
+
+def test_device_gone_from_intune_is_retired_with_a_time_then_restored(
+    harness: Harness, world: World
+) -> None:
+    partner = Partner(world)
+    tid = partner.customer("Gamma", devices=3)
+    harness.start()
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    sync(harness, tid)
+    assert harness.sim is not None
+    gone = next(iter(partner.customers[tid]["intune"]["managed_devices"]))
+    harness.sim.delete_object(tid, "managed_devices", gone)
+    run = sync(harness, tid)
+    assert run.devices.marked_deleted == 1
+    [retired] = harness.services.inventory.devices(tid, DeviceFilter(retired=True))
+    assert retired.id == gone and retired.retired_at is not None
+    assert len(list(harness.services.inventory.devices(tid, DeviceFilter()))) == 3  # kept
+
+
+def test_failure_in_the_middle_of_the_device_listing_retires_nothing(
+    harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    partner = Partner(world)
+    tid = partner.customer("Delta", devices=6, detected=60)
+    harness.start()
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    sync(harness, tid)
+    assert harness.sim is not None
+    for did in list(partner.customers[tid]["intune"]["managed_devices"])[:2]:
+        harness.sim.delete_object(tid, "managed_devices", did)
+    monkeypatch.setitem(reader_module._LISTINGS, "devices", (
+        "/deviceManagement/managedDevices", {"$select": reader_module.DEVICE_SELECT, "$top": "2"},
+        "DeviceManagementManagedDevices.Read.All"))
+    harness.sim.set_faults([{"match": {"path_contains": "/managedDevices"}, "kind": "status",
+                             "status": 500, "code": "InternalServerError", "page": 2}])
+    run = sync(harness, tid)
+    assert run.status == RunStatus.PARTIAL
+    assert run.devices.marked_deleted == 0
+    assert not list(harness.services.inventory.devices(tid, DeviceFilter(retired=True)))
+    harness.sim.clear_faults()
+    assert sync(harness, tid).devices.marked_deleted == 2
+
+
+def test_second_unchanged_device_sync_writes_no_entity(harness: Harness, world: World) -> None:
+    partner = Partner(world)
+    tid = partner.customer("Epsilon", devices=5, detected=70, mobile=4)
+    harness.start()
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    first = sync(harness, tid)
+    assert first.entities_written == 5 + 70 + 4
+    before = harness.entities()
+    again = sync(harness, tid)
+    full = sync(harness, tid, full=True)
+    for run in (again, full):
+        assert run.status == RunStatus.SUCCEEDED
+        assert run.entities_written == 0
+        assert run.devices.unchanged == 5
+    synced = ("devices", "detectedapps", "managedapps")
+    assert [e for e in harness.entities() if e["_table"].endswith(synced)] == [
+        e for e in before if e["_table"].endswith(synced)]
+
+
+def test_devices_of_users_marked_deleted_in_the_directory_are_listed(
+    harness: Harness, world: World
+) -> None:
+    partner = Partner(world)
+    tid = partner.customer("Zeta", devices=0)
+    customer = partner.customers[tid]
+    # The same tenant also has a directory connection: its app and level-0 group.
+    app, secret, group = new_id(), "dir~" + new_id(), new_id()
+    world.fixture["applications"][app] = {"home_tenant": tid, "display_name": "Directory",
+                                          "secrets": [{"id": new_id(), "value": secret,
+                                                       "expires": "2099-01-01T00:00:00Z"}]}
+    customer["service_principals"][app] = {"roles": ["GroupMember.Read.All", "User.Read.All"]}
+    leaver, stayer = new_id(), new_id()
+    for uid, name in ((leaver, "Lee Leaver"), (stayer, "Sam Stayer")):
+        customer["users"][uid] = {"displayName": name, "mail": f"{uid[:8]}@z.example",
+                                  "userPrincipalName": f"{uid[:8]}@z.onmicrosoft.com"}
+    customer["groups"][group] = {"displayName": "TinyMDM", "members": [leaver, stayer]}
+    for i, uid in enumerate((leaver, stayer)):
+        d = device(f"ZETA-{i}", i, userId=uid)
+        customer["intune"]["managed_devices"][d["id"]] = d
+    harness.start()
+    harness.services.onboarding.add_directory_tenant(tid, app, SecretValue(secret), group)
+    harness.services.directory_sync.run(tid, "cli")
+    assert harness.sim is not None
+    harness.sim.remove_member(tid, group, leaver)
+    harness.services.directory_sync.run(tid, "cli")
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    sync(harness, tid)
+    from functions.cli import main
+
+    assert main(["devices", "--tenant-id", tid, "--user-deleted", "--json"]) == 0
+    deleted_users = {u.id for u in harness.users_of(tid, deleted_only=True)}
+    flt = DeviceFilter(user_ids=deleted_users)
+    assert [d.name for d in harness.services.inventory.devices(tid, flt)] == ["ZETA-0"]
+
+
+def test_relationship_ended_makes_the_tenant_inactive_not_deleted(
+    harness: Harness, world: World
+) -> None:
+    partner = Partner(world)
+    keep, leave = partner.customer("Keep"), partner.customer("Leave", devices=2)
+    harness.start()
+    connect(harness, partner, "gdap")
+    harness.services.partners.discover(partner.id)
+    sync(harness, leave)
+    # The customer ends the GDAP relationship.
+    for rel in partner.data["gdap"]["relationships"]:
+        if rel["customer"]["tenantId"] == leave:
+            rel["status"] = "terminated"
+    harness.restart_simulator()
+    result = harness.services.partners.discover(partner.id)
+    assert result.inactive == [leave]
+    tenant = harness.services.tenants.get(leave)
+    assert tenant.devices is not None and not tenant.devices.active
+    assert tenant.device_state.health == Health.INACTIVE
+    assert len(list(harness.services.inventory.devices(leave, DeviceFilter()))) == 2
+    assert sync(harness, leave).status == RunStatus.SKIPPED
+    assert harness.services.tenants.get(keep).devices.active  # type: ignore[union-attr]
+
+
+def test_excluded_tenant_is_never_queried(harness: Harness, world: World) -> None:
+    partner = Partner(world)
+    kept, excluded = partner.customer("Kept"), partner.customer("Excluded")
+    harness.start()
+    assert harness.sim is not None
+    harness.sim.set_faults([{"match": {"tenant": excluded, "path_contains": "/"},
+                             "kind": "status", "status": 500}])
+    connect(harness, partner, "gdap", excluded=[excluded])
+    result = harness.services.partners.discover(partner.id)
+    assert result.excluded == [excluded] and result.new == [kept]
+    harness.services.schedule("devices", trigger="cli")
+    run = sync(harness, excluded)
+    assert run.status == RunStatus.SKIPPED and run.error_code == "excluded"
+    assert harness.services.tenants.get(excluded).device_state.health == Health.EXCLUDED
+    assert harness.sim.stats()["faults"][0]["seen"] == 0  # not one request for that tenant
+
+
+def test_indirect_reseller_customer_shows_a_clear_status(
+    harness: Harness, world: World
+) -> None:
+    partner = Partner(world)
+    indirect = partner.customer("Indirect", relationship="none")
+    harness.start()
+    connect(harness, partner, "partner-center")
+    result = harness.services.partners.discover(partner.id)
+    assert result.unsupported == [indirect]
+    run = sync(harness, indirect)
+    assert run.status == RunStatus.SKIPPED
+    assert "indirect" in run.error
+    assert harness.services.tenants.get(indirect).device_state.health == Health.UNSUPPORTED
+
+
+def _health_after_sync(harness: Harness, tid: str) -> Health:
+    sync(harness, tid)
+    return harness.services.tenants.get(tid).device_state.health
+
+
+def test_each_health_state_is_reached_from_its_cause(
+    harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    partner = Partner(world)
+    healthy = partner.customer("Healthy")
+    unlicensed = partner.customer("NoIntune", licensed=False)
+    unconsented = partner.customer("NoConsent", consented=False)
+    no_permission = partner.customer("NoPerm", roles=["Organization.Read.All"])
+    failing = partner.customer("Failing")
+    harness.start(TENANTSYNC_GRAPH_MAX_RETRIES="1", TENANTSYNC_QUARANTINE_AFTER="3")
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    assert harness.sim is not None
+    harness.sim.set_faults([{"match": {"tenant": failing, "path_contains": "/deviceManagement"},
+                             "kind": "status", "status": 503, "retry_after": 0.01}])
+    assert _health_after_sync(harness, healthy) == Health.HEALTHY
+    assert _health_after_sync(harness, unlicensed) == Health.INTUNE_NOT_LICENSED
+    assert "Intune is not licensed" in harness.services.tenants.get(unlicensed).device_state.last_error
+    assert _health_after_sync(harness, unconsented) == Health.CONSENT_MISSING
+    assert _health_after_sync(harness, no_permission) == Health.PERMISSION_MISSING
+    assert "DeviceManagementManagedDevices.Read.All" in harness.services.tenants.get(
+        no_permission).device_state.last_error
+    assert _health_after_sync(harness, failing) == Health.FAILING
+    state = harness.services.tenants.get(failing).device_state
+    assert state.last_error and state.health_since is not None
+    assert _health_after_sync(harness, failing) == Health.FAILING
+    assert _health_after_sync(harness, failing) == Health.QUARANTINED
+    quarantined = harness.services.tenants.get(failing)
+    assert quarantined.device_state.quarantined_until is not None
+    from functions.runs import schedulable
+
+    now = datetime.now(UTC)
+    assert not schedulable(quarantined, "devices", now)
+    assert schedulable(quarantined, "devices", now + timedelta(hours=7))  # after the back-off
+    harness.sim.clear_faults()
+    assert _health_after_sync(harness, failing) == Health.HEALTHY
+
+
+def test_secret_expiring_and_expired_are_health_states(harness: Harness, world: World) -> None:
+    partner = Partner(world)
+    tid = partner.customer("Soon")
+    harness.start()
+    harness.services.partners.add(
+        partner.id, partner.partner_app, SecretValue(partner.partner_secret),
+        partner.inventory_app, SecretValue(partner.inventory_secret), source="list",
+        customers=[tid], inventory_secret_expires_on=datetime.now(UTC) + timedelta(days=12))
+    harness.services.partners.discover(partner.id)
+    assert _health_after_sync(harness, tid) == Health.SECRET_EXPIRING
+    assert harness.sim is not None
+    harness.sim.set_app_secrets(partner.inventory_app, [{
+        "id": partner.inventory_secret_id, "value": partner.inventory_secret,
+        "expires": "2020-01-01T00:00:00Z"}])
+    harness.services.tokens.forget()  # a cached token would hide the expiry for an hour
+    assert _health_after_sync(harness, tid) == Health.SECRET_EXPIRED
+
+
+def test_one_failing_tenant_leaves_the_others_succeeded(harness: Harness, world: World) -> None:
+    partner = Partner(world)
+    good = [partner.customer(f"Good {i}") for i in range(3)]
+    no_consent = partner.customer("Token fails", consented=False)
+    forbidden = partner.customer("Forbidden", roles=["Organization.Read.All"])
+    broken = partner.customer("Broken")
+    slow = partner.customer("Slow")
+    harness.start(TENANTSYNC_GRAPH_MAX_RETRIES="1", TENANTSYNC_GRAPH_TIMEOUT="0.5")
+    assert harness.sim is not None
+    harness.sim.set_faults([
+        {"match": {"tenant": broken, "path_contains": "/deviceManagement"}, "kind": "status",
+         "status": 500},
+        {"match": {"tenant": slow, "path_contains": "/organization"}, "kind": "latency",
+         "seconds": 2},
+    ])
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    runs = {r.tenant_id: r for r in harness.services.sync_many(
+        "devices", [*good, no_consent, forbidden, broken, slow], "cli")}
+    for tid in good:
+        assert runs[tid].status == RunStatus.SUCCEEDED
+    assert runs[no_consent].error_code == "app_not_found"
+    assert runs[forbidden].error_code == "permission_missing"
+    assert runs[broken].status in (RunStatus.PARTIAL, RunStatus.FAILED)
+    assert runs[slow].status == RunStatus.FAILED
+    assert runs[slow].error_code == "graph_unreachable"
+
+
+def test_sync_across_many_tenants_stays_correct_when_throttled(
+    harness: Harness, world: World
+) -> None:
+    partner = Partner(world)
+    tenants = [partner.customer(f"T{i}", devices=2, detected=120) for i in range(4)]
+    world.fixture["throttling"] = {"enabled": True, "window_seconds": 1,
+                                   "intune_devices_per_window": 2, "intune_apps_per_window": 1}
+    harness.start()
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    runs = harness.services.sync_many("devices", tenants, "cli")
+    assert all(r.status == RunStatus.SUCCEEDED for r in runs)
+    assert sum(r.throttled for r in runs) > 0
+    for tid in tenants:
+        assert len(list(harness.services.inventory.detected_apps(tid))) == 120
