@@ -81,7 +81,8 @@ def build_fixture(tenants: int, devices: int, apps: int, seed: int = 11) -> tupl
                 "lastSyncDateTime": "2026-11-20T08:00:00Z",
                 "complianceState": "compliant", "managementAgent": "mdm",
                 "azureADDeviceId": new(), "userId": new(),
-                "userPrincipalName": f"user{d}@t{t}.example", "emailAddress": f"user{d}@t{t}.example",
+                "userPrincipalName": f"user{d}@t{t}.example",
+                "emailAddress": f"user{d}@t{t}.example",
                 "userDisplayName": f"User {d}", "wiFiMacAddress": f"{d:012X}",
                 "totalStorageSpaceInBytes": 256_000_000_000,
                 "freeStorageSpaceInBytes": 100_000_000_000, "isEncrypted": True,
@@ -110,7 +111,8 @@ def build_fixture(tenants: int, devices: int, apps: int, seed: int = 11) -> tupl
             "customer": {"tenantId": tid, "displayName": f"Customer {t:03d}"},
             "endDateTime": "2027-06-01T00:00:00Z"})
         gdap["customers"].append({"id": tid, "tenantId": tid, "displayName": f"Customer {t:03d}"})
-    per_tenant = (1 + max(1, math.ceil(devices / DEVICE_PAGE)) + max(1, math.ceil(apps / DETECTED_PAGE))
+    per_tenant = (1 + max(1, math.ceil(devices / DEVICE_PAGE))
+                  + max(1, math.ceil(apps / DETECTED_PAGE))
                   + max(1, math.ceil(MOBILE_APPS / MOBILE_PAGE)))
     facts = {"partner": partner, "partner_app": partner_app, "inventory_app": inventory_app,
              "secret": secret, "customers": customers, "graph_per_tenant": per_tenant}

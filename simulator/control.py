@@ -54,6 +54,12 @@ def _route(state: SimState, req: Request) -> Response:
             fail("body", 'must be {"seconds": number}')
         state.set_latency(body["seconds"])
         return json_response(200, _OK)
+    if parts == ["throttling"] and method == "PUT":
+        state.set_throttling(_body(req))
+        return json_response(200, _OK)
+    if len(parts) == 2 and parts[0] == "tenants" and method == "PATCH":
+        state.update_tenant(parts[1], _body(req))
+        return json_response(200, _OK)
     if len(parts) == 3 and parts[0] == "applications" and parts[2] == "secrets" and method == "PUT":
         state.set_app_secrets(parts[1], _body(req))
         return json_response(200, _OK)

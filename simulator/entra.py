@@ -191,7 +191,9 @@ def token(state: SimState, req: Request, tenant_id: str) -> Response:
         if expires is not None and expires <= now_utc():
             message = _SECRET_EXPIRED.format(client_id=app.client_id)
             return entra_error(req, 401, "invalid_client", 7000222, message)
-        if app.client_id not in tenant.roles:
+        # Outside its home tenant an app needs to be multitenant and installed (consented).
+        foreign = tenant.id != app.home_tenant and not app.multitenant
+        if app.client_id not in tenant.roles or foreign:
             return entra_error(req, 400, "unauthorized_client", 700016, not_found)
         return _issue(state, req, tenant, app, fields.get("scope", ""))
 

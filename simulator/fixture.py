@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from .model import (
     KINDS,
@@ -17,8 +16,26 @@ from .model import (
     VaultSeed,
     World,
 )
+from .sections import (
+    SECTION_KEYS,
+    apply_section,
+    directory_of,
+    parse_organization,
+)
+from .throttle import parse_throttling
+from .validate import (
+    FixtureError,
+    as_list,
+    boolean,
+    fail,
+    guid,
+    is_guid,
+    mapping,
+    parse_time,
+    show,
+)
+from .validate import text as _text
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 SECRET_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
 
 # Properties whose type is checked; any other property may hold any JSON value.
@@ -27,86 +44,18 @@ _STRING_PROPS = frozenset(
 )
 _BOOL_PROPS = frozenset({"accountEnabled", "securityEnabled", "mailEnabled"})
 
-_TOP_KEYS = ("applications", "tenants", "key_vault", "token_lifetime_seconds")
-_APP_KEYS = ("home_tenant", "display_name", "secrets")
+_TOP_KEYS = ("applications", "tenants", "key_vault", "token_lifetime_seconds", "throttling")
+_APP_KEYS = ("home_tenant", "display_name", "secrets", "multitenant")
 _SECRET_KEYS = ("id", "value", "expires")
-_TENANT_KEYS = ("display_name", "service_principals", *KINDS)
+_TENANT_KEYS = ("display_name", "service_principals", *KINDS, *SECTION_KEYS)
 _VAULT_KEYS = ("principals", "secrets")
-
-
-class FixtureError(ValueError):
-    """A fixture or a control request is invalid. The message is one line naming the path."""
-
-
-def fail(path: str, message: str) -> NoReturn:
-    """Raise a FixtureError for `path`."""
-    raise FixtureError(f"{path}: {message}")
-
-
-def is_guid(value: object) -> bool:
-    return isinstance(value, str) and _GUID.match(value) is not None
-
-
-def guid(value: object, path: str) -> str:
-    """Return `value` in lower case if it is a GUID string, else raise FixtureError."""
-    if not is_guid(value):
-        fail(path, f"not a GUID: {_show(value)}")
-    assert isinstance(value, str)
-    return value.lower()
-
-
-def mapping(value: object, path: str, allowed: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """Return `value` if it is a JSON object (with only `allowed` keys, when given)."""
-    if not isinstance(value, dict):
-        fail(path, f"must be an object, not {_type_name(value)}")
-    if allowed is not None:
-        for key in value:
-            if key not in allowed:
-                fail(path, f"unknown key '{key}' (expected one of: {', '.join(allowed)})")
-    return value
-
-
-def _list(value: object, path: str) -> list[Any]:
-    if not isinstance(value, list):
-        fail(path, f"must be a list, not {_type_name(value)}")
-    return value
-
-
-def _text(value: object, path: str, *, empty_ok: bool = False) -> str:
-    if not isinstance(value, str) or (not empty_ok and not value):
-        fail(path, "must be a non-empty string")
-    return value
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _type_name(value: object) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
-    if value is None:
-        return "null"
-    return names.get(type(value), type(value).__name__)
-
-
-def parse_time(value: object, path: str) -> datetime:
-    """Parse an ISO 8601 time with a time zone (e.g. 2027-05-01T00:00:00Z)."""
-    text = _text(value, path)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        fail(path, f"not an ISO 8601 time: {_show(text)}")
-    if parsed.tzinfo is None:
-        fail(path, "time needs a time zone (e.g. a trailing Z)")
-    return parsed
 
 
 def parse_secrets(raw: object, path: str) -> list[AppSecret]:
     """Validate an application's secret list. Never puts a secret value in a message."""
     result: list[AppSecret] = []
     seen: set[str] = set()
-    for index, item in enumerate(_list(raw, path)):
+    for index, item in enumerate(as_list(raw, path)):
         where = f"{path}[{index}]"
         entry = mapping(item, where, _SECRET_KEYS)
         if "id" not in entry:
@@ -125,7 +74,7 @@ def parse_secrets(raw: object, path: str) -> list[AppSecret]:
 
 
 def parse_roles(raw: object, path: str) -> list[str]:
-    roles = _list(raw, path)
+    roles = as_list(raw, path)
     for index, role in enumerate(roles):
         _text(role, f"{path}[{index}]")
     return list(dict.fromkeys(roles))
@@ -161,11 +110,11 @@ def parse_object(kind: str, raw: object, path: str, key: str | None = None) -> D
 def member_ids(tenant: Tenant, group_id: str, raw: object, path: str) -> list[str]:
     """Validate a group's member list against the objects of `tenant`."""
     result: list[str] = []
-    for index, item in enumerate(_list(raw, path)):
+    for index, item in enumerate(as_list(raw, path)):
         where = f"{path}[{index}]"
         member = item.lower() if isinstance(item, str) else item
         if not isinstance(member, str) or member not in tenant.objects:
-            fail(where, f"unknown object {_show(item)}")
+            fail(where, f"unknown object {show(item)}")
         if member == group_id:
             fail(where, "a group cannot be a member of itself")
         if member in result:
@@ -184,6 +133,7 @@ def _parse_application(key: str, raw: object, path: str) -> Application:
         home_tenant=guid(entry["home_tenant"], f"{path}.home_tenant"),
         display_name=_text(entry.get("display_name", "App"), f"{path}.display_name"),
         secrets=parse_secrets(entry.get("secrets", []), f"{path}.secrets"),
+        multitenant=boolean(entry.get("multitenant", False), f"{path}.multitenant"),
     )
 
 
@@ -255,9 +205,10 @@ def parse_fixture(raw: object) -> World:
         if tenant.id in tenants:
             fail(f"tenants.{key}", "duplicate tenant id")
         tenants[tenant.id] = tenant
+    _parse_sections(top["tenants"], tenants, apps)
     vault = mapping(top.get("key_vault", {}), "key_vault", _VAULT_KEYS)
     principals: list[str] = []
-    for index, item in enumerate(_list(vault.get("principals", []), "key_vault.principals")):
+    for index, item in enumerate(as_list(vault.get("principals", []), "key_vault.principals")):
         where = f"key_vault.principals[{index}]"
         client_id = guid(item, where)
         if client_id not in apps:
@@ -283,7 +234,27 @@ def parse_fixture(raw: object) -> World:
         vault_principals=principals,
         vault_secrets=seeds,
         token_lifetime=lifetime,
+        throttling=parse_throttling(top.get("throttling", {})),
     )
+
+
+def _parse_sections(
+    raw_tenants: dict[str, Any], tenants: dict[str, Tenant], apps: dict[str, Application]
+) -> None:
+    """Organizations first (customers refer to other tenants' domains), then the rest."""
+    entries = {key.lower(): mapping(raw, f"tenants.{key}") for key, raw in raw_tenants.items()}
+    keys = {key.lower(): key for key in raw_tenants}
+    for tenant_id, tenant in tenants.items():
+        raw = entries[tenant_id].get("organization")
+        path = f"tenants.{keys[tenant_id]}.organization"
+        tenant.organization = parse_organization(raw, path, tenant.id, tenant.display_name)
+    world = World(applications=apps, tenants=tenants, vault_principals=[], vault_secrets={})
+    directory = directory_of(world)
+    for tenant_id, tenant in tenants.items():
+        for name in SECTION_KEYS[1:]:
+            if name in entries[tenant_id]:
+                path = f"tenants.{keys[tenant_id]}.{name}"
+                apply_section(tenant, name, entries[tenant_id][name], path, directory)
 
 
 def load_fixture(path: str | Path) -> dict[str, Any]:
@@ -301,3 +272,20 @@ def load_fixture(path: str | Path) -> dict[str, Any]:
         ) from None
     parse_fixture(raw)
     return mapping(raw, "(fixture)")
+
+
+__all__ = [
+    "SECRET_NAME",
+    "FixtureError",
+    "fail",
+    "guid",
+    "is_guid",
+    "load_fixture",
+    "mapping",
+    "member_ids",
+    "parse_fixture",
+    "parse_object",
+    "parse_roles",
+    "parse_secrets",
+    "parse_time",
+]

@@ -111,7 +111,7 @@ def _not_found(req: Request, object_id: str) -> Response:
     )
 
 
-def _denied(req: Request) -> Response:
+def denied(req: Request) -> Response:
     return graph_error(
         req,
         403,
@@ -120,7 +120,7 @@ def _denied(req: Request) -> Response:
     )
 
 
-def _bad_segment(req: Request, segment: str) -> Response:
+def bad_segment(req: Request, segment: str) -> Response:
     return graph_error(req, 400, "BadRequest", f"Resource not found for the segment '{segment}'.")
 
 
@@ -153,7 +153,7 @@ def authenticate(state: SimState, req: Request) -> dict[str, Any] | Response:
     return claims
 
 
-def _select(req: Request) -> list[str] | None:
+def select_of(req: Request) -> list[str] | None:
     raw = req.query.get("$select")
     if raw is None:
         return None
@@ -213,7 +213,7 @@ def handle(state: SimState, req: Request) -> Response:
     """Route a request under /v1.0."""
     segments = req.path[len("/v1.0/") :].strip("/").split("/")
     if segments[0] not in ("groups", "users"):
-        return _bad_segment(req, segments[0])
+        return bad_segment(req, segments[0])
     if len(segments) == 1:
         return graph_error(
             req, 400, "Request_UnsupportedQuery", f"Listing all {segments[0]} is not simulated."
@@ -231,19 +231,19 @@ def handle(state: SimState, req: Request) -> Response:
     object_id = segments[1]
     if segments[0] == "users":
         if len(segments) > 2:
-            return _bad_segment(req, segments[2])
+            return bad_segment(req, segments[2])
         return _get_object(state, req, claims, object_id, "users")
     if len(segments) == 2:
         return _get_object(state, req, claims, object_id, "groups")
     if segments[2] != "members":
-        return _bad_segment(req, segments[2])
+        return bad_segment(req, segments[2])
     cast = None
     if len(segments) == 4:
         cast = CASTS.get(segments[3])
         if cast is None:
-            return _bad_segment(req, segments[3])
+            return bad_segment(req, segments[3])
     elif len(segments) > 4:
-        return _bad_segment(req, segments[4])
+        return bad_segment(req, segments[4])
     return _members(state, req, claims, object_id, cast)
 
 
@@ -259,8 +259,8 @@ def _get_object(
         )
     roles = set(claims.get("roles") or [])
     if not roles & (GROUP_READ if kind == "groups" else USER_READ):
-        return _denied(req)
-    select = _select(req)
+        return denied(req)
+    select = select_of(req)
     with state.lock:
         tenant = state.tenant(str(claims["tid"]))
         obj = tenant.objects.get(object_id.lower()) if tenant else None
@@ -271,14 +271,21 @@ def _get_object(
     return json_response(200, body, content_type=GRAPH_JSON)
 
 
-def _next_link(req: Request, state: SimState, cursor: paging.Cursor) -> str:
+def next_link(
+    req: Request,
+    state: SimState,
+    cursor: paging.Cursor,
+    options: tuple[str, ...] = ("$top", "$select"),
+) -> str:
+    """The absolute @odata.nextLink: the request's `options` plus a new $skiptoken."""
     params: list[tuple[str, str]] = []
     query = req.query
-    for option in ("$top", "$select"):
+    for option in options:
         if option in query:
             params.append((option, query[option]))
     params.append(("$skiptoken", paging.encode(state.marker, cursor)))
-    return f"{req.base_url}{req.path}?{urlencode(params, safe='$,', quote_via=quote)}"
+    encoded = urlencode(params, safe="$,()'", quote_via=quote)
+    return f"{req.base_url}{req.path}?{encoded}"
 
 
 def _members(
@@ -301,25 +308,27 @@ def _members(
         offset, page = cursor.offset, cursor.page
     roles = set(claims.get("roles") or [])
     if not roles & GROUP_READ:
-        return _denied(req)
-    select = _select(req)
+        return denied(req)
+    select = select_of(req)
     with state.lock:
         tenant: Tenant | None = state.tenant(str(claims["tid"]))
         group = tenant.objects.get(group_id.lower()) if tenant else None
         if tenant is None or group is None or group.kind != "groups":
             return _not_found(req, group_id)
-        members = [
-            tenant.objects[m] for m in tenant.members.get(group.id, []) if m in tenant.objects
-        ]
-        if cast is not None:
-            members = [m for m in members if m.kind == cast]
-        chunk = members[offset : offset + top]
+        ids = tenant.members.get(group.id, [])  # every id is an object of the tenant
+        if cast is None:  # O(page): slice the ids, then look up only those
+            total = len(ids)
+            chunk = [tenant.objects[m] for m in ids[offset : offset + top]]
+        else:
+            members = [tenant.objects[m] for m in ids if tenant.objects[m].kind == cast]
+            total = len(members)
+            chunk = members[offset : offset + top]
         can_read_users = bool(roles & USER_READ)
         value = [render(m, select, can_read_users, with_type=True) for m in chunk]
-        more = offset + top < len(members)
+        more = offset + top < total
     body: dict[str, Any] = {"@odata.context": _context(req, cast or "directoryObjects", select)}
     if more:
-        body["@odata.nextLink"] = _next_link(
+        body["@odata.nextLink"] = next_link(
             req, state, paging.Cursor(offset=offset + top, page=page + 1)
         )
     body["value"] = value

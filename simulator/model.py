@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .collection import Collection
+
 # Kinds of directory objects, as named in the fixture and the control API.
 KINDS = ("users", "groups", "devices", "contacts")
 
@@ -29,6 +31,7 @@ class Application:
     home_tenant: str
     display_name: str
     secrets: list[AppSecret]
+    multitenant: bool = False
 
 
 @dataclass
@@ -52,6 +55,48 @@ class Tenant:
     roles: dict[str, list[str]]  # client id -> application roles granted (admin consent)
     objects: dict[str, DirectoryObject]
     members: dict[str, list[str]]  # group id -> direct member ids, in insertion order
+    organization: dict[str, Any] | None = None  # the Graph organization object (None: default)
+    intune: Intune | None = None  # None: the tenant has no Intune licence
+    gdap: Gdap | None = None  # delegated admin customers and relationships (partner side)
+    partner_center: PartnerCenter | None = None  # Partner Center customers (partner side)
+
+
+@dataclass(frozen=True)
+class Intune:
+    """A tenant's Intune data: rendered Graph items, never changed in place (replaced whole)."""
+
+    licensed: bool
+    devices: Collection  # managedDevice, as listed (ethernetMacAddress null)
+    device_details: dict[str, dict[str, Any]]  # managedDevice by id, as a single GET returns it
+    detected_apps: Collection
+    mobile_apps: Collection
+
+
+@dataclass(frozen=True)
+class Gdap:
+    """Delegated admin customers and relationships of a partner tenant (rendered)."""
+
+    customers: Collection
+    relationships: Collection
+    by_status: dict[str, Collection]  # relationships with one status, for $filter=status eq
+
+
+@dataclass(frozen=True)
+class PartnerCenter:
+    """A partner's Partner Center customers (rendered) and the apps allowed to call it."""
+
+    customers: Collection
+    app_access: frozenset[str] | None  # client ids; None: every app installed in the tenant
+
+
+@dataclass(frozen=True)
+class ThrottleConfig:
+    """Intune request budgets per (app, tenant) and category over a sliding window."""
+
+    enabled: bool = True
+    window_seconds: float = 20.0
+    devices_per_window: int = 2000  # managedDevices + detectedApps
+    apps_per_window: int = 1000  # mobileApps
 
 
 @dataclass
@@ -72,3 +117,4 @@ class World:
     vault_principals: list[str]
     vault_secrets: dict[str, VaultSeed]
     token_lifetime: int = DEFAULT_TOKEN_LIFETIME
+    throttling: ThrottleConfig = field(default_factory=ThrottleConfig)

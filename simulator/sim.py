@@ -1,4 +1,4 @@
-"""The Simulator: fixture in, HTTPS endpoints of Entra, Graph and Key Vault out."""
+"""The Simulator: fixture in, HTTPS endpoints of Entra, Graph, Key Vault and Partner Center out."""
 
 from __future__ import annotations
 
@@ -13,23 +13,46 @@ from typing import Any
 
 import trustme
 
-from . import control, entra, graph, keyvault, paging
+from . import control, entra, graph, intune, keyvault, paging, partner_graph, partnercenter
 from .faults import Fault, evaluate
 from .fixture import parse_fixture
 from .server import TLSServer, logger, make_server
 from .state import SimState
 from .tokens import bearer_claims
-from .wire import Request, Response, entra_error, graph_error, vault_error
+from .wire import Request, Response, entra_error, graph_error, partner_center_error, vault_error
 
 _TOKEN_PATH = ["oauth2", "v2.0", "token"]
 _DISCOVERY_PATH = ["v2.0", ".well-known", "openid-configuration"]
 
 
+_INTUNE_KINDS = ("graph.managedDevices", "graph.detectedApps", "graph.mobileApps")
+_GDAP_SETS = ("delegatedadmincustomers", "delegatedadminrelationships")
+
+
+def _graph_kind(rest: list[str]) -> str | None:
+    """The kind of the partner-facing Graph paths (matched without regard to case)."""
+    lowered = [part.lower() for part in rest]
+    if lowered and lowered[0] == "organization":
+        return "graph.organization"
+    for kind in _INTUNE_KINDS:
+        if intune.matches(kind, lowered):
+            return kind
+    if len(lowered) >= 2 and lowered[0] == "tenantrelationships" and lowered[1] in _GDAP_SETS:
+        return "graph.gdap"
+    return None
+
+
 def classify(path: str) -> tuple[str, str | None]:
     """(path kind for stats and routing, tenant named in the path or None)."""
     parts = path.strip("/").split("/")
+    if parts[0] == "partnercenter":
+        customers = [part.lower() for part in parts[1:]] == ["v1", "customers"]
+        return ("partnercenter.customers" if customers else "partnercenter.other"), None
     if parts[0] == "v1.0":
         rest = parts[1:]
+        partner_kind = _graph_kind(rest)
+        if partner_kind is not None:
+            return partner_kind, None
         if len(rest) == 2 and rest[0] == "groups":
             return "graph.group", None
         if len(rest) >= 3 and rest[0] == "groups" and rest[2] == "members":
@@ -74,6 +97,9 @@ def fault_response(fault: Fault, kind: str, req: Request) -> Response:
     if kind in ("token", "discovery"):
         return _entra_fault(fault, req)
     headers = _retry_after(fault)
+    if kind.startswith("partnercenter"):
+        code: int | str = int(fault.code) if fault.code and fault.code.isdigit() else fault.status
+        return partner_center_error(fault.status, code, fault.error_message, headers)
     if kind == "keyvault":
         return vault_error(fault.status, fault.error_code, fault.error_message, headers)
     return graph_error(req, fault.status, fault.error_code, fault.error_message, headers)
@@ -157,6 +183,12 @@ class Simulator:
         return f"{self.base_url}{keyvault.PREFIX}"
 
     @property
+    def partner_center_url(self) -> str:
+        """The Partner Center base URL (`{base_url}/partnercenter`; real:
+        https://api.partnercenter.microsoft.com)."""
+        return f"{self.base_url}{partnercenter.PREFIX}"
+
+    @property
     def ca_path(self) -> str:
         if self._ca_path is None:
             raise RuntimeError("simulator not started")
@@ -197,6 +229,14 @@ class Simulator:
     def set_latency(self, seconds: float) -> None:
         self.state.set_latency(seconds)
 
+    def set_throttling(self, throttling: dict[str, Any]) -> None:
+        """Intune budgets, as the fixture's `throttling` (left-out keys take defaults)."""
+        self.state.set_throttling(throttling)
+
+    def update_tenant(self, tenant_id: str, sections: dict[str, Any]) -> None:
+        """Replace a tenant's organization, intune, gdap or partner_center (null removes)."""
+        self.state.update_tenant(tenant_id, sections)
+
     # --- request dispatch -----------------------------------------------------------------
 
     def _dispatch(self, req: Request, client_host: str) -> Response:
@@ -210,7 +250,10 @@ class Simulator:
         kind, path_tenant = classify(req.path)
         state.count_request(req.method, kind)
         tenant = path_tenant.lower() if path_tenant else self._token_tenant(req)
-        page = paging.page_of(state.marker, req.query.get("$skiptoken"))
+        if kind.startswith("partnercenter"):
+            page = partnercenter.page_of(state, req)
+        else:
+            page = paging.page_of(state.marker, req.query.get("$skiptoken"))
         with state.lock:
             outcome = evaluate(state.faults, req.method, req.path, tenant, page)
             delay = state.latency + outcome.delay
@@ -237,6 +280,14 @@ class Simulator:
             return entra.token(self.state, req, path_tenant)
         if kind == "discovery" and path_tenant is not None:
             return entra.discovery(self.state, req, path_tenant)
+        if kind in _INTUNE_KINDS:
+            return intune.handle(self.state, req, kind)
+        if kind == "graph.organization":
+            return partner_graph.organization(self.state, req)
+        if kind == "graph.gdap":
+            return partner_graph.gdap(self.state, req)
+        if kind.startswith("partnercenter"):
+            return partnercenter.handle(self.state, req)
         if kind.startswith("graph."):
             return graph.handle(self.state, req)
         if kind == "keyvault":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import threading
 from collections import Counter
@@ -10,6 +11,15 @@ from typing import Any
 from .faults import Fault, describe, parse_faults
 from .fixture import fail, guid, member_ids, parse_object, parse_roles, parse_secrets
 from .model import KINDS, Tenant, World
+from .sections import (
+    INTUNE_KINDS,
+    SECTION_KEYS,
+    apply_section,
+    directory_of,
+    edit_intune,
+)
+from .throttle import Limiter, parse_throttling
+from .validate import mapping
 from .vault_store import VaultStore
 
 
@@ -28,6 +38,7 @@ class SimState:
         self.latency = 0.0
         self.signing_key = secrets.token_bytes(32)
         self.marker = secrets.token_hex(4)  # ties skip tokens to this instance
+        self.limiter = Limiter(world.throttling)  # Intune budgets (has its own lock)
         self._requests: Counter[str] = Counter()
         self._throttled = 0
         self._tokens_issued = 0
@@ -71,9 +82,19 @@ class SimState:
             current.extend(member for member in to_add if member not in current)
 
     def upsert_object(self, tenant_id: str, kind: str, raw: object) -> None:
-        """Create or replace a directory object; a group's `members`, if given, replace its own."""
+        """Create or replace a directory object; a group's `members`, if given, replace its own.
+
+        Intune kinds (managed_devices, detected_apps, mobile_apps) replace or add one item of
+        the tenant's `intune` section.
+        """
         with self.lock:
             tenant = self._tenant_or_fail(tenant_id)
+            if kind in INTUNE_KINDS:
+                props = dict(mapping(raw, kind))
+                if not isinstance(props.get("id"), str) or not props["id"]:
+                    fail(f"{kind}.id", "missing 'id'")
+                tenant.intune = edit_intune(tenant.intune, kind, props["id"], props)
+                return
             obj = parse_object(kind, raw, f"{kind}")
             existing = tenant.objects.get(obj.id)
             if existing is not None and existing.kind != kind:
@@ -86,9 +107,12 @@ class SimState:
                     tenant.members[obj.id] = member_ids(tenant, obj.id, members, f"{kind}.members")
 
     def delete_object(self, tenant_id: str, kind: str, object_id: str) -> None:
-        """Remove an object, and its memberships, from a tenant."""
+        """Remove an object, and its memberships, from a tenant (or an Intune item)."""
         with self.lock:
             tenant = self._tenant_or_fail(tenant_id)
+            if kind in INTUNE_KINDS:
+                tenant.intune = edit_intune(tenant.intune, kind, object_id, None)
+                return
             key = guid(object_id, "id")
             obj = tenant.objects.get(key)
             if obj is None or obj.kind != kind:
@@ -118,6 +142,26 @@ class SimState:
             if app is None:
                 fail("client_id", f"unknown application '{client_id}'")
             app.secrets = parse_secrets(raw, "secrets")
+
+    def update_tenant(self, tenant_id: str, raw: object) -> None:
+        """Replace sections of a tenant: {"organization"|"intune"|"gdap"|"partner_center":
+        value or null}. All of them are validated before any is applied."""
+        changes = mapping(raw, "body", SECTION_KEYS)
+        with self.lock:
+            tenant = self._tenant_or_fail(tenant_id)
+            draft = dataclasses.replace(tenant)
+            directory = directory_of(self.world)
+            for name, value in changes.items():
+                apply_section(draft, name, value, name, directory)
+            for name in changes:
+                setattr(tenant, name, getattr(draft, name))
+
+    def set_throttling(self, raw: object) -> None:
+        """New Intune budgets (keys left out take their defaults); the windows restart."""
+        config = parse_throttling(raw)
+        with self.lock:
+            self.world.throttling = config
+            self.limiter.configure(config)
 
     # --- faults, latency, stats ---------------------------------------------------------
 
@@ -160,6 +204,7 @@ class SimState:
                 "by_path_kind": dict(sorted(self._requests.items())),
                 "throttled": self._throttled,
                 "tokens_issued": self._tokens_issued,
+                "budget_throttled": dict(self.limiter.rejected),
                 "faults": [describe(fault) for fault in self.faults],
             }
 
@@ -168,6 +213,7 @@ class SimState:
             self._requests.clear()
             self._throttled = 0
             self._tokens_issued = 0
+        self.limiter.reset_counts()
 
 
 __all__ = ["KINDS", "SimState"]

@@ -101,3 +101,37 @@ def vault_error(
 ) -> Response:
     """A Key Vault error: {"error": {"code", "message"}}."""
     return json_response(status, {"error": {"code": code, "message": message}}, headers)
+
+
+def intune_message(text: str, url: str) -> str:
+    """The JSON Intune puts inside a Graph error's `message` (its "_version": 3 envelope)."""
+    envelope = {
+        "_version": 3,
+        "Message": (
+            f"{text} - Operation ID (for customer support): 00000000-0000-0000-0000-000000000000"
+            f" - Activity ID: {uuid.uuid4()} - Url: {url}"
+        ),
+        "CustomApiErrorPhrase": "",
+        "RetryAfter": None,
+        "ErrorSourceService": "",
+        "HttpHeaders": "{}",
+    }
+    return json.dumps(envelope, indent=2).replace("\n", "\r\n")
+
+
+def partner_center_error(
+    status: int, code: int | str, description: str, headers: dict[str, str] | None = None
+) -> Response:
+    """A Partner Center error: {"code", "description", "data": [], "source": "PartnerFD"}."""
+    payload: dict[str, Any] = {
+        "code": code,
+        "description": description,
+        "data": [],
+        "source": "PartnerFD",
+    }
+    return json_response(status, payload, headers)
+
+
+def raw_json(status: int, body: bytes, content_type: str = JSON) -> Response:
+    """A response whose JSON body is already encoded."""
+    return Response(status, body, {"Content-Type": content_type})

@@ -39,14 +39,6 @@ class Harness:
         self.env: dict[str, str] = {}
         self._services: Services | None = None
 
-    def restart_simulator(self) -> None:
-        """Restart the simulator on the world as it is now; stored data stays in Azurite."""
-        assert self.sim is not None
-        self.sim.stop()
-        overrides = {k: v for k, v in self.env.items() if k.startswith("TENANTSYNC_GRAPH")}
-        self._services = None
-        self.start(**overrides)
-
     def start(self, **overrides: str) -> Harness:
         """Start the simulator on the world as built so far; ``overrides`` are env settings."""
         self.sim = Simulator(self.world.build())

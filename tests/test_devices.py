@@ -82,7 +82,8 @@ def test_device_fields_software_and_serial_normalisation(harness: Harness, world
     tid = partner.customer("Beta", devices=0, detected=0, mobile=3)
     devices = partner.customers[tid]["intune"]["managed_devices"]
     good = device("BETA-1", 1, serialNumber="  pf3abc12 ")
-    junk = device("BETA-2", 2, serialNumber="To Be Filled By O.E.M.", userId="00000000-0000-0000-0000-000000000000")
+    junk = device("BETA-2", 2, serialNumber="To Be Filled By O.E.M.",
+                  userId="00000000-0000-0000-0000-000000000000")
     default = device("BETA-3", 3, serialNumber="Default string")
     for d in (good, junk, default):
         devices[d["id"]] = d
@@ -221,7 +222,8 @@ def test_relationship_ended_makes_the_tenant_inactive_not_deleted(
     for rel in partner.data["gdap"]["relationships"]:
         if rel["customer"]["tenantId"] == leave:
             rel["status"] = "terminated"
-    harness.restart_simulator()
+    assert harness.sim is not None
+    harness.sim.update_tenant(partner.id, {"gdap": partner.data["gdap"]})
     result = harness.services.partners.discover(partner.id)
     assert result.inactive == [leave]
     tenant = harness.services.tenants.get(leave)
@@ -286,7 +288,8 @@ def test_each_health_state_is_reached_from_its_cause(
                              "kind": "status", "status": 503, "retry_after": 0.01}])
     assert _health_after_sync(harness, healthy) == Health.HEALTHY
     assert _health_after_sync(harness, unlicensed) == Health.INTUNE_NOT_LICENSED
-    assert "Intune is not licensed" in harness.services.tenants.get(unlicensed).device_state.last_error
+    unlicensed_state = harness.services.tenants.get(unlicensed).device_state
+    assert "Intune is not licensed" in unlicensed_state.last_error
     assert _health_after_sync(harness, unconsented) == Health.CONSENT_MISSING
     assert _health_after_sync(harness, no_permission) == Health.PERMISSION_MISSING
     assert "DeviceManagementManagedDevices.Read.All" in harness.services.tenants.get(

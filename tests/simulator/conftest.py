@@ -12,6 +12,8 @@ import requests
 
 from simulator import Simulator
 
+from .partners import build_partner_fixture
+
 TENANT = "8f0c1a52-3d7e-4b1a-9c55-0d2e4f6a8b10"  # Contoso
 OTHER_TENANT = "1b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b"  # Fabrikam: no service principals
 APP = "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d"  # TinyMDM, fully consented
@@ -110,6 +112,15 @@ def build_fixture() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
     simulator = Simulator(copy.deepcopy(build_fixture()))
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture(scope="module")
+def partner_sim() -> Iterator[Simulator]:
+    """A partner tenant (GDAP, Partner Center) and customers with Intune: see partners.py."""
+    simulator = Simulator(build_partner_fixture())
     simulator.start()
     yield simulator
     simulator.stop()

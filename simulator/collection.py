@@ -1,0 +1,57 @@
+"""An ordered, read-only collection of rendered items that pages in O(page size).
+
+Handlers take a reference to a Collection under the state lock and render outside it: a
+Collection is never changed after it is built (control calls replace it whole), so no lock
+is needed to read it. Each item's JSON is encoded once, the first time a page holds it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+
+class Collection:
+    """Items (dicts with an `id`) in a fixed order, with lookup by lower-case id."""
+
+    __slots__ = ("_encoded", "_index", "_items")
+
+    def __init__(self, items: Iterable[dict[str, Any]]) -> None:
+        self._items: list[dict[str, Any]] = list(items)
+        self._index = {str(item["id"]).lower(): pos for pos, item in enumerate(self._items)}
+        self._encoded: list[bytes | None] = [None] * len(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Any:
+        return iter(self._items)
+
+    def get(self, item_id: str) -> dict[str, Any] | None:
+        pos = self._index.get(item_id.lower())
+        return None if pos is None else self._items[pos]
+
+    def page(self, offset: int, size: int) -> list[dict[str, Any]]:
+        """The items at offset..offset+size (a slice: O(size), whatever the length)."""
+        return self._items[offset : offset + size]
+
+    def encoded_page(self, offset: int, size: int) -> list[bytes]:
+        """The JSON of the items at offset..offset+size, cached per item.
+
+        Concurrent callers may encode the same item twice; both results are equal, so the
+        race is harmless and needs no lock.
+        """
+        end = min(offset + size, len(self._items))
+        out: list[bytes] = []
+        for pos in range(offset, end):
+            cached = self._encoded[pos]
+            if cached is None:
+                cached = json.dumps(self._items[pos]).encode("utf-8")
+                self._encoded[pos] = cached
+            out.append(cached)
+        return out
+
+    def where(self, name: str, value: object) -> Collection:
+        """A new collection of the items whose `name` equals `value` (same order)."""
+        return Collection(item for item in self._items if item.get(name) == value)
