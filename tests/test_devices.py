@@ -371,3 +371,36 @@ def test_sync_across_many_tenants_stays_correct_when_throttled(
     assert sum(r.throttled for r in runs) > 0
     for tid in tenants:
         assert len(list(harness.services.inventory.detected_apps(tid))) == 120
+
+
+def test_partner_and_inventory_secrets_appear_in_no_log_entity_or_error(
+    harness: Harness, world: World, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    partner = Partner(world)
+    good = partner.customer("Good")
+    bad = partner.customer("NoConsent", consented=False)
+    harness.start(TENANTSYNC_GRAPH_MAX_RETRIES="1")
+    caplog.set_level(logging.DEBUG)
+    connect(harness, partner, "partner-center")
+    harness.services.partners.discover(partner.id)
+    harness.services.sync_many("devices", [good, bad], "cli")
+    errors = []
+    try:
+        harness.services.partners.add(
+            partner.id, partner.partner_app, SecretValue("x" + partner.partner_secret),
+            partner.inventory_app, SecretValue(partner.inventory_secret), source="gdap")
+    except Exception as exc:  # noqa: BLE001 - collecting the error text
+        errors.append(f"{exc!s} {exc!r}")
+    from functions.cli import main
+
+    assert main(["--verbose", "tenant", "list", "--json"]) == 0
+    assert main(["--verbose", "devices", "--tenant-id", good, "--json"]) == 0
+    text = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
+    text += repr(harness.entities()) + "".join(errors) + "".join(capsys.readouterr())
+    assert errors and "not valid" in errors[0]
+    for secret in (partner.partner_secret, partner.inventory_secret):
+        assert secret not in text
+    assert len(caplog.records) > 20
