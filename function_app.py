@@ -1,8 +1,17 @@
-"""The Azure Functions app: composes the blueprints in functions/ and nothing else."""
+"""The Azure Functions app: composes the HTTP API and the blueprints in functions/, nothing else."""
 
 import azure.functions as func
 
+from functions.api import API_FUNCTION_NAME, create_app
+from functions.blueprints.devices import bp as devices
 from functions.blueprints.directory import bp as directory
+from functions.blueprints.health import bp as health
 
-app = func.FunctionApp()
+# The HTTP API (every route, function key required) beside the timer and queue functions;
+# the anonymous health function wins /api/health (see functions/blueprints/health.py).
+app = func.AsgiFunctionApp(
+    app=create_app(), http_auth_level=func.AuthLevel.FUNCTION, function_name=API_FUNCTION_NAME
+)
 app.register_functions(directory)
+app.register_functions(devices)
+app.register_functions(health)

@@ -58,6 +58,7 @@ class Settings:
     devices_queue: str = "tenantsync-devices"
     partner_center_url: str = "https://api.partnercenter.microsoft.com"
     device_concurrency: int = 16
+    secret_cache_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -127,6 +128,7 @@ class Settings:
             partner_center_url=(get("TENANTSYNC_PARTNER_CENTER_URL")
                                 or "https://api.partnercenter.microsoft.com").rstrip("/"),
             device_concurrency=int(number("TENANTSYNC_DEVICE_CONCURRENCY", 16)),
+            secret_cache_seconds=number("TENANTSYNC_SECRET_CACHE_SECONDS", 30.0),
         )
 
     def require_storage(self) -> None:

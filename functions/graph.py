@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .config import Settings
 from .errors import GraphError, GraphThrottledError
 
 log = logging.getLogger("tenantsync.graph")
@@ -84,6 +85,18 @@ class GraphClient:
         self._sleep = sleep
         self._lock = threading.Lock()
         self.stats = RequestStats()
+
+    @classmethod
+    def configured(
+        cls, settings: Settings, token: Callable[[], str], session: requests.Session,
+        *, base_url: str | None = None, max_retries: int | None = None,
+    ) -> GraphClient:
+        """A client with the deployment's endpoint, retry budget and timeout."""
+        return cls(
+            base_url or settings.graph_url, token, session,
+            max_retries=settings.graph_max_retries if max_retries is None else max_retries,
+            max_retry_wait=settings.graph_max_retry_wait, timeout=settings.graph_timeout,
+        )
 
     def _count(self, *, throttled: bool = False, retry: bool = False) -> None:
         with self._lock:

@@ -10,7 +10,7 @@ import requests
 from .config import DEFAULT_GRAPH_SCOPE, Settings
 from .directory.reader import GroupTreeReader
 from .domain import DirectoryConnection, TenantRecord, utcnow
-from .errors import InputError
+from .errors import ConflictError, InputError
 from .graph import GraphClient
 from .secrets import SecretStore, SecretValue, directory_secret_name
 from .storage.repositories import TenantTable
@@ -40,12 +40,9 @@ class Onboarding:
         Raises:
             AuthenticationError / TenantError: with the fix in the message.
         """
-        graph = GraphClient(
-            self.settings.graph_url,
-            lambda: self.tokens.token(tenant_id, client_id, secret, scope),
-            self.session,
-            max_retries=2,
-            timeout=self.settings.graph_timeout,
+        graph = GraphClient.configured(
+            self.settings, lambda: self.tokens.token(tenant_id, client_id, secret, scope),
+            self.session, max_retries=2,
         )
         root = GroupTreeReader(graph, tenant_id).read_root(group_id)
         return ConnectionCheck(root.display_name)
@@ -102,6 +99,106 @@ class Onboarding:
         saved = self.secrets.put(conn.secret_name, secret, expires_on=secret_expires_on)
         tenant.secret_expires_on = saved.expires_on
         self.tenants.save(tenant)
+        return tenant
+
+    def create_directory_tenant(
+        self,
+        tenant_id: str,
+        client_id: str,
+        secret: SecretValue,
+        group_id: str,
+        *,
+        scope: str = DEFAULT_GRAPH_SCOPE,
+        secret_expires_on: datetime | None = None,
+    ) -> TenantRecord:
+        """Onboard a tenant that is not onboarded yet (see :meth:`add_directory_tenant`).
+
+        Raises:
+            ConflictError: ``tenant_exists``; change an onboarded tenant with
+            :meth:`update_directory_tenant`.
+            and what :meth:`add_directory_tenant` raises.
+        """
+        tenant_id = guid(tenant_id, "tenant ID")
+        if self.tenants.find(tenant_id) is not None:
+            raise ConflictError(
+                f"tenant {tenant_id} is already onboarded: change it with PATCH "
+                f"/api/tenants/{tenant_id} (tenantsync tenant set-secret)",
+                code="tenant_exists",
+            )
+        return self.add_directory_tenant(
+            tenant_id, client_id, secret, group_id, scope=scope,
+            secret_expires_on=secret_expires_on,
+        )
+
+    def update_directory_tenant(
+        self,
+        tenant_id: str,
+        *,
+        client_id: str | None = None,
+        group_id: str | None = None,
+        scope: str | None = None,
+        secret: SecretValue | None = None,
+        secret_expires_on: datetime | None = None,
+        enabled: bool | None = None,
+    ) -> TenantRecord:
+        """Change an onboarded tenant; ``None`` leaves a field as it is.
+
+        A change to the connection (app, group, scope or secret) is tested first, with the
+        new secret or else the one in Key Vault, and nothing is stored if the test fails. A
+        new secret is a new Key Vault version, used from the next token request.
+
+        Raises:
+            NotFoundError: ``unknown_tenant``.
+            InputError: malformed input, or no directory connection to change.
+            AuthenticationError / TenantError: the connection check failed.
+            SecretStoreError / StorageError: the vault or the tables failed.
+        """
+        tenant = self.tenants.get(guid(tenant_id, "tenant ID"))
+        if any(v is not None for v in (client_id, group_id, scope, secret)):
+            conn = tenant.directory
+            if conn is None:
+                raise InputError(
+                    f"tenant {tenant.tenant_id} has no directory connection to change",
+                    code="not_configured",
+                )
+            if secret is not None and not secret:
+                raise InputError("a client secret (its Value) is required",
+                                 code="secret_required")
+            new = DirectoryConnection(
+                conn.tenant_id,
+                guid(client_id, "client ID") if client_id is not None else conn.client_id,
+                guid(group_id, "group ID") if group_id is not None else conn.group_id,
+                check_scope(scope) if scope is not None else conn.scope,
+                conn.secret_name,
+            )
+            tested = secret if secret is not None else self.secrets.get(conn.secret_name).value
+            check = self.check_directory(
+                new.tenant_id, new.client_id, tested, new.group_id, new.scope
+            )
+            if secret is not None:
+                saved = self.secrets.put(conn.secret_name, secret, expires_on=secret_expires_on)
+                tenant.secret_expires_on = saved.expires_on
+            tenant.directory = new
+            tenant.display_name = check.group_name
+        if enabled is not None:
+            tenant.enabled = enabled
+        self.tenants.save(tenant)
+        return tenant
+
+    def remove_tenant(self, tenant_id: str) -> TenantRecord:
+        """Remove a tenant's configuration: its secret (soft-deleted in Key Vault) and its row.
+
+        Synced data and runs stay. The secret goes first, so that a failure leaves a tenant
+        that can be removed again rather than an orphaned secret.
+
+        Raises:
+            NotFoundError: ``unknown_tenant``.
+            SecretStoreError / StorageError: the vault or the tables failed.
+        """
+        tenant = self.tenants.get(guid(tenant_id, "tenant ID"))
+        if tenant.directory is not None:
+            self.secrets.delete(tenant.directory.secret_name)
+        self.tenants.delete(tenant.tenant_id)
         return tenant
 
     def set_enabled(self, tenant_id: str, enabled: bool) -> TenantRecord:

@@ -24,7 +24,7 @@ from .graph import GraphClient
 from .secrets import SecretStore, SecretValue
 from .storage.inventory import PartnerTable
 from .storage.repositories import TenantTable
-from .tokens import TokenProvider
+from .tokens import TokenProvider, VaultCredential
 from .validation import guid
 
 log = logging.getLogger("tenantsync.partners")
@@ -210,16 +210,10 @@ class Partners:
                 yield customer
 
     def _partner_graph(self, partner: PartnerConnection, scope: str, base: str) -> GraphClient:
-        secret = self.secrets.get(partner.partner_secret_name)
-        return GraphClient(
-            base,
-            lambda: self.tokens.token(partner.partner_tenant_id, partner.partner_client_id,
-                                      secret.value, scope),
-            self.session,
-            max_retries=self.settings.graph_max_retries,
-            max_retry_wait=self.settings.graph_max_retry_wait,
-            timeout=self.settings.graph_timeout,
-        )
+        credential = VaultCredential(self.tokens, self.secrets, partner.partner_tenant_id,
+                                     partner.partner_client_id, partner.partner_secret_name,
+                                     scope)
+        return GraphClient.configured(self.settings, credential, self.session, base_url=base)
 
     def _gdap(self, partner: PartnerConnection) -> Iterator[Customer]:
         """Customers with an active GDAP relationship (delegatedAdminRelationships)."""

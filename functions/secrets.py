@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
+    ResourceExistsError,
     ResourceNotFoundError,
     ServiceRequestError,
 )
-from azure.keyvault.secrets import SecretClient
+from azure.keyvault.secrets import KeyVaultSecret, SecretClient
 
 from .errors import SecretStoreError
 
@@ -56,10 +59,29 @@ def directory_secret_name(tenant_id: str) -> str:
 
 
 class SecretStore:
-    """Reads and writes tenant secrets in Key Vault. Each write is a new version."""
+    """Reads and writes tenant secrets in Key Vault. Each write is a new version.
 
-    def __init__(self, client: SecretClient) -> None:
+    Reads are kept for ``max_age`` seconds: hundreds of customer tenants share one
+    inventory-app secret, and one vault read per run of each would be hundreds of reads a
+    minute. A secret saved through this store replaces its cached value at once; one saved
+    by another instance is seen within ``max_age``.
+    """
+
+    def __init__(self, client: SecretClient, *, max_age: float = 0.0) -> None:
         self._client = client
+        self._max_age = max_age
+        self._cache: dict[str, tuple[float, StoredSecret]] = {}
+        self._lock = threading.Lock()
+
+    def _remember(self, secret: StoredSecret) -> StoredSecret:
+        if self._max_age > 0:
+            with self._lock:
+                self._cache[secret.name] = (time.monotonic() + self._max_age, secret)
+        return secret
+
+    def _forget(self, name: str) -> None:
+        with self._lock:
+            self._cache.pop(name, None)
 
     def put(self, name: str, value: SecretValue, *, expires_on: datetime | None) -> StoredSecret:
         """Save a new version of a secret; the previous version stays in the vault's history.
@@ -70,21 +92,50 @@ class SecretStore:
         if not _NAME.match(name):
             raise SecretStoreError(f"invalid Key Vault secret name {name!r}")
         try:
-            secret = self._client.set_secret(
-                name, value.reveal(), expires_on=expires_on, content_type="client-secret"
-            )
+            try:
+                secret = self._set(name, value, expires_on)
+            except ResourceExistsError:
+                # 409: the name is soft-deleted (its tenant was removed). Recover it, so that
+                # its history stays, then save the new value as a new version.
+                self._client.begin_recover_deleted_secret(name).wait()
+                secret = self._set(name, value, expires_on)
         except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as exc:
             raise self._error("save", name, exc) from None
-        return StoredSecret(
+        return self._remember(StoredSecret(
             name, secret.properties.version or "", value, secret.properties.expires_on
+        ))
+
+    def _set(self, name: str, value: SecretValue, expires_on: datetime | None) -> KeyVaultSecret:
+        return self._client.set_secret(
+            name, value.reveal(), expires_on=expires_on, content_type="client-secret"
         )
 
-    def get(self, name: str) -> StoredSecret:
-        """Read the latest version of a secret.
+    def delete(self, name: str) -> None:
+        """Soft-delete a secret (recoverable for the vault's retention period).
+
+        A secret that does not exist is not an error.
+
+        Raises:
+            SecretStoreError: the vault refused or could not be reached.
+        """
+        self._forget(name)
+        try:
+            self._client.begin_delete_secret(name).wait()
+        except ResourceNotFoundError:
+            return
+        except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as exc:
+            raise self._error("delete", name, exc) from None
+
+    def get(self, name: str, *, fresh: bool = False) -> StoredSecret:
+        """Read the latest version of a secret (``fresh``: from the vault, not the cache).
 
         Raises:
             SecretStoreError: code ``secret_missing`` if absent, else the vault failed.
         """
+        with self._lock:
+            cached = None if fresh else self._cache.get(name)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         try:
             secret = self._client.get_secret(name)
         except ResourceNotFoundError:
@@ -95,10 +146,10 @@ class SecretStore:
             ) from None
         except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as exc:
             raise self._error("read", name, exc) from None
-        return StoredSecret(
+        return self._remember(StoredSecret(
             name, secret.properties.version or "", SecretValue(secret.value or ""),
             secret.properties.expires_on,
-        )
+        ))
 
     def versions(self, name: str) -> list[str]:
         """Version ids of a secret (each save is one), for audits and tests of rotation."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -73,6 +74,12 @@ class TrustingSession(requests.Session):
     def __init__(self, verify: str | bool) -> None:
         super().__init__()
         self.verify = verify
+        # Without proxy variables there is nothing to read from the environment; leaving
+        # trust_env on would scan it (and look for .netrc) on every request.
+        self.trust_env = any(
+            os.environ.get(name) for name in
+            ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+        )
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("verify", self.verify)
@@ -139,7 +146,7 @@ class Services:
             verify_challenge_resource=self.settings.vault_verify_challenge,
             connection_verify=self.settings.verify,
         )
-        return SecretStore(client)
+        return SecretStore(client, max_age=self.settings.secret_cache_seconds)
 
     @cached_property
     def tokens(self) -> TokenProvider:

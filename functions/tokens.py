@@ -11,7 +11,7 @@ import msal
 import requests
 
 from .errors import AuthenticationError
-from .secrets import SecretValue
+from .secrets import SecretStore, SecretValue, StoredSecret
 
 # AADSTS code -> (our error code, what to do). {tenant} and {client} are filled in.
 _TOKEN_ERRORS: dict[int, tuple[str, str]] = {
@@ -159,3 +159,35 @@ class TokenProvider:
         if "access_token" in result:
             return str(result["access_token"])
         raise explain_token_error(result, tenant_id, client_id)
+
+
+class VaultCredential:
+    """Tokens for one app in one tenant, with the app's secret kept in Key Vault.
+
+    The secret comes from the store, which may answer from its short cache. If the token
+    endpoint refuses it as invalid or expired, the secret is read again from the vault and,
+    when another instance has saved a newer version meanwhile, the request is retried once
+    with it: a rotated secret takes effect at the next token request, with no downtime.
+    """
+
+    def __init__(
+        self, tokens: TokenProvider, secrets: SecretStore, tenant_id: str, client_id: str,
+        secret_name: str, scope: str,
+    ) -> None:
+        self._tokens, self._secrets = tokens, secrets
+        self.tenant_id, self.client_id, self.scope = tenant_id, client_id, scope
+        self._name = secret_name
+        self.secret: StoredSecret = secrets.get(secret_name)
+
+    def __call__(self) -> str:
+        try:
+            return self._tokens.token(self.tenant_id, self.client_id, self.secret.value,
+                                      self.scope)
+        except AuthenticationError as exc:
+            if exc.code not in ("invalid_secret", "secret_expired"):
+                raise
+            fresh = self._secrets.get(self._name, fresh=True)
+            if fresh.version == self.secret.version:
+                raise
+            self.secret = fresh
+            return self._tokens.token(self.tenant_id, self.client_id, fresh.value, self.scope)

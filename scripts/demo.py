@@ -81,7 +81,8 @@ def main() -> int:
         step("adding a partner (MSP) whose customers come from GDAP; new ones sync at once")
         # Exit code 1: not every customer could be synced (that is what their health says).
         tenantsync("partner", "add", "--partner-tenant-id", partner_id,
-                   "--partner-client-id", partner_app, "--partner-secret-env", "DEMO_PARTNER_SECRET",
+                   "--partner-client-id", partner_app,
+                   "--partner-secret-env", "DEMO_PARTNER_SECRET",
                    "--inventory-client-id", inventory_app,
                    "--inventory-secret-env", "DEMO_INVENTORY_SECRET",
                    "--inventory-secret-expires",

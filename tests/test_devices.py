@@ -392,7 +392,7 @@ def test_partner_and_inventory_secrets_appear_in_no_log_entity_or_error(
         harness.services.partners.add(
             partner.id, partner.partner_app, SecretValue("x" + partner.partner_secret),
             partner.inventory_app, SecretValue(partner.inventory_secret), source="gdap")
-    except Exception as exc:  # noqa: BLE001 - collecting the error text
+    except Exception as exc:
         errors.append(f"{exc!s} {exc!r}")
     from functions.cli import main
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 from typing import Any
@@ -10,6 +11,7 @@ import azure.functions as func
 from azure.functions.timer import TimerRequest
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
+from functions.api import API_FUNCTION_NAME
 from functions.domain import RunStatus
 from tests.conftest import Harness
 from tests.world import World, seed_example
@@ -87,3 +89,56 @@ def test_queue_function_drops_a_malformed_job_without_touching_storage(
                  b'{"tenant_id": "' + t.id.encode() + b'", "kind": "nuke"}'):
         job_fn(func.QueueMessage(body=body))
     assert harness.entities() == before
+
+
+def test_function_app_serves_the_api_behind_a_key_and_health_without_one() -> None:
+    functions = _functions()
+    assert set(functions) >= {API_FUNCTION_NAME, "health", "directory_schedule",
+                              "directory_job"}
+    api = functions[API_FUNCTION_NAME].get_bindings()[0]
+    assert api.type == "httpTrigger"
+    assert api.route == "/{*route}"
+    assert api.auth_level == func.AuthLevel.FUNCTION
+    health = functions["health"].get_bindings()[0]
+    assert health.type == "httpTrigger"
+    assert health.route == "health"
+    assert health.auth_level == func.AuthLevel.ANONYMOUS
+    assert health.methods == [func.HttpMethod.GET]
+    # The host tries HTTP routes in the order of function names: the literal health route
+    # must come before the ASGI catch-all (functions/blueprints/health.py).
+    http = sorted(name for name, f in functions.items()
+                  if f.get_bindings()[0].type == "httpTrigger")
+    assert http == ["health", API_FUNCTION_NAME]
+
+
+def test_the_api_and_health_answer_through_the_functions_http_adapter(
+    harness: Harness, world: World
+) -> None:
+    t, _ = seed_example(world)
+    harness.start()
+    harness.onboard(t)
+    functions = _functions()
+    api = functions[API_FUNCTION_NAME].get_user_function()
+
+    def call(method: str, path: str, body: bytes = b"") -> func.HttpResponse:
+        request = func.HttpRequest(method, f"https://app.example{path}",
+                                   headers={"content-type": "application/json"}, body=body)
+        return asyncio.run(api(request, None))
+
+    answer = call("GET", f"/api/tenants/{t.id}")
+    assert answer.status_code == 200
+    assert json.loads(answer.get_body())["displayName"] == "TinyMDM"
+    answer = call("PATCH", f"/api/tenants/{t.id}", b'{"enabled": "no"}')
+    assert answer.status_code == 400
+    assert json.loads(answer.get_body())["error"]["code"] == "invalid_request"
+    answer = call("POST", "/api/tenants", b"{" + b" " * 70_000 + b"}")
+    assert answer.status_code == 413
+    started = call("POST", f"/api/tenants/{t.id}/directory/sync")
+    assert started.status_code == 202
+
+    health = functions["health"].get_user_function()(
+        func.HttpRequest("GET", "https://app.example/api/health", body=b"")
+    )
+    assert health.status_code == 200
+    assert json.loads(health.get_body())["status"] == "ok"
+    assert health.mimetype == "application/json"

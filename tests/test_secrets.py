@@ -9,7 +9,9 @@ import pytest
 
 from functions.cli import main
 from functions.domain import Health, RunStatus
+from functions.config import Settings
 from functions.secrets import SecretValue
+from functions.services import Services
 from tests.conftest import Harness
 from tests.world import World, seed_example
 
@@ -89,3 +91,22 @@ def test_secret_expiry_is_kept_with_the_tenant_and_warns_before(
     assert tenant.secret_expires_on is not None
     assert abs((tenant.secret_expires_on - soon).total_seconds()) < 1
     assert tenant.health == Health.SECRET_EXPIRING
+
+
+def test_secret_rotated_by_another_instance_is_used_without_a_failed_run(
+    harness: Harness, world: World
+) -> None:
+    t, _ = seed_example(world)
+    harness.start()
+    harness.onboard(t)
+    worker = Services(Settings.from_env(harness.env))  # a second instance, cache warm
+    assert worker.directory_sync.run(t.id, "queue").status == RunStatus.SUCCEEDED
+    assert harness.sim is not None
+    new_secret = "rotated~" + t.secret[::-1]
+    harness.sim.set_app_secrets(t.app_id, [{"id": t.secret_id, "value": new_secret,
+                                            "expires": "2099-01-01T00:00:00Z"}])
+    harness.services.onboarding.set_directory_secret(t.id, SecretValue(new_secret))
+    worker.tokens.forget()  # its token has expired: the next run must ask Entra again
+    run = worker.directory_sync.run(t.id, "queue")
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.error_code == ""

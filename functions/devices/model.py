@@ -128,9 +128,9 @@ MOBILE_APP_SELECT = "id,displayName,publisher"
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
+    if value is None or value == "":
         return None
-    text = str(value).strip()
+    text = value.strip() if isinstance(value, str) else str(value)
     return text or None
 
 
@@ -138,24 +138,32 @@ def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+_DEVICE_INTS = ("totalStorageSpaceInBytes", "freeStorageSpaceInBytes")
+_DEVICE_IDS = ("userId", "azureADDeviceId")
+_DEVICE_TEXTS = tuple(p for p in DEVICE_FIELDS if p not in (
+    "id", "deviceName", "serialNumber", "isEncrypted", *_DEVICE_INTS, *_DEVICE_IDS))
+
+
+def _object_id(value: Any) -> str | None:
+    text = _text(value)
+    # Intune reports "no user" as an all-zero GUID (or an empty string).
+    return None if text is None or set(text) <= {"0", "-"} else text.lower()
+
+
 def device_from_graph(item: dict[str, Any]) -> DeviceRecord:
-    values: dict[str, Any] = {}
-    for prop, name in DEVICE_FIELDS.items():
-        raw = item.get(prop)
-        if name in ("total_storage_bytes", "free_storage_bytes"):
-            values[name] = _int(raw)
-        elif name == "is_encrypted":
-            values[name] = raw if isinstance(raw, bool) else None
-        elif name == "serial_number":
-            values[name] = normalize_serial(raw)
-        elif name in ("id", "name"):
-            values[name] = str(raw or "")
-        elif name in ("user_id", "azure_ad_device_id"):
-            text = _text(raw)
-            # Intune reports "no user" as an all-zero GUID.
-            values[name] = None if text is None or set(text) <= {"0", "-"} else text.lower()
-        else:
-            values[name] = _text(raw)
+    """One managedDevice as a record (a hot path: hundreds of thousands per sync)."""
+    get = item.get
+    encrypted = get("isEncrypted")
+    # Graph sends these as strings, "" meaning none.
+    values: dict[str, Any] = {DEVICE_FIELDS[p]: get(p) or None for p in _DEVICE_TEXTS}
+    values.update(
+        id=str(get("id") or ""), name=str(get("deviceName") or ""),
+        serial_number=normalize_serial(get("serialNumber")),
+        is_encrypted=encrypted if isinstance(encrypted, bool) else None,
+        total_storage_bytes=_int(get("totalStorageSpaceInBytes")),
+        free_storage_bytes=_int(get("freeStorageSpaceInBytes")),
+        user_id=_object_id(get("userId")), azure_ad_device_id=_object_id(get("azureADDeviceId")),
+    )
     return DeviceRecord(**values)
 
 

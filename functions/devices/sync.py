@@ -18,7 +18,7 @@ from ..runs import RunLedger
 from ..secrets import SecretStore
 from ..storage.inventory import InventoryTables
 from ..storage.repositories import TenantTable
-from ..tokens import TokenProvider
+from ..tokens import TokenProvider, VaultCredential
 from .diff import inventory_fingerprint, plan_inventory_changes
 from .model import Inventory
 from .reader import InventoryReader
@@ -81,20 +81,14 @@ class DeviceSync:
             run.status, (run.error_code, run.error) = RunStatus.SKIPPED, standing
             return None
         state = tenant.device_state
-        secret = self.secrets.get(conn.secret_name)
-        if secret.expires_on:
-            state.secret_expires_on = secret.expires_on
-            telemetry.secret_expiry(tenant.tenant_id, KIND, secret.expires_on, run.started_at)
         # A token for this customer tenant: the authority is the tenant's own.
-        graph = GraphClient(
-            self.settings.graph_url,
-            lambda: self.tokens.token(tenant.tenant_id, conn.client_id, secret.value,
-                                      DEFAULT_GRAPH_SCOPE),
-            self.session,
-            max_retries=self.settings.graph_max_retries,
-            max_retry_wait=self.settings.graph_max_retry_wait,
-            timeout=self.settings.graph_timeout,
-        )
+        credential = VaultCredential(self.tokens, self.secrets, tenant.tenant_id,
+                                     conn.client_id, conn.secret_name, DEFAULT_GRAPH_SCOPE)
+        expires_on = credential.secret.expires_on
+        if expires_on:
+            state.secret_expires_on = expires_on
+            telemetry.secret_expiry(tenant.tenant_id, KIND, expires_on, run.started_at)
+        graph = GraphClient.configured(self.settings, credential, self.session)
         inventory = InventoryReader(graph, tenant.tenant_id).read()
         if inventory.organization:
             org = inventory.organization

@@ -17,7 +17,7 @@ from ..graph import GraphClient
 from ..runs import RunLedger
 from ..secrets import SecretStore
 from ..storage.repositories import DirectoryTables, TenantTable
-from ..tokens import TokenProvider
+from ..tokens import TokenProvider, VaultCredential
 from .diff import deletion_guard, plan_directory_changes, tree_fingerprint
 from .reader import GroupTreeReader
 
@@ -63,20 +63,14 @@ class DirectorySync:
                     f"tenant {tenant_id} has no directory connection", code="not_configured"
                 )
             connection = tenant.directory
-            secret = self.secrets.get(connection.secret_name)
-            if secret.expires_on:
-                state.secret_expires_on = secret.expires_on
-                telemetry.secret_expiry(tenant_id, KIND, secret.expires_on, run.started_at)
-            graph = GraphClient(
-                self.settings.graph_url,
-                lambda: self.tokens.token(
-                    tenant_id, connection.client_id, secret.value, connection.scope
-                ),
-                self.session,
-                max_retries=self.settings.graph_max_retries,
-                max_retry_wait=self.settings.graph_max_retry_wait,
-                timeout=self.settings.graph_timeout,
-            )
+            credential = VaultCredential(self.tokens, self.secrets, tenant_id,
+                                         connection.client_id, connection.secret_name,
+                                         connection.scope)
+            expires_on = credential.secret.expires_on
+            if expires_on:
+                state.secret_expires_on = expires_on
+                telemetry.secret_expiry(tenant_id, KIND, expires_on, run.started_at)
+            graph = GraphClient.configured(self.settings, credential, self.session)
             tree = GroupTreeReader(graph, tenant_id).read(connection.group_id)
             run.ignored = tree.ignored
             digest = tree_fingerprint(tree) if tree.complete else ""

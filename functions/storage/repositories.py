@@ -282,10 +282,11 @@ class RunTable:
         A scan across tenants: runs come grouped by tenant, newest first within one, and a
         page may be short (even empty) while more follow.
         """
-        query = "(Status eq @failed or Status eq @partial) and StartedAt ge @since"
+        # Spaces around the parentheses: the SDK finds @names by splitting on spaces.
+        query = "( Status eq @failed or Status eq @partial ) and StartedAt ge @since"
         params: dict[str, object] = {
             "failed": RunStatus.FAILED.value, "partial": RunStatus.PARTIAL.value,
-            "since": ent._iso(since),  # compared as text, so formatted as stored
+            "since": ent.iso(since),  # compared as text, so formatted as stored
         }
         if kind:
             query += " and Kind eq @kind"

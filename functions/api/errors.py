@@ -1,0 +1,271 @@
+"""Errors as HTTP answers: one table from our codes and error types to statuses, one body.
+
+Every error answer is ``{"error": {"code": ..., "message": ...}}`` (plus ``runId`` on a
+409 caused by a run). Messages are the services' own actionable messages, which are built
+from identifiers only; request values are never echoed, so a secret pasted into the wrong
+field cannot come back. docs/api.md lists the codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    SecretStoreError,
+    StorageError,
+    TenantError,
+    TenantSyncError,
+)
+from .models import ErrorBody, ErrorDetail
+
+log = logging.getLogger("tenantsync.api")
+
+# The one table. A code wins over its error's type; types are tried along the class
+# hierarchy (most specific first), so every TenantSyncError has a status.
+STATUS: Mapping[str | type[Exception], int] = {
+    # the request itself is malformed
+    "invalid_request": 400, "invalid_json": 400, "invalid_guid": 400, "invalid_scope": 400,
+    "invalid_run_id": 400, "invalid_filter": 400, "invalid_time": 400, "invalid_page_size": 400,
+    "invalid_continuation": 400, "invalid_key": 400, "secret_required": 400,
+    # what it names does not exist
+    "not_found": 404, "unknown_tenant": 404, "unknown_run": 404,
+    "method_not_allowed": 405,
+    # it clashes with the current state
+    "tenant_exists": 409, "sync_running": 409, "not_configured": 409,
+    "body_too_large": 413,
+    # the connection test refused what the admin typed: the message names the fix
+    "invalid_secret": 422, "secret_expired": 422, "secret_missing": 422,
+    "app_not_found": 422, "tenant_not_found": 422, "app_disabled": 422,
+    "consent_missing": 422, "permission_missing": 422, "group_not_found": 422,
+    "resource_not_found": 422, "token_failed": 422,
+    # Microsoft or our own storage did not answer as needed: try again later
+    "authority_unreachable": 502, "graph_unreachable": 502, "graph_bad_next_link": 502,
+    "graph_throttled": 503, "storage_unavailable": 503, "key_vault_error": 503,
+    "configuration": 500, "internal_error": 500,
+    NotFoundError: 404,
+    ConflictError: 409,
+    InputError: 400,
+    AuthenticationError: 422,
+    TenantError: 502,
+    StorageError: 503,
+    SecretStoreError: 503,
+    ConfigurationError: 500,
+    TenantSyncError: 500,
+}
+
+
+def status_for(exc: TenantSyncError) -> int:
+    """The HTTP status of an error, from :data:`STATUS`."""
+    if exc.code in STATUS:
+        return STATUS[exc.code]
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def error_response(
+    status: int, code: str, message: str, *, run_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorBody(error=ErrorDetail(code=code, message=message, runId=run_id))
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status,
+                        headers=dict(headers or {}))
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses an operation can answer."""
+    return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request (invalid GUID, wrong type, unknown field, bad page size...)",
+    404: "Unknown tenant, run or endpoint",
+    409: "Conflicts with the current state (a sync already queued or running...)",
+    413: "Request body over the size limit",
+    422: "The connection test failed; the message names the fix",
+    502: "A Microsoft endpoint could not be reached",
+    503: "Storage, Key Vault or Graph unavailable; try again later",
+}
+
+# --- validation errors -------------------------------------------------------------------
+
+# Our own validators name their error type after the code they mean.
+_CUSTOM_TYPES = {"invalid_guid", "invalid_scope", "invalid_run_id", "invalid_filter",
+                 "invalid_time"}
+_FIELD_CODES = {"pageSize": "invalid_page_size", "continuationToken": "invalid_continuation"}
+_FRIENDLY = {
+    "extra_forbidden": "unknown field",
+    "missing": "required",
+    "json_invalid": "not valid JSON",
+}
+
+
+def _where(loc: Iterable[Any]) -> str:
+    return ".".join(str(p) for p in loc) or "request"
+
+
+def validation_code(errors: list[dict[str, Any]]) -> str:
+    first = errors[0] if errors else {}
+    kind, loc = first.get("type", ""), tuple(first.get("loc", ()))
+    if kind in _CUSTOM_TYPES:
+        return str(kind)
+    if loc and loc[-1] in _FIELD_CODES:
+        return _FIELD_CODES[loc[-1]]
+    if kind == "json_invalid":
+        return "invalid_json"
+    return "invalid_request"
+
+
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    # Only where and what: pydantic's "input" (the value) is never copied into the answer.
+    parts = []
+    for e in errors[:5]:
+        where = _where(e.get("loc", ()))
+        if e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",):
+            parts.append("a JSON body is required")
+        else:
+            parts.append(f"{where}: {_FRIENDLY.get(e.get('type', ''), e.get('msg', 'invalid'))}")
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "; ".join(parts) + more
+
+
+# --- handlers ----------------------------------------------------------------------------
+
+
+async def _tenantsync_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TenantSyncError)
+    status = status_for(exc)
+    level = logging.WARNING if status >= 500 else logging.INFO
+    log.log(level, "%s %s -> %d %s", request.method, request.url.path, status, exc.code,
+            extra={"error_code": exc.code, "status_code": status})
+    return error_response(status, exc.code, exc.message,
+                          run_id=getattr(exc, "run_id", None))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    code = validation_code(errors)
+    log.info("%s %s -> 400 %s", request.method, request.url.path, code,
+             extra={"error_code": code, "status_code": 400})
+    return error_response(STATUS[code], code, validation_message(errors))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(404, "not_found", "no such endpoint; see /api/docs")
+    if exc.status_code == 405:
+        return error_response(
+            405, "method_not_allowed", f"{request.method} is not allowed on this endpoint",
+            headers=exc.headers,
+        )
+    return error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail),
+                          headers=exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(TenantSyncError, _tenantsync_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+
+
+# --- middleware --------------------------------------------------------------------------
+
+
+class ErrorBoundary:
+    """Turns any unexpected exception into a 500 error body, with no stack trace in it.
+
+    The traceback goes to the log under an error id that the answer quotes.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            error_id = uuid.uuid4().hex[:12]
+            log.exception("unexpected error %s in %s %s", error_id, scope.get("method"),
+                          scope.get("path"), extra={"error_id": error_id})
+            if not started:
+                response = error_response(
+                    500, "internal_error",
+                    f"Unexpected error {error_id}; the function's logs have the details.",
+                )
+                await response(scope, receive, send)
+
+
+class BodyLimit:
+    """Refuses request bodies over ``max_bytes`` with 413, before any of it is parsed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = error_response(
+            413, "body_too_large",
+            f"request body is over the limit of {self.max_bytes // 1024} KiB",
+        )
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and not declared.isdigit():
+            await error_response(400, "invalid_request", "Content-Length is not a number")(
+                scope, receive, send)
+            return
+        if declared is not None and int(declared) > self.max_bytes:
+            await too_large(scope, receive, send)
+            return
+        # Read the whole (small) body first, so that a body without Content-Length is
+        # bounded too, then hand it to the app as one message.
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body, delivered = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

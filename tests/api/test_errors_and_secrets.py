@@ -1,0 +1,146 @@
+"""One error body everywhere, an anonymous health check, and no secret in any answer or log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+
+import pytest
+
+from tests.api.conftest import Api, assert_error, tenant_body
+from tests.conftest import Harness
+from tests.world import World, seed_example
+
+
+def test_health_says_storage_and_key_vault_are_reachable(harness: Harness, api: Api) -> None:
+    harness.start()
+    r = api.get("/api/health")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"status": "ok", "storage": {"status": "ok", "code": None},
+                        "keyVault": {"status": "ok", "code": None}}
+
+
+def test_health_is_503_with_a_code_when_key_vault_is_unreachable(
+    harness: Harness, api: Api
+) -> None:
+    harness.start()
+    assert harness.sim is not None
+    harness.monkeypatch.setenv("TENANTSYNC_KEY_VAULT_URL", f"{harness.sim.base_url}/nowhere/")
+    r = api.get("/api/health")
+    assert r.status_code == 503, r.text
+    body = r.json()
+    assert body["status"] == "unavailable"
+    assert body["storage"]["status"] == "ok"
+    assert body["keyVault"] == {"status": "unavailable", "code": "key_vault_error"}
+
+
+def test_unknown_routes_and_methods_get_the_error_body(harness: Harness, api: Api) -> None:
+    harness.start()
+    assert_error(api.get("/api/nothing-here"), 404, "not_found")
+    assert_error(api.get("/"), 404, "not_found")
+    error = api.call("PUT", "/api/tenants")
+    assert_error(error, 405, "method_not_allowed")
+    assert "POST" in error.headers["allow"]
+    assert_error(api.delete("/api/health"), 405, "method_not_allowed")
+
+
+def test_the_openapi_document_is_published_with_function_key_security(
+    harness: Harness, api: Api
+) -> None:
+    harness.start()
+    doc = api.get("/api/openapi.json").json()
+    assert doc["info"]["title"] == "tenantsync"
+    assert "functionKey" in doc["components"]["securitySchemes"]
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            secured = operation.get("security") == [{"functionKey": []}]
+            assert secured == (path != "/api/health"), (method, path)
+            assert "422" not in operation["responses"] or method in {"post", "patch"}
+    assert api.get("/api/docs").status_code == 200
+
+
+def test_client_secrets_appear_in_no_answer_and_no_log_record(
+    harness: Harness, world: World, api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    t, _ = seed_example(world)
+    other, _ = seed_example(world)
+    harness.start()
+    caplog.set_level(logging.DEBUG)  # every logger: uvicorn, the API, msal, azure, urllib3
+    secrets = [t.secret, other.secret, "val~new-" + t.secret, world.operator_secret]
+
+    api.post("/api/tenants", json=tenant_body(other, clientSecret=other.secret_id))
+    api.post("/api/tenants", json=tenant_body(other, clientSecret="wrong-" + other.secret))
+    api.post("/api/tenants", json=tenant_body(t, clientId=t.secret))
+    api.post("/api/tenants", json=tenant_body(t, scope=t.secret))
+    api.post("/api/tenants", json=tenant_body(t, password=t.secret))
+    api.post("/api/tenants", json=tenant_body(t, clientSecret=[t.secret]))
+    api.post("/api/tenants", data=f'{{"clientSecret": "{t.secret}"',
+             headers={"content-type": "application/json"})
+    api.post("/api/tenants", json=tenant_body(t, clientSecret=t.secret + "x" * 70_000))
+    assert api.post("/api/tenants", json=tenant_body(t)).status_code == 201
+    assert api.post("/api/tenants", json=tenant_body(t)).status_code == 409
+    assert harness.sim is not None
+    harness.sim.set_app_secrets(t.app_id, [
+        {"id": t.secret_id, "value": t.secret, "expires": "2099-01-01T00:00:00Z"},
+        {"id": other.secret_id, "value": "val~new-" + t.secret,
+         "expires": "2099-01-01T00:00:00Z"},
+    ])
+    assert api.patch(f"/api/tenants/{t.id}",
+                     json={"clientSecret": "val~new-" + t.secret}).status_code == 200
+    api.patch(f"/api/tenants/{t.id}", json={"clientSecret": t.secret, "enabled": "x"})
+    api.patch(f"/api/tenants/{t.id}", json={"groupId": t.secret})
+    assert api.post(f"/api/tenants/{t.id}/directory/sync").status_code == 202
+    harness.sync(t)
+    for path in ("/api/tenants", f"/api/tenants/{t.id}", f"/api/tenants/{t.id}/users",
+                 f"/api/tenants/{t.id}/runs", "/api/runs/failures", "/api/health"):
+        assert api.get(path).status_code == 200
+
+    transcript = api.transcript()
+    logs = "\n".join(f"{r.getMessage()} {r.__dict__!r}" for r in caplog.records)
+    for secret in secrets:
+        assert secret not in transcript
+        assert secret not in logs
+        assert secret not in repr(harness.entities())
+    assert "Traceback" not in transcript
+    assert len(api.answers) == 20
+    assert any(r.name.startswith("uvicorn") for r in caplog.records)  # the scan saw the server
+
+
+def test_an_unexpected_error_is_a_500_body_without_a_stack_trace(
+    harness: Harness, world: World, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t, _ = seed_example(world)
+    harness.start()
+    harness.onboard(t)
+    from functions.storage.repositories import TenantTable
+
+    def crash(self: TenantTable, tenant_id: str) -> None:
+        raise RuntimeError(f"boom with internals {t.secret}")
+
+    monkeypatch.setattr(TenantTable, "get", crash)
+    r = api.get(f"/api/tenants/{t.id}")
+    error = assert_error(r, 500, "internal_error")
+    assert "boom" not in r.text
+    assert t.secret not in r.text
+    assert "logs" in error["message"]
+
+
+def test_a_declared_oversized_body_is_refused_before_it_is_read(
+    harness: Harness, api: Api
+) -> None:
+    harness.start()
+    host, port = api.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"POST /api/tenants HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{}")
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.endswith(b"}"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.decode().partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 413")
+    assert json.loads(body)["error"]["code"] == "body_too_large"
