@@ -14,7 +14,8 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 from functions.api import API_FUNCTION_NAME
 from functions.domain import RunStatus
 from tests.conftest import Harness
-from tests.world import World, seed_example
+from functions.secrets import SecretValue
+from tests.world import Partner, World, seed_example
 
 
 def _functions() -> dict[str, Any]:
@@ -27,7 +28,11 @@ def _functions() -> dict[str, Any]:
 
 def test_function_app_indexes_with_timer_and_queue_triggers() -> None:
     functions = _functions()
-    assert set(functions) >= {"directory_schedule", "directory_job"}
+    assert set(functions) >= {"directory_schedule", "directory_job", "devices_schedule",
+                              "devices_job"}
+    assert functions["devices_schedule"].get_bindings()[0].schedule == (
+        "%TENANTSYNC_DEVICES_SCHEDULE%")
+    assert functions["devices_job"].get_bindings()[0].queue_name == "%TENANTSYNC_DEVICES_QUEUE%"
     timer = functions["directory_schedule"].get_bindings()[0]
     assert timer.type == "timerTrigger"
     assert timer.schedule == "%TENANTSYNC_DIRECTORY_SCHEDULE%"
@@ -36,9 +41,9 @@ def test_function_app_indexes_with_timer_and_queue_triggers() -> None:
     assert queue.queue_name == "%TENANTSYNC_DIRECTORY_QUEUE%"
 
 
-def _queue(harness: Harness) -> QueueClient:
+def _queue(harness: Harness, kind: str = "directory") -> QueueClient:
     return QueueClient.from_connection_string(
-        harness.azurite.connection_string, harness.env["TENANTSYNC_DIRECTORY_QUEUE"],
+        harness.azurite.connection_string, harness.env[f"TENANTSYNC_{kind.upper()}_QUEUE"],
         message_decode_policy=TextBase64DecodePolicy(),
     )
 
@@ -52,8 +57,6 @@ def test_timer_enqueues_one_job_per_enabled_tenant(harness: Harness, world: Worl
     timer_fn = _functions()["directory_schedule"].get_user_function()
     timer_fn(TimerRequest(past_due=False))
     messages = _queue(harness).receive_messages(max_messages=32)
-
-
     jobs = [json.loads(m.content) for m in messages]
     assert sorted(j["tenant_id"] for j in jobs) == sorted(t.id for t in tenants[:2])
     assert {j["kind"] for j in jobs} == {"directory"}
@@ -142,3 +145,45 @@ def test_the_api_and_health_answer_through_the_functions_http_adapter(
     assert health.status_code == 200
     assert json.loads(health.get_body())["status"] == "ok"
     assert health.mimetype == "application/json"
+
+
+def test_devices_timer_discovers_customers_and_the_queue_function_syncs_them(
+    harness: Harness, world: World
+) -> None:
+    partner = Partner(world)
+    active = [partner.customer(f"Active {i}", devices=2) for i in range(2)]
+    excluded = partner.customer("Excluded")
+    late = partner.customer("Late")  # its relationship starts after the partner is added
+    partner.data["gdap"]["relationships"][-1]["status"] = "approvalPending"
+    harness.start()
+    harness.services.partners.add(
+        partner.id, partner.partner_app, SecretValue(partner.partner_secret),
+        partner.inventory_app, SecretValue(partner.inventory_secret), source="gdap",
+        excluded=[excluded])
+    assert harness.sim is not None
+    partner.data["gdap"]["relationships"][-1]["status"] = "active"
+    harness.sim.update_tenant(partner.id, {"gdap": partner.data["gdap"]})
+    functions = _functions()
+    functions["devices_schedule"].get_user_function()(TimerRequest(past_due=False))
+    messages = list(_queue(harness, "devices").receive_messages(max_messages=32))
+    jobs = [json.loads(m.content) for m in messages]
+    assert sorted(j["tenant_id"] for j in jobs) == sorted([*active, late])  # discovered first
+    job_fn = functions["devices_job"].get_user_function()
+    for message in messages:
+        job_fn(func.QueueMessage(body=message.content.encode()))
+    for tid in [*active, late]:
+        [run] = harness.services.runs.recent(tid, 5)
+        assert run.kind == "devices"
+        assert run.status == RunStatus.SUCCEEDED
+        assert run.trigger == "timer"
+    assert not harness.services.runs.recent(excluded, 5)
+
+
+def test_a_directory_job_on_the_devices_queue_is_refused(harness: Harness, world: World) -> None:
+    t, _ = seed_example(world)
+    harness.start()
+    harness.onboard(t)
+    job_fn = _functions()["devices_job"].get_user_function()
+    job_fn(func.QueueMessage(body=json.dumps(
+        {"tenant_id": t.id, "kind": "directory", "trigger": "timer"}).encode()))
+    assert not harness.services.runs.recent(t.id, 5)
