@@ -76,6 +76,9 @@ param directoryQueueName string = 'tenantsync-directory'
 @description('Queue of device and software sync jobs.')
 param devicesQueueName string = 'tenantsync-devices'
 
+@description('Partner Center API base URL (customer discovery from Partner Center).')
+param partnerCenterUrl string = 'https://api.partnercenter.microsoft.com'
+
 // Every setting is an address, a name or a switch; none is a key, a SAS or a secret.
 var appSettings = {
   // Host storage through the managed identity: __credential and __clientId select the
@@ -104,6 +107,7 @@ var appSettings = {
   TENANTSYNC_MANAGED_IDENTITY_CLIENT_ID: identityClientId
   TENANTSYNC_AUTHORITY_HOST: authorityHost
   TENANTSYNC_GRAPH_URL: graphUrl
+  TENANTSYNC_PARTNER_CENTER_URL: partnerCenterUrl
   TENANTSYNC_DIRECTORY_SCHEDULE: directorySchedule
   TENANTSYNC_DEVICES_SCHEDULE: devicesSchedule
   TENANTSYNC_DIRECTORY_QUEUE: directoryQueueName
