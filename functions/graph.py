@@ -74,6 +74,7 @@ class GraphClient:
         max_retry_wait: float = 60.0,
         timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
+        stats: RequestStats | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._host = urlsplit(self.base_url).netloc
@@ -84,18 +85,20 @@ class GraphClient:
         self._timeout = timeout
         self._sleep = sleep
         self._lock = threading.Lock()
-        self.stats = RequestStats()
+        self.stats = stats if stats is not None else RequestStats()
 
     @classmethod
     def configured(
         cls, settings: Settings, token: Callable[[], str], session: requests.Session,
         *, base_url: str | None = None, max_retries: int | None = None,
+        stats: RequestStats | None = None,
     ) -> GraphClient:
         """A client with the deployment's endpoint, retry budget and timeout."""
         return cls(
             base_url or settings.graph_url, token, session,
             max_retries=settings.graph_max_retries if max_retries is None else max_retries,
             max_retry_wait=settings.graph_max_retry_wait, timeout=settings.graph_timeout,
+            stats=stats,
         )
 
     def _count(self, *, throttled: bool = False, retry: bool = False) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import telemetry
 from .config import Settings
 from .domain import Health, Run, RunStatus, SyncState, TenantRecord, utcnow
-from .graph import GraphClient
+from .errors import StorageError, TenantSyncError
+from .graph import RequestStats
 from .storage.repositories import RunTable, TenantTable, new_run_id
 
 log = logging.getLogger("tenantsync.runs")
@@ -28,6 +30,26 @@ HEALTH_BY_ERROR = {
 }
 # Runs skipped for these reasons say something about the tenant, not a failure.
 _STANDING = frozenset({"excluded", "inactive", "unsupported"})
+
+
+@contextmanager
+def failures_recorded(run: Run) -> Iterator[None]:
+    """Turn a failure inside a tenant into the run's failed status (never an exception).
+
+    Storage outages propagate: the queue retries the job later. Unexpected errors keep
+    their traceback in the log, not in the stored run.
+    """
+    try:
+        yield
+    except StorageError:
+        raise
+    except TenantSyncError as exc:
+        run.status, run.error_code, run.error = RunStatus.FAILED, exc.code, exc.message
+    except Exception:
+        log.exception("%s sync crashed", run.kind,
+                      extra={"tenant_id": run.tenant_id, "run_id": run.run_id})
+        run.status, run.error_code = RunStatus.FAILED, "internal_error"
+        run.error = "Unexpected error; see the function's logs for the run id."
 
 
 def next_health(state: SyncState, run: Run, now: datetime, settings: Settings) -> None:
@@ -84,7 +106,7 @@ class RunLedger:
         return run
 
     def finish(
-        self, tenant: TenantRecord, run: Run, graph: GraphClient | None, loaded: SyncState,
+        self, tenant: TenantRecord, run: Run, requests: RequestStats, loaded: SyncState,
         *, tenant_changed: bool = False,
     ) -> Run:
         """Save the run and the tenant's new state, emit telemetry.
@@ -92,9 +114,7 @@ class RunLedger:
         ``loaded`` is a copy of the tenant's state as it was read before the run, so that
         the tenant is written only when the run changed it.
         """
-        if graph is not None:
-            run.graph_requests = graph.stats.requests
-            run.throttled = graph.stats.throttled
+        run.graph_requests, run.throttled = requests.requests, requests.throttled
         run.ended_at = self.clock()
         self.runs.save(run)
         state = tenant.state(run.kind)

@@ -290,6 +290,8 @@ def test_each_health_state_is_reached_from_its_cause(
     assert _health_after_sync(harness, unlicensed) == Health.INTUNE_NOT_LICENSED
     unlicensed_state = harness.services.tenants.get(unlicensed).device_state
     assert "Intune is not licensed" in unlicensed_state.last_error
+    # A failed run still counts the requests it made (organization, then devices).
+    assert harness.services.runs.recent(unlicensed, 1)[0].graph_requests == 2
     assert _health_after_sync(harness, unconsented) == Health.CONSENT_MISSING
     assert _health_after_sync(harness, no_permission) == Health.PERMISSION_MISSING
     assert "DeviceManagementManagedDevices.Read.All" in harness.services.tenants.get(

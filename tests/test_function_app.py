@@ -13,8 +13,8 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
 from functions.api import API_FUNCTION_NAME
 from functions.domain import RunStatus
-from tests.conftest import Harness
 from functions.secrets import SecretValue
+from tests.conftest import Harness
 from tests.world import Partner, World, seed_example
 
 

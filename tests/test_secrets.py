@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from functions.cli import main
-from functions.domain import Health, RunStatus
 from functions.config import Settings
+from functions.domain import Health, RunStatus
 from functions.secrets import SecretValue
 from functions.services import Services
 from tests.conftest import Harness

@@ -12,9 +12,9 @@ import requests
 from .. import telemetry
 from ..config import DEFAULT_GRAPH_SCOPE, Settings
 from ..domain import Run, RunStatus, TenantRecord, utcnow
-from ..errors import StorageError, TenantSyncError
-from ..graph import GraphClient
-from ..runs import RunLedger
+from ..errors import TenantSyncError
+from ..graph import GraphClient, RequestStats
+from ..runs import RunLedger, failures_recorded
 from ..secrets import SecretStore
 from ..storage.inventory import InventoryTables
 from ..storage.repositories import TenantTable
@@ -56,22 +56,14 @@ class DeviceSync:
         state = tenant.device_state
         loaded = replace(state)
         org_before = (tenant.organization, tenant.default_domain, tenant.verified_domains)
-        graph: GraphClient | None = None
-        try:
-            graph = self._sync(tenant, run, full)
-        except StorageError:
-            raise
-        except TenantSyncError as exc:
-            run.status, run.error_code, run.error = RunStatus.FAILED, exc.code, exc.message
-        except Exception:
-            log.exception("device sync crashed", extra={"tenant_id": tenant_id})
-            run.status, run.error_code = RunStatus.FAILED, "internal_error"
-            run.error = "Unexpected error; see the function's logs for the run id."
+        requests_made = RequestStats()
+        with failures_recorded(run):
+            self._sync(tenant, run, full, requests_made)
         org_after = (tenant.organization, tenant.default_domain, tenant.verified_domains)
-        return self.ledger.finish(tenant, run, graph, loaded,
+        return self.ledger.finish(tenant, run, requests_made, loaded,
                                   tenant_changed=org_after != org_before)
 
-    def _sync(self, tenant: TenantRecord, run: Run, full: bool) -> GraphClient | None:
+    def _sync(self, tenant: TenantRecord, run: Run, full: bool, stats: RequestStats) -> None:
         conn = tenant.devices
         if conn is None:
             raise TenantSyncError(f"tenant {tenant.tenant_id} has no device connection",
@@ -79,7 +71,7 @@ class DeviceSync:
         standing = _standing(tenant)
         if standing:
             run.status, (run.error_code, run.error) = RunStatus.SKIPPED, standing
-            return None
+            return
         state = tenant.device_state
         # A token for this customer tenant: the authority is the tenant's own.
         credential = VaultCredential(self.tokens, self.secrets, tenant.tenant_id,
@@ -88,7 +80,7 @@ class DeviceSync:
         if expires_on:
             state.secret_expires_on = expires_on
             telemetry.secret_expiry(tenant.tenant_id, KIND, expires_on, run.started_at)
-        graph = GraphClient.configured(self.settings, credential, self.session)
+        graph = GraphClient.configured(self.settings, credential, self.session, stats=stats)
         inventory = InventoryReader(graph, tenant.tenant_id).read()
         if inventory.organization:
             org = inventory.organization
@@ -99,10 +91,9 @@ class DeviceSync:
             run.devices.unchanged = len(inventory.devices)
             run.apps.unchanged = len(inventory.detected_apps) + len(inventory.managed_apps)
             run.status = RunStatus.SUCCEEDED
-            return graph
+            return
         self._apply(tenant.tenant_id, inventory, run)
         state.fingerprint = digest if run.status == RunStatus.SUCCEEDED else ""
-        return graph
 
     def _apply(self, tenant_id: str, inventory: Inventory, run: Run) -> None:
         stored = self.inventory.load(tenant_id)

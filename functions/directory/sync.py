@@ -11,10 +11,10 @@ import requests
 
 from .. import telemetry
 from ..config import Settings
-from ..domain import GroupTree, Run, RunStatus, utcnow
-from ..errors import StorageError, TenantSyncError
-from ..graph import GraphClient
-from ..runs import RunLedger
+from ..domain import GroupTree, Run, RunStatus, TenantRecord, utcnow
+from ..errors import TenantSyncError
+from ..graph import GraphClient, RequestStats
+from ..runs import RunLedger, failures_recorded
 from ..secrets import SecretStore
 from ..storage.repositories import DirectoryTables, TenantTable
 from ..tokens import TokenProvider, VaultCredential
@@ -54,44 +54,39 @@ class DirectorySync:
         """
         tenant = self.tenants.get(tenant_id)
         run = self.ledger.begin(tenant_id, KIND, trigger, run_id)
-        state = tenant.directory_state
-        loaded = replace(state)
-        graph: GraphClient | None = None
-        try:
-            if tenant.directory is None:
-                raise TenantSyncError(
-                    f"tenant {tenant_id} has no directory connection", code="not_configured"
-                )
-            connection = tenant.directory
-            credential = VaultCredential(self.tokens, self.secrets, tenant_id,
-                                         connection.client_id, connection.secret_name,
-                                         connection.scope)
-            expires_on = credential.secret.expires_on
-            if expires_on:
-                state.secret_expires_on = expires_on
-                telemetry.secret_expiry(tenant_id, KIND, expires_on, run.started_at)
-            graph = GraphClient.configured(self.settings, credential, self.session)
-            tree = GroupTreeReader(graph, tenant_id).read(connection.group_id)
-            run.ignored = tree.ignored
-            digest = tree_fingerprint(tree) if tree.complete else ""
-            if digest and digest == state.fingerprint and not full:
-                # Same tree as the last complete, fully written read: the tables already
-                # hold exactly this, so there is nothing to compare or write.
-                run.users.unchanged, run.groups.unchanged = len(tree.users), len(tree.groups)
-                run.status = RunStatus.SUCCEEDED
-            else:
-                self._apply(tenant_id, tree, run, allow_mass_deletion)
-                state.fingerprint = digest if run.status == RunStatus.SUCCEEDED else ""
-        except StorageError:
-            raise
-        except TenantSyncError as exc:
-            run.status, run.error_code, run.error = RunStatus.FAILED, exc.code, exc.message
-        except Exception:
-            # Unexpected: keep the traceback in the log, not in the stored run.
-            log.exception("directory sync crashed", extra={"tenant_id": tenant_id})
-            run.status, run.error_code = RunStatus.FAILED, "internal_error"
-            run.error = "Unexpected error; see the function's logs for the run id."
-        return self.ledger.finish(tenant, run, graph, loaded)
+        loaded = replace(tenant.directory_state)
+        requests_made = RequestStats()
+        with failures_recorded(run):
+            self._sync(tenant, run, requests_made, allow_mass_deletion, full)
+        return self.ledger.finish(tenant, run, requests_made, loaded)
+
+    def _sync(self, tenant: TenantRecord, run: Run, stats: RequestStats,
+              allow_mass_deletion: bool, full: bool) -> None:
+        tenant_id, state = tenant.tenant_id, tenant.directory_state
+        if tenant.directory is None:
+            raise TenantSyncError(
+                f"tenant {tenant_id} has no directory connection", code="not_configured"
+            )
+        connection = tenant.directory
+        credential = VaultCredential(self.tokens, self.secrets, tenant_id,
+                                     connection.client_id, connection.secret_name,
+                                     connection.scope)
+        expires_on = credential.secret.expires_on
+        if expires_on:
+            state.secret_expires_on = expires_on
+            telemetry.secret_expiry(tenant_id, KIND, expires_on, run.started_at)
+        graph = GraphClient.configured(self.settings, credential, self.session, stats=stats)
+        tree = GroupTreeReader(graph, tenant_id).read(connection.group_id)
+        run.ignored = tree.ignored
+        digest = tree_fingerprint(tree) if tree.complete else ""
+        if digest and digest == state.fingerprint and not full:
+            # Same tree as the last complete, fully written read: the tables already
+            # hold exactly this, so there is nothing to compare or write.
+            run.users.unchanged, run.groups.unchanged = len(tree.users), len(tree.groups)
+            run.status = RunStatus.SUCCEEDED
+        else:
+            self._apply(tenant_id, tree, run, allow_mass_deletion)
+            state.fingerprint = digest if run.status == RunStatus.SUCCEEDED else ""
 
     def _apply(self, tenant_id: str, tree: GroupTree, run: Run, allow_mass_deletion: bool) -> None:
         stored = self.directory.load(tenant_id)
