@@ -187,7 +187,8 @@ def cmd_sync_directory(s: Services, args: argparse.Namespace) -> int:
         tenant_ids = [guid(args.tenant_id, "tenant ID")]
     runs = []
     for tenant_id in tenant_ids:  # one tenant's failure is its own run; the rest go on
-        run = s.directory_sync.run(tenant_id, "cli", allow_mass_deletion=args.allow_mass_deletion)
+        run = s.directory_sync.run(tenant_id, "cli", allow_mass_deletion=args.allow_mass_deletion,
+                                   full=args.full)
         runs.append(run)
         if not args.json:
             print(_describe_run(run))
@@ -336,7 +337,7 @@ def cmd_sync_devices(s: Services, args: argparse.Namespace) -> int:
         tenant_ids = [t.tenant_id for t in s.tenants.list() if schedulable(t, "devices", now)]
     else:
         tenant_ids = [s.tenants.get(guid(args.tenant_id, "tenant ID")).tenant_id]
-    runs = s.sync_many("devices", tenant_ids, "cli")
+    runs = s.sync_many("devices", tenant_ids, "cli", full=args.full)
     if args.json:
         _print_json([_run_json(r) for r in runs])
     else:
@@ -391,6 +392,10 @@ def cmd_software(s: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+FULL_HELP = ("compare with every stored entity even when what was read is unchanged since "
+             "the last complete sync")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tenantsync", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -432,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--all", action="store_true", help="every enabled tenant")
     directory.add_argument("--allow-mass-deletion", action="store_true",
                            help="apply a sync even if it marks an abnormal share deleted")
+    directory.add_argument("--full", action="store_true", help=FULL_HELP)
     directory.add_argument("--json", action="store_true")
     directory.set_defaults(func=cmd_sync_directory)
 
@@ -481,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     dtarget = sdev.add_mutually_exclusive_group(required=True)
     dtarget.add_argument("--tenant-id")
     dtarget.add_argument("--all", action="store_true", help="every active tenant")
+    sdev.add_argument("--full", action="store_true", help=FULL_HELP)
     sdev.add_argument("--json", action="store_true")
     sdev.set_defaults(func=cmd_sync_devices)
 

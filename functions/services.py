@@ -231,21 +231,25 @@ class Services:
     def schedule_directory_syncs(self, trigger: str = "timer") -> tuple[int, int]:
         return self.schedule("directory", trigger)
 
-    def sync_many(self, kind: str, tenant_ids: list[str], trigger: str) -> list[Run]:
+    def sync_many(
+        self, kind: str, tenant_ids: list[str], trigger: str, *, full: bool = False
+    ) -> list[Run]:
         """Run syncs of many tenants concurrently (each tenant's pages stay sequential).
 
         One tenant's failure is its own failed run; the others go on.
         """
         with ThreadPoolExecutor(max_workers=max(1, self.settings.device_concurrency)) as pool:
             return list(pool.map(
-                lambda tenant_id: self.run_job(SyncJob(tenant_id, kind, trigger)), tenant_ids
+                lambda tenant_id: self.run_job(SyncJob(tenant_id, kind, trigger), full=full),
+                tenant_ids,
             ))
 
-    def run_job(self, job: SyncJob) -> Run:
+    def run_job(self, job: SyncJob, *, full: bool = False) -> Run:
         """Run one queued job (what the queue-triggered functions do)."""
         if job.kind == "directory":
-            return self.directory_sync.run(job.tenant_id, job.trigger, run_id=job.run_id)
-        return self.device_sync.run(job.tenant_id, job.trigger, run_id=job.run_id)
+            return self.directory_sync.run(job.tenant_id, job.trigger, run_id=job.run_id,
+                                           full=full)
+        return self.device_sync.run(job.tenant_id, job.trigger, run_id=job.run_id, full=full)
 
 _services: Services | None = None
 _lock = threading.Lock()
