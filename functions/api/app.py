@@ -7,7 +7,15 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from . import routes_directory, routes_health, routes_runs, routes_tenants
+from . import (
+    routes_devices,
+    routes_directory,
+    routes_health,
+    routes_partners,
+    routes_runs,
+    routes_software,
+    routes_tenants,
+)
 from .errors import BodyLimit, ErrorBoundary, install_error_handlers
 from .urls import API_PREFIX
 
@@ -17,16 +25,20 @@ API_FUNCTION_NAME = "tenantsync_api"
 MAX_BODY_BYTES = 64 * 1024
 VERSION = "0.1.0"
 
-# One router per concept; a new one (devices, software, partners) is one more entry.
+# One router per concept; a new one is one more entry.
 ROUTERS: tuple[APIRouter, ...] = (
     routes_health.router,
     routes_tenants.router,
+    routes_partners.router,
     routes_directory.router,
+    routes_devices.router,
+    routes_software.router,
     routes_runs.router,
 )
 
 DESCRIPTION = """\
-Onboard Microsoft tenants, start syncs and read what they stored.
+Onboard Microsoft tenants and partner connections, start directory and device syncs, and
+read what they stored: users, groups, devices, software, runs and health.
 
 Every error answers `{"error": {"code": "...", "message": "..."}}`; the codes are listed in
 docs/api.md. In Azure every endpoint but `/api/health` needs a function key

@@ -41,11 +41,13 @@ STATUS: Mapping[str | type[Exception], int] = {
     "invalid_request": 400, "invalid_json": 400, "invalid_guid": 400, "invalid_scope": 400,
     "invalid_run_id": 400, "invalid_filter": 400, "invalid_time": 400, "invalid_page_size": 400,
     "invalid_continuation": 400, "invalid_key": 400, "secret_required": 400,
+    "invalid_source": 400, "customers_required": 400,
     # what it names does not exist
-    "not_found": 404, "unknown_tenant": 404, "unknown_run": 404,
+    "not_found": 404, "unknown_tenant": 404, "unknown_run": 404, "unknown_partner": 404,
     "method_not_allowed": 405,
     # it clashes with the current state
-    "tenant_exists": 409, "sync_running": 409, "not_configured": 409,
+    "tenant_exists": 409, "partner_exists": 409, "sync_running": 409, "not_configured": 409,
+    "tenant_excluded": 409, "tenant_inactive": 409, "tenant_unsupported": 409,
     "body_too_large": 413,
     # the connection test refused what the admin typed: the message names the fix
     "invalid_secret": 422, "secret_expired": 422, "secret_missing": 422,
@@ -94,7 +96,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 _DESCRIPTIONS = {
     400: "Malformed request (invalid GUID, wrong type, unknown field, bad page size...)",
-    404: "Unknown tenant, run or endpoint",
+    404: "Unknown tenant, partner, run or endpoint",
     409: "Conflicts with the current state (a sync already queued or running...)",
     413: "Request body over the size limit",
     422: "The connection test failed; the message names the fix",
@@ -106,7 +108,7 @@ _DESCRIPTIONS = {
 
 # Our own validators name their error type after the code they mean.
 _CUSTOM_TYPES = {"invalid_guid", "invalid_scope", "invalid_run_id", "invalid_filter",
-                 "invalid_time"}
+                 "invalid_time", "invalid_source"}
 _FIELD_CODES = {"pageSize": "invalid_page_size", "continuationToken": "invalid_continuation"}
 _FRIENDLY = {
     "extra_forbidden": "unknown field",

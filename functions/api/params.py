@@ -19,6 +19,9 @@ def services() -> Services:
 ServicesDep = Annotated[Services, Depends(services)]
 TenantId = Annotated[Guid, Path(alias="tenantId", description="Directory (tenant) ID")]
 RunIdPath = Annotated[RunId, Path(alias="runId", description="A run ID")]
+PartnerId = Annotated[
+    Guid, Path(alias="partnerTenantId", description="The partner's own tenant ID")
+]
 
 # Documents the function key in the OpenAPI document. The Functions host checks the key
 # before a request reaches the app, so the app itself does not (and uvicorn needs none).

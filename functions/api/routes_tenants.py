@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from ..domain import Health
 from ..errors import InputError
 from ..secrets import SecretValue
 from .errors import responses
@@ -17,8 +18,8 @@ from .urls import tenant_url
 
 router = APIRouter(prefix="/tenants", tags=["tenants"], dependencies=KEYED)
 
-# Kinds of sync whose run must end before a tenant is removed (devices: add "devices").
-SYNC_KINDS = ("directory",)
+# Kinds of sync whose run must end before a tenant is removed.
+SYNC_KINDS = ("directory", "devices")
 
 
 @router.post(
@@ -29,9 +30,15 @@ def create_tenant(body: TenantCreate, response: Response, services: ServicesDep)
     """Onboard a tenant's directory connection.
 
     The connection is tested first (a token, then the level-0 group); if the test fails the
-    answer is 422 with the fix and nothing is stored. The secret goes to Key Vault only.
+    answer is 422 with the fix and nothing is stored. The secret goes to Key Vault only. A
+    partner's customer (a tenant with a device connection only) gets its directory
+    connection added; any other tenant already onboarded is 409 `tenant_exists`.
     """
-    tenant = services.onboarding.create_directory_tenant(
+    existing = services.tenants.find(body.tenantId)
+    onboard = (services.onboarding.add_directory_tenant
+               if existing is not None and existing.directory is None
+               else services.onboarding.create_directory_tenant)
+    tenant = onboard(
         body.tenantId, body.clientId, SecretValue(body.clientSecret.get_secret_value()),
         body.groupId, scope=body.scope, secret_expires_on=utc(body.secretExpiresOn),
     )
@@ -40,9 +47,17 @@ def create_tenant(body: TenantCreate, response: Response, services: ServicesDep)
 
 
 @router.get("", response_model=TenantPage, responses=responses(400, 503))
-def list_tenants(page: PageParams, services: ServicesDep) -> TenantPage:
-    """Onboarded tenants with their health, by tenant ID."""
-    tenants, token = services.tenants.page(page_size=page.size, continuation=page.token)
+def list_tenants(
+    page: PageParams, services: ServicesDep,
+    health: Annotated[Health | None, Query(
+        description="Only tenants whose directory or device sync is in this state (e.g. "
+                    "quarantined); pages can be short while more follow",
+    )] = None,
+) -> TenantPage:
+    """Onboarded tenants (directory connections and partners' customers) with their health,
+    by tenant ID."""
+    tenants, token = services.tenants.page(page_size=page.size, continuation=page.token,
+                                           health=health)
     return TenantPage(items=[tenant_out(t) for t in tenants], continuationToken=token)
 
 
@@ -80,19 +95,23 @@ def update_tenant(tenant_id: TenantId, body: TenantUpdate, services: ServicesDep
 def delete_tenant(
     tenant_id: TenantId, services: ServicesDep,
     purge: Annotated[bool, Query(
-        description="Also hard-delete the tenant's synced users, groups, memberships and "
-                    "runs. Without it they stay (and show again if the tenant is re-added)."
+        description="Also hard-delete the tenant's synced users, groups, memberships, "
+                    "devices, detected and managed apps and runs. Without it they stay (and "
+                    "show again if the tenant is re-added)."
     )] = False,
 ) -> Response:
     """Remove a tenant's configuration and its secret (soft-deleted in Key Vault).
 
-    Synced data stays unless `purge=true`: the only hard delete, and only on request.
+    Synced data stays unless `purge=true`: the only hard delete, and only on request. A
+    partner's customer comes back at the partner's next discovery: exclude it on the partner
+    connection to keep it out.
     """
     services.tenants.get(tenant_id)
     ensure_idle(services.runs, tenant_id, SYNC_KINDS)  # a run in flight would write it back
     if purge:
         # Data first: if this fails the tenant is still there and the call can be repeated.
         services.directory.purge(tenant_id)
+        services.inventory.purge(tenant_id)
         services.runs.purge(tenant_id)
     services.onboarding.remove_tenant(tenant_id)
     return Response(status_code=204)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
-from ..domain import Run, RunStatus, utcnow
+from ..domain import DeviceConnection, Run, RunStatus, TenantRecord, utcnow
 from ..errors import ConflictError, StorageError
+from ..partners import Discovery
+from ..services import Services
 from ..storage.queues import JobQueue, SyncJob
 from ..storage.repositories import RunTable
-from .urls import run_url
+from .models import SyncStarted
+from .urls import partner_url, run_url
+
+DEVICES = "devices"
 
 TRIGGER = "http"
 # A run queued or running for longer than this is taken as dead (its worker crashed) and no
@@ -53,3 +58,74 @@ def ensure_idle(runs: RunTable, tenant_id: str, kinds: tuple[str, ...]) -> None:
                 f"(run {active.run_id}); follow it at {run_url(tenant_id, active.run_id)}",
                 code="sync_running", run_id=active.run_id,
             )
+
+
+def sync_started(run: Run) -> SyncStarted:
+    return SyncStarted(runId=run.run_id, tenantId=run.tenant_id, kind=run.kind,
+                       status=run.status, statusUrl=run_url(run.tenant_id, run.run_id))
+
+
+def device_connection(tenant: TenantRecord) -> DeviceConnection:
+    """The tenant's device connection, if a device sync of it may start.
+
+    Raises:
+        ConflictError: ``not_configured``, ``tenant_excluded``, ``tenant_unsupported`` or
+        ``tenant_inactive``: a sync would only be skipped, so none is queued.
+    """
+    conn, tid = tenant.devices, tenant.tenant_id
+    if conn is None:
+        raise ConflictError(
+            f"tenant {tid} has no device connection: its devices are synced through a "
+            "partner connection (POST /api/partners) that lists it as a customer",
+            code="not_configured",
+        )
+    partner = partner_url(conn.partner_tenant_id)
+    if conn.excluded:
+        raise ConflictError(
+            f"tenant {tid} is excluded by its partner connection and is never queried; "
+            f"remove it from `excluded` with PATCH {partner} to sync it",
+            code="tenant_excluded",
+        )
+    if conn.unsupported_reason:
+        raise ConflictError(f"tenant {tid}'s devices cannot be read: {conn.unsupported_reason}",
+                            code="tenant_unsupported")
+    if not conn.active:
+        raise ConflictError(
+            f"tenant {tid} is no longer a customer of partner {conn.partner_tenant_id} (its "
+            "devices are kept as last synced); once the relationship is back, discover again "
+            f"(POST {partner}/discover)",
+            code="tenant_inactive",
+        )
+    return conn
+
+
+def start_device_sync(services: Services, tenant_id: str) -> Run:
+    """Queue a device sync of an onboarded tenant (see :func:`device_connection`)."""
+    device_connection(services.tenants.get(tenant_id))
+    return start_sync(services.runs, services.devices_queue, tenant_id, DEVICES,
+                      services.device_sync.queue_run)
+
+
+def queue_first_syncs(services: Services, tenant_ids: Iterable[str]) -> list[Run]:
+    """Queue a device sync of each new customer; one already under way is returned instead."""
+    runs = []
+    for tenant_id in tenant_ids:
+        try:
+            runs.append(start_sync(services.runs, services.devices_queue, tenant_id, DEVICES,
+                                   services.device_sync.queue_run))
+        except ConflictError as exc:
+            if exc.run_id is not None:
+                runs.append(services.runs.get(tenant_id, exc.run_id))
+    return runs
+
+
+def discover_and_queue(services: Services, partner_tenant_id: str) -> tuple[Discovery, list[Run]]:
+    """Discover a partner's customers, then queue a first device sync of each new one.
+
+    Raises:
+        NotFoundError: ``unknown_partner``. TenantError: the customer listing failed
+        (nothing was marked inactive). StorageError: storage failed (the schedule syncs new
+        customers on its next run).
+    """
+    discovery = services.partners.discover(partner_tenant_id)
+    return discovery, queue_first_syncs(services, discovery.new)

@@ -13,3 +13,7 @@ def tenant_url(tenant_id: str) -> str:
 
 def run_url(tenant_id: str, run_id: str) -> str:
     return f"{API_PREFIX}/tenants/{tenant_id}/runs/{run_id}"
+
+
+def partner_url(partner_tenant_id: str) -> str:
+    return f"{API_PREFIX}/partners/{partner_tenant_id}"

@@ -15,6 +15,8 @@ from .entities import iso, parse_time, record_entity, record_from_entity
 from .tables import TableStore, WriteStats
 
 PARTNER_PARTITION = "partner"
+INVENTORY_TABLES = ("devices", "detectedapps", "managedapps")
+PartnerPage = tuple[list[PartnerConnection], str | None]  # (partners, next page's token)
 
 
 @dataclass
@@ -55,21 +57,58 @@ class InventoryTables:
         return stats
 
     def devices(self, tenant_id: str, flt: DeviceFilter) -> Iterator[DeviceRecord]:
-        clauses = ["PartitionKey eq @pk"]
-        params: dict[str, Any] = {"pk": tenant_id}
-        if flt.retired is not None:
-            clauses.append("Retired eq @retired")
-            params["retired"] = flt.retired
-        if flt.compliance_state:
-            clauses.append("ComplianceState eq @compliance")
-            params["compliance"] = flt.compliance_state
-        if flt.operating_system:
-            clauses.append("OperatingSystem eq @os")
-            params["os"] = flt.operating_system
-        for e in self._store.query("devices", " and ".join(clauses), params):
+        query, params = _device_query(tenant_id, flt)
+        for e in self._store.query("devices", query, params):
             device = record_from_entity(DeviceRecord, e)
             if flt.user_ids is None or device.user_id in flt.user_ids:
                 yield device
+
+    def devices_page(
+        self, tenant_id: str, flt: DeviceFilter, *, page_size: int,
+        continuation: str | None = None,
+    ) -> tuple[list[DeviceRecord], str | None]:
+        """One page of a tenant's devices matching ``flt`` (by Intune id) and the next token.
+
+        ``flt.user_ids`` is applied after the read (it can hold any number of users), so a
+        page can hold fewer devices than ``page_size`` while more follow.
+
+        Raises:
+            InputError: ``invalid_continuation`` for a token this query did not issue.
+        """
+        query, params = _device_query(tenant_id, flt)
+        rows, token = self._store.query_page(
+            "devices", query, params, page_size=page_size, continuation=continuation
+        )
+        devices = [record_from_entity(DeviceRecord, e) for e in rows]
+        if flt.user_ids is not None:
+            devices = [d for d in devices if d.user_id in flt.user_ids]
+        return devices, token
+
+    def detected_apps_page(
+        self, tenant_id: str, *, removed: bool | None = None, page_size: int,
+        continuation: str | None = None,
+    ) -> tuple[list[DetectedAppRecord], str | None]:
+        """One page of a tenant's detected apps (by Intune id) and the next page's token."""
+        rows, token = self._store.query_page(
+            "detectedapps", *_removed_query(tenant_id, removed), page_size=page_size,
+            continuation=continuation,
+        )
+        return [record_from_entity(DetectedAppRecord, e) for e in rows], token
+
+    def managed_apps_page(
+        self, tenant_id: str, *, removed: bool | None = None, page_size: int,
+        continuation: str | None = None,
+    ) -> tuple[list[ManagedAppRecord], str | None]:
+        """One page of a tenant's managed apps (by Intune id) and the next page's token."""
+        rows, token = self._store.query_page(
+            "managedapps", *_removed_query(tenant_id, removed), page_size=page_size,
+            continuation=continuation,
+        )
+        return [record_from_entity(ManagedAppRecord, e) for e in rows], token
+
+    def purge(self, tenant_id: str) -> int:
+        """Hard-delete a tenant's devices, detected apps and managed apps; returns how many."""
+        return sum(self._store.delete_partition(table, tenant_id) for table in INVENTORY_TABLES)
 
     def detected_apps(self, tenant_id: str) -> Iterator[DetectedAppRecord]:
         for e in self._store.query("detectedapps", "PartitionKey eq @pk", {"pk": tenant_id}):
@@ -78,6 +117,28 @@ class InventoryTables:
     def managed_apps(self, tenant_id: str) -> Iterator[ManagedAppRecord]:
         for e in self._store.query("managedapps", "PartitionKey eq @pk", {"pk": tenant_id}):
             yield record_from_entity(ManagedAppRecord, e)
+
+
+def _device_query(tenant_id: str, flt: DeviceFilter) -> tuple[str, dict[str, Any]]:
+    """A parameterised filter for ``flt`` (but its users): values never enter the text."""
+    clauses = ["PartitionKey eq @pk"]
+    params: dict[str, Any] = {"pk": tenant_id}
+    if flt.retired is not None:
+        clauses.append("Retired eq @retired")
+        params["retired"] = flt.retired
+    if flt.compliance_state:
+        clauses.append("ComplianceState eq @compliance")
+        params["compliance"] = flt.compliance_state
+    if flt.operating_system:
+        clauses.append("OperatingSystem eq @os")
+        params["os"] = flt.operating_system
+    return " and ".join(clauses), params
+
+
+def _removed_query(tenant_id: str, removed: bool | None) -> tuple[str, dict[str, Any]]:
+    if removed is None:
+        return "PartitionKey eq @pk", {"pk": tenant_id}
+    return "PartitionKey eq @pk and Removed eq @removed", {"pk": tenant_id, "removed": removed}
 
 
 class PartnerTable:
@@ -111,6 +172,14 @@ class PartnerTable:
     def list(self) -> list[PartnerConnection]:
         rows = self._store.query("partners", "PartitionKey eq @pk", {"pk": PARTNER_PARTITION})
         return [_partner(e) for e in rows]
+
+    def page(self, *, page_size: int, continuation: str | None = None) -> PartnerPage:
+        """One page of partner connections (by partner tenant ID) and the next page's token."""
+        rows, token = self._store.query_page(
+            "partners", "PartitionKey eq @pk", {"pk": PARTNER_PARTITION},
+            page_size=page_size, continuation=continuation,
+        )
+        return [_partner(e) for e in rows], token
 
 
 def _partner(e: dict[str, Any]) -> PartnerConnection:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from ..domain import (
     GroupRecord,
+    Health,
     MembershipRecord,
     Run,
     RunStatus,
@@ -56,14 +57,28 @@ class TenantTable:
         return [ent.tenant_record(e) for e in rows]
 
     def page(
-        self, *, page_size: int, continuation: str | None = None
+        self, *, page_size: int, continuation: str | None = None, health: Health | None = None
     ) -> TenantPage:
-        """One page of tenants (by tenant ID) and the token of the next page."""
+        """One page of tenants (by tenant ID) and the token of the next page.
+
+        ``health`` keeps tenants whose directory or device sync is in that state (a kind
+        counts only where the tenant has its connection), so a page can be short.
+        """
+        query = "PartitionKey eq @pk"
+        params: dict[str, object] = {"pk": ent.TENANT_PARTITION}
+        if health is not None:
+            # Spaces around the parentheses: the SDK finds @names by splitting on spaces.
+            query += " and ( DirectoryHealth eq @health or DevicesHealth eq @health )"
+            params["health"] = health.value
         rows, token = self._store.query_page(
-            "tenants", "PartitionKey eq @pk", {"pk": ent.TENANT_PARTITION},
-            page_size=page_size, continuation=continuation,
+            "tenants", query, params, page_size=page_size, continuation=continuation,
         )
-        return [ent.tenant_record(e) for e in rows], token
+        tenants = [ent.tenant_record(e) for e in rows]
+        if health is not None:
+            tenants = [t for t in tenants
+                       if (t.directory is not None and t.directory_state.health == health)
+                       or (t.devices is not None and t.device_state.health == health)]
+        return tenants, token
 
     def delete(self, tenant_id: str) -> None:
         """Remove a tenant's configuration row (its synced data is not touched)."""

@@ -6,6 +6,7 @@ resets to that test's Azurite tables and simulator, so one server serves every t
 
 from __future__ import annotations
 
+import importlib
 import json
 import threading
 import time
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import azure.functions as func
 import pytest
 import requests
 import uvicorn
@@ -20,8 +22,9 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
 from devstack.stack import free_port
 from functions.api import create_app
+from functions.secrets import SecretValue
 from tests.conftest import Harness
-from tests.world import Tenant
+from tests.world import Partner, Tenant
 
 
 @dataclass
@@ -89,6 +92,14 @@ def api(live_server: LiveServer) -> Iterator[Api]:
     client.session.close()
 
 
+# Filter values that try to break out of a Table Storage query.
+INJECTIONS = [
+    "'", "''", "' or ''='", "x' or PartitionKey ne '", "' or 1 eq 1 or '",
+    "PartitionKey ne ''", "a') or (PartitionKey ne 'a", "\\'", "%27%20or%20%27",
+    "J' or RowKey ge '", "Jane Doe' or DisplayName ne '",
+]
+
+
 def tenant_body(t: Tenant, **overrides: Any) -> dict[str, Any]:
     body = {"tenantId": t.id, "clientId": t.app_id, "clientSecret": t.secret,
             "groupId": t.level0}
@@ -117,19 +128,62 @@ def vault_state(harness: Harness) -> tuple[dict[str, int], set[str]]:
         return ({n: len(e.versions) for n, e in vault.live.items()}, set(vault.deleted))
 
 
-def queued_jobs(harness: Harness) -> list[dict[str, Any]]:
-    """Peek at the directory queue (messages stay)."""
-    client = QueueClient.from_connection_string(
-        harness.azurite.connection_string, harness.env["TENANTSYNC_DIRECTORY_QUEUE"],
-        message_decode_policy=TextBase64DecodePolicy(),
+def partner_body(p: Partner, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "partnerTenantId": p.id, "partnerClientId": p.partner_app,
+        "partnerClientSecret": p.partner_secret, "inventoryClientId": p.inventory_app,
+        "inventoryClientSecret": p.inventory_secret, "source": "gdap",
+    }
+    body.update(overrides)
+    return body
+
+
+def connect_partner(harness: Harness, partner: Partner, source: str = "list",
+                    **kwargs: Any) -> None:
+    """Save a partner connection through the services and discover its customers."""
+    if source == "list" and "customers" not in kwargs:
+        kwargs["customers"] = list(partner.customers)
+    harness.services.partners.add(
+        partner.id, partner.partner_app, SecretValue(partner.partner_secret),
+        partner.inventory_app, SecretValue(partner.inventory_secret), source=source, **kwargs)
+    harness.services.partners.discover(partner.id)
+
+
+def _queue(harness: Harness, kind: str) -> QueueClient:
+    name = harness.env[f"TENANTSYNC_{kind.upper()}_QUEUE"]
+    return QueueClient.from_connection_string(
+        harness.azurite.connection_string, name, message_decode_policy=TextBase64DecodePolicy(),
     )
+
+
+def queued_jobs(harness: Harness, kind: str = "directory") -> list[dict[str, Any]]:
+    """Peek at the directory (or devices) queue (messages stay)."""
     try:
-        return [json.loads(m.content) for m in client.peek_messages(max_messages=32)]
+        return [json.loads(m.content)
+                for m in _queue(harness, kind).peek_messages(max_messages=32)]
     except Exception:  # the queue does not exist yet
         return []
 
 
+def run_queued_jobs(harness: Harness, kind: str) -> int:
+    """Take each job off the Azurite queue and run it as the queue function does in Azure."""
+    import function_app
+
+    functions = {f.get_function_name(): f
+                 for f in importlib.reload(function_app).app.get_functions()}
+    queue, ran = _queue(harness, kind), 0
+    while messages := list(queue.receive_messages(max_messages=32)):
+        for message in messages:
+            functions[f"{kind}_job"].get_user_function()(
+                func.QueueMessage(body=message.content.encode())
+            )
+            queue.delete_message(message)
+            ran += 1
+    return ran
+
+
 def stored(harness: Harness) -> tuple[list[dict[str, Any]], tuple[dict[str, int], set[str]],
-                                      list[dict[str, Any]]]:
-    """Everything a request could change: tables, Key Vault and the job queue."""
-    return harness.entities(), vault_state(harness), queued_jobs(harness)
+                                      list[dict[str, Any]], list[dict[str, Any]]]:
+    """Everything a request could change: tables, Key Vault and both job queues."""
+    return (harness.entities(), vault_state(harness), queued_jobs(harness),
+            queued_jobs(harness, "devices"))

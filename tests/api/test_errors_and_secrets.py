@@ -8,9 +8,9 @@ import socket
 
 import pytest
 
-from tests.api.conftest import Api, assert_error, tenant_body
+from tests.api.conftest import Api, assert_error, partner_body, run_queued_jobs, tenant_body
 from tests.conftest import Harness
-from tests.world import World, seed_example
+from tests.world import Partner, World, new_id, seed_example
 
 
 def test_health_says_storage_and_key_vault_are_reachable(harness: Harness, api: Api) -> None:
@@ -144,3 +144,61 @@ def test_a_declared_oversized_body_is_refused_before_it_is_read(
     head, _, body = answer.decode().partition("\r\n\r\n")
     assert head.startswith("HTTP/1.1 413")
     assert json.loads(body)["error"]["code"] == "body_too_large"
+
+
+def test_partner_and_inventory_secrets_appear_in_no_answer_and_no_log_record(
+    harness: Harness, world: World, api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    partner = Partner(world)
+    customer = partner.customer("Alpha", devices=2)
+    harness.start()
+    caplog.set_level(logging.DEBUG)  # every logger: uvicorn, the API, msal, azure, urllib3
+    rotated = "inv~rotated-" + partner.inventory_secret
+    secrets = [partner.partner_secret, partner.inventory_secret, rotated]
+    p, i = partner.partner_secret, partner.inventory_secret
+
+    api.post("/api/partners", json=partner_body(partner, partnerClientSecret="x" + p))
+    api.post("/api/partners", json=partner_body(partner, inventoryClientSecret=p))
+    api.post("/api/partners", json=partner_body(partner, partnerClientId=p))
+    api.post("/api/partners", json=partner_body(partner, source=i))
+    api.post("/api/partners", json=partner_body(partner, customers=[i], source="list"))
+    api.post("/api/partners", json=partner_body(partner, excluded=[p, i]))
+    api.post("/api/partners", json=partner_body(partner, password=p))
+    api.post("/api/partners", json=partner_body(partner, inventoryClientSecret=[i]))
+    api.post("/api/partners", data=f'{{"inventoryClientSecret": "{i}"',
+             headers={"content-type": "application/json"})
+    api.post("/api/partners", json=partner_body(partner, partnerClientSecret=p + "x" * 70_000))
+    assert api.post("/api/partners", json=partner_body(partner)).status_code == 201
+    assert api.post("/api/partners", json=partner_body(partner)).status_code == 409
+    assert harness.sim is not None
+    harness.sim.set_app_secrets(partner.inventory_app, [
+        {"id": partner.inventory_secret_id, "value": i, "expires": "2099-01-01T00:00:00Z"},
+        {"id": new_id(), "value": rotated, "expires": "2099-01-01T00:00:00Z"},
+    ])
+    assert api.patch(f"/api/partners/{partner.id}",
+                     json={"inventoryClientSecret": rotated}).status_code == 200
+    api.patch(f"/api/partners/{partner.id}", json={"partnerClientSecret": i})
+    api.patch(f"/api/partners/{partner.id}", json={"inventoryClientSecret": p, "x": i})
+    api.patch(f"/api/partners/{partner.id}", json={"excluded": [rotated]})
+    assert api.post(f"/api/partners/{partner.id}/discover").status_code == 202
+    run_queued_jobs(harness, "devices")
+    assert api.post(f"/api/tenants/{customer}/devices/sync").status_code == 202
+    run_queued_jobs(harness, "devices")
+    for path in ("/api/partners", f"/api/partners/{partner.id}", "/api/tenants",
+                 f"/api/tenants/{customer}", f"/api/tenants/{customer}/devices",
+                 f"/api/tenants/{customer}/software/detected",
+                 f"/api/tenants/{customer}/software/managed",
+                 f"/api/tenants/{customer}/runs", "/api/runs/failures"):
+        assert api.get(path).status_code == 200, path
+
+    transcript = api.transcript()
+    logs = "\n".join(f"{r.getMessage()} {r.__dict__!r}" for r in caplog.records)
+    entities = repr(harness.entities())
+    for secret in secrets:
+        assert secret not in transcript
+        assert secret not in logs
+        assert secret not in entities
+    assert "Traceback" not in transcript
+    assert len(api.answers) == 27
+    assert sum(r.status_code >= 400 for r in api.answers) == 14
+    assert any(r.name.startswith("uvicorn") for r in caplog.records)

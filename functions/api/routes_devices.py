@@ -1,0 +1,80 @@
+"""A tenant's devices: start a device and software sync; read its managed devices."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from ..errors import ConflictError
+from ..storage.inventory import DeviceFilter
+from ..storage.repositories import UserFilter
+from .errors import responses
+from .models import DevicePage, FilterValue, SyncStarted, device_out
+from .paging import PageParams
+from .params import KEYED, ServicesDep, TenantId
+from .syncs import start_device_sync, sync_started
+
+router = APIRouter(prefix="/tenants/{tenantId}", tags=["devices"], dependencies=KEYED)
+
+
+@router.post(
+    "/devices/sync", status_code=202, response_model=SyncStarted,
+    responses=responses(400, 404, 409, 503),
+)
+def start_devices_sync(tenant_id: TenantId, response: Response,
+                       services: ServicesDep) -> SyncStarted:
+    """Start a device and software sync now: 202 with the run's id and status URL at once.
+
+    The queue function runs it. While a device sync of the tenant is queued or running the
+    answer is 409 `sync_running` with that run's id (`error.runId`). A tenant without a
+    device connection (409 `not_configured`), or one its partner connection excludes, no
+    longer lists, or cannot read (409 `tenant_excluded`, `tenant_inactive`,
+    `tenant_unsupported`) gets no run.
+    """
+    started = sync_started(start_device_sync(services, tenant_id))
+    response.headers["Location"] = started.statusUrl
+    return started
+
+
+@router.get("/devices", response_model=DevicePage, responses=responses(400, 404, 409, 503))
+def list_devices(
+    tenant_id: TenantId, page: PageParams, services: ServicesDep,
+    retired: Annotated[bool | None, Query(
+        description="true: only devices gone from Intune; false: only current ones")] = None,
+    compliance_state: Annotated[FilterValue | None, Query(
+        alias="complianceState",
+        description="Exactly this compliance state, as Intune gives it (e.g. noncompliant)",
+    )] = None,
+    operating_system: Annotated[FilterValue | None, Query(
+        alias="operatingSystem",
+        description="Exactly this operating system, as Intune gives it (e.g. Windows)",
+    )] = None,
+    user_deleted: Annotated[bool, Query(
+        alias="userDeleted",
+        description='Only devices whose primary user is "Azure ID: deleted" in the same '
+                    "tenant's directory sync",
+    )] = False,
+) -> DevicePage:
+    """A tenant's managed devices, by Intune ID; filters combine.
+
+    `userDeleted` joins the tenant's directory sync: it needs a directory connection (409
+    `not_configured` otherwise), and pages can be short while more follow.
+    """
+    tenant = services.tenants.get(tenant_id)
+    user_ids = None
+    if user_deleted:
+        if tenant.directory is None:
+            raise ConflictError(
+                f"userDeleted joins tenant {tenant_id}'s directory sync, and the tenant has no "
+                "directory connection (POST /api/tenants adds one)",
+                code="not_configured",
+            )
+        user_ids = {u.id for u in services.directory.users(tenant_id,
+                                                           UserFilter(deleted_only=True))}
+    flt = DeviceFilter(retired=retired, compliance_state=compliance_state,
+                       operating_system=operating_system, user_ids=user_ids)
+    devices, token = services.inventory.devices_page(
+        tenant_id, flt, page_size=page.size, continuation=page.token
+    )
+    return DevicePage(items=[device_out(d) for d in devices], continuationToken=token)

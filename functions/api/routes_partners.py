@@ -1,0 +1,174 @@
+"""Partner connections: save (after testing both apps), read, list, change, discover customers.
+
+Saving a connection discovers its customers at once, as the command line does, and queues a
+first device sync of each new one.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from fastapi import APIRouter, Response
+from pydantic import SecretStr
+
+from ..domain import PartnerConnection
+from ..errors import ConflictError, InputError, SecretStoreError, TenantError
+from ..secrets import SecretValue
+from ..services import Services
+from .errors import responses
+from .models import (
+    DiscoveryOut,
+    PartnerCreate,
+    PartnerPage,
+    PartnerSaved,
+    PartnerUpdate,
+    Problem,
+    discovery_out,
+    partner_out,
+    utc,
+)
+from .models import Partner as PartnerOut
+from .paging import PageParams
+from .params import KEYED, PartnerId, ServicesDep
+from .syncs import discover_and_queue, sync_started
+from .urls import partner_url
+
+log = logging.getLogger("tenantsync.api")
+
+router = APIRouter(prefix="/partners", tags=["partners"], dependencies=KEYED)
+
+
+@router.post(
+    "", status_code=201, response_model=PartnerSaved,
+    responses=responses(400, 409, 413, 422, 502, 503),
+)
+def create_partner(body: PartnerCreate, response: Response,
+                   services: ServicesDep) -> PartnerSaved:
+    """Save a partner connection, discover its customers and queue a device sync of each.
+
+    Both apps are tested first (each must get a token in the partner tenant); if either
+    fails the answer is 422 with the fix and nothing is stored. The secrets go to Key Vault
+    only. A discovery that fails afterwards leaves the connection saved and is reported in
+    `discoveryError`.
+    """
+    pid = body.partnerTenantId
+    if services.partner_table.find(pid) is not None:
+        raise ConflictError(
+            f"partner {pid} already has a connection: change it with PATCH {partner_url(pid)}",
+            code="partner_exists",
+        )
+    partner = services.partners.add(
+        pid, body.partnerClientId, _secret(body.partnerClientSecret), body.inventoryClientId,
+        _secret(body.inventoryClientSecret), source=body.source, customers=body.customers,
+        include_partner_tenant=body.includePartnerTenant, excluded=body.excluded,
+        partner_secret_expires_on=utc(body.partnerSecretExpiresOn),
+        inventory_secret_expires_on=utc(body.inventorySecretExpiresOn),
+    )
+    response.headers["Location"] = partner_url(pid)
+    return _discovered(services, partner)
+
+
+@router.get("", response_model=PartnerPage, responses=responses(400, 503))
+def list_partners(page: PageParams, services: ServicesDep) -> PartnerPage:
+    """Partner connections, by partner tenant ID."""
+    partners, token = services.partner_table.page(page_size=page.size, continuation=page.token)
+    return PartnerPage(items=[partner_out(p) for p in partners], continuationToken=token)
+
+
+@router.get("/{partnerTenantId}", response_model=PartnerOut,
+            responses=responses(400, 404, 503))
+def get_partner(partner_id: PartnerId, services: ServicesDep) -> PartnerOut:
+    """One partner connection (never its secrets)."""
+    return partner_out(services.partner_table.get(partner_id))
+
+
+@router.patch(
+    "/{partnerTenantId}", response_model=PartnerSaved,
+    responses=responses(400, 404, 413, 422, 502, 503),
+)
+def update_partner(partner_id: PartnerId, body: PartnerUpdate,
+                   services: ServicesDep) -> PartnerSaved:
+    """Change a partner connection, then discover its customers again.
+
+    Both apps are tested again, with the new secrets or else the saved ones; on failure
+    nothing changes. A new secret is a new Key Vault version, used from the next token
+    request (no downtime). The discovery that follows applies the change to the customer
+    tenants (a new inventory app, customers now excluded or listed) and queues a device
+    sync of each new customer.
+    """
+    if not body.model_fields_set:
+        raise InputError("the body names no field to change", code="invalid_request")
+    for expiry, secret in (("partnerSecretExpiresOn", "partnerClientSecret"),
+                           ("inventorySecretExpiresOn", "inventoryClientSecret")):
+        if getattr(body, expiry) is not None and getattr(body, secret) is None:
+            raise InputError(f"{expiry} is the expiry of a new {secret}: send both",
+                             code="secret_required")
+    old = services.partner_table.get(partner_id)
+    source = body.source if body.source is not None else old.source
+    if body.customers is not None:
+        customers = body.customers
+    else:
+        customers = list(old.customers) if source == "list" else []
+    if customers and source != "list":
+        raise InputError("customers is only for source 'list'; gdap and partner-center "
+                         "find them", code="invalid_request")
+    partner_secret, partner_expiry = _current_secret(
+        services, old.partner_secret_name, body.partnerClientSecret, body.partnerSecretExpiresOn)
+    inventory_secret, inventory_expiry = _current_secret(
+        services, old.inventory_secret_name, body.inventoryClientSecret,
+        body.inventorySecretExpiresOn)
+    partner = services.partners.add(
+        partner_id, body.partnerClientId or old.partner_client_id, partner_secret,
+        body.inventoryClientId or old.inventory_client_id, inventory_secret, source=source,
+        customers=customers,
+        include_partner_tenant=(body.includePartnerTenant
+                                if body.includePartnerTenant is not None
+                                else old.include_partner_tenant),
+        excluded=body.excluded if body.excluded is not None else list(old.excluded),
+        partner_secret_expires_on=partner_expiry, inventory_secret_expires_on=inventory_expiry,
+    )
+    return _discovered(services, partner)
+
+
+@router.post(
+    "/{partnerTenantId}/discover", status_code=202, response_model=DiscoveryOut,
+    responses=responses(400, 404, 422, 502, 503),
+)
+def discover(partner_id: PartnerId, services: ServicesDep) -> DiscoveryOut:
+    """List the partner's customers now and bring the tenants in line.
+
+    New customers get a device connection and a first device sync, queued (`queued`);
+    customers no longer listed become inactive (kept, not deleted); excluded ones are never
+    queried. If the listing fails nothing is marked inactive.
+    """
+    discovery, runs = discover_and_queue(services, partner_id)
+    return discovery_out(discovery, [sync_started(r) for r in runs])
+
+
+def _secret(value: SecretStr) -> SecretValue:
+    return SecretValue(value.get_secret_value())
+
+
+def _current_secret(
+    services: Services, name: str, new: SecretStr | None, expires_on: datetime | None
+) -> tuple[SecretValue, datetime | None]:
+    """The new secret and its expiry, or else the saved one (saved again as it is)."""
+    if new is not None:
+        return _secret(new), utc(expires_on)
+    saved = services.secrets.get(name, fresh=True)
+    return saved.value, saved.expires_on
+
+
+def _discovered(services: Services, partner: PartnerConnection) -> PartnerSaved:
+    saved = partner_out(partner).model_dump()
+    try:
+        discovery, runs = discover_and_queue(services, partner.partner_tenant_id)
+    except (TenantError, SecretStoreError) as exc:
+        log.info("discovery of partner %s failed after saving: %s", partner.partner_tenant_id,
+                 exc.code, extra={"error_code": exc.code})
+        return PartnerSaved(**saved, discovery=None,
+                            discoveryError=Problem(code=exc.code, message=exc.message))
+    return PartnerSaved(**saved, discovery=discovery_out(discovery,
+                                                         [sync_started(r) for r in runs]),
+                        discoveryError=None)
