@@ -1,6 +1,6 @@
 """Serve the HTTP API locally on Azurite + the Microsoft simulator, until Ctrl-C.
 
-Starts Azurite and the simulator with the sample tenant (samples/tinymdm.json), points
+Starts Azurite and the simulator with the sample tenant (samples/demo.json: the TinyMDM example and an MSP), points
 tenantsync at them and runs the API under uvicorn on http://127.0.0.1:7071 (the port of
 ``func start``), with a worker thread that runs queued sync jobs as the queue function does
 in Azure. Stops what it started, whatever happens.
@@ -27,7 +27,7 @@ from functions.errors import TenantSyncError  # noqa: E402
 from functions.services import get_services  # noqa: E402
 from functions.storage.queues import KINDS  # noqa: E402
 
-FIXTURE = ROOT / "samples" / "tinymdm.json"
+FIXTURE = ROOT / "samples" / "demo.json"
 log = logging.getLogger("tenantsync.serve")
 
 
