@@ -27,6 +27,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench import print_checks
+
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE_PAGE, DETECTED_PAGE, MOBILE_PAGE = 1000, 50, 100
 MOBILE_APPS = 20
@@ -234,10 +236,7 @@ def report(args: argparse.Namespace, facts: dict[str, Any],
         ("unchanged run wall <= 1.5x lower bound", second["ratio"] <= 1.5),
         ("first run wall <= 1.5x lower bound", first["ratio"] <= 1.5),
     ]
-    print()
-    for name, ok in checks:
-        print(f"{'PASS' if ok else 'FAIL'}  {name}")
-    return 0 if all(ok for _, ok in checks) else 1
+    return print_checks(checks)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench import print_checks
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = 999  # Graph's largest page for /members
 
@@ -175,10 +177,7 @@ def report(facts: dict[str, Any], results: list[tuple[str, dict[str, Any]]]) -> 
         ("unchanged run writes 0 entities", second["entities_written"] == 0),
         ("peak memory < 300 MB", max(first["peak_rss_mb"], second["peak_rss_mb"]) < 300),
     ]
-    print()
-    for name, ok in checks:
-        print(f"{'PASS' if ok else 'FAIL'}  {name}")
-    return 0 if all(ok for _, ok in checks) else 1
+    return print_checks(checks)
 
 
 if __name__ == "__main__":

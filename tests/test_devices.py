@@ -13,7 +13,7 @@ from functions.domain import Health, RunStatus
 from functions.secrets import SecretValue
 from functions.storage.inventory import DeviceFilter
 from tests.conftest import Harness
-from tests.world import Partner, World, device, new_id
+from tests.world import Partner, World, device, directory_side
 
 
 def connect(harness: Harness, partner: Partner, source: str = "list", **kwargs: Any) -> None:
@@ -177,26 +177,13 @@ def test_devices_of_users_marked_deleted_in_the_directory_are_listed(
 ) -> None:
     partner = Partner(world)
     tid = partner.customer("Zeta", devices=0)
-    customer = partner.customers[tid]
-    # The same tenant also has a directory connection: its app and level-0 group.
-    app, secret, group = new_id(), "dir~" + new_id(), new_id()
-    world.fixture["applications"][app] = {"home_tenant": tid, "display_name": "Directory",
-                                          "secrets": [{"id": new_id(), "value": secret,
-                                                       "expires": "2099-01-01T00:00:00Z"}]}
-    customer["service_principals"][app] = {"roles": ["GroupMember.Read.All", "User.Read.All"]}
-    leaver, stayer = new_id(), new_id()
-    for uid, name in ((leaver, "Lee Leaver"), (stayer, "Sam Stayer")):
-        customer["users"][uid] = {"displayName": name, "mail": f"{uid[:8]}@z.example",
-                                  "userPrincipalName": f"{uid[:8]}@z.onmicrosoft.com"}
-    customer["groups"][group] = {"displayName": "TinyMDM", "members": [leaver, stayer]}
-    for i, uid in enumerate((leaver, stayer)):
-        d = device(f"ZETA-{i}", i, userId=uid)
-        customer["intune"]["managed_devices"][d["id"]] = d
+    side = directory_side(partner, tid)
     harness.start()
-    harness.services.onboarding.add_directory_tenant(tid, app, SecretValue(secret), group)
+    harness.services.onboarding.add_directory_tenant(
+        tid, side.app, SecretValue(side.secret), side.group)
     harness.services.directory_sync.run(tid, "cli")
     assert harness.sim is not None
-    harness.sim.remove_member(tid, group, leaver)
+    harness.sim.remove_member(tid, side.group, side.leaver)
     harness.services.directory_sync.run(tid, "cli")
     connect(harness, partner)
     harness.services.partners.discover(partner.id)

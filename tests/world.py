@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 DIRECTORY_ROLES = ["GroupMember.Read.All", "User.Read.All"]
@@ -182,6 +183,39 @@ class Partner:
             "relationshipToPartner": relationship})
         self.customers[tid] = tenant
         return tid
+
+
+@dataclass
+class DirectorySide:
+    """A customer tenant's own directory app and level-0 group, beside its Intune data."""
+
+    app: str
+    secret: str
+    group: str
+    leaver: str  # a member whose device is ZETA-0
+    stayer: str  # a member whose device is ZETA-1
+
+
+def directory_side(partner: Partner, tid: str, *, ownerless_device: bool = False
+                   ) -> DirectorySide:
+    """Give a customer a directory app, a level-0 group of two users, and a device of each
+    (plus one without a user if asked)."""
+    customer = partner.customers[tid]
+    side = DirectorySide(new_id(), "dir~" + new_id(), new_id(), new_id(), new_id())
+    partner.world.fixture["applications"][side.app] = {
+        "home_tenant": tid, "display_name": "Directory",
+        "secrets": [{"id": new_id(), "value": side.secret, "expires": "2099-01-01T00:00:00Z"}]}
+    customer["service_principals"][side.app] = {"roles": list(DIRECTORY_ROLES)}
+    for uid, name in ((side.leaver, "Lee Leaver"), (side.stayer, "Sam Stayer")):
+        customer["users"][uid] = {"displayName": name, "mail": f"{uid[:8]}@z.example",
+                                  "userPrincipalName": f"{uid[:8]}@z.onmicrosoft.com"}
+    customer["groups"][side.group] = {"displayName": "TinyMDM",
+                                      "members": [side.leaver, side.stayer]}
+    owners: list[str | None] = [side.leaver, side.stayer, *([None] if ownerless_device else [])]
+    for i, uid in enumerate(owners):
+        d = device(f"ZETA-{i}", i, **({"userId": uid} if uid else {}))
+        customer["intune"]["managed_devices"][d["id"]] = d
+    return side
 
 
 def device(name: str, i: int, **overrides: Any) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -72,14 +71,3 @@ def plan_inventory_changes(
     _plan(inventory.managed_apps, stored.managed_apps, inventory.managed_apps_complete, now,
           "removed", "removed_at", changes.managed_apps, changes.app_counts)
     return changes
-
-
-def inventory_fingerprint(inventory: Inventory) -> str:
-    """A digest of everything a device sync stores; equal digests mean equal writes."""
-    digest = hashlib.sha256()
-    for collection in (inventory.devices, inventory.detected_apps, inventory.managed_apps):
-        for key in sorted(collection):
-            digest.update(repr(collection[key]).encode())
-            digest.update(b"\n")
-        digest.update(b"--\n")
-    return digest.hexdigest()

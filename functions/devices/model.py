@@ -103,6 +103,8 @@ class Inventory:
     managed_apps_complete: bool = False
     error_code: str = ""
     error: str = ""
+    raw: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # as Graph sent them
+    digest: str = ""  # of the raw listings; empty unless every listing was complete
 
     @property
     def complete(self) -> bool:

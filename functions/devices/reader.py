@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from ..errors import GraphError, TenantError
 from ..graph import GraphClient
@@ -23,7 +25,6 @@ log = logging.getLogger("tenantsync.devices")
 
 NOT_LICENSED = "Request not applicable to target tenant"
 DEVICE_SELECT = ",".join(DEVICE_FIELDS)
-R = TypeVar("R")
 
 # Listing -> (path, query, permission it needs).
 _LISTINGS: dict[str, tuple[str, dict[str, str], str]] = {
@@ -56,6 +57,17 @@ def _fatal(exc: GraphError, tenant_id: str, permission: str) -> TenantError | No
     return None
 
 
+# Part of every digest: a change to how Graph items become records changes every digest,
+# so that the next sync after an upgrade rewrites what the new parsing yields.
+PARSING_VERSION = "1"
+
+_PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "devices": device_from_graph,
+    "detected_apps": detected_app_from_graph,
+    "managed_apps": managed_app_from_graph,
+}
+
+
 class InventoryReader:
     def __init__(self, graph: GraphClient, tenant_id: str) -> None:
         self._graph = graph
@@ -63,6 +75,9 @@ class InventoryReader:
 
     def read(self) -> Inventory:
         """Read organization, devices, detected apps and managed apps.
+
+        The listings are kept as Graph sent them, with a digest of them; turning them into
+        records (``parse``) is left to a caller whose digest differs from the last one.
 
         Raises:
             TenantError: Intune not licensed, a permission missing, or the organization
@@ -79,24 +94,25 @@ class InventoryReader:
         orgs = body.get("value") or []
         if orgs:
             inventory.organization = organization_from_graph(orgs[0])
-        inventory.devices, inventory.devices_complete = self._list(
-            "devices", device_from_graph, inventory)
-        inventory.detected_apps, inventory.detected_apps_complete = self._list(
-            "detected_apps", detected_app_from_graph, inventory)
-        inventory.managed_apps, inventory.managed_apps_complete = self._list(
-            "managed_apps", managed_app_from_graph, inventory)
+        digest = hashlib.sha256(PARSING_VERSION.encode())
+        complete = True
+        for name in _LISTINGS:
+            items, listed = self._list(name, inventory)
+            inventory.raw[name] = items
+            setattr(inventory, f"{name}_complete", listed)
+            complete = complete and listed
+            digest.update(f"\n{name}\n".encode())
+            # Compact JSON of the items in Graph's order: equal text, equal records.
+            digest.update(json.dumps(items, separators=(",", ":")).encode())
+        inventory.digest = digest.hexdigest() if complete else ""
         return inventory
 
-    def _list(
-        self, name: str, parse: Callable[[dict[str, Any]], R], inventory: Inventory
-    ) -> tuple[dict[str, R], bool]:
+    def _list(self, name: str, inventory: Inventory) -> tuple[list[dict[str, Any]], bool]:
         path, query, permission = _LISTINGS[name]
-        found: dict[str, R] = {}
+        found: list[dict[str, Any]] = []
         try:
             for page in self._graph.pages(path, query):
-                for item in page:
-                    record = parse(item)
-                    found[record.id] = record  # type: ignore[attr-defined]
+                found.extend(page)
         except GraphError as exc:
             fatal = _fatal(exc, self._tenant_id, permission)
             if fatal is not None:
@@ -108,3 +124,10 @@ class InventoryReader:
             log.warning("incomplete listing", extra={"tenant_id": self._tenant_id, "listing": name})
             return found, False
         return found, True
+
+
+def parse(inventory: Inventory) -> None:
+    """Turn the raw listings into records, keyed by id (in place)."""
+    for name, parser in _PARSERS.items():
+        records = (parser(item) for item in inventory.raw.get(name, ()))
+        setattr(inventory, name, {record.id: record for record in records})

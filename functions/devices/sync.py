@@ -19,9 +19,9 @@ from ..secrets import SecretStore
 from ..storage.inventory import InventoryTables
 from ..storage.repositories import TenantTable
 from ..tokens import TokenProvider, VaultCredential
-from .diff import inventory_fingerprint, plan_inventory_changes
+from .diff import plan_inventory_changes
 from .model import Inventory
-from .reader import InventoryReader
+from .reader import InventoryReader, parse
 
 log = logging.getLogger("tenantsync.devices")
 
@@ -86,12 +86,14 @@ class DeviceSync:
             org = inventory.organization
             tenant.organization, tenant.default_domain = org.display_name, org.default_domain
             tenant.verified_domains = org.verified_domains
-        digest = inventory_fingerprint(inventory) if inventory.complete else ""
+        digest = inventory.digest
         if digest and digest == state.fingerprint and not full:
-            run.devices.unchanged = len(inventory.devices)
-            run.apps.unchanged = len(inventory.detected_apps) + len(inventory.managed_apps)
+            raw = inventory.raw
+            run.devices.unchanged = len(raw["devices"])
+            run.apps.unchanged = len(raw["detected_apps"]) + len(raw["managed_apps"])
             run.status = RunStatus.SUCCEEDED
             return
+        parse(inventory)
         self._apply(tenant.tenant_id, inventory, run)
         state.fingerprint = digest if run.status == RunStatus.SUCCEEDED else ""
 

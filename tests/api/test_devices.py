@@ -19,7 +19,7 @@ from tests.api.conftest import (
     stored,
 )
 from tests.conftest import Harness
-from tests.world import Partner, World, device, new_id, seed_example
+from tests.world import Partner, World, device, directory_side, seed_example
 
 UNKNOWN = "11111111-2222-3333-4444-555555555555"
 DEVICE_FIELDS = {
@@ -177,21 +177,8 @@ def test_devices_of_users_marked_deleted_in_the_directory(
     partner = Partner(world)
     tid = partner.customer("Zeta", devices=0)
     device_only = partner.customer("Device only")
-    customer = partner.customers[tid]
-    # The same tenant also has a directory connection: its app and level-0 group.
-    app, secret, group = new_id(), "dir~" + new_id(), new_id()
-    world.fixture["applications"][app] = {"home_tenant": tid, "display_name": "Directory",
-                                          "secrets": [{"id": new_id(), "value": secret,
-                                                       "expires": "2099-01-01T00:00:00Z"}]}
-    customer["service_principals"][app] = {"roles": ["GroupMember.Read.All", "User.Read.All"]}
-    leaver, stayer = new_id(), new_id()
-    for uid, name in ((leaver, "Lee Leaver"), (stayer, "Sam Stayer")):
-        customer["users"][uid] = {"displayName": name, "mail": f"{uid[:8]}@z.example",
-                                  "userPrincipalName": f"{uid[:8]}@z.onmicrosoft.com"}
-    customer["groups"][group] = {"displayName": "TinyMDM", "members": [leaver, stayer]}
-    for i, uid in enumerate((leaver, stayer, None)):
-        d = device(f"ZETA-{i}", i, **({"userId": uid} if uid else {}))
-        customer["intune"]["managed_devices"][d["id"]] = d
+    side = directory_side(partner, tid, ownerless_device=True)
+    app, secret, group, leaver = side.app, side.secret, side.group, side.leaver
     harness.start()
     connect_partner(harness, partner)
     for t in (tid, device_only):
