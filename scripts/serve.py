@@ -1,9 +1,9 @@
 """Serve the HTTP API locally on Azurite + the Microsoft simulator, until Ctrl-C.
 
 Starts Azurite and the simulator with the sample (samples/demo.json: the TinyMDM example
-and an MSP), points tenantsync at them and runs the API under uvicorn on http://127.0.0.1:7071 (the port of
-``func start``), with a worker thread that runs queued sync jobs as the queue function does
-in Azure. Stops what it started, whatever happens.
+and an MSP), points tenantsync at them and runs the API under uvicorn on
+http://127.0.0.1:7071 (the port of ``func start``), with a worker thread that runs queued
+sync jobs as the queue function does in Azure. Stops what it started, whatever happens.
 """
 
 from __future__ import annotations
