@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from typing import Any
 
 import msal
@@ -178,8 +179,20 @@ class VaultCredential:
         self.tenant_id, self.client_id, self.scope = tenant_id, client_id, scope
         self._name = secret_name
         self.secret: StoredSecret = secrets.get(secret_name)
+        self._token: tuple[float, str] | None = None
 
     def __call__(self) -> str:
+        # One run asks for its token before every request; MSAL's cache would answer, but
+        # each answer is a cache search, so a token is reused here for a minute (MSAL
+        # renews tokens five minutes before they expire, so it stays valid meanwhile).
+        now = time.monotonic()
+        if self._token is not None and self._token[0] > now:
+            return self._token[1]
+        token = self._fetch()
+        self._token = (now + 60.0, token)
+        return token
+
+    def _fetch(self) -> str:
         try:
             return self._tokens.token(self.tenant_id, self.client_id, self.secret.value,
                                       self.scope)
