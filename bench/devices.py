@@ -1,7 +1,7 @@
 """Benchmark: device and software sync of an MSP's customers through the simulator into Azurite.
 
     .venv/bin/python -m bench.devices [--tenants 200] [--devices 500] [--apps 300]
-                                      [--latency 0.03] [--concurrency 16]
+                                      [--latency 0.03] [--concurrency 8]
 
 Builds a partner with ``--tenants`` customer tenants of ``--devices`` managed devices,
 ``--apps`` detected apps and 20 managed apps each; turns on a simulated Graph latency and the
@@ -159,7 +159,7 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=500)
     parser.add_argument("--apps", type=int, default=300)
     parser.add_argument("--latency", type=float, default=0.03)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--child", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
