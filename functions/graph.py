@@ -118,7 +118,7 @@ class GraphClient:
 
     def get(
         self, path_or_url: str, params: Mapping[str, str] | None = None,
-        *, headers: Mapping[str, str] | None = None,
+        *, headers: Mapping[str, str] | None = None, digest: Any = None,
     ) -> dict[str, Any]:
         """GET one Graph resource and return its JSON body.
 
@@ -150,6 +150,8 @@ class GraphClient:
                 attempt += 1
                 continue
             if response.status_code < 400:
+                if digest is not None:
+                    digest.update(response.content)  # the body as sent, for change checks
                 body: dict[str, Any] = response.json()
                 return body
             graph_code, message, request_id = _error_fields(response)
@@ -176,13 +178,13 @@ class GraphClient:
             )
 
     def pages(
-        self, path: str, params: Mapping[str, str] | None = None
+        self, path: str, params: Mapping[str, str] | None = None, *, digest: Any = None
     ) -> Iterator[list[dict[str, Any]]]:
         """Yield each page's ``value`` of a collection, following ``@odata.nextLink``.
 
         The nextLink already carries the query, so it is requested as is.
         """
-        body = self.get(path, params)
+        body = self.get(path, params, digest=digest)
         while True:
             yield list(body.get("value") or [])
             next_link = body.get("@odata.nextLink")
@@ -194,4 +196,4 @@ class GraphClient:
                     "Graph returned a nextLink to another host; refusing to follow it",
                     status=0, code="graph_bad_next_link",
                 )
-            body = self.get(str(next_link))
+            body = self.get(str(next_link), digest=digest)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -94,24 +93,25 @@ class InventoryReader:
         orgs = body.get("value") or []
         if orgs:
             inventory.organization = organization_from_graph(orgs[0])
+        # The pages' bodies as Graph sent them: equal bytes make equal records. (A body
+        # that differs only in a paging token costs a full comparison, never a wrong skip.)
         digest = hashlib.sha256(PARSING_VERSION.encode())
         complete = True
         for name in _LISTINGS:
-            items, listed = self._list(name, inventory)
+            items, listed = self._list(name, inventory, digest)
             inventory.raw[name] = items
             setattr(inventory, f"{name}_complete", listed)
             complete = complete and listed
-            digest.update(f"\n{name}\n".encode())
-            # Compact JSON of the items in Graph's order: equal text, equal records.
-            digest.update(json.dumps(items, separators=(",", ":")).encode())
         inventory.digest = digest.hexdigest() if complete else ""
         return inventory
 
-    def _list(self, name: str, inventory: Inventory) -> tuple[list[dict[str, Any]], bool]:
+    def _list(
+        self, name: str, inventory: Inventory, digest: Any
+    ) -> tuple[list[dict[str, Any]], bool]:
         path, query, permission = _LISTINGS[name]
         found: list[dict[str, Any]] = []
         try:
-            for page in self._graph.pages(path, query):
+            for page in self._graph.pages(path, query, digest=digest):
                 found.extend(page)
         except GraphError as exc:
             fatal = _fatal(exc, self._tenant_id, permission)
