@@ -98,14 +98,17 @@ var tags = {
 var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
 var directoryQueueName = 'tenantsync-directory'
 var devicesQueueName = 'tenantsync-devices'
+// The tables the app uses (functions/storage/tables.py TABLE_NAMES; a test keeps them equal).
 var tableSuffixes = [
   'tenants'
   'users'
   'groups'
   'memberships'
   'runs'
+  'partners'
   'devices'
-  'apps'
+  'detectedapps'
+  'managedapps'
 ]
 var tableNames = [for suffix in tableSuffixes: '${tablePrefix}${suffix}']
 
