@@ -98,7 +98,7 @@ var tags = {
 var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
 var directoryQueueName = 'tenantsync-directory'
 var devicesQueueName = 'tenantsync-devices'
-// The tables the app uses (functions/storage/tables.py TABLE_NAMES; a test keeps them equal).
+// The tables the app uses (functions/storage/tables.py TABLE_NAMES; tests/infra keeps them equal).
 var tableSuffixes = [
   'tenants'
   'users'
