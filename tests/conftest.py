@@ -84,10 +84,11 @@ class Harness:
         return list(self.services.directory.users(tenant_id, UserFilter(**flt)))
 
     def entities(self) -> list[dict[str, Any]]:
-        """Every entity of every table of this test (for secret scans and change checks)."""
+        """Every entity of every table of this test (for secret scans and change checks),
+        in a stable order: by table, then partition and row key."""
         service = TableServiceClient.from_connection_string(self.azurite.connection_string)
         rows: list[dict[str, Any]] = []
-        for table in service.list_tables():
+        for table in sorted(service.list_tables(), key=lambda t: t.name):
             if table.name.startswith(self.prefix):
                 client = service.get_table_client(table.name)
                 rows.extend(
