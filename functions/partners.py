@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,7 @@ from .domain import (
     TenantRecord,
     utcnow,
 )
-from .errors import GraphError, InputError, TenantError
+from .errors import GraphError, InputError, SecretStoreError, TenantError
 from .graph import GraphClient
 from .secrets import SecretStore, SecretValue
 from .storage.inventory import PartnerTable
@@ -116,15 +117,29 @@ class Partners:
         self.tokens.token(pid, connection.partner_client_id, partner_secret, scope)
         self.tokens.token(pid, connection.inventory_client_id, inventory_secret,
                           DEFAULT_GRAPH_SCOPE)
-        self.secrets.put(connection.partner_secret_name, partner_secret,
-                         expires_on=partner_secret_expires_on)
-        self.secrets.put(connection.inventory_secret_name, inventory_secret,
-                         expires_on=inventory_secret_expires_on)
+        self._save_secret(connection.partner_secret_name, partner_secret,
+                          partner_secret_expires_on)
+        self._save_secret(connection.inventory_secret_name, inventory_secret,
+                          inventory_secret_expires_on)
         existing = self.partners.find(pid)
         if existing is not None:
             connection = replace(connection, created_at=existing.created_at)
         self.partners.save(connection)
         return connection
+
+    def _save_secret(self, name: str, value: SecretValue, expires_on: datetime | None) -> None:
+        """Save a secret as a new Key Vault version, unless the vault holds it already
+        (changing a connection's other fields must not pile up identical versions)."""
+        try:
+            current = self.secrets.get(name, fresh=True)
+        except SecretStoreError as exc:
+            if exc.code != "secret_missing":
+                raise
+        else:
+            same = hmac.compare_digest(current.value.reveal(), value.reveal())
+            if same and current.expires_on == expires_on:
+                return
+        self.secrets.put(name, value, expires_on=expires_on)
 
     def discover(self, partner_tenant_id: str) -> Discovery:
         """List the partner's customers and bring the tenant records in line.

@@ -225,6 +225,8 @@ def test_a_new_inventory_secret_is_a_new_key_vault_version_after_both_apps_are_t
     assert r.json()["discovery"]["queued"] == []
     name = inventory_secret_name(partner.id)
     assert vault_state(harness)[0][name] == 2
+    # The unchanged partner-app secret is not saved again as another identical version.
+    assert vault_state(harness)[0][partner_secret_name(partner.id)] == 1
     secrets = harness.services.secrets
     assert secrets.get(name, fresh=True).value.reveal() == rotated
     # The partner app's secret was kept, with its expiry.
