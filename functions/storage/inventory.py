@@ -12,7 +12,7 @@ from ..devices.model import DetectedAppRecord, DeviceRecord, ManagedAppRecord
 from ..domain import PartnerConnection
 from ..errors import NotFoundError
 from .entities import iso, parse_time, record_entity, record_from_entity
-from .tables import TableStore, WriteStats
+from .tables import TableFilter, TableStore, WriteStats
 
 PARTNER_PARTITION = "partner"
 INVENTORY_TABLES = ("devices", "detectedapps", "managedapps")
@@ -57,8 +57,8 @@ class InventoryTables:
         return stats
 
     def devices(self, tenant_id: str, flt: DeviceFilter) -> Iterator[DeviceRecord]:
-        query, params = _device_query(tenant_id, flt)
-        for e in self._store.query("devices", query, params):
+        where = _device_filter(tenant_id, flt)
+        for e in self._store.query("devices", where.text, where.params):
             device = record_from_entity(DeviceRecord, e)
             if flt.user_ids is None or device.user_id in flt.user_ids:
                 yield device
@@ -75,9 +75,9 @@ class InventoryTables:
         Raises:
             InputError: ``invalid_continuation`` for a token this query did not issue.
         """
-        query, params = _device_query(tenant_id, flt)
+        where = _device_filter(tenant_id, flt)
         rows, token = self._store.query_page(
-            "devices", query, params, page_size=page_size, continuation=continuation
+            "devices", where.text, where.params, page_size=page_size, continuation=continuation
         )
         devices = [record_from_entity(DeviceRecord, e) for e in rows]
         if flt.user_ids is not None:
@@ -90,7 +90,7 @@ class InventoryTables:
     ) -> tuple[list[DetectedAppRecord], str | None]:
         """One page of a tenant's detected apps (by Intune id) and the next page's token."""
         rows, token = self._store.query_page(
-            "detectedapps", *_removed_query(tenant_id, removed), page_size=page_size,
+            "detectedapps", *_removed_filter(tenant_id, removed), page_size=page_size,
             continuation=continuation,
         )
         return [record_from_entity(DetectedAppRecord, e) for e in rows], token
@@ -101,7 +101,7 @@ class InventoryTables:
     ) -> tuple[list[ManagedAppRecord], str | None]:
         """One page of a tenant's managed apps (by Intune id) and the next page's token."""
         rows, token = self._store.query_page(
-            "managedapps", *_removed_query(tenant_id, removed), page_size=page_size,
+            "managedapps", *_removed_filter(tenant_id, removed), page_size=page_size,
             continuation=continuation,
         )
         return [record_from_entity(ManagedAppRecord, e) for e in rows], token
@@ -119,26 +119,16 @@ class InventoryTables:
             yield record_from_entity(ManagedAppRecord, e)
 
 
-def _device_query(tenant_id: str, flt: DeviceFilter) -> tuple[str, dict[str, Any]]:
-    """A parameterised filter for ``flt`` (but its users): values never enter the text."""
-    clauses = ["PartitionKey eq @pk"]
-    params: dict[str, Any] = {"pk": tenant_id}
-    if flt.retired is not None:
-        clauses.append("Retired eq @retired")
-        params["retired"] = flt.retired
-    if flt.compliance_state:
-        clauses.append("ComplianceState eq @compliance")
-        params["compliance"] = flt.compliance_state
-    if flt.operating_system:
-        clauses.append("OperatingSystem eq @os")
-        params["os"] = flt.operating_system
-    return " and ".join(clauses), params
+def _removed_filter(tenant_id: str, removed: bool | None) -> tuple[str, dict[str, Any]]:
+    where = TableFilter(tenant_id).equal("Removed", removed)
+    return where.text, where.params
 
 
-def _removed_query(tenant_id: str, removed: bool | None) -> tuple[str, dict[str, Any]]:
-    if removed is None:
-        return "PartitionKey eq @pk", {"pk": tenant_id}
-    return "PartitionKey eq @pk and Removed eq @removed", {"pk": tenant_id, "removed": removed}
+def _device_filter(tenant_id: str, flt: DeviceFilter) -> TableFilter:
+    """The table filter for ``flt`` (but its users)."""
+    return (TableFilter(tenant_id).equal("Retired", flt.retired)
+            .equal("ComplianceState", flt.compliance_state or None)
+            .equal("OperatingSystem", flt.operating_system or None))
 
 
 class PartnerTable:

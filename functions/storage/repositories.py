@@ -19,7 +19,7 @@ from ..domain import (
 )
 from ..errors import NotFoundError
 from . import entities as ent
-from .tables import TableStore, WriteStats
+from .tables import TableFilter, TableStore, WriteStats
 
 
 def new_run_id(now: datetime) -> str:
@@ -104,28 +104,13 @@ class UserFilter:
         )
 
 
-def _prefix_range(prefix: str) -> tuple[str, str]:
-    """Bounds ``lo <= value < hi`` of the strings that start with ``prefix``."""
-    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
-
-
-def _user_query(tenant_id: str, flt: UserFilter) -> tuple[str, dict[str, object]]:
-    """A parameterised filter for ``flt`` (but its group): values never enter the text."""
-    clauses = ["PartitionKey eq @pk"]
-    params: dict[str, object] = {"pk": tenant_id}
-    if flt.deleted_only:
-        clauses.append("AzureDeleted eq @deleted")
-        params["deleted"] = True
-    if flt.anonymous_only:
-        clauses.append("Anonymous eq @anon")
-        params["anon"] = True
-    if flt.email_prefix:
-        clauses.append("Email ge @elo and Email lt @ehi")
-        params["elo"], params["ehi"] = _prefix_range(flt.email_prefix)
-    if flt.name_prefix:
-        clauses.append("DisplayName ge @nlo and DisplayName lt @nhi")
-        params["nlo"], params["nhi"] = _prefix_range(flt.name_prefix)
-    return " and ".join(clauses), params
+def _user_filter(tenant_id: str, flt: UserFilter) -> TableFilter:
+    """The table filter for ``flt`` (but its group)."""
+    return (TableFilter(tenant_id)
+            .equal("AzureDeleted", True if flt.deleted_only else None)
+            .equal("Anonymous", True if flt.anonymous_only else None)
+            .prefix("Email", flt.email_prefix)
+            .prefix("DisplayName", flt.name_prefix))
 
 
 class DirectoryTables:
@@ -167,13 +152,13 @@ class DirectoryTables:
         return stats
 
     def users(self, tenant_id: str, flt: UserFilter) -> Iterator[UserRecord]:
-        query, params = _user_query(tenant_id, flt)
+        where = _user_filter(tenant_id, flt)
         member_ids: set[str] | None = None
         if flt.group_id:
             member_ids = {
                 m.user_id for m in self.memberships(tenant_id, flt.group_id) if m.active
             }
-        for e in self._store.query("users", query, params):
+        for e in self._store.query("users", where.text, where.params):
             user = ent.user_record(e)
             if member_ids is None or user.id in member_ids:
                 yield user
@@ -190,17 +175,17 @@ class DirectoryTables:
             InputError: ``invalid_continuation`` for a token this query did not issue.
         """
         if not flt.group_id:
-            query, params = _user_query(tenant_id, flt)
+            where = _user_filter(tenant_id, flt)
             rows, token = self._store.query_page(
-                "users", query, params, page_size=page_size, continuation=continuation
+                "users", where.text, where.params, page_size=page_size,
+                continuation=continuation,
             )
             return [ent.user_record(e) for e in rows], token
-        lo = f"{flt.group_id}_"
+        # RowKeys of a group's memberships share the prefix "<group id>_".
+        members = TableFilter(tenant_id).prefix("RowKey", f"{flt.group_id}_").equal("Active", True)
         rows, token = self._store.query_page(
-            "memberships",
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Active eq @active",
-            {"pk": tenant_id, "lo": lo, "hi": _prefix_range(lo)[1], "active": True},
-            page_size=page_size, continuation=continuation,
+            "memberships", members.text, members.params, page_size=page_size,
+            continuation=continuation,
         )
         users = []
         for m in rows:
@@ -214,13 +199,9 @@ class DirectoryTables:
         continuation: str | None = None,
     ) -> tuple[list[GroupRecord], str | None]:
         """One page of a tenant's level-1 groups (by group ID) and the token of the next."""
-        query = "PartitionKey eq @pk"
-        params: dict[str, object] = {"pk": tenant_id}
-        if deleted_only:
-            query += " and AzureDeleted eq @deleted"
-            params["deleted"] = True
+        where = TableFilter(tenant_id).equal("AzureDeleted", True if deleted_only else None)
         rows, token = self._store.query_page(
-            "groups", query, params, page_size=page_size, continuation=continuation
+            "groups", where.text, where.params, page_size=page_size, continuation=continuation
         )
         return [ent.group_record(e) for e in rows], token
 
@@ -238,16 +219,9 @@ class DirectoryTables:
     def memberships(
         self, tenant_id: str, group_id: str | None = None
     ) -> Iterator[MembershipRecord]:
-        if group_id:
-            # RowKeys of a group's memberships share the prefix "<group id>_".
-            rows = self._store.query(
-                "memberships",
-                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                {"pk": tenant_id, "lo": f"{group_id}_", "hi": f"{group_id}`"},
-            )
-        else:
-            rows = self._store.query("memberships", "PartitionKey eq @pk", {"pk": tenant_id})
-        for e in rows:
+        # RowKeys of a group's memberships share the prefix "<group id>_".
+        where = TableFilter(tenant_id).prefix("RowKey", f"{group_id}_" if group_id else None)
+        for e in self._store.query("memberships", where.text, where.params):
             yield ent.membership_record(e)
 
 
@@ -278,13 +252,9 @@ class RunTable:
         continuation: str | None = None,
     ) -> tuple[list[Run], str | None]:
         """One page of a tenant's runs, newest first, and the token of the next page."""
-        query = "PartitionKey eq @pk"
-        params: dict[str, object] = {"pk": tenant_id}
-        if kind:
-            query += " and Kind eq @kind"
-            params["kind"] = kind
+        where = TableFilter(tenant_id).equal("Kind", kind or None)
         rows, token = self._store.query_page(
-            "runs", query, params, page_size=page_size, continuation=continuation
+            "runs", where.text, where.params, page_size=page_size, continuation=continuation
         )
         return [ent.run_record(e) for e in rows], token
 
