@@ -170,6 +170,9 @@ class SecretStore:
         # The SDK's exception text may echo request details; keep only the type and status.
         status = getattr(exc, "status_code", None)
         detail = f"HTTP {status}" if status else type(exc).__name__
+        # The SDK's own words go to the log (for whoever debugs), not into the error.
+        log.warning("key vault %s of %r failed: %s: %s", action, name, type(exc).__name__,
+                    str(exc)[:500])
         if status == 403:
             hint = ("the app's identity needs the 'Key Vault Secrets Officer' role on the "
                     "vault")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -13,6 +14,8 @@ import requests
 
 from .errors import AuthenticationError
 from .secrets import SecretStore, SecretValue, StoredSecret
+
+log = logging.getLogger("tenantsync.tokens")
 
 # AADSTS code -> (our error code, what to do). {tenant} and {client} are filled in.
 _TOKEN_ERRORS: dict[int, tuple[str, str]] = {
@@ -153,6 +156,8 @@ class TokenProvider:
                 code="authority_unreachable",
             ) from None
         except requests.RequestException as exc:
+            log.warning("token request for tenant %s failed: %s: %s", tenant_id,
+                        type(exc).__name__, str(exc)[:300])
             raise AuthenticationError(
                 f"The token endpoint could not be reached ({type(exc).__name__})",
                 code="authority_unreachable",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
-from devstack.stack import AzuriteProcess, local_settings
+from devstack.stack import AzuriteProcess, free_port, local_settings
 from functions import services as services_module
 from functions.config import Settings
 from functions.domain import Run, UserRecord
@@ -27,6 +27,23 @@ def azurite() -> Iterator[AzuriteProcess]:
     process.stop()
 
 
+_used_ports: set[int] = set()
+
+
+def fresh_port() -> int:
+    """A free port no simulator of this test session has had.
+
+    azure-keyvault-secrets keeps Key Vault's auth challenges in a process-wide cache keyed
+    by the vault's URL; a later simulator on a reused port would be sent the tenant of an
+    earlier one's challenge.
+    """
+    while True:
+        port = free_port()
+        if port not in _used_ports:
+            _used_ports.add(port)
+            return port
+
+
 class Harness:
     """The real tenantsync services pointed at Azurite and an in-process simulator."""
 
@@ -41,7 +58,7 @@ class Harness:
 
     def start(self, **overrides: str) -> Harness:
         """Start the simulator on the world as built so far; ``overrides`` are env settings."""
-        self.sim = Simulator(self.world.build())
+        self.sim = Simulator(self.world.build(), port=fresh_port())
         self.sim.start()
         self.env = local_settings(
             storage_connection=self.azurite.connection_string, sim_base_url=self.sim.base_url,

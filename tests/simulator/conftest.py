@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from simulator import Simulator
+from tests.conftest import fresh_port
 
 from .partners import build_partner_fixture
 
@@ -111,7 +112,7 @@ def build_fixture() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
-    simulator = Simulator(copy.deepcopy(build_fixture()))
+    simulator = Simulator(copy.deepcopy(build_fixture()), port=fresh_port())
     simulator.start()
     yield simulator
     simulator.stop()
@@ -120,7 +121,7 @@ def sim() -> Iterator[Simulator]:
 @pytest.fixture(scope="module")
 def partner_sim() -> Iterator[Simulator]:
     """A partner tenant (GDAP, Partner Center) and customers with Intune: see partners.py."""
-    simulator = Simulator(build_partner_fixture())
+    simulator = Simulator(build_partner_fixture(), port=fresh_port())
     simulator.start()
     yield simulator
     simulator.stop()
