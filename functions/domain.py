@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 
 def utcnow() -> datetime:
@@ -236,6 +237,25 @@ class ChangeCounts:
     unchanged: int = 0
     marked_deleted: int = 0
     restored: int = 0
+
+    def seen(self, new: Any, old: Any | None, out: list[Any], *, mark: str) -> None:
+        """Count one record a complete or partial read found against its stored self, and
+        collect it in ``out`` if it must be written.
+
+        ``mark`` names the record's "gone" flag (deleted, retired, removed): a stored
+        record carrying it is back, so the new record (without the mark) restores it.
+        """
+        if old is None:
+            out.append(new)
+            self.created += 1
+        elif getattr(old, mark):
+            out.append(new)
+            self.restored += 1
+        elif new != old:
+            out.append(new)
+            self.updated += 1
+        else:
+            self.unchanged += 1
 
     def add(self, other: ChangeCounts) -> None:
         self.created += other.created

@@ -36,18 +36,7 @@ def _plan(
 ) -> None:
     """Create, update, restore what was seen; mark what vanished, only after a complete list."""
     for key, new in seen.items():
-        old = stored.get(key)
-        if old is None:
-            out.append(new)
-            counts.created += 1
-        elif getattr(old, flag):
-            out.append(new)  # back in Intune: the retired/removed mark is cleared
-            counts.restored += 1
-        elif new != old:
-            out.append(new)
-            counts.updated += 1
-        else:
-            counts.unchanged += 1
+        counts.seen(new, stored.get(key), out, mark=flag)
     if not complete:
         return
     for key, old in stored.items():

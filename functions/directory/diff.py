@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 from ..domain import (
     ChangeCounts,
@@ -51,11 +50,12 @@ def plan_directory_changes(
         if not removals_allowed and old is not None:
             direct = direct or old.direct
         new = UserRecord(user.id, user.display_name, user.email, user.upn, direct)
-        _decide(new, old, changes.users, changes.user_counts)
+        changes.user_counts.seen(new, old, changes.users, mark="deleted")
 
     for group in tree.groups.values():
         new_group = GroupRecord(group.id, group.display_name)
-        _decide(new_group, stored.groups.get(group.id), changes.groups, changes.group_counts)
+        changes.group_counts.seen(new_group, stored.groups.get(group.id), changes.groups,
+                                  mark="deleted")
 
     for group_id, user_id in tree.memberships:
         old_m = stored.memberships.get((group_id, user_id))
@@ -77,26 +77,6 @@ def plan_directory_changes(
                 changes.memberships.append(replace(old_m, active=False, removed_at=now))
                 changes.memberships_removed += 1
     return changes
-
-
-def _decide(
-    new: UserRecord | GroupRecord,
-    old: UserRecord | GroupRecord | None,
-    out: list[Any],
-    counts: ChangeCounts,
-) -> None:
-    """Compare one seen record with its stored self (seen records are never deleted)."""
-    if old is None:
-        out.append(new)
-        counts.created += 1
-    elif old.deleted:
-        out.append(new)  # back in the group: restored, deletion mark cleared
-        counts.restored += 1
-    elif new != old:
-        out.append(new)
-        counts.updated += 1
-    else:
-        counts.unchanged += 1
 
 
 def deletion_guard(
