@@ -9,6 +9,8 @@ from typing import Any
 import msal
 import pytest
 import requests
+from azure.identity import ClientSecretCredential
+from azure.keyvault.secrets import SecretClient
 
 from simulator import Simulator
 from tests.conftest import fresh_port
@@ -163,3 +165,23 @@ def graph_get(sim: Simulator, url: str, token: str, **headers: str) -> requests.
     return http(sim).get(
         target, headers={"Authorization": f"Bearer {token}", **headers}, timeout=10
     )
+
+
+def vault_client(sim: Simulator) -> tuple[SecretClient, ClientSecretCredential]:
+    """The real SecretClient signed in as the fixture's vault principal, and its credential
+    (for the caller to close)."""
+    credential = ClientSecretCredential(
+        TENANT,
+        OPERATOR,
+        OPERATOR_SECRET,
+        authority=sim.base_url,
+        disable_instance_discovery=True,
+        connection_verify=sim.ca_path,
+    )
+    client = SecretClient(
+        f"{sim.base_url}/keyvault/",
+        credential,
+        verify_challenge_resource=False,
+        connection_verify=sim.ca_path,
+    )
+    return client, credential

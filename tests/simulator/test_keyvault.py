@@ -7,30 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.identity import ClientSecretCredential
 from azure.keyvault.secrets import SecretClient
 
 from simulator import Simulator
 
-from .conftest import OPERATOR, OPERATOR_SECRET, TENANT, http
+from .conftest import TENANT, http, vault_client
 
 
 @pytest.fixture(scope="module")
 def client(sim: Simulator) -> Iterator[SecretClient]:
-    credential = ClientSecretCredential(
-        TENANT,
-        OPERATOR,
-        OPERATOR_SECRET,
-        authority=sim.base_url,
-        disable_instance_discovery=True,
-        connection_verify=sim.ca_path,
-    )
-    secret_client = SecretClient(
-        f"{sim.base_url}/keyvault/",
-        credential,
-        verify_challenge_resource=False,
-        connection_verify=sim.ca_path,
-    )
+    secret_client, credential = vault_client(sim)
     yield secret_client
     secret_client.close()
     credential.close()

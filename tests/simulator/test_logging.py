@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from azure.identity import ClientSecretCredential
-from azure.keyvault.secrets import SecretClient
 
 from simulator import Simulator
 
@@ -19,6 +17,7 @@ from .conftest import (
     TENANT,
     http,
     msal_app,
+    vault_client,
 )
 
 VAULT_VALUE = "Stored~In.Vault-5"
@@ -43,20 +42,7 @@ def test_no_secret_in_logs_or_error_bodies(
     in_url = http(sim).get(f"{sim.base_url}/{TENANT}/oauth2/v2.0/token?client_secret={SECRET}")
     assert in_url.status_code == 400  # a misbehaving client: the URL is logged redacted
     assert SECRET not in wrong.text
-    credential = ClientSecretCredential(
-        TENANT,
-        OPERATOR,
-        OPERATOR_SECRET,
-        authority=sim.base_url,
-        disable_instance_discovery=True,
-        connection_verify=sim.ca_path,
-    )
-    client = SecretClient(
-        f"{sim.base_url}/keyvault/",
-        credential,
-        verify_challenge_resource=False,
-        connection_verify=sim.ca_path,
-    )
+    client, _ = vault_client(sim)
     client.set_secret("logged", VAULT_VALUE)
     assert client.get_secret("logged").value == VAULT_VALUE
     simulator_lines = [r.getMessage() for r in caplog.records if r.name.startswith("simulator")]
