@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.devices [--tenants 200] [--devices 500] [--apps 300]
                                       [--latency 0.03] [--concurrency 8]
+                                      [--tenants-in-flight 16]
 
 Builds a partner with ``--tenants`` customer tenants of ``--devices`` managed devices,
 ``--apps`` detected apps and 20 managed apps each; turns on a simulated Graph latency and the
@@ -17,8 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench import print_checks
+from bench import cpu_seconds, peak_rss_mb, print_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE_PAGE, DETECTED_PAGE, MOBILE_PAGE = 1000, 50, 100
@@ -122,15 +123,24 @@ def build_fixture(tenants: int, devices: int, apps: int, seed: int = 11) -> tupl
     return fx, facts
 
 
-def run_child(tenants: list[str]) -> None:
+def run_child(tenants: list[str], peers: dict[str, int]) -> None:
     """Child process: sync every tenant twice, as one long-lived function worker would
     (MSAL's token cache and the secret cache are warm for the second run); prints each
-    run's figures as a JSON line."""
+    run's figures as a JSON line, with the CPU time this process (and its worker
+    processes), the simulator and Azurite used meanwhile."""
     from functions.services import get_services
 
     services = get_services()
     for _ in range(2):
-        print(json.dumps(sync_all(services, tenants)), flush=True)
+        before = {name: cpu_seconds(pid) for name, pid in peers.items()}
+        before["tenantsync"] = cpu_seconds(children=True)
+        figures = sync_all(services, tenants)
+        figures["cpu_s"] = {name: round(cpu_seconds(pid) - before[name], 1)
+                            for name, pid in peers.items()}
+        figures["cpu_s"]["tenantsync"] = round(
+            cpu_seconds(children=True) - before["tenantsync"], 1)
+        print(json.dumps(figures), flush=True)
+    services.close()
 
 
 def sync_all(services: Any, tenants: list[str]) -> dict[str, Any]:
@@ -148,7 +158,7 @@ def sync_all(services: Any, tenants: list[str]) -> dict[str, Any]:
         "transactions": sum(r.transactions for r in runs),
         "entities_written": sum(r.entities_written for r in runs),
         "devices": sum(r.devices.created + r.devices.unchanged + r.devices.updated for r in runs),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
         "errors": sorted({r.error_code for r in runs if r.error_code})[:5],
     }
 
@@ -159,11 +169,17 @@ def main() -> int:
     parser.add_argument("--devices", type=int, default=500)
     parser.add_argument("--apps", type=int, default=300)
     parser.add_argument("--latency", type=float, default=0.03)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=8,
+                        help="Graph requests in flight at once (TENANTSYNC_GRAPH_CONCURRENCY)")
+    parser.add_argument("--tenants-in-flight", type=int, default=16,
+                        help="tenants syncing at once (TENANTSYNC_DEVICE_CONCURRENCY)")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="worker processes sharing both (TENANTSYNC_WORKER_PROCESSES)")
     parser.add_argument("--child", metavar="FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--peers", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        run_child(json.loads(Path(args.child).read_text()))
+        run_child(json.loads(Path(args.child).read_text()), json.loads(args.peers))
         return 0
 
     sys.path.insert(0, str(ROOT))
@@ -182,8 +198,10 @@ def main() -> int:
         path.write_text(json.dumps(fixture))
         del fixture
         with LocalStack(path) as stack:
-            env = {**stack.env, "TENANTSYNC_DEVICE_CONCURRENCY": str(args.concurrency)}
-            services = Services(Settings.from_env(env))
+            concurrency = {"TENANTSYNC_GRAPH_CONCURRENCY": str(args.concurrency),
+                           "TENANTSYNC_DEVICE_CONCURRENCY": str(args.tenants_in_flight),
+                           "TENANTSYNC_WORKER_PROCESSES": str(args.processes)}
+            services = Services(Settings.from_env({**stack.env, **concurrency}))
             services.partners.add(
                 facts["partner"], facts["partner_app"], SecretValue("p-" + facts["secret"]),
                 facts["inventory_app"], SecretValue("i-" + facts["secret"]), source="gdap")
@@ -195,8 +213,10 @@ def main() -> int:
                          json={"seconds": args.latency}, verify=stack.simulator.ca_path,
                          timeout=10).raise_for_status()
             child = subprocess.run(
-                [sys.executable, "-m", "bench.devices", "--child", str(tenants_file)],
-                env={**stack.environ(), "TENANTSYNC_DEVICE_CONCURRENCY": str(args.concurrency)},
+                [sys.executable, "-m", "bench.devices", "--child", str(tenants_file),
+                 "--peers", json.dumps({"simulator": stack.simulator.pid,
+                                        "azurite": stack.azurite.pid})],
+                env={**stack.environ(), **concurrency},
                 cwd=ROOT, capture_output=True, text=True, check=False,
             )
             if child.returncode != 0:
@@ -210,7 +230,8 @@ def main() -> int:
 
 def report(args: argparse.Namespace, facts: dict[str, Any],
            results: list[tuple[str, dict[str, Any]]]) -> int:
-    print(f"\nlatency {args.latency * 1000:.0f} ms a request, concurrency {args.concurrency}, "
+    print(f"\nlatency {args.latency * 1000:.0f} ms a request, {args.concurrency} Graph requests "
+          f"in flight ({args.tenants_in_flight} tenants), "
           f"throttling budgets on (2,000 / 1,000 requests per 20 s per app and tenant)")
     print(f"{'run':<18} {'wall s':>7} {'bound s':>8} {'ratio':>6} {'requests':>9} {'429s':>5} "
           f"{'transactions':>12} {'written':>8} {'peak MB':>8}  statuses")
@@ -223,6 +244,13 @@ def report(args: argparse.Namespace, facts: dict[str, Any],
         print(f"{label:<18} {r['wall_s']:>7} {bound:>8.2f} {ratio:>6.2f} {r['graph_requests']:>9} "
               f"{r['throttled']:>5} {r['transactions']:>12} {r['entities_written']:>8} "
               f"{r['peak_rss_mb']:>8}  {r['statuses']} {r['errors'] or ''}")
+    cores = os.cpu_count() or 1
+    print(f"\nCPU seconds used during each run ({cores} cores, so at most {cores} a second):")
+    for label, r in results:
+        cpu = r["cpu_s"]
+        busy = sum(cpu.values()) / (r["wall_s"] * cores) if r["wall_s"] else 0.0
+        print(f"{label:<18} tenantsync {cpu['tenantsync']:>5}, simulator {cpu['simulator']:>5}, "
+              f"Azurite {cpu['azurite']:>5}: the cores were {busy:.0%} busy")
     first, second = results[0][1], results[1][1]
     expected = args.tenants * facts["graph_per_tenant"]
     checks = [

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench import print_checks
+from bench import peak_rss_mb, print_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = 999  # Graph's largest page for /members
@@ -109,7 +108,7 @@ def run_sync(tenant_id: str) -> dict[str, Any]:
         "status": run.status.value, "error": run.error, "graph_requests": run.graph_requests,
         "throttled": run.throttled, "transactions": run.transactions,
         "entities_written": run.entities_written, "wall_s": round(wall, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
         "users_created": run.users.created, "users_unchanged": run.users.unchanged,
         "ignored": dict(run.ignored),
     }

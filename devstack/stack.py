@@ -82,6 +82,10 @@ class AzuriteProcess:
             f"TableEndpoint=http://127.0.0.1:{self.table_port}/{ACCOUNT};"
         )
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
     def stop(self) -> None:
         _stop(self._process)
 
@@ -113,6 +117,10 @@ class SimulatorProcess:
         info: dict[str, Any] = json.loads(ready.read_text())
         self.base_url, self.ca_path = info["base_url"], info["ca_path"]
         return self
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
 
     def stop(self) -> None:
         _stop(self._process)

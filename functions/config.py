@@ -57,7 +57,9 @@ class Settings:
     quarantine_backoff_minutes: int = 360
     devices_queue: str = "tenantsync-devices"
     partner_center_url: str = "https://api.partnercenter.microsoft.com"
-    device_concurrency: int = 8
+    device_concurrency: int = 16
+    graph_concurrency: int = 8
+    worker_processes: int = 1
     secret_cache_seconds: float = 30.0
 
     @classmethod
@@ -127,7 +129,9 @@ class Settings:
             devices_queue=get("TENANTSYNC_DEVICES_QUEUE") or "tenantsync-devices",
             partner_center_url=(get("TENANTSYNC_PARTNER_CENTER_URL")
                                 or "https://api.partnercenter.microsoft.com").rstrip("/"),
-            device_concurrency=int(number("TENANTSYNC_DEVICE_CONCURRENCY", 8)),
+            device_concurrency=int(number("TENANTSYNC_DEVICE_CONCURRENCY", 16)),
+            graph_concurrency=int(number("TENANTSYNC_GRAPH_CONCURRENCY", 8)),
+            worker_processes=int(number("TENANTSYNC_WORKER_PROCESSES", 1)),
             secret_cache_seconds=number("TENANTSYNC_SECRET_CACHE_SECONDS", 30.0),
         )
 

@@ -7,10 +7,12 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 
 from .config import Settings
@@ -75,6 +77,7 @@ class GraphClient:
         timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         stats: RequestStats | None = None,
+        slots: threading.Semaphore | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._host = urlsplit(self.base_url).netloc
@@ -86,19 +89,23 @@ class GraphClient:
         self._sleep = sleep
         self._lock = threading.Lock()
         self.stats = stats if stats is not None else RequestStats()
+        # Shared by every client of a process: at most that many Graph requests in flight,
+        # whatever the number of tenants syncing. Held for the request only, never while a
+        # retry waits, so a throttled tenant does not hold back the others.
+        self._slots: AbstractContextManager[Any] = slots if slots is not None else nullcontext()
 
     @classmethod
     def configured(
         cls, settings: Settings, token: Callable[[], str], session: requests.Session,
         *, base_url: str | None = None, max_retries: int | None = None,
-        stats: RequestStats | None = None,
+        stats: RequestStats | None = None, slots: threading.Semaphore | None = None,
     ) -> GraphClient:
         """A client with the deployment's endpoint, retry budget and timeout."""
         return cls(
             base_url or settings.graph_url, token, session,
             max_retries=settings.graph_max_retries if max_retries is None else max_retries,
             max_retry_wait=settings.graph_max_retry_wait, timeout=settings.graph_timeout,
-            stats=stats,
+            stats=stats, slots=slots,
         )
 
     def _count(self, *, throttled: bool = False, retry: bool = False) -> None:
@@ -130,13 +137,11 @@ class GraphClient:
         attempt = 0
         while True:
             self._count()
+            auth = {**(headers or {}), "Authorization": f"Bearer {self._token()}"}
             try:
-                response = self._session.get(
-                    url,
-                    params=params,
-                    headers={**(headers or {}), "Authorization": f"Bearer {self._token()}"},
-                    timeout=self._timeout,
-                )
+                with self._slots:
+                    response = self._session.get(url, params=params, headers=auth,
+                                                 timeout=self._timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt >= self._max_retries:
                     raise GraphError(
@@ -152,7 +157,8 @@ class GraphClient:
             if response.status_code < 400:
                 if digest is not None:
                     digest.update(response.content)  # the body as sent, for change checks
-                body: dict[str, Any] = response.json()
+                # orjson: a page of 1,000 devices decodes in about half json's time.
+                body: dict[str, Any] = orjson.loads(response.content)
                 return body
             graph_code, message, request_id = _error_fields(response)
             if response.status_code in RETRIABLE_STATUSES and attempt < self._max_retries:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
+import multiprocessing
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -89,6 +91,8 @@ class TrustingSession(requests.Session):
 @dataclass
 class Services:
     settings: Settings
+    # Set in sync_many's worker processes: one limit on Graph requests shared by all of them.
+    shared_graph_slots: Any = None
 
     @cached_property
     def credential(self) -> TokenCredential:
@@ -175,7 +179,7 @@ class Services:
     def directory_sync(self) -> DirectorySync:
         return DirectorySync(
             self.settings, self.tenants, self.directory, self.ledger, self.secrets, self.tokens,
-            self.session,
+            self.session, graph_slots=self.graph_slots,
         )
 
     @cached_property
@@ -194,8 +198,16 @@ class Services:
     def device_sync(self) -> DeviceSync:
         return DeviceSync(
             self.settings, self.tenants, self.inventory, self.ledger, self.secrets, self.tokens,
-            self.session,
+            self.session, graph_slots=self.graph_slots,
         )
+
+    @cached_property
+    def graph_slots(self) -> threading.Semaphore:
+        """At most TENANTSYNC_GRAPH_CONCURRENCY Graph requests in flight in this process (or
+        in all of sync_many's worker processes together)."""
+        if self.shared_graph_slots is not None:
+            return self.shared_graph_slots
+        return threading.BoundedSemaphore(max(1, self.settings.graph_concurrency))
 
     @cached_property
     def partners(self) -> Partners:
@@ -234,15 +246,56 @@ class Services:
     def sync_many(
         self, kind: str, tenant_ids: list[str], trigger: str, *, full: bool = False
     ) -> list[Run]:
-        """Run syncs of many tenants concurrently (each tenant's pages stay sequential).
+        """Run syncs of many tenants concurrently (each tenant's pages stay sequential):
+        TENANTSYNC_DEVICE_CONCURRENCY tenants at once, sharing TENANTSYNC_GRAPH_CONCURRENCY
+        Graph requests in flight, so that one tenant's storage writes and parsing overlap
+        the others' Graph requests. With TENANTSYNC_WORKER_PROCESSES above 1 the tenants are
+        shared out between that many worker processes (each with its share of both limits),
+        as the function host's worker processes would: the parsing and encoding run on
+        every core, not behind one interpreter lock. The Graph limit stays one limit, shared
+        by the processes.
 
-        One tenant's failure is its own failed run; the others go on.
+        One tenant's failure is its own failed run; the others go on. Runs come back in the
+        order of ``tenant_ids``.
         """
-        with ThreadPoolExecutor(max_workers=max(1, self.settings.device_concurrency)) as pool:
-            return list(pool.map(
+        processes = min(self.settings.worker_processes, len(tenant_ids))
+        if processes > 1:
+            shares = [tenant_ids[i::processes] for i in range(processes)]
+            pool = self._worker_pool(processes)
+            jobs = [(kind, share, trigger, full) for share in shares]
+            results = list(pool.map(_sync_share, jobs))
+            by_tenant = {run.tenant_id: run for runs in results for run in runs}
+            return [by_tenant[tenant_id] for tenant_id in tenant_ids]
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.device_concurrency)) as threads:
+            return list(threads.map(
                 lambda tenant_id: self.run_job(SyncJob(tenant_id, kind, trigger), full=full),
                 tenant_ids,
             ))
+
+    def _worker_pool(self, processes: int) -> ProcessPoolExecutor:
+        """Worker processes kept for the life of this object (their token and secret caches
+        stay warm between calls); each builds its own clients from these settings."""
+        with _lock:
+            pool = self.__dict__.get("_pool")
+            if pool is None:
+                share = replace(
+                    self.settings, worker_processes=1,
+                    device_concurrency=math.ceil(self.settings.device_concurrency / processes),
+                )
+                # spawn, not fork: this process has threads (HTTP pools, SDK clients) whose
+                # locks a forked child could inherit held.
+                context = multiprocessing.get_context("spawn")
+                slots = context.BoundedSemaphore(max(1, self.settings.graph_concurrency))
+                pool = ProcessPoolExecutor(processes, mp_context=context,
+                                           initializer=_start_worker, initargs=(share, slots))
+                self.__dict__["_pool"] = pool
+            return pool
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started."""
+        pool = self.__dict__.pop("_pool", None)
+        if pool is not None:
+            pool.shutdown()
 
     def run_job(self, job: SyncJob, *, full: bool = False) -> Run:
         """Run one queued job (what the queue-triggered functions do)."""
@@ -253,6 +306,18 @@ class Services:
 
 _services: Services | None = None
 _lock = threading.Lock()
+_worker: Services | None = None  # in a worker process of sync_many
+
+
+def _start_worker(settings: Settings, graph_slots: Any) -> None:
+    global _worker
+    _worker = Services(settings, shared_graph_slots=graph_slots)
+
+
+def _sync_share(job: tuple[str, list[str], str, bool]) -> list[Run]:
+    kind, tenant_ids, trigger, full = job
+    assert _worker is not None, "started without _start_worker"
+    return _worker.sync_many(kind, tenant_ids, trigger, full=full)
 
 
 def get_services() -> Services:

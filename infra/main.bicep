@@ -106,9 +106,7 @@ var tableSuffixes = [
   'memberships'
   'runs'
   'partners'
-  'devices'
-  'detectedapps'
-  'managedapps'
+  'inventory'
 ]
 var tableNames = [for suffix in tableSuffixes: '${tablePrefix}${suffix}']
 

@@ -8,19 +8,23 @@ is needed to read it. Each item's JSON is encoded once, the first time a page ho
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+import orjson
 
 
 class Collection:
     """Items (dicts with an `id`) in a fixed order, with lookup by lower-case id."""
 
-    __slots__ = ("_encoded", "_index", "_items")
+    __slots__ = ("_encoded", "_index", "_items", "_selected")
 
     def __init__(self, items: Iterable[dict[str, Any]]) -> None:
         self._items: list[dict[str, Any]] = list(items)
         self._index = {str(item["id"]).lower(): pos for pos, item in enumerate(self._items)}
         self._encoded: list[bytes | None] = [None] * len(self._items)
+        # (offset, size, $select) -> that page's projected items as JSON, once asked for.
+        self._selected: dict[tuple[int, int, tuple[str, ...]], tuple[bytes, int]] = {}
 
     def __len__(self) -> int:
         return len(self._items)
@@ -51,6 +55,25 @@ class Collection:
                 self._encoded[pos] = cached
             out.append(cached)
         return out
+
+    def encoded_selected(
+        self, offset: int, size: int, select: list[str],
+        project: Callable[[dict[str, Any], list[str]], dict[str, Any]],
+    ) -> tuple[bytes, int]:
+        """The items at offset..offset+size reduced by ``project`` to ``select``, as the
+        JSON of a list without its brackets, and how many there are; cached per page.
+
+        Items are never changed in place (an edit builds a new collection), so a cached
+        page cannot go stale. (Racing callers may both encode it; the results are equal.)
+        """
+        key = (offset, size, tuple(select))
+        cached = self._selected.get(key)
+        if cached is None:
+            page = [project(item, select) for item in self._items[offset:offset + size]]
+            # orjson: the simulator shares the benchmark's cores, so its encoding is kept cheap.
+            cached = orjson.dumps(page)[1:-1], len(page)
+            self._selected[key] = cached
+        return cached
 
     def where(self, name: str, value: object) -> Collection:
         """A new collection of the items whose `name` equals `value` (same order)."""

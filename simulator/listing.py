@@ -119,19 +119,17 @@ def page_response(
     size = spec.fixed_page or query.top
     if query.select is None:
         chunks = items.encoded_page(query.offset, size)
+        values, count = b", ".join(chunks), len(chunks)
     else:
-        chunks = [
-            json.dumps(project(item, query.select)).encode("utf-8")
-            for item in items.page(query.offset, size)
-        ]
+        values, count = items.encoded_selected(query.offset, size, query.select, project)
     head: dict[str, Any] = {"@odata.context": context_url(req, spec, query.select)}
     if spec.count:
-        head["@odata.count"] = len(chunks)
+        head["@odata.count"] = count
     if query.offset + size < len(items):
         cursor = paging.Cursor(offset=query.offset + size, page=query.page + 1)
         head["@odata.nextLink"] = next_link(req, state, cursor, ("$top", "$select", "$filter"))
     prefix = json.dumps(head)[:-1].encode("utf-8")
-    body = prefix + b', "value": [' + b", ".join(chunks) + b"]}"
+    body = prefix + b', "value": [' + values + b"]}"
     return raw_json(200, body, GRAPH_JSON)
 
 

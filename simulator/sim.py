@@ -249,6 +249,16 @@ class Simulator:
             return control.handle(state, req)
         kind, path_tenant = classify(req.path)
         state.count_request(req.method, kind)
+        if not kind.startswith("graph."):
+            return self._answer(req, kind, path_tenant)
+        state.graph_started()
+        try:
+            return self._answer(req, kind, path_tenant)
+        finally:
+            state.graph_ended()
+
+    def _answer(self, req: Request, kind: str, path_tenant: str | None) -> Response:
+        state = self.state
         tenant = path_tenant.lower() if path_tenant else self._token_tenant(req)
         if kind.startswith("partnercenter"):
             page = partnercenter.page_of(state, req)

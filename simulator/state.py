@@ -42,6 +42,8 @@ class SimState:
         self._requests: Counter[str] = Counter()
         self._throttled = 0
         self._tokens_issued = 0
+        self._graph_in_flight = 0
+        self._graph_in_flight_peak = 0
 
     # --- lookups used by the handlers -------------------------------------------------
 
@@ -193,6 +195,16 @@ class SimState:
             with self.lock:
                 self._throttled += 1
 
+    def graph_started(self) -> None:
+        """A Graph request arrived; it is in flight until ``graph_ended`` (latency included)."""
+        with self.lock:
+            self._graph_in_flight += 1
+            self._graph_in_flight_peak = max(self._graph_in_flight_peak, self._graph_in_flight)
+
+    def graph_ended(self) -> None:
+        with self.lock:
+            self._graph_in_flight -= 1
+
     def count_token(self) -> None:
         with self.lock:
             self._tokens_issued += 1
@@ -204,6 +216,7 @@ class SimState:
                 "by_path_kind": dict(sorted(self._requests.items())),
                 "throttled": self._throttled,
                 "tokens_issued": self._tokens_issued,
+                "graph_in_flight_peak": self._graph_in_flight_peak,
                 "budget_throttled": dict(self.limiter.rejected),
                 "faults": [describe(fault) for fault in self.faults],
             }
@@ -213,6 +226,7 @@ class SimState:
             self._requests.clear()
             self._throttled = 0
             self._tokens_issued = 0
+            self._graph_in_flight_peak = self._graph_in_flight
         self.limiter.reset_counts()
 
 

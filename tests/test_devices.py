@@ -10,7 +10,9 @@ import pytest
 from functions import partners as partners_module
 from functions.devices import reader as reader_module
 from functions.domain import Health, RunStatus
+from functions.errors import InputError
 from functions.secrets import SecretValue
+from functions.storage import packed
 from functions.storage.inventory import DeviceFilter
 from tests.conftest import Harness
 from tests.world import Partner, World, device, directory_side
@@ -159,7 +161,9 @@ def test_second_unchanged_device_sync_writes_no_entity(harness: Harness, world: 
     connect(harness, partner)
     harness.services.partners.discover(partner.id)
     first = sync(harness, tid)
-    assert first.entities_written == 5 + 70 + 4
+    # Packed: a tenant this small is one bucket row, with no layout row.
+    assert first.entities_written == 1
+    assert first.devices.created == 5 and first.apps.created == 70 + 4
     before = harness.entities()
     again = sync(harness, tid)
     full = sync(harness, tid, full=True)
@@ -167,13 +171,11 @@ def test_second_unchanged_device_sync_writes_no_entity(harness: Harness, world: 
         assert run.status == RunStatus.SUCCEEDED
         assert run.entities_written == 0
         assert run.devices.unchanged == 5
-    synced = ("devices", "detectedapps", "managedapps")
-
     def etags(rows: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
         return {(e["_table"], e["RowKey"]): e["_etag"] for e in rows
-                if e["_table"].endswith(synced)}
+                if e["_table"].endswith("inventory")}
 
-    assert len(etags(before)) == 5 + 70 + 4
+    assert len(etags(before)) == 1
     assert etags(harness.entities()) == etags(before)
 
 
@@ -398,3 +400,156 @@ def test_partner_and_inventory_secrets_appear_in_no_log_entity_or_error(
     for secret in (partner.partner_secret, partner.inventory_secret):
         assert secret not in text
     assert len(caplog.records) > 20
+
+
+def _inventory_rows(harness: Harness, tid: str) -> dict[str, dict[str, Any]]:
+    return {e["RowKey"]: e for e in harness.entities()
+            if e["_table"].endswith("inventory") and e["PartitionKey"] == tid}
+
+
+def _all_pages(harness: Harness, tid: str, size: int) -> tuple[list[str], list[str]]:
+    """Every device id over every page, and the tokens that were handed out."""
+    ids: list[str] = []
+    tokens: list[str] = []
+    token = None
+    while True:
+        page, token = harness.services.inventory.devices_page(
+            tid, DeviceFilter(), page_size=size, continuation=token)
+        ids.extend(d.id for d in page)
+        if token is None:
+            return ids, tokens
+        tokens.append(token)
+
+
+def test_a_big_tenant_is_bucketed_rewritten_by_bucket_and_regrown_without_losing_a_record(
+    harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    partner = Partner(world)
+    tid = partner.customer("Omega", devices=60, detected=3, mobile=1)
+    harness.start()
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    # Small buckets, so that 60 devices need several.
+    monkeypatch.setattr(packed, "TARGET_BYTES", 4_000)
+    first = sync(harness, tid)
+    rows = _inventory_rows(harness, tid)
+    buckets = rows["layout"]["Buckets"]
+    assert buckets >= 4
+    bucket_rows = sorted(k for k in rows if k != "layout")
+    assert bucket_rows == [packed.row_key(buckets, i) for i in range(buckets)]
+    assert first.entities_written == buckets + 1  # and the layout row
+
+    listed, tokens = _all_pages(harness, tid, 7)
+    devices = partner.customers[tid]["intune"]["managed_devices"]
+    assert sorted(listed) == sorted(devices)  # each exactly once, over many pages
+    assert len(tokens) >= 60 // 7
+
+    # One device changes: only its bucket is written again.
+    assert harness.sim is not None
+    changed_id = sorted(devices)[0]
+    harness.sim.upsert_object(tid, "managed_devices", {**devices[changed_id],
+                                                       "osVersion": "11.0.26100"})
+    before = _inventory_rows(harness, tid)
+    run = sync(harness, tid)
+    assert (run.devices.updated, run.entities_written) == (1, 1)
+    after = _inventory_rows(harness, tid)
+    moved = {k for k in after if after[k]["_etag"] != before[k]["_etag"]}
+    assert moved == {packed.row_key(buckets, packed.bucket_of(changed_id, buckets))}
+
+    # One device leaves (retired), then buckets overflow: the tenant is laid out anew.
+    gone = sorted(devices)[1]
+    harness.sim.delete_object(tid, "managed_devices", gone)
+    assert sync(harness, tid).devices.marked_deleted == 1
+    monkeypatch.setattr(packed, "MAX_BUCKET_BYTES", 900)
+    harness.sim.upsert_object(tid, "managed_devices", device("Omega-NEW", 99))
+    grown = sync(harness, tid)
+    assert grown.status == RunStatus.SUCCEEDED and grown.devices.created == 1
+    rows = _inventory_rows(harness, tid)
+    regrown = rows["layout"]["Buckets"]
+    assert regrown > buckets
+    # Only rows of the new layout are left (an empty bucket has no row).
+    assert {k for k in rows if k != "layout"} <= {
+        packed.row_key(regrown, i) for i in range(regrown)}
+    stored = {d.id: d for d in harness.services.inventory.devices(tid, DeviceFilter())}
+    assert len(stored) == 61
+    assert stored[gone].retired and stored[gone].retired_at is not None
+    assert stored[changed_id].os_version == "11.0.26100"
+    # A token from before the new layout is refused, not misread.
+    with pytest.raises(InputError, match="start again") as refused:
+        harness.services.inventory.devices_page(tid, DeviceFilter(), page_size=7,
+                                                continuation=tokens[0])
+    assert refused.value.code == "invalid_continuation"
+    assert sorted(_all_pages(harness, tid, 9)[0]) == sorted(stored)
+
+
+def test_sync_many_shares_tenants_between_worker_processes(
+    harness: Harness, world: World
+) -> None:
+    partner = Partner(world)
+    tenants = [partner.customer(f"Worker {i}", devices=2 + i) for i in range(4)]
+    unlicensed = partner.customer("No Intune", licensed=False)
+    harness.start(TENANTSYNC_WORKER_PROCESSES="2", TENANTSYNC_DEVICE_CONCURRENCY="4",
+                  TENANTSYNC_GRAPH_CONCURRENCY="2")
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    order = [tenants[2], unlicensed, *tenants[:2], tenants[3]]
+    assert harness.sim is not None
+    harness.sim.set_latency(0.05)
+    harness.sim.reset_stats()
+    try:
+        runs = harness.services.sync_many("devices", order, "cli")
+    finally:
+        harness.services.close()
+    # Two processes, two tenants each at once, but one limit of 2 Graph requests in flight.
+    assert 1 < harness.sim.stats()["graph_in_flight_peak"] <= 2
+    assert [r.tenant_id for r in runs] == order  # in the order asked for
+    by_tenant = {r.tenant_id: r for r in runs}
+    assert by_tenant[unlicensed].status == RunStatus.FAILED
+    assert by_tenant[unlicensed].error_code == "intune_not_licensed"
+    for i, tid in enumerate(tenants):
+        assert by_tenant[tid].status == RunStatus.SUCCEEDED
+        assert by_tenant[tid].devices.created == 2 + i
+        assert len(list(harness.services.inventory.devices(tid, DeviceFilter()))) == 2 + i
+    # Each worker process recorded its runs where this process reads them.
+    assert {r.run_id for tid in order for r in harness.services.runs.recent(tid, 5)} == {
+        r.run_id for r in runs}
+
+
+def test_a_one_bucket_tenant_that_outgrows_it_gets_a_layout_row_and_loses_nothing(
+    harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    partner = Partner(world)
+    tid = partner.customer("Sigma", devices=10, detected=2, mobile=1)
+    harness.start()
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    sync(harness, tid)
+    assert set(_inventory_rows(harness, tid)) == {packed.row_key(1, 0)}  # no layout row
+    monkeypatch.setattr(packed, "MAX_BUCKET_BYTES", 900)
+    assert harness.sim is not None
+    harness.sim.upsert_object(tid, "managed_devices", device("Sigma-NEW", 42))
+    run = sync(harness, tid)
+    assert (run.status, run.devices.created, run.devices.unchanged) == (
+        RunStatus.SUCCEEDED, 1, 10)
+    rows = _inventory_rows(harness, tid)
+    buckets = rows["layout"]["Buckets"]
+    assert buckets > 1 and packed.row_key(1, 0) not in rows
+    assert len(list(harness.services.inventory.devices(tid, DeviceFilter()))) == 11
+    assert len(list(harness.services.inventory.detected_apps(tid))) == 2
+    assert len(list(harness.services.inventory.managed_apps(tid))) == 1
+    assert sync(harness, tid).entities_written == 0
+
+
+def test_tenants_in_flight_share_the_graph_request_limit(harness: Harness, world: World) -> None:
+    partner = Partner(world)
+    tenants = [partner.customer(f"Limit {i}", devices=2) for i in range(6)]
+    harness.start(TENANTSYNC_DEVICE_CONCURRENCY="6", TENANTSYNC_GRAPH_CONCURRENCY="3")
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    assert harness.sim is not None
+    harness.sim.set_latency(0.05)
+    harness.sim.reset_stats()
+    runs = harness.services.sync_many("devices", tenants, "cli")
+    assert all(r.status == RunStatus.SUCCEEDED for r in runs)
+    # Six tenants at once, never more than three Graph requests at once.
+    assert 1 < harness.sim.stats()["graph_in_flight_peak"] <= 3

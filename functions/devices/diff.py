@@ -15,6 +15,10 @@ class StoredInventory:
     devices: dict[str, DeviceRecord] = field(default_factory=dict)
     detected_apps: dict[str, DetectedAppRecord] = field(default_factory=dict)
     managed_apps: dict[str, ManagedAppRecord] = field(default_factory=dict)
+    # Where they are stored (the inventory table's bucket count, 0 when nothing is, and
+    # rows left over from an earlier layout); the diff never looks at it.
+    buckets: int = 0
+    stale_rows: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -140,10 +140,6 @@ def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-_DEVICE_INTS = ("totalStorageSpaceInBytes", "freeStorageSpaceInBytes")
-_DEVICE_IDS = ("userId", "azureADDeviceId")
-_DEVICE_TEXTS = tuple(p for p in DEVICE_FIELDS if p not in (
-    "id", "deviceName", "serialNumber", "isEncrypted", *_DEVICE_INTS, *_DEVICE_IDS))
 
 
 def _object_id(value: Any) -> str | None:
@@ -153,20 +149,25 @@ def _object_id(value: Any) -> str | None:
 
 
 def device_from_graph(item: dict[str, Any]) -> DeviceRecord:
-    """One managedDevice as a record (a hot path: hundreds of thousands per sync)."""
+    """One managedDevice as a record (a hot path: hundreds of thousands per sync, so the
+    record is built positionally, in DeviceRecord's field order)."""
     get = item.get
     encrypted = get("isEncrypted")
-    # Graph sends these as strings, "" meaning none.
-    values: dict[str, Any] = {DEVICE_FIELDS[p]: get(p) or None for p in _DEVICE_TEXTS}
-    values.update(
-        id=str(get("id") or ""), name=str(get("deviceName") or ""),
-        serial_number=normalize_serial(get("serialNumber")),
-        is_encrypted=encrypted if isinstance(encrypted, bool) else None,
-        total_storage_bytes=_int(get("totalStorageSpaceInBytes")),
-        free_storage_bytes=_int(get("freeStorageSpaceInBytes")),
-        user_id=_object_id(get("userId")), azure_ad_device_id=_object_id(get("azureADDeviceId")),
+    # Graph sends the texts as strings, "" meaning none.
+    return DeviceRecord(
+        str(get("id") or ""), str(get("deviceName") or ""),
+        normalize_serial(get("serialNumber")),
+        get("manufacturer") or None, get("model") or None, get("operatingSystem") or None,
+        get("osVersion") or None, get("managedDeviceOwnerType") or None,
+        get("enrolledDateTime") or None, get("lastSyncDateTime") or None,
+        get("complianceState") or None, get("managementAgent") or None,
+        _object_id(get("azureADDeviceId")), _object_id(get("userId")),
+        get("userPrincipalName") or None, get("emailAddress") or None,
+        get("userDisplayName") or None, get("imei") or None, get("meid") or None,
+        get("wiFiMacAddress") or None, get("ethernetMacAddress") or None,
+        _int(get("totalStorageSpaceInBytes")), _int(get("freeStorageSpaceInBytes")),
+        encrypted if isinstance(encrypted, bool) else None,
     )
-    return DeviceRecord(**values)
 
 
 def detected_app_from_graph(item: dict[str, Any]) -> DetectedAppRecord:

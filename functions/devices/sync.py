@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -38,6 +39,7 @@ class DeviceSync:
     tokens: TokenProvider
     session: requests.Session
     clock: Callable[[], datetime] = utcnow
+    graph_slots: threading.Semaphore | None = None  # Graph requests in flight, per process
 
     def queue_run(self, tenant_id: str, trigger: str) -> Run:
         return self.ledger.queue(tenant_id, KIND, trigger)
@@ -80,7 +82,8 @@ class DeviceSync:
         if expires_on:
             state.secret_expires_on = expires_on
             telemetry.secret_expiry(tenant.tenant_id, KIND, expires_on, run.started_at)
-        graph = GraphClient.configured(self.settings, credential, self.session, stats=stats)
+        graph = GraphClient.configured(self.settings, credential, self.session, stats=stats,
+                                       slots=self.graph_slots)
         inventory = InventoryReader(graph, tenant.tenant_id).read()
         if inventory.organization:
             org = inventory.organization
@@ -101,9 +104,7 @@ class DeviceSync:
         stored = self.inventory.load(tenant_id)
         changes = plan_inventory_changes(inventory, stored, self.clock())
         run.devices, run.apps = changes.device_counts, changes.app_counts
-        written = self.inventory.write(
-            tenant_id, changes.devices, changes.detected_apps, changes.managed_apps
-        )
+        written = self.inventory.write(tenant_id, stored, changes)
         run.entities_written, run.transactions = written.entities, written.transactions
         if inventory.complete:
             run.status = RunStatus.SUCCEEDED

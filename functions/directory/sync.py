@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -37,6 +38,7 @@ class DirectorySync:
     tokens: TokenProvider
     session: requests.Session
     clock: Callable[[], datetime] = utcnow
+    graph_slots: threading.Semaphore | None = None  # Graph requests in flight, per process
 
     def queue_run(self, tenant_id: str, trigger: str) -> Run:
         """Record a run as queued (for a sync started now and run by the queue function)."""
@@ -75,7 +77,8 @@ class DirectorySync:
         if expires_on:
             state.secret_expires_on = expires_on
             telemetry.secret_expiry(tenant_id, KIND, expires_on, run.started_at)
-        graph = GraphClient.configured(self.settings, credential, self.session, stats=stats)
+        graph = GraphClient.configured(self.settings, credential, self.session, stats=stats,
+                                       slots=self.graph_slots)
         tree = GroupTreeReader(graph, tenant_id).read(connection.group_id)
         run.ignored = tree.ignored
         digest = tree_fingerprint(tree) if tree.complete else ""

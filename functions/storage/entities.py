@@ -6,8 +6,9 @@ Layout (every synced table is partitioned by tenant ID):
 - groups:       PartitionKey tenant ID, RowKey group object ID
 - memberships:  PartitionKey tenant ID, RowKey "<group ID>_<user ID>"
 - runs:         PartitionKey tenant ID, RowKey run ID (sorts newest first)
-- devices, detectedapps, managedapps: PartitionKey tenant ID, RowKey Intune id
-  (mapped generically from their records: see ``record_entity``)
+- inventory:    PartitionKey tenant ID, devices and software packed many to a row
+  (see ``packed``)
+- partners:     PartitionKey "partner", RowKey partner tenant ID
 """
 
 from __future__ import annotations
@@ -15,11 +16,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import MISSING, fields
 from datetime import UTC, datetime
-from typing import Any, TypeVar
-
-from azure.data.tables import EdmType, EntityProperty
+from typing import Any
 
 from ..domain import (
     ChangeCounts,
@@ -36,7 +34,6 @@ from ..domain import (
 )
 
 Entity = dict[str, Any]
-R = TypeVar("R")
 TENANT_PARTITION = "tenant"
 
 
@@ -286,46 +283,3 @@ def run_record(entity: Mapping[str, Any]) -> Run:
         error_code=entity.get("ErrorCode", ""),
         error=entity.get("Error", ""),
     )
-
-
-# --- flat records (devices, software) ---------------------------------------------------
-
-
-def _column(field_name: str) -> str:
-    return "".join(part.title() for part in field_name.split("_"))
-
-
-def record_entity(tenant_id: str, record: Any) -> Entity:
-    """A flat dataclass record as an entity: columns in PascalCase, RowKey its ``id``.
-
-    None is left out (absent columns read back as None); integers are Int64 because
-    storage sizes pass Int32; times are ISO strings.
-    """
-    entity: Entity = {"PartitionKey": tenant_id, "RowKey": record.id}
-    for f in fields(record):
-        value = getattr(record, f.name)
-        if f.name == "id" or value is None:
-            continue
-        if isinstance(value, datetime):
-            value = iso(value)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            value = EntityProperty(value, EdmType.INT64)
-        entity[_column(f.name)] = value
-    return entity
-
-
-def record_from_entity(cls: type[R], entity: Mapping[str, Any]) -> R:
-    values: dict[str, Any] = {"id": entity["RowKey"]}
-    for f in fields(cls):  # type: ignore[arg-type]
-        if f.name == "id":
-            continue
-        value = entity.get(_column(f.name))
-        if isinstance(value, EntityProperty):
-            value = value.value
-        if value is None:
-            if f.default is not MISSING:
-                value = f.default
-        elif "datetime" in str(f.type):
-            value = parse_time(value)
-        values[f.name] = value
-    return cls(**values)

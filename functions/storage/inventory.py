@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..devices.diff import StoredInventory
+from ..devices.diff import InventoryChanges, StoredInventory
 from ..devices.model import DetectedAppRecord, DeviceRecord, ManagedAppRecord
 from ..domain import PartnerConnection
-from ..errors import NotFoundError
-from .entities import iso, parse_time, record_entity, record_from_entity
-from .tables import TableFilter, TableStore, WriteStats
+from ..errors import InputError, NotFoundError
+from .entities import Entity, iso, parse_time
+from .packed import (
+    LAYOUT_ROW,
+    bucket_entity,
+    bucket_of,
+    decode_entity,
+    layout_buckets,
+    parse_row_key,
+    row_key,
+)
+from .tables import MAX_BATCH, TableStore, WriteStats, entity_chars
 
 PARTNER_PARTITION = "partner"
-INVENTORY_TABLES = ("devices", "detectedapps", "managedapps")
 PartnerPage = tuple[list[PartnerConnection], str | None]  # (partners, next page's token)
 
 
@@ -26,109 +36,207 @@ class DeviceFilter:
     operating_system: str | None = None
     user_ids: set[str] | None = None  # only devices whose primary user is one of these
 
+    def matches(self, device: DeviceRecord) -> bool:
+        return ((self.retired is None or device.retired == self.retired)
+                and (not self.compliance_state or device.compliance_state == self.compliance_state)
+                and (not self.operating_system or device.operating_system == self.operating_system)
+                and (self.user_ids is None or device.user_id in self.user_ids))
+
+
+INVENTORY_TABLE = "inventory"
+
 
 class InventoryTables:
+    """A tenant's devices, detected apps and managed apps, packed (see ``packed``)."""
+
     def __init__(self, store: TableStore) -> None:
         self._store = store
 
     def load(self, tenant_id: str) -> StoredInventory:
+        """Everything stored for the tenant, with its layout: one partition query."""
         stored = StoredInventory()
-        params = {"pk": tenant_id}
-        for e in self._store.query("devices", "PartitionKey eq @pk", params):
-            device = record_from_entity(DeviceRecord, e)
-            stored.devices[device.id] = device
-        for e in self._store.query("detectedapps", "PartitionKey eq @pk", params):
-            app = record_from_entity(DetectedAppRecord, e)
-            stored.detected_apps[app.id] = app
-        for e in self._store.query("managedapps", "PartitionKey eq @pk", params):
-            managed = record_from_entity(ManagedAppRecord, e)
-            stored.managed_apps[managed.id] = managed
+        rows = list(self._store.query(INVENTORY_TABLE, "PartitionKey eq @pk", {"pk": tenant_id}))
+        layout = next((r for r in rows if r["RowKey"] == LAYOUT_ROW), None)
+        buckets = _buckets(layout)
+        if layout is not None:
+            stored.buckets = buckets
+        for row in rows:
+            key = parse_row_key(row["RowKey"])
+            if key is None:
+                continue
+            if key[0] != buckets:
+                stored.stale_rows.append(row["RowKey"])
+                continue
+            stored.buckets = buckets
+            for kind, attr in _ATTRS.items():
+                target = getattr(stored, attr)
+                for record in decode_entity(kind, row):
+                    target[record.id] = record
         return stored
 
     def write(
-        self, tenant_id: str, devices: list[DeviceRecord], detected: list[DetectedAppRecord],
-        managed: list[ManagedAppRecord],
+        self, tenant_id: str, stored: StoredInventory, changes: InventoryChanges
     ) -> WriteStats:
-        stats = WriteStats()
-        stats.add(self._store.write("devices", (record_entity(tenant_id, d) for d in devices)))
-        stats.add(self._store.write(
-            "detectedapps", (record_entity(tenant_id, a) for a in detected)))
-        stats.add(self._store.write("managedapps", (record_entity(tenant_id, a) for a in managed)))
+        """Store the changed records: rewrite the buckets they fall in (every bucket when
+        the tenant outgrows its layout), then the layout, then drop left-over rows.
+
+        A failure part-way leaves every bucket either as it was or as it is now: the
+        layout row moves to a new bucket count only after the new buckets are written.
+
+        Raises:
+            StorageError: a transaction failed.
+        """
+        changed = {kind: getattr(changes, attr) for kind, attr in _ATTRS.items()}
+        if not any(changed.values()):
+            return WriteStats()
+        merged = {kind: {**getattr(stored, attr), **{r.id: r for r in changed[kind]}}
+                  for kind, attr in _ATTRS.items()}
+        buckets, data = layout_buckets(merged, stored.buckets)
+        if buckets == stored.buckets:
+            touched = {bucket_of(r.id, buckets) for records in changed.values() for r in records}
+        else:
+            touched = set(data)
+        rows = [bucket_entity(tenant_id, buckets, i, data[i]) for i in sorted(touched)]
+        relaid = buckets != max(stored.buckets, 1)
+        if relaid and _fits_one_transaction(rows):
+            # All in one transaction, atomic: the layout moves with its buckets.
+            rows.append(_layout_entity(tenant_id, buckets))
+        stats = self._store.write(INVENTORY_TABLE, rows, max_chars=TRANSACTION_CHARS)
+        if relaid and rows[-1]["RowKey"] != LAYOUT_ROW:
+            stats.add(self._store.write(INVENTORY_TABLE, [_layout_entity(tenant_id, buckets)]))
+        stale = list(stored.stale_rows)
+        if stored.buckets and buckets != stored.buckets:
+            stale += [row_key(stored.buckets, i) for i in range(stored.buckets)]
+        for key in stale:
+            self._store.delete(INVENTORY_TABLE, tenant_id, key)
         return stats
 
+    def _buckets_now(self, tenant_id: str) -> int:
+        return _buckets(self._store.get(INVENTORY_TABLE, tenant_id, LAYOUT_ROW))
+
+    def _kind(self, tenant_id: str, kind: str) -> Iterator[Any]:
+        buckets = self._buckets_now(tenant_id)
+        for index in range(buckets):
+            yield from self._bucket(tenant_id, kind, buckets, index)
+
+    def _bucket(self, tenant_id: str, kind: str, buckets: int, index: int) -> list[Any]:
+        row = self._store.get(INVENTORY_TABLE, tenant_id, row_key(buckets, index))
+        return decode_entity(kind, row) if row else []
+
+    def _page(
+        self, tenant_id: str, kind: str, keep: Callable[[Any], bool], page_size: int,
+        continuation: str | None,
+    ) -> tuple[list[Any], str | None]:
+        """One page of a kind's records that ``keep`` accepts, in storage order (bucket by
+        bucket, by id within one), and the next page's token.
+
+        Raises:
+            InputError: ``invalid_continuation`` for a token this listing did not issue, or
+            one from before the tenant's records were re-laid out.
+        """
+        buckets = self._buckets_now(tenant_id)
+        start, after = 0, ""
+        if continuation:
+            start, after = _read_token(continuation, buckets)
+        found: list[Any] = []
+        for index in range(start, buckets):
+            records = self._bucket(tenant_id, kind, buckets, index)
+            for n, record in enumerate(records):
+                if index == start and after and record.id <= after:
+                    continue
+                if not keep(record):
+                    continue
+                found.append(record)
+                if len(found) == page_size:
+                    last = index == buckets - 1 and n == len(records) - 1
+                    return found, None if last else _token(buckets, index, record.id)
+        return found, None
+
     def devices(self, tenant_id: str, flt: DeviceFilter) -> Iterator[DeviceRecord]:
-        where = _device_filter(tenant_id, flt)
-        for e in self._store.query("devices", where.text, where.params):
-            device = record_from_entity(DeviceRecord, e)
-            if flt.user_ids is None or device.user_id in flt.user_ids:
-                yield device
+        return (d for d in self._kind(tenant_id, "devices") if flt.matches(d))
 
     def devices_page(
         self, tenant_id: str, flt: DeviceFilter, *, page_size: int,
         continuation: str | None = None,
     ) -> tuple[list[DeviceRecord], str | None]:
-        """One page of a tenant's devices matching ``flt`` (by Intune id) and the next token.
-
-        ``flt.user_ids`` is applied after the read (it can hold any number of users), so a
-        page can hold fewer devices than ``page_size`` while more follow.
+        """One page of a tenant's devices matching ``flt`` and the next page's token.
 
         Raises:
             InputError: ``invalid_continuation`` for a token this query did not issue.
         """
-        where = _device_filter(tenant_id, flt)
-        rows, token = self._store.query_page(
-            "devices", where.text, where.params, page_size=page_size, continuation=continuation
-        )
-        devices = [record_from_entity(DeviceRecord, e) for e in rows]
-        if flt.user_ids is not None:
-            devices = [d for d in devices if d.user_id in flt.user_ids]
-        return devices, token
+        return self._page(tenant_id, "devices", flt.matches, page_size, continuation)
 
     def detected_apps_page(
         self, tenant_id: str, *, removed: bool | None = None, page_size: int,
         continuation: str | None = None,
     ) -> tuple[list[DetectedAppRecord], str | None]:
-        """One page of a tenant's detected apps (by Intune id) and the next page's token."""
-        rows, token = self._store.query_page(
-            "detectedapps", *_removed_filter(tenant_id, removed), page_size=page_size,
-            continuation=continuation,
-        )
-        return [record_from_entity(DetectedAppRecord, e) for e in rows], token
+        """One page of a tenant's detected apps and the next page's token."""
+        return self._page(tenant_id, "detectedapps", _removed(removed), page_size, continuation)
 
     def managed_apps_page(
         self, tenant_id: str, *, removed: bool | None = None, page_size: int,
         continuation: str | None = None,
     ) -> tuple[list[ManagedAppRecord], str | None]:
-        """One page of a tenant's managed apps (by Intune id) and the next page's token."""
-        rows, token = self._store.query_page(
-            "managedapps", *_removed_filter(tenant_id, removed), page_size=page_size,
-            continuation=continuation,
-        )
-        return [record_from_entity(ManagedAppRecord, e) for e in rows], token
+        """One page of a tenant's managed apps and the next page's token."""
+        return self._page(tenant_id, "managedapps", _removed(removed), page_size, continuation)
 
     def purge(self, tenant_id: str) -> int:
-        """Hard-delete a tenant's devices, detected apps and managed apps; returns how many."""
-        return sum(self._store.delete_partition(table, tenant_id) for table in INVENTORY_TABLES)
+        """Hard-delete a tenant's stored devices and software; returns how many rows."""
+        return self._store.delete_partition(INVENTORY_TABLE, tenant_id)
 
     def detected_apps(self, tenant_id: str) -> Iterator[DetectedAppRecord]:
-        for e in self._store.query("detectedapps", "PartitionKey eq @pk", {"pk": tenant_id}):
-            yield record_from_entity(DetectedAppRecord, e)
+        return self._kind(tenant_id, "detectedapps")
 
     def managed_apps(self, tenant_id: str) -> Iterator[ManagedAppRecord]:
-        for e in self._store.query("managedapps", "PartitionKey eq @pk", {"pk": tenant_id}):
-            yield record_from_entity(ManagedAppRecord, e)
+        return self._kind(tenant_id, "managedapps")
 
 
-def _removed_filter(tenant_id: str, removed: bool | None) -> tuple[str, dict[str, Any]]:
-    where = TableFilter(tenant_id).equal("Removed", removed)
-    return where.text, where.params
+# Kind -> the attribute of StoredInventory / InventoryChanges holding it.
+_ATTRS = {"devices": "devices", "detectedapps": "detected_apps", "managedapps": "managed_apps"}
+# A transaction's body holds at most 4 MiB; leave room for the multipart framing.
+TRANSACTION_CHARS = 3_000_000
+_TOKEN_AFTER = re.compile(r"^[\x21-\x7e]{1,256}$")
 
 
-def _device_filter(tenant_id: str, flt: DeviceFilter) -> TableFilter:
-    """The table filter for ``flt`` (but its users)."""
-    return (TableFilter(tenant_id).equal("Retired", flt.retired)
-            .equal("ComplianceState", flt.compliance_state or None)
-            .equal("OperatingSystem", flt.operating_system or None))
+def _buckets(layout: Entity | None) -> int:
+    """The bucket count a layout row gives; without one, 1."""
+    value = layout.get("Buckets") if layout else None
+    return value if isinstance(value, int) and value > 0 else 1
+
+
+def _fits_one_transaction(rows: list[Entity]) -> bool:
+    return len(rows) < MAX_BATCH and sum(map(entity_chars, rows)) < TRANSACTION_CHARS
+
+
+def _layout_entity(tenant_id: str, buckets: int) -> Entity:
+    return {"PartitionKey": tenant_id, "RowKey": LAYOUT_ROW, "Buckets": buckets}
+
+
+def _removed(removed: bool | None) -> Callable[[Any], bool]:
+    return lambda app: removed is None or app.removed == removed
+
+
+def _token(buckets: int, index: int, after: str) -> str:
+    raw = json.dumps({"b": buckets, "i": index, "a": after}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _read_token(token: str, buckets: int) -> tuple[int, str]:
+    invalid = InputError("continuation token is not valid", code="invalid_continuation")
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, UnicodeDecodeError):
+        raise invalid from None
+    if not (isinstance(data, dict) and set(data) == {"b", "i", "a"}
+            and all(isinstance(data[k], int) and not isinstance(data[k], bool) for k in "bi")
+            and isinstance(data["a"], str) and _TOKEN_AFTER.match(data["a"])
+            and 0 <= data["i"] < data["b"]):
+        raise invalid
+    if data["b"] != buckets:
+        raise InputError("the tenant's inventory was reorganised since the first page "
+                         "(it outgrew its layout): start again without a continuation token",
+                         code="invalid_continuation")
+    return int(data["i"]), str(data["a"])
 
 
 class PartnerTable:

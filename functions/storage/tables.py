@@ -25,8 +25,7 @@ from ..validation import table_key
 Entity = dict[str, Any]
 
 TABLE_NAMES = (
-    "tenants", "users", "groups", "memberships", "runs", "partners", "devices", "detectedapps",
-    "managedapps",
+    "tenants", "users", "groups", "memberships", "runs", "partners", "inventory",
 )
 MAX_BATCH = 100  # Table Storage: at most 100 operations per transaction, one partition.
 _TOKEN_PART = re.compile(r"^[\x20-\x7e]{1,1024}$")
@@ -217,8 +216,11 @@ class TableStore:
         except AzureError as exc:
             raise _storage_error(f"write {table}", exc) from None
 
-    def write(self, table: str, entities: Iterable[Entity]) -> WriteStats:
-        """Upsert entities in transactions of at most 100 per partition.
+    def write(
+        self, table: str, entities: Iterable[Entity], *, max_chars: int | None = None
+    ) -> WriteStats:
+        """Upsert entities in transactions of at most 100 per partition (and, with
+        ``max_chars``, of about that many characters of entity data at most).
 
         Raises:
             StorageError: a transaction failed; earlier transactions stay written (each is
@@ -229,11 +231,8 @@ class TableStore:
             table_key(entity["PartitionKey"], "partition key")
             table_key(entity["RowKey"], "row key")
             by_partition.setdefault(entity["PartitionKey"], []).append(entity)
-        batches = [
-            list(chunk)
-            for rows in by_partition.values()
-            for chunk in (rows[i:i + MAX_BATCH] for i in range(0, len(rows), MAX_BATCH))
-        ]
+        batches = [batch for rows in by_partition.values()
+                   for batch in _batches(rows, max_chars)]
         stats = WriteStats()
         if not batches:
             return stats
@@ -249,6 +248,9 @@ class TableStore:
             return len(batch)
 
         try:
+            if len(batches) == 1:
+                stats.entities, stats.transactions = submit(batches[0]), 1
+                return stats
             with ThreadPoolExecutor(max_workers=self._write_concurrency) as pool:
                 for written in pool.map(submit, batches):
                     stats.entities += written
@@ -256,6 +258,27 @@ class TableStore:
         except AzureError as exc:
             raise _storage_error(f"write {table}", exc) from None
         return stats
+
+
+def entity_chars(entity: Entity) -> int:
+    """About how many characters an entity adds to a transaction's body."""
+    return sum(len(k) + (len(v) * 4 // 3 if isinstance(v, bytes) else len(str(v))) + 16
+               for k, v in entity.items())  # binary values travel base64-encoded
+
+
+def _batches(rows: list[Entity], max_chars: int | None) -> Iterator[list[Entity]]:
+    """``rows`` in order, cut into lists of at most MAX_BATCH and ``max_chars``."""
+    batch: list[Entity] = []
+    size = 0
+    for row in rows:
+        chars = entity_chars(row) if max_chars else 0
+        if batch and (len(batch) == MAX_BATCH or (max_chars and size + chars > max_chars)):
+            yield batch
+            batch, size = [], 0
+        batch.append(row)
+        size += chars
+    if batch:
+        yield batch
 
 
 def _encode_token(token: Any) -> str | None:

@@ -327,7 +327,7 @@ def test_purge_deletes_a_customers_devices_and_software_and_waits_for_its_sync(
 
     kept_before = [e for e in harness.entities() if e["PartitionKey"] == kept]
     assert {e["_table"].removeprefix(harness.prefix) for e in kept_before} == {
-        "devices", "detectedapps", "managedapps", "runs"}
+        "inventory", "runs"}
     assert api.delete(f"/api/tenants/{gone}", params={"purge": "true"}).status_code == 204
     remaining = harness.entities()
     assert not [e for e in remaining if gone in (e["PartitionKey"], e["RowKey"])]

@@ -1,0 +1,153 @@
+"""The inventory table's packed layout and the Graph -> record mapping (pure functions)."""
+
+from __future__ import annotations
+
+import random
+import string
+from dataclasses import fields, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from functions.devices.model import (
+    DEVICE_FIELDS,
+    DetectedAppRecord,
+    DeviceRecord,
+    ManagedAppRecord,
+    device_from_graph,
+)
+from functions.storage import packed
+from functions.storage.tables import MAX_BATCH, _batches, entity_chars
+
+
+def a_device(i: int, **changes: object) -> DeviceRecord:
+    record = DeviceRecord(
+        f"{i:08d}-dev", f"PC-{i}", f"SN{i}", "Contoso", "Laptop", "Windows", "10.0", "company",
+        "2026-01-05T10:00:00Z", "2026-11-20T08:00:00Z", "compliant", "mdm", None, f"user-{i}",
+        f"u{i}@x.example", None, "Ünïcödé Üser 😀", None, None, "A0B1", None, 256_000_000_000,
+        1, True)
+    return replace(record, **changes)  # type: ignore[arg-type]
+
+
+def test_device_from_graph_puts_every_graph_property_in_its_own_field() -> None:
+    texts = [p for p in DEVICE_FIELDS if p not in (
+        "serialNumber", "isEncrypted", "totalStorageSpaceInBytes", "freeStorageSpaceInBytes",
+        "userId", "azureADDeviceId")]
+    item: dict[str, object] = {p: f"value of {p}" for p in texts}
+    item |= {"serialNumber": " ab12 ", "isEncrypted": False, "totalStorageSpaceInBytes": 7,
+             "freeStorageSpaceInBytes": 3, "userId": "A-USER", "azureADDeviceId": "AN-AAD-ID"}
+    record = device_from_graph(item)
+    for prop in texts:
+        assert getattr(record, DEVICE_FIELDS[prop]) == f"value of {prop}", prop
+    assert (record.serial_number, record.is_encrypted) == ("AB12", False)
+    assert (record.total_storage_bytes, record.free_storage_bytes) == (7, 3)
+    assert (record.user_id, record.azure_ad_device_id) == ("a-user", "an-aad-id")
+    assert not record.retired and record.retired_at is None
+    # Empty strings and all-zero ids are "none", as Graph means them.
+    no_user = "00000000-0000-0000-0000-000000000000"
+    blank = device_from_graph({"id": "x", "model": "", "userId": no_user})
+    assert (blank.model, blank.user_id, blank.name) == (None, None, "")
+
+
+@pytest.mark.parametrize("kind", list(packed.KINDS))
+def test_a_bucket_round_trips_every_record_exactly(kind: str) -> None:
+    when = datetime(2026, 11, 21, 8, 30, 15, 123456, tzinfo=UTC)
+    by_kind: dict[str, list[Any]] = {
+        "devices": [a_device(i) for i in range(5)] + [a_device(9, retired=True, retired_at=when)],
+        "detectedapps": [DetectedAppRecord("b", "Zoom", "5.1", None, "windows", 3, None),
+                         DetectedAppRecord("a", "7-Zip \"quoted\"", None, "Igor", None, None, 10,
+                                           removed=True, removed_at=when)],
+        "managedapps": [ManagedAppRecord("m1", "Teams", "win32LobApp", "Microsoft")],
+    }
+    records = by_kind[kind]
+    entity = packed.bucket_entity("tenant", 4, 3,
+                                  {kind: packed.compress(packed.encode_rows(kind, records))})
+    assert entity["RowKey"] == "00004-00003"
+    assert packed.parse_row_key(entity["RowKey"]) == (4, 3)
+    assert isinstance(entity[f"{kind}0"], bytes)
+    back = packed.decode_entity(kind, entity)
+    assert back == sorted(records, key=lambda r: r.id)
+    others = [k for k in packed.KINDS if k != kind]
+    assert all(packed.decode_entity(other, entity) == [] for other in others)
+
+
+def test_rows_written_with_other_columns_read_back_by_name() -> None:
+    # A row from a version with a column since dropped, and without one since added.
+    names = [f.name for f in fields(ManagedAppRecord) if f.name != "publisher"] + ["legacy"]
+    text = '[["m1","Teams","win32LobApp",false,null,"old value"]]'
+    entity = {"managedappsColumns": ",".join(names), "managedapps0": packed.compress(text.encode())}
+    [app] = packed.decode_entity("managedapps", entity)
+    assert app == ManagedAppRecord("m1", "Teams", "win32LobApp", None)
+
+
+def test_other_row_keys_are_not_buckets() -> None:
+    for key in ("layout", "00001", "0001-00001", "00001-x0000", "devices-00001-00000"):
+        assert packed.parse_row_key(key) is None
+
+
+def test_bucket_of_is_stable_and_in_range() -> None:
+    # crc32 of the id: the same in every process (hash() of a str is not).
+    assert packed.bucket_of("abc", 1 << 20) == 0x352441C2 & ((1 << 20) - 1)
+    assert {packed.bucket_of(f"id-{i}", 8) for i in range(200)} == set(range(8))
+
+
+def _tenant(devices: int, apps: int = 0) -> dict[str, dict[str, Any]]:
+    return {"devices": {d.id: d for d in (a_device(i) for i in range(devices))},
+            "detectedapps": {f"app{i}": DetectedAppRecord(f"app{i}", f"App {i}", "1.0", "F",
+                                                          "windows", i, None)
+                             for i in range(apps)},
+            "managedapps": {}}
+
+
+def _decoded(buckets: int, data: dict[int, dict[str, bytes]], kind: str) -> dict[int, list[Any]]:
+    return {i: packed.decode_entity(kind, packed.bucket_entity("t", buckets, i, parts))
+            for i, parts in data.items()}
+
+
+def test_a_small_tenant_is_one_bucket_and_a_large_one_spreads() -> None:
+    buckets, data = packed.layout_buckets(_tenant(50, 30), 0)
+    assert (buckets, set(data)) == (1, {0})
+    assert len(_decoded(1, data, "devices")[0]) == 50
+    assert len(_decoded(1, data, "detectedapps")[0]) == 30
+    buckets, data = packed.layout_buckets(_tenant(3000, 800), 0)
+    assert buckets > 1 and buckets & (buckets - 1) == 0  # a power of two
+    assert set(data) == set(range(buckets))
+    for kind, total in (("devices", 3000), ("detectedapps", 800)):
+        decoded = _decoded(buckets, data, kind)
+        for index, records in decoded.items():
+            assert all(packed.bucket_of(r.id, buckets) == index for r in records)
+        assert sum(map(len, decoded.values())) == total
+
+
+def test_a_layout_is_kept_until_a_bucket_would_outgrow_an_entity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    records = _tenant(400)
+    assert packed.layout_buckets(records, 4)[0] == 4  # kept, though 1 would do
+    monkeypatch.setattr(packed, "MAX_BUCKET_BYTES", 2_000)
+    buckets, data = packed.layout_buckets(records, 4)
+    assert buckets > 4
+    assert max(sum(map(len, parts.values())) for parts in data.values()) <= 2_000
+
+
+def test_big_buckets_are_split_over_binary_properties_under_64_kib() -> None:
+    rng = random.Random(5)
+    noisy = {str(i): a_device(i, id=str(i), name="".join(
+        rng.choices(string.ascii_letters, k=400))) for i in range(600)}
+    _, data = packed.layout_buckets({"devices": noisy}, 1)
+    entity = packed.bucket_entity("t", 1, 0, data[0])
+    chunks = [k for k in entity if k.startswith("devices") and k != "devicesColumns"]
+    assert len(chunks) > 1
+    assert all(len(entity[k]) <= packed.CHUNK_BYTES < 64 * 1024 for k in chunks)
+    assert len(packed.decode_entity("devices", entity)) == 600
+
+
+def test_transactions_are_cut_by_count_and_by_size() -> None:
+    rows = [{"PartitionKey": "p", "RowKey": str(i), "Data": b"x" * 3000} for i in range(250)]
+    assert [len(b) for b in _batches(rows, None)] == [MAX_BATCH, MAX_BATCH, 50]
+    per_row = entity_chars(rows[0])
+    assert per_row > 4000  # binary counts as base64
+    sized = list(_batches(rows, per_row * 10))
+    assert all(len(b) <= 10 for b in sized)
+    assert [r["RowKey"] for b in sized for r in b] == [str(i) for i in range(250)]
