@@ -131,6 +131,7 @@ def run_child(tenants: list[str], peers: dict[str, int]) -> None:
     from functions.services import get_services
 
     services = get_services()
+    services.start_workers()  # as a function host's are: before the first sync, not in it
     for _ in range(2):
         before = {name: cpu_seconds(pid) for name, pid in peers.items()}
         before["tenantsync"] = cpu_seconds(children=True)

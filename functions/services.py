@@ -291,6 +291,14 @@ class Services:
                 self.__dict__["_pool"] = pool
             return pool
 
+    def start_workers(self) -> None:
+        """Start sync_many's worker processes now rather than at its first call (a
+        long-lived host does this once; each process imports the app and builds its
+        clients)."""
+        processes = self.settings.worker_processes
+        if processes > 1:
+            list(self._worker_pool(processes).map(_warm, range(processes)))
+
     def close(self) -> None:
         """Stop the worker processes, if any were started."""
         pool = self.__dict__.pop("_pool", None)
@@ -312,6 +320,11 @@ _worker: Services | None = None  # in a worker process of sync_many
 def _start_worker(settings: Settings, graph_slots: Any) -> None:
     global _worker
     _worker = Services(settings, shared_graph_slots=graph_slots)
+
+
+def _warm(_: int) -> None:
+    assert _worker is not None, "started without _start_worker"
+    _worker.tables  # noqa: B018 - builds the storage clients
 
 
 def _sync_share(job: tuple[str, list[str], str, bool]) -> list[Run]:

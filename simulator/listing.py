@@ -7,6 +7,7 @@ one page in O(page size) from a Collection.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -106,10 +107,13 @@ def project(item: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
     if select is None:
         return item
     out = {name: item[name] for name in _ALWAYS if name in item}
-    for name in select:
-        if name not in out:
-            out[name] = item.get(name)
+    out.update({name: item.get(name) for name in _selected_rest(tuple(select)) if name not in out})
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _selected_rest(select: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(select))  # in $select order, each once
 
 
 def page_response(

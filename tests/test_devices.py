@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -482,6 +484,20 @@ def test_a_big_tenant_is_bucketed_rewritten_by_bucket_and_regrown_without_losing
     assert sorted(_all_pages(harness, tid, 9)[0]) == sorted(stored)
 
 
+def _children() -> set[int]:
+    """This process's live multiprocessing workers (not its resource tracker)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[1]) == os.getpid() and b"spawn_main" in command:
+            found.add(int(stat.parent.name))
+    return found
+
+
 def test_sync_many_shares_tenants_between_worker_processes(
     harness: Harness, world: World
 ) -> None:
@@ -496,7 +512,10 @@ def test_sync_many_shares_tenants_between_worker_processes(
     assert harness.sim is not None
     harness.sim.set_latency(0.05)
     harness.sim.reset_stats()
+    before = _children()
     try:
+        harness.services.start_workers()
+        assert len(_children() - before) == 2
         runs = harness.services.sync_many("devices", order, "cli")
     finally:
         harness.services.close()

@@ -19,7 +19,7 @@ def normalize_serial(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     serial = " ".join(value.split()).upper()
-    if not serial or serial in JUNK_SERIALS or set(serial) <= {"0", " "}:
+    if not serial.strip("0 ") or serial in JUNK_SERIALS:  # empty, zeros and spaces, or junk
         return None
     return serial
 
@@ -137,15 +137,16 @@ def _text(value: Any) -> str | None:
 
 
 def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
+    kind = type(value)
+    if kind is int:
+        return value
+    return int(value) if kind is float or (isinstance(value, int) and kind is not bool) else None
 
 
 def _object_id(value: Any) -> str | None:
     text = _text(value)
     # Intune reports "no user" as an all-zero GUID (or an empty string).
-    return None if text is None or set(text) <= {"0", "-"} else text.lower()
+    return None if text is None or not text.strip("0-") else text.lower()
 
 
 def device_from_graph(item: dict[str, Any]) -> DeviceRecord:
