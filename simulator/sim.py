@@ -259,6 +259,7 @@ class Simulator:
 
     def _answer(self, req: Request, kind: str, path_tenant: str | None) -> Response:
         state = self.state
+        arrived = time.monotonic()
         tenant = path_tenant.lower() if path_tenant else self._token_tenant(req)
         if kind.startswith("partnercenter"):
             page = partnercenter.page_of(state, req)
@@ -267,12 +268,16 @@ class Simulator:
         with state.lock:
             outcome = evaluate(state.faults, req.method, req.path, tenant, page)
             delay = state.latency + outcome.delay
-        if delay > 0:
-            time.sleep(delay)
         if outcome.answer is not None:
             response = fault_response(outcome.answer, kind, req)
         else:
             response = self._route(kind, path_tenant, req)
+        # The latency is the request's time in the service, its own work included: the
+        # answer leaves `delay` seconds after the request arrived (or at once, if the work
+        # took longer).
+        remaining = delay - (time.monotonic() - arrived)
+        if remaining > 0:
+            time.sleep(remaining)
         state.count_response(response.status)
         return response
 
