@@ -423,14 +423,21 @@ def _all_pages(harness: Harness, tid: str, size: int) -> tuple[list[str], list[s
         tokens.append(token)
 
 
-def test_a_big_tenant_is_bucketed_rewritten_by_bucket_and_regrown_without_losing_a_record(
-    harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _one_customer(harness: Harness, world: World, name: str, **kwargs: Any
+                  ) -> tuple[Partner, str]:
+    """A partner with one customer, connected and discovered."""
     partner = Partner(world)
-    tid = partner.customer("Omega", devices=60, detected=3, mobile=1)
+    tid = partner.customer(name, **kwargs)
     harness.start()
     connect(harness, partner)
     harness.services.partners.discover(partner.id)
+    return partner, tid
+
+
+def test_a_big_tenant_is_bucketed_rewritten_by_bucket_and_regrown_without_losing_a_record(
+    harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    partner, tid = _one_customer(harness, world, "Omega", devices=60, detected=3, mobile=1)
     # Small buckets, so that 60 devices need several.
     monkeypatch.setattr(packed, "TARGET_BYTES", 4_000)
     first = sync(harness, tid)
@@ -537,11 +544,7 @@ def test_sync_many_shares_tenants_between_worker_processes(
 def test_a_one_bucket_tenant_that_outgrows_it_gets_a_layout_row_and_loses_nothing(
     harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    partner = Partner(world)
-    tid = partner.customer("Sigma", devices=10, detected=2, mobile=1)
-    harness.start()
-    connect(harness, partner)
-    harness.services.partners.discover(partner.id)
+    _, tid = _one_customer(harness, world, "Sigma", devices=10, detected=2, mobile=1)
     sync(harness, tid)
     assert set(_inventory_rows(harness, tid)) == {packed.row_key(1, 0)}  # no layout row
     monkeypatch.setattr(packed, "MAX_BUCKET_BYTES", 900)

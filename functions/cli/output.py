@@ -68,6 +68,10 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=False))
 
 
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
 def describe_run(run: Run) -> str:
     u, g = run.users, run.groups
     ignored = ", ".join(f"{n} {r}" for r, n in sorted(run.ignored.items())) or "none"
@@ -78,7 +82,8 @@ def describe_run(run: Run) -> str:
         f"  groups: {g.created} created, {g.updated} updated, {g.unchanged} unchanged, "
         f"{g.marked_deleted} marked deleted, {g.restored} restored\n"
         f"  ignored: {ignored}; {run.graph_requests} Graph requests "
-        f"({run.throttled} throttled), {run.entities_written} entities written"
+        f"({run.throttled} throttled), {_plural(run.entities_written, 'entity', 'entities')} "
+        "written"
     )
     if run.error:
         text += f"\n  error {run.error_code}: {run.error}"
@@ -95,7 +100,9 @@ def describe_device_run(run: Run) -> str:
             f"{d.marked_deleted} retired, {d.restored} restored\n"
             f"  software: {a.created} created, {a.updated} updated, {a.unchanged} unchanged, "
             f"{a.marked_deleted} removed; {run.graph_requests} Graph requests "
-            f"({run.throttled} throttled), {run.entities_written} entities written")
+            f"({run.throttled} throttled), "
+            # Devices and software are packed many to a row (docs/design.md).
+            f"{_plural(run.entities_written, 'table row', 'table rows')} written")
     if run.error:
         text += f"\n  error {run.error_code}: {run.error}"
     return text
