@@ -2,15 +2,18 @@
 
     .venv/bin/python -m bench.devices [--tenants 200] [--devices 500] [--apps 300]
                                       [--latency 0.03] [--concurrency 8]
-                                      [--tenants-in-flight 16]
+                                      [--tenants-in-flight 16] [--processes 2]
 
 Builds a partner with ``--tenants`` customer tenants of ``--devices`` managed devices,
 ``--apps`` detected apps and 20 managed apps each; turns on a simulated Graph latency and the
 documented Intune throttling budgets; discovers the customers; syncs them all twice (the
-second time unchanged) in one child process, as a long-lived function worker would (peak
-memory is that process's maximum resident set size so far). Prints wall time, the lower
-bound for the work, their ratio, Graph requests, 429s, table transactions, entities written
-and peak memory, then checks the issue's floors.
+second time unchanged) in one child process, as a long-lived host would: ``--concurrency``
+Graph requests in flight at most (the lower bound's concurrency), ``--tenants-in-flight``
+tenants at once, shared out between ``--processes`` worker processes started before the
+clock. Prints wall time, the lower bound for the work, their ratio, Graph requests, 429s,
+table transactions, table rows written, peak memory (the process's and its workers'
+high-water marks added up) and the CPU time tenantsync, the simulator and Azurite used,
+then checks the issue's floors.
 """
 
 from __future__ import annotations
