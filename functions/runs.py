@@ -87,7 +87,7 @@ class RunLedger:
     runs: RunTable
     clock: Callable[[], datetime] = utcnow
 
-    def queue(self, tenant_id: str, kind: str, trigger: str) -> Run:
+    def queue(self, tenant_id: str, kind: str, trigger: str, run_id: str | None = None) -> Run:
         """Record a run as queued (started now, run later by the queue function).
 
         Raises:
@@ -95,7 +95,8 @@ class RunLedger:
         """
         self.tenants.get(tenant_id)
         now = self.clock()
-        run = Run(new_run_id(now), tenant_id, kind, trigger, now, status=RunStatus.QUEUED)
+        run = Run(run_id or new_run_id(now), tenant_id, kind, trigger, now,
+                  status=RunStatus.QUEUED)
         self.runs.save(run)
         return run
 

@@ -107,6 +107,7 @@ var tableSuffixes = [
   'runs'
   'partners'
   'inventory'
+  'claims'
 ]
 var tableNames = [for suffix in tableSuffixes: '${tablePrefix}${suffix}']
 

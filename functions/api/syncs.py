@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from ..domain import DeviceConnection, Run, RunStatus, TenantRecord, utcnow
-from ..errors import ConflictError, StorageError
+from ..errors import ConflictError, NotFoundError, StorageError
 from ..partners import Discovery
 from ..services import Services
 from ..storage.queues import JobQueue, SyncJob
-from ..storage.repositories import RunTable
+from ..storage.repositories import RunTable, new_run_id
 from .models import SyncStarted
 from .urls import partner_url, run_url
 
@@ -25,17 +25,26 @@ STALE_AFTER = timedelta(minutes=30)
 
 def start_sync(
     runs: RunTable, queue: JobQueue, tenant_id: str, kind: str,
-    queue_run: Callable[[str, str], Run],
+    queue_run: Callable[[str, str, str], Run],
 ) -> Run:
     """Record a queued run of ``kind`` for the tenant and put its job on ``queue``.
 
     Raises:
-        ConflictError: ``sync_running`` with the run id, when one is queued or running.
+        ConflictError: ``sync_running`` with the run id, when one is queued or running
+        (also when another start of the same sync won the race a moment ago).
         StorageError: the run could not be recorded or queued (a queued run that could not
         be put on the queue is recorded as failed, so that it blocks nothing).
     """
     ensure_idle(runs, tenant_id, (kind,))
-    run = queue_run(tenant_id, TRIGGER)
+    run_id = new_run_id(utcnow())
+    holder = runs.claim(tenant_id, kind, run_id, stale_after=STALE_AFTER)
+    if holder is not None:
+        raise ConflictError(
+            f"a {kind} sync of tenant {tenant_id} was just started (run {holder}); follow it "
+            f"at {run_url(tenant_id, holder)}",
+            code="sync_running", run_id=holder,
+        )
+    run = queue_run(tenant_id, TRIGGER, run_id)
     try:
         queue.put(SyncJob(tenant_id, kind, TRIGGER, run.run_id))
     except StorageError:
@@ -115,7 +124,9 @@ def queue_first_syncs(services: Services, tenant_ids: Iterable[str]) -> list[Run
                                    services.device_sync.queue_run))
         except ConflictError as exc:
             if exc.run_id is not None:
-                runs.append(services.runs.get(tenant_id, exc.run_id))
+                # (A start that won a moment ago may not have recorded its run yet.)
+                with contextlib.suppress(NotFoundError):
+                    runs.append(services.runs.get(tenant_id, exc.run_id))
     return runs
 
 

@@ -41,8 +41,8 @@ class DeviceSync:
     clock: Callable[[], datetime] = utcnow
     graph_slots: threading.Semaphore | None = None  # Graph requests in flight, per process
 
-    def queue_run(self, tenant_id: str, trigger: str) -> Run:
-        return self.ledger.queue(tenant_id, KIND, trigger)
+    def queue_run(self, tenant_id: str, trigger: str, run_id: str | None = None) -> Run:
+        return self.ledger.queue(tenant_id, KIND, trigger, run_id)
 
     def run(
         self, tenant_id: str, trigger: str, *, run_id: str | None = None, full: bool = False

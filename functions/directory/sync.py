@@ -40,9 +40,9 @@ class DirectorySync:
     clock: Callable[[], datetime] = utcnow
     graph_slots: threading.Semaphore | None = None  # Graph requests in flight, per process
 
-    def queue_run(self, tenant_id: str, trigger: str) -> Run:
+    def queue_run(self, tenant_id: str, trigger: str, run_id: str | None = None) -> Run:
         """Record a run as queued (for a sync started now and run by the queue function)."""
-        return self.ledger.queue(tenant_id, KIND, trigger)
+        return self.ledger.queue(tenant_id, KIND, trigger, run_id)
 
     def run(
         self, tenant_id: str, trigger: str, *, allow_mass_deletion: bool = False,

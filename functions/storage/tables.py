@@ -10,11 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from azure.core import MatchConditions
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     AzureError,
     HttpResponseError,
     ResourceExistsError,
+    ResourceModifiedError,
     ResourceNotFoundError,
 )
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
@@ -25,7 +27,7 @@ from ..validation import table_key
 Entity = dict[str, Any]
 
 TABLE_NAMES = (
-    "tenants", "users", "groups", "memberships", "runs", "partners", "inventory",
+    "tenants", "users", "groups", "memberships", "runs", "partners", "inventory", "claims",
 )
 MAX_BATCH = 100  # Table Storage: at most 100 operations per transaction, one partition.
 _TOKEN_PART = re.compile(r"^[\x20-\x7e]{1,1024}$")
@@ -209,6 +211,38 @@ class TableStore:
         except AzureError as exc:
             raise _storage_error(f"delete entities of {table}", exc) from None
         return len(keys)
+
+    def insert(self, table: str, entity: Entity) -> bool:
+        """Create an entity; False (and nothing written) if its keys are taken."""
+        try:
+            self.table(table).create_entity(entity)
+        except ResourceExistsError:
+            return False
+        except AzureError as exc:
+            raise _storage_error(f"write {table}", exc) from None
+        return True
+
+    def get_versioned(self, table: str, partition: str, row: str) -> tuple[Entity, str] | None:
+        """An entity with its ETag, for a later ``replace_if_unchanged``."""
+        try:
+            entity = self.table(table).get_entity(partition, row)
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise _storage_error(f"read {table}", exc) from None
+        return dict(entity), str(entity.metadata["etag"])
+
+    def replace_if_unchanged(self, table: str, entity: Entity, etag: str) -> bool:
+        """Replace an entity only if it still has ``etag`` (optimistic concurrency);
+        False if another writer changed or removed it first."""
+        try:
+            self.table(table).update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
+                                            match_condition=MatchConditions.IfNotModified)
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+        except AzureError as exc:
+            raise _storage_error(f"write {table}", exc) from None
+        return True
 
     def upsert(self, table: str, entity: Entity) -> None:
         try:

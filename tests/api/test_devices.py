@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
 
 from functions.devices.model import DeviceRecord
+from functions.storage.entities import iso
 from tests.api.conftest import (
     INJECTIONS,
     Api,
@@ -334,3 +338,57 @@ def test_purge_deletes_a_customers_devices_and_software_and_waits_for_its_sync(
     assert [e for e in remaining if e["PartitionKey"] == kept] == kept_before
     # The partner's shared inventory secret stays: other customers use it.
     assert harness.services.device_sync.run(kept, "cli").status == "succeeded"
+
+
+def test_concurrent_sync_starts_queue_exactly_one_run(
+    harness: Harness, world: World, api: Api
+) -> None:
+    partner = Partner(world)
+    tenants = [partner.customer(f"Race {i}") for i in range(6)]
+    harness.start()
+    connect_partner(harness, partner)
+    starters = 4
+    for tid in tenants:
+        gate = threading.Barrier(starters)
+
+        def start(tid: str = tid, gate: threading.Barrier = gate) -> requests.Response:
+            gate.wait()
+            return requests.post(f"{api.base_url}/api/tenants/{tid}/devices/sync", timeout=30)
+
+        with ThreadPoolExecutor(starters) as pool:
+            answers = list(pool.map(lambda _: start(), range(starters)))
+        started = [a.json()["runId"] for a in answers if a.status_code == 202]
+        refused = [a.json()["error"] for a in answers if a.status_code == 409]
+        assert len(started) == 1, [a.status_code for a in answers]
+        assert len(refused) == starters - 1
+        assert {e["code"] for e in refused} == {"sync_running"}
+        assert {e["runId"] for e in refused} == set(started)  # the one that won
+    jobs = queued_jobs(harness, "devices")
+    assert sorted(j["tenant_id"] for j in jobs) == sorted(tenants)  # one job each
+    assert run_queued_jobs(harness, "devices") == len(tenants)
+    # Finished runs free the tenant: the next start is queued.
+    assert api.post(f"/api/tenants/{tenants[0]}/devices/sync").status_code == 202
+
+
+def test_a_claim_left_by_a_start_that_died_blocks_for_a_minute_only(
+    harness: Harness, world: World
+) -> None:
+    partner = Partner(world)
+    tid = partner.customer("Crashed")
+    harness.start()
+    connect_partner(harness, partner)
+    runs = harness.services.runs
+    # A starter claimed and died before recording its run.
+    assert runs.claim(tid, "devices", "run-that-never-was", stale_after=timedelta(minutes=30)) \
+        is None
+    assert runs.claim(tid, "devices", "second", stale_after=timedelta(minutes=30)) == \
+        "run-that-never-was"
+    store = harness.services.tables
+    held = store.get("claims", tid, "devices")
+    assert held is not None and held["RunId"] == "run-that-never-was"
+    store.upsert("claims", {**held, "ClaimedAt": iso(datetime.now(UTC) - timedelta(minutes=2))})
+    assert runs.claim(tid, "devices", "third", stale_after=timedelta(minutes=30)) is None
+    taken = store.get("claims", tid, "devices")
+    assert taken is not None and taken["RunId"] == "third"
+    # The claim is per kind: a directory start is not held back by it.
+    assert runs.claim(tid, "directory", "fourth", stale_after=timedelta(minutes=30)) is None
