@@ -21,10 +21,10 @@ from .config import Settings
 from .devices.sync import DeviceSync
 from .directory.sync import DirectorySync
 from .domain import Run, utcnow
-from .errors import ConfigurationError, TenantSyncError
+from .errors import ConfigurationError, ConflictError, TenantSyncError
 from .onboarding import Onboarding
 from .partners import Partners
-from .runs import RunLedger, schedulable
+from .runs import RunLedger, queue_claimed, schedulable
 from .secrets import SecretStore
 from .storage.inventory import InventoryTables, PartnerTable
 from .storage.queues import JobQueue, SyncJob
@@ -218,7 +218,8 @@ class Services:
         """Enqueue one job of ``kind`` per tenant due for it; returns (enqueued, skipped).
 
         Disabled, excluded, inactive, unsupported and quarantined (until their back-off
-        ends) tenants are skipped. For devices, every partner's customers are discovered
+        ends) tenants are skipped, and so is a tenant whose sync of ``kind`` is still queued
+        or running. For devices, every partner's customers are discovered
         first; one partner's failing discovery does not stop the others.
         """
         if kind == "devices":
@@ -231,11 +232,18 @@ class Services:
         enqueued = skipped = 0
         now = utcnow()
         queue = self.queue_for(kind)
+        queue_run = self.device_sync.queue_run if kind == "devices" else \
+            self.directory_sync.queue_run
         for tenant in self.tenants.list():
-            if schedulable(tenant, kind, now):
-                queue.put(SyncJob(tenant.tenant_id, kind, trigger))
+            if not schedulable(tenant, kind, now):
+                skipped += 1
+                continue
+            try:
+                # A queued run, as for a start over HTTP, under the same claim: a tenant
+                # whose sync is still queued or running is not queued twice.
+                queue_claimed(self.runs, queue, tenant.tenant_id, kind, trigger, queue_run)
                 enqueued += 1
-            else:
+            except ConflictError:
                 skipped += 1
         telemetry.schedule_fired(kind, enqueued, skipped)
         return enqueued, skipped

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
-from datetime import timedelta
 
-from ..domain import DeviceConnection, Run, RunStatus, TenantRecord, utcnow
-from ..errors import ConflictError, NotFoundError, StorageError
+from ..domain import DeviceConnection, Run, TenantRecord
+from ..errors import ConflictError, NotFoundError
 from ..partners import Discovery
+from ..runs import STALE_AFTER, queue_claimed
 from ..services import Services
-from ..storage.queues import JobQueue, SyncJob
-from ..storage.repositories import RunTable, new_run_id
+from ..storage.queues import JobQueue
+from ..storage.repositories import RunTable
 from .models import SyncStarted
 from .urls import partner_url, run_url
 
 DEVICES = "devices"
 
 TRIGGER = "http"
-# A run queued or running for longer than this is taken as dead (its worker crashed) and no
-# longer blocks a new start.
-STALE_AFTER = timedelta(minutes=30)
 
 
 def start_sync(
@@ -36,25 +33,11 @@ def start_sync(
         be put on the queue is recorded as failed, so that it blocks nothing).
     """
     ensure_idle(runs, tenant_id, (kind,))
-    run_id = new_run_id(utcnow())
-    holder = runs.claim(tenant_id, kind, run_id, stale_after=STALE_AFTER)
-    if holder is not None:
-        raise ConflictError(
-            f"a {kind} sync of tenant {tenant_id} was just started (run {holder}); follow it "
-            f"at {run_url(tenant_id, holder)}",
-            code="sync_running", run_id=holder,
-        )
-    run = queue_run(tenant_id, TRIGGER, run_id)
     try:
-        queue.put(SyncJob(tenant_id, kind, TRIGGER, run.run_id))
-    except StorageError:
-        run.status, run.ended_at = RunStatus.FAILED, utcnow()
-        run.error_code = "enqueue_failed"
-        run.error = "The sync job could not be put on the queue; start the sync again."
-        with contextlib.suppress(StorageError):
-            runs.save(run)
-        raise
-    return run
+        return queue_claimed(runs, queue, tenant_id, kind, TRIGGER, queue_run)
+    except ConflictError as exc:
+        raise ConflictError(f"{exc.message}; follow it at {run_url(tenant_id, str(exc.run_id))}",
+                            code=exc.code, run_id=exc.run_id) from None
 
 
 def ensure_idle(runs: RunTable, tenant_id: str, kinds: tuple[str, ...]) -> None:

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from functions.devices.model import DeviceRecord
+from functions.domain import RunStatus
 from functions.storage.entities import iso
 from tests.api.conftest import (
     INJECTIONS,
@@ -392,3 +393,27 @@ def test_a_claim_left_by_a_start_that_died_blocks_for_a_minute_only(
     assert taken is not None and taken["RunId"] == "third"
     # The claim is per kind: a directory start is not held back by it.
     assert runs.claim(tid, "directory", "fourth", stale_after=timedelta(minutes=30)) is None
+
+
+def test_the_schedule_and_http_starts_never_queue_a_tenant_twice(
+    harness: Harness, world: World, api: Api
+) -> None:
+    partner = Partner(world)
+    tenants = sorted([partner.customer("Timed A"), partner.customer("Timed B")])
+    harness.start()
+    connect_partner(harness, partner)
+    assert harness.services.schedule("devices", trigger="timer") == (2, 0)
+    jobs = {j["tenant_id"]: j["run_id"] for j in queued_jobs(harness, "devices")}
+    assert sorted(jobs) == tenants
+    for tid, run_id in jobs.items():  # the timer's runs are recorded as queued
+        run = harness.services.runs.get(tid, run_id)
+        assert (run.status, run.trigger, run.kind) == (RunStatus.QUEUED, "timer", "devices")
+    error = assert_error(api.post(f"/api/tenants/{tenants[0]}/devices/sync"), 409,
+                         "sync_running")
+    assert error["runId"] == jobs[tenants[0]]
+    assert harness.services.schedule("devices", trigger="timer") == (0, 2)  # still queued
+    assert len(queued_jobs(harness, "devices")) == 2
+    assert run_queued_jobs(harness, "devices") == 2
+    for tid, run_id in jobs.items():  # the worker ran the very runs the timer recorded
+        assert harness.services.runs.get(tid, run_id).status == RunStatus.SUCCEEDED
+    assert harness.services.schedule("devices", trigger="timer") == (2, 0)
