@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
@@ -263,17 +264,36 @@ class Services:
         every core, not behind one interpreter lock. The Graph limit stays one limit, shared
         by the processes.
 
-        One tenant's failure is its own failed run; the others go on. Runs come back in the
-        order of ``tenant_ids``.
+        One tenant's failure is its own failed run; the others go on; a worker process that
+        dies has the tenants it had not reported synced again in this process. Runs come
+        back in the order of ``tenant_ids``.
         """
-        processes = min(self.settings.worker_processes, len(tenant_ids))
-        if processes > 1:
-            shares = [tenant_ids[i::processes] for i in range(processes)]
-            pool = self._worker_pool(processes)
-            jobs = [(kind, share, trigger, full) for share in shares]
-            results = list(pool.map(_sync_share, jobs))
-            by_tenant = {run.tenant_id: run for runs in results for run in runs}
-            return [by_tenant[tenant_id] for tenant_id in tenant_ids]
+        processes = self.settings.worker_processes
+        if processes <= 1 or len(tenant_ids) <= 1:
+            return self._sync_here(kind, tenant_ids, trigger, full)
+        shares = [share for share in (tenant_ids[i::processes] for i in range(processes))
+                  if share]
+        pool = self._worker_pool(processes)
+        futures = [pool.submit(_sync_share, (kind, share, trigger, full)) for share in shares]
+        by_tenant: dict[str, Run] = {}
+        lost: list[str] = []
+        for share, future in zip(shares, futures, strict=True):
+            try:
+                by_tenant.update((run.tenant_id, run) for run in future.result())
+            except BrokenProcessPool:
+                lost.extend(share)
+        if lost:
+            # A worker process died (killed, out of memory): the pool is unusable, and the
+            # tenants it had not reported are synced again here. A run it left "running"
+            # stops blocking starts once stale; an unchanged tenant writes nothing again.
+            log.error("a worker process died; syncing %d tenants in this process", len(lost))
+            self.close()
+            by_tenant.update((run.tenant_id, run)
+                             for run in self._sync_here(kind, lost, trigger, full))
+        return [by_tenant[tenant_id] for tenant_id in tenant_ids]
+
+    def _sync_here(self, kind: str, tenant_ids: list[str], trigger: str, full: bool
+                   ) -> list[Run]:
         with ThreadPoolExecutor(max_workers=max(1, self.settings.device_concurrency)) as threads:
             return list(threads.map(
                 lambda tenant_id: self.run_job(SyncJob(tenant_id, kind, trigger), full=full),

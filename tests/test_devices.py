@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -575,3 +578,30 @@ def test_tenants_in_flight_share_the_graph_request_limit(harness: Harness, world
     assert all(r.status == RunStatus.SUCCEEDED for r in runs)
     # Six tenants at once, never more than three Graph requests at once.
     assert 1 < harness.sim.stats()["graph_in_flight_peak"] <= 3
+
+
+def test_a_worker_process_that_dies_mid_sync_costs_no_tenant(
+    harness: Harness, world: World
+) -> None:
+    partner = Partner(world)
+    tenants = [partner.customer(f"Crash {i}", devices=3) for i in range(4)]
+    harness.start(TENANTSYNC_WORKER_PROCESSES="2", TENANTSYNC_DEVICE_CONCURRENCY="2",
+                  TENANTSYNC_GRAPH_CONCURRENCY="2")
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    assert harness.sim is not None
+    harness.sim.set_latency(0.2)  # each tenant takes about a second
+    try:
+        harness.services.start_workers()
+        workers = sorted(_children())
+        with ThreadPoolExecutor(1) as pool:
+            syncing = pool.submit(harness.services.sync_many, "devices", tenants, "cli")
+            time.sleep(0.5)
+            os.kill(workers[0], signal.SIGKILL)
+            runs = syncing.result(timeout=60)
+    finally:
+        harness.services.close()
+    assert [r.tenant_id for r in runs] == tenants
+    assert all(r.status == RunStatus.SUCCEEDED for r in runs), [r.error for r in runs]
+    for tid in tenants:
+        assert len(list(harness.services.inventory.devices(tid, DeviceFilter()))) == 3
