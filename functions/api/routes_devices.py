@@ -44,11 +44,11 @@ def list_devices(
         description="true: only devices gone from Intune; false: only current ones")] = None,
     compliance_state: Annotated[FilterValue | None, Query(
         alias="complianceState",
-        description="Exactly this compliance state, as Intune gives it (e.g. noncompliant)",
+        description="This compliance state, in any case (e.g. noncompliant)",
     )] = None,
     operating_system: Annotated[FilterValue | None, Query(
         alias="operatingSystem",
-        description="Exactly this operating system, as Intune gives it (e.g. Windows)",
+        description="This operating system, in any case (e.g. Windows)",
     )] = None,
     user_deleted: Annotated[bool, Query(
         alias="userDeleted",

@@ -61,9 +61,9 @@ def list_users(
     group_id: Annotated[Guid | None, Query(
         alias="groupId", description="Only active members of this level-1 group")] = None,
     email_prefix: Annotated[Prefix | None, Query(
-        alias="emailPrefix", description="Email starts with this (case-sensitive)")] = None,
+        alias="emailPrefix", description="Email starts with this (any case)")] = None,
     name_prefix: Annotated[Prefix | None, Query(
-        alias="namePrefix", description="Display name starts with this (case-sensitive)",
+        alias="namePrefix", description="Display name starts with this (any case)",
     )] = None,
 ) -> UserPage:
     """A tenant's users, by object ID (or by membership with `groupId`); filters combine."""

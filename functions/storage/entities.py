@@ -59,6 +59,9 @@ def user_entity(tenant_id: str, user: UserRecord) -> Entity:
         "RowKey": user.id,
         "DisplayName": user.display_name,
         "Email": user.email or "",
+        # Case-folded copies for the prefix filters: Table Storage compares ordinally.
+        "DisplayNameKey": user.display_name.casefold(),
+        "EmailKey": (user.email or "").casefold(),
         "Upn": user.upn,
         "Anonymous": user.anonymous,
         "Direct": user.direct,

@@ -37,10 +37,15 @@ class DeviceFilter:
     user_ids: set[str] | None = None  # only devices whose primary user is one of these
 
     def matches(self, device: DeviceRecord) -> bool:
+        """Whether ``device`` passes every filter (texts compared in any case)."""
         return ((self.retired is None or device.retired == self.retired)
-                and (not self.compliance_state or device.compliance_state == self.compliance_state)
-                and (not self.operating_system or device.operating_system == self.operating_system)
+                and _same(self.compliance_state, device.compliance_state)
+                and _same(self.operating_system, device.operating_system)
                 and (self.user_ids is None or device.user_id in self.user_ids))
+
+
+def _same(wanted: str | None, value: str | None) -> bool:
+    return not wanted or (value or "").casefold() == wanted.casefold()
 
 
 INVENTORY_TABLE = "inventory"

@@ -93,7 +93,7 @@ class UserFilter:
     deleted_only: bool = False
     group_id: str | None = None
     anonymous_only: bool = False
-    # Prefixes compare with the stored value as it is (case-sensitive), as Table Storage does.
+    # Prefixes ignore case (both sides case-folded: the stored side in its *Key column).
     email_prefix: str | None = None
     name_prefix: str | None = None
 
@@ -102,8 +102,10 @@ class UserFilter:
         return (
             (not self.deleted_only or user.deleted)
             and (not self.anonymous_only or user.anonymous)
-            and (not self.email_prefix or (user.email or "").startswith(self.email_prefix))
-            and (not self.name_prefix or user.display_name.startswith(self.name_prefix))
+            and (not self.email_prefix
+                 or (user.email or "").casefold().startswith(self.email_prefix.casefold()))
+            and (not self.name_prefix
+                 or user.display_name.casefold().startswith(self.name_prefix.casefold()))
         )
 
 
@@ -112,8 +114,8 @@ def _user_filter(tenant_id: str, flt: UserFilter) -> TableFilter:
     return (TableFilter(tenant_id)
             .equal("AzureDeleted", True if flt.deleted_only else None)
             .equal("Anonymous", True if flt.anonymous_only else None)
-            .prefix("Email", flt.email_prefix)
-            .prefix("DisplayName", flt.name_prefix))
+            .prefix("EmailKey", flt.email_prefix.casefold() if flt.email_prefix else None)
+            .prefix("DisplayNameKey", flt.name_prefix.casefold() if flt.name_prefix else None))
 
 
 class DirectoryTables:

@@ -137,7 +137,8 @@ def test_devices_with_every_field_filters_and_pages(
     assert _names(api.get(devices, params={"complianceState": "noncompliant",
                                            "retired": "false"})) == {"PC-3"}
     assert _names(api.get(devices, params={"operatingSystem": "iOS"})) == {"PC-4", "PC-5"}
-    assert _names(api.get(devices, params={"operatingSystem": "ios"})) == set()  # exact
+    assert _names(api.get(devices, params={"operatingSystem": "ios"})) == {"PC-4", "PC-5"}
+    assert _names(api.get(devices, params={"operatingSystem": "io"})) == set()  # whole value
     assert _names(api.get(devices, params={"userDeleted": "false"})) == set(by_name)
 
 

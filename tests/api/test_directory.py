@@ -103,7 +103,9 @@ def test_user_filters(harness: Harness, world: World, api: Api) -> None:
         ids["john"]
     }
     assert _ids(api.get(users, params={"namePrefix": "Ri"})) == {ids["richard"]}
-    assert _ids(api.get(users, params={"namePrefix": "ri"})) == set()  # case-sensitive
+    # Any case, on both sides.
+    assert _ids(api.get(users, params={"namePrefix": "rI"})) == {ids["richard"]}
+    assert _ids(api.get(users, params={"emailPrefix": "J"})) == {ids["john"], ids["jane"]}
     alex = api.get(users, params={"anonymousOnly": "true"}).json()["items"][0]
     assert alex["email"] is None
     assert alex["anonymous"] is True
