@@ -31,6 +31,7 @@ from .storage.inventory import InventoryTables, PartnerTable
 from .storage.queues import JobQueue, SyncJob
 from .storage.repositories import DirectoryTables, RunTable, TenantTable
 from .storage.tables import TableStore
+from .tenant_sync import TenantSync
 from .tokens import TokenProvider
 
 log = logging.getLogger("tenantsync.services")
@@ -179,8 +180,8 @@ class Services:
     @cached_property
     def directory_sync(self) -> DirectorySync:
         return DirectorySync(
-            self.settings, self.tenants, self.directory, self.ledger, self.secrets, self.tokens,
-            self.session, graph_slots=self.graph_slots,
+            self.settings, self.tenants, self.ledger, self.secrets, self.tokens, self.session,
+            directory=self.directory, graph_slots=self.graph_slots,
         )
 
     @cached_property
@@ -198,8 +199,8 @@ class Services:
     @cached_property
     def device_sync(self) -> DeviceSync:
         return DeviceSync(
-            self.settings, self.tenants, self.inventory, self.ledger, self.secrets, self.tokens,
-            self.session, graph_slots=self.graph_slots,
+            self.settings, self.tenants, self.ledger, self.secrets, self.tokens, self.session,
+            inventory=self.inventory, graph_slots=self.graph_slots,
         )
 
     @cached_property
@@ -233,8 +234,7 @@ class Services:
         enqueued = skipped = 0
         now = utcnow()
         queue = self.queue_for(kind)
-        queue_run = self.device_sync.queue_run if kind == "devices" else \
-            self.directory_sync.queue_run
+        queue_run = self.sync_of(kind).queue_run
         for tenant in self.tenants.list():
             if not schedulable(tenant, kind, now):
                 skipped += 1
@@ -335,10 +335,11 @@ class Services:
 
     def run_job(self, job: SyncJob, *, full: bool = False) -> Run:
         """Run one queued job (what the queue-triggered functions do)."""
-        if job.kind == "directory":
-            return self.directory_sync.run(job.tenant_id, job.trigger, run_id=job.run_id,
-                                           full=full)
-        return self.device_sync.run(job.tenant_id, job.trigger, run_id=job.run_id, full=full)
+        return self.sync_of(job.kind).run(job.tenant_id, job.trigger, run_id=job.run_id,
+                                          full=full)
+
+    def sync_of(self, kind: str) -> TenantSync:
+        return self.directory_sync if kind == "directory" else self.device_sync
 
 _services: Services | None = None
 _lock = threading.Lock()

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
-import requests
-
-from .. import telemetry
-from ..config import DEFAULT_GRAPH_SCOPE, Settings
-from ..domain import Run, RunStatus, TenantRecord, utcnow
+from ..config import DEFAULT_GRAPH_SCOPE
+from ..domain import Run, RunStatus, TenantRecord
 from ..errors import TenantSyncError
-from ..graph import GraphClient, RequestStats
-from ..runs import RunLedger, failures_recorded
-from ..secrets import SecretStore
+from ..graph import RequestStats
+from ..runs import failures_recorded
 from ..storage.inventory import InventoryTables
-from ..storage.repositories import TenantTable
-from ..tokens import TokenProvider, VaultCredential
+from ..tenant_sync import TenantSync
 from .diff import plan_inventory_changes
 from .model import Inventory
 from .reader import InventoryReader, parse
@@ -30,19 +23,9 @@ KIND = "devices"
 
 
 @dataclass
-class DeviceSync:
-    settings: Settings
-    tenants: TenantTable
-    inventory: InventoryTables
-    ledger: RunLedger
-    secrets: SecretStore
-    tokens: TokenProvider
-    session: requests.Session
-    clock: Callable[[], datetime] = utcnow
-    graph_slots: threading.Semaphore | None = None  # Graph requests in flight, per process
-
-    def queue_run(self, tenant_id: str, trigger: str, run_id: str | None = None) -> Run:
-        return self.ledger.queue(tenant_id, KIND, trigger, run_id)
+class DeviceSync(TenantSync):
+    kind: ClassVar[str] = KIND
+    inventory: InventoryTables = field(kw_only=True)
 
     def run(
         self, tenant_id: str, trigger: str, *, run_id: str | None = None, full: bool = False
@@ -75,15 +58,9 @@ class DeviceSync:
             run.status, (run.error_code, run.error) = RunStatus.SKIPPED, standing
             return
         state = tenant.device_state
-        # A token for this customer tenant: the authority is the tenant's own.
-        credential = VaultCredential(self.tokens, self.secrets, tenant.tenant_id,
-                                     conn.client_id, conn.secret_name, DEFAULT_GRAPH_SCOPE)
-        expires_on = credential.secret.expires_on
-        if expires_on:
-            state.secret_expires_on = expires_on
-            telemetry.secret_expiry(tenant.tenant_id, KIND, expires_on, run.started_at)
-        graph = GraphClient.configured(self.settings, credential, self.session, stats=stats,
-                                       slots=self.graph_slots)
+        # The inventory app's token for this customer tenant, at the tenant's own authority.
+        graph = self.graph_for(tenant.tenant_id, conn.client_id, conn.secret_name,
+                               DEFAULT_GRAPH_SCOPE, state=state, run=run, stats=stats)
         inventory = InventoryReader(graph, tenant.tenant_id).read()
         if inventory.organization:
             org = inventory.organization

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
-import requests
-
-from .. import telemetry
-from ..config import Settings
-from ..domain import GroupTree, Run, RunStatus, TenantRecord, utcnow
+from ..domain import GroupTree, Run, RunStatus, TenantRecord
 from ..errors import TenantSyncError
-from ..graph import GraphClient, RequestStats
-from ..runs import RunLedger, failures_recorded
-from ..secrets import SecretStore
-from ..storage.repositories import DirectoryTables, TenantTable
-from ..tokens import TokenProvider, VaultCredential
+from ..graph import RequestStats
+from ..runs import failures_recorded
+from ..storage.repositories import DirectoryTables
+from ..tenant_sync import TenantSync
 from .diff import deletion_guard, plan_directory_changes, tree_fingerprint
 from .reader import GroupTreeReader
 
@@ -27,22 +20,11 @@ log = logging.getLogger("tenantsync.directory")
 KIND = "directory"
 
 @dataclass
-class DirectorySync:
-    """Runs directory syncs; every collaborator is injected so tests use the real ones."""
+class DirectorySync(TenantSync):
+    """Runs directory syncs."""
 
-    settings: Settings
-    tenants: TenantTable
-    directory: DirectoryTables
-    ledger: RunLedger
-    secrets: SecretStore
-    tokens: TokenProvider
-    session: requests.Session
-    clock: Callable[[], datetime] = utcnow
-    graph_slots: threading.Semaphore | None = None  # Graph requests in flight, per process
-
-    def queue_run(self, tenant_id: str, trigger: str, run_id: str | None = None) -> Run:
-        """Record a run as queued (for a sync started now and run by the queue function)."""
-        return self.ledger.queue(tenant_id, KIND, trigger, run_id)
+    kind: ClassVar[str] = KIND
+    directory: DirectoryTables = field(kw_only=True)
 
     def run(
         self, tenant_id: str, trigger: str, *, allow_mass_deletion: bool = False,
@@ -70,15 +52,8 @@ class DirectorySync:
                 f"tenant {tenant_id} has no directory connection", code="not_configured"
             )
         connection = tenant.directory
-        credential = VaultCredential(self.tokens, self.secrets, tenant_id,
-                                     connection.client_id, connection.secret_name,
-                                     connection.scope)
-        expires_on = credential.secret.expires_on
-        if expires_on:
-            state.secret_expires_on = expires_on
-            telemetry.secret_expiry(tenant_id, KIND, expires_on, run.started_at)
-        graph = GraphClient.configured(self.settings, credential, self.session, stats=stats,
-                                       slots=self.graph_slots)
+        graph = self.graph_for(tenant_id, connection.client_id, connection.secret_name,
+                               connection.scope, state=state, run=run, stats=stats)
         tree = GroupTreeReader(graph, tenant_id).read(connection.group_id)
         run.ignored = tree.ignored
         digest = tree_fingerprint(tree) if tree.complete else ""
