@@ -412,6 +412,10 @@ def _inventory_rows(harness: Harness, tid: str) -> dict[str, dict[str, Any]]:
             if e["_table"].endswith("inventory") and e["PartitionKey"] == tid}
 
 
+def _compressed_size(row: dict[str, Any]) -> int:
+    return sum(len(v) for v in row.values() if isinstance(v, bytes))
+
+
 def _all_pages(harness: Harness, tid: str, size: int) -> tuple[list[str], list[str]]:
     """Every device id over every page, and the tokens that were handed out."""
     ids: list[str] = []
@@ -472,8 +476,12 @@ def test_a_big_tenant_is_bucketed_rewritten_by_bucket_and_regrown_without_losing
     gone = sorted(devices)[1]
     harness.sim.delete_object(tid, "managed_devices", gone)
     assert sync(harness, tid).devices.marked_deleted == 1
-    monkeypatch.setattr(packed, "MAX_BUCKET_BYTES", 900)
-    harness.sim.upsert_object(tid, "managed_devices", device("Omega-NEW", 99))
+    newcomer = device("Omega-NEW", 99)
+    # Its bucket, one device larger, will not fit what the bucket holds now.
+    home = _inventory_rows(harness, tid)[
+        packed.row_key(buckets, packed.bucket_of(newcomer["id"], buckets))]
+    monkeypatch.setattr(packed, "MAX_BUCKET_BYTES", _compressed_size(home))
+    harness.sim.upsert_object(tid, "managed_devices", newcomer)
     grown = sync(harness, tid)
     assert grown.status == RunStatus.SUCCEEDED and grown.devices.created == 1
     rows = _inventory_rows(harness, tid)
@@ -549,8 +557,10 @@ def test_a_one_bucket_tenant_that_outgrows_it_gets_a_layout_row_and_loses_nothin
 ) -> None:
     _, tid = _one_customer(harness, world, "Sigma", devices=10, detected=2, mobile=1)
     sync(harness, tid)
-    assert set(_inventory_rows(harness, tid)) == {packed.row_key(1, 0)}  # no layout row
-    monkeypatch.setattr(packed, "MAX_BUCKET_BYTES", 900)
+    rows = _inventory_rows(harness, tid)
+    assert set(rows) == {packed.row_key(1, 0)}  # no layout row
+    # One device more will not fit what the one bucket holds now.
+    monkeypatch.setattr(packed, "MAX_BUCKET_BYTES", _compressed_size(rows[packed.row_key(1, 0)]))
     assert harness.sim is not None
     harness.sim.upsert_object(tid, "managed_devices", device("Sigma-NEW", 42))
     run = sync(harness, tid)

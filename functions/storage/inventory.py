@@ -17,7 +17,6 @@ from .entities import Entity, iso, parse_time
 from .packed import (
     LAYOUT_ROW,
     bucket_entity,
-    bucket_of,
     decode_entity,
     layout_buckets,
     parse_row_key,
@@ -96,12 +95,9 @@ class InventoryTables:
             return WriteStats()
         merged = {kind: {**getattr(stored, attr), **{r.id: r for r in changed[kind]}}
                   for kind, attr in _ATTRS.items()}
-        buckets, data = layout_buckets(merged, stored.buckets)
-        if buckets == stored.buckets:
-            touched = {bucket_of(r.id, buckets) for records in changed.values() for r in records}
-        else:
-            touched = set(data)
-        rows = [bucket_entity(tenant_id, buckets, i, data[i]) for i in sorted(touched)]
+        changed_ids = (r.id for records in changed.values() for r in records)
+        buckets, data = layout_buckets(merged, stored.buckets, changed_ids)
+        rows = [bucket_entity(tenant_id, buckets, i, data[i]) for i in sorted(data)]
         relaid = buckets != max(stored.buckets, 1)
         if relaid and _fits_one_transaction(rows):
             # All in one transaction, atomic: the layout moves with its buckets.

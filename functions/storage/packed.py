@@ -144,13 +144,18 @@ def decode_entity(kind: str, entity: Mapping[str, Any]) -> list[Any]:
     return records
 
 
-def layout_buckets(records: Records, current: int) -> tuple[int, dict[int, dict[str, bytes]]]:
-    """The bucket count for a tenant's ``records`` and every bucket's compressed rows.
+def layout_buckets(
+    records: Records, current: int, changed: Iterable[str] | None = None
+) -> tuple[int, dict[int, dict[str, bytes]]]:
+    """The bucket count for a tenant's ``records`` and the compressed rows of the buckets
+    to write: those holding a ``changed`` id, or every bucket when the count changes (or
+    ``changed`` is None).
 
     Keeps ``current`` (a tenant's layout never shrinks, so stored rows stay where they are)
-    unless a bucket would outgrow ``MAX_BUCKET_BYTES``; a first layout (``current`` 0)
-    aims at ``TARGET_BYTES`` of JSON a bucket.
+    unless a bucket would outgrow ``MAX_BUCKET_BYTES`` (only a rewritten bucket can have
+    grown); a first layout (``current`` 0) aims at ``TARGET_BYTES`` of JSON a bucket.
     """
+    changed_ids = None if changed is None else set(changed)
     buckets = max(1, current)
     if buckets == 1:
         texts = {kind: encode_rows(kind, group.values()) for kind, group in records.items()}
@@ -163,10 +168,13 @@ def layout_buckets(records: Records, current: int) -> tuple[int, dict[int, dict[
             buckets *= 2
         buckets = max(buckets, 2)
     while True:
+        wanted = (None if changed_ids is None or buckets != current
+                  else {bucket_of(i, buckets) for i in changed_ids})
         data: dict[int, dict[str, bytes]] = {}
         for kind, group in records.items():
             for index, members in group_by_bucket(group, buckets).items():
-                data.setdefault(index, {})[kind] = compress(encode_rows(kind, members))
+                if wanted is None or index in wanted:
+                    data.setdefault(index, {})[kind] = compress(encode_rows(kind, members))
         largest = max((sum(map(len, parts.values())) for parts in data.values()), default=0)
         if buckets >= MAX_BUCKETS or largest <= MAX_BUCKET_BYTES:
             return buckets, data

@@ -125,10 +125,14 @@ def test_a_layout_is_kept_until_a_bucket_would_outgrow_an_entity(
 ) -> None:
     records = _tenant(400)
     assert packed.layout_buckets(records, 4)[0] == 4  # kept, though 1 would do
-    monkeypatch.setattr(packed, "MAX_BUCKET_BYTES", 2_000)
-    buckets, data = packed.layout_buckets(records, 4)
+    # Only the buckets of changed records are encoded again.
+    one = next(iter(records["devices"]))
+    assert set(packed.layout_buckets(records, 4, [one])[1]) == {packed.bucket_of(one, 4)}
+    monkeypatch.setattr(packed, "MAX_BUCKET_BYTES", 1_000)  # every bucket of 4 is larger
+    buckets, data = packed.layout_buckets(records, 4, [one])
     assert buckets > 4
-    assert max(sum(map(len, parts.values())) for parts in data.values()) <= 2_000
+    assert set(data) == set(range(buckets))  # a new layout rewrites every bucket
+    assert max(sum(map(len, parts.values())) for parts in data.values()) <= 1_000
 
 
 def test_big_buckets_are_split_over_binary_properties_under_64_kib() -> None:
