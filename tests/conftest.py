@@ -17,7 +17,7 @@ from functions.secrets import SecretValue
 from functions.services import Services
 from functions.storage.repositories import UserFilter
 from simulator import Simulator
-from tests.world import Tenant, World
+from tests.world import Tenant, World, seed_example
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +85,13 @@ class Harness:
             self.sim.stop()
 
     # --- conveniences ------------------------------------------------------------------
+
+    def start_onboarded(self, **overrides: str) -> Tenant:
+        """The example tenant (``seed_example``) added to the world, started, onboarded."""
+        tenant, _ = seed_example(self.world)
+        self.start(**overrides)
+        self.onboard(tenant)
+        return tenant
 
     def onboard(self, tenant: Tenant, **kwargs: Any) -> None:
         self.services.onboarding.add_directory_tenant(

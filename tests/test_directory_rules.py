@@ -188,9 +188,7 @@ def _etags(harness: Harness) -> dict[tuple[str, str, str], str]:
 
 
 def test_second_sync_without_change_writes_no_entity(harness: Harness, world: World) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     harness.sync(t)
     synced = _etags(harness)
     assert len(synced) == 8  # 5 users, 1 group, 2 memberships

@@ -91,9 +91,7 @@ def test_throttling_with_retry_after_is_waited_out(harness: Harness, world: Worl
 def test_graph_error_that_never_clears_fails_the_run_with_graphs_code(
     harness: Harness, world: World
 ) -> None:
-    t, _ = seed_example(world)
-    harness.start(TENANTSYNC_GRAPH_MAX_RETRIES="2")
-    harness.onboard(t)
+    t = harness.start_onboarded(TENANTSYNC_GRAPH_MAX_RETRIES="2")
     assert harness.sim is not None
     harness.sim.set_faults([{"match": {"path_contains": f"/groups/{t.level0}"}, "kind": "status",
                              "status": 503, "code": "ServiceUnavailable", "retry_after": 0.05}])

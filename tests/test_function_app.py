@@ -64,9 +64,7 @@ def test_timer_enqueues_one_job_per_enabled_tenant(harness: Harness, world: Worl
 
 
 def test_queue_function_runs_a_sync_from_a_timer_job(harness: Harness, world: World) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     functions = _functions()
     functions["directory_schedule"].get_user_function()(
         TimerRequest(past_due=False)
@@ -83,9 +81,7 @@ def test_queue_function_runs_a_sync_from_a_timer_job(harness: Harness, world: Wo
 def test_queue_function_drops_a_malformed_job_without_touching_storage(
     harness: Harness, world: World
 ) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     before = harness.entities()
     job_fn = _functions()["directory_job"].get_user_function()
     for body in (b"not json", b'{"tenant_id": "x", "kind": "directory"}',
@@ -117,9 +113,7 @@ def test_function_app_serves_the_api_behind_a_key_and_health_without_one() -> No
 def test_the_api_and_health_answer_through_the_functions_http_adapter(
     harness: Harness, world: World
 ) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     functions = _functions()
     api = functions[API_FUNCTION_NAME].get_user_function()
 
@@ -180,9 +174,7 @@ def test_devices_timer_discovers_customers_and_the_queue_function_syncs_them(
 
 
 def test_a_directory_job_on_the_devices_queue_is_refused(harness: Harness, world: World) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     job_fn = _functions()["devices_job"].get_user_function()
     job_fn(func.QueueMessage(body=json.dumps(
         {"tenant_id": t.id, "kind": "directory", "trigger": "timer"}).encode()))

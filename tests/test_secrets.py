@@ -59,9 +59,7 @@ def test_client_secret_appears_in_no_log_entity_error_or_output(
 def test_new_secret_takes_effect_at_the_next_token_request(
     harness: Harness, world: World
 ) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     assert harness.sync(t).status == RunStatus.SUCCEEDED
     assert harness.sim is not None
     # The admin creates a second secret in Entra, saves it, then deletes the first one.
@@ -96,9 +94,7 @@ def test_secret_expiry_is_kept_with_the_tenant_and_warns_before(
 def test_secret_rotated_by_another_instance_is_used_without_a_failed_run(
     harness: Harness, world: World
 ) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     worker = Services(Settings.from_env(harness.env))  # a second instance, cache warm
     assert worker.directory_sync.run(t.id, "queue").status == RunStatus.SUCCEEDED
     assert harness.sim is not None

@@ -23,9 +23,7 @@ from tests.world import Tenant, World, seed_example
 def test_a_started_sync_is_queued_and_the_queue_function_completes_that_run(
     harness: Harness, world: World, api: Api
 ) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     r = api.post(f"/api/tenants/{t.id}/directory/sync")
     assert r.status_code == 202, r.text
     started = r.json()
@@ -61,9 +59,7 @@ def test_a_started_sync_is_queued_and_the_queue_function_completes_that_run(
 def test_sync_start_bad_input_is_4xx_and_queues_nothing(
     harness: Harness, world: World, api: Api
 ) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     before = stored(harness)
     assert_error(api.post("/api/tenants/not-a-guid/directory/sync"), 400, "invalid_guid")
     assert_error(api.post("/api/tenants/11111111-2222-3333-4444-555555555555/directory/sync"),
@@ -202,9 +198,7 @@ def test_injection_in_ids_tokens_and_kinds_is_refused(
 def test_malformed_user_filters_are_400(
     harness: Harness, world: World, api: Api, query: str
 ) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     r = api.get(f"/api/tenants/{t.id}/users?{query}")
     assert r.status_code == 400, r.text
     assert r.json()["error"]["code"] in {"invalid_filter", "invalid_request", "invalid_guid",

@@ -111,9 +111,7 @@ def test_client_secrets_appear_in_no_answer_and_no_log_record(
 def test_an_unexpected_error_is_a_500_body_without_a_stack_trace(
     harness: Harness, world: World, api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     from functions.storage.repositories import TenantTable
 
     def crash(self: TenantTable, tenant_id: str) -> None:

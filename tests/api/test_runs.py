@@ -12,9 +12,7 @@ from tests.world import World, seed_example
 def test_one_run_and_a_tenants_runs_newest_first_in_pages(
     harness: Harness, world: World, api: Api
 ) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     runs = [harness.sync(t) for _ in range(3)]
     r = api.get(f"/api/tenants/{t.id}/runs/{runs[0].run_id}")
     assert r.status_code == 200, r.text
@@ -63,9 +61,7 @@ def test_failures_across_tenants(harness: Harness, world: World, api: Api) -> No
 
 
 def test_run_lookups_with_bad_input(harness: Harness, world: World, api: Api) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     assert_error(api.get(f"/api/tenants/{t.id}/runs/8204691689246-bc7933ff"), 404,
                  "unknown_run")
     assert_error(api.get(f"/api/tenants/{t.id}/runs/latest"), 400, "invalid_run_id")

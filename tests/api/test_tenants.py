@@ -111,9 +111,7 @@ def test_bad_json_missing_body_and_oversized_body_are_refused(
 def test_creating_an_onboarded_tenant_again_is_409(
     harness: Harness, world: World, api: Api
 ) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     before = stored(harness)
     error = assert_error(api.post("/api/tenants", json=tenant_body(t)), 409, "tenant_exists")
     assert f"PATCH /api/tenants/{t.id}" in error["message"]
@@ -182,9 +180,7 @@ def test_unknown_and_malformed_tenant_ids(harness: Harness, world: World, api: A
 def test_a_new_secret_is_a_new_key_vault_version_after_a_connection_test(
     harness: Harness, world: World, api: Api
 ) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     name = directory_secret_name(t.id)
     new_secret = "val~rotated-secret-value"
     assert harness.sim is not None
@@ -234,9 +230,7 @@ def test_patch_changes_the_group_after_testing_it_with_the_saved_secret(
 def test_malformed_patches_are_400_and_change_nothing(
     harness: Harness, world: World, api: Api, body: dict[str, object], code: str
 ) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     before = stored(harness)
     assert_error(api.patch(f"/api/tenants/{t.id}", json=body), 400, code)
     assert stored(harness) == before
@@ -245,9 +239,7 @@ def test_malformed_patches_are_400_and_change_nothing(
 def test_disable_and_enable_leave_a_tenant_out_of_and_back_in_the_schedule(
     harness: Harness, world: World, api: Api
 ) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     r = api.patch(f"/api/tenants/{t.id}", json={"enabled": False})
     assert r.status_code == 200
     assert r.json()["enabled"] is False
@@ -259,9 +251,7 @@ def test_disable_and_enable_leave_a_tenant_out_of_and_back_in_the_schedule(
 def test_delete_removes_the_configuration_and_keeps_the_synced_data(
     harness: Harness, world: World, api: Api
 ) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     harness.sync(t)
     data_before = [e for e in harness.entities() if not e["_table"].endswith("tenants")]
     r = api.delete(f"/api/tenants/{t.id}")
@@ -297,9 +287,7 @@ def test_purge_is_the_only_hard_delete_and_touches_only_that_tenant(
 
 
 def test_delete_waits_for_a_queued_sync(harness: Harness, world: World, api: Api) -> None:
-    t, _ = seed_example(world)
-    harness.start()
-    harness.onboard(t)
+    t = harness.start_onboarded()
     run_id = api.post(f"/api/tenants/{t.id}/directory/sync").json()["runId"]
     before = stored(harness)
     error = assert_error(api.delete(f"/api/tenants/{t.id}", params={"purge": "true"}), 409,
