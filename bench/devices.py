@@ -190,8 +190,8 @@ def main() -> int:
     import requests
 
     from devstack import LocalStack
-    from functions.config import Settings
-    from functions.secrets import SecretValue
+    from functions.core.config import Settings
+    from functions.core.sensitive import SecretValue
     from functions.services import Services
 
     print(f"building an MSP of {args.tenants} customers x {args.devices} devices, "

@@ -126,8 +126,8 @@ def main() -> int:
 
     sys.path.insert(0, str(ROOT))
     from devstack import LocalStack
-    from functions.config import Settings
-    from functions.secrets import SecretValue
+    from functions.core.config import Settings
+    from functions.core.sensitive import SecretValue
     from functions.services import Services
 
     print(f"building a tenant of {args.users:,} users in {args.groups} level-1 groups ...")

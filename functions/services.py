@@ -17,22 +17,27 @@ import requests
 from azure.core.credentials import TokenCredential
 from azure.keyvault.secrets import SecretClient
 
-from . import telemetry
-from .config import Settings
-from .devices.sync import DeviceSync
-from .directory.sync import DirectorySync
-from .domain import Run, utcnow
-from .errors import ConfigurationError, ConflictError, TenantSyncError
-from .onboarding import Onboarding
-from .partners import Partners
-from .runs import RunLedger, queue_claimed, schedulable
-from .secrets import SecretStore
-from .storage.inventory import InventoryTables, PartnerTable
-from .storage.queues import JobQueue, SyncJob
-from .storage.repositories import DirectoryTables, RunTable, TenantTable
-from .storage.tables import TableStore
-from .tenant_sync import TenantSync
-from .tokens import TokenProvider
+from functions.clients.entra import TokenProvider
+from functions.clients.vault import SecretStore
+from functions.core import telemetry
+from functions.core.config import Settings
+from functions.core.errors import ConfigurationError, ConflictError, TenantSyncError
+from functions.core.model import Run, utcnow
+from functions.devices.store import InventoryTables
+from functions.devices.sync import DeviceSync
+from functions.directory.store import DirectoryTables
+from functions.directory.sync import DirectorySync
+from functions.onboarding import Onboarding
+from functions.partners import Partners
+from functions.storage.partners import PartnerTable
+from functions.storage.queues import JobQueue, SyncJob
+from functions.storage.runs import RunTable
+from functions.storage.tables import TableStore
+from functions.storage.tenants import TenantTable
+from functions.sync.health import schedulable
+from functions.sync.ledger import RunLedger
+from functions.sync.starts import queue_claimed
+from functions.sync.tenant_sync import TenantSync
 
 log = logging.getLogger("tenantsync.services")
 

@@ -23,7 +23,7 @@ import uvicorn  # noqa: E402
 
 from devstack import LocalStack  # noqa: E402
 from functions.api import create_app  # noqa: E402
-from functions.errors import TenantSyncError  # noqa: E402
+from functions.core.errors import TenantSyncError  # noqa: E402
 from functions.services import get_services  # noqa: E402
 from functions.storage.queues import KINDS  # noqa: E402
 

@@ -11,11 +11,12 @@ from azure.data.tables import TableServiceClient
 
 from devstack.stack import AzuriteProcess, free_port, local_settings
 from functions import services as services_module
-from functions.config import Settings
-from functions.domain import Run, UserRecord
-from functions.secrets import SecretValue
+from functions.core.config import Settings
+from functions.core.model import Run
+from functions.core.sensitive import SecretValue
+from functions.directory.model import UserRecord
+from functions.directory.store import UserFilter
 from functions.services import Services
-from functions.storage.repositories import UserFilter
 from simulator import Simulator
 from tests.world import Tenant, World, seed_example
 

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from functions import partners as partners_module
+from functions.core.errors import InputError
+from functions.core.model import Health, RunStatus
+from functions.core.sensitive import SecretValue
 from functions.devices import reader as reader_module
-from functions.domain import Health, RunStatus
-from functions.errors import InputError
-from functions.secrets import SecretValue
+from functions.devices.store import DeviceFilter
+from functions.partners import discovery as partners_module
 from functions.storage import packed
-from functions.storage.inventory import DeviceFilter
 from tests.conftest import Harness
 from tests.world import Partner, World, device, directory_side
 
@@ -302,7 +302,7 @@ def test_each_health_state_is_reached_from_its_cause(
     assert _health_after_sync(harness, failing) == Health.QUARANTINED
     quarantined = harness.services.tenants.get(failing)
     assert quarantined.device_state.quarantined_until is not None
-    from functions.runs import schedulable
+    from functions.sync.health import schedulable
 
     now = datetime.now(UTC)
     assert not schedulable(quarantined, "devices", now)

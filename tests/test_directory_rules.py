@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from functions.domain import RunStatus
+from functions.core.model import RunStatus
 from tests.conftest import Harness
 from tests.world import World, seed_example
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from functions.domain import Health, RunStatus
-from functions.errors import AuthenticationError, TenantError
-from functions.secrets import SecretValue
+from functions.core.errors import AuthenticationError, TenantError
+from functions.core.model import Health, RunStatus
+from functions.core.sensitive import SecretValue
 from tests.conftest import Harness
 from tests.world import World, new_id, seed_example
 

@@ -12,8 +12,8 @@ from azure.functions.timer import TimerRequest
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
 from functions.api import API_FUNCTION_NAME
-from functions.domain import RunStatus
-from functions.secrets import SecretValue
+from functions.core.model import RunStatus
+from functions.core.sensitive import SecretValue
 from tests.conftest import Harness
 from tests.world import Partner, World, seed_example
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from functions.cli import main
-from functions.config import Settings
-from functions.domain import Health, RunStatus
-from functions.secrets import SecretValue
+from functions.core.config import Settings
+from functions.core.model import Health, RunStatus
+from functions.core.sensitive import SecretValue
 from functions.services import Services
 from tests.conftest import Harness
 from tests.world import World, seed_example

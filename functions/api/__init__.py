@@ -1,5 +1,5 @@
 """The HTTP API for portals (FastAPI): see docs/api.md."""
 
-from .app import API_FUNCTION_NAME, create_app
+from functions.api.app import API_FUNCTION_NAME, create_app
 
 __all__ = ["API_FUNCTION_NAME", "create_app"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from . import (
+from functions.api import (
     routes_devices,
     routes_directory,
     routes_health,
@@ -16,8 +16,8 @@ from . import (
     routes_software,
     routes_tenants,
 )
-from .errors import BodyLimit, ErrorBoundary, install_error_handlers
-from .urls import API_PREFIX
+from functions.api.errors import BodyLimit, ErrorBoundary, install_error_handlers
+from functions.api.urls import API_PREFIX
 
 # The name of the ASGI function in the function app. It must sort after "health": see
 # functions/blueprints/health.py.

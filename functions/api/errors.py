@@ -19,7 +19,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import (
+from functions.api.models import ErrorBody, ErrorDetail
+from functions.core.errors import (
     AuthenticationError,
     ConfigurationError,
     ConflictError,
@@ -30,7 +31,6 @@ from ..errors import (
     TenantError,
     TenantSyncError,
 )
-from .models import ErrorBody, ErrorDetail
 
 log = logging.getLogger("tenantsync.api")
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from ..errors import TenantSyncError
-from ..services import get_services
-from .models import ComponentHealth, HealthReport
+from functions.api.models import ComponentHealth, HealthReport
+from functions.core.errors import TenantSyncError
+from functions.services import get_services
 
 log = logging.getLogger("tenantsync.api")
 

@@ -24,21 +24,20 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ..config import DEFAULT_GRAPH_SCOPE
-from ..devices.model import DetectedAppRecord, DeviceRecord, ManagedAppRecord
-from ..domain import (
+from functions.core.config import DEFAULT_GRAPH_SCOPE
+from functions.core.model import (
     CUSTOMER_SOURCES,
     ChangeCounts,
-    GroupRecord,
     Health,
     PartnerConnection,
     Run,
     RunStatus,
     TenantRecord,
-    UserRecord,
 )
-from ..partners import Discovery
-from ..validation import is_guid
+from functions.core.validation import is_guid
+from functions.devices.model import DetectedAppRecord, DeviceRecord, ManagedAppRecord
+from functions.directory.model import GroupRecord, UserRecord
+from functions.partners import Discovery
 
 # --- value types: checked here, so a bad value never reaches the services ---------------
 

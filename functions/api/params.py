@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Security
 from fastapi.security import APIKeyHeader
 
-from ..services import Services, get_services
-from .models import Guid, RunId
+from functions.api.models import Guid, RunId
+from functions.services import Services, get_services
 
 
 def services() -> Services:

@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from ..errors import ConflictError
-from ..storage.inventory import DeviceFilter
-from ..storage.repositories import UserFilter
-from .errors import responses
-from .models import DevicePage, FilterValue, SyncStarted, device_out
-from .paging import PageParams
-from .params import KEYED, ServicesDep, TenantId
-from .syncs import start_device_sync, sync_started
+from functions.api.errors import responses
+from functions.api.models import DevicePage, FilterValue, SyncStarted, device_out
+from functions.api.paging import PageParams
+from functions.api.params import KEYED, ServicesDep, TenantId
+from functions.api.syncs import start_device_sync, sync_started
+from functions.core.errors import ConflictError
+from functions.devices.store import DeviceFilter
+from functions.directory.store import UserFilter
 
 router = APIRouter(prefix="/tenants/{tenantId}", tags=["devices"], dependencies=KEYED)
 

@@ -6,10 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from ..errors import ConflictError
-from ..storage.repositories import UserFilter
-from .errors import responses
-from .models import (
+from functions.api.errors import responses
+from functions.api.models import (
     GroupPage,
     Guid,
     Prefix,
@@ -18,10 +16,12 @@ from .models import (
     group_out,
     user_out,
 )
-from .paging import PageParams
-from .params import KEYED, ServicesDep, TenantId
-from .syncs import start_sync
-from .urls import run_url
+from functions.api.paging import PageParams
+from functions.api.params import KEYED, ServicesDep, TenantId
+from functions.api.syncs import start_sync
+from functions.api.urls import run_url
+from functions.core.errors import ConflictError
+from functions.directory.store import UserFilter
 
 router = APIRouter(prefix="/tenants/{tenantId}", tags=["directory"], dependencies=KEYED)
 

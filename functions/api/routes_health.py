@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from .health import check_health
-from .models import HealthReport
+from functions.api.health import check_health
+from functions.api.models import HealthReport
 
 router = APIRouter(tags=["health"])
 

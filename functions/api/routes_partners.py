@@ -12,12 +12,8 @@ from datetime import datetime
 from fastapi import APIRouter, Response
 from pydantic import SecretStr
 
-from ..domain import PartnerConnection
-from ..errors import ConflictError, InputError, SecretStoreError, TenantError
-from ..secrets import SecretValue
-from ..services import Services
-from .errors import responses
-from .models import (
+from functions.api.errors import responses
+from functions.api.models import (
     DiscoveryOut,
     PartnerCreate,
     PartnerPage,
@@ -28,11 +24,15 @@ from .models import (
     partner_out,
     utc,
 )
-from .models import Partner as PartnerOut
-from .paging import PageParams
-from .params import KEYED, PartnerId, ServicesDep
-from .syncs import discover_and_queue, sync_started
-from .urls import partner_url
+from functions.api.models import Partner as PartnerOut
+from functions.api.paging import PageParams
+from functions.api.params import KEYED, PartnerId, ServicesDep
+from functions.api.syncs import discover_and_queue, sync_started
+from functions.api.urls import partner_url
+from functions.core.errors import ConflictError, InputError, SecretStoreError, TenantError
+from functions.core.model import PartnerConnection
+from functions.core.sensitive import SecretValue
+from functions.services import Services
 
 log = logging.getLogger("tenantsync.api")
 

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ..domain import utcnow
-from .errors import responses
-from .models import Kind, RunOut, RunPage, Timestamp, run_out, utc
-from .paging import PageParams
-from .params import KEYED, RunIdPath, ServicesDep, TenantId
+from functions.api.errors import responses
+from functions.api.models import Kind, RunOut, RunPage, Timestamp, run_out, utc
+from functions.api.paging import PageParams
+from functions.api.params import KEYED, RunIdPath, ServicesDep, TenantId
+from functions.core.model import utcnow
 
 router = APIRouter(tags=["runs"], dependencies=KEYED)
 

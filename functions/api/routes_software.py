@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from .errors import responses
-from .models import DetectedAppPage, ManagedAppPage, detected_app_out, managed_app_out
-from .paging import PageParams
-from .params import KEYED, ServicesDep, TenantId
+from functions.api.errors import responses
+from functions.api.models import DetectedAppPage, ManagedAppPage, detected_app_out, managed_app_out
+from functions.api.paging import PageParams
+from functions.api.params import KEYED, ServicesDep, TenantId
 
 router = APIRouter(prefix="/tenants/{tenantId}/software", tags=["software"],
                    dependencies=KEYED)

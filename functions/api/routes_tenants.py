@@ -6,15 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from ..domain import Health
-from ..errors import InputError
-from ..secrets import SecretValue
-from .errors import responses
-from .models import Tenant, TenantCreate, TenantPage, TenantUpdate, tenant_out, utc
-from .paging import PageParams
-from .params import KEYED, ServicesDep, TenantId
-from .syncs import ensure_idle
-from .urls import tenant_url
+from functions.api.errors import responses
+from functions.api.models import Tenant, TenantCreate, TenantPage, TenantUpdate, tenant_out, utc
+from functions.api.paging import PageParams
+from functions.api.params import KEYED, ServicesDep, TenantId
+from functions.api.syncs import ensure_idle
+from functions.api.urls import tenant_url
+from functions.core.errors import InputError
+from functions.core.model import Health
+from functions.core.sensitive import SecretValue
 
 router = APIRouter(prefix="/tenants", tags=["tenants"], dependencies=KEYED)
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 
-from ..domain import DeviceConnection, Run, TenantRecord
-from ..errors import ConflictError, NotFoundError
-from ..partners import Discovery
-from ..runs import STALE_AFTER, queue_claimed
-from ..services import Services
-from ..storage.queues import JobQueue
-from ..storage.repositories import RunTable
-from .models import SyncStarted
-from .urls import partner_url, run_url
+from functions.api.models import SyncStarted
+from functions.api.urls import partner_url, run_url
+from functions.core.errors import ConflictError, NotFoundError
+from functions.core.model import DeviceConnection, Run, TenantRecord
+from functions.partners import Discovery
+from functions.services import Services
+from functions.storage.queues import JobQueue
+from functions.storage.runs import RunTable
+from functions.sync.starts import STALE_AFTER, queue_claimed
 
 DEVICES = "devices"
 

@@ -6,8 +6,8 @@ import logging
 
 import azure.functions as func
 
-from ..services import get_services
-from .jobs import run_queued_job
+from functions.blueprints.jobs import run_queued_job
+from functions.services import get_services
 
 log = logging.getLogger("tenantsync.functions")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from ..api.health import check_health
+from functions.api.health import check_health
 
 bp = func.Blueprint()
 

@@ -6,9 +6,9 @@ import logging
 
 import azure.functions as func
 
-from ..errors import InputError, NotFoundError
-from ..services import get_services
-from ..storage.queues import SyncJob
+from functions.core.errors import InputError, NotFoundError
+from functions.services import get_services
+from functions.storage.queues import SyncJob
 
 log = logging.getLogger("tenantsync.functions")
 

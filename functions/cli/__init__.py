@@ -3,6 +3,6 @@
 Exit codes: 0 done; 1 a sync did not succeed; 2 bad input or configuration.
 """
 
-from .parser import build_parser, main
+from functions.cli.parser import build_parser, main
 
 __all__ = ["build_parser", "main"]

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from ..domain import RunStatus
-from ..partners import Discovery
-from ..runs import schedulable
-from ..services import Services
-from ..storage.inventory import DeviceFilter
-from ..storage.repositories import UserFilter
-from ..validation import guid
-from .inputs import date, secret_from
-from .output import describe_device_run, iso, print_discovery, print_json, run_json
+from functions.cli.inputs import date, secret_from
+from functions.cli.output import describe_device_run, iso, print_discovery, print_json, run_json
+from functions.core.model import RunStatus
+from functions.core.validation import guid
+from functions.devices.store import DeviceFilter
+from functions.directory.store import UserFilter
+from functions.partners import Discovery
+from functions.services import Services
+from functions.sync.health import schedulable
 
 
 def first_syncs(s: Services, d: Discovery) -> int:

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..domain import RunStatus
-from ..services import Services
-from ..storage.repositories import UserFilter
-from ..validation import guid
-from .inputs import date, secret
-from .output import (
+from functions.cli.inputs import date, secret
+from functions.cli.output import (
     describe_device_run,
     describe_run,
     iso,
@@ -18,6 +14,10 @@ from .output import (
     tenant_json,
     user_json,
 )
+from functions.core.model import RunStatus
+from functions.core.validation import guid
+from functions.directory.store import UserFilter
+from functions.services import Services
 
 
 def cmd_tenant_add(s: Services, args: argparse.Namespace) -> int:

@@ -8,8 +8,8 @@ import os
 import sys
 from datetime import UTC, datetime
 
-from ..errors import InputError
-from ..secrets import SecretValue
+from functions.core.errors import InputError
+from functions.core.sensitive import SecretValue
 
 
 def secret(args: argparse.Namespace) -> SecretValue:

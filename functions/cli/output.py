@@ -6,8 +6,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ..domain import Run, TenantRecord, UserRecord
-from ..partners import Discovery
+from functions.core.model import Run, TenantRecord
+from functions.directory.model import UserRecord
+from functions.partners import Discovery
 
 
 def iso(value: datetime | None) -> str:

@@ -7,17 +7,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from ..config import DEFAULT_GRAPH_SCOPE
-from ..errors import InputError, TenantSyncError
-from ..services import get_services
-from .devices import (
+from functions.cli.devices import (
     cmd_devices,
     cmd_partner_add,
     cmd_partner_discover,
     cmd_software,
     cmd_sync_devices,
 )
-from .directory import (
+from functions.cli.directory import (
     cmd_groups,
     cmd_runs,
     cmd_schedule,
@@ -29,6 +26,9 @@ from .directory import (
     cmd_users,
     cmd_worker,
 )
+from functions.core.config import DEFAULT_GRAPH_SCOPE
+from functions.core.errors import InputError, TenantSyncError
+from functions.services import get_services
 
 FULL_HELP = ("compare with every stored entity even when what was read is unchanged since "
              "the last complete sync")

@@ -7,9 +7,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import GraphError, TenantError
-from ..graph import GraphClient
-from .model import (
+from functions.clients.graph import GraphClient
+from functions.core.errors import GraphError, TenantError
+from functions.devices.model import (
     DETECTED_APP_SELECT,
     DEVICE_FIELDS,
     MOBILE_APP_SELECT,

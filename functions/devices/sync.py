@@ -6,16 +6,16 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
-from ..config import DEFAULT_GRAPH_SCOPE
-from ..domain import Run, RunStatus, TenantRecord
-from ..errors import TenantSyncError
-from ..graph import RequestStats
-from ..runs import failures_recorded
-from ..storage.inventory import InventoryTables
-from ..tenant_sync import TenantSync
-from .diff import plan_inventory_changes
-from .model import Inventory
-from .reader import InventoryReader, parse
+from functions.clients.graph import RequestStats
+from functions.core.config import DEFAULT_GRAPH_SCOPE
+from functions.core.errors import TenantSyncError
+from functions.core.model import Run, RunStatus, TenantRecord
+from functions.devices.model import Inventory
+from functions.devices.plan import plan_inventory_changes
+from functions.devices.reader import InventoryReader, parse
+from functions.devices.store import InventoryTables
+from functions.sync.ledger import failures_recorded
+from functions.sync.tenant_sync import TenantSync
 
 log = logging.getLogger("tenantsync.devices")
 

@@ -7,9 +7,9 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..domain import DirectoryGroup, DirectoryUser, GroupTree
-from ..errors import GraphError, TenantError
-from ..graph import GraphClient
+from functions.clients.graph import GraphClient
+from functions.core.errors import GraphError, TenantError
+from functions.directory.model import DirectoryGroup, DirectoryUser, GroupTree
 
 log = logging.getLogger("tenantsync.directory")
 

@@ -6,14 +6,15 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
-from ..domain import GroupTree, Run, RunStatus, TenantRecord
-from ..errors import TenantSyncError
-from ..graph import RequestStats
-from ..runs import failures_recorded
-from ..storage.repositories import DirectoryTables
-from ..tenant_sync import TenantSync
-from .diff import deletion_guard, plan_directory_changes, tree_fingerprint
-from .reader import GroupTreeReader
+from functions.clients.graph import RequestStats
+from functions.core.errors import TenantSyncError
+from functions.core.model import Run, RunStatus, TenantRecord
+from functions.directory.model import GroupTree
+from functions.directory.plan import deletion_guard, plan_directory_changes, tree_fingerprint
+from functions.directory.reader import GroupTreeReader
+from functions.directory.store import DirectoryTables
+from functions.sync.ledger import failures_recorded
+from functions.sync.tenant_sync import TenantSync
 
 log = logging.getLogger("tenantsync.directory")
 

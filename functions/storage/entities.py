@@ -1,15 +1,4 @@
-"""Domain records <-> Table Storage entities. The one place that knows the table layout.
-
-Layout (every synced table is partitioned by tenant ID):
-- tenants:      PartitionKey "tenant",  RowKey tenant ID
-- users:        PartitionKey tenant ID, RowKey user object ID
-- groups:       PartitionKey tenant ID, RowKey group object ID
-- memberships:  PartitionKey tenant ID, RowKey "<group ID>_<user ID>"
-- runs:         PartitionKey tenant ID, RowKey run ID (sorts newest first)
-- inventory:    PartitionKey tenant ID, devices and software packed many to a row
-  (see ``packed``)
-- partners:     PartitionKey "partner", RowKey partner tenant ID
-"""
+"""Tenants and runs <-> Table Storage entities, and how times are stored."""
 
 from __future__ import annotations
 
@@ -19,21 +8,20 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..domain import (
+from functions.core.model import (
     ChangeCounts,
     DeviceConnection,
     DirectoryConnection,
-    GroupRecord,
     Health,
-    MembershipRecord,
     Run,
     RunStatus,
     SyncState,
     TenantRecord,
-    UserRecord,
 )
 
 Entity = dict[str, Any]
+
+
 TENANT_PARTITION = "tenant"
 
 
@@ -48,84 +36,6 @@ def parse_time(value: Any) -> datetime | None:
 def iso(value: datetime | None) -> str:
     # Times are stored as ISO strings: exact round trips, so unchanged rows compare equal.
     return value.astimezone(UTC).isoformat(timespec="microseconds") if value else ""
-
-
-# --- users, groups, memberships --------------------------------------------------------
-
-
-def user_entity(tenant_id: str, user: UserRecord) -> Entity:
-    return {
-        "PartitionKey": tenant_id,
-        "RowKey": user.id,
-        "DisplayName": user.display_name,
-        "Email": user.email or "",
-        # Case-folded copies for the prefix filters: Table Storage compares ordinally.
-        "DisplayNameKey": user.display_name.casefold(),
-        "EmailKey": (user.email or "").casefold(),
-        "Upn": user.upn,
-        "Anonymous": user.anonymous,
-        "Direct": user.direct,
-        "AzureDeleted": user.deleted,
-        "DeletedAt": iso(user.deleted_at),
-    }
-
-
-def user_record(entity: Mapping[str, Any]) -> UserRecord:
-    return UserRecord(
-        id=entity["RowKey"],
-        display_name=entity.get("DisplayName", ""),
-        email=entity.get("Email") or None,
-        upn=entity.get("Upn", ""),
-        direct=bool(entity.get("Direct", False)),
-        deleted=bool(entity.get("AzureDeleted", False)),
-        deleted_at=parse_time(entity.get("DeletedAt")),
-    )
-
-
-def group_entity(tenant_id: str, group: GroupRecord) -> Entity:
-    return {
-        "PartitionKey": tenant_id,
-        "RowKey": group.id,
-        "DisplayName": group.display_name,
-        "AzureDeleted": group.deleted,
-        "DeletedAt": iso(group.deleted_at),
-    }
-
-
-def group_record(entity: Mapping[str, Any]) -> GroupRecord:
-    return GroupRecord(
-        id=entity["RowKey"],
-        display_name=entity.get("DisplayName", ""),
-        deleted=bool(entity.get("AzureDeleted", False)),
-        deleted_at=parse_time(entity.get("DeletedAt")),
-    )
-
-
-def membership_key(group_id: str, user_id: str) -> str:
-    return f"{group_id}_{user_id}"
-
-
-def membership_entity(tenant_id: str, membership: MembershipRecord) -> Entity:
-    return {
-        "PartitionKey": tenant_id,
-        "RowKey": membership_key(membership.group_id, membership.user_id),
-        "GroupId": membership.group_id,
-        "UserId": membership.user_id,
-        "Active": membership.active,
-        "RemovedAt": iso(membership.removed_at),
-    }
-
-
-def membership_record(entity: Mapping[str, Any]) -> MembershipRecord:
-    return MembershipRecord(
-        group_id=entity["GroupId"],
-        user_id=entity["UserId"],
-        active=bool(entity.get("Active", True)),
-        removed_at=parse_time(entity.get("RemovedAt")),
-    )
-
-
-# --- tenants ---------------------------------------------------------------------------
 
 
 def _state_entity(prefix: str, state: SyncState) -> Entity:
@@ -221,8 +131,6 @@ def tenant_record(entity: Mapping[str, Any]) -> TenantRecord:
         verified_domains=tuple(json.loads(entity.get("VerifiedDomains") or "[]")),
     )
 
-
-# --- runs ------------------------------------------------------------------------------
 
 _COUNT_FIELDS = ("created", "updated", "unchanged", "marked_deleted", "restored")
 

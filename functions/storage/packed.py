@@ -35,13 +35,8 @@ from typing import Any
 
 import orjson
 
-from ..devices.model import DetectedAppRecord, DeviceRecord, ManagedAppRecord
-from .entities import iso, parse_time
+from functions.storage.entities import iso, parse_time
 
-# Kind (property name prefix) -> record type.
-KINDS: dict[str, type] = {
-    "devices": DeviceRecord, "detectedapps": DetectedAppRecord, "managedapps": ManagedAppRecord,
-}
 LAYOUT_ROW = "layout"
 CHUNK_BYTES = 60_000  # per binary property: under 64 KiB
 TARGET_BYTES = 400_000  # a new layout aims at buckets of about this much JSON
@@ -67,9 +62,6 @@ class _Codec:
         return cls(names, attrgetter(*names), times, defaults)
 
 
-_CODECS = {kind: _Codec.of(record_type) for kind, record_type in KINDS.items()}
-
-
 def bucket_of(record_id: str, buckets: int) -> int:
     # crc32, not hash(): the same id must land in the same bucket in every process.
     return zlib.crc32(record_id.encode()) & (buckets - 1)
@@ -93,92 +85,102 @@ def _json_default(value: Any) -> str:
     raise TypeError(f"cannot store {type(value).__name__}")
 
 
-def encode_rows(kind: str, records: Iterable[Any]) -> bytes:
-    """The records as one JSON array of rows, sorted by id. (orjson: several times faster
-    than json here; times go through ``iso`` so that they read back exactly.)"""
-    codec = _CODECS[kind]
-    rows = [codec.getter(r) for r in sorted(records, key=attrgetter("id"))]
-    return orjson.dumps(rows, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
-
-
 def compress(text: bytes) -> bytes:
     return zlib.compress(text, 1)  # level 1: ~1 ms for 500 devices, 3-4x smaller
 
 
-def bucket_entity(
-    tenant_id: str, buckets: int, index: int, parts: Mapping[str, bytes]
-) -> dict[str, Any]:
-    """A bucket row from each kind's compressed rows."""
-    entity: dict[str, Any] = {"PartitionKey": tenant_id, "RowKey": row_key(buckets, index)}
-    for kind, data in parts.items():
-        entity[f"{kind}Columns"] = ",".join(_CODECS[kind].names)
-        for n, start in enumerate(range(0, max(len(data), 1), CHUNK_BYTES)):
-            entity[f"{kind}{n}"] = data[start:start + CHUNK_BYTES]
-    return entity
+class Packing:
+    """Packs records of the given kinds (property name prefix -> record dataclass) into
+    bucket rows, and reads them back."""
+
+    def __init__(self, kinds: Mapping[str, type]) -> None:
+        self.kinds = dict(kinds)
+        self._codecs = {kind: _Codec.of(record_type) for kind, record_type in kinds.items()}
+
+    def encode_rows(self, kind: str, records: Iterable[Any]) -> bytes:
+        """The records as one JSON array of rows, sorted by id. (orjson: several times faster
+        than json here; times go through ``iso`` so that they read back exactly.)"""
+        codec = self._codecs[kind]
+        rows = [codec.getter(r) for r in sorted(records, key=attrgetter("id"))]
+        return orjson.dumps(rows, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
-def decode_entity(kind: str, entity: Mapping[str, Any]) -> list[Any]:
-    """One kind's records in a bucket row, in id order. Columns the record type no longer
-    has are dropped; columns it gained since read back as their defaults (or None)."""
-    codec, record_type = _CODECS[kind], KINDS[kind]
-    chunks: list[bytes] = []
-    while f"{kind}{len(chunks)}" in entity:
-        chunks.append(bytes(entity[f"{kind}{len(chunks)}"]))
-    data = b"".join(chunks)
-    rows = orjson.loads(zlib.decompress(data)) if data else []
-    columns = tuple(str(entity.get(f"{kind}Columns", "")).split(","))
-    records = []
-    if columns == codec.names:
+    def bucket_entity(
+        self, tenant_id: str, buckets: int, index: int, parts: Mapping[str, bytes]
+    ) -> dict[str, Any]:
+        """A bucket row from each kind's compressed rows."""
+        entity: dict[str, Any] = {"PartitionKey": tenant_id, "RowKey": row_key(buckets, index)}
+        for kind, data in parts.items():
+            entity[f"{kind}Columns"] = ",".join(self._codecs[kind].names)
+            for n, start in enumerate(range(0, max(len(data), 1), CHUNK_BYTES)):
+                entity[f"{kind}{n}"] = data[start:start + CHUNK_BYTES]
+        return entity
+
+
+    def decode_entity(self, kind: str, entity: Mapping[str, Any]) -> list[Any]:
+        """One kind's records in a bucket row, in id order. Columns the record type no longer
+        has are dropped; columns it gained since read back as their defaults (or None)."""
+        codec, record_type = self._codecs[kind], self.kinds[kind]
+        chunks: list[bytes] = []
+        while f"{kind}{len(chunks)}" in entity:
+            chunks.append(bytes(entity[f"{kind}{len(chunks)}"]))
+        data = b"".join(chunks)
+        rows = orjson.loads(zlib.decompress(data)) if data else []
+        columns = tuple(str(entity.get(f"{kind}Columns", "")).split(","))
+        records = []
+        if columns == codec.names:
+            for row in rows:
+                for i in codec.times:
+                    row[i] = parse_time(row[i])
+                records.append(record_type(*row))
+            return records
         for row in rows:
+            values = dict(codec.defaults)
+            values.update((c, v) for c, v in zip(columns, row, strict=False) if c in values)
             for i in codec.times:
-                row[i] = parse_time(row[i])
-            records.append(record_type(*row))
+                name = codec.names[i]
+                values[name] = parse_time(values[name])
+            records.append(record_type(**values))
         return records
-    for row in rows:
-        values = dict(codec.defaults)
-        values.update((c, v) for c, v in zip(columns, row, strict=False) if c in values)
-        for i in codec.times:
-            name = codec.names[i]
-            values[name] = parse_time(values[name])
-        records.append(record_type(**values))
-    return records
 
 
-def layout_buckets(
-    records: Records, current: int, changed: Iterable[str] | None = None
-) -> tuple[int, dict[int, dict[str, bytes]]]:
-    """The bucket count for a tenant's ``records`` and the compressed rows of the buckets
-    to write: those holding a ``changed`` id, or every bucket when the count changes (or
-    ``changed`` is None).
+    def layout_buckets(
+        self, records: Records, current: int, changed: Iterable[str] | None = None
+    ) -> tuple[int, dict[int, dict[str, bytes]]]:
+        """The bucket count for a tenant's ``records`` and the compressed rows of the buckets
+        to write: those holding a ``changed`` id, or every bucket when the count changes (or
+        ``changed`` is None).
 
-    Keeps ``current`` (a tenant's layout never shrinks, so stored rows stay where they are)
-    unless a bucket would outgrow ``MAX_BUCKET_BYTES`` (only a rewritten bucket can have
-    grown); a first layout (``current`` 0) aims at ``TARGET_BYTES`` of JSON a bucket.
-    """
-    changed_ids = None if changed is None else set(changed)
-    buckets = max(1, current)
-    if buckets == 1:
-        texts = {kind: encode_rows(kind, group.values()) for kind, group in records.items()}
-        size = sum(map(len, texts.values()))
-        if current or size <= TARGET_BYTES:
-            whole = {kind: compress(text) for kind, text in texts.items()}
-            if sum(map(len, whole.values())) <= MAX_BUCKET_BYTES:
-                return 1, {0: whole}
-        while buckets < MAX_BUCKETS and size / buckets > TARGET_BYTES:
+        Keeps ``current`` (a tenant's layout never shrinks, so stored rows stay where they are)
+        unless a bucket would outgrow ``MAX_BUCKET_BYTES`` (only a rewritten bucket can have
+        grown); a first layout (``current`` 0) aims at ``TARGET_BYTES`` of JSON a bucket.
+        """
+        changed_ids = None if changed is None else set(changed)
+        buckets = max(1, current)
+        if buckets == 1:
+            texts = {kind: self.encode_rows(kind, group.values())
+                     for kind, group in records.items()}
+            size = sum(map(len, texts.values()))
+            if current or size <= TARGET_BYTES:
+                whole = {kind: compress(text) for kind, text in texts.items()}
+                if sum(map(len, whole.values())) <= MAX_BUCKET_BYTES:
+                    return 1, {0: whole}
+            while buckets < MAX_BUCKETS and size / buckets > TARGET_BYTES:
+                buckets *= 2
+            buckets = max(buckets, 2)
+        while True:
+            wanted = (None if changed_ids is None or buckets != current
+                      else {bucket_of(i, buckets) for i in changed_ids})
+            data: dict[int, dict[str, bytes]] = {}
+            for kind, group in records.items():
+                for index, members in group_by_bucket(group, buckets).items():
+                    if wanted is None or index in wanted:
+                        rows = compress(self.encode_rows(kind, members))
+                        data.setdefault(index, {})[kind] = rows
+            largest = max((sum(map(len, parts.values())) for parts in data.values()), default=0)
+            if buckets >= MAX_BUCKETS or largest <= MAX_BUCKET_BYTES:
+                return buckets, data
             buckets *= 2
-        buckets = max(buckets, 2)
-    while True:
-        wanted = (None if changed_ids is None or buckets != current
-                  else {bucket_of(i, buckets) for i in changed_ids})
-        data: dict[int, dict[str, bytes]] = {}
-        for kind, group in records.items():
-            for index, members in group_by_bucket(group, buckets).items():
-                if wanted is None or index in wanted:
-                    data.setdefault(index, {})[kind] = compress(encode_rows(kind, members))
-        largest = max((sum(map(len, parts.values())) for parts in data.values()), default=0)
-        if buckets >= MAX_BUCKETS or largest <= MAX_BUCKET_BYTES:
-            return buckets, data
-        buckets *= 2
 
 
 def group_by_bucket(records: Mapping[str, Any], buckets: int) -> dict[int, list[Any]]:

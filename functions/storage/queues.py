@@ -10,8 +10,8 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-from ..errors import InputError, StorageError
-from ..validation import guid
+from functions.core.errors import InputError, StorageError
+from functions.core.validation import guid
 
 KINDS = ("directory", "devices")
 _RUN_ID = re.compile(r"^\d{13}-[0-9a-f]{8}$")

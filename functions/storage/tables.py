@@ -21,8 +21,8 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
-from ..errors import InputError, StorageError
-from ..validation import table_key
+from functions.core.errors import InputError, StorageError
+from functions.core.validation import table_key
 
 Entity = dict[str, Any]
 

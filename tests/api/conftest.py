@@ -22,7 +22,7 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
 from devstack.stack import free_port
 from functions.api import create_app
-from functions.secrets import SecretValue
+from functions.core.sensitive import SecretValue
 from tests.conftest import Harness
 from tests.world import Partner, Tenant
 

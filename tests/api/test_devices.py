@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
+from functions.core.model import RunStatus
 from functions.devices.model import DeviceRecord
-from functions.domain import RunStatus
 from functions.storage.entities import iso
 from tests.api.conftest import (
     INJECTIONS,

@@ -112,7 +112,7 @@ def test_an_unexpected_error_is_a_500_body_without_a_stack_trace(
     harness: Harness, world: World, api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     t = harness.start_onboarded()
-    from functions.storage.repositories import TenantTable
+    from functions.storage.tenants import TenantTable
 
     def crash(self: TenantTable, tenant_id: str) -> None:
         raise RuntimeError(f"boom with internals {t.secret}")

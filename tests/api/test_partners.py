@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.partners import inventory_secret_name, partner_secret_name
+from functions.partners.discovery import inventory_secret_name, partner_secret_name
 from tests.api.conftest import (
     Api,
     assert_error,

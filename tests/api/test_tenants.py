@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.secrets import directory_secret_name
+from functions.onboarding.names import directory_secret_name
 from tests.api.conftest import Api, assert_error, stored, tenant_body, vault_state
 from tests.conftest import Harness
 from tests.world import World, seed_example

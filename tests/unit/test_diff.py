@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from functions.directory.diff import deletion_guard, plan_directory_changes
-from functions.domain import (
+from functions.directory.model import (
     DirectoryGroup,
     DirectoryUser,
     GroupTree,
@@ -13,6 +12,7 @@ from functions.domain import (
     StoredDirectory,
     UserRecord,
 )
+from functions.directory.plan import deletion_guard, plan_directory_changes
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

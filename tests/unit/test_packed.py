@@ -17,6 +17,7 @@ from functions.devices.model import (
     ManagedAppRecord,
     device_from_graph,
 )
+from functions.devices.store import PACKING
 from functions.storage import packed
 from functions.storage.tables import MAX_BATCH, _batches, entity_chars
 
@@ -50,7 +51,7 @@ def test_device_from_graph_puts_every_graph_property_in_its_own_field() -> None:
     assert (blank.model, blank.user_id, blank.name) == (None, None, "")
 
 
-@pytest.mark.parametrize("kind", list(packed.KINDS))
+@pytest.mark.parametrize("kind", list(PACKING.kinds))
 def test_a_bucket_round_trips_every_record_exactly(kind: str) -> None:
     when = datetime(2026, 11, 21, 8, 30, 15, 123456, tzinfo=UTC)
     by_kind: dict[str, list[Any]] = {
@@ -61,15 +62,15 @@ def test_a_bucket_round_trips_every_record_exactly(kind: str) -> None:
         "managedapps": [ManagedAppRecord("m1", "Teams", "win32LobApp", "Microsoft")],
     }
     records = by_kind[kind]
-    entity = packed.bucket_entity("tenant", 4, 3,
-                                  {kind: packed.compress(packed.encode_rows(kind, records))})
+    entity = PACKING.bucket_entity("tenant", 4, 3,
+                                  {kind: packed.compress(PACKING.encode_rows(kind, records))})
     assert entity["RowKey"] == "00004-00003"
     assert packed.parse_row_key(entity["RowKey"]) == (4, 3)
     assert isinstance(entity[f"{kind}0"], bytes)
-    back = packed.decode_entity(kind, entity)
+    back = PACKING.decode_entity(kind, entity)
     assert back == sorted(records, key=lambda r: r.id)
-    others = [k for k in packed.KINDS if k != kind]
-    assert all(packed.decode_entity(other, entity) == [] for other in others)
+    others = [k for k in PACKING.kinds if k != kind]
+    assert all(PACKING.decode_entity(other, entity) == [] for other in others)
 
 
 def test_rows_written_with_other_columns_read_back_by_name() -> None:
@@ -77,7 +78,7 @@ def test_rows_written_with_other_columns_read_back_by_name() -> None:
     names = [f.name for f in fields(ManagedAppRecord) if f.name != "publisher"] + ["legacy"]
     text = '[["m1","Teams","win32LobApp",false,null,"old value"]]'
     entity = {"managedappsColumns": ",".join(names), "managedapps0": packed.compress(text.encode())}
-    [app] = packed.decode_entity("managedapps", entity)
+    [app] = PACKING.decode_entity("managedapps", entity)
     assert app == ManagedAppRecord("m1", "Teams", "win32LobApp", None)
 
 
@@ -101,16 +102,16 @@ def _tenant(devices: int, apps: int = 0) -> dict[str, dict[str, Any]]:
 
 
 def _decoded(buckets: int, data: dict[int, dict[str, bytes]], kind: str) -> dict[int, list[Any]]:
-    return {i: packed.decode_entity(kind, packed.bucket_entity("t", buckets, i, parts))
+    return {i: PACKING.decode_entity(kind, PACKING.bucket_entity("t", buckets, i, parts))
             for i, parts in data.items()}
 
 
 def test_a_small_tenant_is_one_bucket_and_a_large_one_spreads() -> None:
-    buckets, data = packed.layout_buckets(_tenant(50, 30), 0)
+    buckets, data = PACKING.layout_buckets(_tenant(50, 30), 0)
     assert (buckets, set(data)) == (1, {0})
     assert len(_decoded(1, data, "devices")[0]) == 50
     assert len(_decoded(1, data, "detectedapps")[0]) == 30
-    buckets, data = packed.layout_buckets(_tenant(3000, 800), 0)
+    buckets, data = PACKING.layout_buckets(_tenant(3000, 800), 0)
     assert buckets > 1 and buckets & (buckets - 1) == 0  # a power of two
     assert set(data) == set(range(buckets))
     for kind, total in (("devices", 3000), ("detectedapps", 800)):
@@ -124,12 +125,12 @@ def test_a_layout_is_kept_until_a_bucket_would_outgrow_an_entity(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     records = _tenant(400)
-    assert packed.layout_buckets(records, 4)[0] == 4  # kept, though 1 would do
+    assert PACKING.layout_buckets(records, 4)[0] == 4  # kept, though 1 would do
     # Only the buckets of changed records are encoded again.
     one = next(iter(records["devices"]))
-    assert set(packed.layout_buckets(records, 4, [one])[1]) == {packed.bucket_of(one, 4)}
+    assert set(PACKING.layout_buckets(records, 4, [one])[1]) == {packed.bucket_of(one, 4)}
     monkeypatch.setattr(packed, "MAX_BUCKET_BYTES", 1_000)  # every bucket of 4 is larger
-    buckets, data = packed.layout_buckets(records, 4, [one])
+    buckets, data = PACKING.layout_buckets(records, 4, [one])
     assert buckets > 4
     assert set(data) == set(range(buckets))  # a new layout rewrites every bucket
     assert max(sum(map(len, parts.values())) for parts in data.values()) <= 1_000
@@ -139,12 +140,12 @@ def test_big_buckets_are_split_over_binary_properties_under_64_kib() -> None:
     rng = random.Random(5)
     noisy = {str(i): a_device(i, id=str(i), name="".join(
         rng.choices(string.ascii_letters, k=400))) for i in range(600)}
-    _, data = packed.layout_buckets({"devices": noisy}, 1)
-    entity = packed.bucket_entity("t", 1, 0, data[0])
+    _, data = PACKING.layout_buckets({"devices": noisy}, 1)
+    entity = PACKING.bucket_entity("t", 1, 0, data[0])
     chunks = [k for k in entity if k.startswith("devices") and k != "devicesColumns"]
     assert len(chunks) > 1
     assert all(len(entity[k]) <= packed.CHUNK_BYTES < 64 * 1024 for k in chunks)
-    assert len(packed.decode_entity("devices", entity)) == 600
+    assert len(PACKING.decode_entity("devices", entity)) == 600
 
 
 def test_transactions_are_cut_by_count_and_by_size() -> None:

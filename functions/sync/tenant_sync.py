@@ -10,14 +10,14 @@ from typing import ClassVar
 
 import requests
 
-from . import telemetry
-from .config import Settings
-from .domain import Run, SyncState, utcnow
-from .graph import GraphClient, RequestStats
-from .runs import RunLedger
-from .secrets import SecretStore
-from .storage.repositories import TenantTable
-from .tokens import TokenProvider, VaultCredential
+from functions.clients.entra import TokenProvider, VaultCredential
+from functions.clients.graph import GraphClient, RequestStats
+from functions.clients.vault import SecretStore
+from functions.core import telemetry
+from functions.core.config import Settings
+from functions.core.model import Run, SyncState, utcnow
+from functions.storage.tenants import TenantTable
+from functions.sync.ledger import RunLedger
 
 
 @dataclass

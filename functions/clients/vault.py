@@ -1,4 +1,4 @@
-"""Client secrets of tenants, kept only in Key Vault (``azure-keyvault-secrets``)."""
+"""Secrets kept only in Key Vault (``azure-keyvault-secrets``)."""
 
 from __future__ import annotations
 
@@ -18,31 +18,13 @@ from azure.core.exceptions import (
 )
 from azure.keyvault.secrets import KeyVaultSecret, SecretClient
 
-from .errors import SecretStoreError
+from functions.core.errors import SecretStoreError
+from functions.core.sensitive import SecretValue
 
 log = logging.getLogger("tenantsync.secrets")
 
+
 _NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")  # Key Vault secret names
-
-
-class SecretValue:
-    """A secret that does not show itself: ``str``/``repr`` print a mask, ``reveal()`` the value."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "SecretValue('***')"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
 
 
 @dataclass(frozen=True)
@@ -51,11 +33,6 @@ class StoredSecret:
     version: str
     value: SecretValue
     expires_on: datetime | None
-
-
-def directory_secret_name(tenant_id: str) -> str:
-    """The Key Vault name of a tenant's directory-app secret."""
-    return f"tenant-{tenant_id}-directory"
 
 
 class SecretStore:

@@ -11,8 +11,12 @@ from typing import Any
 
 import requests
 
-from .config import DEFAULT_GRAPH_SCOPE, Settings
-from .domain import (
+from functions.clients.entra import TokenProvider, VaultCredential
+from functions.clients.graph import GraphClient
+from functions.clients.vault import SecretStore
+from functions.core.config import DEFAULT_GRAPH_SCOPE, Settings
+from functions.core.errors import GraphError, InputError, SecretStoreError, TenantError
+from functions.core.model import (
     CUSTOMER_SOURCES,
     DeviceConnection,
     Health,
@@ -20,13 +24,10 @@ from .domain import (
     TenantRecord,
     utcnow,
 )
-from .errors import GraphError, InputError, SecretStoreError, TenantError
-from .graph import GraphClient
-from .secrets import SecretStore, SecretValue
-from .storage.inventory import PartnerTable
-from .storage.repositories import TenantTable
-from .tokens import TokenProvider, VaultCredential
-from .validation import guid
+from functions.core.sensitive import SecretValue
+from functions.core.validation import guid
+from functions.storage.partners import PartnerTable
+from functions.storage.tenants import TenantTable
 
 log = logging.getLogger("tenantsync.partners")
 

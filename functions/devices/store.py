@@ -1,4 +1,4 @@
-"""Devices, software and partner connections in Table Storage."""
+"""A tenant's devices, detected apps and managed apps in Table Storage (packed)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..devices.diff import InventoryChanges, StoredInventory
-from ..devices.model import DetectedAppRecord, DeviceRecord, ManagedAppRecord
-from ..domain import PartnerConnection
-from ..errors import InputError, NotFoundError
-from .entities import Entity, iso, parse_time
-from .packed import (
+from functions.core.errors import InputError
+from functions.devices.model import DetectedAppRecord, DeviceRecord, ManagedAppRecord
+from functions.devices.plan import InventoryChanges, StoredInventory
+from functions.storage.entities import Entity
+from functions.storage.packed import (
     LAYOUT_ROW,
-    bucket_entity,
-    decode_entity,
-    layout_buckets,
+    Packing,
     parse_row_key,
     row_key,
 )
-from .tables import MAX_BATCH, TableStore, WriteStats, entity_chars
+from functions.storage.tables import MAX_BATCH, TableStore, WriteStats, entity_chars
 
-PARTNER_PARTITION = "partner"
-PartnerPage = tuple[list[PartnerConnection], str | None]  # (partners, next page's token)
+# The kinds packed into a tenant's inventory rows (property name prefix -> record type).
+PACKING = Packing({
+    "devices": DeviceRecord, "detectedapps": DetectedAppRecord, "managedapps": ManagedAppRecord,
+})
 
 
 @dataclass
@@ -74,7 +73,7 @@ class InventoryTables:
             stored.buckets = buckets
             for kind, attr in _ATTRS.items():
                 target = getattr(stored, attr)
-                for record in decode_entity(kind, row):
+                for record in PACKING.decode_entity(kind, row):
                     target[record.id] = record
         return stored
 
@@ -96,8 +95,8 @@ class InventoryTables:
         merged = {kind: {**getattr(stored, attr), **{r.id: r for r in changed[kind]}}
                   for kind, attr in _ATTRS.items()}
         changed_ids = (r.id for records in changed.values() for r in records)
-        buckets, data = layout_buckets(merged, stored.buckets, changed_ids)
-        rows = [bucket_entity(tenant_id, buckets, i, data[i]) for i in sorted(data)]
+        buckets, data = PACKING.layout_buckets(merged, stored.buckets, changed_ids)
+        rows = [PACKING.bucket_entity(tenant_id, buckets, i, data[i]) for i in sorted(data)]
         relaid = buckets != max(stored.buckets, 1)
         if relaid and _fits_one_transaction(rows):
             # All in one transaction, atomic: the layout moves with its buckets.
@@ -122,7 +121,7 @@ class InventoryTables:
 
     def _bucket(self, tenant_id: str, kind: str, buckets: int, index: int) -> list[Any]:
         row = self._store.get(INVENTORY_TABLE, tenant_id, row_key(buckets, index))
-        return decode_entity(kind, row) if row else []
+        return PACKING.decode_entity(kind, row) if row else []
 
     def _page(
         self, tenant_id: str, kind: str, keep: Callable[[Any], bool], page_size: int,
@@ -194,8 +193,12 @@ class InventoryTables:
 
 # Kind -> the attribute of StoredInventory / InventoryChanges holding it.
 _ATTRS = {"devices": "devices", "detectedapps": "detected_apps", "managedapps": "managed_apps"}
+
+
 # A transaction's body holds at most 4 MiB; leave room for the multipart framing.
 TRANSACTION_CHARS = 3_000_000
+
+
 _TOKEN_AFTER = re.compile(r"^[\x21-\x7e]{1,256}$")
 
 
@@ -238,56 +241,3 @@ def _read_token(token: str, buckets: int) -> tuple[int, str]:
                          "(it outgrew its layout): start again without a continuation token",
                          code="invalid_continuation")
     return int(data["i"]), str(data["a"])
-
-
-class PartnerTable:
-    def __init__(self, store: TableStore) -> None:
-        self._store = store
-
-    def save(self, partner: PartnerConnection) -> None:
-        self._store.upsert("partners", {
-            "PartitionKey": PARTNER_PARTITION, "RowKey": partner.partner_tenant_id,
-            "PartnerClientId": partner.partner_client_id,
-            "PartnerSecretName": partner.partner_secret_name,
-            "InventoryClientId": partner.inventory_client_id,
-            "InventorySecretName": partner.inventory_secret_name,
-            "Source": partner.source, "Customers": json.dumps(list(partner.customers)),
-            "IncludePartnerTenant": partner.include_partner_tenant,
-            "Excluded": json.dumps(list(partner.excluded)),
-            "CreatedAt": iso(partner.created_at),
-        })
-
-    def get(self, partner_tenant_id: str) -> PartnerConnection:
-        e = self._store.get("partners", PARTNER_PARTITION, partner_tenant_id)
-        if e is None:
-            raise NotFoundError(f"partner {partner_tenant_id} has no connection "
-                                "(tenantsync partner add ...)", code="unknown_partner")
-        return _partner(e)
-
-    def find(self, partner_tenant_id: str) -> PartnerConnection | None:
-        e = self._store.get("partners", PARTNER_PARTITION, partner_tenant_id)
-        return _partner(e) if e else None
-
-    def list(self) -> list[PartnerConnection]:
-        rows = self._store.query("partners", "PartitionKey eq @pk", {"pk": PARTNER_PARTITION})
-        return [_partner(e) for e in rows]
-
-    def page(self, *, page_size: int, continuation: str | None = None) -> PartnerPage:
-        """One page of partner connections (by partner tenant ID) and the next page's token."""
-        rows, token = self._store.query_page(
-            "partners", "PartitionKey eq @pk", {"pk": PARTNER_PARTITION},
-            page_size=page_size, continuation=continuation,
-        )
-        return [_partner(e) for e in rows], token
-
-
-def _partner(e: dict[str, Any]) -> PartnerConnection:
-    return PartnerConnection(
-        partner_tenant_id=e["RowKey"], partner_client_id=e["PartnerClientId"],
-        partner_secret_name=e["PartnerSecretName"], inventory_client_id=e["InventoryClientId"],
-        inventory_secret_name=e["InventorySecretName"], source=e["Source"],
-        customers=tuple(json.loads(e.get("Customers") or "[]")),
-        include_partner_tenant=bool(e.get("IncludePartnerTenant", False)),
-        excluded=tuple(json.loads(e.get("Excluded") or "[]")),
-        created_at=parse_time(e.get("CreatedAt")),
-    )

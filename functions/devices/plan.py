@@ -6,8 +6,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from ..domain import ChangeCounts
-from .model import DetectedAppRecord, DeviceRecord, Inventory, ManagedAppRecord
+from functions.core.model import ChangeCounts
+from functions.devices.model import DetectedAppRecord, DeviceRecord, Inventory, ManagedAppRecord
 
 
 @dataclass

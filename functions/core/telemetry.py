@@ -10,7 +10,7 @@ import logging
 import os
 from datetime import datetime
 
-from .domain import Run, TenantRecord
+from functions.core.model import Run, TenantRecord
 
 log = logging.getLogger("tenantsync.telemetry")
 

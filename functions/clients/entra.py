@@ -12,8 +12,9 @@ from typing import Any
 import msal
 import requests
 
-from .errors import AuthenticationError
-from .secrets import SecretStore, SecretValue, StoredSecret
+from functions.clients.vault import SecretStore, StoredSecret
+from functions.core.errors import AuthenticationError
+from functions.core.sensitive import SecretValue
 
 log = logging.getLogger("tenantsync.tokens")
 

@@ -6,8 +6,8 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from ..domain import (
-    ChangeCounts,
+from functions.core.model import ChangeCounts
+from functions.directory.model import (
     GroupRecord,
     GroupTree,
     MembershipRecord,

@@ -11,8 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import ConfigurationError
-from .secrets import SecretValue
+from functions.core.errors import ConfigurationError
+from functions.core.sensitive import SecretValue
 
 PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com"
 PUBLIC_GRAPH_URL = "https://graph.microsoft.com/v1.0"

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 
-from .config import Settings
-from .errors import GraphError, GraphThrottledError
+from functions.core.config import Settings
+from functions.core.errors import GraphError, GraphThrottledError
 
 log = logging.getLogger("tenantsync.graph")
 

@@ -7,16 +7,18 @@ from datetime import datetime
 
 import requests
 
-from .config import DEFAULT_GRAPH_SCOPE, Settings
-from .directory.reader import GroupTreeReader
-from .domain import DirectoryConnection, TenantRecord, utcnow
-from .errors import ConflictError, InputError
-from .graph import GraphClient
-from .secrets import SecretStore, SecretValue, directory_secret_name
-from .storage.repositories import TenantTable
-from .tokens import TokenProvider
-from .validation import guid
-from .validation import scope as check_scope
+from functions.clients.entra import TokenProvider
+from functions.clients.graph import GraphClient
+from functions.clients.vault import SecretStore
+from functions.core.config import DEFAULT_GRAPH_SCOPE, Settings
+from functions.core.errors import ConflictError, InputError
+from functions.core.model import DirectoryConnection, TenantRecord, utcnow
+from functions.core.sensitive import SecretValue
+from functions.core.validation import guid
+from functions.core.validation import scope as check_scope
+from functions.directory.reader import GroupTreeReader
+from functions.onboarding.names import directory_secret_name
+from functions.storage.tenants import TenantTable
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Clients of Microsoft's endpoints: Graph, Entra ID tokens and Key Vault."""

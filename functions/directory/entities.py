@@ -1,0 +1,81 @@
+"""Users, groups and memberships <-> Table Storage entities."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from functions.directory.model import GroupRecord, MembershipRecord, UserRecord
+from functions.storage.entities import Entity, iso, parse_time
+
+
+def user_entity(tenant_id: str, user: UserRecord) -> Entity:
+    return {
+        "PartitionKey": tenant_id,
+        "RowKey": user.id,
+        "DisplayName": user.display_name,
+        "Email": user.email or "",
+        # Case-folded copies for the prefix filters: Table Storage compares ordinally.
+        "DisplayNameKey": user.display_name.casefold(),
+        "EmailKey": (user.email or "").casefold(),
+        "Upn": user.upn,
+        "Anonymous": user.anonymous,
+        "Direct": user.direct,
+        "AzureDeleted": user.deleted,
+        "DeletedAt": iso(user.deleted_at),
+    }
+
+
+def user_record(entity: Mapping[str, Any]) -> UserRecord:
+    return UserRecord(
+        id=entity["RowKey"],
+        display_name=entity.get("DisplayName", ""),
+        email=entity.get("Email") or None,
+        upn=entity.get("Upn", ""),
+        direct=bool(entity.get("Direct", False)),
+        deleted=bool(entity.get("AzureDeleted", False)),
+        deleted_at=parse_time(entity.get("DeletedAt")),
+    )
+
+
+def group_entity(tenant_id: str, group: GroupRecord) -> Entity:
+    return {
+        "PartitionKey": tenant_id,
+        "RowKey": group.id,
+        "DisplayName": group.display_name,
+        "AzureDeleted": group.deleted,
+        "DeletedAt": iso(group.deleted_at),
+    }
+
+
+def group_record(entity: Mapping[str, Any]) -> GroupRecord:
+    return GroupRecord(
+        id=entity["RowKey"],
+        display_name=entity.get("DisplayName", ""),
+        deleted=bool(entity.get("AzureDeleted", False)),
+        deleted_at=parse_time(entity.get("DeletedAt")),
+    )
+
+
+def membership_key(group_id: str, user_id: str) -> str:
+    return f"{group_id}_{user_id}"
+
+
+def membership_entity(tenant_id: str, membership: MembershipRecord) -> Entity:
+    return {
+        "PartitionKey": tenant_id,
+        "RowKey": membership_key(membership.group_id, membership.user_id),
+        "GroupId": membership.group_id,
+        "UserId": membership.user_id,
+        "Active": membership.active,
+        "RemovedAt": iso(membership.removed_at),
+    }
+
+
+def membership_record(entity: Mapping[str, Any]) -> MembershipRecord:
+    return MembershipRecord(
+        group_id=entity["GroupId"],
+        user_id=entity["UserId"],
+        active=bool(entity.get("Active", True)),
+        removed_at=parse_time(entity.get("RemovedAt")),
+    )

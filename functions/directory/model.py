@@ -1,0 +1,80 @@
+"""The directory's records: what Graph says (read side) and what we store."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryUser:
+    id: str
+    display_name: str
+    email: str | None  # Graph `mail`; None makes an anonymous user. Never the UPN.
+    upn: str
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryGroup:
+    id: str
+    display_name: str
+
+
+@dataclass
+class GroupTree:
+    """What one read of the level-0 group found, down to level 2.
+
+    ``complete`` is True only when every listing was read to its last page; a deletion may
+    only be concluded from a complete tree.
+    """
+
+    root: DirectoryGroup
+    users: dict[str, DirectoryUser] = field(default_factory=dict)
+    direct_user_ids: set[str] = field(default_factory=set)
+    groups: dict[str, DirectoryGroup] = field(default_factory=dict)
+    memberships: set[tuple[str, str]] = field(default_factory=set)  # (group id, user id)
+    ignored: Counter[str] = field(default_factory=Counter)
+    complete: bool = True
+    error_code: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: str
+    display_name: str
+    email: str | None
+    upn: str
+    direct: bool  # a level-1 user (direct member of the level-0 group)
+    deleted: bool = False  # "Azure ID: deleted"
+    deleted_at: datetime | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return not self.email
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    id: str
+    display_name: str
+    deleted: bool = False
+    deleted_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRecord:
+    group_id: str
+    user_id: str
+    active: bool = True
+    removed_at: datetime | None = None
+
+
+@dataclass
+class StoredDirectory:
+    """A tenant's directory data as it is in Table Storage before a sync."""
+
+    users: dict[str, UserRecord] = field(default_factory=dict)
+    groups: dict[str, GroupRecord] = field(default_factory=dict)
+    memberships: dict[tuple[str, str], MembershipRecord] = field(default_factory=dict)

@@ -1,0 +1,152 @@
+"""A tenant's users, groups and memberships in Table Storage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from functions.directory import entities as dent
+from functions.directory.model import GroupRecord, MembershipRecord, StoredDirectory, UserRecord
+from functions.storage.tables import TableFilter, TableStore, WriteStats
+
+
+@dataclass
+class UserFilter:
+    deleted_only: bool = False
+    group_id: str | None = None
+    anonymous_only: bool = False
+    # Prefixes ignore case (both sides case-folded: the stored side in its *Key column).
+    email_prefix: str | None = None
+    name_prefix: str | None = None
+
+    def matches(self, user: UserRecord) -> bool:
+        """Whether ``user`` passes every filter but the group one."""
+        return (
+            (not self.deleted_only or user.deleted)
+            and (not self.anonymous_only or user.anonymous)
+            and (not self.email_prefix
+                 or (user.email or "").casefold().startswith(self.email_prefix.casefold()))
+            and (not self.name_prefix
+                 or user.display_name.casefold().startswith(self.name_prefix.casefold()))
+        )
+
+
+def _user_filter(tenant_id: str, flt: UserFilter) -> TableFilter:
+    """The table filter for ``flt`` (but its group)."""
+    return (TableFilter(tenant_id)
+            .equal("AzureDeleted", True if flt.deleted_only else None)
+            .equal("Anonymous", True if flt.anonymous_only else None)
+            .prefix("EmailKey", flt.email_prefix.casefold() if flt.email_prefix else None)
+            .prefix("DisplayNameKey", flt.name_prefix.casefold() if flt.name_prefix else None))
+
+
+class DirectoryTables:
+    """Users, groups and memberships of tenants."""
+
+    def __init__(self, store: TableStore) -> None:
+        self._store = store
+
+    def load(self, tenant_id: str) -> StoredDirectory:
+        """Everything stored for a tenant's directory, for the sync to compare against."""
+        stored = StoredDirectory()
+        params = {"pk": tenant_id}
+        for e in self._store.query("users", "PartitionKey eq @pk", params):
+            user = dent.user_record(e)
+            stored.users[user.id] = user
+        for e in self._store.query("groups", "PartitionKey eq @pk", params):
+            group = dent.group_record(e)
+            stored.groups[group.id] = group
+        for e in self._store.query("memberships", "PartitionKey eq @pk", params):
+            membership = dent.membership_record(e)
+            stored.memberships[(membership.group_id, membership.user_id)] = membership
+        return stored
+
+    def write(
+        self,
+        tenant_id: str,
+        users: list[UserRecord],
+        groups: list[GroupRecord],
+        memberships: list[MembershipRecord],
+    ) -> WriteStats:
+        stats = WriteStats()
+        # Groups before memberships before users: a reader never sees a membership whose
+        # group is missing, and users (the bulk) go last.
+        stats.add(self._store.write("groups", (dent.group_entity(tenant_id, g) for g in groups)))
+        stats.add(self._store.write(
+            "memberships", (dent.membership_entity(tenant_id, m) for m in memberships)
+        ))
+        stats.add(self._store.write("users", (dent.user_entity(tenant_id, u) for u in users)))
+        return stats
+
+    def users(self, tenant_id: str, flt: UserFilter) -> Iterator[UserRecord]:
+        where = _user_filter(tenant_id, flt)
+        member_ids: set[str] | None = None
+        if flt.group_id:
+            member_ids = {
+                m.user_id for m in self.memberships(tenant_id, flt.group_id) if m.active
+            }
+        for e in self._store.query("users", where.text, where.params):
+            user = dent.user_record(e)
+            if member_ids is None or user.id in member_ids:
+                yield user
+
+    def users_page(
+        self, tenant_id: str, flt: UserFilter, *, page_size: int, continuation: str | None = None
+    ) -> tuple[list[UserRecord], str | None]:
+        """One page of a tenant's users matching ``flt`` and the token of the next page.
+
+        With a group filter the page walks the group's active memberships and reads each
+        member, so a page can hold fewer users than ``page_size`` while more follow.
+
+        Raises:
+            InputError: ``invalid_continuation`` for a token this query did not issue.
+        """
+        if not flt.group_id:
+            where = _user_filter(tenant_id, flt)
+            rows, token = self._store.query_page(
+                "users", where.text, where.params, page_size=page_size,
+                continuation=continuation,
+            )
+            return [dent.user_record(e) for e in rows], token
+        # RowKeys of a group's memberships share the prefix "<group id>_".
+        members = TableFilter(tenant_id).prefix("RowKey", f"{flt.group_id}_").equal("Active", True)
+        rows, token = self._store.query_page(
+            "memberships", members.text, members.params, page_size=page_size,
+            continuation=continuation,
+        )
+        users = []
+        for m in rows:
+            entity = self._store.get("users", tenant_id, dent.membership_record(m).user_id)
+            if entity is not None and flt.matches(user := dent.user_record(entity)):
+                users.append(user)
+        return users, token
+
+    def groups_page(
+        self, tenant_id: str, *, deleted_only: bool = False, page_size: int,
+        continuation: str | None = None,
+    ) -> tuple[list[GroupRecord], str | None]:
+        """One page of a tenant's level-1 groups (by group ID) and the token of the next."""
+        where = TableFilter(tenant_id).equal("AzureDeleted", True if deleted_only else None)
+        rows, token = self._store.query_page(
+            "groups", where.text, where.params, page_size=page_size, continuation=continuation
+        )
+        return [dent.group_record(e) for e in rows], token
+
+    def purge(self, tenant_id: str) -> int:
+        """Hard-delete a tenant's users, groups and memberships; returns how many rows."""
+        return sum(
+            self._store.delete_partition(table, tenant_id)
+            for table in ("users", "memberships", "groups")
+        )
+
+    def groups(self, tenant_id: str) -> Iterator[GroupRecord]:
+        for e in self._store.query("groups", "PartitionKey eq @pk", {"pk": tenant_id}):
+            yield dent.group_record(e)
+
+    def memberships(
+        self, tenant_id: str, group_id: str | None = None
+    ) -> Iterator[MembershipRecord]:
+        # RowKeys of a group's memberships share the prefix "<group id>_".
+        where = TableFilter(tenant_id).prefix("RowKey", f"{group_id}_" if group_id else None)
+        for e in self._store.query("memberships", where.text, where.params):
+            yield dent.membership_record(e)

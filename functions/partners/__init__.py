@@ -1,0 +1,5 @@
+"""Partner connections and the discovery of their customer tenants."""
+
+from functions.partners.discovery import Customer, Discovery, Partners
+
+__all__ = ["Customer", "Discovery", "Partners"]

@@ -1,0 +1,1 @@
+"""The sync engine: how a run starts, is claimed, runs, is recorded and closes."""
