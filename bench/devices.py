@@ -134,7 +134,7 @@ def run_child(tenants: list[str], peers: dict[str, int]) -> None:
     from functions.services import get_services
 
     services = get_services()
-    services.start_workers()  # as a function host's are: before the first sync, not in it
+    services.runner.start_workers()  # as a function host's are: before the first sync, not in it
     for _ in range(2):
         before = {name: cpu_seconds(pid) for name, pid in peers.items()}
         before["tenantsync"] = cpu_seconds(children=True)
@@ -144,12 +144,12 @@ def run_child(tenants: list[str], peers: dict[str, int]) -> None:
         figures["cpu_s"]["tenantsync"] = round(
             cpu_seconds(children=True) - before["tenantsync"], 1)
         print(json.dumps(figures), flush=True)
-    services.close()
+    services.runner.close()
 
 
 def sync_all(services: Any, tenants: list[str]) -> dict[str, Any]:
     started = time.perf_counter()
-    runs = services.sync_many("devices", tenants, "cli")
+    runs = services.runner.run_many("devices", tenants, "cli")
     wall = time.perf_counter() - started
     statuses: dict[str, int] = {}
     for r in runs:

@@ -102,7 +102,7 @@ def run_sync(tenant_id: str) -> dict[str, Any]:
     from functions.services import get_services
 
     started = time.perf_counter()
-    run = get_services().directory_sync.run(tenant_id, "cli")
+    run = get_services().runner.run_one("directory", tenant_id, "cli")
     wall = time.perf_counter() - started
     return {
         "status": run.status.value, "error": run.error, "graph_requests": run.graph_requests,

@@ -23,26 +23,10 @@ import uvicorn  # noqa: E402
 
 from devstack import LocalStack  # noqa: E402
 from functions.api import create_app  # noqa: E402
-from functions.core.errors import TenantSyncError  # noqa: E402
 from functions.services import get_services  # noqa: E402
-from functions.storage.queues import KINDS  # noqa: E402
 
 FIXTURE = ROOT / "samples" / "demo.json"
 log = logging.getLogger("tenantsync.serve")
-
-
-def run_queued_jobs(stop: threading.Event) -> None:
-    """What the queue-triggered function does in Azure: run each queued job's sync."""
-    while not stop.wait(1.0):
-        try:
-            services = get_services()
-            for kind in KINDS:
-                for job in services.queue_for(kind).take():
-                    services.run_job(job)
-        except TenantSyncError as exc:
-            log.warning("worker: %s", exc.message)
-        except Exception:
-            log.exception("worker: a queued job crashed; going on with the next")
 
 
 def main() -> int:
@@ -63,7 +47,9 @@ def main() -> int:
               f"{stack.simulator.base_url}. Ctrl-C stops.", flush=True)
         stop = threading.Event()
         if not args.no_worker:
-            threading.Thread(target=run_queued_jobs, args=(stop,), daemon=True).start()
+            # What the queue-triggered functions do in Azure: run each queued job's sync.
+            threading.Thread(target=get_services().worker.serve, args=(stop,),
+                             daemon=True).start()
         try:
             uvicorn.run(create_app(), host="127.0.0.1", port=args.port, log_level="info")
         finally:

@@ -12,7 +12,7 @@ from azure.data.tables import TableServiceClient
 from devstack.stack import AzuriteProcess, free_port, local_settings
 from functions import services as services_module
 from functions.core.config import Settings
-from functions.core.model import Run
+from functions.core.model import Run, RunOptions
 from functions.core.sensitive import SecretValue
 from functions.directory.model import UserRecord
 from functions.directory.store import UserFilter
@@ -100,7 +100,7 @@ class Harness:
         )
 
     def sync(self, tenant: Tenant, **kwargs: Any) -> Run:
-        return self.services.directory_sync.run(tenant.id, "cli", **kwargs)
+        return self.services.runner.run_one("directory", tenant.id, "cli", RunOptions(**kwargs))
 
     def users(self, tenant: Tenant, **flt: Any) -> dict[str, UserRecord]:
         return {u.id: u for u in self.users_of(tenant.id, **flt)}

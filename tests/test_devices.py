@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from functions.core.errors import InputError
-from functions.core.model import Health, RunStatus
+from functions.core.model import Health, RunOptions, RunStatus
 from functions.core.sensitive import SecretValue
 from functions.devices import reader as reader_module
 from functions.devices.store import DeviceFilter
@@ -32,7 +32,7 @@ def connect(harness: Harness, partner: Partner, source: str = "list", **kwargs: 
 
 
 def sync(harness: Harness, tenant_id: str, **kwargs: Any):  # type: ignore[no-untyped-def]
-    return harness.services.device_sync.run(tenant_id, "cli", **kwargs)
+    return harness.services.runner.run_one("devices", tenant_id, "cli", RunOptions(**kwargs))
 
 
 @pytest.mark.parametrize("source", ["list", "gdap", "partner-center"])
@@ -193,10 +193,10 @@ def test_devices_of_users_marked_deleted_in_the_directory_are_listed(
     harness.start()
     harness.services.onboarding.add_directory_tenant(
         tid, side.app, SecretValue(side.secret), side.group)
-    harness.services.directory_sync.run(tid, "cli")
+    harness.services.runner.run_one("directory", tid, "cli")
     assert harness.sim is not None
     harness.sim.remove_member(tid, side.group, side.leaver)
-    harness.services.directory_sync.run(tid, "cli")
+    harness.services.runner.run_one("directory", tid, "cli")
     connect(harness, partner)
     harness.services.partners.discover(partner.id)
     sync(harness, tid)
@@ -243,7 +243,7 @@ def test_excluded_tenant_is_never_queried(harness: Harness, world: World) -> Non
     connect(harness, partner, "gdap", excluded=[excluded])
     result = harness.services.partners.discover(partner.id)
     assert result.excluded == [excluded] and result.new == [kept]
-    harness.services.schedule("devices", trigger="cli")
+    harness.services.scheduler.schedule("devices", trigger="cli")
     run = sync(harness, excluded)
     assert run.status == RunStatus.SKIPPED and run.error_code == "excluded"
     assert harness.services.tenants.get(excluded).device_state.health == Health.EXCLUDED
@@ -346,7 +346,7 @@ def test_one_failing_tenant_leaves_the_others_succeeded(harness: Harness, world:
     ])
     connect(harness, partner)
     harness.services.partners.discover(partner.id)
-    runs = {r.tenant_id: r for r in harness.services.sync_many(
+    runs = {r.tenant_id: r for r in harness.services.runner.run_many(
         "devices", [*good, no_consent, forbidden, broken, slow], "cli")}
     for tid in good:
         assert runs[tid].status == RunStatus.SUCCEEDED
@@ -367,7 +367,7 @@ def test_sync_across_many_tenants_stays_correct_when_throttled(
     harness.start()
     connect(harness, partner)
     harness.services.partners.discover(partner.id)
-    runs = harness.services.sync_many("devices", tenants, "cli")
+    runs = harness.services.runner.run_many("devices", tenants, "cli")
     assert all(r.status == RunStatus.SUCCEEDED for r in runs)
     assert sum(r.throttled for r in runs) > 0
     for tid in tenants:
@@ -387,7 +387,7 @@ def test_partner_and_inventory_secrets_appear_in_no_log_entity_or_error(
     caplog.set_level(logging.DEBUG)
     connect(harness, partner, "partner-center")
     harness.services.partners.discover(partner.id)
-    harness.services.sync_many("devices", [good, bad], "cli")
+    harness.services.runner.run_many("devices", [good, bad], "cli")
     errors = []
     try:
         harness.services.partners.add(
@@ -532,11 +532,11 @@ def test_sync_many_shares_tenants_between_worker_processes(
     harness.sim.reset_stats()
     before = _children()
     try:
-        harness.services.start_workers()
+        harness.services.runner.start_workers()
         assert len(_children() - before) == 2
-        runs = harness.services.sync_many("devices", order, "cli")
+        runs = harness.services.runner.run_many("devices", order, "cli")
     finally:
-        harness.services.close()
+        harness.services.runner.close()
     # Two processes, two tenants each at once, but one limit of 2 Graph requests in flight.
     assert 1 < harness.sim.stats()["graph_in_flight_peak"] <= 2
     assert [r.tenant_id for r in runs] == order  # in the order asked for
@@ -584,7 +584,7 @@ def test_tenants_in_flight_share_the_graph_request_limit(harness: Harness, world
     assert harness.sim is not None
     harness.sim.set_latency(0.05)
     harness.sim.reset_stats()
-    runs = harness.services.sync_many("devices", tenants, "cli")
+    runs = harness.services.runner.run_many("devices", tenants, "cli")
     assert all(r.status == RunStatus.SUCCEEDED for r in runs)
     # Six tenants at once, never more than three Graph requests at once.
     assert 1 < harness.sim.stats()["graph_in_flight_peak"] <= 3
@@ -602,15 +602,15 @@ def test_a_worker_process_that_dies_mid_sync_costs_no_tenant(
     assert harness.sim is not None
     harness.sim.set_latency(0.2)  # each tenant takes about a second
     try:
-        harness.services.start_workers()
+        harness.services.runner.start_workers()
         workers = sorted(_children())
         with ThreadPoolExecutor(1) as pool:
-            syncing = pool.submit(harness.services.sync_many, "devices", tenants, "cli")
+            syncing = pool.submit(harness.services.runner.run_many, "devices", tenants, "cli")
             time.sleep(0.5)
             os.kill(workers[0], signal.SIGKILL)
             runs = syncing.result(timeout=60)
     finally:
-        harness.services.close()
+        harness.services.runner.close()
     assert [r.tenant_id for r in runs] == tenants
     assert all(r.status == RunStatus.SUCCEEDED for r in runs), [r.error for r in runs]
     for tid in tenants:

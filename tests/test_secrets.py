@@ -96,13 +96,13 @@ def test_secret_rotated_by_another_instance_is_used_without_a_failed_run(
 ) -> None:
     t = harness.start_onboarded()
     worker = Services(Settings.from_env(harness.env))  # a second instance, cache warm
-    assert worker.directory_sync.run(t.id, "queue").status == RunStatus.SUCCEEDED
+    assert worker.runner.run_one("directory", t.id, "queue").status == RunStatus.SUCCEEDED
     assert harness.sim is not None
     new_secret = "rotated~" + t.secret[::-1]
     harness.sim.set_app_secrets(t.app_id, [{"id": t.secret_id, "value": new_secret,
                                             "expires": "2099-01-01T00:00:00Z"}])
     harness.services.onboarding.set_directory_secret(t.id, SecretValue(new_secret))
     worker.tokens.forget()  # its token has expired: the next run must ask Entra again
-    run = worker.directory_sync.run(t.id, "queue")
+    run = worker.runner.run_one("directory", t.id, "queue")
     assert run.status == RunStatus.SUCCEEDED
     assert run.error_code == ""

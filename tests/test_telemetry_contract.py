@@ -32,7 +32,7 @@ def test_real_runs_emit_every_event_and_dimension_the_dashboard_queries(
                              "kind": "status", "status": 403,
                              "code": "Authorization_RequestDenied"}])
     harness.sync(failing)
-    get_services().schedule_directory_syncs(trigger="timer")
+    get_services().scheduler.schedule("directory", trigger="timer")
 
     emitted: dict[str, set[str]] = defaultdict(set)
     for record in caplog.records:

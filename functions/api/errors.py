@@ -20,64 +20,14 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.api.models import ErrorBody, ErrorDetail
-from functions.core.errors import (
-    AuthenticationError,
-    ConfigurationError,
-    ConflictError,
-    InputError,
-    NotFoundError,
-    SecretStoreError,
-    StorageError,
-    TenantError,
-    TenantSyncError,
-)
+from functions.core.codes import outcome
+from functions.core.errors import TenantSyncError
 
 log = logging.getLogger("tenantsync.api")
 
-# The one table. A code wins over its error's type; types are tried along the class
-# hierarchy (most specific first), so every TenantSyncError has a status.
-STATUS: Mapping[str | type[Exception], int] = {
-    # the request itself is malformed
-    "invalid_request": 400, "invalid_json": 400, "invalid_guid": 400, "invalid_scope": 400,
-    "invalid_run_id": 400, "invalid_filter": 400, "invalid_time": 400, "invalid_page_size": 400,
-    "invalid_continuation": 400, "invalid_key": 400, "secret_required": 400,
-    "invalid_source": 400, "customers_required": 400,
-    # what it names does not exist
-    "not_found": 404, "unknown_tenant": 404, "unknown_run": 404, "unknown_partner": 404,
-    "method_not_allowed": 405,
-    # it clashes with the current state
-    "tenant_exists": 409, "partner_exists": 409, "sync_running": 409, "not_configured": 409,
-    "tenant_excluded": 409, "tenant_inactive": 409, "tenant_unsupported": 409,
-    "body_too_large": 413,
-    # the connection test refused what the admin typed: the message names the fix
-    "invalid_secret": 422, "secret_expired": 422, "secret_missing": 422,
-    "app_not_found": 422, "tenant_not_found": 422, "app_disabled": 422,
-    "consent_missing": 422, "permission_missing": 422, "group_not_found": 422,
-    "resource_not_found": 422, "token_failed": 422,
-    # Microsoft or our own storage did not answer as needed: try again later
-    "authority_unreachable": 502, "graph_unreachable": 502, "graph_bad_next_link": 502,
-    "graph_throttled": 503, "storage_unavailable": 503, "key_vault_error": 503,
-    "configuration": 500, "internal_error": 500,
-    NotFoundError: 404,
-    ConflictError: 409,
-    InputError: 400,
-    AuthenticationError: 422,
-    TenantError: 502,
-    StorageError: 503,
-    SecretStoreError: 503,
-    ConfigurationError: 500,
-    TenantSyncError: 500,
-}
-
-
 def status_for(exc: TenantSyncError) -> int:
-    """The HTTP status of an error, from :data:`STATUS`."""
-    if exc.code in STATUS:
-        return STATUS[exc.code]
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 500
+    """The HTTP status of an error: its code's, from the one table of codes."""
+    return outcome(exc.code).status
 
 
 def error_response(
@@ -165,7 +115,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     code = validation_code(errors)
     log.info("%s %s -> 400 %s", request.method, request.url.path, code,
              extra={"error_code": code, "status_code": 400})
-    return error_response(STATUS[code], code, validation_message(errors))
+    return error_response(outcome(code).status, code, validation_message(errors))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -43,8 +43,7 @@ def start_directory_sync(tenant_id: TenantId, response: Response,
     if tenant.directory is None:
         raise ConflictError(f"tenant {tenant_id} has no directory connection to sync",
                             code="not_configured")
-    run = start_sync(services.runs, services.directory_queue, tenant_id, KIND,
-                     services.directory_sync.queue_run)
+    run = start_sync(services, tenant_id, KIND)
     url = run_url(tenant_id, run.run_id)
     response.headers["Location"] = url
     return SyncStarted(runId=run.run_id, tenantId=tenant_id, kind=KIND, status=run.status,

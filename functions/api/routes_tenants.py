@@ -107,7 +107,7 @@ def delete_tenant(
     connection to keep it out.
     """
     services.tenants.get(tenant_id)
-    ensure_idle(services.runs, tenant_id, SYNC_KINDS)  # a run in flight would write it back
+    ensure_idle(services, tenant_id, SYNC_KINDS)  # a run in flight would write it back
     if purge:
         # Data first: if this fails the tenant is still there and the call can be repeated.
         services.directory.purge(tenant_id)

@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from functions.api.models import SyncStarted
 from functions.api.urls import partner_url, run_url
 from functions.core.errors import ConflictError, NotFoundError
-from functions.core.model import DeviceConnection, Run, TenantRecord
+from functions.core.model import (
+    DeviceConnection,
+    Run,
+    RunOptions,
+    SyncKind,
+    TenantRecord,
+    Trigger,
+)
 from functions.partners import Discovery
 from functions.services import Services
-from functions.storage.queues import JobQueue
-from functions.storage.runs import RunTable
-from functions.sync.starts import STALE_AFTER, queue_claimed
 
-DEVICES = "devices"
-
-TRIGGER = "http"
+TRIGGER = Trigger.HTTP
 
 
-def start_sync(
-    runs: RunTable, queue: JobQueue, tenant_id: str, kind: str,
-    queue_run: Callable[[str, str, str], Run],
-) -> Run:
-    """Record a queued run of ``kind`` for the tenant and put its job on ``queue``.
+def start_sync(services: Services, tenant_id: str, kind: str,
+               options: RunOptions | None = None) -> Run:
+    """Start a sync of ``kind`` over HTTP (claimed, recorded as queued, put on its queue).
 
     Raises:
         ConflictError: ``sync_running`` with the run id, when one is queued or running
@@ -32,18 +32,20 @@ def start_sync(
         StorageError: the run could not be recorded or queued (a queued run that could not
         be put on the queue is recorded as failed, so that it blocks nothing).
     """
-    ensure_idle(runs, tenant_id, (kind,))
     try:
-        return queue_claimed(runs, queue, tenant_id, kind, TRIGGER, queue_run)
+        job = services.starter.start(tenant_id, kind, TRIGGER, options)
     except ConflictError as exc:
         raise ConflictError(f"{exc.message}; follow it at {run_url(tenant_id, str(exc.run_id))}",
                             code=exc.code, run_id=exc.run_id) from None
+    assert job.run_id is not None
+    return services.runs.get(tenant_id, job.run_id)
 
 
-def ensure_idle(runs: RunTable, tenant_id: str, kinds: tuple[str, ...]) -> None:
-    """Raise ConflictError ``sync_running`` if a sync of one of ``kinds`` is queued or running."""
+def ensure_idle(services: Services, tenant_id: str, kinds: Iterable[str]) -> None:
+    """Raise ConflictError ``sync_running`` if a sync of one of ``kinds`` is queued or
+    running (and alive: a dead one is closed on the way)."""
     for kind in kinds:
-        active = runs.active(tenant_id, kind, stale_after=STALE_AFTER)
+        active = services.starter.holder(tenant_id, kind)
         if active is not None:
             raise ConflictError(
                 f"a {kind} sync of tenant {tenant_id} is already {active.status.value} "
@@ -94,8 +96,7 @@ def device_connection(tenant: TenantRecord) -> DeviceConnection:
 def start_device_sync(services: Services, tenant_id: str) -> Run:
     """Queue a device sync of an onboarded tenant (see :func:`device_connection`)."""
     device_connection(services.tenants.get(tenant_id))
-    return start_sync(services.runs, services.devices_queue, tenant_id, DEVICES,
-                      services.device_sync.queue_run)
+    return start_sync(services, tenant_id, SyncKind.DEVICES)
 
 
 def queue_first_syncs(services: Services, tenant_ids: Iterable[str]) -> list[Run]:
@@ -103,8 +104,7 @@ def queue_first_syncs(services: Services, tenant_ids: Iterable[str]) -> list[Run
     runs = []
     for tenant_id in tenant_ids:
         try:
-            runs.append(start_sync(services.runs, services.devices_queue, tenant_id, DEVICES,
-                                   services.device_sync.queue_run))
+            runs.append(start_sync(services, tenant_id, SyncKind.DEVICES))
         except ConflictError as exc:
             if exc.run_id is not None:
                 # (A start that won a moment ago may not have recorded its run yet.)

@@ -7,6 +7,7 @@ import logging
 import azure.functions as func
 
 from functions.blueprints.jobs import run_queued_job
+from functions.core.model import SyncKind, Trigger
 from functions.services import get_services
 
 log = logging.getLogger("tenantsync.functions")
@@ -20,7 +21,8 @@ bp = func.Blueprint()
 )
 def devices_schedule(timer: func.TimerRequest) -> None:
     """Discover every partner's customers, then enqueue one device job per active tenant."""
-    enqueued, skipped = get_services().schedule("devices", trigger="timer")
+    enqueued, skipped = get_services().scheduler.schedule(
+        SyncKind.DEVICES, trigger=Trigger.TIMER)
     log.info("devices schedule: %d jobs enqueued, %d tenants skipped", enqueued, skipped)
 
 
@@ -29,4 +31,4 @@ def devices_schedule(timer: func.TimerRequest) -> None:
 )
 def devices_job(message: func.QueueMessage) -> None:
     """Run one tenant's device and software sync."""
-    run_queued_job(message, "devices")
+    run_queued_job(message, SyncKind.DEVICES)

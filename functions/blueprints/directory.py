@@ -7,6 +7,7 @@ import logging
 import azure.functions as func
 
 from functions.blueprints.jobs import run_queued_job
+from functions.core.model import SyncKind, Trigger
 from functions.services import get_services
 
 log = logging.getLogger("tenantsync.functions")
@@ -20,7 +21,8 @@ bp = func.Blueprint()
 )
 def directory_schedule(timer: func.TimerRequest) -> None:
     """Enqueue one directory sync job per enabled tenant."""
-    enqueued, skipped = get_services().schedule_directory_syncs(trigger="timer")
+    enqueued, skipped = get_services().scheduler.schedule(
+        SyncKind.DIRECTORY, trigger=Trigger.TIMER)
     log.info("directory schedule: %d jobs enqueued, %d tenants skipped", enqueued, skipped)
 
 
@@ -29,4 +31,4 @@ def directory_schedule(timer: func.TimerRequest) -> None:
 )
 def directory_job(message: func.QueueMessage) -> None:
     """Run one tenant's directory sync."""
-    run_queued_job(message, "directory")
+    run_queued_job(message, SyncKind.DIRECTORY)

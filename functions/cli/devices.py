@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from functions.cli.inputs import date, secret_from
 from functions.cli.output import describe_device_run, iso, print_discovery, print_json, run_json
-from functions.core.model import RunStatus
+from functions.core.model import RunOptions, RunStatus, SyncKind, Trigger
 from functions.core.validation import guid
 from functions.devices.store import DeviceFilter
 from functions.directory.store import UserFilter
@@ -18,7 +18,7 @@ from functions.sync.health import schedulable
 
 def first_syncs(s: Services, d: Discovery) -> int:
     """New customers get a full device sync at once."""
-    runs = s.sync_many("devices", d.new, "cli")
+    runs = s.runner.run_many(SyncKind.DEVICES, d.new, Trigger.CLI)
     for run in runs:
         print(describe_device_run(run))
     return 0 if all(r.status == RunStatus.SUCCEEDED for r in runs) else 1
@@ -53,7 +53,8 @@ def cmd_sync_devices(s: Services, args: argparse.Namespace) -> int:
         tenant_ids = [t.tenant_id for t in s.tenants.list() if schedulable(t, "devices", now)]
     else:
         tenant_ids = [s.tenants.get(guid(args.tenant_id, "tenant ID")).tenant_id]
-    runs = s.sync_many("devices", tenant_ids, "cli", full=args.full)
+    runs = s.runner.run_many(SyncKind.DEVICES, tenant_ids, Trigger.CLI,
+                             RunOptions(full=args.full))
     if args.json:
         print_json([run_json(r) for r in runs])
     else:

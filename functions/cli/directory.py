@@ -14,7 +14,7 @@ from functions.cli.output import (
     tenant_json,
     user_json,
 )
-from functions.core.model import RunStatus
+from functions.core.model import RunOptions, RunStatus, SyncKind, Trigger
 from functions.core.validation import guid
 from functions.directory.store import UserFilter
 from functions.services import Services
@@ -68,14 +68,16 @@ def cmd_sync_directory(s: Services, args: argparse.Namespace) -> int:
         tenant_ids = [t.tenant_id for t in s.tenants.list() if t.enabled and t.directory]
     else:
         tenant_ids = [guid(args.tenant_id, "tenant ID")]
-    runs = []
-    for tenant_id in tenant_ids:  # one tenant's failure is its own run; the rest go on
-        run = s.directory_sync.run(tenant_id, "cli", allow_mass_deletion=args.allow_mass_deletion,
-                                   full=args.full)
-        runs.append(run)
-        if not args.json:
+    options = RunOptions(full=args.full, allow_mass_deletion=args.allow_mass_deletion)
+    if args.all:
+        # One tenant's failure is its own run; the rest go on.
+        runs = s.runner.run_many(SyncKind.DIRECTORY, tenant_ids, Trigger.CLI, options)
+    else:
+        runs = [s.runner.run_one(SyncKind.DIRECTORY, tenant_ids[0], Trigger.CLI, options)]
+    if not args.json:
+        for run in runs:
             print(describe_run(run))
-    if args.json:
+    else:
         print_json([run_json(r) for r in runs])
     return 0 if all(r.status == RunStatus.SUCCEEDED for r in runs) else 1
 
@@ -139,7 +141,7 @@ def cmd_runs(s: Services, args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(s: Services, args: argparse.Namespace) -> int:
-    enqueued, skipped = s.schedule(args.kind, trigger="cli")
+    enqueued, skipped = s.scheduler.schedule(args.kind, trigger=Trigger.CLI)
     print(f"enqueued {enqueued} {args.kind} jobs ({skipped} tenants skipped)")
     return 0
 
@@ -147,10 +149,7 @@ def cmd_schedule(s: Services, args: argparse.Namespace) -> int:
 def cmd_worker(s: Services, args: argparse.Namespace) -> int:
     """Drain the job queue once: what the queue-triggered function does in Azure."""
     failed = 0
-    for kind in ("directory", "devices"):
-        while jobs := s.queue_for(kind).take():
-            for job in jobs:
-                run = s.run_job(job)
-                print(describe_run(run) if kind == "directory" else describe_device_run(run))
-                failed += run.status != RunStatus.SUCCEEDED
+    for run in s.worker.drain():
+        print(describe_run(run) if run.kind == SyncKind.DIRECTORY else describe_device_run(run))
+        failed += run.status != RunStatus.SUCCEEDED
     return 1 if failed else 0

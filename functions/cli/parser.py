@@ -26,8 +26,9 @@ from functions.cli.directory import (
     cmd_users,
     cmd_worker,
 )
+from functions.core.codes import exit_code
 from functions.core.config import DEFAULT_GRAPH_SCOPE
-from functions.core.errors import InputError, TenantSyncError
+from functions.core.errors import TenantSyncError
 from functions.services import get_services
 
 FULL_HELP = ("compare with every stored entity even when what was read is unchanged since "
@@ -168,12 +169,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(get_services(), args))
     except TenantSyncError as exc:
         print(f"tenantsync: error: {exc.message}", file=sys.stderr)
-        return 2 if isinstance(exc, InputError) or exc.code in _INPUT_CODES else 1
-
-
-# Failures of onboarding checks are the caller's input being wrong.
-_INPUT_CODES = frozenset({
-    "configuration", "invalid_secret", "secret_expired", "secret_missing", "app_not_found",
-    "tenant_not_found", "group_not_found", "permission_missing", "consent_missing",
-    "app_disabled", "secret_required",
-})
+        return exit_code(exc.code)

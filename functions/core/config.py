@@ -61,6 +61,13 @@ class Settings:
     graph_concurrency: int = 8
     worker_processes: int = 1
     secret_cache_seconds: float = 30.0
+    # A running run renews its lease this often (a quarter of it); a run whose lease ran out
+    # is taken as dead. A queued run that no worker started within its timeout is too.
+    run_lease_seconds: float = 120.0
+    queued_run_timeout_seconds: float = 900.0
+    # An unchanged read skips the comparison with the tables only within this many hours
+    # of the last full comparison (so storage that lost writes converges).
+    full_compare_hours: float = 6.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -133,6 +140,9 @@ class Settings:
             graph_concurrency=int(number("TENANTSYNC_GRAPH_CONCURRENCY", 8)),
             worker_processes=int(number("TENANTSYNC_WORKER_PROCESSES", 1)),
             secret_cache_seconds=number("TENANTSYNC_SECRET_CACHE_SECONDS", 30.0),
+            run_lease_seconds=max(1.0, number("TENANTSYNC_RUN_LEASE_SECONDS", 120.0)),
+            queued_run_timeout_seconds=number("TENANTSYNC_QUEUED_RUN_TIMEOUT_SECONDS", 900.0),
+            full_compare_hours=number("TENANTSYNC_FULL_COMPARE_HOURS", 6.0),
         )
 
     def require_storage(self) -> None:

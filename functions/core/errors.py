@@ -7,17 +7,105 @@ a person reads). Messages never contain secrets: they are built from identifiers
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Every error code tenantsync uses: in exceptions, run records, API bodies, telemetry.
+
+    ``functions.core.codes.OUTCOMES`` maps each to its HTTP status and tenant health; a test
+    checks that every member is mapped.
+    """
+
+    # the request or input itself is malformed
+    ERROR = "error"
+    INVALID_INPUT = "invalid_input"
+    INVALID_REQUEST = "invalid_request"
+    INVALID_JSON = "invalid_json"
+    INVALID_GUID = "invalid_guid"
+    INVALID_SCOPE = "invalid_scope"
+    INVALID_RUN_ID = "invalid_run_id"
+    INVALID_FILTER = "invalid_filter"
+    INVALID_TIME = "invalid_time"
+    INVALID_DATE = "invalid_date"
+    INVALID_PAGE_SIZE = "invalid_page_size"
+    INVALID_CONTINUATION = "invalid_continuation"
+    INVALID_KEY = "invalid_key"
+    INVALID_SOURCE = "invalid_source"
+    INVALID_JOB = "invalid_job"
+    SECRET_REQUIRED = "secret_required"  # noqa: S105 - a code, not a secret
+    CUSTOMERS_REQUIRED = "customers_required"
+    # what it names does not exist
+    NOT_FOUND = "not_found"
+    UNKNOWN_TENANT = "unknown_tenant"
+    UNKNOWN_RUN = "unknown_run"
+    UNKNOWN_PARTNER = "unknown_partner"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    # it clashes with the current state
+    CONFLICT = "conflict"
+    TENANT_EXISTS = "tenant_exists"
+    PARTNER_EXISTS = "partner_exists"
+    SYNC_RUNNING = "sync_running"
+    NOT_CONFIGURED = "not_configured"
+    TENANT_EXCLUDED = "tenant_excluded"
+    TENANT_INACTIVE = "tenant_inactive"
+    TENANT_UNSUPPORTED = "tenant_unsupported"
+    BODY_TOO_LARGE = "body_too_large"
+    # Entra refused the credentials or the app (the message names the fix)
+    INVALID_SECRET = "invalid_secret"  # noqa: S105
+    SECRET_EXPIRED = "secret_expired"  # noqa: S105
+    SECRET_MISSING = "secret_missing"  # noqa: S105
+    APP_NOT_FOUND = "app_not_found"
+    TENANT_NOT_FOUND = "tenant_not_found"
+    APP_DISABLED = "app_disabled"
+    CONSENT_MISSING = "consent_missing"
+    RESOURCE_NOT_FOUND = "resource_not_found"
+    TOKEN_FAILED = "token_failed"  # noqa: S105
+    # Graph refused what the sync needs
+    PERMISSION_MISSING = "permission_missing"
+    GROUP_NOT_FOUND = "group_not_found"
+    INTUNE_NOT_LICENSED = "intune_not_licensed"
+    # a tenant the sync must not query (the run is skipped)
+    EXCLUDED = "excluded"
+    INACTIVE = "inactive"
+    UNSUPPORTED = "unsupported"
+    DELETION_GUARD = "deletion_guard"
+    # a read that could not be completed (the run is partial or failed)
+    TENANT_ERROR = "tenant_error"
+    INCOMPLETE_READ = "incomplete_read"
+    GROUP_VANISHED = "group_vanished"
+    GRAPH_ERROR = "graph_error"
+    GRAPH_THROTTLED = "graph_throttled"
+    GRAPH_UNREACHABLE = "graph_unreachable"
+    GRAPH_BAD_NEXT_LINK = "graph_bad_next_link"
+    # a dependency failed: try again later
+    AUTHORITY_UNREACHABLE = "authority_unreachable"
+    AUTHORITY_THROTTLED = "authority_throttled"
+    KEY_VAULT_ERROR = "key_vault_error"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
+    # the run's own life
+    ENQUEUE_FAILED = "enqueue_failed"
+    RUN_ABANDONED = "run_abandoned"
+    RUN_NOT_STARTED = "run_not_started"
+    DUPLICATE_DELIVERY = "duplicate_delivery"
+    # ours
+    CONFIGURATION = "configuration"
+    INTERNAL_ERROR = "internal_error"
+
 
 class TenantSyncError(Exception):
-    """Root of every error tenantsync raises on purpose."""
+    """Root of every error tenantsync raises on purpose.
 
-    code = "error"
+    ``code`` is always an :class:`ErrorCode`: an unknown code fails where it is raised.
+    """
+
+    code = ErrorCode.ERROR
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
-            self.code = code
+            self.code = ErrorCode(code)
 
     def __str__(self) -> str:
         return self.message
@@ -26,13 +114,13 @@ class TenantSyncError(Exception):
 class InputError(TenantSyncError):
     """The caller gave something invalid (a malformed GUID, an unknown tenant...)."""
 
-    code = "invalid_input"
+    code = ErrorCode.INVALID_INPUT
 
 
 class NotFoundError(InputError):
     """Something the caller named does not exist in our store."""
 
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
 
 
 class ConflictError(InputError):
@@ -41,7 +129,7 @@ class ConflictError(InputError):
     ``run_id`` names the run in the way, when there is one.
     """
 
-    code = "conflict"
+    code = ErrorCode.CONFLICT
 
     def __init__(self, message: str, *, code: str | None = None, run_id: str | None = None):
         super().__init__(message, code=code)
@@ -51,31 +139,31 @@ class ConflictError(InputError):
 class ConfigurationError(TenantSyncError):
     """The deployment's settings are missing or inconsistent."""
 
-    code = "configuration"
+    code = ErrorCode.CONFIGURATION
 
 
 class StorageError(TenantSyncError):
     """Table or queue storage failed; usually worth retrying later."""
 
-    code = "storage_unavailable"
+    code = ErrorCode.STORAGE_UNAVAILABLE
 
 
 class SecretStoreError(TenantSyncError):
     """Key Vault refused or failed an operation."""
 
-    code = "key_vault_error"
+    code = ErrorCode.KEY_VAULT_ERROR
 
 
 class TenantError(TenantSyncError):
     """A failure inside one tenant: the run of that tenant fails, the others go on."""
 
-    code = "tenant_error"
+    code = ErrorCode.TENANT_ERROR
 
 
 class AuthenticationError(TenantError):
     """The token endpoint refused the tenant's credentials."""
 
-    code = "token_failed"
+    code = ErrorCode.TOKEN_FAILED
 
     def __init__(self, message: str, *, code: str | None = None, aadsts: int | None = None) -> None:
         super().__init__(message, code=code)
@@ -89,7 +177,7 @@ class GraphError(TenantError):
     ticket can quote them.
     """
 
-    code = "graph_error"
+    code = ErrorCode.GRAPH_ERROR
 
     def __init__(
         self,
@@ -105,19 +193,14 @@ class GraphError(TenantError):
         self.graph_code = graph_code
         self.request_id = request_id
 
-    @property
-    def run_code(self) -> str:
-        """The code a run records: this error's own, or ``graph_<status>`` for a plain one."""
-        return f"graph_{self.status}" if self.code == GraphError.code else self.code
-
 
 class GraphThrottledError(GraphError):
     """Graph kept answering 429 past our retry budget."""
 
-    code = "graph_throttled"
+    code = ErrorCode.GRAPH_THROTTLED
 
 
 class IncompleteReadError(TenantError):
     """A listing could not be read completely; no deletion may be concluded from it."""
 
-    code = "incomplete_read"
+    code = ErrorCode.INCOMPLETE_READ

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,6 +13,47 @@ from typing import Any
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class SyncKind(StrEnum):
+    """The two kinds of sync; each has its own claim, queue, health and runs."""
+
+    DIRECTORY = "directory"
+    DEVICES = "devices"
+
+
+class Trigger(StrEnum):
+    """What started a run."""
+
+    TIMER = "timer"
+    HTTP = "http"
+    QUEUE = "queue"
+    CLI = "cli"
+
+
+# A run id: 13 digits that sort newest first within a tenant's partition, and 8 random hex.
+RUN_ID_PATTERN = r"^[0-9]{13}-[0-9a-f]{8}$"
+_RUN_ID = re.compile(RUN_ID_PATTERN)
+
+
+def new_run_id(now: datetime) -> str:
+    """A run id that sorts newest first within a tenant's partition and is unique."""
+    inverted = 10**13 - int(now.timestamp() * 1000)
+    return f"{inverted:013d}-{os.urandom(4).hex()}"
+
+
+def is_run_id(value: object) -> bool:
+    return isinstance(value, str) and bool(_RUN_ID.match(value))
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one run syncs: ``full`` compares with every stored record even when what was
+    read is unchanged; ``allow_mass_deletion`` applies a sync the deletion guard would hold
+    back."""
+
+    full: bool = False
+    allow_mass_deletion: bool = False
 
 
 class RunStatus(StrEnum):
@@ -36,6 +79,16 @@ class Health(StrEnum):
     INACTIVE = "inactive"
     DISABLED = "disabled"
     UNSUPPORTED = "unsupported"  # e.g. a customer bought through an indirect reseller
+
+
+@dataclass(frozen=True)
+class AppConnection:
+    """An app to sign in as, in the tenant a sync reads: its client ID, where its credential
+    is kept in Key Vault, and the scope of its tokens."""
+
+    client_id: str
+    secret_name: str
+    scope: str
 
 
 @dataclass(frozen=True)
@@ -93,6 +146,9 @@ class SyncState:
     secret_expires_on: datetime | None = None
     quarantined_until: datetime | None = None
     fingerprint: str = ""  # digest of the last complete read that was fully written
+    # When the stored records were last compared in full with a complete read: the
+    # fingerprint is trusted only for a while after (storage that lost writes heals by it).
+    verified_at: datetime | None = None
 
 
 @dataclass
@@ -185,8 +241,8 @@ class Run:
 
     run_id: str
     tenant_id: str
-    kind: str  # "directory" or "devices"
-    trigger: str  # timer, http, queue, cli
+    kind: str  # a SyncKind
+    trigger: str  # a Trigger
     started_at: datetime
     status: RunStatus = RunStatus.RUNNING
     ended_at: datetime | None = None
@@ -203,6 +259,12 @@ class Run:
     transactions: int = 0
     error_code: str = ""
     error: str = ""
+    options: RunOptions = field(default_factory=RunOptions)
+    # While running: until when the worker running it has promised to renew this (its
+    # lease); past it, the run is taken as dead and closed by the next start or the timer.
+    lease_until: datetime | None = None
+    attempts: int = 0  # how many workers took it (more than one after a takeover)
+    queued_at: datetime | None = None
 
     @property
     def active(self) -> bool:

@@ -72,9 +72,9 @@ def health_changed(tenant: TenantRecord, kind: str, previous: str) -> None:
         "tenantsync.health",
         tenant_id=tenant.tenant_id,
         kind=kind,
-        health=tenant.health.value,
+        health=tenant.state(kind).health.value,
         previous_health=previous,
-        error_code=tenant.last_error_code,
+        error_code=tenant.state(kind).last_error_code,
     )
 
 

@@ -89,7 +89,7 @@ class InventoryReader:
         except GraphError as exc:
             raise _fatal(exc, self._tenant_id, "Organization.Read.All (or Directory.Read.All)") or \
                 TenantError(f"Reading the organization failed: {exc.message}",
-                            code=exc.run_code) from None
+                            code=exc.code) from None
         orgs = body.get("value") or []
         if orgs:
             inventory.organization = organization_from_graph(orgs[0])
@@ -118,7 +118,7 @@ class InventoryReader:
             if fatal is not None:
                 raise fatal from None
             if not inventory.error_code:
-                inventory.error_code = exc.run_code
+                inventory.error_code = exc.code
                 inventory.error = (f"Listing {name.replace('_', ' ')} failed part-way: "
                                    f"{exc.message} (request {exc.request_id})")
             log.warning("incomplete listing", extra={"tenant_id": self._tenant_id, "listing": name})

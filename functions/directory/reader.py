@@ -49,7 +49,7 @@ def _group_error(exc: GraphError, tenant_id: str, group_id: str, level: int) -> 
         )
     return TenantError(
         f"Reading group {group_id} failed: {exc.message} (request {exc.request_id})",
-        code=exc.run_code,
+        code=exc.code,
     )
 
 

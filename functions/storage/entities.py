@@ -14,6 +14,7 @@ from functions.core.model import (
     DirectoryConnection,
     Health,
     Run,
+    RunOptions,
     RunStatus,
     SyncState,
     TenantRecord,
@@ -48,6 +49,7 @@ def _state_entity(prefix: str, state: SyncState) -> Entity:
         f"{prefix}SecretExpiresOn": iso(state.secret_expires_on),
         f"{prefix}QuarantinedUntil": iso(state.quarantined_until),
         f"{prefix}Fingerprint": state.fingerprint,
+        f"{prefix}VerifiedAt": iso(state.verified_at),
     }
 
 
@@ -61,7 +63,24 @@ def _state_record(prefix: str, entity: Mapping[str, Any]) -> SyncState:
         secret_expires_on=parse_time(entity.get(f"{prefix}SecretExpiresOn")),
         quarantined_until=parse_time(entity.get(f"{prefix}QuarantinedUntil")),
         fingerprint=entity.get(f"{prefix}Fingerprint", ""),
+        verified_at=parse_time(entity.get(f"{prefix}VerifiedAt")),
     )
+
+
+_STATE_PREFIX = {"directory": "Directory", "devices": "Devices"}
+
+
+def state_entity(tenant: TenantRecord, kind: str, *, organization: bool = False) -> Entity:
+    """Only what a run of ``kind`` changes on its tenant: that kind's state (and, for a
+    device sync, the organization it read), to be merged into the stored tenant."""
+    entity: Entity = {
+        "PartitionKey": TENANT_PARTITION, "RowKey": tenant.tenant_id,
+        **_state_entity(_STATE_PREFIX[kind], tenant.state(kind)),
+    }
+    if organization:
+        entity.update(Organization=tenant.organization, DefaultDomain=tenant.default_domain,
+                      VerifiedDomains=json.dumps(list(tenant.verified_domains)))
+    return entity
 
 
 def tenant_entity(tenant: TenantRecord) -> Entity:
@@ -158,6 +177,11 @@ def run_entity(run: Run) -> Entity:
         "Transactions": run.transactions,
         "ErrorCode": run.error_code,
         "Error": run.error[:4000],
+        "Full": run.options.full,
+        "AllowMassDeletion": run.options.allow_mass_deletion,
+        "LeaseUntil": iso(run.lease_until),
+        "Attempts": run.attempts,
+        "QueuedAt": iso(run.queued_at),
     }
     for prefix, counts in _count_sets(run):
         for name in _COUNT_FIELDS:
@@ -193,4 +217,9 @@ def run_record(entity: Mapping[str, Any]) -> Run:
         transactions=int(entity.get("Transactions", 0)),
         error_code=entity.get("ErrorCode", ""),
         error=entity.get("Error", ""),
+        options=RunOptions(full=bool(entity.get("Full", False)),
+                           allow_mass_deletion=bool(entity.get("AllowMassDeletion", False))),
+        lease_until=parse_time(entity.get("LeaseUntil")),
+        attempts=int(entity.get("Attempts", 0)),
+        queued_at=parse_time(entity.get("QueuedAt")),
     )

@@ -3,37 +3,48 @@
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import AzureError, ResourceExistsError
-from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.queue import (
+    QueueClient,
+    QueueMessage,
+    TextBase64DecodePolicy,
+    TextBase64EncodePolicy,
+)
 
 from functions.core.errors import InputError, StorageError
+from functions.core.model import RunOptions, SyncKind, Trigger, is_run_id
 from functions.core.validation import guid
-
-KINDS = ("directory", "devices")
-_RUN_ID = re.compile(r"^\d{13}-[0-9a-f]{8}$")
-TRIGGERS = ("timer", "http", "queue", "cli")
 
 
 @dataclass(frozen=True)
 class SyncJob:
+    """One queued run of one tenant: the message the queue function gets."""
+
     tenant_id: str
-    kind: str
-    trigger: str
-    run_id: str | None = None  # set when the run was recorded as queued (HTTP-started syncs)
+    kind: str  # a SyncKind
+    trigger: str  # a Trigger
+    run_id: str | None = None  # the queued run; None in a message put on the queue by hand
+    options: RunOptions = field(default_factory=RunOptions)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        data: dict[str, Any] = {"tenant_id": self.tenant_id, "kind": self.kind,
+                                "trigger": self.trigger, "run_id": self.run_id}
+        if self.options.full:
+            data["full"] = True
+        if self.options.allow_mass_deletion:
+            data["allow_mass_deletion"] = True
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> SyncJob:
         """Parse a queue message.
 
         Raises:
-            InputError: the message is not a sync job we understand.
+            InputError: ``invalid_job``: the message is not a sync job we understand.
         """
         try:
             data = json.loads(text)
@@ -41,19 +52,33 @@ class SyncJob:
             raise InputError("queue message is not JSON", code="invalid_job") from None
         if not isinstance(data, dict):
             raise InputError("queue message is not a JSON object", code="invalid_job")
-        kind, trigger = data.get("kind"), data.get("trigger", "queue")
-        if kind not in KINDS or trigger not in TRIGGERS:
+        kind, trigger = data.get("kind"), data.get("trigger", Trigger.QUEUE)
+        if kind not in set(SyncKind) or trigger not in set(Trigger):
             raise InputError(
                 f"unknown job kind {kind!r} or trigger {trigger!r}", code="invalid_job"
             )
         run_id = data.get("run_id")
-        if run_id is not None and not (isinstance(run_id, str) and _RUN_ID.match(run_id)):
+        if run_id is not None and not is_run_id(run_id):
             raise InputError("queue message has a malformed run_id", code="invalid_job")
-        return cls(guid(data.get("tenant_id"), "tenant_id"), kind, trigger, run_id)
+        flags = {name: data.get(name, False) for name in ("full", "allow_mass_deletion")}
+        if not all(isinstance(v, bool) for v in flags.values()):
+            raise InputError("queue message has a malformed option", code="invalid_job")
+        return cls(guid(data.get("tenant_id"), "tenant_id"), SyncKind(kind), Trigger(trigger),
+                   run_id, RunOptions(**flags))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A message taken from the queue: invisible to others until ``visibility`` runs out,
+    deleted only once its work is recorded (at-least-once, as the Functions host does)."""
+
+    text: str
+    message: QueueMessage
+    dequeue_count: int
 
 
 class JobQueue:
-    """Puts sync jobs on the queue the queue-triggered function listens to.
+    """The queue of one kind's sync jobs.
 
     Messages are base64-encoded: the Functions host decodes queue messages as base64 by
     default (host.json extensions.queues.messageEncoding).
@@ -90,14 +115,30 @@ class JobQueue:
         except AzureError as exc:
             raise StorageError(f"could not enqueue a sync job ({type(exc).__name__})") from None
 
-    def take(self, max_messages: int = 32) -> list[SyncJob]:
-        """Receive and delete up to ``max_messages`` jobs (for the command-line worker)."""
-        jobs = []
+    def receive(self, *, visibility_seconds: int, max_messages: int = 16) -> list[Delivery]:
+        """Take up to ``max_messages`` messages, hidden from others for ``visibility_seconds``;
+        a message not deleted by then is delivered again."""
         try:
-            for message in self._client.receive_messages(max_messages=max_messages):
-                jobs.append(SyncJob.from_json(message.content))
-                self._client.delete_message(message)
+            return [Delivery(m.content, m, int(m.dequeue_count or 1))
+                    for m in self._client.receive_messages(
+                        max_messages=max_messages, visibility_timeout=visibility_seconds)]
         except AzureError as exc:
             raise StorageError(f"could not read the job queue ({type(exc).__name__})") from None
-        return jobs
 
+    def delete(self, delivery: Delivery) -> None:
+        """Delete a delivered message (its work is recorded). One already gone is fine;
+        one whose visibility ran out and was taken again cannot be deleted (that delivery
+        will find its run taken)."""
+        try:
+            self._client.delete_message(delivery.message)
+        except ResourceNotFoundError:
+            return
+        except AzureError as exc:
+            raise StorageError(f"could not delete a job message ({type(exc).__name__})") from None
+
+    def peek_count(self) -> int:
+        """About how many messages wait (for tests and the local worker's progress)."""
+        try:
+            return int(self._client.get_queue_properties().approximate_message_count or 0)
+        except AzureError as exc:
+            raise StorageError(f"could not read the job queue ({type(exc).__name__})") from None

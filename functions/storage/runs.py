@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from functions.core.errors import NotFoundError
 from functions.core.model import Run, RunStatus
@@ -11,15 +11,12 @@ from functions.storage import entities as ent
 from functions.storage.tables import TableFilter, TableStore
 
 
-def new_run_id(now: datetime) -> str:
-    """A run id that sorts newest first within a tenant's partition and is unique."""
-    inverted = 10**13 - int(now.timestamp() * 1000)
-    return f"{inverted:013d}-{os.urandom(4).hex()}"
+@dataclass(frozen=True)
+class Claim:
+    """Which run of a kind a tenant may have queued or running now (one per tenant and kind)."""
 
-
-# How long a claim whose run is not recorded yet blocks others (its starter is between the
-# claim and the run record; past this it died there).
-CLAIM_GRACE = timedelta(seconds=60)
+    run_id: str
+    claimed_at: datetime
 
 
 class RunTable:
@@ -35,53 +32,42 @@ class RunTable:
             raise NotFoundError(f"run {run_id} of tenant {tenant_id} not found", code="unknown_run")
         return ent.run_record(entity)
 
-    def claim(self, tenant_id: str, kind: str, run_id: str, *, stale_after: timedelta
-              ) -> str | None:
-        """Make ``run_id`` the one run of ``kind`` the tenant may start now; None when it is,
-        else the id of the run that holds the claim.
+    def get_versioned(self, tenant_id: str, run_id: str) -> tuple[Run, str] | None:
+        """A run with its ETag, for a later :meth:`save_if`; None if it is not recorded."""
+        found = self._store.get_versioned("runs", tenant_id, run_id)
+        return (ent.run_record(found[0]), found[1]) if found else None
 
-        Two starters that both found nothing running race here, and only one wins: the
-        claim is one entity per tenant and kind, taken by an insert (which fails when it
-        exists) or taken over from a finished, stale or never-recorded run by a replace
-        that names the ETag it read (which fails when another starter replaced it first).
-        """
-        now = datetime.now(UTC)
-        claim = {"PartitionKey": tenant_id, "RowKey": kind, "RunId": run_id,
-                 "ClaimedAt": ent.iso(now)}
-        for _ in range(3):
-            if self._store.insert("claims", claim):
-                return None
-            current = self._store.get_versioned("claims", tenant_id, kind)
-            if current is None:
-                continue  # removed meanwhile (by hand): insert again
-            held, etag = current
-            holder = str(held.get("RunId", ""))
-            if self._holds(tenant_id, kind, holder, held, now - stale_after, now):
-                return holder
-            if self._store.replace_if_unchanged("claims", claim, etag):
-                return None
-        current = self._store.get_versioned("claims", tenant_id, kind)
-        return str(current[0].get("RunId", "")) if current else None
+    def save_if(self, run: Run, etag: str) -> str | None:
+        """Save a run only if its record still has ``etag``: its new ETag, or None when
+        another writer changed it first (another worker took it, or a closer closed it)."""
+        return self._store.update_if_unchanged("runs", ent.run_entity(run), etag)
 
-    def _holds(self, tenant_id: str, kind: str, holder: str, claim: dict[str, object],
-               cutoff: datetime, now: datetime) -> bool:
-        """Whether the claim's run still blocks a start: queued or running since the cutoff,
-        or not recorded yet by a starter that claimed within the last minute."""
-        entity = self._store.get("runs", tenant_id, holder) if holder else None
-        if entity is None:
-            claimed_at = ent.parse_time(claim.get("ClaimedAt"))
-            return claimed_at is not None and now - claimed_at < CLAIM_GRACE
-        run = ent.run_record(entity)
-        return run.kind == kind and run.active and run.started_at >= cutoff
+    def renew_if(self, run: Run, etag: str) -> str | None:
+        """Write only the run's lease (and attempt count) if the record still has ``etag``."""
+        lease = {"PartitionKey": run.tenant_id, "RowKey": run.run_id,
+                 "LeaseUntil": ent.iso(run.lease_until)}
+        return self._store.update_if_unchanged("runs", lease, etag, merge=True)
 
-    def active(self, tenant_id: str, kind: str, *, stale_after: timedelta) -> Run | None:
-        """The tenant's queued or running run of ``kind``, unless older than ``stale_after``
-        (a worker that died mid-run must not block the tenant forever)."""
-        cutoff = datetime.now(UTC) - stale_after
-        for run in self.recent(tenant_id, 10):
-            if run.kind == kind and run.active and run.started_at >= cutoff:
-                return run
-        return None
+    # --- claims ------------------------------------------------------------------------
+
+    def read_claim(self, tenant_id: str, kind: str) -> tuple[Claim, str] | None:
+        found = self._store.get_versioned("claims", tenant_id, kind)
+        if found is None:
+            return None
+        entity, etag = found
+        claimed_at = ent.parse_time(entity.get("ClaimedAt")) or datetime.fromtimestamp(0, UTC)
+        return Claim(str(entity.get("RunId", "")), claimed_at), etag
+
+    def insert_claim(self, tenant_id: str, kind: str, run_id: str, now: datetime) -> bool:
+        """Take a claim nobody holds yet; False if there is one (insert fails on a key
+        that exists, so of two racing starters only one inserts)."""
+        return self._store.insert("claims", _claim_entity(tenant_id, kind, run_id, now))
+
+    def replace_claim(self, tenant_id: str, kind: str, run_id: str, now: datetime,
+                      etag: str) -> bool:
+        """Take over a claim read with ``etag``; False if another starter replaced it first."""
+        entity = _claim_entity(tenant_id, kind, run_id, now)
+        return self._store.update_if_unchanged("claims", entity, etag) is not None
 
     def page(
         self, tenant_id: str, *, kind: str | None = None, page_size: int,
@@ -130,3 +116,8 @@ class RunTable:
             if len(runs) >= limit:
                 break
         return runs
+
+
+def _claim_entity(tenant_id: str, kind: str, run_id: str, now: datetime) -> dict[str, object]:
+    return {"PartitionKey": tenant_id, "RowKey": kind, "RunId": run_id,
+            "ClaimedAt": ent.iso(now)}

@@ -223,7 +223,7 @@ class TableStore:
         return True
 
     def get_versioned(self, table: str, partition: str, row: str) -> tuple[Entity, str] | None:
-        """An entity with its ETag, for a later ``replace_if_unchanged``."""
+        """An entity with its ETag, for a later ``update_if_unchanged``."""
         try:
             entity = self.table(table).get_entity(partition, row)
         except ResourceNotFoundError:
@@ -232,13 +232,27 @@ class TableStore:
             raise _storage_error(f"read {table}", exc) from None
         return dict(entity), str(entity.metadata["etag"])
 
-    def replace_if_unchanged(self, table: str, entity: Entity, etag: str) -> bool:
-        """Replace an entity only if it still has ``etag`` (optimistic concurrency);
-        False if another writer changed or removed it first."""
+    def update_if_unchanged(self, table: str, entity: Entity, etag: str, *,
+                            merge: bool = False) -> str | None:
+        """Replace (or, with ``merge``, merge into) an entity only if it still has ``etag``
+        (optimistic concurrency); its new ETag, or None if another writer changed or removed
+        it first."""
+        mode = UpdateMode.MERGE if merge else UpdateMode.REPLACE
         try:
-            self.table(table).update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
-                                            match_condition=MatchConditions.IfNotModified)
+            metadata = self.table(table).update_entity(
+                entity, mode=mode, etag=etag, match_condition=MatchConditions.IfNotModified)
         except (ResourceModifiedError, ResourceNotFoundError):
+            return None
+        except AzureError as exc:
+            raise _storage_error(f"write {table}", exc) from None
+        return str(metadata["etag"])
+
+    def merge(self, table: str, entity: Entity) -> bool:
+        """Write ``entity``'s properties into the stored entity, leaving its others as they
+        are; False (nothing written) if there is no such entity."""
+        try:
+            self.table(table).update_entity(entity, mode=UpdateMode.MERGE)
+        except ResourceNotFoundError:
             return False
         except AzureError as exc:
             raise _storage_error(f"write {table}", exc) from None

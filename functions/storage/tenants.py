@@ -31,6 +31,12 @@ class TenantTable:
     def save(self, tenant: TenantRecord) -> None:
         self._store.upsert("tenants", ent.tenant_entity(tenant))
 
+    def save_state(self, tenant: TenantRecord, kind: str, *, organization: bool = False) -> None:
+        """Write one kind's state of a tenant (and the organization it read) without
+        touching the rest of its record, which an admin or the other kind's sync may have
+        changed meanwhile. A tenant removed meanwhile stays removed."""
+        self._store.merge("tenants", ent.state_entity(tenant, kind, organization=organization))
+
     def list(self) -> list[TenantRecord]:
         rows = self._store.query("tenants", "PartitionKey eq @pk", {"pk": ent.TENANT_PARTITION})
         return [ent.tenant_record(e) for e in rows]

@@ -4,36 +4,30 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from functions.core.codes import STANDING, outcome
 from functions.core.config import Settings
-from functions.core.model import Health, Run, RunStatus, SyncState, TenantRecord
-
-# Error code -> the health it means; any other failure is "failing".
-HEALTH_BY_ERROR = {
-    "secret_expired": Health.SECRET_EXPIRED,
-    "app_not_found": Health.CONSENT_MISSING,
-    "consent_missing": Health.CONSENT_MISSING,
-    "permission_missing": Health.PERMISSION_MISSING,
-    "intune_not_licensed": Health.INTUNE_NOT_LICENSED,
-    "excluded": Health.EXCLUDED,
-    "inactive": Health.INACTIVE,
-    "unsupported": Health.UNSUPPORTED,
-}
-
-
-# Runs skipped for these reasons say something about the tenant, not a failure.
-_STANDING = frozenset({"excluded", "inactive", "unsupported"})
+from functions.core.model import Health, Run, RunStatus, SyncKind, SyncState, TenantRecord
 
 
 def next_health(state: SyncState, run: Run, now: datetime, settings: Settings) -> None:
-    """Update a tenant's state for one kind of sync after a run (pure, in place)."""
-    if run.error_code in _STANDING:
+    """Update a tenant's state for one kind of sync after a run (pure, in place).
+
+    The health a failure gives comes from the one table of error codes
+    (``functions.core.codes``); a run whose code has no bearing on the tenant (a duplicate
+    delivery, a run that never started) leaves the state as it was.
+    """
+    meaning = outcome(run.error_code) if run.error_code else None
+    if meaning is not None and meaning.health is None:
+        return
+    if meaning is not None and meaning.health in STANDING:
+        # Excluded, inactive, unsupported: why the tenant is not queried, not a failure.
         state.last_error_code, state.last_error = run.error_code, run.error
-        health = HEALTH_BY_ERROR[run.error_code]
+        health = meaning.health
     elif run.status in (RunStatus.FAILED, RunStatus.PARTIAL):
         # A partial run wrote what it could, but something keeps it from a complete read.
         state.consecutive_failures += 1
         state.last_error_code, state.last_error = run.error_code, run.error
-        health = HEALTH_BY_ERROR.get(run.error_code, Health.FAILING)
+        health = meaning.health if meaning and meaning.health else Health.FAILING
         if state.consecutive_failures >= settings.quarantine_after:
             # Retried once the back-off has passed; until then the schedule skips it.
             health = Health.QUARANTINED
@@ -54,7 +48,7 @@ def schedulable(tenant: TenantRecord, kind: str, now: datetime) -> bool:
     """Whether the timer should enqueue this tenant's sync of ``kind`` now."""
     if not tenant.enabled:
         return False
-    if kind == "directory":
+    if kind == SyncKind.DIRECTORY:
         connected = tenant.directory is not None
     else:
         d = tenant.devices

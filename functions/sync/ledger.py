@@ -5,17 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from functions.clients.graph import RequestStats
 from functions.core import telemetry
 from functions.core.config import Settings
-from functions.core.errors import StorageError, TenantSyncError
-from functions.core.model import Run, RunStatus, SyncState, TenantRecord, utcnow
-from functions.storage.runs import RunTable, new_run_id
+from functions.core.errors import ErrorCode, StorageError, TenantSyncError
+from functions.core.model import Run, RunStatus, SyncState, TenantRecord, new_run_id, utcnow
+from functions.storage.runs import RunTable
 from functions.storage.tenants import TenantTable
 from functions.sync.health import next_health
+from functions.sync.lease import Lease, LeaseLost
 
 log = logging.getLogger("tenantsync.runs")
 
@@ -24,66 +25,62 @@ log = logging.getLogger("tenantsync.runs")
 def failures_recorded(run: Run) -> Iterator[None]:
     """Turn a failure inside a tenant into the run's failed status (never an exception).
 
-    Storage outages propagate: the queue retries the job later. Unexpected errors keep
+    Storage outages propagate (the queue retries the job later), and so does a lost lease
+    (another worker has the run). Unexpected errors keep
     their traceback in the log, not in the stored run.
     """
     try:
         yield
-    except StorageError:
+    except (StorageError, LeaseLost):
         raise
     except TenantSyncError as exc:
         run.status, run.error_code, run.error = RunStatus.FAILED, exc.code, exc.message
     except Exception:
         log.exception("%s sync crashed", run.kind,
                       extra={"tenant_id": run.tenant_id, "run_id": run.run_id})
-        run.status, run.error_code = RunStatus.FAILED, "internal_error"
+        run.status, run.error_code = RunStatus.FAILED, ErrorCode.INTERNAL_ERROR
         run.error = "Unexpected error; see the function's logs for the run id."
 
 
 @dataclass
 class RunLedger:
-    """Records runs and, after each, the tenant's health (written only when it changed)."""
+    """Records how runs end and, after each, the tenant's health (written only when it
+    changed), with their telemetry."""
 
     settings: Settings
     tenants: TenantTable
     runs: RunTable
     clock: Callable[[], datetime] = utcnow
 
-    def queue(self, tenant_id: str, kind: str, trigger: str, run_id: str | None = None) -> Run:
-        """Record a run as queued (started now, run later by the queue function).
-
-        Raises:
-            NotFoundError: the tenant is not onboarded.
-        """
-        self.tenants.get(tenant_id)
-        now = self.clock()
-        run = Run(run_id or new_run_id(now), tenant_id, kind, trigger, now,
-                  status=RunStatus.QUEUED)
-        self.runs.save(run)
-        return run
-
-    def begin(self, tenant_id: str, kind: str, trigger: str, run_id: str | None) -> Run:
-        started = self.clock()
-        run = Run(run_id or new_run_id(started), tenant_id, kind, trigger, started)
-        self.runs.save(run)
-        return run
-
     def finish(
         self, tenant: TenantRecord, run: Run, requests: RequestStats, loaded: SyncState,
-        *, tenant_changed: bool = False,
+        *, lease: Lease, tenant_changed: bool = False,
     ) -> Run:
-        """Save the run and the tenant's new state, emit telemetry.
+        """Save the run (under its lease) and the tenant's new state, emit telemetry.
 
         ``loaded`` is a copy of the tenant's state as it was read before the run, so that
         the tenant is written only when the run changed it.
+
+        Raises:
+            LeaseLost: another worker closed or took the run meanwhile; nothing was written.
+            StorageError: storage did not answer.
         """
         run.graph_requests, run.throttled = requests.requests, requests.throttled
         run.ended_at = self.clock()
-        self.runs.save(run)
+        run.lease_until = None
+        if not lease.save(run):
+            raise LeaseLost(run.run_id)
+        self._after(tenant, run, loaded, tenant_changed=tenant_changed)
+        return run
+
+    def _after(self, tenant: TenantRecord, run: Run, loaded: SyncState, *,
+               tenant_changed: bool = False) -> None:
+        """The tenant's health after ``run`` ended, its telemetry and its log line."""
+        assert run.ended_at is not None
         state = tenant.state(run.kind)
         next_health(state, run, run.ended_at, self.settings)
         if tenant_changed or state != loaded:
-            self.tenants.save(tenant)
+            self.tenants.save_state(tenant, run.kind, organization=tenant_changed)
         if state.health != loaded.health:
             telemetry.health_changed(tenant, run.kind, loaded.health.value)
         telemetry.run_finished(run)
@@ -96,4 +93,53 @@ class RunLedger:
             run.throttled, f", error {run.error_code}" if run.error_code else "",
             extra={"run_id": run.run_id, "tenant_id": run.tenant_id, "status": run.status.value},
         )
+
+    def close_dead(self, run: Run, etag: str) -> bool:
+        """Close a run nobody will finish: a running run whose lease ran out (its worker was
+        killed or crashed), or a queued run that never started. False if its record changed
+        since it was read (its worker is alive after all, or another closer was first).
+
+        Raises:
+            StorageError: storage did not answer.
+        """
+        now = self.clock()
+        if run.status == RunStatus.RUNNING:
+            run.error_code = ErrorCode.RUN_ABANDONED
+            run.error = ("The worker running this sync stopped before it finished (killed, "
+                         "crashed or out of time); what it wrote stays, nobody was marked "
+                         "deleted by it, and the next sync converges.")
+        else:
+            run.error_code = ErrorCode.RUN_NOT_STARTED
+            run.error = ("This sync was queued but no worker started it in time (its job was "
+                         "lost); the next start or schedule queues it again.")
+        run.status, run.ended_at, run.lease_until = RunStatus.FAILED, now, None
+        if self.runs.save_if(run, etag) is None:
+            return False
+        log.warning("closed %s run %s of tenant %s: %s", run.kind, run.run_id, run.tenant_id,
+                    run.error_code, extra={"run_id": run.run_id, "tenant_id": run.tenant_id})
+        tenant = self.tenants.find(run.tenant_id)
+        if tenant is not None:
+            self._after(tenant, run, replace(tenant.state(run.kind)))
+        else:
+            telemetry.run_finished(run)
+        return True
+
+    def duplicate(self, tenant_id: str, kind: str, trigger: str, holder: Run | None,
+                  run_id: str | None) -> Run:
+        """Record a delivery of a job whose run another worker has (or had) taken: it ends
+        at once, as a skipped run of its own that names the run, never as a second sync.
+
+        Raises:
+            StorageError: storage did not answer.
+        """
+        now = self.clock()
+        state = holder.status.value if holder is not None else "not recorded"
+        run = Run(new_run_id(now), tenant_id, kind, trigger, now, status=RunStatus.SKIPPED,
+                  ended_at=now, error_code=ErrorCode.DUPLICATE_DELIVERY,
+                  error=f"The job of run {run_id} was delivered again while that run was "
+                        f"{state}; this delivery ended at once without syncing.")
+        self.runs.save(run)
+        log.info("duplicate delivery of run %s (%s)", run_id, state,
+                 extra={"run_id": run.run_id, "tenant_id": tenant_id})
+        telemetry.run_finished(run)
         return run

@@ -1,49 +1,128 @@
-"""The one way to start a sync: claim, record a queued run, put its job on the queue."""
+"""The one way to start a sync, whoever starts it (timer, HTTP, command line, partner
+discovery): take the tenant's claim for that kind, record the run as queued, hand its job
+to the queue (or to a local worker).
+
+The claim is one entity per tenant and kind naming the run that may be queued or running.
+It is taken by an insert (which fails when it exists) or taken over by an ETag-checked
+replace, only from a run that is no longer alive: so of any number of racing starts exactly
+one queues a run. A holder that is active but dead (running past its lease, queued past its
+timeout) is closed on the way, so no run stays queued or running forever.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from functions.core.errors import ConflictError, StorageError
-from functions.core.model import Run, RunStatus, utcnow
+from functions.core.config import Settings
+from functions.core.errors import ConflictError, ErrorCode, StorageError
+from functions.core.model import Run, RunOptions, RunStatus, new_run_id, utcnow
 from functions.storage.queues import JobQueue, SyncJob
-from functions.storage.runs import RunTable, new_run_id
+from functions.storage.runs import RunTable
+from functions.storage.tenants import TenantTable
+from functions.sync.engine import alive
+from functions.sync.ledger import RunLedger
 
-# A run queued or running for longer than this is taken as dead (its worker crashed) and no
-# longer blocks a new start.
-STALE_AFTER = timedelta(minutes=30)
+# How long a claim whose run is not recorded yet blocks others (its starter is between the
+# claim and the run record; past this it died there).
+CLAIM_GRACE = timedelta(seconds=60)
 
 
-def queue_claimed(
-    runs: RunTable, queue: JobQueue, tenant_id: str, kind: str, trigger: str,
-    queue_run: Callable[[str, str, str], Run],
-) -> Run:
-    """Claim the tenant's sync of ``kind``, record its run as queued and put its job on
-    ``queue`` (what an HTTP start and the schedule both do).
+@dataclass
+class SyncStarter:
+    settings: Settings
+    tenants: TenantTable
+    runs: RunTable
+    ledger: RunLedger
+    queues: Mapping[str, JobQueue]
+    clock: Callable[[], datetime] = utcnow
 
-    Raises:
-        ConflictError: ``sync_running`` with the id of the run that holds the claim (queued
-        or running, or just claimed by a start that won a race).
-        StorageError: the run could not be recorded or queued (a queued run that could not
-        be put on the queue is recorded as failed, so that it blocks nothing).
-    """
-    run_id = new_run_id(utcnow())
-    holder = runs.claim(tenant_id, kind, run_id, stale_after=STALE_AFTER)
-    if holder is not None:
-        raise ConflictError(
-            f"a {kind} sync of tenant {tenant_id} is already queued or running (run {holder})",
-            code="sync_running", run_id=holder,
-        )
-    run = queue_run(tenant_id, trigger, run_id)
-    try:
-        queue.put(SyncJob(tenant_id, kind, trigger, run.run_id))
-    except StorageError:
-        run.status, run.ended_at = RunStatus.FAILED, utcnow()
-        run.error_code = "enqueue_failed"
-        run.error = "The sync job could not be put on the queue; start the sync again."
-        with contextlib.suppress(StorageError):
-            runs.save(run)
-        raise
-    return run
+    def start(self, tenant_id: str, kind: str, trigger: str,
+              options: RunOptions | None = None, *, enqueue: bool = True) -> SyncJob:
+        """Claim the tenant's sync of ``kind``, record its run as queued and (``enqueue``)
+        put its job on the kind's queue; returns the job (its ``run_id`` names the run).
+
+        Without ``enqueue`` the caller runs the job itself (the command line does).
+
+        Raises:
+            NotFoundError: ``unknown_tenant``.
+            ConflictError: ``sync_running`` with the id of the run that holds the claim.
+            StorageError: the run could not be recorded or queued (a queued run whose job
+            could not be put on the queue is recorded as failed, so that it blocks nothing).
+        """
+        self.tenants.get(tenant_id)
+        now = self.clock()
+        run_id = new_run_id(now)
+        self._claim(tenant_id, kind, run_id)
+        run = Run(run_id, tenant_id, kind, trigger, now, status=RunStatus.QUEUED,
+                  options=options or RunOptions(), queued_at=now)
+        self.runs.save(run)
+        job = SyncJob(tenant_id, kind, trigger, run_id, run.options)
+        if enqueue:
+            try:
+                self.queues[kind].put(job)
+            except StorageError:
+                run.status, run.ended_at = RunStatus.FAILED, self.clock()
+                run.error_code = ErrorCode.ENQUEUE_FAILED
+                run.error = "The sync job could not be put on the queue; start the sync again."
+                with contextlib.suppress(StorageError):
+                    self.runs.save(run)
+                raise
+        return job
+
+    def holder(self, tenant_id: str, kind: str) -> Run | None:
+        """The run of ``kind`` that holds the tenant's claim and is alive, if any (a dead
+        one is closed on the way)."""
+        found = self.runs.read_claim(tenant_id, kind)
+        if found is None or not found[0].run_id:
+            return None
+        versioned = self.runs.get_versioned(tenant_id, found[0].run_id)
+        if versioned is None:
+            return None
+        run, etag = versioned
+        if not run.active:
+            return None
+        if alive(run, self.clock(), self.settings) or not self.ledger.close_dead(run, etag):
+            return run
+        return None
+
+    def reap(self, tenant_id: str, kind: str) -> None:
+        """Close the tenant's run of ``kind`` if it is active but dead (for the schedule,
+        which starts no sync of some tenants and must still close their dead runs)."""
+        self.holder(tenant_id, kind)
+
+    def _claim(self, tenant_id: str, kind: str, run_id: str) -> None:
+        for _ in range(5):
+            now = self.clock()
+            if self.runs.insert_claim(tenant_id, kind, run_id, now):
+                return
+            found = self.runs.read_claim(tenant_id, kind)
+            if found is None:
+                continue  # removed meanwhile (by hand): insert again
+            claim, etag = found
+            held = self.runs.get_versioned(tenant_id, claim.run_id) if claim.run_id else None
+            if held is None:
+                # Claimed, but its run is not recorded: its starter is recording it now,
+                # or died right there.
+                if now - claim.claimed_at < CLAIM_GRACE:
+                    raise _running(tenant_id, kind, claim.run_id, "queued")
+            else:
+                run, run_etag = held
+                if run.active:
+                    if alive(run, now, self.settings):
+                        raise _running(tenant_id, kind, run.run_id, run.status.value)
+                    if not self.ledger.close_dead(run, run_etag):
+                        continue  # it renewed its lease after all: look again
+            if self.runs.replace_claim(tenant_id, kind, run_id, now, etag):
+                return
+        found = self.runs.read_claim(tenant_id, kind)
+        raise _running(tenant_id, kind, found[0].run_id if found else "", "starting")
+
+
+def _running(tenant_id: str, kind: str, run_id: str, status: str) -> ConflictError:
+    return ConflictError(
+        f"a {kind} sync of tenant {tenant_id} is already {status} (run {run_id})",
+        code=ErrorCode.SYNC_RUNNING, run_id=run_id,
+    )

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 
+from functions.core.errors import ConflictError
 from functions.core.model import RunStatus
 from functions.devices.model import DeviceRecord
 from functions.storage.entities import iso
@@ -101,11 +102,11 @@ def test_devices_with_every_field_filters_and_pages(
         managed[d["id"]] = d
     harness.start()
     connect_partner(harness, partner)
-    harness.services.device_sync.run(tid, "cli")
+    harness.services.runner.run_one("devices", tid, "cli")
     gone = next(iter(managed))  # PC-0
     assert harness.sim is not None
     harness.sim.delete_object(tid, "managed_devices", gone)
-    resync = harness.services.device_sync.run(tid, "cli")
+    resync = harness.services.runner.run_one("devices", tid, "cli")
     run = api.get(f"/api/tenants/{tid}/runs/{resync.run_id}").json()
     assert run["devices"] == {"created": 0, "updated": 0, "unchanged": 5, "retired": 1,
                               "restored": 0}
@@ -150,7 +151,7 @@ def test_device_and_software_filters_return_only_the_callers_tenants_rows(
     harness.start()
     connect_partner(harness, partner)
     for tid in (mine, other):
-        harness.services.device_sync.run(tid, "cli")
+        harness.services.runner.run_one("devices", tid, "cli")
     my_ids = {d["id"] for d in _all(api, f"/api/tenants/{mine}/devices")}
     other_ids = {d["id"] for d in _all(api, f"/api/tenants/{other}/devices")}
     assert len(my_ids) == len(other_ids) == 4
@@ -188,7 +189,7 @@ def test_devices_of_users_marked_deleted_in_the_directory(
     harness.start()
     connect_partner(harness, partner)
     for t in (tid, device_only):
-        harness.services.device_sync.run(t, "cli")
+        harness.services.runner.run_one("devices", t, "cli")
     # The partner's customer gets its directory connection added over HTTP, and keeps its
     # device connection.
     r = api.post("/api/tenants", json={"tenantId": tid, "clientId": app,
@@ -200,10 +201,10 @@ def test_devices_of_users_marked_deleted_in_the_directory(
     assert_error(api.post("/api/tenants", json={"tenantId": tid, "clientId": app,
                                                 "clientSecret": secret, "groupId": group}),
                  409, "tenant_exists")
-    harness.services.directory_sync.run(tid, "cli")
+    harness.services.runner.run_one("directory", tid, "cli")
     assert harness.sim is not None
     harness.sim.remove_member(tid, group, leaver)
-    harness.services.directory_sync.run(tid, "cli")
+    harness.services.runner.run_one("directory", tid, "cli")
     devices = f"/api/tenants/{tid}/devices"
     [hit] = api.get(devices, params={"userDeleted": "true"}).json()["items"]
     assert (hit["name"], hit["userId"]) == ("ZETA-0", leaver)
@@ -223,12 +224,12 @@ def test_detected_and_managed_software_in_pages(harness: Harness, world: World, 
     tid = partner.customer("Apps", devices=1, detected=5, mobile=3)
     harness.start()
     connect_partner(harness, partner)
-    harness.services.device_sync.run(tid, "cli")
+    harness.services.runner.run_one("devices", tid, "cli")
     detected_src = partner.customers[tid]["intune"]["detected_apps"]
     gone = next(iter(detected_src))
     assert harness.sim is not None
     harness.sim.delete_object(tid, "detected_apps", gone)
-    resync = harness.services.device_sync.run(tid, "cli")
+    resync = harness.services.runner.run_one("devices", tid, "cli")
     assert api.get(f"/api/tenants/{tid}/runs/{resync.run_id}").json()["apps"]["removed"] == 1
 
     detected = _all(api, f"/api/tenants/{tid}/software/detected", pageSize=2)
@@ -294,7 +295,7 @@ def test_tenants_show_both_kinds_and_filter_by_health(
     harness.sync(synced)
     connect_partner(harness, partner)
     for tid in (healthy, no_consent):
-        harness.services.device_sync.run(tid, "cli")
+        harness.services.runner.run_one("devices", tid, "cli")
 
     def tenant_ids(health: str) -> set[str]:
         return {t["tenantId"] for t in _all(api, "/api/tenants", health=health, pageSize=1)}
@@ -322,7 +323,7 @@ def test_purge_deletes_a_customers_devices_and_software_and_waits_for_its_sync(
     harness.start()
     connect_partner(harness, partner)
     for tid in (gone, kept):
-        harness.services.device_sync.run(tid, "cli")
+        harness.services.runner.run_one("devices", tid, "cli")
     run_id = api.post(f"/api/tenants/{gone}/devices/sync").json()["runId"]
     before = stored(harness)
     error = assert_error(api.delete(f"/api/tenants/{gone}", params={"purge": "true"}), 409,
@@ -333,13 +334,13 @@ def test_purge_deletes_a_customers_devices_and_software_and_waits_for_its_sync(
 
     kept_before = [e for e in harness.entities() if e["PartitionKey"] == kept]
     assert {e["_table"].removeprefix(harness.prefix) for e in kept_before} == {
-        "inventory", "runs"}
+        "claims", "inventory", "runs"}
     assert api.delete(f"/api/tenants/{gone}", params={"purge": "true"}).status_code == 204
     remaining = harness.entities()
     assert not [e for e in remaining if gone in (e["PartitionKey"], e["RowKey"])]
     assert [e for e in remaining if e["PartitionKey"] == kept] == kept_before
     # The partner's shared inventory secret stays: other customers use it.
-    assert harness.services.device_sync.run(kept, "cli").status == "succeeded"
+    assert harness.services.runner.run_one("devices", kept, "cli").status == "succeeded"
 
 
 def test_concurrent_sync_starts_queue_exactly_one_run(
@@ -379,21 +380,22 @@ def test_a_claim_left_by_a_start_that_died_blocks_for_a_minute_only(
     tid = partner.customer("Crashed")
     harness.start()
     connect_partner(harness, partner)
-    runs = harness.services.runs
+    runs, starter = harness.services.runs, harness.services.starter
     # A starter claimed and died before recording its run.
-    assert runs.claim(tid, "devices", "run-that-never-was", stale_after=timedelta(minutes=30)) \
-        is None
-    assert runs.claim(tid, "devices", "second", stale_after=timedelta(minutes=30)) == \
-        "run-that-never-was"
+    dead = "0000000000000-deadbeef"
+    assert runs.insert_claim(tid, "devices", dead, datetime.now(UTC))
+    with pytest.raises(ConflictError) as refused:
+        starter.start(tid, "devices", "http", enqueue=False)
+    assert refused.value.run_id == dead
     store = harness.services.tables
     held = store.get("claims", tid, "devices")
-    assert held is not None and held["RunId"] == "run-that-never-was"
+    assert held is not None and held["RunId"] == dead
     store.upsert("claims", {**held, "ClaimedAt": iso(datetime.now(UTC) - timedelta(minutes=2))})
-    assert runs.claim(tid, "devices", "third", stale_after=timedelta(minutes=30)) is None
+    third = starter.start(tid, "devices", "http", enqueue=False)
     taken = store.get("claims", tid, "devices")
-    assert taken is not None and taken["RunId"] == "third"
+    assert taken is not None and taken["RunId"] == third.run_id
     # The claim is per kind: a directory start is not held back by it.
-    assert runs.claim(tid, "directory", "fourth", stale_after=timedelta(minutes=30)) is None
+    assert runs.insert_claim(tid, "directory", "0000000000001-deadbeef", datetime.now(UTC))
 
 
 def test_the_schedule_and_http_starts_never_queue_a_tenant_twice(
@@ -403,7 +405,7 @@ def test_the_schedule_and_http_starts_never_queue_a_tenant_twice(
     tenants = sorted([partner.customer("Timed A"), partner.customer("Timed B")])
     harness.start()
     connect_partner(harness, partner)
-    assert harness.services.schedule("devices", trigger="timer") == (2, 0)
+    assert harness.services.scheduler.schedule("devices", trigger="timer") == (2, 0)
     jobs = {j["tenant_id"]: j["run_id"] for j in queued_jobs(harness, "devices")}
     assert sorted(jobs) == tenants
     for tid, run_id in jobs.items():  # the timer's runs are recorded as queued
@@ -412,9 +414,9 @@ def test_the_schedule_and_http_starts_never_queue_a_tenant_twice(
     error = assert_error(api.post(f"/api/tenants/{tenants[0]}/devices/sync"), 409,
                          "sync_running")
     assert error["runId"] == jobs[tenants[0]]
-    assert harness.services.schedule("devices", trigger="timer") == (0, 2)  # still queued
+    assert harness.services.scheduler.schedule("devices", trigger="timer") == (0, 2)  # still queued
     assert len(queued_jobs(harness, "devices")) == 2
     assert run_queued_jobs(harness, "devices") == 2
     for tid, run_id in jobs.items():  # the worker ran the very runs the timer recorded
         assert harness.services.runs.get(tid, run_id).status == RunStatus.SUCCEEDED
-    assert harness.services.schedule("devices", trigger="timer") == (2, 0)
+    assert harness.services.scheduler.schedule("devices", trigger="timer") == (2, 0)

@@ -235,7 +235,7 @@ def test_a_new_inventory_secret_is_a_new_key_vault_version_after_both_apps_are_t
     assert kept.expires_on is not None and kept.expires_on.isoformat().startswith("2027-05-31")
     assert run_queued_jobs(harness, "devices") == 1
     harness.services.tokens.forget()
-    assert harness.services.device_sync.run(tid, "cli").status == "succeeded"
+    assert harness.services.runner.run_one("devices", tid, "cli").status == "succeeded"
 
     # A wrong secret is tested first and changes nothing.
     before = stored(harness)
@@ -296,7 +296,7 @@ def test_discover_now_queues_new_customers_and_marks_ended_ones_inactive(
     later = partner.customer("Later", gdap_status="approvalPending")
     harness.start()
     connect_partner(harness, partner, "gdap")
-    harness.services.device_sync.run(ending, "cli")
+    harness.services.runner.run_one("devices", ending, "cli")
     for rel in partner.data["gdap"]["relationships"]:
         rel["status"] = "active" if rel["customer"]["tenantId"] == later else "terminated"
     assert harness.sim is not None

@@ -53,7 +53,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     harness.onboard(onboarded)
     harness.sync(synced)
     connect_partner(harness, partner)
-    harness.services.device_sync.run(customer, "cli")
+    harness.services.runner.run_one("devices", customer, "cli")
     # Reads of real tenants and partners half of the time, so that 200s with data are
     # checked too. Only for GET: fuzzed writes with a real id would remove the tenants
     # mid-run.

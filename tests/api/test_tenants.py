@@ -243,9 +243,9 @@ def test_disable_and_enable_leave_a_tenant_out_of_and_back_in_the_schedule(
     r = api.patch(f"/api/tenants/{t.id}", json={"enabled": False})
     assert r.status_code == 200
     assert r.json()["enabled"] is False
-    assert harness.services.schedule_directory_syncs() == (0, 1)
+    assert harness.services.scheduler.schedule("directory") == (0, 1)
     assert api.patch(f"/api/tenants/{t.id}", json={"enabled": True}).json()["enabled"]
-    assert harness.services.schedule_directory_syncs() == (1, 0)
+    assert harness.services.scheduler.schedule("directory") == (1, 0)
 
 
 def test_delete_removes_the_configuration_and_keeps_the_synced_data(

@@ -1,0 +1,137 @@
+"""The domain records turned into the API's records: one projection of each."""
+
+from __future__ import annotations
+
+from functions.api.models.records import (
+    AppCounts,
+    Counts,
+    Customer,
+    DetectedApp,
+    Device,
+    DeviceCounts,
+    DeviceSide,
+    DirectoryConnectionOut,
+    DiscoveryOut,
+    Group,
+    ManagedApp,
+    Partner,
+    RunOut,
+    SyncStarted,
+    Tenant,
+    User,
+)
+from functions.core.model import (
+    ChangeCounts,
+    PartnerConnection,
+    Run,
+    TenantRecord,
+)
+from functions.devices.model import DetectedAppRecord, DeviceRecord, ManagedAppRecord
+from functions.directory.model import GroupRecord, UserRecord
+from functions.partners import Discovery
+
+
+def tenant_out(t: TenantRecord) -> Tenant:
+    d = t.directory
+    return Tenant(
+        tenantId=t.tenant_id, displayName=t.display_name, enabled=t.enabled, health=t.health,
+        healthSince=t.health_since, secretExpiresOn=t.secret_expires_on,
+        lastErrorCode=t.last_error_code or None, lastError=t.last_error or None,
+        consecutiveFailures=t.consecutive_failures, createdAt=t.created_at,
+        directory=None if d is None else DirectoryConnectionOut(
+            clientId=d.client_id, groupId=d.group_id, scope=d.scope
+        ),
+        devices=_device_side(t),
+    )
+
+
+def _device_side(t: TenantRecord) -> DeviceSide | None:
+    d, s = t.devices, t.device_state
+    if d is None:
+        return None
+    return DeviceSide(
+        partnerTenantId=d.partner_tenant_id, active=d.active, excluded=d.excluded,
+        unsupportedReason=d.unsupported_reason or None, organization=t.organization or None,
+        defaultDomain=t.default_domain or None, verifiedDomains=list(t.verified_domains),
+        health=s.health, healthSince=s.health_since, lastErrorCode=s.last_error_code or None,
+        lastError=s.last_error or None, consecutiveFailures=s.consecutive_failures,
+        quarantinedUntil=s.quarantined_until, secretExpiresOn=s.secret_expires_on,
+    )
+
+
+def _counts(c: ChangeCounts) -> Counts:
+    return Counts(created=c.created, updated=c.updated, unchanged=c.unchanged,
+                  markedDeleted=c.marked_deleted, restored=c.restored)
+
+
+def _device_counts(c: ChangeCounts) -> DeviceCounts:
+    return DeviceCounts(created=c.created, updated=c.updated, unchanged=c.unchanged,
+                        retired=c.marked_deleted, restored=c.restored)
+
+
+def _app_counts(c: ChangeCounts) -> AppCounts:
+    return AppCounts(created=c.created, updated=c.updated, unchanged=c.unchanged,
+                     removed=c.marked_deleted, restored=c.restored)
+
+
+def run_out(r: Run) -> RunOut:
+    return RunOut(
+        runId=r.run_id, tenantId=r.tenant_id, kind=r.kind, trigger=r.trigger, status=r.status,
+        startedAt=r.started_at, endedAt=r.ended_at, users=_counts(r.users),
+        groups=_counts(r.groups), membershipsAdded=r.memberships_added,
+        membershipsRemoved=r.memberships_removed, devices=_device_counts(r.devices),
+        apps=_app_counts(r.apps), ignored=dict(r.ignored),
+        graphRequests=r.graph_requests, throttled=r.throttled,
+        entitiesWritten=r.entities_written, transactions=r.transactions,
+        errorCode=r.error_code or None, error=r.error or None,
+    )
+
+
+def user_out(u: UserRecord) -> User:
+    return User(id=u.id, displayName=u.display_name, email=u.email, upn=u.upn,
+                anonymous=u.anonymous, direct=u.direct, azureIdDeleted=u.deleted,
+                deletedAt=u.deleted_at)
+
+
+def group_out(g: GroupRecord) -> Group:
+    return Group(id=g.id, displayName=g.display_name, azureIdDeleted=g.deleted,
+                 deletedAt=g.deleted_at)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def device_out(d: DeviceRecord) -> Device:
+    return Device(**{_camel(name): getattr(d, name) for name in d.__slots__})
+
+
+def detected_app_out(a: DetectedAppRecord) -> DetectedApp:
+    return DetectedApp(id=a.id, name=a.name, version=a.version, publisher=a.publisher,
+                       platform=a.platform, deviceCount=a.device_count, sizeBytes=a.size_bytes,
+                       removed=a.removed, removedAt=a.removed_at)
+
+
+def managed_app_out(a: ManagedAppRecord) -> ManagedApp:
+    return ManagedApp(id=a.id, name=a.name, type=a.app_type, publisher=a.publisher,
+                      removed=a.removed, removedAt=a.removed_at)
+
+
+def partner_out(p: PartnerConnection) -> Partner:
+    return Partner(
+        partnerTenantId=p.partner_tenant_id, partnerClientId=p.partner_client_id,
+        inventoryClientId=p.inventory_client_id, source=p.source, customers=list(p.customers),
+        includePartnerTenant=p.include_partner_tenant, excluded=list(p.excluded),
+        createdAt=p.created_at,
+    )
+
+
+def discovery_out(d: Discovery, queued: list[SyncStarted]) -> DiscoveryOut:
+    return DiscoveryOut(
+        partnerTenantId=d.partner_tenant_id,
+        found=[Customer(tenantId=c.tenant_id, name=c.name,
+                        unsupportedReason=c.unsupported_reason or None) for c in d.found],
+        new=list(d.new), reactivated=list(d.reactivated), inactive=list(d.inactive),
+        excluded=list(d.excluded), unsupported=list(d.unsupported), queued=queued,
+    )

@@ -1,0 +1,300 @@
+"""What the API answers: tenants, runs, users, groups, devices, software, partners,
+pages and errors. Field names are camelCase, as portals expect in JSON."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+)
+
+from functions.core.model import (
+    Health,
+    RunStatus,
+)
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable error code (see docs/api.md)")
+    message: str = Field(description="What went wrong and how to fix it")
+    runId: str | None = Field(default=None, description="The run in the way (409 only)")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class DirectoryConnectionOut(BaseModel):
+    clientId: str
+    groupId: str
+    scope: str
+
+
+class DeviceSide(BaseModel):
+    """A tenant's device connection (through a partner) and the device sync's state."""
+
+    partnerTenantId: str
+    active: bool = Field(description="false once the partner relationship ended (data kept)")
+    excluded: bool = Field(description="The partner connection excludes it: never queried")
+    unsupportedReason: str | None = Field(description="Why its devices cannot be read")
+    organization: str | None = Field(description="Organization name, from the device sync")
+    defaultDomain: str | None
+    verifiedDomains: list[str]
+    health: Health
+    healthSince: datetime | None
+    lastErrorCode: str | None
+    lastError: str | None
+    consecutiveFailures: int
+    quarantinedUntil: datetime | None = Field(
+        description="Scheduled syncs skip the tenant until then")
+    secretExpiresOn: datetime | None = Field(description="Of the partner's inventory app")
+
+
+class Tenant(BaseModel):
+    tenantId: str
+    displayName: str = Field(description="Name of the level-0 group")
+    enabled: bool
+    health: Health
+    healthSince: datetime | None
+    secretExpiresOn: datetime | None
+    lastErrorCode: str | None
+    lastError: str | None
+    consecutiveFailures: int
+    createdAt: datetime | None
+    directory: DirectoryConnectionOut | None
+    devices: DeviceSide | None = Field(
+        description="Device connection and sync state; null without a device connection")
+
+
+class Counts(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    markedDeleted: int
+    restored: int
+
+
+class DeviceCounts(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    retired: int = Field(description="Gone from Intune: kept, marked retired")
+    restored: int
+
+
+class AppCounts(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    removed: int = Field(description="Gone from Intune: kept, marked removed")
+    restored: int
+
+
+class RunOut(BaseModel):
+    runId: str
+    tenantId: str
+    kind: str
+    trigger: str
+    status: RunStatus
+    startedAt: datetime
+    endedAt: datetime | None
+    users: Counts
+    groups: Counts
+    membershipsAdded: int
+    membershipsRemoved: int
+    devices: DeviceCounts = Field(description="Device runs: managed devices")
+    apps: AppCounts = Field(description="Device runs: detected and managed apps")
+    ignored: dict[str, int] = Field(description="Members not imported, by reason")
+    graphRequests: int
+    throttled: int
+    entitiesWritten: int
+    transactions: int
+    errorCode: str | None
+    error: str | None
+
+
+class User(BaseModel):
+    id: str = Field(description="Entra object ID")
+    displayName: str
+    email: str | None = Field(description="Entra `mail`; null for an anonymous user")
+    upn: str
+    anonymous: bool
+    direct: bool = Field(description="A direct member of the level-0 group")
+    azureIdDeleted: bool = Field(description='"Azure ID: deleted": left the level-0 group')
+    deletedAt: datetime | None
+
+
+class Group(BaseModel):
+    id: str = Field(description="Entra object ID of a level-1 group")
+    displayName: str
+    azureIdDeleted: bool
+    deletedAt: datetime | None
+
+
+class Device(BaseModel):
+    """A managed device as the last device sync stored it (all of its fields)."""
+
+    model_config = ConfigDict(extra="forbid")  # device_out fails loudly on a new field
+
+    id: str = Field(description="Intune managed device ID")
+    name: str
+    serialNumber: str | None = Field(
+        description="Trimmed and upper-cased; null when empty or a placeholder like "
+                    "'To Be Filled By O.E.M.'")
+    manufacturer: str | None
+    model: str | None
+    operatingSystem: str | None
+    osVersion: str | None
+    ownerType: str | None = Field(description="company or personal")
+    enrolledAt: str | None = Field(description="As Intune gives it (ISO 8601)")
+    lastSyncAt: str | None = Field(description="As Intune gives it (ISO 8601)")
+    complianceState: str | None
+    managementAgent: str | None
+    azureAdDeviceId: str | None
+    userId: str | None = Field(description="Primary user's Entra object ID")
+    userUpn: str | None
+    userEmail: str | None
+    userDisplayName: str | None
+    imei: str | None
+    meid: str | None
+    wifiMac: str | None
+    ethernetMac: str | None
+    totalStorageBytes: int | None
+    freeStorageBytes: int | None
+    isEncrypted: bool | None
+    retired: bool = Field(description="Gone from Intune (kept, never deleted)")
+    retiredAt: datetime | None
+
+
+class DetectedApp(BaseModel):
+    id: str = Field(description="Intune detected app ID")
+    name: str
+    version: str | None
+    publisher: str | None
+    platform: str | None
+    deviceCount: int | None = Field(description="Devices it was detected on")
+    sizeBytes: int | None
+    removed: bool = Field(description="No longer detected (kept)")
+    removedAt: datetime | None
+
+
+class ManagedApp(BaseModel):
+    id: str = Field(description="Intune mobile app ID")
+    name: str
+    type: str = Field(description="App type, e.g. win32LobApp, iosStoreApp")
+    publisher: str | None
+    removed: bool = Field(description="No longer in Intune (kept)")
+    removedAt: datetime | None
+
+
+class Partner(BaseModel):
+    """A partner connection (never its secrets)."""
+
+    partnerTenantId: str
+    partnerClientId: str
+    inventoryClientId: str
+    source: str = Field(description="gdap, partner-center or list")
+    customers: list[str] = Field(description="The typed list (source `list`)")
+    includePartnerTenant: bool
+    excluded: list[str]
+    createdAt: datetime | None
+
+
+class Customer(BaseModel):
+    tenantId: str
+    name: str
+    unsupportedReason: str | None
+
+
+class Problem(BaseModel):
+    code: str
+    message: str
+
+
+class Page(BaseModel):
+    continuationToken: str | None = Field(
+        description="Pass it back to get the next page; null on the last page. A page can "
+                    "hold fewer items than pageSize while more follow."
+    )
+
+
+class TenantPage(Page):
+    items: list[Tenant]
+
+
+class RunPage(Page):
+    items: list[RunOut]
+
+
+class UserPage(Page):
+    items: list[User]
+
+
+class GroupPage(Page):
+    items: list[Group]
+
+
+class DevicePage(Page):
+    items: list[Device]
+
+
+class DetectedAppPage(Page):
+    items: list[DetectedApp]
+
+
+class ManagedAppPage(Page):
+    items: list[ManagedApp]
+
+
+class PartnerPage(Page):
+    items: list[Partner]
+
+
+class SyncStarted(BaseModel):
+    runId: str
+    tenantId: str
+    kind: str
+    status: RunStatus
+    statusUrl: str = Field(description="GET it for the run's status and counts")
+
+
+class DiscoveryOut(BaseModel):
+    """What a discovery found and did, and the device syncs it queued."""
+
+    partnerTenantId: str
+    found: list[Customer] = Field(description="Customers the source lists now")
+    new: list[str] = Field(description="New customers: a first device sync is queued")
+    reactivated: list[str]
+    inactive: list[str] = Field(description="No longer listed: kept, no longer synced")
+    excluded: list[str]
+    unsupported: list[str]
+    queued: list[SyncStarted] = Field(
+        description="The device sync of each new customer (or the one already under way)")
+
+
+class PartnerSaved(Partner):
+    """A saved partner connection and what the discovery that followed found and queued."""
+
+    discovery: DiscoveryOut | None = Field(description="Null when the discovery failed")
+    discoveryError: Problem | None = Field(
+        description="Why the discovery failed (the connection is saved: fix it, then POST "
+                    "/partners/{partnerTenantId}/discover)")
+
+
+class ComponentHealth(BaseModel):
+    status: Literal["ok", "unavailable"]
+    code: str | None = Field(default=None, description="Error code when unavailable")
+
+
+class HealthReport(BaseModel):
+    status: Literal["ok", "unavailable"]
+    storage: ComponentHealth
+    keyVault: ComponentHealth
+
+    @property
+    def http_status(self) -> int:
+        return 200 if self.status == "ok" else 503

@@ -1,0 +1,47 @@
+"""Graph clients that sign in as one app in one tenant, with the app's credential from Key
+Vault."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+import requests
+
+from functions.clients.entra import TokenProvider, VaultCredential
+from functions.clients.graph import GraphClient, RequestStats
+from functions.clients.vault import SecretStore
+from functions.core import telemetry
+from functions.core.config import Settings
+from functions.core.model import SyncState
+
+
+@dataclass
+class TenantGraphs:
+    """Builds a Graph client per run; every client of a process shares ``slots``."""
+
+    settings: Settings
+    tokens: TokenProvider
+    secrets: SecretStore
+    session: requests.Session
+    slots: threading.Semaphore | None = None  # Graph requests in flight, per process
+
+    def for_app(
+        self, tenant_id: str, client_id: str, secret_name: str, scope: str, *, kind: str,
+        state: SyncState, stats: RequestStats, now: datetime,
+    ) -> GraphClient:
+        """A Graph client with tokens at the tenant's own authority; the credential's
+        expiry goes on ``state`` and into telemetry.
+
+        Raises:
+            SecretStoreError: the credential could not be read from Key Vault.
+        """
+        credential = VaultCredential(self.tokens, self.secrets, tenant_id, client_id,
+                                     secret_name, scope)
+        expires_on = credential.secret.expires_on
+        if expires_on:
+            state.secret_expires_on = expires_on
+            telemetry.secret_expiry(tenant_id, kind, expires_on, now)
+        return GraphClient.configured(self.settings, credential, self.session, stats=stats,
+                                      slots=self.slots)

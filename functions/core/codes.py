@@ -1,0 +1,98 @@
+"""What each error code means outside the code: its HTTP status and the health it gives a
+tenant. The one table; the API, the run ledger and the command line read it, and a test
+checks that every :class:`ErrorCode` is in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from functions.core.errors import ErrorCode as E
+from functions.core.model import Health
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """``status``: the HTTP answer when an API request ends with this code. ``health``: the
+    health of a tenant whose run ends with it (``None``: the code is never a run's, or the
+    run has no bearing on the tenant's health, as a duplicate delivery)."""
+
+    status: int
+    health: Health | None
+
+
+_BAD_REQUEST = Outcome(400, None)
+_FAILING_422 = Outcome(422, Health.FAILING)
+
+OUTCOMES: dict[E, Outcome] = {
+    # the request or input itself is malformed
+    E.ERROR: Outcome(500, Health.FAILING),
+    E.INVALID_INPUT: _BAD_REQUEST, E.INVALID_REQUEST: _BAD_REQUEST, E.INVALID_JSON: _BAD_REQUEST,
+    E.INVALID_GUID: _BAD_REQUEST, E.INVALID_SCOPE: _BAD_REQUEST, E.INVALID_RUN_ID: _BAD_REQUEST,
+    E.INVALID_FILTER: _BAD_REQUEST, E.INVALID_TIME: _BAD_REQUEST, E.INVALID_DATE: _BAD_REQUEST,
+    E.INVALID_PAGE_SIZE: _BAD_REQUEST, E.INVALID_CONTINUATION: _BAD_REQUEST,
+    E.INVALID_KEY: _BAD_REQUEST, E.INVALID_SOURCE: _BAD_REQUEST, E.INVALID_JOB: _BAD_REQUEST,
+    E.SECRET_REQUIRED: _BAD_REQUEST, E.CUSTOMERS_REQUIRED: _BAD_REQUEST,
+    # what it names does not exist
+    E.NOT_FOUND: Outcome(404, None), E.UNKNOWN_TENANT: Outcome(404, None),
+    E.UNKNOWN_RUN: Outcome(404, None), E.UNKNOWN_PARTNER: Outcome(404, None),
+    E.METHOD_NOT_ALLOWED: Outcome(405, None),
+    # it clashes with the current state
+    E.CONFLICT: Outcome(409, None), E.TENANT_EXISTS: Outcome(409, None),
+    E.PARTNER_EXISTS: Outcome(409, None), E.SYNC_RUNNING: Outcome(409, None),
+    E.NOT_CONFIGURED: Outcome(409, Health.FAILING),
+    E.TENANT_EXCLUDED: Outcome(409, None), E.TENANT_INACTIVE: Outcome(409, None),
+    E.TENANT_UNSUPPORTED: Outcome(409, None),
+    E.BODY_TOO_LARGE: Outcome(413, None),
+    # Entra refused the credentials or the app: what the admin typed is wrong
+    E.INVALID_SECRET: _FAILING_422, E.SECRET_MISSING: _FAILING_422,
+    E.SECRET_EXPIRED: Outcome(422, Health.SECRET_EXPIRED),
+    E.APP_NOT_FOUND: Outcome(422, Health.CONSENT_MISSING),
+    E.CONSENT_MISSING: Outcome(422, Health.CONSENT_MISSING),
+    E.TENANT_NOT_FOUND: _FAILING_422, E.APP_DISABLED: _FAILING_422,
+    E.RESOURCE_NOT_FOUND: _FAILING_422, E.TOKEN_FAILED: _FAILING_422,
+    # Graph refused what the sync needs
+    E.PERMISSION_MISSING: Outcome(422, Health.PERMISSION_MISSING),
+    E.GROUP_NOT_FOUND: _FAILING_422,
+    E.INTUNE_NOT_LICENSED: Outcome(422, Health.INTUNE_NOT_LICENSED),
+    # standing reasons not to query a tenant (skipped runs)
+    E.EXCLUDED: Outcome(409, Health.EXCLUDED), E.INACTIVE: Outcome(409, Health.INACTIVE),
+    E.UNSUPPORTED: Outcome(409, Health.UNSUPPORTED),
+    E.DELETION_GUARD: Outcome(409, Health.HEALTHY),
+    # a read that could not be completed
+    E.TENANT_ERROR: Outcome(502, Health.FAILING), E.INCOMPLETE_READ: Outcome(502, Health.FAILING),
+    E.GROUP_VANISHED: Outcome(502, Health.FAILING), E.GRAPH_ERROR: Outcome(502, Health.FAILING),
+    E.GRAPH_UNREACHABLE: Outcome(502, Health.FAILING),
+    E.GRAPH_BAD_NEXT_LINK: Outcome(502, Health.FAILING),
+    E.GRAPH_THROTTLED: Outcome(503, Health.FAILING),
+    # a dependency failed: try again later
+    E.AUTHORITY_UNREACHABLE: Outcome(502, Health.FAILING),
+    E.AUTHORITY_THROTTLED: Outcome(503, Health.FAILING),
+    E.KEY_VAULT_ERROR: Outcome(503, Health.FAILING),
+    E.STORAGE_UNAVAILABLE: Outcome(503, Health.FAILING),
+    # the run's own life
+    E.ENQUEUE_FAILED: Outcome(503, None),
+    E.RUN_ABANDONED: Outcome(500, Health.FAILING),
+    E.RUN_NOT_STARTED: Outcome(503, None),
+    E.DUPLICATE_DELIVERY: Outcome(409, None),
+    # ours
+    E.CONFIGURATION: Outcome(500, Health.FAILING),
+    E.INTERNAL_ERROR: Outcome(500, Health.FAILING),
+}
+
+# Healths that say why a tenant is not queried at all: not failures, never quarantined.
+STANDING = frozenset({Health.EXCLUDED, Health.INACTIVE, Health.UNSUPPORTED})
+
+
+def outcome(code: str) -> Outcome:
+    """The outcome of a code (a code outside the enum counts as an internal error)."""
+    try:
+        return OUTCOMES[E(code)]
+    except ValueError:
+        return OUTCOMES[E.INTERNAL_ERROR]
+
+
+def exit_code(code: str) -> int:
+    """The command line's exit code for an error: 2 when the caller's input or the
+    deployment's configuration must change, 1 when the work failed."""
+    return 2 if outcome(code).status < 500 or code == E.CONFIGURATION else 1

@@ -1,0 +1,84 @@
+"""The device and software sync as the engine runs it: a customer tenant's organization,
+managed devices, detected apps and managed apps (the engine owns the run's life; see
+``functions.sync.slice``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from functions.clients.graph import GraphClient
+from functions.core.config import DEFAULT_GRAPH_SCOPE
+from functions.core.errors import ErrorCode, TenantSyncError
+from functions.core.model import AppConnection, Run, SyncKind, TenantRecord
+from functions.devices.model import Inventory
+from functions.devices.plan import InventoryChanges, StoredInventory, plan_inventory_changes
+from functions.devices.reader import InventoryReader, parse
+from functions.devices.store import InventoryTables
+from functions.storage.tables import WriteStats
+
+
+@dataclass
+class DeviceSlice:
+    tables: InventoryTables
+
+    kind = SyncKind.DEVICES
+    incomplete_note = "Nothing was retired by this run."
+
+    def app(self, tenant: TenantRecord) -> AppConnection:
+        conn = tenant.devices
+        if conn is None:
+            raise TenantSyncError(f"tenant {tenant.tenant_id} has no device connection",
+                                  code=ErrorCode.NOT_CONFIGURED)
+        # The partner's inventory app, with a token from the customer tenant's own authority.
+        return AppConnection(conn.client_id, conn.secret_name, DEFAULT_GRAPH_SCOPE)
+
+    def standing(self, tenant: TenantRecord) -> tuple[ErrorCode, str] | None:
+        conn = tenant.devices
+        assert conn is not None
+        if conn.excluded:
+            return (ErrorCode.EXCLUDED,
+                    "The partner connection excludes this tenant; it is never queried.")
+        if conn.unsupported_reason:
+            return ErrorCode.UNSUPPORTED, conn.unsupported_reason
+        if not conn.active:
+            return (ErrorCode.INACTIVE, "The partner's relationship with this customer has "
+                    "ended; its devices are kept as they were last synced.")
+        return None
+
+    def read(self, graph: GraphClient, tenant: TenantRecord) -> Inventory:
+        return InventoryReader(graph, tenant.tenant_id).read()
+
+    def observe(self, tenant: TenantRecord, read: Inventory, run: Run) -> bool:
+        org = read.organization
+        if org is None:
+            return False
+        before = (tenant.organization, tenant.default_domain, tenant.verified_domains)
+        tenant.organization, tenant.default_domain = org.display_name, org.default_domain
+        tenant.verified_domains = org.verified_domains
+        return before != (tenant.organization, tenant.default_domain, tenant.verified_domains)
+
+    def digest(self, read: Inventory) -> str:
+        return read.digest
+
+    def count_unchanged(self, read: Inventory, run: Run) -> None:
+        raw = read.raw
+        run.devices.unchanged = len(raw["devices"])
+        run.apps.unchanged = len(raw["detected_apps"]) + len(raw["managed_apps"])
+
+    def load(self, tenant_id: str) -> StoredInventory:
+        return self.tables.load(tenant_id)
+
+    def plan(self, read: Inventory, stored: StoredInventory, now: datetime) -> InventoryChanges:
+        parse(read)  # only now: an unchanged read is never parsed
+        return plan_inventory_changes(read, stored, now)
+
+    def count(self, changes: InventoryChanges, run: Run) -> None:
+        run.devices, run.apps = changes.device_counts, changes.app_counts
+
+    def hold(self, changes: InventoryChanges, stored: StoredInventory) -> str | None:
+        return None
+
+    def write(self, tenant_id: str, stored: StoredInventory,
+              changes: InventoryChanges) -> WriteStats:
+        return self.tables.write(tenant_id, stored, changes)

@@ -1,0 +1,178 @@
+"""The sync engine: takes a queued run, runs its slice under a lease, records how it ended.
+
+A run's life (docs/design.md has the state diagram):
+
+    queued --taken by a worker (ETag-checked)--> running --> succeeded | partial | failed |
+                                                             skipped
+    queued past its timeout, or running past its lease -> failed (closed by the next start
+    or the schedule: run_not_started / run_abandoned)
+
+A delivery of a job whose run is not queued (finished, or running under a live lease) ends
+at once and is recorded as a skipped ``duplicate_delivery`` run of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from functions.clients.graph import RequestStats
+from functions.clients.tenant_graph import TenantGraphs
+from functions.core.config import Settings
+from functions.core.errors import ErrorCode, StorageError
+from functions.core.model import Run, RunStatus, SyncState, TenantRecord, utcnow
+from functions.storage.queues import SyncJob
+from functions.storage.runs import RunTable
+from functions.storage.tenants import TenantTable
+from functions.sync.lease import Lease, LeaseLost
+from functions.sync.ledger import RunLedger, failures_recorded
+from functions.sync.slice import SyncSlice
+
+log = logging.getLogger("tenantsync.engine")
+
+
+def alive(run: Run, now: datetime, settings: Settings) -> bool:
+    """Whether an active run may still end by itself: running under a lease that has not
+    run out, or queued for less than the queued-run timeout."""
+    if run.status == RunStatus.RUNNING:
+        return run.lease_until is not None and run.lease_until > now
+    if run.status == RunStatus.QUEUED:
+        queued = run.queued_at or run.started_at
+        return now - queued < timedelta(seconds=settings.queued_run_timeout_seconds)
+    return False
+
+
+@dataclass
+class SyncEngine:
+    settings: Settings
+    tenants: TenantTable
+    runs: RunTable
+    ledger: RunLedger
+    graphs: TenantGraphs
+    slices: Mapping[str, SyncSlice]
+    clock: Callable[[], datetime] = utcnow
+
+    def execute(self, job: SyncJob, *, take_over: bool = False) -> Run:
+        """Run the queued run ``job`` names and return its record.
+
+        The run is taken only if it is still queued (or running past its lease): a second
+        delivery of the same job, or a job whose run was closed, ends at once as a skipped
+        ``duplicate_delivery`` run. ``take_over`` takes a running run whatever its lease
+        says: only for a caller that knows its worker died.
+
+        A failure inside the tenant ends as a failed run, never an exception.
+
+        Raises:
+            StorageError: storage did not answer (the job should be retried later).
+        """
+        assert job.run_id is not None, "a job is executed only once its run is recorded"
+        taken = self._take(job, take_over)
+        if isinstance(taken, Run):
+            return taken
+        run, lease = taken
+        try:
+            with lease.kept():
+                return self._run(run, lease)
+        except LeaseLost:
+            log.warning("run %s of tenant %s was taken from this worker", run.run_id,
+                        run.tenant_id)
+            return self.runs.get(run.tenant_id, run.run_id)
+        except StorageError:
+            lease.release()  # so that the retried delivery of the job may take it at once
+            raise
+
+    def _take(self, job: SyncJob, take_over: bool) -> tuple[Run, Lease] | Run:
+        """queued (or running past its lease) -> running under our lease, ETag-checked, so
+        that of two workers delivered the same job only one takes it; else a duplicate."""
+        assert job.run_id is not None
+        holder: Run | None = None
+        for _ in range(3):
+            found = self.runs.get_versioned(job.tenant_id, job.run_id)
+            if found is None:
+                break
+            holder, etag = found
+            now = self.clock()
+            takeable = holder.status == RunStatus.QUEUED or (
+                holder.status == RunStatus.RUNNING
+                and (take_over or not alive(holder, now, self.settings)))
+            if not takeable:
+                break
+            holder.status, holder.started_at = RunStatus.RUNNING, now
+            holder.attempts += 1
+            holder.lease_until = now + timedelta(seconds=self.settings.run_lease_seconds)
+            new_etag = self.runs.save_if(holder, etag)
+            if new_etag is not None:
+                return holder, Lease(self.runs, holder, new_etag,
+                                     seconds=self.settings.run_lease_seconds, clock=self.clock)
+        return self.ledger.duplicate(job.tenant_id, job.kind, job.trigger, holder, job.run_id)
+
+    def _run(self, run: Run, lease: Lease) -> Run:
+        tenant = self.tenants.find(run.tenant_id)
+        if tenant is None:
+            run.status, run.error_code = RunStatus.FAILED, ErrorCode.UNKNOWN_TENANT
+            run.error = f"tenant {run.tenant_id} was removed before its sync ran"
+            run.ended_at, run.lease_until = self.clock(), None
+            lease.save(run)
+            return run
+        loaded = replace(tenant.state(run.kind))
+        stats = RequestStats()
+        changed = False
+        with failures_recorded(run):
+            changed = self._sync(self.slices[run.kind], tenant, run, stats, lease)
+        return self.ledger.finish(tenant, run, stats, loaded, lease=lease,
+                                  tenant_changed=changed)
+
+    def _sync(self, part: SyncSlice, tenant: TenantRecord, run: Run, stats: RequestStats,
+              lease: Lease) -> bool:
+        """Read, compare, write; the run's status and counts are set on ``run``. Returns
+        whether the read changed the tenant record itself."""
+        app = part.app(tenant)
+        standing = part.standing(tenant)
+        if standing is not None:
+            run.status, (run.error_code, run.error) = RunStatus.SKIPPED, standing
+            return False
+        state = tenant.state(run.kind)
+        graph = self.graphs.for_app(tenant.tenant_id, app.client_id, app.secret_name, app.scope,
+                                    kind=run.kind, state=state, stats=stats, now=self.clock())
+        read = part.read(graph, tenant)
+        changed = part.observe(tenant, read, run)
+        digest = part.digest(read) if read.complete else ""
+        if digest and digest == state.fingerprint and self._trusted(state, run):
+            # Same read as the last complete, fully written one, compared in full not long
+            # ago: the tables hold exactly this, so there is nothing to compare or write.
+            part.count_unchanged(read, run)
+            run.status = RunStatus.SUCCEEDED
+            return changed
+        stored = part.load(tenant.tenant_id)
+        changes = part.plan(read, stored, self.clock())
+        part.count(changes, run)
+        held = None if run.options.allow_mass_deletion else part.hold(changes, stored)
+        if held:
+            run.status, run.error_code = RunStatus.SKIPPED, ErrorCode.DELETION_GUARD
+            run.error = held
+            return changed
+        lease.check()  # a run taken from us must not write
+        if state.fingerprint:
+            # Until this write is confirmed whole, the fingerprint vouches for nothing: a
+            # write cut short must not let a later identical read skip the comparison.
+            state.fingerprint = ""
+            self.tenants.save_state(tenant, run.kind)
+        written = part.write(tenant.tenant_id, stored, changes)
+        run.entities_written, run.transactions = written.entities, written.transactions
+        if read.complete:
+            run.status = RunStatus.SUCCEEDED
+            state.fingerprint, state.verified_at = digest, self.clock()
+        else:
+            run.status, run.error_code = RunStatus.PARTIAL, read.error_code
+            run.error = f"{read.error} {part.incomplete_note}"
+        return changed
+
+    def _trusted(self, state: SyncState, run: Run) -> bool:
+        """Whether the fingerprint may stand for a comparison: not asked to compare in
+        full, and a full comparison recent enough (storage that lost acknowledged writes
+        is found out and repaired by the next full comparison)."""
+        if run.options.full or state.verified_at is None:
+            return False
+        return self.clock() - state.verified_at < timedelta(hours=self.settings.full_compare_hours)

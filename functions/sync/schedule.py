@@ -1,0 +1,63 @@
+"""What the timers do: discover partners' customers (devices), then start a sync of every
+tenant due for one, through the same claim as every other start."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from functions.core import telemetry
+from functions.core.errors import ConflictError, TenantSyncError
+from functions.core.model import SyncKind, utcnow
+from functions.partners import Partners
+from functions.storage.partners import PartnerTable
+from functions.storage.tenants import TenantTable
+from functions.sync.health import schedulable
+from functions.sync.starts import SyncStarter
+
+log = logging.getLogger("tenantsync.schedule")
+
+
+@dataclass
+class Scheduler:
+    tenants: TenantTable
+    partner_table: PartnerTable
+    partners: Partners
+    starter: SyncStarter
+    clock: Callable[[], datetime] = utcnow
+
+    def schedule(self, kind: str, trigger: str = "timer") -> tuple[int, int]:
+        """Queue one run of ``kind`` per tenant due for it; returns (enqueued, skipped).
+
+        Disabled, excluded, inactive, unsupported and quarantined (until their back-off
+        ends) tenants are skipped, and so is a tenant whose sync of ``kind`` is still
+        queued or running; a dead one (past its lease or queued timeout) is closed first.
+        For devices, every partner's customers are discovered first; one partner's failing
+        discovery does not stop the others.
+
+        Raises:
+            StorageError: storage did not answer.
+        """
+        if kind == SyncKind.DEVICES:
+            for partner in self.partner_table.list():
+                try:
+                    self.partners.discover(partner.partner_tenant_id)
+                except TenantSyncError as exc:
+                    log.warning("discovery failed for partner %s: %s",
+                                partner.partner_tenant_id, exc.message)
+        enqueued = skipped = 0
+        now = self.clock()
+        for tenant in self.tenants.list():
+            if not schedulable(tenant, kind, now):
+                self.starter.reap(tenant.tenant_id, kind)
+                skipped += 1
+                continue
+            try:
+                self.starter.start(tenant.tenant_id, kind, trigger)
+                enqueued += 1
+            except ConflictError:
+                skipped += 1
+        telemetry.schedule_fired(kind, enqueued, skipped)
+        return enqueued, skipped

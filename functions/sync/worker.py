@@ -1,0 +1,96 @@
+"""Running queued jobs: the queue-triggered functions in Azure, and the local worker
+(``tenantsync worker``, ``scripts/serve.sh``) that stands in for them.
+
+Both are at-least-once, as the Functions host is: a message is deleted only once its run is
+recorded. A storage outage leaves the message to be delivered again; a second delivery of
+a job whose run is taken ends at once (the engine records it as a duplicate).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from functions.core.errors import ConflictError, InputError, NotFoundError, StorageError
+from functions.core.model import Run
+from functions.storage.queues import JobQueue, SyncJob
+from functions.sync.engine import SyncEngine
+from functions.sync.starts import SyncStarter
+
+log = logging.getLogger("tenantsync.worker")
+
+
+@dataclass
+class JobRunner:
+    """Turns a queue message into a run."""
+
+    engine: SyncEngine
+    starter: SyncStarter
+
+    def handle(self, text: str, kind: str) -> Run | None:
+        """Run the job a message carries; None for a message that carries no job we can
+        run (it is logged and should be dropped).
+
+        Raises:
+            StorageError: storage did not answer: the message must be delivered again.
+        """
+        try:
+            job = SyncJob.from_json(text)
+            if job.kind != kind:
+                raise InputError(f"a {job.kind} job on the {kind} queue", code="invalid_job")
+            if job.run_id is None:
+                # A message put on the queue by hand: it starts a run like any other start.
+                job = replace(job, run_id=self.starter.start(
+                    job.tenant_id, job.kind, job.trigger, job.options, enqueue=False).run_id)
+            return self.engine.execute(job)
+        except (NotFoundError, ConflictError) as exc:
+            log.warning("%s job dropped: %s", kind, exc.message)
+        except InputError as exc:
+            log.error("%s job rejected: %s", kind, exc.message)
+        return None
+
+
+@dataclass
+class QueueWorker:
+    """Drains the job queues locally, as the queue-triggered functions do in Azure."""
+
+    runner: JobRunner
+    queues: Mapping[str, JobQueue]
+    visibility_seconds: int
+
+    def drain(self, stop: threading.Event | None = None) -> list[Run]:
+        """Run every job on the queues until they are empty (or ``stop`` is set).
+
+        Raises:
+            StorageError: the queues could not be read.
+        """
+        runs: list[Run] = []
+        while not (stop and stop.is_set()):
+            took = False
+            for kind, queue in self.queues.items():
+                for delivery in queue.receive(visibility_seconds=self.visibility_seconds):
+                    took = True
+                    try:
+                        run = self.runner.handle(delivery.text, kind)
+                    except StorageError as exc:
+                        # Left on the queue: delivered again once its visibility runs out.
+                        log.warning("%s job left on the queue: %s", kind, exc.message)
+                        continue
+                    queue.delete(delivery)
+                    if run is not None:
+                        runs.append(run)
+            if not took:
+                break
+        return runs
+
+    def serve(self, stop: threading.Event, poll_seconds: float = 1.0) -> None:
+        """Drain the queues every ``poll_seconds`` until ``stop`` is set."""
+        while not stop.wait(poll_seconds):
+            try:
+                self.drain(stop)
+            except StorageError as exc:
+                log.warning("worker: %s", exc.message)
+            except Exception:
+                log.exception("worker: a queued job crashed; going on with the next")
