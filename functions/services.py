@@ -15,6 +15,7 @@ from azure.keyvault.secrets import SecretClient
 
 from functions.clients.entra import TokenProvider
 from functions.clients.identity import TrustingSession, azure_credential
+from functions.clients.retry import RetryPolicy
 from functions.clients.tenant_graph import TenantGraphs
 from functions.clients.vault import SecretStore
 from functions.core import telemetry
@@ -100,13 +101,15 @@ class Services:
             verify_challenge_resource=self.settings.vault_verify_challenge,
             connection_verify=self.settings.verify,
         )
-        return SecretStore(client, max_age=self.settings.secret_cache_seconds)
+        return SecretStore(client, max_age=self.settings.secret_cache_seconds,
+                           retry=RetryPolicy(3, self.settings.graph_max_retry_wait))
 
     @cached_property
     def tokens(self) -> TokenProvider:
+        s = self.settings
         return TokenProvider(
-            self.settings.authority_host, self.session,
-            instance_discovery=self.settings.instance_discovery,
+            s.authority_host, self.session, instance_discovery=s.instance_discovery,
+            retry=RetryPolicy(s.graph_max_retries, s.graph_max_retry_wait),
         )
 
     @cached_property

@@ -7,11 +7,14 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msal
+import msal.exceptions
 import requests
 
+from functions.clients.retry import RetryPolicy
 from functions.clients.vault import SecretStore, StoredSecret
 from functions.core.errors import AuthenticationError
 from functions.core.sensitive import SecretValue
@@ -97,7 +100,11 @@ class TokenProvider:
         session: requests.Session,
         *,
         instance_discovery: bool = True,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
         self._authority_host = authority_host.rstrip("/")
         self._session = session
         self._instance_discovery = instance_discovery
@@ -135,17 +142,36 @@ class TokenProvider:
     def token(self, tenant_id: str, client_id: str, secret: SecretValue, scope: str) -> str:
         """Return an access token for ``scope`` in ``tenant_id``.
 
+        A token endpoint that is busy or down (HTTP 429 or 5xx, AADSTS90055 throttling,
+        90033 a transient error, a dropped connection) is asked again with back-off.
+
         Raises:
-            AuthenticationError: with a stable code and the fix, e.g. ``invalid_secret``.
+            AuthenticationError: with a stable code and the fix, e.g. ``invalid_secret``;
+            ``authority_throttled`` / ``authority_unreachable`` when it stayed busy or down.
         """
+        attempt = 0
+        while True:
+            try:
+                return self._token_once(tenant_id, client_id, secret, scope)
+            except _Transient as transient:
+                if not self._retry.may_retry(attempt):
+                    raise AuthenticationError(
+                        f"The token endpoint for tenant {tenant_id} {transient.what} after "
+                        f"{attempt + 1} attempts; the next run will try again",
+                        code=transient.code,
+                    ) from None
+                self._sleep(self._retry.wait(attempt))
+                attempt += 1
+
+    def _token_once(self, tenant_id: str, client_id: str, secret: SecretValue,
+                    scope: str) -> str:
         try:
             app = self._app(tenant_id, client_id, secret)
             result = app.acquire_token_for_client(scopes=[scope])
         except ValueError as exc:
             # MSAL raises ValueError ("Unable to get authority configuration") when the
             # tenant's OpenID discovery document answers 4xx, which is how Entra refuses an
-            # unknown tenant (AADSTS90002) before any token request. Network failures raise
-            # requests exceptions instead, handled below.
+            # unknown tenant (AADSTS90002) before any token request.
             text = str(exc)
             if any(m in text for m in ("90002", "authority configuration", "OIDC Discovery")):
                 raise explain_token_error(
@@ -156,16 +182,37 @@ class TokenProvider:
                 "TENANTSYNC_AUTHORITY_HOST and the tenant ID",
                 code="authority_unreachable",
             ) from None
-        except requests.RequestException as exc:
+        except (requests.RequestException, msal.exceptions.MsalServiceError) as exc:
+            # MSAL raises MsalServiceError for a 5xx answer (raise_for_status of its
+            # throttled HTTP client), requests' exceptions for a connection that failed.
             log.warning("token request for tenant %s failed: %s: %s", tenant_id,
                         type(exc).__name__, str(exc)[:300])
-            raise AuthenticationError(
-                f"The token endpoint could not be reached ({type(exc).__name__})",
-                code="authority_unreachable",
-            ) from None
+            raise _Transient("authority_unreachable", "could not be reached") from None
         if "access_token" in result:
             return str(result["access_token"])
+        if _is_transient(result):
+            # The description names the AADSTS code only (no secret); kept for whoever debugs.
+            log.warning("token endpoint busy for tenant %s: %s", tenant_id,
+                        str(result.get("error_description", ""))[:200])
+            raise _Transient("authority_throttled", "kept answering that it is busy")
         raise explain_token_error(result, tenant_id, client_id)
+
+
+# AADSTS90055 TenantThrottlingError (too many requests), 90033 a transient error: Entra
+# asks for the same request again later (the OAuth error "temporarily_unavailable").
+_TRANSIENT_AADSTS = frozenset({90055, 90033})
+
+
+def _is_transient(result: dict[str, Any]) -> bool:
+    codes = {int(c) for c in result.get("error_codes") or [] if str(c).isdigit()}
+    return (result.get("error") == "temporarily_unavailable"
+            or bool(codes & _TRANSIENT_AADSTS))
+
+
+class _Transient(Exception):
+    def __init__(self, code: str, what: str) -> None:
+        super().__init__(code)
+        self.code, self.what = code, what
 
 
 class VaultCredential:

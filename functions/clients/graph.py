@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -15,12 +14,12 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 
+from functions.clients.retry import RETRIABLE_STATUSES, RetryPolicy
 from functions.core.config import Settings
 from functions.core.errors import GraphError, GraphThrottledError
 
 log = logging.getLogger("tenantsync.graph")
 
-RETRIABLE_STATUSES = frozenset({429, 503, 504})
 
 
 @dataclass
@@ -85,6 +84,7 @@ class GraphClient:
         self._session = session
         self._max_retries = max_retries
         self._max_retry_wait = max_retry_wait
+        self._retry = RetryPolicy(max_retries, max_retry_wait)
         self._timeout = timeout
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -118,10 +118,7 @@ class GraphClient:
                 self.stats.requests += 1
 
     def _wait(self, attempt: int, hinted: float | None) -> None:
-        if hinted is None:
-            hinted = min(2.0**attempt, self._max_retry_wait)  # exponential when no hint
-        wait = min(hinted, self._max_retry_wait)
-        self._sleep(wait + random.uniform(0, min(1.0, wait * 0.1)))  # noqa: S311 - jitter
+        self._sleep(self._retry.wait(attempt, hinted))
 
     def get(
         self, path_or_url: str, params: Mapping[str, str] | None = None,

@@ -6,22 +6,35 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from azure.core.exceptions import (
+    AzureError,
     ClientAuthenticationError,
     HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
-    ServiceRequestError,
 )
 from azure.keyvault.secrets import KeyVaultSecret, SecretClient
 
+from functions.clients.retry import RETRIABLE_STATUSES, RetryPolicy
 from functions.core.errors import SecretStoreError
 from functions.core.sensitive import SecretValue
 
 log = logging.getLogger("tenantsync.secrets")
+T = TypeVar("T")
+
+
+def _transient(exc: AzureError) -> bool:
+    """A connection that failed or was reset, or an answer asking to come back later."""
+    if isinstance(exc, ClientAuthenticationError):
+        return False
+    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
+        return exc.status_code in RETRIABLE_STATUSES or exc.status_code >= 500
+    return True
 
 
 _NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")  # Key Vault secret names
@@ -44,11 +57,40 @@ class SecretStore:
     by another instance is seen within ``max_age``.
     """
 
-    def __init__(self, client: SecretClient, *, max_age: float = 0.0) -> None:
+    def __init__(self, client: SecretClient, *, max_age: float = 0.0,
+                 retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self._client = client
         self._max_age = max_age
+        # On top of azure-core's own few quick retries: a vault that stays unreachable
+        # (connection resets, 429, 5xx) for longer is waited out like Graph.
+        self._retry = retry or RetryPolicy(max_retries=3, max_wait=10.0)
+        self._sleep = sleep
         self._cache: dict[str, tuple[float, StoredSecret]] = {}
         self._lock = threading.Lock()
+
+    def _call(self, action: str, name: str, operation: Callable[[], T], *,
+              expected: tuple[type[AzureError], ...] = ()) -> T:
+        """Run one vault operation, again after a transient failure.
+
+        Raises:
+            the ``expected`` errors, for the caller to decide.
+            SecretStoreError: the vault refused, or stayed unreachable.
+        """
+        attempt = 0
+        while True:
+            try:
+                return operation()
+            except expected:
+                raise
+            except AzureError as exc:
+                if _transient(exc) and self._retry.may_retry(attempt):
+                    log.info("key vault %s of %r failed (%s); retrying", action, name,
+                             type(exc).__name__)
+                    self._sleep(self._retry.wait(attempt))
+                    attempt += 1
+                    continue
+                raise self._error(action, name, exc) from None
 
     def _remember(self, secret: StoredSecret) -> StoredSecret:
         if self._max_age > 0:
@@ -69,15 +111,14 @@ class SecretStore:
         if not _NAME.match(name):
             raise SecretStoreError(f"invalid Key Vault secret name {name!r}")
         try:
-            try:
-                secret = self._set(name, value, expires_on)
-            except ResourceExistsError:
-                # 409: the name is soft-deleted (its tenant was removed). Recover it, so that
-                # its history stays, then save the new value as a new version.
-                self._client.begin_recover_deleted_secret(name).wait()
-                secret = self._set(name, value, expires_on)
-        except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as exc:
-            raise self._error("save", name, exc) from None
+            secret = self._call("save", name, lambda: self._set(name, value, expires_on),
+                                expected=(ResourceExistsError,))
+        except ResourceExistsError:
+            # 409: the name is soft-deleted (its tenant was removed). Recover it, so that
+            # its history stays, then save the new value as a new version.
+            self._call("recover", name,
+                       lambda: self._client.begin_recover_deleted_secret(name).wait())
+            secret = self._call("save", name, lambda: self._set(name, value, expires_on))
         return self._remember(StoredSecret(
             name, secret.properties.version or "", value, secret.properties.expires_on
         ))
@@ -97,11 +138,10 @@ class SecretStore:
         """
         self._forget(name)
         try:
-            self._client.begin_delete_secret(name).wait()
+            self._call("delete", name, lambda: self._client.begin_delete_secret(name).wait(),
+                       expected=(ResourceNotFoundError,))
         except ResourceNotFoundError:
             return
-        except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as exc:
-            raise self._error("delete", name, exc) from None
 
     def get(self, name: str, *, fresh: bool = False) -> StoredSecret:
         """Read the latest version of a secret (``fresh``: from the vault, not the cache).
@@ -114,15 +154,14 @@ class SecretStore:
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         try:
-            secret = self._client.get_secret(name)
+            secret = self._call("read", name, lambda: self._client.get_secret(name),
+                                expected=(ResourceNotFoundError,))
         except ResourceNotFoundError:
             raise SecretStoreError(
                 f"Key Vault has no secret {name!r}: save the tenant's client secret again "
                 "(tenantsync tenant set-secret)",
                 code="secret_missing",
             ) from None
-        except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as exc:
-            raise self._error("read", name, exc) from None
         return self._remember(StoredSecret(
             name, secret.properties.version or "", SecretValue(secret.value or ""),
             secret.properties.expires_on,
@@ -130,20 +169,16 @@ class SecretStore:
 
     def versions(self, name: str) -> list[str]:
         """Version ids of a secret (each save is one), for audits and tests of rotation."""
-        try:
-            return [p.version or "" for p in self._client.list_properties_of_secret_versions(name)]
-        except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as exc:
-            raise self._error("list versions of", name, exc) from None
+        return self._call("list versions of", name, lambda: [
+            p.version or "" for p in self._client.list_properties_of_secret_versions(name)])
 
     def ping(self) -> None:
         """Check that the vault answers and lets us list secrets."""
-        try:
-            next(iter(self._client.list_properties_of_secrets(max_page_size=1)), None)
-        except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as exc:
-            raise self._error("list", "*", exc) from None
+        self._call("list", "*", lambda: next(
+            iter(self._client.list_properties_of_secrets(max_page_size=1)), None))
 
     @staticmethod
-    def _error(action: str, name: str, exc: Exception) -> SecretStoreError:
+    def _error(action: str, name: str, exc: AzureError) -> SecretStoreError:
         # The SDK's exception text may echo request details; keep only the type and status.
         status = getattr(exc, "status_code", None)
         detail = f"HTTP {status}" if status else type(exc).__name__

@@ -91,6 +91,9 @@ class InventoryTables:
         """
         changed = {kind: getattr(changes, attr) for kind, attr in _ATTRS.items()}
         if not any(changed.values()):
+            # Nothing new, but rows left over from an earlier layout (a write cut short
+            # between the new layout and the old rows' deletion) go now.
+            self._drop(tenant_id, stored.stale_rows)
             return WriteStats()
         merged = {kind: {**getattr(stored, attr), **{r.id: r for r in changed[kind]}}
                   for kind, attr in _ATTRS.items()}
@@ -107,9 +110,12 @@ class InventoryTables:
         stale = list(stored.stale_rows)
         if stored.buckets and buckets != stored.buckets:
             stale += [row_key(stored.buckets, i) for i in range(stored.buckets)]
-        for key in stale:
-            self._store.delete(INVENTORY_TABLE, tenant_id, key)
+        self._drop(tenant_id, stale)
         return stats
+
+    def _drop(self, tenant_id: str, row_keys: list[str]) -> None:
+        for key in row_keys:
+            self._store.delete(INVENTORY_TABLE, tenant_id, key)
 
     def _buckets_now(self, tenant_id: str) -> int:
         return _buckets(self._store.get(INVENTORY_TABLE, tenant_id, LAYOUT_ROW))

@@ -9,10 +9,8 @@ from functions.directory.model import GroupRecord, MembershipRecord, UserRecord
 from functions.storage.entities import Entity, iso, parse_time
 
 
-def user_entity(tenant_id: str, user: UserRecord) -> Entity:
+def _user_columns(user: UserRecord) -> Entity:
     return {
-        "PartitionKey": tenant_id,
-        "RowKey": user.id,
         "DisplayName": user.display_name,
         "Email": user.email or "",
         # Case-folded copies for the prefix filters: Table Storage compares ordinally.
@@ -26,9 +24,13 @@ def user_entity(tenant_id: str, user: UserRecord) -> Entity:
     }
 
 
-def user_record(entity: Mapping[str, Any]) -> UserRecord:
+def user_entity(tenant_id: str, user: UserRecord) -> Entity:
+    return {"PartitionKey": tenant_id, "RowKey": user.id, **_user_columns(user)}
+
+
+def user_record(entity: Mapping[str, Any], user_id: str | None = None) -> UserRecord:
     return UserRecord(
-        id=entity["RowKey"],
+        id=user_id or entity["RowKey"],
         display_name=entity.get("DisplayName", ""),
         email=entity.get("Email") or None,
         upn=entity.get("Upn", ""),
@@ -61,7 +63,11 @@ def membership_key(group_id: str, user_id: str) -> str:
     return f"{group_id}_{user_id}"
 
 
-def membership_entity(tenant_id: str, membership: MembershipRecord) -> Entity:
+def membership_entity(tenant_id: str, membership: MembershipRecord,
+                      user: UserRecord | None) -> Entity:
+    """A membership, carrying a copy of its user's columns (the same as the user's entity)
+    so that a group's members are one query (``users?groupId=``), not a read per member.
+    """
     return {
         "PartitionKey": tenant_id,
         "RowKey": membership_key(membership.group_id, membership.user_id),
@@ -69,7 +75,15 @@ def membership_entity(tenant_id: str, membership: MembershipRecord) -> Entity:
         "UserId": membership.user_id,
         "Active": membership.active,
         "RemovedAt": iso(membership.removed_at),
+        **(_user_columns(user) if user is not None else {}),
     }
+
+
+def member_record(entity: Mapping[str, Any]) -> UserRecord | None:
+    """The user a membership row carries, or None for a row written before it carried one."""
+    if "Direct" not in entity:
+        return None
+    return user_record(entity, str(entity["UserId"]))
 
 
 def membership_record(entity: Mapping[str, Any]) -> MembershipRecord:

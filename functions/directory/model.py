@@ -78,3 +78,5 @@ class StoredDirectory:
     users: dict[str, UserRecord] = field(default_factory=dict)
     groups: dict[str, GroupRecord] = field(default_factory=dict)
     memberships: dict[tuple[str, str], MembershipRecord] = field(default_factory=dict)
+    # Membership rows written before they carried their user's columns (storage detail).
+    unprojected: set[tuple[str, str]] = field(default_factory=set)

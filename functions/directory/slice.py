@@ -71,4 +71,4 @@ class DirectorySlice:
 
     def write(self, tenant_id: str, stored: StoredDirectory,
               changes: DirectoryChanges) -> WriteStats:
-        return self.tables.write(tenant_id, changes.users, changes.groups, changes.memberships)
+        return self.tables.write(tenant_id, stored, changes)

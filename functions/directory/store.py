@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from functions.directory import entities as dent
 from functions.directory.model import GroupRecord, MembershipRecord, StoredDirectory, UserRecord
+from functions.directory.plan import DirectoryChanges
 from functions.storage.tables import TableFilter, TableStore, WriteStats
 
 
@@ -58,45 +59,57 @@ class DirectoryTables:
             stored.groups[group.id] = group
         for e in self._store.query("memberships", "PartitionKey eq @pk", params):
             membership = dent.membership_record(e)
-            stored.memberships[(membership.group_id, membership.user_id)] = membership
+            key = (membership.group_id, membership.user_id)
+            stored.memberships[key] = membership
+            if dent.member_record(e) is None:
+                stored.unprojected.add(key)
         return stored
 
-    def write(
-        self,
-        tenant_id: str,
-        users: list[UserRecord],
-        groups: list[GroupRecord],
-        memberships: list[MembershipRecord],
-    ) -> WriteStats:
+    def write(self, tenant_id: str, stored: StoredDirectory, changes: DirectoryChanges
+              ) -> WriteStats:
+        """Write the changed users, groups and memberships.
+
+        A membership row carries its user's columns, so the memberships of a changed user
+        are written again with it (and rows written before they carried them, once).
+
+        Raises:
+            StorageError: a transaction failed (what was written before it stays).
+        """
+        users_now = {**stored.users, **{u.id: u for u in changes.users}}
+        rows = {(m.group_id, m.user_id): m for m in changes.memberships}
+        changed_users = {u.id for u in changes.users}
+        for key, membership in stored.memberships.items():
+            if key[1] in changed_users or key in stored.unprojected:
+                rows.setdefault(key, membership)
         stats = WriteStats()
         # Groups before memberships before users: a reader never sees a membership whose
         # group is missing, and users (the bulk) go last.
-        stats.add(self._store.write("groups", (dent.group_entity(tenant_id, g) for g in groups)))
         stats.add(self._store.write(
-            "memberships", (dent.membership_entity(tenant_id, m) for m in memberships)
-        ))
-        stats.add(self._store.write("users", (dent.user_entity(tenant_id, u) for u in users)))
+            "groups", (dent.group_entity(tenant_id, g) for g in changes.groups)))
+        stats.add(self._store.write("memberships", (
+            dent.membership_entity(tenant_id, m, users_now.get(m.user_id))
+            for m in rows.values())))
+        stats.add(self._store.write(
+            "users", (dent.user_entity(tenant_id, u) for u in changes.users)))
         return stats
 
     def users(self, tenant_id: str, flt: UserFilter) -> Iterator[UserRecord]:
-        where = _user_filter(tenant_id, flt)
-        member_ids: set[str] | None = None
-        if flt.group_id:
-            member_ids = {
-                m.user_id for m in self.memberships(tenant_id, flt.group_id) if m.active
-            }
-        for e in self._store.query("users", where.text, where.params):
-            user = dent.user_record(e)
-            if member_ids is None or user.id in member_ids:
-                yield user
+        """Every user of a tenant matching ``flt`` (a group's active members with its
+        group filter)."""
+        token: str | None = None
+        while True:
+            page, token = self.users_page(tenant_id, flt, page_size=1000, continuation=token)
+            yield from page
+            if token is None:
+                return
 
     def users_page(
         self, tenant_id: str, flt: UserFilter, *, page_size: int, continuation: str | None = None
     ) -> tuple[list[UserRecord], str | None]:
         """One page of a tenant's users matching ``flt`` and the token of the next page.
 
-        With a group filter the page walks the group's active memberships and reads each
-        member, so a page can hold fewer users than ``page_size`` while more follow.
+        With a group filter the page is one query of the group's active memberships, whose
+        rows carry their users' columns (filtered like the users table).
 
         Raises:
             InputError: ``invalid_continuation`` for a token this query did not issue.
@@ -109,15 +122,21 @@ class DirectoryTables:
             )
             return [dent.user_record(e) for e in rows], token
         # RowKeys of a group's memberships share the prefix "<group id>_".
-        members = TableFilter(tenant_id).prefix("RowKey", f"{flt.group_id}_").equal("Active", True)
+        members = (_user_filter(tenant_id, flt).prefix("RowKey", f"{flt.group_id}_")
+                   .equal("Active", True))
         rows, token = self._store.query_page(
             "memberships", members.text, members.params, page_size=page_size,
             continuation=continuation,
         )
         users = []
         for m in rows:
-            entity = self._store.get("users", tenant_id, dent.membership_record(m).user_id)
-            if entity is not None and flt.matches(user := dent.user_record(entity)):
+            user = dent.member_record(m)
+            if user is None:
+                # A row from before memberships carried their users (rewritten by the next
+                # sync that compares in full): read its user.
+                entity = self._store.get("users", tenant_id, str(m["UserId"]))
+                user = dent.user_record(entity) if entity is not None else None
+            if user is not None and flt.matches(user):
                 users.append(user)
         return users, token
 
