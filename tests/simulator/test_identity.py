@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import msal
 import pytest
 import requests
 from azure.identity import CredentialUnavailableError, ManagedIdentityCredential
@@ -15,6 +16,7 @@ from azure.keyvault.secrets import SecretClient
 from simulator import Simulator
 from simulator.tokens import b64url_decode
 
+from .conftest import http
 from .onboarding import (
     EXCHANGE,
     GOOD,
@@ -23,6 +25,8 @@ from .onboarding import (
     OTHER_IDENTITY,
     OTHER_PRINCIPAL,
     PRINCIPAL,
+    ROLES,
+    SYNC,
     issuer,
 )
 
@@ -160,3 +164,13 @@ def test_certificate_as_a_pem_secret_through_the_managed_identity(host_identity:
     assert listed["sync-certificate"].expires_on == expires
     vault.close()
     credential.close()
+    # The combined PEM goes into MSAL as it is: key and certificate in one string.
+    app = msal.ConfidentialClientApplication(
+        SYNC,
+        client_credential={"private_key": stored.value, "public_certificate": stored.value},
+        authority=f"{host_identity.base_url}/{HOME}",
+        instance_discovery=False,
+        http_client=http(host_identity),
+    )
+    token = app.acquire_token_for_client(["https://graph.microsoft.com/.default"])
+    assert claims_of(token["access_token"])["roles"] == ROLES
