@@ -8,6 +8,7 @@ MSAL's ManagedIdentityClient) picks this protocol when both variables are set.
 from __future__ import annotations
 
 import hmac
+import re
 import time
 import uuid
 from typing import Any
@@ -28,6 +29,7 @@ from .wire import Request, Response, json_response
 PATH = "/msi/token"
 API_VERSION = "2019-08-01"
 _SELECTORS = ("client_id", "principal_id", "object_id", "mi_res_id")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def error(status: int, message: str) -> Response:
@@ -74,7 +76,7 @@ def handle(state: SimState, req: Request) -> Response:
     if not hmac.compare_digest(presented.encode(), state.identity_header.encode()):
         return error(401, "The X-IDENTITY-HEADER header is missing or wrong.")
     version = req.query.get("api-version", "")
-    if version < API_VERSION:  # "Please use 2019-08-01 or later"
+    if not _DATE.match(version) or version < API_VERSION:  # "Please use 2019-08-01 or later"
         return error(400, f"api-version must be {API_VERSION} or later, not '{version}'.")
     raw_resource = req.query.get("resource", "")
     if not raw_resource:

@@ -160,7 +160,8 @@ class Simulator:
         self._server = make_server(self._host, self._port, context, self._dispatch)
         # azure-identity reaches IDENTITY_ENDPOINT without our CA (the Functions host serves
         # it over plain HTTP on localhost), so the identity endpoint has its own HTTP port.
-        self._identity_server = make_server(self._host, 0, None, self._dispatch_identity)
+        # Loopback only, whatever `host` is: the Functions host's endpoint is local too.
+        self._identity_server = make_server("127.0.0.1", 0, None, self._dispatch_identity)
         self._threads = [
             threading.Thread(
                 target=server.serve_forever,

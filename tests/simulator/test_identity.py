@@ -95,6 +95,7 @@ def test_answer_has_the_documented_fields(onboarding_sim: Simulator) -> None:
         ("ok", {}, 400, "system-assigned"),
         ("ok", {"client_id": IDENTITY, "principal_id": PRINCIPAL}, 400, "not client_id"),
         ("ok", {"client_id": IDENTITY, "api-version": "2017-09-01"}, 400, "api-version"),
+        ("ok", {"client_id": IDENTITY, "api-version": "latest"}, 400, "api-version"),
         ("ok", {"client_id": IDENTITY, "resource": "https://storage.azure.com"}, 400, "500011"),
     ],
     ids=[
@@ -104,6 +105,7 @@ def test_answer_has_the_documented_fields(onboarding_sim: Simulator) -> None:
         "no-selector",
         "two-selectors",
         "old-api",
+        "bad-api",
         "resource",
     ],
 )
