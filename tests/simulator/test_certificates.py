@@ -93,7 +93,7 @@ def test_public_certificate_credential_ps256_with_x5t_s256(onboarding_sim: Simul
     assert claims_of(result["access_token"])["appid"] == SYNC
 
 
-def test_ps256_assertion_named_by_sha256_verifies(onboarding_sim: Simulator) -> None:
+def test_signature_must_match_the_declared_algorithm(onboarding_sim: Simulator) -> None:
     claims = assertion_claims(endpoint(onboarding_sim))
     head = {"alg": "PS256", "typ": "JWT", "x5t#S256": b64url(GOOD.sha256)}
     assertion = signed_assertion(GOOD, claims, head)  # RS256-signed under a PS256 header
