@@ -38,7 +38,14 @@ def serve(fixture_path: str, port: int, ready_file: str | None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     simulator.start()
     try:
-        ready = {"base_url": simulator.base_url, "ca_path": simulator.ca_path, "pid": os.getpid()}
+        ready = {
+            "base_url": simulator.base_url,
+            "ca_path": simulator.ca_path,
+            "pid": os.getpid(),
+            # IDENTITY_ENDPOINT and IDENTITY_HEADER for azure-identity's ManagedIdentityCredential
+            "identity_endpoint": simulator.identity_endpoint,
+            "identity_header": simulator.identity_header,
+        }
         if ready_file:
             _write_ready(ready_file, ready)
         else:
@@ -71,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument("--fixture", required=True, help="fixture JSON file")
     serve_parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     serve_parser.add_argument(
-        "--ready-file", help="write {base_url, ca_path, pid} JSON here once listening"
+        "--ready-file",
+        help="write {base_url, ca_path, pid, identity_endpoint, identity_header} JSON here",
     )
     serve_parser.add_argument("--verbose", action="store_true", help="log every request")
     check_parser = commands.add_parser(

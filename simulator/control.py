@@ -60,12 +60,42 @@ def _route(state: SimState, req: Request) -> Response:
     if len(parts) == 2 and parts[0] == "tenants" and method == "PATCH":
         state.update_tenant(parts[1], _body(req))
         return json_response(200, _OK)
-    if len(parts) == 3 and parts[0] == "applications" and parts[2] == "secrets" and method == "PUT":
-        state.set_app_secrets(parts[1], _body(req))
+    if len(parts) == 3 and parts[0] == "applications" and method == "PUT":
+        return _application_route(state, req, parts[1], parts[2])
+    if parts == ["federation_delay"] and method == "PUT":
+        state.set_federation_delay(_field(_body(req), "seconds", '{"seconds": number}'))
+        return json_response(200, _OK)
+    if parts == ["signed_in_admin"] and method == "PUT":
+        state.set_signed_in_admin(_field(_body(req), "tenant", '{"tenant": id or null}'))
+        return json_response(200, _OK)
+    consent = len(parts) == 3 and parts[0] == "tenants" and parts[2] == "admin_consent"
+    if consent and method == "PUT":
+        decision = _field(_body(req), "decision", '{"decision": "accept" or "refuse"}')
+        state.set_admin_consent(parts[1], decision)
         return json_response(200, _OK)
     if len(parts) >= 4 and parts[0] == "tenants":
         return _tenant_route(state, req, parts[1], parts[2:])
     return json_response(404, {"error": f"no control route {method} {req.path}"})
+
+
+def _field(body: object, name: str, shape: str) -> Any:
+    if not isinstance(body, dict) or name not in body or len(body) != 1:
+        fail("body", f"must be {shape}")
+    return body[name]
+
+
+def _application_route(state: SimState, req: Request, client_id: str, part: str) -> Response:
+    """PUT /_sim/applications/{id}/secrets|certificates|federated_credentials [...]."""
+    setters = {
+        "secrets": state.set_app_secrets,
+        "certificates": state.set_app_certificates,
+        "federated_credentials": state.set_federated_credentials,
+    }
+    setter = setters.get(part)
+    if setter is None:
+        return json_response(404, {"error": f"no control route {req.method} {req.path}"})
+    setter(client_id, _body(req))
+    return json_response(200, _OK)
 
 
 def _tenant_route(state: SimState, req: Request, tenant: str, rest: list[str]) -> Response:

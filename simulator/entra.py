@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
+from . import assertions
 from .model import Application, Tenant
 from .state import SimState
 from .tokens import GRAPH, PARTNER_CENTER, RESOURCE_ALIASES, VAULT, sign
@@ -180,22 +181,51 @@ def token(state: SimState, req: Request, tenant_id: str) -> Response:
         not_found = _APP_NOT_FOUND.format(client_id=client_id, directory=tenant.display_name)
         if app is None:
             return entra_error(req, 400, "unauthorized_client", 700016, not_found)
-        presented = fields.get("client_secret", "")
-        if not presented:
-            return entra_error(req, 401, "invalid_client", 7000218, _SECRET_MISSING)
-        index = _matching_secret(app, presented)
-        if index is None:
-            message = _SECRET_INVALID.format(client_id=app.client_id)
-            return entra_error(req, 401, "invalid_client", 7000215, message)
-        expires = app.secrets[index].expires
-        if expires is not None and expires <= now_utc():
-            message = _SECRET_EXPIRED.format(client_id=app.client_id)
-            return entra_error(req, 401, "invalid_client", 7000222, message)
+        denied = _authenticate_client(state, req, tenant, app, fields)
+        if denied is not None:
+            return denied
         # Outside its home tenant an app needs to be multitenant and installed (consented).
         foreign = tenant.id != app.home_tenant and not app.multitenant
         if app.client_id not in tenant.roles or foreign:
             return entra_error(req, 400, "unauthorized_client", 700016, not_found)
         return _issue(state, req, tenant, app, fields.get("scope", ""))
+
+
+def _authenticate_client(
+    state: SimState, req: Request, tenant: Tenant, app: Application, fields: dict[str, str]
+) -> Response | None:
+    """None if the request proves the app's identity (secret or client assertion)."""
+    assertion_type = fields.get("client_assertion_type", "")
+    assertion = fields.get("client_assertion", "")
+    if assertion_type or assertion:
+        if fields.get("client_secret"):
+            message = "Send either 'client_secret' or 'client_assertion', not both."
+            return entra_error(req, 400, "invalid_request", 9002313, message)
+        if assertion_type != assertions.JWT_BEARER:
+            message = f"The client_assertion_type must be '{assertions.JWT_BEARER}'."
+            return entra_error(req, 400, "invalid_request", 9002313, message)
+        if not assertion:
+            return entra_error(req, 401, "invalid_client", 7000218, _SECRET_MISSING)
+        # Certificate assertions name the token endpoint as `aud` (certificate-credentials
+        # docs); the tenant's issuer is accepted too.
+        base = f"{req.base_url}/{tenant.id}"
+        audiences = (f"{base}/oauth2/v2.0/token", f"{base}/v2.0")
+        rejected = assertions.check(assertion, app, audiences, state.signing_key)
+        if rejected is None:
+            return None
+        return entra_error(req, rejected.status, rejected.error, rejected.code, rejected.message)
+    presented = fields.get("client_secret", "")
+    if not presented:
+        return entra_error(req, 401, "invalid_client", 7000218, _SECRET_MISSING)
+    index = _matching_secret(app, presented)
+    if index is None:
+        message = _SECRET_INVALID.format(client_id=app.client_id)
+        return entra_error(req, 401, "invalid_client", 7000215, message)
+    expires = app.secrets[index].expires
+    if expires is not None and expires <= now_utc():
+        message = _SECRET_EXPIRED.format(client_id=app.client_id)
+        return entra_error(req, 401, "invalid_client", 7000222, message)
+    return None
 
 
 def _issue(state: SimState, req: Request, tenant: Tenant, app: Application, scope: str) -> Response:

@@ -7,6 +7,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .credentials import (
+    parse_certificates,
+    parse_consent_decision,
+    parse_delay,
+    parse_federated_credentials,
+    parse_managed_identities,
+    parse_redirect_uris,
+    parse_signed_in_admin,
+)
 from .model import (
     KINDS,
     Application,
@@ -44,10 +53,28 @@ _STRING_PROPS = frozenset(
 )
 _BOOL_PROPS = frozenset({"accountEnabled", "securityEnabled", "mailEnabled"})
 
-_TOP_KEYS = ("applications", "tenants", "key_vault", "token_lifetime_seconds", "throttling")
-_APP_KEYS = ("home_tenant", "display_name", "secrets", "multitenant")
+_TOP_KEYS = (
+    "applications",
+    "tenants",
+    "key_vault",
+    "token_lifetime_seconds",
+    "throttling",
+    "managed_identities",
+    "signed_in_admin_tenant",
+    "federation_propagation_seconds",
+)
+_APP_KEYS = (
+    "home_tenant",
+    "display_name",
+    "secrets",
+    "multitenant",
+    "certificates",
+    "federated_credentials",
+    "required_roles",
+    "redirect_uris",
+)
 _SECRET_KEYS = ("id", "value", "expires")
-_TENANT_KEYS = ("display_name", "service_principals", *KINDS, *SECTION_KEYS)
+_TENANT_KEYS = ("display_name", "service_principals", "admin_consent", *KINDS, *SECTION_KEYS)
 _VAULT_KEYS = ("principals", "secrets")
 
 
@@ -134,6 +161,12 @@ def _parse_application(key: str, raw: object, path: str) -> Application:
         display_name=_text(entry.get("display_name", "App"), f"{path}.display_name"),
         secrets=parse_secrets(entry.get("secrets", []), f"{path}.secrets"),
         multitenant=boolean(entry.get("multitenant", False), f"{path}.multitenant"),
+        certificates=parse_certificates(entry.get("certificates", []), f"{path}.certificates"),
+        federated_credentials=parse_federated_credentials(
+            entry.get("federated_credentials", []), f"{path}.federated_credentials"
+        ),
+        required_roles=parse_roles(entry.get("required_roles", []), f"{path}.required_roles"),
+        redirect_uris=parse_redirect_uris(entry.get("redirect_uris", []), f"{path}.redirect_uris"),
     )
 
 
@@ -146,6 +179,9 @@ def _parse_tenant(key: str, raw: object, path: str, apps: dict[str, Application]
         roles={},
         objects={},
         members={},
+        admin_consent=parse_consent_decision(
+            entry.get("admin_consent", "accept"), f"{path}.admin_consent"
+        ),
     )
     sps = mapping(entry.get("service_principals", {}), f"{path}.service_principals")
     for client_key, sp_raw in sps.items():
@@ -206,13 +242,19 @@ def parse_fixture(raw: object) -> World:
             fail(f"tenants.{key}", "duplicate tenant id")
         tenants[tenant.id] = tenant
     _parse_sections(top["tenants"], tenants, apps)
+    identities = parse_managed_identities(
+        top.get("managed_identities", {}), "managed_identities", tenants, set(apps)
+    )
     vault = mapping(top.get("key_vault", {}), "key_vault", _VAULT_KEYS)
     principals: list[str] = []
     for index, item in enumerate(as_list(vault.get("principals", []), "key_vault.principals")):
         where = f"key_vault.principals[{index}]"
         client_id = guid(item, where)
+        if client_id in identities:  # a managed identity: its home tenant is a fixture tenant
+            principals.append(client_id)
+            continue
         if client_id not in apps:
-            fail(where, f"unknown application '{item}'")
+            fail(where, f"unknown application or managed identity '{item}'")
         if apps[client_id].home_tenant not in tenants:
             fail(
                 where,
@@ -235,6 +277,13 @@ def parse_fixture(raw: object) -> World:
         vault_secrets=seeds,
         token_lifetime=lifetime,
         throttling=parse_throttling(top.get("throttling", {})),
+        managed_identities=identities,
+        signed_in_admin_tenant=parse_signed_in_admin(
+            top.get("signed_in_admin_tenant"), "signed_in_admin_tenant", tenants
+        ),
+        federation_delay=parse_delay(
+            top.get("federation_propagation_seconds", 0), "federation_propagation_seconds"
+        ),
     )
 
 

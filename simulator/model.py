@@ -23,15 +23,50 @@ class AppSecret:
     expires: datetime | None
 
 
+@dataclass(frozen=True)
+class AppCertificate:
+    """A certificate credential (keyCredential): the public certificate and its thumbprints."""
+
+    id: str
+    public_key: Any  # cryptography RSAPublicKey
+    sha1: bytes  # x5t is the base64url SHA-1 of the DER certificate (RFC 7515 4.1.7)
+    sha256: bytes  # x5t#S256: the same with SHA-256 (RFC 7515 4.1.8)
+    expires: datetime  # the keyCredential's endDateTime: `expires`, else the cert's notAfter
+
+
+@dataclass(frozen=True)
+class FederatedCredential:
+    """A federated identity credential: tokens from `issuer` about `subject` for `audience`."""
+
+    issuer: str
+    subject: str
+    audience: str  # Graph allows exactly one audience per credential
+    name: str = ""
+    visible_at: float = 0.0  # time.time() from which the token endpoint sees it (propagation)
+
+
 @dataclass
 class Application:
-    """An app registration: its client id, home tenant and secrets."""
+    """An app registration: its client id, home tenant and credentials."""
 
     client_id: str
     home_tenant: str
     display_name: str
     secrets: list[AppSecret]
     multitenant: bool = False
+    certificates: list[AppCertificate] = field(default_factory=list)
+    federated_credentials: list[FederatedCredential] = field(default_factory=list)
+    required_roles: list[str] = field(default_factory=list)  # application permissions requested
+    redirect_uris: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ManagedIdentity:
+    """A user-assigned managed identity the simulated Functions host holds."""
+
+    client_id: str
+    principal_id: str  # the object id of its service principal: the `sub` of its tokens
+    home_tenant: str
 
 
 @dataclass
@@ -59,6 +94,7 @@ class Tenant:
     intune: Intune | None = None  # None: the tenant has no Intune licence
     gdap: Gdap | None = None  # delegated admin customers and relationships (partner side)
     partner_center: PartnerCenter | None = None  # Partner Center customers (partner side)
+    admin_consent: str = "accept"  # what the tenant's admin answers at /adminconsent
 
 
 @dataclass(frozen=True)
@@ -118,3 +154,6 @@ class World:
     vault_secrets: dict[str, VaultSeed]
     token_lifetime: int = DEFAULT_TOKEN_LIFETIME
     throttling: ThrottleConfig = field(default_factory=ThrottleConfig)
+    managed_identities: dict[str, ManagedIdentity] = field(default_factory=dict)
+    signed_in_admin_tenant: str | None = None  # whose admin answers /organizations|common
+    federation_delay: float = 0.0  # seconds before a federated credential added later works

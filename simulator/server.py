@@ -35,20 +35,22 @@ Dispatch = Callable[[Request, str], Response]
 
 class TLSServer(ThreadingHTTPServer):
     """Accepts plain sockets and does the TLS handshake in the connection's own thread,
-    so that one slow client never blocks the accept loop."""
+    so that one slow client never blocks the accept loop. Without a context it serves plain
+    HTTP (the managed identity endpoint, which is plain HTTP on the Functions host too)."""
 
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128  # benchmarks open many connections at once
 
     def __init__(
-        self, address: tuple[str, int], context: ssl.SSLContext, dispatch: Dispatch
+        self, address: tuple[str, int], context: ssl.SSLContext | None, dispatch: Dispatch
     ) -> None:
         super().__init__(address, Handler)
         self.context = context
         self.dispatch = dispatch
-        self.base_url = f"https://{address[0]}:{self.server_address[1]}"
-        self._open: set[ssl.SSLSocket] = set()
+        scheme = "http" if context is None else "https"
+        self.base_url = f"{scheme}://{address[0]}:{self.server_address[1]}"
+        self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
@@ -56,11 +58,14 @@ class TLSServer(ThreadingHTTPServer):
         # Headers and body go out in separate writes: without NODELAY, Nagle's algorithm
         # and delayed ACKs add ~40 ms to every keep-alive response.
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            tls = self.context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError) as exc:
-            logger.debug("TLS handshake with %s failed: %s", client_address, exc)
-            return
+        if self.context is None:
+            tls = request
+        else:
+            try:
+                tls = self.context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                logger.debug("TLS handshake with %s failed: %s", client_address, exc)
+                return
         with self._open_lock:
             self._open.add(tls)
         try:
@@ -181,6 +186,8 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def make_server(host: str, port: int, context: ssl.SSLContext, dispatch: Dispatch) -> TLSServer:
+def make_server(
+    host: str, port: int, context: ssl.SSLContext | None, dispatch: Dispatch
+) -> TLSServer:
     """Bind (port 0 picks a free port) and return the server, not yet serving."""
     return TLSServer((host, port), context, dispatch)

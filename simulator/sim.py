@@ -13,7 +13,18 @@ from typing import Any
 
 import trustme
 
-from . import control, entra, graph, intune, keyvault, paging, partner_graph, partnercenter
+from . import (
+    consent,
+    control,
+    entra,
+    graph,
+    identity,
+    intune,
+    keyvault,
+    paging,
+    partner_graph,
+    partnercenter,
+)
 from .faults import Fault, evaluate
 from .fixture import parse_fixture
 from .server import TLSServer, logger, make_server
@@ -23,6 +34,7 @@ from .wire import Request, Response, entra_error, graph_error, partner_center_er
 
 _TOKEN_PATH = ["oauth2", "v2.0", "token"]
 _DISCOVERY_PATH = ["v2.0", ".well-known", "openid-configuration"]
+_CONSENT_PATH = ["v2.0", "adminconsent"]
 
 
 _INTUNE_KINDS = ("graph.managedDevices", "graph.detectedApps", "graph.mobileApps")
@@ -66,6 +78,8 @@ def classify(path: str) -> tuple[str, str | None]:
         return "token", parts[0]
     if parts[1:] == _DISCOVERY_PATH:
         return "discovery", parts[0]
+    if parts[1:] == _CONSENT_PATH:
+        return "adminconsent", parts[0]
     return "other", None
 
 
@@ -96,7 +110,14 @@ def fault_response(fault: Fault, kind: str, req: Request) -> Response:
         return Response(0, drop=True)
     if kind in ("token", "discovery"):
         return _entra_fault(fault, req)
+    if kind == "adminconsent":
+        aadsts = int(fault.code) if fault.code and fault.code.isdigit() else 90033
+        return consent.error_page(req, fault.status, aadsts, fault.error_message)
     headers = _retry_after(fault)
+    if kind == "identity":
+        response = identity.error(fault.status, fault.error_message)
+        response.headers.update(headers)
+        return response
     if kind.startswith("partnercenter"):
         code: int | str = int(fault.code) if fault.code and fault.code.isdigit() else fault.status
         return partner_center_error(fault.status, code, fault.error_message, headers)
@@ -117,7 +138,8 @@ class Simulator:
         self._host = host
         self._port = port
         self._server: TLSServer | None = None
-        self._thread: threading.Thread | None = None
+        self._identity_server: TLSServer | None = None  # plain HTTP, managed identity only
+        self._threads: list[threading.Thread] = []
         self._tmpdir: str | None = None
         self._ca_path: str | None = None
 
@@ -136,13 +158,24 @@ class Simulator:
         ca.cert_pem.write_to_path(str(ca_file))
         self._ca_path = str(ca_file)
         self._server = make_server(self._host, self._port, context, self._dispatch)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="simulator",
-            daemon=True,
-        )
-        self._thread.start()
+        # azure-identity reaches IDENTITY_ENDPOINT without our CA (the Functions host serves
+        # it over plain HTTP on localhost), so the identity endpoint has its own HTTP port.
+        # Loopback only, whatever `host` is: the Functions host's endpoint is local too.
+        self._identity_server = make_server("127.0.0.1", 0, None, self._dispatch_identity)
+        self._threads = [
+            threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=name,
+                daemon=True,
+            )
+            for name, server in (
+                ("simulator", self._server),
+                ("simulator-identity", self._identity_server),
+            )
+        ]
+        for thread in self._threads:
+            thread.start()
         logger.info("simulator serving at %s", self._server.base_url)
 
     def stop(self) -> None:
@@ -150,11 +183,14 @@ class Simulator:
         server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for each in (server, self._identity_server):
+            if each is not None:
+                each.shutdown()
+                each.close_connections()
+                each.server_close()
+        self._identity_server = None
+        for thread in self._threads:
+            thread.join(timeout=5)
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
         logger.info("simulator stopped")
@@ -189,6 +225,18 @@ class Simulator:
         return f"{self.base_url}{partnercenter.PREFIX}"
 
     @property
+    def identity_endpoint(self) -> str:
+        """IDENTITY_ENDPOINT of the simulated Functions host (`http://127.0.0.1:PORT/msi/token`)."""
+        if self._identity_server is None:
+            raise RuntimeError("simulator not started")
+        return f"{self._identity_server.base_url}{identity.PATH}"
+
+    @property
+    def identity_header(self) -> str:
+        """IDENTITY_HEADER of the simulated Functions host (sent back as X-IDENTITY-HEADER)."""
+        return self.state.identity_header
+
+    @property
     def ca_path(self) -> str:
         if self._ca_path is None:
             raise RuntimeError("simulator not started")
@@ -213,6 +261,26 @@ class Simulator:
 
     def set_app_secrets(self, client_id: str, secrets: list[dict[str, Any]]) -> None:
         self.state.set_app_secrets(client_id, secrets)
+
+    def set_app_certificates(self, client_id: str, certificates: list[dict[str, Any]]) -> None:
+        """Replace an app's certificate credentials (as in the fixture): rotation, expiry."""
+        self.state.set_app_certificates(client_id, certificates)
+
+    def set_federated_credentials(self, client_id: str, credentials: list[dict[str, Any]]) -> None:
+        """Replace an app's federated credentials; new ones propagate for the set delay."""
+        self.state.set_federated_credentials(client_id, credentials)
+
+    def set_federation_delay(self, seconds: float) -> None:
+        """Seconds a federated credential added from now on answers AADSTS70021 (0-3600)."""
+        self.state.set_federation_delay(seconds)
+
+    def set_admin_consent(self, tenant_id: str, decision: str) -> None:
+        """What the tenant's admin answers at /adminconsent: "accept" or "refuse"."""
+        self.state.set_admin_consent(tenant_id, decision)
+
+    def set_signed_in_admin(self, tenant_id: str | None) -> None:
+        """The tenant whose admin answers /organizations and /common (None: nobody)."""
+        self.state.set_signed_in_admin(tenant_id)
 
     def set_faults(self, faults: list[dict[str, Any]]) -> None:
         self.state.set_faults(faults)
@@ -257,6 +325,10 @@ class Simulator:
         finally:
             state.graph_ended()
 
+    def _dispatch_identity(self, req: Request, client_host: str) -> Response:
+        self.state.count_request(req.method, "identity")
+        return self._answer(req, "identity", None)
+
     def _answer(self, req: Request, kind: str, path_tenant: str | None) -> Response:
         state = self.state
         arrived = time.monotonic()
@@ -295,6 +367,10 @@ class Simulator:
             return entra.token(self.state, req, path_tenant)
         if kind == "discovery" and path_tenant is not None:
             return entra.discovery(self.state, req, path_tenant)
+        if kind == "adminconsent" and path_tenant is not None:
+            return consent.handle(self.state, req, path_tenant)
+        if kind == "identity":
+            return identity.handle(self.state, req)
         if kind in _INTUNE_KINDS:
             return intune.handle(self.state, req, kind)
         if kind == "graph.organization":

@@ -5,12 +5,20 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import threading
+import time
 from collections import Counter
 from typing import Any
 
+from .credentials import (
+    parse_certificates,
+    parse_consent_decision,
+    parse_delay,
+    parse_federated_credentials,
+    parse_signed_in_admin,
+)
 from .faults import Fault, describe, parse_faults
 from .fixture import fail, guid, member_ids, parse_object, parse_roles, parse_secrets
-from .model import KINDS, Tenant, World
+from .model import KINDS, Application, Tenant, World
 from .sections import (
     INTUNE_KINDS,
     SECTION_KEYS,
@@ -37,6 +45,8 @@ class SimState:
         self.faults: list[Fault] = []
         self.latency = 0.0
         self.signing_key = secrets.token_bytes(32)
+        # IDENTITY_HEADER of the simulated Functions host: random, like the platform's.
+        self.identity_header = secrets.token_hex(16)
         self.marker = secrets.token_hex(4)  # ties skip tokens to this instance
         self.limiter = Limiter(world.throttling)  # Intune budgets (has its own lock)
         self._requests: Counter[str] = Counter()
@@ -53,6 +63,9 @@ class SimState:
     def vault_tenant(self) -> str:
         """The vault's tenant: home tenant of the first principal (else the first tenant)."""
         for client_id in self.world.vault_principals:
+            identity = self.world.managed_identities.get(client_id)
+            if identity is not None:
+                return identity.home_tenant
             return self.world.applications[client_id].home_tenant
         return next(iter(self.world.tenants), "00000000-0000-0000-0000-000000000000")
 
@@ -137,13 +150,59 @@ class SimState:
             else:
                 tenant.roles[app] = parse_roles(roles, "roles")
 
+    def _app_or_fail(self, client_id: str) -> Application:
+        app = self.world.applications.get(guid(client_id, "client_id"))
+        if app is None:
+            fail("client_id", f"unknown application '{client_id}'")
+        return app
+
     def set_app_secrets(self, client_id: str, raw: object) -> None:
         """Replace an application's secrets (same format as in the fixture)."""
         with self.lock:
-            app = self.world.applications.get(guid(client_id, "client_id"))
-            if app is None:
-                fail("client_id", f"unknown application '{client_id}'")
-            app.secrets = parse_secrets(raw, "secrets")
+            self._app_or_fail(client_id).secrets = parse_secrets(raw, "secrets")
+
+    def set_app_certificates(self, client_id: str, raw: object) -> None:
+        """Replace an application's certificate credentials (same format as in the fixture)."""
+        certificates = parse_certificates(raw, "certificates")
+        with self.lock:
+            self._app_or_fail(client_id).certificates = certificates
+
+    def set_federated_credentials(self, client_id: str, raw: object) -> None:
+        """Replace an application's federated credentials. A record it did not have before
+        answers AADSTS70021 for `federation_delay` seconds (Entra's propagation delay)."""
+        with self.lock:
+            app = self._app_or_fail(client_id)
+            app.federated_credentials = parse_federated_credentials(
+                raw,
+                "federated_credentials",
+                visible_at=time.time() + self.world.federation_delay,
+                previous=app.federated_credentials,
+            )
+
+    def set_federation_delay(self, seconds: object) -> None:
+        """Propagation delay for federated credentials added from now on (0-3600 s)."""
+        delay = parse_delay(seconds, "seconds")
+        with self.lock:
+            self.world.federation_delay = delay
+
+    def set_admin_consent(self, tenant_id: str, decision: object) -> None:
+        """What the tenant's admin answers at /adminconsent: "accept" or "refuse"."""
+        with self.lock:
+            tenant = self._tenant_or_fail(tenant_id)
+            tenant.admin_consent = parse_consent_decision(decision, "decision")
+
+    def set_signed_in_admin(self, tenant_id: object) -> None:
+        """The tenant whose admin is signed in for /organizations and /common (None: nobody)."""
+        with self.lock:
+            self.world.signed_in_admin_tenant = parse_signed_in_admin(
+                tenant_id, "tenant", self.world.tenants
+            )
+
+    def grant_admin_consent(self, tenant: Tenant, app: Application) -> None:
+        """Create or update the app's service principal with its requested permissions.
+        Consent adds grants and never removes one. The caller holds the lock."""
+        granted = tenant.roles.setdefault(app.client_id, [])
+        granted.extend(role for role in app.required_roles if role not in granted)
 
     def update_tenant(self, tenant_id: str, raw: object) -> None:
         """Replace sections of a tenant: {"organization"|"intune"|"gdap"|"partner_center":

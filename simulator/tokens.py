@@ -13,6 +13,9 @@ from typing import Any
 GRAPH = "https://graph.microsoft.com"
 VAULT = "https://vault.azure.net"
 PARTNER_CENTER = "https://api.partnercenter.microsoft.com"
+# The audience of a managed identity's token that serves as a federated credential (Entra ID
+# global service; the workload identity docs list one per cloud).
+TOKEN_EXCHANGE = "api://AzureADTokenExchange"
 
 # Other names Entra accepts for the same resources (application ids).
 RESOURCE_ALIASES = {
@@ -20,6 +23,12 @@ RESOURCE_ALIASES = {
     "cfa8b339-82a2-471a-a3c9-0fc0be7a4093": VAULT,
     "fa3d9a0c-3fb0-42cc-9193-47c7ecd2edbd": PARTNER_CENTER,
 }
+
+
+def entra_issuer(tenant_id: str) -> str:
+    """The v2.0 issuer a federated credential names for Entra tokens (workload id docs):
+    the real host, so that the same credential works against the simulator and Entra."""
+    return f"https://login.microsoftonline.com/{tenant_id}/v2.0"
 
 
 def b64url(data: bytes) -> str:

@@ -15,6 +15,7 @@ from azure.keyvault.secrets import SecretClient
 from simulator import Simulator
 from tests.conftest import fresh_port
 
+from .onboarding import build_onboarding_fixture
 from .partners import build_partner_fixture
 
 TENANT = "8f0c1a52-3d7e-4b1a-9c55-0d2e4f6a8b10"  # Contoso
@@ -185,3 +186,20 @@ def vault_client(sim: Simulator) -> tuple[SecretClient, ClientSecretCredential]:
         connection_verify=sim.ca_path,
     )
     return client, credential
+
+
+@pytest.fixture(scope="module")
+def onboarding_sim() -> Iterator[Simulator]:
+    """An ISV tenant with a secretless multitenant app and customers: see onboarding.py."""
+    simulator = Simulator(build_onboarding_fixture(), port=fresh_port())
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def host_identity(onboarding_sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
+    """IDENTITY_ENDPOINT and IDENTITY_HEADER point at the simulator, as on the Functions host."""
+    monkeypatch.setenv("IDENTITY_ENDPOINT", onboarding_sim.identity_endpoint)
+    monkeypatch.setenv("IDENTITY_HEADER", onboarding_sim.identity_header)
+    return onboarding_sim

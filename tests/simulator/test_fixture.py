@@ -124,6 +124,14 @@ def test_serve_writes_the_ready_file_and_stops_on_sigterm(tmp_path: Path) -> Non
             timeout=10,
         )
         assert response.status_code == 200
+        identity = session.get(
+            info["identity_endpoint"],
+            params={"api-version": "2019-08-01", "resource": "https://graph.microsoft.com"},
+            headers={"X-IDENTITY-HEADER": info["identity_header"]},
+            timeout=10,
+        )
+        assert identity.status_code == 400  # reached; this fixture has no managed identity
+        assert "system-assigned" in identity.json()["message"]
         os.kill(process.pid, signal.SIGTERM)
         assert process.wait(timeout=10) == 0
         assert not Path(info["ca_path"]).exists()
