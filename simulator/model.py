@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from .collection import Collection
+from .inventory import EMPTY_LINKS, AppLinks
 
 # Kinds of directory objects, as named in the fixture and the control API.
 KINDS = ("users", "groups", "devices", "contacts")
@@ -66,10 +67,13 @@ class Intune:
     """A tenant's Intune data: rendered Graph items, never changed in place (replaced whole)."""
 
     licensed: bool
-    devices: Collection  # managedDevice, as listed (ethernetMacAddress null)
-    device_details: dict[str, dict[str, Any]]  # managedDevice by id, as a single GET returns it
+    devices: Collection  # managedDevice, as listed (list-hidden properties at their default)
+    hidden: dict[str, dict[str, Any]]  # device id -> real values of its list-hidden properties
     detected_apps: Collection
     mobile_apps: Collection
+    links: AppLinks = EMPTY_LINKS  # which detected apps each device has (by position)
+    report_columns: dict[str, dict[str, str]] = field(default_factory=dict)  # by device id
+    counted_apps: frozenset[str] = frozenset()  # apps whose deviceCount the fixture gave
 
 
 @dataclass(frozen=True)

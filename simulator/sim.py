@@ -25,7 +25,6 @@ _TOKEN_PATH = ["oauth2", "v2.0", "token"]
 _DISCOVERY_PATH = ["v2.0", ".well-known", "openid-configuration"]
 
 
-_INTUNE_KINDS = ("graph.managedDevices", "graph.detectedApps", "graph.mobileApps")
 _GDAP_SETS = ("delegatedadmincustomers", "delegatedadminrelationships")
 
 
@@ -34,9 +33,9 @@ def _graph_kind(rest: list[str]) -> str | None:
     lowered = [part.lower() for part in rest]
     if lowered and lowered[0] == "organization":
         return "graph.organization"
-    for kind in _INTUNE_KINDS:
-        if intune.matches(kind, lowered):
-            return kind
+    intune_kind = intune.kind_of(lowered)
+    if intune_kind is not None:
+        return intune_kind
     if len(lowered) >= 2 and lowered[0] == "tenantrelationships" and lowered[1] in _GDAP_SETS:
         return "graph.gdap"
     return None
@@ -295,7 +294,7 @@ class Simulator:
             return entra.token(self.state, req, path_tenant)
         if kind == "discovery" and path_tenant is not None:
             return entra.discovery(self.state, req, path_tenant)
-        if kind in _INTUNE_KINDS:
+        if kind in intune.KINDS:
             return intune.handle(self.state, req, kind)
         if kind == "graph.organization":
             return partner_graph.organization(self.state, req)

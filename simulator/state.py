@@ -10,14 +10,9 @@ from typing import Any
 
 from .faults import Fault, describe, parse_faults
 from .fixture import fail, guid, member_ids, parse_object, parse_roles, parse_secrets
+from .intune_data import INTUNE_KINDS, edit_intune
 from .model import KINDS, Tenant, World
-from .sections import (
-    INTUNE_KINDS,
-    SECTION_KEYS,
-    apply_section,
-    directory_of,
-    edit_intune,
-)
+from .sections import SECTION_KEYS, apply_section, directory_of
 from .throttle import Limiter, parse_throttling
 from .validate import mapping
 from .vault_store import VaultStore
