@@ -13,7 +13,17 @@ from typing import Any
 
 import trustme
 
-from . import control, entra, graph, intune, keyvault, paging, partner_graph, partnercenter
+from . import (
+    batch,
+    control,
+    entra,
+    graph,
+    intune,
+    keyvault,
+    paging,
+    partner_graph,
+    partnercenter,
+)
 from .faults import Fault, evaluate
 from .fixture import parse_fixture
 from .server import TLSServer, logger, make_server
@@ -36,6 +46,8 @@ def _graph_kind(rest: list[str]) -> str | None:
     intune_kind = intune.kind_of(lowered)
     if intune_kind is not None:
         return intune_kind
+    if lowered == ["$batch"]:
+        return "graph.batch"
     if len(lowered) >= 2 and lowered[0] == "tenantrelationships" and lowered[1] in _GDAP_SETS:
         return "graph.gdap"
     return None
@@ -259,18 +271,8 @@ class Simulator:
     def _answer(self, req: Request, kind: str, path_tenant: str | None) -> Response:
         state = self.state
         arrived = time.monotonic()
-        tenant = path_tenant.lower() if path_tenant else self._token_tenant(req)
-        if kind.startswith("partnercenter"):
-            page = partnercenter.page_of(state, req)
-        else:
-            page = paging.page_of(state.marker, req.query.get("$skiptoken"))
-        with state.lock:
-            outcome = evaluate(state.faults, req.method, req.path, tenant, page)
-            delay = state.latency + outcome.delay
-        if outcome.answer is not None:
-            response = fault_response(outcome.answer, kind, req)
-        else:
-            response = self._route(kind, path_tenant, req)
+        response, delay = self._outcome(req, kind, path_tenant)
+        delay += state.latency
         # The latency is the request's time in the service, its own work included: the
         # answer leaves `delay` seconds after the request arrived (or at once, if the work
         # took longer).
@@ -279,6 +281,28 @@ class Simulator:
             time.sleep(remaining)
         state.count_response(response.status)
         return response
+
+    def _outcome(
+        self, req: Request, kind: str, path_tenant: str | None
+    ) -> tuple[Response, float]:
+        """The faults' answer or the route's, and the seconds latency faults add."""
+        state = self.state
+        tenant = path_tenant.lower() if path_tenant else self._token_tenant(req)
+        if kind.startswith("partnercenter"):
+            page = partnercenter.page_of(state, req)
+        else:
+            page = paging.page_of(state.marker, req.query.get("$skiptoken"))
+        with state.lock:
+            outcome = evaluate(state.faults, req.method, req.path, tenant, page)
+        if outcome.answer is not None:
+            return fault_response(outcome.answer, kind, req), outcome.delay
+        return self._route(kind, path_tenant, req), outcome.delay
+
+    def _batched(self, sub: Request) -> tuple[Response, float, str]:
+        """One request of a $batch: its own faults and route (the batch has the latency)."""
+        kind, path_tenant = classify(sub.path)
+        response, delay = self._outcome(sub, kind, path_tenant)
+        return response, delay, kind
 
     def _token_tenant(self, req: Request) -> str | None:
         claims = bearer_claims(self.state.signing_key, req.header("authorization"))
@@ -296,6 +320,8 @@ class Simulator:
             return entra.discovery(self.state, req, path_tenant)
         if kind in intune.KINDS:
             return intune.handle(self.state, req, kind)
+        if kind == "graph.batch":
+            return batch.handle(self.state, req, self._batched)
         if kind == "graph.organization":
             return partner_graph.organization(self.state, req)
         if kind == "graph.gdap":

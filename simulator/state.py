@@ -35,6 +35,9 @@ class SimState:
         self.marker = secrets.token_hex(4)  # ties skip tokens to this instance
         self.limiter = Limiter(world.throttling)  # Intune budgets (has its own lock)
         self._requests: Counter[str] = Counter()
+        self._statuses: Counter[str] = Counter()
+        self._batched: Counter[str] = Counter()  # $batch requests by "METHOD kind"
+        self._batched_statuses: Counter[str] = Counter()
         self._throttled = 0
         self._tokens_issued = 0
         self._graph_in_flight = 0
@@ -186,9 +189,16 @@ class SimState:
             self._requests[f"{method} {kind}"] += 1
 
     def count_response(self, status: int) -> None:
-        if status == 429:
-            with self.lock:
+        with self.lock:
+            self._statuses[str(status)] += 1
+            if status == 429:
                 self._throttled += 1
+
+    def count_subrequest(self, method: str, kind: str, status: int) -> None:
+        """One request of a $batch (not in `requests`, which counts HTTP requests)."""
+        with self.lock:
+            self._batched[f"{method} {kind}"] += 1
+            self._batched_statuses[str(status)] += 1
 
     def graph_started(self) -> None:
         """A Graph request arrived; it is in flight until ``graph_ended`` (latency included)."""
@@ -213,12 +223,22 @@ class SimState:
                 "tokens_issued": self._tokens_issued,
                 "graph_in_flight_peak": self._graph_in_flight_peak,
                 "budget_throttled": dict(self.limiter.rejected),
+                "by_status": dict(sorted(self._statuses.items())),
+                "batch": {
+                    "subrequests": sum(self._batched.values()),
+                    "by_path_kind": dict(sorted(self._batched.items())),
+                    "by_status": dict(sorted(self._batched_statuses.items())),
+                    "throttled": self._batched_statuses["429"],
+                },
                 "faults": [describe(fault) for fault in self.faults],
             }
 
     def reset_stats(self) -> None:
         with self.lock:
             self._requests.clear()
+            self._statuses.clear()
+            self._batched.clear()
+            self._batched_statuses.clear()
             self._throttled = 0
             self._tokens_issued = 0
             self._graph_in_flight_peak = self._graph_in_flight
