@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .export_jobs import parse_export_config
 from .intune_data import shared_link_ids
 from .model import (
     KINDS,
@@ -45,7 +46,14 @@ _STRING_PROPS = frozenset(
 )
 _BOOL_PROPS = frozenset({"accountEnabled", "securityEnabled", "mailEnabled"})
 
-_TOP_KEYS = ("applications", "tenants", "key_vault", "token_lifetime_seconds", "throttling")
+_TOP_KEYS = (
+    "applications",
+    "tenants",
+    "key_vault",
+    "token_lifetime_seconds",
+    "throttling",
+    "export_jobs",
+)
 _APP_KEYS = ("home_tenant", "display_name", "secrets", "multitenant")
 _SECRET_KEYS = ("id", "value", "expires")
 _TENANT_KEYS = ("display_name", "service_principals", *KINDS, *SECTION_KEYS)
@@ -236,6 +244,7 @@ def parse_fixture(raw: object) -> World:
         vault_secrets=seeds,
         token_lifetime=lifetime,
         throttling=parse_throttling(top.get("throttling", {})),
+        export_jobs=parse_export_config(top.get("export_jobs", {})),
     )
 
 

@@ -103,6 +103,21 @@ class ThrottleConfig:
     apps_per_window: int = 1000  # mobileApps
 
 
+@dataclass(frozen=True)
+class ExportConfig:
+    """How export jobs progress; the fixture's `export_jobs` (or `set_export_jobs`)."""
+
+    advance: str = "polls"  # "polls": by GETs of the job; "seconds": by time since creation
+    not_started: float = 0.0  # polls (or seconds) the job is notStarted ...
+    in_progress: float = 1.0  # ... then inProgress, then done
+    outcome: str = "completed"  # or "failed"
+    # The documented example's URL expires 6 hours after the job was requested.
+    url_lifetime_seconds: float = 21600.0
+    # Accept the Read.All permissions for creating a job, as the real service did in 2023
+    # (msgraph-sdk-powershell issue #2081); the v1.0 page documents ReadWrite.All only.
+    read_permissions_create: bool = False
+
+
 @dataclass
 class VaultSeed:
     """A secret the vault holds at start-up."""
@@ -122,3 +137,4 @@ class World:
     vault_secrets: dict[str, VaultSeed]
     token_lifetime: int = DEFAULT_TOKEN_LIFETIME
     throttling: ThrottleConfig = field(default_factory=ThrottleConfig)
+    export_jobs: ExportConfig = field(default_factory=ExportConfig)

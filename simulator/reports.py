@@ -7,11 +7,10 @@ read from the tenant's Intune section: managed devices, detected apps and their 
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -201,11 +200,24 @@ def _cell(scope: str, name: str, device: dict[str, Any], extra: dict[str, str]) 
     return extra.get(name, "") if scope == "report" else _text(device.get(name))
 
 
-def rows(intune: Intune, report: ReportPlan) -> Iterator[tuple[str, ...]]:
-    """The report's rows (values in column order), in device order, then app order.
+def _same(value: str) -> str:
+    return value
+
+
+def csv_quoted(value: str) -> str:
+    """A CSV field, quoted (the export quotes every value (?)), quotes doubled."""
+    return '"' + value.replace('"', '""') + '"'
+
+
+def rows(
+    intune: Intune, report: ReportPlan, cell: Callable[[str], str] = _same
+) -> Iterator[tuple[str, ...]]:
+    """The report's rows (values in column order, each passed through `cell`), in device
+    order, then app order.
 
     AppInvRawData has a row per link (a million in a large tenant), so each device's and
-    each app's cells are worked out once, and a row is their concatenation reordered.
+    each app's cells are worked out (and encoded by `cell`) once, and a row is their
+    concatenation reordered.
     """
     table = {column: source for column, _h, source in _full_table(report.name)}
     cells = [tuple(source.split(".", 1)) for _c, _h, source in report.columns]
@@ -224,7 +236,7 @@ def rows(intune: Intune, report: ReportPlan) -> Iterator[tuple[str, ...]]:
     device_tests = [(cell, value) for cell, value in conditions if cell[0] != "app"]
     app_tests = [(cell[1], value) for cell, value in conditions if cell[0] == "app"]
     app_rows: list[list[str] | None] = [
-        [_text(app.get(name)) for name in app_cells]
+        [cell(_text(app.get(name))) for name in app_cells]
         if all(_text(app.get(name)) == value for name, value in app_tests)
         else None
         for app in intune.detected_apps
@@ -235,7 +247,7 @@ def rows(intune: Intune, report: ReportPlan) -> Iterator[tuple[str, ...]]:
         extra = intune.report_columns.get(str(listed["id"]), {})
         if not all(_cell(s, n, device, extra) == value for (s, n), value in device_tests):
             continue
-        values = [_cell(scope, name, device, extra) for scope, name in device_cells]
+        values = [cell(_cell(scope, name, device, extra)) for scope, name in device_cells]
         if not per_link:
             yield pick(values)
             continue
@@ -267,12 +279,17 @@ def render_zip(entry_name: str, intune: Intune, report: ReportPlan, fmt: str) ->
 
 
 def _write_csv(member: Any, intune: Intune, report: ReportPlan) -> None:
-    text = io.TextIOWrapper(member, encoding="utf-8", newline="")
-    writer = csv.writer(text, quoting=csv.QUOTE_ALL)
-    writer.writerow([header for _column, header, _source in report.columns])
-    writer.writerows(rows(intune, report))
-    text.flush()
-    text.detach()
+    """CSV with every field quoted and CRLF line ends, written a few thousand rows at a
+    time (the csv module would quote each of a million rows' fields again)."""
+    headers = [csv_quoted(header) for _column, header, _source in report.columns]
+    lines = [",".join(headers)]
+    for row in rows(intune, report, csv_quoted):
+        lines.append(",".join(row))
+        if len(lines) >= 4096:
+            member.write(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+            lines.clear()
+    if lines:
+        member.write(("\r\n".join(lines) + "\r\n").encode("utf-8"))
 
 
 def _write_json(member: Any, intune: Intune, report: ReportPlan) -> None:

@@ -15,8 +15,10 @@ import trustme
 
 from . import (
     batch,
+    blobhost,
     control,
     entra,
+    exports,
     graph,
     intune,
     keyvault,
@@ -24,6 +26,7 @@ from . import (
     partner_graph,
     partnercenter,
 )
+from .export_jobs import parse_export_config
 from .faults import Fault, evaluate
 from .fixture import parse_fixture
 from .server import TLSServer, logger, make_server
@@ -48,6 +51,8 @@ def _graph_kind(rest: list[str]) -> str | None:
         return intune_kind
     if lowered == ["$batch"]:
         return "graph.batch"
+    if exports.is_export_path(lowered):
+        return "graph.exportJobs"
     if len(lowered) >= 2 and lowered[0] == "tenantrelationships" and lowered[1] in _GDAP_SETS:
         return "graph.gdap"
     return None
@@ -128,6 +133,7 @@ class Simulator:
         self._host = host
         self._port = port
         self._server: TLSServer | None = None
+        self._storage: TLSServer | None = None  # the host of export jobs' download URLs
         self._thread: threading.Thread | None = None
         self._tmpdir: str | None = None
         self._ca_path: str | None = None
@@ -154,6 +160,19 @@ class Simulator:
             daemon=True,
         )
         self._thread.start()
+        # Another host than Graph's, as a storage account's is: `localhost` (the certificate
+        # names it too) on a port of its own.
+        self._storage = make_server(
+            self._host, 0, context, lambda req, _client: blobhost.dispatch(self.state, req)
+        )
+        port = self._storage.server_address[1]
+        self._storage.base_url = self.state.exports.blob_base = f"https://localhost:{port}"
+        threading.Thread(
+            target=self._storage.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="simulator-storage",
+            daemon=True,
+        ).start()
         logger.info("simulator serving at %s", self._server.base_url)
 
     def stop(self) -> None:
@@ -161,6 +180,11 @@ class Simulator:
         server, self._server = self._server, None
         if server is None:
             return
+        storage, self._storage = self._storage, None
+        if storage is not None:
+            storage.shutdown()
+            storage.close_connections()
+            storage.server_close()
         server.shutdown()
         server.close_connections()
         server.server_close()
@@ -198,6 +222,13 @@ class Simulator:
         """The Partner Center base URL (`{base_url}/partnercenter`; real:
         https://api.partnercenter.microsoft.com)."""
         return f"{self.base_url}{partnercenter.PREFIX}"
+
+    @property
+    def storage_url(self) -> str:
+        """The base URL of the host serving export jobs' zips (`https://localhost:PORT`)."""
+        if self._storage is None:
+            raise RuntimeError("simulator not started")
+        return self._storage.base_url
 
     @property
     def ca_path(self) -> str:
@@ -243,6 +274,10 @@ class Simulator:
     def set_throttling(self, throttling: dict[str, Any]) -> None:
         """Intune budgets, as the fixture's `throttling` (left-out keys take defaults)."""
         self.state.set_throttling(throttling)
+
+    def set_export_jobs(self, config: dict[str, Any]) -> None:
+        """How export jobs created from now on progress, as the fixture's `export_jobs`."""
+        self.state.exports.configure(parse_export_config(config))
 
     def update_tenant(self, tenant_id: str, sections: dict[str, Any]) -> None:
         """Replace a tenant's organization, intune, gdap or partner_center (null removes)."""
@@ -322,6 +357,8 @@ class Simulator:
             return intune.handle(self.state, req, kind)
         if kind == "graph.batch":
             return batch.handle(self.state, req, self._batched)
+        if kind == "graph.exportJobs":
+            return exports.handle(self.state, req)
         if kind == "graph.organization":
             return partner_graph.organization(self.state, req)
         if kind == "graph.gdap":

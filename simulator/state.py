@@ -8,6 +8,7 @@ import threading
 from collections import Counter
 from typing import Any
 
+from .export_jobs import ExportStore
 from .faults import Fault, describe, parse_faults
 from .fixture import fail, guid, member_ids, parse_object, parse_roles, parse_secrets
 from .intune_data import INTUNE_KINDS, edit_intune
@@ -34,6 +35,7 @@ class SimState:
         self.signing_key = secrets.token_bytes(32)
         self.marker = secrets.token_hex(4)  # ties skip tokens to this instance
         self.limiter = Limiter(world.throttling)  # Intune budgets (has its own lock)
+        self.exports = ExportStore(world.export_jobs, self.signing_key)  # has its own lock
         self._requests: Counter[str] = Counter()
         self._statuses: Counter[str] = Counter()
         self._batched: Counter[str] = Counter()  # $batch requests by "METHOD kind"
