@@ -38,7 +38,12 @@ def serve(fixture_path: str, port: int, ready_file: str | None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     simulator.start()
     try:
-        ready = {"base_url": simulator.base_url, "ca_path": simulator.ca_path, "pid": os.getpid()}
+        ready = {
+            "base_url": simulator.base_url,
+            "storage_url": simulator.storage_url,
+            "ca_path": simulator.ca_path,
+            "pid": os.getpid(),
+        }
         if ready_file:
             _write_ready(ready_file, ready)
         else:

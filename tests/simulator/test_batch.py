@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -231,3 +232,30 @@ def test_depends_on_orders_requests_and_fails_dependents(
     assert answers["c"]["status"] == 424  # "fails with status code 424 (Failed Dependency)"
     assert answers["c"]["body"]["error"]["code"] == "FailedDependency"
     assert answers["d"]["status"] == 200
+
+
+def test_a_batch_is_one_graph_request_in_flight(inventory_sim: Simulator, bearer: str) -> None:
+    body = {
+        "requests": [step(str(n), f"/deviceManagement/detectedApps/{APPS[n]}") for n in range(5)]
+    }
+    inventory_sim.set_latency(0.4)
+    try:
+        inventory_sim.reset_stats()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            answers = list(pool.map(lambda _: post_batch(inventory_sim, bearer, body), range(2)))
+    finally:
+        inventory_sim.set_latency(0)
+    assert [answer.status_code for answer in answers] == [200, 200]
+    stats = inventory_sim.stats()
+    assert stats["graph_in_flight_peak"] == 2  # two batches, not ten requests
+    assert stats["batch"]["subrequests"] == 10
+    assert stats["by_status"] == {"200": 2}
+    inventory_sim.reset_stats()
+    cleared = inventory_sim.stats()
+    assert cleared["batch"] == {
+        "subrequests": 0,
+        "by_path_kind": {},
+        "by_status": {},
+        "throttled": 0,
+    }
+    assert cleared["by_status"] == {}

@@ -124,6 +124,10 @@ def test_serve_writes_the_ready_file_and_stops_on_sigterm(tmp_path: Path) -> Non
             timeout=10,
         )
         assert response.status_code == 200
+        # the storage host of export downloads answers over the same CA
+        unsigned = session.get(f"{info['storage_url']}/x/y.zip", verify=info["ca_path"], timeout=10)
+        assert unsigned.status_code == 404
+        assert unsigned.headers["x-ms-error-code"] == "ResourceNotFound"
         os.kill(process.pid, signal.SIGTERM)
         assert process.wait(timeout=10) == 0
         assert not Path(info["ca_path"]).exists()
