@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ssl
+import threading
 import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
 from .faults import evaluate
+from .server import TLSServer, make_server
 from .state import SimState
 from .wire import Request, Response
 
@@ -120,3 +123,38 @@ def dispatch(state: SimState, req: Request) -> Response:
         time.sleep(remaining)
     state.count_response(response.status)
     return response
+
+
+class StorageHost:
+    """The storage listener: another host than Graph's, as a storage account's is
+    (`localhost`, which the certificate names too, on a port of its own)."""
+
+    def __init__(self, state: SimState) -> None:
+        self._state = state
+        self._server: TLSServer | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("simulator not started")
+        return self._server.base_url
+
+    def start(self, host: str, context: ssl.SSLContext) -> None:
+        """Bind a free port on `host` and serve in a daemon thread."""
+        server = make_server(host, 0, context, lambda req, _client: dispatch(self._state, req))
+        server.base_url = f"https://localhost:{server.server_address[1]}"
+        self._state.exports.blob_base = server.base_url
+        self._server = server
+        threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="simulator-storage",
+            daemon=True,
+        ).start()
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.close_connections()
+            server.server_close()

@@ -133,7 +133,7 @@ class Simulator:
         self._host = host
         self._port = port
         self._server: TLSServer | None = None
-        self._storage: TLSServer | None = None  # the host of export jobs' download URLs
+        self._storage = blobhost.StorageHost(self.state)  # the host of export downloads
         self._thread: threading.Thread | None = None
         self._tmpdir: str | None = None
         self._ca_path: str | None = None
@@ -160,19 +160,7 @@ class Simulator:
             daemon=True,
         )
         self._thread.start()
-        # Another host than Graph's, as a storage account's is: `localhost` (the certificate
-        # names it too) on a port of its own.
-        self._storage = make_server(
-            self._host, 0, context, lambda req, _client: blobhost.dispatch(self.state, req)
-        )
-        port = self._storage.server_address[1]
-        self._storage.base_url = self.state.exports.blob_base = f"https://localhost:{port}"
-        threading.Thread(
-            target=self._storage.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="simulator-storage",
-            daemon=True,
-        ).start()
+        self._storage.start(self._host, context)
         logger.info("simulator serving at %s", self._server.base_url)
 
     def stop(self) -> None:
@@ -180,11 +168,7 @@ class Simulator:
         server, self._server = self._server, None
         if server is None:
             return
-        storage, self._storage = self._storage, None
-        if storage is not None:
-            storage.shutdown()
-            storage.close_connections()
-            storage.server_close()
+        self._storage.stop()
         server.shutdown()
         server.close_connections()
         server.server_close()
@@ -226,9 +210,7 @@ class Simulator:
     @property
     def storage_url(self) -> str:
         """The base URL of the host serving export jobs' zips (`https://localhost:PORT`)."""
-        if self._storage is None:
-            raise RuntimeError("simulator not started")
-        return self._storage.base_url
+        return self._storage.url
 
     @property
     def ca_path(self) -> str:
