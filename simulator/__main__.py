@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from .fixture import FixtureError, load_fixture
+from .fixture import FixtureError, load_fixture, read_fixture
 from .sim import Simulator
 
 
@@ -25,7 +25,7 @@ def _write_ready(path: str, payload: dict[str, object]) -> None:
 
 def serve(fixture_path: str, port: int, ready_file: str | None) -> int:
     try:
-        simulator = Simulator(load_fixture(fixture_path), port=port)
+        simulator = Simulator(read_fixture(fixture_path), port=port)  # validates it once
     except FixtureError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -45,6 +45,7 @@ def serve(fixture_path: str, port: int, ready_file: str | None) -> int:
             # IDENTITY_ENDPOINT and IDENTITY_HEADER for azure-identity's ManagedIdentityCredential
             "identity_endpoint": simulator.identity_endpoint,
             "identity_header": simulator.identity_header,
+            "storage_url": simulator.storage_url,
         }
         if ready_file:
             _write_ready(ready_file, ready)

@@ -8,7 +8,7 @@ is needed to read it. Each item's JSON is encoded once, the first time a page ho
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -40,15 +40,26 @@ class Collection:
         """The items at offset..offset+size (a slice: O(size), whatever the length)."""
         return self._items[offset : offset + size]
 
+    def position(self, item_id: str) -> int | None:
+        """The position of the item with this id (compared without regard to case)."""
+        return self._index.get(item_id.lower())
+
+    def at(self, pos: int) -> dict[str, Any]:
+        """The item at position `pos`."""
+        return self._items[pos]
+
     def encoded_page(self, offset: int, size: int) -> list[bytes]:
-        """The JSON of the items at offset..offset+size, cached per item.
+        """The JSON of the items at offset..offset+size, cached per item."""
+        return self.encoded_at(range(offset, min(offset + size, len(self._items))))
+
+    def encoded_at(self, positions: Iterable[int]) -> list[bytes]:
+        """The JSON of the items at `positions`, cached per item.
 
         Concurrent callers may encode the same item twice; both results are equal, so the
         race is harmless and needs no lock.
         """
-        end = min(offset + size, len(self._items))
         out: list[bytes] = []
-        for pos in range(offset, end):
+        for pos in positions:
             cached = self._encoded[pos]
             if cached is None:
                 cached = json.dumps(self._items[pos]).encode("utf-8")
@@ -78,3 +89,32 @@ class Collection:
     def where(self, name: str, value: object) -> Collection:
         """A new collection of the items whose `name` equals `value` (same order)."""
         return Collection(item for item in self._items if item.get(name) == value)
+
+
+class Subset:
+    """Some items of a Collection (by position, in the given order), paged like one.
+
+    The positions are typically an array slice (see inventory.py); the items and their
+    cached JSON stay the Collection's, so a subset costs only its positions.
+    """
+
+    __slots__ = ("_base", "_positions")
+
+    def __init__(self, base: Collection, positions: Sequence[int]) -> None:
+        self._base = base
+        self._positions = positions
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def encoded_page(self, offset: int, size: int) -> list[bytes]:
+        return self._base.encoded_at(self._positions[offset : offset + size])
+
+    def encoded_selected(
+        self, offset: int, size: int, select: list[str],
+        project: Callable[[dict[str, Any], list[str]], dict[str, Any]],
+    ) -> tuple[bytes, int]:
+        """Like Collection.encoded_selected, without the per-page cache."""
+        chunk = self._positions[offset : offset + size]
+        page = [project(self._base.at(pos), select) for pos in chunk]
+        return orjson.dumps(page)[1:-1], len(page)

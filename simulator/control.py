@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .export_jobs import parse_export_config
 from .fixture import FixtureError, fail
 from .state import SimState
 from .wire import Request, Response, json_response
@@ -56,6 +57,9 @@ def _route(state: SimState, req: Request) -> Response:
         return json_response(200, _OK)
     if parts == ["throttling"] and method == "PUT":
         state.set_throttling(_body(req))
+        return json_response(200, _OK)
+    if parts == ["export_jobs"] and method == "PUT":
+        state.exports.configure(parse_export_config(_body(req)))
         return json_response(200, _OK)
     if len(parts) == 2 and parts[0] == "tenants" and method == "PATCH":
         state.update_tenant(parts[1], _body(req))

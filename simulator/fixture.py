@@ -16,6 +16,8 @@ from .credentials import (
     parse_redirect_uris,
     parse_signed_in_admin,
 )
+from .export_jobs import parse_export_config
+from .intune_data import shared_link_ids
 from .model import (
     KINDS,
     Application,
@@ -62,6 +64,7 @@ _TOP_KEYS = (
     "managed_identities",
     "signed_in_admin_tenant",
     "federation_propagation_seconds",
+    "export_jobs",
 )
 _APP_KEYS = (
     "home_tenant",
@@ -284,6 +287,7 @@ def parse_fixture(raw: object) -> World:
         federation_delay=parse_delay(
             top.get("federation_propagation_seconds", 0), "federation_propagation_seconds"
         ),
+        export_jobs=parse_export_config(top.get("export_jobs", {})),
     )
 
 
@@ -306,21 +310,28 @@ def _parse_sections(
                 apply_section(tenant, name, entries[tenant_id][name], path, directory)
 
 
-def load_fixture(path: str | Path) -> dict[str, Any]:
-    """Read and validate a fixture file; return the parsed JSON. Raises FixtureError."""
+def read_fixture(path: str | Path) -> dict[str, Any]:
+    """Read a fixture file's JSON, not yet validated (Simulator() validates it). Raises
+    FixtureError if it cannot be read or is not a JSON object."""
     source = Path(path)
     try:
         text = source.read_text(encoding="utf-8")
     except OSError as exc:
         raise FixtureError(f"{source}: cannot read ({exc.strerror or exc})") from None
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, object_pairs_hook=shared_link_ids())
     except json.JSONDecodeError as exc:
         raise FixtureError(
             f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
-    parse_fixture(raw)
     return mapping(raw, "(fixture)")
+
+
+def load_fixture(path: str | Path) -> dict[str, Any]:
+    """Read and validate a fixture file; return the parsed JSON. Raises FixtureError."""
+    raw = read_fixture(path)
+    parse_fixture(raw)
+    return raw
 
 
 __all__ = [
@@ -337,4 +348,5 @@ __all__ = [
     "parse_roles",
     "parse_secrets",
     "parse_time",
+    "read_fixture",
 ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import paging
-from .collection import Collection
+from .collection import Collection, Subset
 from .graph import next_link, select_of
 from .state import SimState
 from .wire import GRAPH_JSON, Request, Response, graph_error, raw_json
@@ -117,7 +117,7 @@ def _selected_rest(select: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def page_response(
-    state: SimState, req: Request, spec: ListSpec, query: ListQuery, items: Collection
+    state: SimState, req: Request, spec: ListSpec, query: ListQuery, items: Collection | Subset
 ) -> Response:
     """One page of `items`, with @odata.nextLink unless it is the last."""
     size = spec.fixed_page or query.top

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from .collection import Collection
+from .inventory import EMPTY_LINKS, AppLinks
 
 # Kinds of directory objects, as named in the fixture and the control API.
 KINDS = ("users", "groups", "devices", "contacts")
@@ -102,10 +103,13 @@ class Intune:
     """A tenant's Intune data: rendered Graph items, never changed in place (replaced whole)."""
 
     licensed: bool
-    devices: Collection  # managedDevice, as listed (ethernetMacAddress null)
-    device_details: dict[str, dict[str, Any]]  # managedDevice by id, as a single GET returns it
+    devices: Collection  # managedDevice, as listed (list-hidden properties at their default)
+    hidden: dict[str, dict[str, Any]]  # device id -> real values of its list-hidden properties
     detected_apps: Collection
     mobile_apps: Collection
+    links: AppLinks = EMPTY_LINKS  # which detected apps each device has (by position)
+    report_columns: dict[str, dict[str, str]] = field(default_factory=dict)  # by device id
+    counted_apps: frozenset[str] = frozenset()  # apps whose deviceCount the fixture gave
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,21 @@ class ThrottleConfig:
     apps_per_window: int = 1000  # mobileApps
 
 
+@dataclass(frozen=True)
+class ExportConfig:
+    """How export jobs progress; the fixture's `export_jobs` (or `set_export_jobs`)."""
+
+    advance: str = "polls"  # "polls": by GETs of the job; "seconds": by time since creation
+    not_started: float = 0.0  # polls (or seconds) the job is notStarted ...
+    in_progress: float = 1.0  # ... then inProgress, then done
+    outcome: str = "completed"  # or "failed"
+    # The documented example's URL expires 6 hours after the job was requested.
+    url_lifetime_seconds: float = 21600.0
+    # Accept the Read.All permissions for creating a job, as the real service did in 2023
+    # (msgraph-sdk-powershell issue #2081); the v1.0 page documents ReadWrite.All only.
+    read_permissions_create: bool = False
+
+
 @dataclass
 class VaultSeed:
     """A secret the vault holds at start-up."""
@@ -157,3 +176,4 @@ class World:
     managed_identities: dict[str, ManagedIdentity] = field(default_factory=dict)
     signed_in_admin_tenant: str | None = None  # whose admin answers /organizations|common
     federation_delay: float = 0.0  # seconds before a federated credential added later works
+    export_jobs: ExportConfig = field(default_factory=ExportConfig)

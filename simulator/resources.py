@@ -76,8 +76,23 @@ DEVICE_PROPERTIES: list[tuple[str, Any, str]] = [
     ("enrollmentProfileName", None, "str"),
     ("deviceActionResults", [], "list"),
 ]
-# Listed as null by List managedDevices whatever their value: a single GET returns them.
-LIST_HIDDEN_DEVICE_PROPERTIES = frozenset({"ethernetMacAddress"})
+# Returned at their default (null, or 0) by List managedDevices whatever their value; only a
+# GET of one device that names them in $select returns the real value. The v1.0 property
+# descriptions say so for all but enrollmentProfileName ("Individual GET call with select
+# query options is needed to retrieve actual values"); enrollmentProfileName is from
+# microsoft-graph-docs-contrib issues #1455 and #8816.
+LIST_HIDDEN_DEVICE_PROPERTIES = frozenset(
+    {
+        "activationLockBypassCode",
+        "ethernetMacAddress",
+        "iccid",
+        "notes",
+        "physicalMemoryInBytes",
+        "remoteAssistanceSessionUrl",
+        "udid",
+        "enrollmentProfileName",
+    }
+)
 
 DETECTED_APP_PROPERTIES: list[tuple[str, Any, str]] = [
     ("id", None, "str"),

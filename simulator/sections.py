@@ -7,13 +7,13 @@ ready for the handlers: items carry every property the real service sends.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from . import resources as res
 from .collection import Collection
-from .model import Gdap, Intune, PartnerCenter, Tenant, World
+from .intune_data import parse_intune
+from .model import Gdap, PartnerCenter, Tenant, World
 from .validate import (
     as_list,
     boolean,
@@ -28,29 +28,11 @@ from .validate import (
 SECTION_KEYS = ("organization", "intune", "gdap", "partner_center")
 _ORG_KEYS = ("displayName", "verifiedDomains")
 _DOMAIN_KEYS = ("name", "isDefault", "isInitial", "type", "capabilities")
-_INTUNE_KEYS = ("licensed", "managed_devices", "detected_apps", "mobile_apps")
 _GDAP_KEYS = ("customers", "relationships")
 _GDAP_CUSTOMER_KEYS = ("id", "tenantId", "displayName")
 _PC_KEYS = ("customers", "app_access")
 _PC_CUSTOMER_KEYS = ("id", "companyProfile", "relationshipToPartner")
 _PC_PROFILE_KEYS = ("tenantId", "domain", "companyName")
-_DETECTED_APP_ID = re.compile(r"^[0-9A-Za-z._-]{1,200}$")
-_ODATA_TYPE = re.compile(r"^#microsoft\.graph\.[A-Za-z0-9]+$")
-_DEVICE_NAMES = res.property_names(res.DEVICE_PROPERTIES)
-_DEVICE_KINDS = {name: kind for name, _default, kind in res.DEVICE_PROPERTIES}
-_DETECTED_KINDS = {name: kind for name, _default, kind in res.DETECTED_APP_PROPERTIES}
-_MOBILE_KINDS = {name: kind for name, _default, kind in res.MOBILE_APP_PROPERTIES}
-_DEVICE_DEFAULTS = res.defaults_of(res.DEVICE_PROPERTIES)
-_DETECTED_DEFAULTS = res.defaults_of(res.DETECTED_APP_PROPERTIES)
-_MOBILE_DEFAULTS = res.defaults_of(res.MOBILE_APP_PROPERTIES)
-_DETECTED_NAMES = res.property_names(res.DETECTED_APP_PROPERTIES)
-_TYPE_CHECKS: dict[str, tuple[type, ...]] = {
-    "str": (str,),
-    "int": (int,),
-    "bool": (bool,),
-    "object": (dict,),
-    "list": (list,),
-}
 
 
 @dataclass(frozen=True)
@@ -67,32 +49,6 @@ def _json_value(value: object, path: str) -> None:
         json.dumps(value)
     except (TypeError, ValueError):
         fail(path, "holds a value that is not JSON")
-
-
-def _check_types(kinds: dict[str, str], props: dict[str, Any], path: str) -> None:
-    """Type-check the properties a table knows; objects and lists must hold only JSON."""
-    for name, value in props.items():
-        kind = kinds.get(name)
-        if value is None or kind is None:
-            continue
-        if not isinstance(value, _TYPE_CHECKS[kind]) or (
-            isinstance(value, bool) and kind != "bool"
-        ):
-            fail(f"{path}.{name}", f"must be {'an' if kind == 'int' else 'a'} {kind} or null")
-        if kind in ("object", "list"):
-            _json_value(value, f"{path}.{name}")
-
-
-def _keyed_props(raw: object, path: str, key: str, allowed: frozenset[str] | None) -> dict:
-    props = dict(mapping(raw, path))
-    if allowed is not None:
-        for name in props:
-            if name not in allowed:
-                fail(path, f"unknown property '{name}' (see docs/simulator.md)")
-    if "id" in props and str(props["id"]).lower() != key.lower():
-        fail(f"{path}.id", f"'{props['id']}' differs from its key")
-    props["id"] = key
-    return props
 
 
 # --- organization -----------------------------------------------------------------------
@@ -133,84 +89,6 @@ def default_domain(org: dict[str, Any]) -> str:
         if item["isDefault"]:
             return str(item["name"])
     return ""
-
-
-# --- intune -----------------------------------------------------------------------------
-
-
-def parse_intune(raw: object, path: str) -> Intune:
-    entry = mapping(raw, path, _INTUNE_KEYS)
-    licensed = boolean(entry.get("licensed", True), f"{path}.licensed")
-    listed: list[dict[str, Any]] = []
-    details: dict[str, dict[str, Any]] = {}
-    devices = mapping(entry.get("managed_devices", {}), f"{path}.managed_devices")
-    for key, item in devices.items():
-        where = f"{path}.managed_devices.{key}"
-        props = _keyed_props(item, where, guid(key, where), _DEVICE_NAMES)
-        _check_types(_DEVICE_KINDS, props, where)
-        detail = res.render(_DEVICE_DEFAULTS, props)
-        if detail["id"] in details:
-            fail(where, "duplicate device id")
-        details[detail["id"]] = detail
-        listed.append({**detail, **dict.fromkeys(res.LIST_HIDDEN_DEVICE_PROPERTIES)})
-    apps: list[dict[str, Any]] = []
-    for key, item in mapping(entry.get("detected_apps", {}), f"{path}.detected_apps").items():
-        where = f"{path}.detected_apps.{key}"
-        if not _DETECTED_APP_ID.match(key):
-            fail(where, "ids are 1-200 letters, digits, '.', '_' or '-'")
-        props = _keyed_props(item, where, key, _DETECTED_NAMES)
-        _check_types(_DETECTED_KINDS, props, where)
-        apps.append(res.render(_DETECTED_DEFAULTS, props))
-    mobile: list[dict[str, Any]] = []
-    seen_apps: set[str] = set()
-    for key, item in mapping(entry.get("mobile_apps", {}), f"{path}.mobile_apps").items():
-        where = f"{path}.mobile_apps.{key}"
-        props = _keyed_props(item, where, guid(key, where), None)
-        odata_type = props.pop("@odata.type", None)
-        if not isinstance(odata_type, str) or not _ODATA_TYPE.match(odata_type):
-            fail(f"{where}.@odata.type", "needs a type such as '#microsoft.graph.win32LobApp'")
-        _check_types(_MOBILE_KINDS, props, where)
-        _json_value(props, where)
-        if props["id"] in seen_apps:
-            fail(where, "duplicate app id")
-        seen_apps.add(props["id"])
-        mobile.append({"@odata.type": odata_type, **res.render(_MOBILE_DEFAULTS, props)})
-    return Intune(
-        licensed=licensed,
-        devices=Collection(listed),
-        device_details=details,
-        detected_apps=Collection(apps),
-        mobile_apps=Collection(mobile),
-    )
-
-
-INTUNE_KINDS = ("managed_devices", "detected_apps", "mobile_apps")
-
-
-def edit_intune(
-    intune: Intune | None, kind: str, item_id: str, props: dict[str, Any] | None
-) -> Intune:
-    """A new Intune with one item of `kind` replaced or added (`props`), or removed (None).
-
-    The items are re-validated from their rendered form: O(items), fine for a control call.
-    """
-    if intune is None:
-        fail("tenant", "has no intune section (set one with update_tenant)")
-    raw: dict[str, Any] = {
-        "licensed": intune.licensed,
-        "managed_devices": dict(intune.device_details),
-        "detected_apps": {str(item["id"]): item for item in intune.detected_apps},
-        "mobile_apps": {str(item["id"]): item for item in intune.mobile_apps},
-    }
-    items: dict[str, Any] = raw[kind]
-    key = next((name for name in items if name.lower() == item_id.lower()), item_id)
-    if props is None:
-        if key not in items:
-            fail("id", f"no {kind} object '{item_id}'")
-        del items[key]
-    else:
-        items[key] = props
-    return parse_intune(raw, "intune")
 
 
 # --- gdap -------------------------------------------------------------------------------

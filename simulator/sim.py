@@ -14,9 +14,12 @@ from typing import Any
 import trustme
 
 from . import (
+    batch,
+    blobhost,
     consent,
     control,
     entra,
+    exports,
     graph,
     identity,
     intune,
@@ -25,6 +28,7 @@ from . import (
     partner_graph,
     partnercenter,
 )
+from .export_jobs import parse_export_config
 from .faults import Fault, evaluate
 from .fixture import parse_fixture
 from .server import TLSServer, logger, make_server
@@ -37,7 +41,6 @@ _DISCOVERY_PATH = ["v2.0", ".well-known", "openid-configuration"]
 _CONSENT_PATH = ["v2.0", "adminconsent"]
 
 
-_INTUNE_KINDS = ("graph.managedDevices", "graph.detectedApps", "graph.mobileApps")
 _GDAP_SETS = ("delegatedadmincustomers", "delegatedadminrelationships")
 
 
@@ -46,9 +49,13 @@ def _graph_kind(rest: list[str]) -> str | None:
     lowered = [part.lower() for part in rest]
     if lowered and lowered[0] == "organization":
         return "graph.organization"
-    for kind in _INTUNE_KINDS:
-        if intune.matches(kind, lowered):
-            return kind
+    intune_kind = intune.kind_of(lowered)
+    if intune_kind is not None:
+        return intune_kind
+    if lowered == ["$batch"]:
+        return "graph.batch"
+    if exports.is_export_path(lowered):
+        return "graph.exportJobs"
     if len(lowered) >= 2 and lowered[0] == "tenantrelationships" and lowered[1] in _GDAP_SETS:
         return "graph.gdap"
     return None
@@ -140,6 +147,7 @@ class Simulator:
         self._server: TLSServer | None = None
         self._identity_server: TLSServer | None = None  # plain HTTP, managed identity only
         self._threads: list[threading.Thread] = []
+        self._storage = blobhost.StorageHost(self.state)  # the host of export downloads
         self._tmpdir: str | None = None
         self._ca_path: str | None = None
 
@@ -176,6 +184,7 @@ class Simulator:
         ]
         for thread in self._threads:
             thread.start()
+        self._storage.start(self._host, context)
         logger.info("simulator serving at %s", self._server.base_url)
 
     def stop(self) -> None:
@@ -183,6 +192,7 @@ class Simulator:
         server, self._server = self._server, None
         if server is None:
             return
+        self._storage.stop()
         for each in (server, self._identity_server):
             if each is not None:
                 each.shutdown()
@@ -235,6 +245,11 @@ class Simulator:
     def identity_header(self) -> str:
         """IDENTITY_HEADER of the simulated Functions host (sent back as X-IDENTITY-HEADER)."""
         return self.state.identity_header
+
+    @property
+    def storage_url(self) -> str:
+        """The base URL of the host serving export jobs' zips (`https://localhost:PORT`)."""
+        return self._storage.url
 
     @property
     def ca_path(self) -> str:
@@ -301,6 +316,10 @@ class Simulator:
         """Intune budgets, as the fixture's `throttling` (left-out keys take defaults)."""
         self.state.set_throttling(throttling)
 
+    def set_export_jobs(self, config: dict[str, Any]) -> None:
+        """How export jobs created from now on progress, as the fixture's `export_jobs`."""
+        self.state.exports.configure(parse_export_config(config))
+
     def update_tenant(self, tenant_id: str, sections: dict[str, Any]) -> None:
         """Replace a tenant's organization, intune, gdap or partner_center (null removes)."""
         self.state.update_tenant(tenant_id, sections)
@@ -332,18 +351,8 @@ class Simulator:
     def _answer(self, req: Request, kind: str, path_tenant: str | None) -> Response:
         state = self.state
         arrived = time.monotonic()
-        tenant = path_tenant.lower() if path_tenant else self._token_tenant(req)
-        if kind.startswith("partnercenter"):
-            page = partnercenter.page_of(state, req)
-        else:
-            page = paging.page_of(state.marker, req.query.get("$skiptoken"))
-        with state.lock:
-            outcome = evaluate(state.faults, req.method, req.path, tenant, page)
-            delay = state.latency + outcome.delay
-        if outcome.answer is not None:
-            response = fault_response(outcome.answer, kind, req)
-        else:
-            response = self._route(kind, path_tenant, req)
+        response, delay = self._outcome(req, kind, path_tenant)
+        delay += state.latency
         # The latency is the request's time in the service, its own work included: the
         # answer leaves `delay` seconds after the request arrived (or at once, if the work
         # took longer).
@@ -352,6 +361,28 @@ class Simulator:
             time.sleep(remaining)
         state.count_response(response.status)
         return response
+
+    def _outcome(
+        self, req: Request, kind: str, path_tenant: str | None
+    ) -> tuple[Response, float]:
+        """The faults' answer or the route's, and the seconds latency faults add."""
+        state = self.state
+        tenant = path_tenant.lower() if path_tenant else self._token_tenant(req)
+        if kind.startswith("partnercenter"):
+            page = partnercenter.page_of(state, req)
+        else:
+            page = paging.page_of(state.marker, req.query.get("$skiptoken"))
+        with state.lock:
+            outcome = evaluate(state.faults, req.method, req.path, tenant, page)
+        if outcome.answer is not None:
+            return fault_response(outcome.answer, kind, req), outcome.delay
+        return self._route(kind, path_tenant, req), outcome.delay
+
+    def _batched(self, sub: Request) -> tuple[Response, float, str]:
+        """One request of a $batch: its own faults and route (the batch has the latency)."""
+        kind, path_tenant = classify(sub.path)
+        response, delay = self._outcome(sub, kind, path_tenant)
+        return response, delay, kind
 
     def _token_tenant(self, req: Request) -> str | None:
         claims = bearer_claims(self.state.signing_key, req.header("authorization"))
@@ -371,8 +402,12 @@ class Simulator:
             return consent.handle(self.state, req, path_tenant)
         if kind == "identity":
             return identity.handle(self.state, req)
-        if kind in _INTUNE_KINDS:
+        if kind in intune.KINDS:
             return intune.handle(self.state, req, kind)
+        if kind == "graph.batch":
+            return batch.handle(self.state, req, self._batched)
+        if kind == "graph.exportJobs":
+            return exports.handle(self.state, req)
         if kind == "graph.organization":
             return partner_graph.organization(self.state, req)
         if kind == "graph.gdap":

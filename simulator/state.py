@@ -16,16 +16,12 @@ from .credentials import (
     parse_federated_credentials,
     parse_signed_in_admin,
 )
+from .export_jobs import ExportStore
 from .faults import Fault, describe, parse_faults
 from .fixture import fail, guid, member_ids, parse_object, parse_roles, parse_secrets
+from .intune_data import INTUNE_KINDS, edit_intune
 from .model import KINDS, Application, Tenant, World
-from .sections import (
-    INTUNE_KINDS,
-    SECTION_KEYS,
-    apply_section,
-    directory_of,
-    edit_intune,
-)
+from .sections import SECTION_KEYS, apply_section, directory_of
 from .throttle import Limiter, parse_throttling
 from .validate import mapping
 from .vault_store import VaultStore
@@ -49,7 +45,11 @@ class SimState:
         self.identity_header = secrets.token_hex(16)
         self.marker = secrets.token_hex(4)  # ties skip tokens to this instance
         self.limiter = Limiter(world.throttling)  # Intune budgets (has its own lock)
+        self.exports = ExportStore(world.export_jobs, self.signing_key)  # has its own lock
         self._requests: Counter[str] = Counter()
+        self._statuses: Counter[str] = Counter()
+        self._batched: Counter[str] = Counter()  # $batch requests by "METHOD kind"
+        self._batched_statuses: Counter[str] = Counter()
         self._throttled = 0
         self._tokens_issued = 0
         self._graph_in_flight = 0
@@ -250,9 +250,16 @@ class SimState:
             self._requests[f"{method} {kind}"] += 1
 
     def count_response(self, status: int) -> None:
-        if status == 429:
-            with self.lock:
+        with self.lock:
+            self._statuses[str(status)] += 1
+            if status == 429:
                 self._throttled += 1
+
+    def count_subrequest(self, method: str, kind: str, status: int) -> None:
+        """One request of a $batch (not in `requests`, which counts HTTP requests)."""
+        with self.lock:
+            self._batched[f"{method} {kind}"] += 1
+            self._batched_statuses[str(status)] += 1
 
     def graph_started(self) -> None:
         """A Graph request arrived; it is in flight until ``graph_ended`` (latency included)."""
@@ -277,12 +284,22 @@ class SimState:
                 "tokens_issued": self._tokens_issued,
                 "graph_in_flight_peak": self._graph_in_flight_peak,
                 "budget_throttled": dict(self.limiter.rejected),
+                "by_status": dict(sorted(self._statuses.items())),
+                "batch": {
+                    "subrequests": sum(self._batched.values()),
+                    "by_path_kind": dict(sorted(self._batched.items())),
+                    "by_status": dict(sorted(self._batched_statuses.items())),
+                    "throttled": self._batched_statuses["429"],
+                },
                 "faults": [describe(fault) for fault in self.faults],
             }
 
     def reset_stats(self) -> None:
         with self.lock:
             self._requests.clear()
+            self._statuses.clear()
+            self._batched.clear()
+            self._batched_statuses.clear()
             self._throttled = 0
             self._tokens_issued = 0
             self._graph_in_flight_peak = self._graph_in_flight

@@ -15,6 +15,7 @@ from azure.keyvault.secrets import SecretClient
 from simulator import Simulator
 from tests.conftest import fresh_port
 
+from .inventory import build_inventory_fixture
 from .onboarding import build_onboarding_fixture
 from .partners import build_partner_fixture
 
@@ -125,6 +126,15 @@ def sim() -> Iterator[Simulator]:
 def partner_sim() -> Iterator[Simulator]:
     """A partner tenant (GDAP, Partner Center) and customers with Intune: see partners.py."""
     simulator = Simulator(build_partner_fixture(), port=fresh_port())
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture(scope="module")
+def inventory_sim() -> Iterator[Simulator]:
+    """The partner fixture whose Contoso devices list their detected apps: see inventory.py."""
+    simulator = Simulator(build_inventory_fixture(), port=fresh_port())
     simulator.start()
     yield simulator
     simulator.stop()

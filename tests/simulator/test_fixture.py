@@ -132,6 +132,10 @@ def test_serve_writes_the_ready_file_and_stops_on_sigterm(tmp_path: Path) -> Non
         )
         assert identity.status_code == 400  # reached; this fixture has no managed identity
         assert "system-assigned" in identity.json()["message"]
+        # the storage host of export downloads answers over the same CA
+        unsigned = session.get(f"{info['storage_url']}/x/y.zip", verify=info["ca_path"], timeout=10)
+        assert unsigned.status_code == 404
+        assert unsigned.headers["x-ms-error-code"] == "ResourceNotFound"
         os.kill(process.pid, signal.SIGTERM)
         assert process.wait(timeout=10) == 0
         assert not Path(info["ca_path"]).exists()
