@@ -8,6 +8,7 @@ started, whatever happens.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devstack import LocalStack  # noqa: E402
+from devstack.stack import exit_on_sigterm  # noqa: E402
 
 FIXTURE = ROOT / "samples" / "demo.json"  # samples/tinymdm.json plus a partner (MSP)
 TENANTSYNC = [str(ROOT / ".venv" / "bin" / "tenantsync")]
@@ -30,6 +32,8 @@ def step(title: str) -> None:
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    exit_on_sigterm()  # SIGTERM stops Azurite and the simulator too, as Ctrl-C does
     fixture = json.loads(FIXTURE.read_text())
     tenant_id = next(t for t, v in fixture["tenants"].items() if v["display_name"] == "Contoso")
     tenant = fixture["tenants"][tenant_id]

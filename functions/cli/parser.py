@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Onboard tenants, run syncs and read what they stored. Exit codes: 0 done; "
         "1 a sync did not succeed; 2 bad input or configuration.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log tenantsync's progress and decisions to stderr; -vv adds the "
+                             "SDKs' HTTP traffic")
     sub = parser.add_subparsers(dest="area", required=True)
 
     def secret_options(p: argparse.ArgumentParser) -> None:
@@ -159,12 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Without -v only the one-line error below reaches the terminal: what went wrong and
+    # its fix, not the diagnostics behind it (those are for -v).
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if args.verbose else logging.CRITICAL,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if not args.verbose:
-        logging.getLogger("azure").setLevel(logging.ERROR)
+    logging.getLogger("azure").setLevel(logging.INFO if args.verbose >= 2 else logging.ERROR)
+    logging.getLogger("msal").setLevel(logging.INFO if args.verbose >= 2 else logging.ERROR)
     try:
         return int(args.func(get_services(), args))
     except TenantSyncError as exc:
