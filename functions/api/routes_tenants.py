@@ -13,13 +13,13 @@ from functions.api.params import KEYED, ServicesDep, TenantId
 from functions.api.syncs import ensure_idle
 from functions.api.urls import tenant_url
 from functions.core.errors import InputError
-from functions.core.model import Health
+from functions.core.model import Health, SyncKind
 from functions.core.sensitive import SecretValue
 
 router = APIRouter(prefix="/tenants", tags=["tenants"], dependencies=KEYED)
 
 # Kinds of sync whose run must end before a tenant is removed.
-SYNC_KINDS = ("directory", "devices")
+SYNC_KINDS = tuple(SyncKind)
 
 
 @router.post(

@@ -29,6 +29,7 @@ from functions.cli.directory import (
 from functions.core.codes import exit_code
 from functions.core.config import DEFAULT_GRAPH_SCOPE
 from functions.core.errors import TenantSyncError
+from functions.core.model import SyncKind
 from functions.services import get_services
 
 FULL_HELP = ("compare with every stored entity even when what was read is unchanged since "
@@ -152,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     software.set_defaults(func=cmd_software)
 
     schedule = sub.add_parser("schedule", help="enqueue jobs as the timers do")
-    schedule.add_argument("kind", choices=["directory", "devices"])
+    schedule.add_argument("kind", choices=[str(kind) for kind in SyncKind])
     schedule.set_defaults(func=cmd_schedule)
     worker = sub.add_parser("worker", help="run queued jobs until the queue is empty")
     worker.set_defaults(func=cmd_worker)

@@ -16,6 +16,7 @@ from functions.core.model import (
     Run,
     RunOptions,
     RunStatus,
+    SyncKind,
     SyncState,
     TenantRecord,
 )
@@ -67,7 +68,7 @@ def _state_record(prefix: str, entity: Mapping[str, Any]) -> SyncState:
     )
 
 
-_STATE_PREFIX = {"directory": "Directory", "devices": "Devices"}
+_STATE_PREFIX: dict[str, str] = {SyncKind.DIRECTORY: "Directory", SyncKind.DEVICES: "Devices"}
 
 
 def state_entity(tenant: TenantRecord, kind: str, *, organization: bool = False) -> Entity:
