@@ -28,12 +28,15 @@ from functions.directory.slice import DirectorySlice
 from functions.directory.store import DirectoryTables
 from functions.onboarding import Onboarding
 from functions.partners import Partners
+from functions.storage.feed import ChangeFeed
+from functions.storage.holds import HoldTable
 from functions.storage.partners import PartnerTable
 from functions.storage.queues import JobQueue, SyncJob
 from functions.storage.runs import RunTable
 from functions.storage.tables import TableStore
 from functions.storage.tenants import TenantTable
 from functions.sync.engine import SyncEngine
+from functions.sync.guard import DeletionGuard
 from functions.sync.ledger import RunLedger
 from functions.sync.pool import LocalRunner
 from functions.sync.schedule import Scheduler
@@ -144,6 +147,14 @@ class Services:
         return InventoryTables(self.tables)
 
     @cached_property
+    def feed(self) -> ChangeFeed:
+        return ChangeFeed(self.tables)
+
+    @cached_property
+    def holds(self) -> HoldTable:
+        return HoldTable(self.tables)
+
+    @cached_property
     def partner_table(self) -> PartnerTable:
         return PartnerTable(self.tables)
 
@@ -171,7 +182,7 @@ class Services:
             SyncKind.DEVICES: DeviceSlice(self.inventory),
         }
         return SyncEngine(self.settings, self.tenants, self.runs, self.ledger, self.graphs,
-                          slices)
+                          slices, feed=self.feed, guard=DeletionGuard(self.holds))
 
     @cached_property
     def starter(self) -> SyncStarter:
