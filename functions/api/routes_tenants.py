@@ -113,5 +113,7 @@ def delete_tenant(
         services.directory.purge(tenant_id)
         services.inventory.purge(tenant_id)
         services.runs.purge(tenant_id)
+        services.feed.purge(tenant_id)
+        services.holds.purge(tenant_id)
     services.onboarding.remove_tenant(tenant_id)
     return Response(status_code=204)

@@ -48,7 +48,7 @@ OUTCOMES: dict[E, Outcome] = {
     E.TENANT_EXCLUDED: Outcome(409, None), E.TENANT_INACTIVE: Outcome(409, None),
     E.TENANT_UNSUPPORTED: Outcome(409, None),
     E.BODY_TOO_LARGE: Outcome(413, None),
-    E.NOTHING_HELD: Outcome(409, None),
+    E.NOTHING_HELD: Outcome(404, None),
     E.REQUEST_TIMEOUT: Outcome(408, None),
     # Entra refused the credentials or the app: what the admin typed is wrong
     E.INVALID_SECRET: _FAILING_422, E.SECRET_MISSING: _FAILING_422,

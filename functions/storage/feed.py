@@ -59,6 +59,7 @@ class Intent:
 
     kind: str
     run_id: str
+    at: datetime
     changes: list[Change]
 
 
@@ -96,8 +97,9 @@ class ChangeFeed:
 
     # --- a run's intent ---------------------------------------------------------------
 
-    def intend(self, tenant_id: str, kind: str, run_id: str, changes: Sequence[Change]) -> None:
-        """Record what a run of ``kind`` is about to write, before it writes it.
+    def intend(self, tenant_id: str, kind: str, run_id: str, changes: Sequence[Change],
+               at: datetime) -> None:
+        """Record what a run of ``kind`` is about to write (at ``at``), before it writes it.
 
         Raises:
             StorageError: storage did not answer (the run must not write then).
@@ -106,7 +108,8 @@ class ChangeFeed:
         for n, start in enumerate(range(0, len(changes), ENTRIES_PER_ROW)):
             part = changes[start:start + ENTRIES_PER_ROW]
             rows.append({"PartitionKey": tenant_id, "RowKey": f"intent-{kind}-{n:05d}",
-                         "RunId": run_id, "Count": len(part), **_encode(part)})
+                         "RunId": run_id, "At": iso(at), "Count": len(part),
+                         **_encode(part)})
         stale = [r for r in self._intent_rows(tenant_id, kind) if r["RowKey"] not in
                  {row["RowKey"] for row in rows}]
         for row in stale:
@@ -122,7 +125,8 @@ class ChangeFeed:
         changes = [c for r in sorted(rows, key=lambda r: r["RowKey"]) for c in _decode(r)]
         # Rows of one intent share a run id; mixed ones (a crash while rewriting) are
         # read as the newest run's, the only one that can still be unapplied.
-        return Intent(kind, max(run_ids), changes)
+        at = parse_time(rows[0].get("At")) or self._clock()
+        return Intent(kind, max(run_ids), at, changes)
 
     def settle(self, tenant_id: str, intent: Intent, written: Callable[[list[Change]],
                                                                        list[Change]]) -> int:
@@ -137,7 +141,7 @@ class ChangeFeed:
         if head[0].get(f"Applied{intent.kind}") != intent.run_id:
             kept = written(intent.changes)
             if kept:
-                self.append(tenant_id, intent.kind, intent.run_id, kept)
+                self.append(tenant_id, intent.kind, intent.run_id, kept, intent.at)
                 appended = len(kept)
         self.clear(tenant_id, intent.kind)
         return appended
@@ -154,11 +158,11 @@ class ChangeFeed:
 
     # --- appending --------------------------------------------------------------------
 
-    def append(self, tenant_id: str, kind: str, run_id: str, changes: Sequence[Change]
-               ) -> tuple[str, str]:
-        """Append a run's changes after every committed one; returns the cursors before
-        and after them. Safe under concurrent appends to the same tenant (one at a time,
-        through an ETag-checked lock on the head row).
+    def append(self, tenant_id: str, kind: str, run_id: str, changes: Sequence[Change],
+               at: datetime | None = None) -> tuple[str, str]:
+        """Append a run's changes (made at ``at``, default now) after every committed one;
+        returns the cursors before and after them. Safe under concurrent appends to the
+        same tenant (one at a time, through an ETag-checked lock on the head row).
 
         Raises:
             StorageError: storage did not answer, or the lock stayed taken.
@@ -181,13 +185,13 @@ class ChangeFeed:
                 continue  # another appender took it first
             seq = int(entity.get("Seq", 0))
             self._drop_after(tenant_id, seq)
-            at = self._clock()
+            when = at or self._clock()
             rows = []
             for start in range(0, len(changes), ENTRIES_PER_ROW):
                 part = changes[start:start + ENTRIES_PER_ROW]
                 rows.append({"PartitionKey": tenant_id, "RowKey": _key(seq + 1 + start),
                              "Start": seq + 1 + start, "Count": len(part), "RunId": run_id,
-                             "SyncKind": kind, "At": iso(at), **_encode(part)})
+                             "SyncKind": kind, "At": iso(when), **_encode(part)})
             self._store.write(FEED_TABLE, rows)
             end = seq + len(changes)
             entity.update(Seq=end, LockedBy="", LockedUntil="", **{f"Applied{kind}": run_id})

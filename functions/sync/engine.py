@@ -152,7 +152,8 @@ class SyncEngine:
             return changed
         stored = part.load(tenant.tenant_id)
         self._settle_feed(part, tenant.tenant_id, run.kind, stored)
-        changes = part.plan(read, stored, self.clock())
+        planned_at = self.clock()  # the records' changedAt and their feed entries' time
+        changes = part.plan(read, stored, planned_at)
         part.count(changes, run)
         entries = part.feed(changes)
         held = self._held(part, run, changes, stored, entries)
@@ -168,12 +169,12 @@ class SyncEngine:
             self.tenants.save_state(tenant, run.kind)
         if self.feed is not None and entries:
             # What is about to be written, first: an interrupted write is settled from it.
-            self.feed.intend(tenant.tenant_id, run.kind, run.run_id, entries)
+            self.feed.intend(tenant.tenant_id, run.kind, run.run_id, entries, planned_at)
         written = part.write(tenant.tenant_id, stored, changes)
         run.entities_written, run.transactions = written.entities, written.transactions
         if self.feed is not None and entries:
             run.changes_from, run.changes_to = self.feed.append(
-                tenant.tenant_id, run.kind, run.run_id, entries)
+                tenant.tenant_id, run.kind, run.run_id, entries, planned_at)
             self.feed.clear(tenant.tenant_id, run.kind)
         if read.complete:
             run.status = RunStatus.SUCCEEDED
