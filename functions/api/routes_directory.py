@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 
-from functions.api.errors import responses
+from functions.api.errors import located, responses
 from functions.api.models import (
     ChangeOut,
     DirectorySyncRequest,
@@ -36,7 +36,8 @@ KIND = "directory"
 
 @router.post(
     "/directory/sync", status_code=202, response_model=SyncStarted,
-    responses=responses(400, 404, 409, 503),
+    responses={**responses(400, 404, 409, 413, 503),
+               **located(202, "Queued: follow statusUrl")},
 )
 def start_directory_sync(
     tenant_id: TenantId, response: Response, services: ServicesDep,
