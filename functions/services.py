@@ -43,6 +43,15 @@ from functions.sync.schedule import Scheduler
 from functions.sync.slice import SyncSlice
 from functions.sync.starts import SyncStarter
 from functions.sync.worker import JobRunner, QueueWorker
+from functions.webhooks import (
+    Deliverer,
+    DeliveryWorker,
+    RunNotices,
+    WebhookEvents,
+    Webhooks,
+    WebhookTables,
+    guarded_session,
+)
 
 
 @dataclass
@@ -173,7 +182,42 @@ class Services:
 
     @cached_property
     def ledger(self) -> RunLedger:
-        return RunLedger(self.settings, self.tenants, self.runs)
+        return RunLedger(self.settings, self.tenants, self.runs,
+                         listeners=[RunNotices(self.webhook_events).run_ended])
+
+    # --- webhooks --------------------------------------------------------------------
+
+    @cached_property
+    def webhook_queue(self) -> JobQueue:
+        return self._queue(self.settings.webhook_queue)
+
+    @cached_property
+    def webhook_tables(self) -> WebhookTables:
+        return WebhookTables(self.tables)
+
+    @cached_property
+    def webhook_events(self) -> WebhookEvents:
+        return WebhookEvents(self.webhook_tables, lambda: self.webhook_queue)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        return Webhooks(self.webhook_tables, self.secrets, lambda: self.webhook_queue,
+                        allow_private=self.settings.webhook_allow_private)
+
+    @cached_property
+    def deliverer(self) -> Deliverer:
+        s = self.settings
+        session = guarded_session(allow_private=s.webhook_allow_private,
+                                  verify=s.webhook_ca_bundle or True)
+        return Deliverer(self.webhook_tables, self.secrets, lambda: self.webhook_queue,
+                         session, retry_base=s.webhook_retry_base_seconds,
+                         max_attempts=s.webhook_max_attempts,
+                         disable_after=s.webhook_disable_after,
+                         timeout=s.webhook_timeout_seconds)
+
+    @cached_property
+    def delivery_worker(self) -> DeliveryWorker:
+        return DeliveryWorker(self.deliverer, lambda: self.webhook_queue)
 
     @cached_property
     def engine(self) -> SyncEngine:

@@ -21,6 +21,7 @@ from functions.api import (
     routes_runs,
     routes_software,
     routes_tenants,
+    routes_webhooks,
 )
 from functions.api.errors import BodyLimit, ErrorBoundary, install_error_handlers
 from functions.api.strict import StrictPaths, known_query
@@ -44,6 +45,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     routes_software.router,
     routes_runs.router,
     routes_changes.router,
+    routes_webhooks.router,
 )
 
 DESCRIPTION = """\
