@@ -11,6 +11,7 @@ when a subscription is saved.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -94,16 +95,31 @@ def check_url(url: str, allow_private: bool) -> str:
     return url
 
 
+def _address(text: str) -> IPAddress:
+    return ipaddress.ip_address(text.split("%")[0])  # without an IPv6 zone
+
+
 class _GuardedConnection(HTTPSConnection):
     allow_private = False
 
-    def connect(self) -> None:
-        super().connect()
-        peer = self.sock.getpeername()[0] if self.sock is not None else ""
-        why = refusal(ipaddress.ip_address(peer.split("%")[0]), self.allow_private)
+    def _new_conn(self) -> socket.socket:
+        # Every address the name resolves to is checked before any connection is made,
+        # then the address the socket reached (the name may answer differently the second
+        # time), before a byte of TLS or HTTP is sent.
+        try:
+            found = socket.getaddrinfo(self._dns_host, self.port, type=socket.SOCK_STREAM)
+        except OSError:
+            found = []  # left to the connection itself to fail
+        for *_, sockaddr in found:
+            why = refusal(_address(str(sockaddr[0])), self.allow_private)
+            if why:
+                raise DestinationRefused(f"the destination resolved to {why}")
+        sock = super()._new_conn()
+        why = refusal(_address(str(sock.getpeername()[0])), self.allow_private)
         if why:
-            self.close()
+            sock.close()
             raise DestinationRefused(f"the destination resolved to {why}")
+        return sock
 
 
 class _GuardedConnectionAllowingPrivate(_GuardedConnection):
@@ -149,7 +165,8 @@ def refused_in(exc: BaseException) -> str | None:
         seen.add(id(current))
         if isinstance(current, DestinationRefused):
             return str(current)
+        reason = getattr(current, "reason", None)
         stack.extend([current.__cause__, current.__context__,
                       *(a for a in getattr(current, "args", ()) if isinstance(a, BaseException)),
-                      getattr(current, "reason", None)])
+                      reason if isinstance(reason, BaseException) else None])
     return None

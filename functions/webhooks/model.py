@@ -31,6 +31,7 @@ class Subscription:
     created_at: datetime | None = None
     failures_in_a_row: int = 0
     secret_name: str = ""
+    secret_version: str = ""  # the Key Vault version signing now (a cached other is stale)
     previous_secret_name: str = ""
     previous_until: datetime | None = None
 

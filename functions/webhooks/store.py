@@ -29,6 +29,7 @@ def _subscription_entity(s: Subscription) -> Entity:
         "Description": s.description, "Enabled": s.enabled, "DisabledReason": s.disabled_reason,
         "DisabledAt": iso(s.disabled_at), "CreatedAt": iso(s.created_at),
         "FailuresInARow": s.failures_in_a_row, "SecretName": s.secret_name,
+        "SecretVersion": s.secret_version,
         "PreviousSecretName": s.previous_secret_name, "PreviousUntil": iso(s.previous_until),
     }
 
@@ -43,6 +44,7 @@ def _subscription(e: Entity) -> Subscription:
         disabled_at=parse_time(e.get("DisabledAt")), created_at=parse_time(e.get("CreatedAt")),
         failures_in_a_row=int(e.get("FailuresInARow", 0)),
         secret_name=str(e.get("SecretName", "")),
+        secret_version=str(e.get("SecretVersion", "")),
         previous_secret_name=str(e.get("PreviousSecretName", "")),
         previous_until=parse_time(e.get("PreviousUntil")),
     )

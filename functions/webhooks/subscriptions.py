@@ -58,7 +58,8 @@ class Webhooks:
             created_at=self.clock())
         secret = new_secret()
         subscription.secret_name = secret_name(subscription.id)
-        self.secrets.put(subscription.secret_name, secret, expires_on=None)
+        saved = self.secrets.put(subscription.secret_name, secret, expires_on=None)
+        subscription.secret_version = saved.version
         self.tables.add(subscription)
         return subscription, secret
 
@@ -108,10 +109,11 @@ class Webhooks:
         if grace_hours:
             self.secrets.put(previous, old, expires_on=None)
         secret = new_secret()
-        self.secrets.put(current.secret_name, secret, expires_on=None)
+        saved = self.secrets.put(current.secret_name, secret, expires_on=None)
         until = self.clock() + timedelta(hours=grace_hours)
 
         def apply(s: Subscription) -> bool:
+            s.secret_version = saved.version
             s.previous_secret_name = previous if grace_hours else ""
             s.previous_until = until if grace_hours else None
             return True

@@ -117,10 +117,14 @@ class Deliverer:
         return self._attempt(subscription, delivery, attempt)
 
     def _secrets(self, s: Subscription) -> list[SecretValue]:
-        found = [self.secrets.get(s.secret_name).value]
+        current = self.secrets.get(s.secret_name)
+        if s.secret_version and current.version != s.secret_version:
+            # Rotated (by another instance) since this one cached it.
+            current = self.secrets.get(s.secret_name, fresh=True)
+        found = [current.value]
         if s.previous_secret_name and s.previous_until and s.previous_until > self.clock():
             try:
-                found.append(self.secrets.get(s.previous_secret_name).value)
+                found.append(self.secrets.get(s.previous_secret_name, fresh=True).value)
             except SecretStoreError as exc:
                 if exc.code != "secret_missing":
                     raise
