@@ -71,14 +71,16 @@ def _key(seq: int) -> str:
     return f"{seq:0{_DIGITS}d}"
 
 
-def _encode(changes: Sequence[Change]) -> dict[str, bytes]:
+def encode_changes(changes: Sequence[Change]) -> dict[str, bytes]:
+    """Changes as binary properties ``Entries0..n`` (zlib-compressed JSON rows)."""
     rows = [[c.entity, c.entity_id, c.change, c.name, c.version] for c in changes]
     data = compress(orjson.dumps(rows))
     return {f"Entries{n}": data[start:start + CHUNK_BYTES]
             for n, start in enumerate(range(0, max(len(data), 1), CHUNK_BYTES))}
 
 
-def _decode(entity: Entity) -> list[Change]:
+def decode_changes(entity: Entity) -> list[Change]:
+    """The changes ``encode_changes`` put in a row, in their order."""
     chunks: list[bytes] = []
     while f"Entries{len(chunks)}" in entity:
         chunks.append(bytes(entity[f"Entries{len(chunks)}"]))
@@ -109,7 +111,7 @@ class ChangeFeed:
             part = changes[start:start + ENTRIES_PER_ROW]
             rows.append({"PartitionKey": tenant_id, "RowKey": f"intent-{kind}-{n:05d}",
                          "RunId": run_id, "At": iso(at), "Count": len(part),
-                         **_encode(part)})
+                         **encode_changes(part)})
         stale = [r for r in self._intent_rows(tenant_id, kind) if r["RowKey"] not in
                  {row["RowKey"] for row in rows}]
         for row in stale:
@@ -122,7 +124,7 @@ class ChangeFeed:
         if not rows:
             return None
         run_ids = {r.get("RunId", "") for r in rows}
-        changes = [c for r in sorted(rows, key=lambda r: r["RowKey"]) for c in _decode(r)]
+        changes = [c for r in sorted(rows, key=lambda r: r["RowKey"]) for c in decode_changes(r)]
         # Rows of one intent share a run id; mixed ones (a crash while rewriting) are
         # read as the newest run's, the only one that can still be unapplied.
         at = parse_time(rows[0].get("At")) or self._clock()
@@ -191,7 +193,7 @@ class ChangeFeed:
                 part = changes[start:start + ENTRIES_PER_ROW]
                 rows.append({"PartitionKey": tenant_id, "RowKey": _key(seq + 1 + start),
                              "Start": seq + 1 + start, "Count": len(part), "RunId": run_id,
-                             "SyncKind": kind, "At": iso(when), **_encode(part)})
+                             "SyncKind": kind, "At": iso(when), **encode_changes(part)})
             self._store.write(FEED_TABLE, rows)
             end = seq + len(changes)
             entity.update(Seq=end, LockedBy="", LockedUntil="", **{f"Applied{kind}": run_id})
@@ -261,7 +263,7 @@ class ChangeFeed:
             for row in rows:
                 start = int(row["Start"])
                 at = parse_time(row.get("At")) or self._clock()
-                for offset, change in enumerate(_decode(row)):
+                for offset, change in enumerate(decode_changes(row)):
                     seq = start + offset
                     if seq <= after or seq > committed:
                         continue

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from functions.core.changes import Change
 from functions.storage.entities import Entity, iso, parse_time
-from functions.storage.feed import ENTRIES_PER_ROW, _decode, _encode
+from functions.storage.feed import ENTRIES_PER_ROW, decode_changes, encode_changes
 from functions.storage.tables import TableStore
 
 HOLDS_TABLE = "holds"
@@ -42,7 +42,7 @@ class HoldTable:
             StorageError: storage did not answer.
         """
         rows: list[Entity] = [{"PartitionKey": tenant_id, "RowKey": f"{hold.kind}-{n:05d}",
-                 **_encode(hold.changes[start:start + ENTRIES_PER_ROW])}
+                 **encode_changes(hold.changes[start:start + ENTRIES_PER_ROW])}
                 for n, start in enumerate(range(0, max(len(hold.changes), 1), ENTRIES_PER_ROW))]
         rows[0].update(RunId=hold.run_id, HeldAt=iso(hold.held_at), Reason=hold.reason[:2000],
                        Digest=hold.digest, Rows=len(rows), Count=len(hold.changes))
@@ -65,7 +65,7 @@ class HoldTable:
         if not rows or "Rows" not in rows[0]:
             return None
         first = rows[0]
-        changes = [c for r in rows[:int(str(first["Rows"]))] for c in _decode(r)]
+        changes = [c for r in rows[:int(str(first["Rows"]))] for c in decode_changes(r)]
         return Hold(kind, str(first.get("RunId", "")),
                     parse_time(first.get("HeldAt")) or datetime.fromtimestamp(0, UTC),
                     str(first.get("Reason", "")), str(first.get("Digest", "")), changes)
