@@ -29,6 +29,9 @@ from functions.storage.tables import TableStore
 FEED_TABLE = "feed"
 HEAD_ROW = "head"
 ENTRIES_PER_ROW = 2000  # about 100 KB compressed: a page of the feed reads one or two rows
+# A transaction carries at most 4 MiB: several packed rows go in several (each row is
+# written whole; a block's rows are read only once the head says they are committed).
+TRANSACTION_CHARS = 3_000_000
 LOCK_SECONDS = 60.0  # an append takes well under a second; a dead holder's lock expires
 _DIGITS = 12
 _AFTER_DIGITS = "a"  # sorts after every block key, before "head" and "intent-..."
@@ -116,7 +119,7 @@ class ChangeFeed:
                  {row["RowKey"] for row in rows}]
         for row in stale:
             self._store.delete(FEED_TABLE, tenant_id, row["RowKey"])
-        self._store.write(FEED_TABLE, rows)
+        self._store.write(FEED_TABLE, rows, max_chars=TRANSACTION_CHARS)
 
     def intent(self, tenant_id: str, kind: str) -> Intent | None:
         """The intent a run of ``kind`` left, if one was not committed and cleared."""
@@ -194,7 +197,7 @@ class ChangeFeed:
                 rows.append({"PartitionKey": tenant_id, "RowKey": _key(seq + 1 + start),
                              "Start": seq + 1 + start, "Count": len(part), "RunId": run_id,
                              "SyncKind": kind, "At": iso(when), **encode_changes(part)})
-            self._store.write(FEED_TABLE, rows)
+            self._store.write(FEED_TABLE, rows, max_chars=TRANSACTION_CHARS)
             end = seq + len(changes)
             entity.update(Seq=end, LockedBy="", LockedUntil="", **{f"Applied{kind}": run_id})
             if self._store.update_if_unchanged(FEED_TABLE, entity, etag_locked) is None:

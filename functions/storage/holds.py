@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 
 from functions.core.changes import Change
 from functions.storage.entities import Entity, iso, parse_time
-from functions.storage.feed import ENTRIES_PER_ROW, decode_changes, encode_changes
+from functions.storage.feed import (
+    ENTRIES_PER_ROW,
+    TRANSACTION_CHARS,
+    decode_changes,
+    encode_changes,
+)
 from functions.storage.tables import TableStore
 
 HOLDS_TABLE = "holds"
@@ -51,7 +56,7 @@ class HoldTable:
             if old["RowKey"] not in keep:
                 self._store.delete(HOLDS_TABLE, tenant_id, old["RowKey"])
         # Later rows first: the first row, which names how many there are, goes last.
-        self._store.write(HOLDS_TABLE, rows[1:])
+        self._store.write(HOLDS_TABLE, rows[1:], max_chars=TRANSACTION_CHARS)
         self._store.upsert(HOLDS_TABLE, rows[0])
 
     def _rows(self, tenant_id: str, kind: str) -> list[Entity]:
