@@ -84,12 +84,28 @@ def test_directory_changes_each_appear_once_in_the_order_written(
         assert (run.changes_from, run.changes_to) == ("", "")
         assert len(everything(harness, t.id)) == 14
 
+    # A level-1 group that leaves is marked deleted with its members; back, it is restored.
+    harness.sim.remove_member(t.id, t.level0, mgmt)
+    harness.sync(t)
+    gone = keys(everything(harness, t.id)[14:])
+    assert sorted(gone) == sorted([
+        ("group", mgmt, "deleted"),
+        ("membership", f"{mgmt}_{ids['richard']}", "ended"),
+        ("user", ids["richard"], "deleted")])
+    harness.sim.add_member(t.id, t.level0, mgmt)
+    harness.sync(t)
+    back = keys(everything(harness, t.id)[17:])
+    assert sorted(back) == sorted([
+        ("group", mgmt, "restored"),
+        ("membership", f"{mgmt}_{ids['richard']}", "added"),
+        ("user", ids["richard"], "restored")])
+    assert [e.seq for e in everything(harness, t.id)] == list(range(1, 21))
+
     # Records carry the time of the run that last changed them, their groups and counts.
     stored = harness.users(t)
     assert stored[ids["tom"]].changed_at is not None
     assert stored[ids["richard"]].group_ids == (mgmt,)
-    assert stored[ids["richard"]].changed_at == next(
-        e.at for e in entries if e.change.entity_id == ids["richard"])
+    assert stored[ids["richard"]].changed_at == everything(harness, t.id)[-1].at
     group = next(harness.services.directory.groups(t.id))
     assert group.member_count == 1
 
