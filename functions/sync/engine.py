@@ -200,9 +200,9 @@ class SyncEngine:
         if intent is not None:
             appended = self.feed.settle(tenant_id, intent,
                                         lambda planned: part.settled(stored, planned))
-            log.warning("run %s of tenant %s was interrupted; %d of its %d changes were "
-                        "written and are now in the change feed", intent.run_id, tenant_id,
-                        appended, len(intent.changes))
+            log.warning("run %s of tenant %s stopped before clearing its intent of %d "
+                        "changes; %d of them (written, not yet in the feed) were appended now",
+                        intent.run_id, tenant_id, len(intent.changes), appended)
 
     def _trusted(self, state: SyncState, run: Run) -> bool:
         """Whether the fingerprint may stand for a comparison: not asked to compare in
