@@ -6,6 +6,7 @@ from functions.api import API_FUNCTION_NAME, create_app
 from functions.blueprints.devices import bp as devices
 from functions.blueprints.directory import bp as directory
 from functions.blueprints.health import bp as health
+from functions.blueprints.webhooks import bp as webhooks
 
 # The HTTP API (every route, function key required) beside the timer and queue functions;
 # the anonymous health function wins /api/health (see functions/blueprints/health.py).
@@ -15,3 +16,4 @@ app = func.AsgiFunctionApp(
 app.register_functions(directory)
 app.register_functions(devices)
 app.register_functions(health)
+app.register_functions(webhooks)

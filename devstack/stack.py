@@ -175,6 +175,7 @@ def local_settings(
         "TENANTSYNC_DIRECTORY_QUEUE": "tenantsync-directory",
         "TENANTSYNC_DEVICES_SCHEDULE": "0 15 */6 * * *",
         "TENANTSYNC_DEVICES_QUEUE": "tenantsync-devices",
+        "TENANTSYNC_WEBHOOK_QUEUE": "tenantsync-webhooks",
     }
 
 

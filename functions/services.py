@@ -28,18 +28,30 @@ from functions.directory.slice import DirectorySlice
 from functions.directory.store import DirectoryTables
 from functions.onboarding import Onboarding
 from functions.partners import Partners
+from functions.storage.feed import ChangeFeed
+from functions.storage.holds import HoldTable
 from functions.storage.partners import PartnerTable
 from functions.storage.queues import JobQueue, SyncJob
 from functions.storage.runs import RunTable
 from functions.storage.tables import TableStore
 from functions.storage.tenants import TenantTable
 from functions.sync.engine import SyncEngine
+from functions.sync.guard import DeletionGuard
 from functions.sync.ledger import RunLedger
 from functions.sync.pool import LocalRunner
 from functions.sync.schedule import Scheduler
 from functions.sync.slice import SyncSlice
 from functions.sync.starts import SyncStarter
 from functions.sync.worker import JobRunner, QueueWorker
+from functions.webhooks import (
+    Deliverer,
+    DeliveryWorker,
+    RunNotices,
+    WebhookEvents,
+    Webhooks,
+    WebhookTables,
+    guarded_session,
+)
 
 
 @dataclass
@@ -143,6 +155,14 @@ class Services:
         return InventoryTables(self.tables)
 
     @cached_property
+    def feed(self) -> ChangeFeed:
+        return ChangeFeed(self.tables)
+
+    @cached_property
+    def holds(self) -> HoldTable:
+        return HoldTable(self.tables)
+
+    @cached_property
     def partner_table(self) -> PartnerTable:
         return PartnerTable(self.tables)
 
@@ -161,7 +181,42 @@ class Services:
 
     @cached_property
     def ledger(self) -> RunLedger:
-        return RunLedger(self.settings, self.tenants, self.runs)
+        return RunLedger(self.settings, self.tenants, self.runs,
+                         listeners=[RunNotices(self.webhook_events).run_ended])
+
+    # --- webhooks --------------------------------------------------------------------
+
+    @cached_property
+    def webhook_queue(self) -> JobQueue:
+        return self._queue(self.settings.webhook_queue)
+
+    @cached_property
+    def webhook_tables(self) -> WebhookTables:
+        return WebhookTables(self.tables)
+
+    @cached_property
+    def webhook_events(self) -> WebhookEvents:
+        return WebhookEvents(self.webhook_tables, lambda: self.webhook_queue)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        return Webhooks(self.webhook_tables, self.secrets, lambda: self.webhook_queue,
+                        allow_private=self.settings.webhook_allow_private)
+
+    @cached_property
+    def deliverer(self) -> Deliverer:
+        s = self.settings
+        session = guarded_session(allow_private=s.webhook_allow_private,
+                                  verify=s.webhook_ca_bundle or True)
+        return Deliverer(self.webhook_tables, self.secrets, lambda: self.webhook_queue,
+                         session, retry_base=s.webhook_retry_base_seconds,
+                         max_attempts=s.webhook_max_attempts,
+                         disable_after=s.webhook_disable_after,
+                         timeout=s.webhook_timeout_seconds)
+
+    @cached_property
+    def delivery_worker(self) -> DeliveryWorker:
+        return DeliveryWorker(self.deliverer, lambda: self.webhook_queue)
 
     @cached_property
     def engine(self) -> SyncEngine:
@@ -170,7 +225,7 @@ class Services:
             SyncKind.DEVICES: DeviceSlice(self.inventory),
         }
         return SyncEngine(self.settings, self.tenants, self.runs, self.ledger, self.graphs,
-                          slices)
+                          slices, feed=self.feed, guard=DeletionGuard(self.holds))
 
     @cached_property
     def starter(self) -> SyncStarter:

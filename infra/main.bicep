@@ -98,6 +98,7 @@ var tags = {
 var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
 var directoryQueueName = 'tenantsync-directory'
 var devicesQueueName = 'tenantsync-devices'
+var webhookQueueName = 'tenantsync-webhooks'
 // The tables the app uses (functions/storage/tables.py TABLE_NAMES; tests/infra keeps them equal).
 var tableSuffixes = [
   'tenants'
@@ -108,6 +109,10 @@ var tableSuffixes = [
   'partners'
   'inventory'
   'claims'
+  'feed'
+  'holds'
+  'webhooks'
+  'deliveries'
 ]
 var tableNames = [for suffix in tableSuffixes: '${tablePrefix}${suffix}']
 
@@ -142,6 +147,7 @@ module storage 'modules/storage.bicep' = {
     queueNames: [
       directoryQueueName
       devicesQueueName
+      webhookQueueName
     ]
     tableNames: tableNames
   }
@@ -193,6 +199,7 @@ module functionApp 'modules/functionapp.bicep' = {
     devicesSchedule: devicesSchedule
     directoryQueueName: directoryQueueName
     devicesQueueName: devicesQueueName
+    webhookQueueName: webhookQueueName
   }
   // The app starts as soon as it exists; let it find its data roles already in place.
   dependsOn: [

@@ -2,8 +2,10 @@
 
 Starts Azurite and the simulator with the sample (samples/demo.json: the TinyMDM example
 and an MSP), points tenantsync at them and runs the API under uvicorn on
-http://127.0.0.1:7071 (the port of ``func start``), with a worker thread that runs queued
-sync jobs as the queue function does in Azure. Stops what it started, whatever happens.
+http://127.0.0.1:7071 (the port of ``func start``), with worker threads that run queued
+sync jobs and webhook deliveries as the queue functions do in Azure, and a sample portal
+endpoint (devstack/receiver.py, HTTPS on loopback) that prints every webhook it gets.
+Stops what it started, whatever happens.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 import uvicorn  # noqa: E402
 
 from devstack import LocalStack  # noqa: E402
+from devstack.receiver import Received, Receiver  # noqa: E402
 from devstack.stack import exit_on_sigterm  # noqa: E402
 from functions.api import create_app  # noqa: E402
 from functions.services import get_services  # noqa: E402
@@ -45,8 +48,13 @@ def main() -> int:
     logging.getLogger("azure").setLevel(logging.WARNING)
     exit_on_sigterm()  # SIGTERM stops Azurite and the simulator too, as Ctrl-C does
     fixture = json.loads(FIXTURE.read_text())
+    receiver = Receiver(on_receive=_show).start()
     with LocalStack(FIXTURE) as stack:
         os.environ.update(stack.env)
+        # The sample endpoint is on loopback with its own CA: allowed here, never by default.
+        os.environ.update(TENANTSYNC_WEBHOOK_ALLOW_PRIVATE="true",
+                          TENANTSYNC_WEBHOOK_CA_BUNDLE=receiver.ca_path,
+                          TENANTSYNC_WEBHOOK_RETRY_BASE_SECONDS="2")
         tenant_id = next(iter(fixture["tenants"]))
         base = f"http://127.0.0.1:{args.port}/api"
         write_state(args.state_file, stack, base)
@@ -54,16 +62,24 @@ def main() -> int:
               f"Azurite tables on port {stack.azurite.table_port}; simulator at "
               f"{stack.simulator.base_url}. Its settings are in {args.state_file}. "
               "Ctrl-C stops.", flush=True)
+        print("sample webhook endpoint (prints what it gets): subscribe it with\n"
+              f"  curl -s -X POST {base}/webhooks -H 'content-type: application/json' "
+              f"-d '{{\"url\": \"{receiver.url}\", \"eventTypes\": [\"sync.finished\", "
+              f"\"tenant.health_changed\", \"credential.expiring\"]}}'", flush=True)
         stop = threading.Event()
         if not args.no_worker:
-            # What the queue-triggered functions do in Azure: run each queued job's sync.
-            threading.Thread(target=get_services().worker.serve, args=(stop,),
+            # What the queue-triggered functions do in Azure: run each queued job's sync,
+            # then attempt each webhook delivery.
+            services = get_services()
+            threading.Thread(target=services.worker.serve, args=(stop,), daemon=True).start()
+            threading.Thread(target=services.delivery_worker.serve, args=(stop,),
                              daemon=True).start()
         try:
             uvicorn.run(create_app(), host="127.0.0.1", port=args.port, log_level="info")
         finally:
             stop.set()
             args.state_file.unlink(missing_ok=True)
+            receiver.stop()
     return 0
 
 
@@ -77,6 +93,16 @@ def write_state(path: Path, stack: LocalStack, api: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         json.dump(state, out, indent=1)
+
+
+def _show(got: Received) -> None:
+    """What the sample portal endpoint got (it cannot verify: the secret is the portal's)."""
+    event = json.loads(got.body) if got.body else {}
+    data = event.get("data", {})
+    detail = data.get("status") or data.get("health") or data.get("expiresOn") or ""
+    print(f"webhook received: {event.get('type')} {got.headers.get('webhook-id')} tenant "
+          f"{data.get('tenantId')} {detail} changes {json.dumps(data.get('changes'))}",
+          flush=True)
 
 
 if __name__ == "__main__":

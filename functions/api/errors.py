@@ -8,6 +8,7 @@ field cannot come back. docs/api.md lists the codes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
@@ -17,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from functions.api.models import ErrorBody, ErrorDetail
@@ -44,8 +46,14 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
 
 
+def located(status: int, what: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI entry of a success that names a resource in its ``Location`` header."""
+    return {status: {"description": what, "headers": {"Location": {
+        "description": "Where to read it", "schema": {"type": "string"}}}}}
+
+
 _DESCRIPTIONS = {
-    400: "Malformed request (invalid GUID, wrong type, unknown field, bad page size...)",
+    400: "Malformed request (invalid GUID, wrong type, unknown field or parameter...)",
     404: "Unknown tenant, partner, run or endpoint",
     409: "Conflicts with the current state (a sync already queued or running...)",
     413: "Request body over the size limit",
@@ -123,12 +131,29 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404:
         return error_response(404, "not_found", "no such endpoint; see /api/docs")
     if exc.status_code == 405:
+        methods = allowed_methods(request)
         return error_response(
-            405, "method_not_allowed", f"{request.method} is not allowed on this endpoint",
-            headers=exc.headers,
+            405, "method_not_allowed",
+            f"{request.method} is not allowed on this endpoint; it takes {', '.join(methods)}",
+            headers={"Allow": ", ".join(methods)},
         )
     return error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail),
                           headers=exc.headers)
+
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the request's path answers: the ``Allow`` of a 405 (the
+    router names only the first route that matched the path). Found by asking the routes
+    whether each method would match in full."""
+    allowed = []
+    for method in _METHODS:
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -175,11 +200,13 @@ class ErrorBoundary:
 
 
 class BodyLimit:
-    """Refuses request bodies over ``max_bytes`` with 413, before any of it is parsed."""
+    """Refuses request bodies over ``max_bytes`` with 413, before any of it is parsed, and
+    a body that does not arrive within ``timeout`` seconds with 408."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 20.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -200,8 +227,20 @@ class BodyLimit:
         # Read the whole (small) body first, so that a body without Content-Length is
         # bounded too, then hand it to the app as one message.
         chunks, size, more = [], 0, True
+        deadline = asyncio.get_running_loop().time() + self.timeout
         while more:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(
+                    receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
+            except TimeoutError:
+                # A client that sends headers and then too little (or nothing) of its body
+                # would hold a worker forever.
+                log.info("%s %s -> 408 request_timeout", scope.get("method"), scope.get("path"))
+                await error_response(
+                    408, "request_timeout",
+                    f"the request body did not arrive within {self.timeout:g} s",
+                    headers={"Connection": "close"})(scope, receive, send)
+                return
             if message["type"] != "http.request":
                 break
             chunk = message.get("body", b"")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from functions.api.errors import responses
+from functions.api.errors import located, responses
 from functions.api.models import DevicePage, FilterValue, SyncStarted, device_out
 from functions.api.paging import PageParams
 from functions.api.params import KEYED, ServicesDep, TenantId
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/tenants/{tenantId}", tags=["devices"], dependencies=
 
 @router.post(
     "/devices/sync", status_code=202, response_model=SyncStarted,
-    responses=responses(400, 404, 409, 503),
+    responses={**responses(400, 404, 409, 503), **located(202, "Queued: follow statusUrl")},
 )
 def start_devices_sync(tenant_id: TenantId, response: Response,
                        services: ServicesDep) -> SyncStarted:

@@ -15,7 +15,7 @@ router = APIRouter(tags=["health"])
     "/health", response_model=HealthReport,
     responses={503: {"model": HealthReport, "description": "Storage or Key Vault unreachable"}},
 )
-def health() -> JSONResponse:
+def get_health() -> JSONResponse:
     """Whether Table Storage and Key Vault are reachable (200) or not (503)."""
     report = check_health()
     return JSONResponse(report.model_dump(), status_code=report.http_status)

@@ -12,7 +12,7 @@ from datetime import datetime
 from fastapi import APIRouter, Response
 from pydantic import SecretStr
 
-from functions.api.errors import responses
+from functions.api.errors import located, responses
 from functions.api.models import (
     DiscoveryOut,
     PartnerCreate,
@@ -41,7 +41,7 @@ router = APIRouter(prefix="/partners", tags=["partners"], dependencies=KEYED)
 
 @router.post(
     "", status_code=201, response_model=PartnerSaved,
-    responses=responses(400, 409, 413, 422, 502, 503),
+    responses={**responses(400, 409, 413, 422, 502, 503), **located(201, "Saved")},
 )
 def create_partner(body: PartnerCreate, response: Response,
                    services: ServicesDep) -> PartnerSaved:
@@ -135,7 +135,7 @@ def update_partner(partner_id: PartnerId, body: PartnerUpdate,
     "/{partnerTenantId}/discover", status_code=202, response_model=DiscoveryOut,
     responses=responses(400, 404, 422, 502, 503),
 )
-def discover(partner_id: PartnerId, services: ServicesDep) -> DiscoveryOut:
+def discover_customers(partner_id: PartnerId, services: ServicesDep) -> DiscoveryOut:
     """List the partner's customers now and bring the tenants in line.
 
     New customers get a device connection and a first device sync, queued (`queued`);

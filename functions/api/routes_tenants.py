@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from functions.api.errors import responses
+from functions.api.errors import located, responses
 from functions.api.models import Tenant, TenantCreate, TenantPage, TenantUpdate, tenant_out, utc
 from functions.api.paging import PageParams
 from functions.api.params import KEYED, ServicesDep, TenantId
@@ -24,7 +24,7 @@ SYNC_KINDS = tuple(SyncKind)
 
 @router.post(
     "", status_code=201, response_model=Tenant,
-    responses=responses(400, 409, 413, 422, 502, 503),
+    responses={**responses(400, 409, 413, 422, 502, 503), **located(201, "Onboarded")},
 )
 def create_tenant(body: TenantCreate, response: Response, services: ServicesDep) -> Tenant:
     """Onboard a tenant's directory connection.
@@ -113,5 +113,7 @@ def delete_tenant(
         services.directory.purge(tenant_id)
         services.inventory.purge(tenant_id)
         services.runs.purge(tenant_id)
+        services.feed.purge(tenant_id)
+        services.holds.purge(tenant_id)
     services.onboarding.remove_tenant(tenant_id)
     return Response(status_code=204)

@@ -75,7 +75,8 @@ def cmd_devices(s: Services, args: argparse.Namespace) -> int:
     devices = sorted(s.inventory.devices(tenant_id, flt), key=lambda d: d.name.lower())
     if args.json:
         print_json([{**{k: getattr(d, k) for k in d.__slots__},
-                      "retired_at": iso(d.retired_at) or None} for d in devices])
+                      "retired_at": iso(d.retired_at) or None,
+                      "changed_at": iso(d.changed_at) or None} for d in devices])
         return 0
     for d in devices:
         state = f"retired {iso(d.retired_at)}" if d.retired else (d.compliance_state or "")

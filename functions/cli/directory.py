@@ -152,4 +152,8 @@ def cmd_worker(s: Services, args: argparse.Namespace) -> int:
     for run in s.worker.drain():
         print(describe_run(run) if run.kind == SyncKind.DIRECTORY else describe_device_run(run))
         failed += run.status != RunStatus.SUCCEEDED
+    # Then the webhook deliveries those runs queued (those due now).
+    attempted = s.delivery_worker.drain()
+    if attempted:
+        print(f"{attempted} webhook delivery attempts")
     return 1 if failed else 0

@@ -33,9 +33,13 @@ OUTCOMES: dict[E, Outcome] = {
     E.INVALID_PAGE_SIZE: _BAD_REQUEST, E.INVALID_CONTINUATION: _BAD_REQUEST,
     E.INVALID_KEY: _BAD_REQUEST, E.INVALID_SOURCE: _BAD_REQUEST, E.INVALID_JOB: _BAD_REQUEST,
     E.SECRET_REQUIRED: _BAD_REQUEST, E.CUSTOMERS_REQUIRED: _BAD_REQUEST,
+    E.INVALID_CURSOR: _BAD_REQUEST, E.UNKNOWN_PARAMETER: _BAD_REQUEST,
+    E.INVALID_PATH: _BAD_REQUEST, E.INVALID_URL: _BAD_REQUEST,
+    E.DESTINATION_REFUSED: _BAD_REQUEST,
     # what it names does not exist
     E.NOT_FOUND: Outcome(404, None), E.UNKNOWN_TENANT: Outcome(404, None),
     E.UNKNOWN_RUN: Outcome(404, None), E.UNKNOWN_PARTNER: Outcome(404, None),
+    E.UNKNOWN_WEBHOOK: Outcome(404, None), E.UNKNOWN_DELIVERY: Outcome(404, None),
     E.METHOD_NOT_ALLOWED: Outcome(405, None),
     # it clashes with the current state
     E.CONFLICT: Outcome(409, None), E.TENANT_EXISTS: Outcome(409, None),
@@ -44,6 +48,8 @@ OUTCOMES: dict[E, Outcome] = {
     E.TENANT_EXCLUDED: Outcome(409, None), E.TENANT_INACTIVE: Outcome(409, None),
     E.TENANT_UNSUPPORTED: Outcome(409, None),
     E.BODY_TOO_LARGE: Outcome(413, None),
+    E.NOTHING_HELD: Outcome(404, None),
+    E.REQUEST_TIMEOUT: Outcome(408, None),
     # Entra refused the credentials or the app: what the admin typed is wrong
     E.INVALID_SECRET: _FAILING_422, E.SECRET_MISSING: _FAILING_422,
     E.SECRET_EXPIRED: Outcome(422, Health.SECRET_EXPIRED),
@@ -58,7 +64,8 @@ OUTCOMES: dict[E, Outcome] = {
     # standing reasons not to query a tenant (skipped runs)
     E.EXCLUDED: Outcome(409, Health.EXCLUDED), E.INACTIVE: Outcome(409, Health.INACTIVE),
     E.UNSUPPORTED: Outcome(409, Health.UNSUPPORTED),
-    E.DELETION_GUARD: Outcome(409, Health.HEALTHY),
+    # held back until released: a state of its own, neither healthy nor failing
+    E.DELETION_GUARD: Outcome(409, Health.DELETION_HELD),
     # a read that could not be completed
     E.TENANT_ERROR: Outcome(502, Health.FAILING), E.INCOMPLETE_READ: Outcome(502, Health.FAILING),
     E.GROUP_VANISHED: Outcome(502, Health.FAILING), E.GRAPH_ERROR: Outcome(502, Health.FAILING),
@@ -82,6 +89,9 @@ OUTCOMES: dict[E, Outcome] = {
 
 # Healths that say why a tenant is not queried at all: not failures, never quarantined.
 STANDING = frozenset({Health.EXCLUDED, Health.INACTIVE, Health.UNSUPPORTED})
+
+# Healths of a run that waits for a person (a held sync): not a failure either.
+WAITING = frozenset({Health.DELETION_HELD})
 
 
 def outcome(code: str) -> Outcome:

@@ -68,6 +68,15 @@ class Settings:
     # An unchanged read skips the comparison with the tables only within this many hours
     # of the last full comparison (so storage that lost writes converges).
     full_compare_hours: float = 6.0
+    # Webhooks: the deliveries' queue, retries (base x 2^attempt seconds), when a failing
+    # subscription is disabled, whether private destinations are allowed (the local demo).
+    webhook_queue: str = "tenantsync-webhooks"
+    webhook_allow_private: bool = False
+    webhook_retry_base_seconds: float = 5.0
+    webhook_max_attempts: int = 8
+    webhook_disable_after: int = 15
+    webhook_timeout_seconds: float = 10.0
+    webhook_ca_bundle: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -143,6 +152,14 @@ class Settings:
             run_lease_seconds=max(1.0, number("TENANTSYNC_RUN_LEASE_SECONDS", 120.0)),
             queued_run_timeout_seconds=number("TENANTSYNC_QUEUED_RUN_TIMEOUT_SECONDS", 900.0),
             full_compare_hours=number("TENANTSYNC_FULL_COMPARE_HOURS", 6.0),
+            webhook_queue=get("TENANTSYNC_WEBHOOK_QUEUE") or "tenantsync-webhooks",
+            webhook_allow_private=_flag(get("TENANTSYNC_WEBHOOK_ALLOW_PRIVATE"), False),
+            webhook_retry_base_seconds=max(
+                0.0, number("TENANTSYNC_WEBHOOK_RETRY_BASE_SECONDS", 5.0)),
+            webhook_max_attempts=max(1, int(number("TENANTSYNC_WEBHOOK_MAX_ATTEMPTS", 8))),
+            webhook_disable_after=max(1, int(number("TENANTSYNC_WEBHOOK_DISABLE_AFTER", 15))),
+            webhook_timeout_seconds=number("TENANTSYNC_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            webhook_ca_bundle=get("TENANTSYNC_WEBHOOK_CA_BUNDLE"),
         )
 
     def require_storage(self) -> None:

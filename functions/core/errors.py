@@ -35,11 +35,18 @@ class ErrorCode(StrEnum):
     INVALID_JOB = "invalid_job"
     SECRET_REQUIRED = "secret_required"  # noqa: S105 - a code, not a secret
     CUSTOMERS_REQUIRED = "customers_required"
+    INVALID_CURSOR = "invalid_cursor"
+    UNKNOWN_PARAMETER = "unknown_parameter"
+    INVALID_PATH = "invalid_path"
+    INVALID_URL = "invalid_url"
+    DESTINATION_REFUSED = "destination_refused"
     # what it names does not exist
     NOT_FOUND = "not_found"
     UNKNOWN_TENANT = "unknown_tenant"
     UNKNOWN_RUN = "unknown_run"
     UNKNOWN_PARTNER = "unknown_partner"
+    UNKNOWN_WEBHOOK = "unknown_webhook"
+    UNKNOWN_DELIVERY = "unknown_delivery"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # it clashes with the current state
     CONFLICT = "conflict"
@@ -51,6 +58,8 @@ class ErrorCode(StrEnum):
     TENANT_INACTIVE = "tenant_inactive"
     TENANT_UNSUPPORTED = "tenant_unsupported"
     BODY_TOO_LARGE = "body_too_large"
+    NOTHING_HELD = "nothing_held"
+    REQUEST_TIMEOUT = "request_timeout"
     # Entra refused the credentials or the app (the message names the fix)
     INVALID_SECRET = "invalid_secret"  # noqa: S105
     SECRET_EXPIRED = "secret_expired"  # noqa: S105

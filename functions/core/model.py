@@ -79,6 +79,7 @@ class Health(StrEnum):
     INACTIVE = "inactive"
     DISABLED = "disabled"
     UNSUPPORTED = "unsupported"  # e.g. a customer bought through an indirect reseller
+    DELETION_HELD = "deletion_held"  # the deletion guard holds a sync until it is released
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,9 @@ class Run:
     lease_until: datetime | None = None
     attempts: int = 0  # how many workers took it (more than one after a takeover)
     queued_at: datetime | None = None
+    # The change-feed cursors before and after the changes it recorded ("" for none).
+    changes_from: str = ""
+    changes_to: str = ""
 
     @property
     def active(self) -> bool:

@@ -54,6 +54,8 @@ class DeviceRecord:
     is_encrypted: bool | None
     retired: bool = False
     retired_at: datetime | None = None
+    # When a run last wrote a change of it (not compared: an unchanged read keeps it).
+    changed_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,7 @@ class DetectedAppRecord:
     size_bytes: int | None
     removed: bool = False
     removed_at: datetime | None = None
+    changed_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,7 @@ class ManagedAppRecord:
     publisher: str | None
     removed: bool = False
     removed_at: datetime | None = None
+    changed_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass

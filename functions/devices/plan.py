@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from functions.core import changes as ch
+from functions.core.changes import Change, record_version
 from functions.core.model import ChangeCounts
 from functions.devices.model import DetectedAppRecord, DeviceRecord, Inventory, ManagedAppRecord
 
@@ -28,6 +30,8 @@ class InventoryChanges:
     managed_apps: list[ManagedAppRecord] = field(default_factory=list)
     device_counts: ChangeCounts = field(default_factory=ChangeCounts)
     app_counts: ChangeCounts = field(default_factory=ChangeCounts)
+    # What each written record's change is (the change feed's entries).
+    entries: list[Change] = field(default_factory=list)
 
     @property
     def entity_count(self) -> int:
@@ -63,4 +67,32 @@ def plan_inventory_changes(
           "removed", "removed_at", changes.detected_apps, changes.app_counts)
     _plan(inventory.managed_apps, stored.managed_apps, inventory.managed_apps_complete, now,
           "removed", "removed_at", changes.managed_apps, changes.app_counts)
+    # Every written record carries the time of this run; the feed says what it did.
+    changes.devices = [replace(d, changed_at=now) for d in changes.devices]
+    changes.detected_apps = [replace(a, changed_at=now) for a in changes.detected_apps]
+    changes.managed_apps = [replace(a, changed_at=now) for a in changes.managed_apps]
+    for entity, written, before, flag, kinds in (
+        (ch.DEVICE, changes.devices, stored.devices, "retired", _DEVICE_KINDS),
+        (ch.DETECTED_APP, changes.detected_apps, stored.detected_apps, "removed", _APP_KINDS),
+        (ch.MANAGED_APP, changes.managed_apps, stored.managed_apps, "removed", _APP_KINDS),
+    ):
+        for record in written:
+            kind = _kind(record, before.get(record.id), flag, kinds)
+            changes.entries.append(Change(entity, record.id, kind, record.name,
+                                          record_version(record)))
     return changes
+
+
+# (new, changed, gone, back) in each kind's words.
+_DEVICE_KINDS = (ch.CREATED, ch.UPDATED, ch.RETIRED, ch.RESTORED)
+_APP_KINDS = (ch.DETECTED, ch.CHANGED, ch.REMOVED, ch.RESTORED)
+
+
+def _kind(record: Any, old: Any | None, flag: str, kinds: tuple[str, str, str, str]) -> str:
+    if old is None:
+        return kinds[0]
+    if getattr(old, flag) and not getattr(record, flag):
+        return kinds[3]
+    if getattr(record, flag) and not getattr(old, flag):
+        return kinds[2]
+    return kinds[1]

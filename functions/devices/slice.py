@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from functions.clients.graph import GraphClient
+from functions.core import changes as ch
+from functions.core.changes import Change, written_as_planned
 from functions.core.config import DEFAULT_GRAPH_SCOPE
 from functions.core.errors import ErrorCode, TenantSyncError
 from functions.core.model import AppConnection, Run, SyncKind, TenantRecord
@@ -82,3 +85,13 @@ class DeviceSlice:
     def write(self, tenant_id: str, stored: StoredInventory,
               changes: InventoryChanges) -> WriteStats:
         return self.tables.write(tenant_id, stored, changes)
+
+    def feed(self, changes: InventoryChanges) -> list[Change]:
+        return changes.entries
+
+    def settled(self, stored: StoredInventory, changes: list[Change]) -> list[Change]:
+        by_kind: dict[str, dict[str, Any]] = {
+            ch.DEVICE: stored.devices, ch.DETECTED_APP: stored.detected_apps,
+            ch.MANAGED_APP: stored.managed_apps}
+        return written_as_planned(
+            changes, lambda entity, entity_id: by_kind.get(entity, {}).get(entity_id))

@@ -21,7 +21,13 @@ def _user_columns(user: UserRecord) -> Entity:
         "Direct": user.direct,
         "AzureDeleted": user.deleted,
         "DeletedAt": iso(user.deleted_at),
+        "GroupIds": ",".join(user.group_ids),
+        "ChangedAt": iso(user.changed_at),
     }
+
+
+def _ids(value: Any) -> tuple[str, ...]:
+    return tuple(i for i in str(value or "").split(",") if i)
 
 
 def user_entity(tenant_id: str, user: UserRecord) -> Entity:
@@ -37,6 +43,8 @@ def user_record(entity: Mapping[str, Any], user_id: str | None = None) -> UserRe
         direct=bool(entity.get("Direct", False)),
         deleted=bool(entity.get("AzureDeleted", False)),
         deleted_at=parse_time(entity.get("DeletedAt")),
+        group_ids=_ids(entity.get("GroupIds")),
+        changed_at=parse_time(entity.get("ChangedAt")),
     )
 
 
@@ -47,6 +55,8 @@ def group_entity(tenant_id: str, group: GroupRecord) -> Entity:
         "DisplayName": group.display_name,
         "AzureDeleted": group.deleted,
         "DeletedAt": iso(group.deleted_at),
+        "MemberCount": group.member_count,
+        "ChangedAt": iso(group.changed_at),
     }
 
 
@@ -56,6 +66,8 @@ def group_record(entity: Mapping[str, Any]) -> GroupRecord:
         display_name=entity.get("DisplayName", ""),
         deleted=bool(entity.get("AzureDeleted", False)),
         deleted_at=parse_time(entity.get("DeletedAt")),
+        member_count=int(entity.get("MemberCount", 0)),
+        changed_at=parse_time(entity.get("ChangedAt")),
     )
 
 
@@ -69,13 +81,14 @@ def membership_entity(tenant_id: str, membership: MembershipRecord,
     so that a group's members are one query (``users?groupId=``), not a read per member.
     """
     return {
+        **(_user_columns(user) if user is not None else {}),
         "PartitionKey": tenant_id,
         "RowKey": membership_key(membership.group_id, membership.user_id),
         "GroupId": membership.group_id,
         "UserId": membership.user_id,
         "Active": membership.active,
         "RemovedAt": iso(membership.removed_at),
-        **(_user_columns(user) if user is not None else {}),
+        "MembershipChangedAt": iso(membership.changed_at),
     }
 
 
@@ -92,4 +105,5 @@ def membership_record(entity: Mapping[str, Any]) -> MembershipRecord:
         user_id=entity["UserId"],
         active=bool(entity.get("Active", True)),
         removed_at=parse_time(entity.get("RemovedAt")),
+        changed_at=parse_time(entity.get("MembershipChangedAt")),
     )

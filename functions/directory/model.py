@@ -49,6 +49,9 @@ class UserRecord:
     direct: bool  # a level-1 user (direct member of the level-0 group)
     deleted: bool = False  # "Azure ID: deleted"
     deleted_at: datetime | None = None
+    group_ids: tuple[str, ...] = ()  # the level-1 groups it is an active member of, sorted
+    # When a run last wrote a change of it (not compared: an unchanged read keeps it).
+    changed_at: datetime | None = field(default=None, compare=False)
 
     @property
     def anonymous(self) -> bool:
@@ -61,6 +64,8 @@ class GroupRecord:
     display_name: str
     deleted: bool = False
     deleted_at: datetime | None = None
+    member_count: int = 0  # active user members
+    changed_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,7 @@ class MembershipRecord:
     user_id: str
     active: bool = True
     removed_at: datetime | None = None
+    changed_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass

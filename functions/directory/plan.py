@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from functions.core import changes as ch
+from functions.core.changes import Change, record_version
 from functions.core.model import ChangeCounts
 from functions.directory.model import (
     GroupRecord,
@@ -27,10 +29,26 @@ class DirectoryChanges:
     group_counts: ChangeCounts = field(default_factory=ChangeCounts)
     memberships_added: int = 0
     memberships_removed: int = 0
+    # What each written record's change is, in the order planned (the change feed's).
+    entries: list[Change] = field(default_factory=list)
 
     @property
     def entity_count(self) -> int:
         return len(self.users) + len(self.groups) + len(self.memberships)
+
+
+def _entry(entity: str, record: UserRecord | GroupRecord, old: object | None,
+           *, name: str) -> Change:
+    """The feed entry of a written user or group (``old``: as it was stored)."""
+    if old is None:
+        kind = ch.CREATED
+    elif getattr(old, "deleted", False) and not record.deleted:
+        kind = ch.RESTORED
+    elif record.deleted and not getattr(old, "deleted", False):
+        kind = ch.DELETED
+    else:
+        kind = ch.UPDATED
+    return Change(entity, record.id, kind, name, record_version(record))
 
 
 def plan_directory_changes(
@@ -43,39 +61,67 @@ def plan_directory_changes(
     """
     changes = DirectoryChanges()
     removals_allowed = tree.complete
+    groups_of: dict[str, set[str]] = {}
+    members_of: dict[str, int] = {}
+    for group_id, user_id in tree.memberships:
+        groups_of.setdefault(user_id, set()).add(group_id)
+        members_of[group_id] = members_of.get(group_id, 0) + 1
 
     for user in tree.users.values():
         old = stored.users.get(user.id)
         direct = user.id in tree.direct_user_ids
+        group_ids = groups_of.get(user.id, set())
         if not removals_allowed and old is not None:
+            # Absence from a partial read proves nothing: keep what was known.
             direct = direct or old.direct
-        new = UserRecord(user.id, user.display_name, user.email, user.upn, direct)
+            group_ids = group_ids | set(old.group_ids)
+        new = UserRecord(user.id, user.display_name, user.email, user.upn, direct,
+                         group_ids=tuple(sorted(group_ids)))
         changes.user_counts.seen(new, old, changes.users, mark="deleted")
 
     for group in tree.groups.values():
-        new_group = GroupRecord(group.id, group.display_name)
-        changes.group_counts.seen(new_group, stored.groups.get(group.id), changes.groups,
-                                  mark="deleted")
+        old_group = stored.groups.get(group.id)
+        count = members_of.get(group.id, 0)
+        if not removals_allowed and old_group is not None:
+            count = max(count, old_group.member_count)
+        new_group = GroupRecord(group.id, group.display_name, member_count=count)
+        changes.group_counts.seen(new_group, old_group, changes.groups, mark="deleted")
 
+    added: list[MembershipRecord] = []
     for group_id, user_id in tree.memberships:
         old_m = stored.memberships.get((group_id, user_id))
         if old_m is None or not old_m.active:
-            changes.memberships.append(MembershipRecord(group_id, user_id))
+            added.append(MembershipRecord(group_id, user_id))
             changes.memberships_added += 1
 
+    ended: list[MembershipRecord] = []
     if removals_allowed:
         for user_id, old_user in stored.users.items():
             if not old_user.deleted and user_id not in tree.users:
-                changes.users.append(replace(old_user, deleted=True, deleted_at=now))
+                changes.users.append(replace(old_user, deleted=True, deleted_at=now,
+                                             group_ids=()))
                 changes.user_counts.marked_deleted += 1
         for group_id, old_group in stored.groups.items():
             if not old_group.deleted and group_id not in tree.groups:
-                changes.groups.append(replace(old_group, deleted=True, deleted_at=now))
+                changes.groups.append(replace(old_group, deleted=True, deleted_at=now,
+                                              member_count=0))
                 changes.group_counts.marked_deleted += 1
         for key, old_m in stored.memberships.items():
             if old_m.active and key not in tree.memberships:
-                changes.memberships.append(replace(old_m, active=False, removed_at=now))
+                ended.append(replace(old_m, active=False, removed_at=now))
                 changes.memberships_removed += 1
+
+    # Every written record carries the time of this run; the feed says what it did.
+    changes.groups = [replace(g, changed_at=now) for g in changes.groups]
+    changes.users = [replace(u, changed_at=now) for u in changes.users]
+    changes.memberships = [replace(m, changed_at=now) for m in (*added, *ended)]
+    for g in changes.groups:
+        changes.entries.append(_entry(ch.GROUP, g, stored.groups.get(g.id), name=g.display_name))
+    for m in changes.memberships:
+        changes.entries.append(Change(ch.MEMBERSHIP, f"{m.group_id}_{m.user_id}",
+                                      ch.ADDED if m.active else ch.ENDED, "", record_version(m)))
+    for u in changes.users:
+        changes.entries.append(_entry(ch.USER, u, stored.users.get(u.id), name=u.display_name))
     return changes
 
 
@@ -92,8 +138,10 @@ def deletion_guard(
     if marked >= minimum and active and marked / active > ratio:
         return (
             f"This sync would mark {marked} of {active} users deleted (over {ratio:.0%}); "
-            "nothing was written. If that is right, run it again allowing mass deletion "
-            "(tenantsync sync directory --allow-mass-deletion)."
+            "nothing was written. Review the preview (GET /api/tenants/<tenant>/directory/"
+            "held); if it is right, release it (POST /api/tenants/<tenant>/directory/sync "
+            'with {"allowMassDeletion": true}, or tenantsync sync directory '
+            "--allow-mass-deletion)."
         )
     return None
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from functions.clients.graph import GraphClient
+from functions.core import changes as ch
+from functions.core.changes import Change, written_as_planned
 from functions.core.config import Settings
 from functions.core.errors import ErrorCode, TenantSyncError
 from functions.core.model import AppConnection, Run, SyncKind, TenantRecord
@@ -72,3 +74,17 @@ class DirectorySlice:
     def write(self, tenant_id: str, stored: StoredDirectory,
               changes: DirectoryChanges) -> WriteStats:
         return self.tables.write(tenant_id, stored, changes)
+
+    def feed(self, changes: DirectoryChanges) -> list[Change]:
+        return changes.entries
+
+    def settled(self, stored: StoredDirectory, changes: list[Change]) -> list[Change]:
+        def lookup(entity: str, entity_id: str) -> object | None:
+            if entity == ch.USER:
+                return stored.users.get(entity_id)
+            if entity == ch.GROUP:
+                return stored.groups.get(entity_id)
+            group_id, _, user_id = entity_id.partition("_")
+            return stored.memberships.get((group_id, user_id))
+
+        return written_as_planned(changes, lookup)

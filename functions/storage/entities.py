@@ -183,6 +183,8 @@ def run_entity(run: Run) -> Entity:
         "LeaseUntil": iso(run.lease_until),
         "Attempts": run.attempts,
         "QueuedAt": iso(run.queued_at),
+        "ChangesFrom": run.changes_from,
+        "ChangesTo": run.changes_to,
     }
     for prefix, counts in _count_sets(run):
         for name in _COUNT_FIELDS:
@@ -223,4 +225,6 @@ def run_record(entity: Mapping[str, Any]) -> Run:
         lease_until=parse_time(entity.get("LeaseUntil")),
         attempts=int(entity.get("Attempts", 0)),
         queued_at=parse_time(entity.get("QueuedAt")),
+        changes_from=str(entity.get("ChangesFrom", "")),
+        changes_to=str(entity.get("ChangesTo", "")),
     )

@@ -115,6 +115,17 @@ class JobQueue:
         except AzureError as exc:
             raise StorageError(f"could not enqueue a sync job ({type(exc).__name__})") from None
 
+    def send(self, text: str, *, delay_seconds: int = 0) -> None:
+        """Put any message on the queue, visible after ``delay_seconds`` (at most 7 days).
+
+        Raises:
+            StorageError: the queue did not answer.
+        """
+        try:
+            self._client.send_message(text, visibility_timeout=delay_seconds or None)
+        except AzureError as exc:
+            raise StorageError(f"could not enqueue a message ({type(exc).__name__})") from None
+
     def receive(self, *, visibility_seconds: int, max_messages: int = 16) -> list[Delivery]:
         """Take up to ``max_messages`` messages, hidden from others for ``visibility_seconds``;
         a message not deleted by then is delivered again."""

@@ -20,12 +20,15 @@ from datetime import datetime, timedelta
 
 from functions.clients.graph import RequestStats
 from functions.clients.tenant_graph import TenantGraphs
+from functions.core.changes import Change
 from functions.core.config import Settings
 from functions.core.errors import ErrorCode, StorageError
 from functions.core.model import Run, RunStatus, SyncState, TenantRecord, utcnow
+from functions.storage.feed import ChangeFeed
 from functions.storage.queues import SyncJob
 from functions.storage.runs import RunTable
 from functions.storage.tenants import TenantTable
+from functions.sync.guard import DeletionGuard
 from functions.sync.lease import Lease, LeaseLost
 from functions.sync.ledger import RunLedger, failures_recorded
 from functions.sync.slice import SyncSlice
@@ -53,6 +56,8 @@ class SyncEngine:
     graphs: TenantGraphs
     slices: Mapping[str, SyncSlice]
     clock: Callable[[], datetime] = utcnow
+    feed: ChangeFeed | None = None  # the tenants' change feeds (none: nothing recorded)
+    guard: DeletionGuard | None = None  # keeps held syncs' previews (none: not kept)
 
     def execute(self, job: SyncJob, *, take_over: bool = False) -> Run:
         """Run the queued run ``job`` names and return its record.
@@ -146,9 +151,12 @@ class SyncEngine:
             run.status = RunStatus.SUCCEEDED
             return changed
         stored = part.load(tenant.tenant_id)
-        changes = part.plan(read, stored, self.clock())
+        self._settle_feed(part, tenant.tenant_id, run.kind, stored)
+        planned_at = self.clock()  # the records' changedAt and their feed entries' time
+        changes = part.plan(read, stored, planned_at)
         part.count(changes, run)
-        held = None if run.options.allow_mass_deletion else part.hold(changes, stored)
+        entries = part.feed(changes)
+        held = self._held(part, run, changes, stored, entries)
         if held:
             run.status, run.error_code = RunStatus.SKIPPED, ErrorCode.DELETION_GUARD
             run.error = held
@@ -159,8 +167,15 @@ class SyncEngine:
             # write cut short must not let a later identical read skip the comparison.
             state.fingerprint = ""
             self.tenants.save_state(tenant, run.kind)
+        if self.feed is not None and entries:
+            # What is about to be written, first: an interrupted write is settled from it.
+            self.feed.intend(tenant.tenant_id, run.kind, run.run_id, entries, planned_at)
         written = part.write(tenant.tenant_id, stored, changes)
         run.entities_written, run.transactions = written.entities, written.transactions
+        if self.feed is not None and entries:
+            run.changes_from, run.changes_to = self.feed.append(
+                tenant.tenant_id, run.kind, run.run_id, entries, planned_at)
+            self.feed.clear(tenant.tenant_id, run.kind)
         if read.complete:
             run.status = RunStatus.SUCCEEDED
             state.fingerprint, state.verified_at = digest, self.clock()
@@ -168,6 +183,26 @@ class SyncEngine:
             run.status, run.error_code = RunStatus.PARTIAL, read.error_code
             run.error = f"{read.error} {part.incomplete_note}"
         return changed
+
+    def _held(self, part: SyncSlice, run: Run, changes: object, stored: object,
+              entries: list[Change]) -> str | None:
+        """Why the deletion guard holds the changes back, if it does (see ``guard``)."""
+        if self.guard is None:
+            return None if run.options.allow_mass_deletion else part.hold(changes, stored)
+        return self.guard.verdict(run, part.hold(changes, stored), entries)
+
+    def _settle_feed(self, part: SyncSlice, tenant_id: str, kind: str, stored: object) -> None:
+        """Record in the feed what an interrupted run of this kind did write (its intent,
+        kept to what ``stored`` holds as it planned), before planning anew."""
+        if self.feed is None:
+            return
+        intent = self.feed.intent(tenant_id, kind)
+        if intent is not None:
+            appended = self.feed.settle(tenant_id, intent,
+                                        lambda planned: part.settled(stored, planned))
+            log.warning("run %s of tenant %s stopped before clearing its intent of %d "
+                        "changes; %d of them (written, not yet in the feed) were appended now",
+                        intent.run_id, tenant_id, len(intent.changes), appended)
 
     def _trusted(self, state: SyncState, run: Run) -> bool:
         """Whether the fingerprint may stand for a comparison: not asked to compare in

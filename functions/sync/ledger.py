@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from functions.clients.graph import RequestStats
@@ -51,6 +51,9 @@ class RunLedger:
     tenants: TenantTable
     runs: RunTable
     clock: Callable[[], datetime] = utcnow
+    # Told of every run that ended, with its tenant's state before it (webhook notices).
+    listeners: list[Callable[[TenantRecord, Run, SyncState], None]] = field(
+        default_factory=list)
 
     def finish(
         self, tenant: TenantRecord, run: Run, requests: RequestStats, loaded: SyncState,
@@ -84,6 +87,8 @@ class RunLedger:
         if state.health != loaded.health:
             telemetry.health_changed(tenant, run.kind, loaded.health.value)
         telemetry.run_finished(run)
+        for listener in self.listeners:
+            listener(tenant, run, loaded)
         t = run.totals
         log.info(
             "%s sync %s: tenant %s, +%d ~%d =%d deleted %d restored %d, %d entities written, "

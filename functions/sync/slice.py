@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from functions.clients.graph import GraphClient
+from functions.core.changes import Change
 from functions.core.errors import ErrorCode
 from functions.core.model import AppConnection, Run, TenantRecord
 from functions.storage.tables import WriteStats
@@ -83,4 +84,14 @@ class SyncSlice(Protocol):
 
     def write(self, tenant_id: str, stored: Any, changes: Any) -> WriteStats:
         """Write the changes. Raises StorageError."""
+        ...
+
+    def feed(self, changes: Any) -> list[Change]:
+        """The change feed's entries of the planned changes, in the order they are written
+        (one per written record: its entity kind, id and change kind)."""
+        ...
+
+    def settled(self, stored: Any, changes: list[Change]) -> list[Change]:
+        """Of an interrupted run's planned entries, those whose record ``stored`` holds as
+        that run wrote it (its write got that far)."""
         ...

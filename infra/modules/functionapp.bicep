@@ -76,6 +76,9 @@ param directoryQueueName string = 'tenantsync-directory'
 @description('Queue of device and software sync jobs.')
 param devicesQueueName string = 'tenantsync-devices'
 
+@description('Queue of webhook delivery attempts.')
+param webhookQueueName string = 'tenantsync-webhooks'
+
 @description('Partner Center API base URL (customer discovery from Partner Center).')
 param partnerCenterUrl string = 'https://api.partnercenter.microsoft.com'
 
@@ -112,6 +115,7 @@ var appSettings = {
   TENANTSYNC_DEVICES_SCHEDULE: devicesSchedule
   TENANTSYNC_DIRECTORY_QUEUE: directoryQueueName
   TENANTSYNC_DEVICES_QUEUE: devicesQueueName
+  TENANTSYNC_WEBHOOK_QUEUE: webhookQueueName
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

@@ -33,7 +33,7 @@ DEVICE_FIELDS = {
     "ownerType", "enrolledAt", "lastSyncAt", "complianceState", "managementAgent",
     "azureAdDeviceId", "userId", "userUpn", "userEmail", "userDisplayName", "imei", "meid",
     "wifiMac", "ethernetMac", "totalStorageBytes", "freeStorageBytes", "isEncrypted",
-    "retired", "retiredAt",
+    "retired", "retiredAt", "changedAt",
 }
 
 
@@ -237,7 +237,9 @@ def test_detected_and_managed_software_in_pages(harness: Harness, world: World, 
     app = next(a for a in detected if a["name"] == "App 003")
     assert app == {"id": app["id"], "name": "App 003", "version": "1.3.0",
                    "publisher": "Fabrikam", "platform": "windows", "deviceCount": 4,
-                   "sizeBytes": 4000, "removed": False, "removedAt": None}
+                   "sizeBytes": 4000, "removed": False, "removedAt": None,
+                   "changedAt": app["changedAt"]}
+    assert app["changedAt"]  # the first sync detected it
     removed = api.get(f"/api/tenants/{tid}/software/detected", params={"removed": "true"})
     [only] = removed.json()["items"]
     assert only["id"] == gone and only["removedAt"]
@@ -248,8 +250,8 @@ def test_detected_and_managed_software_in_pages(harness: Harness, world: World, 
     assert sorted((m["name"], m["type"]) for m in managed) == [
         ("Mobile 00", "win32LobApp"), ("Mobile 01", "iosStoreApp"),
         ("Mobile 02", "androidManagedStoreApp")]
-    assert all(set(m) == {"id", "name", "type", "publisher", "removed", "removedAt"}
-               for m in managed)
+    assert all(set(m) == {"id", "name", "type", "publisher", "removed", "removedAt",
+                          "changedAt"} for m in managed)
 
 
 @pytest.mark.parametrize("query", [
@@ -334,7 +336,7 @@ def test_purge_deletes_a_customers_devices_and_software_and_waits_for_its_sync(
 
     kept_before = [e for e in harness.entities() if e["PartitionKey"] == kept]
     assert {e["_table"].removeprefix(harness.prefix) for e in kept_before} == {
-        "claims", "inventory", "runs"}
+        "claims", "feed", "inventory", "runs"}
     assert api.delete(f"/api/tenants/{gone}", params={"purge": "true"}).status_code == 204
     remaining = harness.entities()
     assert not [e for e in remaining if gone in (e["PartitionKey"], e["RowKey"])]

@@ -20,7 +20,7 @@ def test_one_run_and_a_tenants_runs_newest_first_in_pages(
     assert first["status"] == "succeeded"
     assert first["users"] == {"created": 5, "updated": 0, "unchanged": 0, "markedDeleted": 0,
                               "restored": 0}
-    assert first["ignored"] == {"nested_group": 1}  # DG inside Management
+    assert first["ignored"] == {"nestedGroup": 1}  # DG inside Management
     assert first["graphRequests"] > 0
     assert first["endedAt"] >= first["startedAt"]
 

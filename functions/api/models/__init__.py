@@ -18,6 +18,7 @@ from functions.api.models.fields import (
     utc,
 )
 from functions.api.models.inputs import (
+    DirectorySyncRequest,
     Input,
     PartnerCreate,
     PartnerUpdate,
@@ -26,6 +27,7 @@ from functions.api.models.inputs import (
     UpdateInput,
 )
 from functions.api.models.projections import (
+    change_out,
     detected_app_out,
     device_out,
     discovery_out,
@@ -38,6 +40,8 @@ from functions.api.models.projections import (
 )
 from functions.api.models.records import (
     AppCounts,
+    ChangeOut,
+    ChangePage,
     ComponentHealth,
     Counts,
     Customer,
@@ -54,6 +58,8 @@ from functions.api.models.records import (
     Group,
     GroupPage,
     HealthReport,
+    HeldCounts,
+    HeldSync,
     ManagedApp,
     ManagedAppPage,
     Page,
@@ -75,6 +81,8 @@ __all__ = [
     "MAX_TENANT_IDS",
     "RUN_ID_PATTERN",
     "AppCounts",
+    "ChangeOut",
+    "ChangePage",
     "ComponentHealth",
     "Counts",
     "Customer",
@@ -85,6 +93,7 @@ __all__ = [
     "DevicePage",
     "DeviceSide",
     "DirectoryConnectionOut",
+    "DirectorySyncRequest",
     "DiscoveryOut",
     "ErrorBody",
     "ErrorDetail",
@@ -93,6 +102,8 @@ __all__ = [
     "GroupPage",
     "Guid",
     "HealthReport",
+    "HeldCounts",
+    "HeldSync",
     "Input",
     "Kind",
     "ManagedApp",
@@ -119,6 +130,7 @@ __all__ = [
     "UpdateInput",
     "User",
     "UserPage",
+    "change_out",
     "detected_app_out",
     "device_out",
     "discovery_out",

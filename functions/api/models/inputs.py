@@ -183,3 +183,12 @@ class PartnerUpdate(UpdateInput):
     def _customers_for_list(self) -> PartnerUpdate:
         _customers_only_for_list(self.source, self.customers)
         return self
+
+
+class DirectorySyncRequest(Input):
+    """Options of a directory sync started over HTTP (the body may be left out)."""
+
+    allowMassDeletion: StrictBool = Field(
+        default=False,
+        description="Release the sync the deletion guard held back: apply exactly its "
+                    "previewed changes (GET .../directory/held)")

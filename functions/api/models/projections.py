@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from functions.api.models.records import (
     AppCounts,
+    ChangeOut,
     Counts,
     Customer,
     DetectedApp,
@@ -29,6 +32,7 @@ from functions.core.model import (
 from functions.devices.model import DetectedAppRecord, DeviceRecord, ManagedAppRecord
 from functions.directory.model import GroupRecord, UserRecord
 from functions.partners import Discovery
+from functions.storage.feed import FeedEntry
 
 
 def tenant_out(t: TenantRecord) -> Tenant:
@@ -80,22 +84,29 @@ def run_out(r: Run) -> RunOut:
         startedAt=r.started_at, endedAt=r.ended_at, users=_counts(r.users),
         groups=_counts(r.groups), membershipsAdded=r.memberships_added,
         membershipsRemoved=r.memberships_removed, devices=_device_counts(r.devices),
-        apps=_app_counts(r.apps), ignored=dict(r.ignored),
+        apps=_app_counts(r.apps), ignored={_camel(k): v for k, v in r.ignored.items()},
         graphRequests=r.graph_requests, throttled=r.throttled,
         entitiesWritten=r.entities_written, transactions=r.transactions,
         errorCode=r.error_code or None, error=r.error or None,
+        changesFrom=r.changes_from or None, changesTo=r.changes_to or None,
     )
 
 
 def user_out(u: UserRecord) -> User:
     return User(id=u.id, displayName=u.display_name, email=u.email, upn=u.upn,
                 anonymous=u.anonymous, direct=u.direct, azureIdDeleted=u.deleted,
-                deletedAt=u.deleted_at)
+                deletedAt=u.deleted_at, groupIds=list(u.group_ids), changedAt=u.changed_at)
 
 
 def group_out(g: GroupRecord) -> Group:
     return Group(id=g.id, displayName=g.display_name, azureIdDeleted=g.deleted,
-                 deletedAt=g.deleted_at)
+                 deletedAt=g.deleted_at, memberCount=g.member_count, changedAt=g.changed_at)
+
+
+def change_out(e: FeedEntry) -> ChangeOut:
+    c = e.change
+    return ChangeOut(sequence=e.seq, entity=c.entity, entityId=c.entity_id, change=c.change,
+                     name=c.name, runId=e.run_id, syncKind=e.sync_kind, changedAt=e.at)
 
 
 def _camel(name: str) -> str:
@@ -103,19 +114,33 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+def _intune_time(value: str | None) -> datetime | None:
+    """Intune's ISO 8601 text as a time (None when empty or not a time)."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def device_out(d: DeviceRecord) -> Device:
-    return Device(**{_camel(name): getattr(d, name) for name in d.__slots__})
+    fields = {_camel(name): getattr(d, name) for name in d.__slots__}
+    fields["enrolledAt"] = _intune_time(d.enrolled_at)
+    fields["lastSyncAt"] = _intune_time(d.last_sync_at)
+    return Device(**fields)
 
 
 def detected_app_out(a: DetectedAppRecord) -> DetectedApp:
     return DetectedApp(id=a.id, name=a.name, version=a.version, publisher=a.publisher,
                        platform=a.platform, deviceCount=a.device_count, sizeBytes=a.size_bytes,
-                       removed=a.removed, removedAt=a.removed_at)
+                       removed=a.removed, removedAt=a.removed_at, changedAt=a.changed_at)
 
 
 def managed_app_out(a: ManagedAppRecord) -> ManagedApp:
     return ManagedApp(id=a.id, name=a.name, type=a.app_type, publisher=a.publisher,
-                      removed=a.removed, removedAt=a.removed_at)
+                      removed=a.removed, removedAt=a.removed_at, changedAt=a.changed_at)
 
 
 def partner_out(p: PartnerConnection) -> Partner:

@@ -115,6 +115,10 @@ class RunOut(BaseModel):
     transactions: int
     errorCode: str | None
     error: str | None
+    changesFrom: str | None = Field(
+        description="Change-feed cursor before the changes this run recorded (null: none)")
+    changesTo: str | None = Field(
+        description="Change-feed cursor after the changes this run recorded (null: none)")
 
 
 class User(BaseModel):
@@ -126,6 +130,9 @@ class User(BaseModel):
     direct: bool = Field(description="A direct member of the level-0 group")
     azureIdDeleted: bool = Field(description='"Azure ID: deleted": left the level-0 group')
     deletedAt: datetime | None
+    groupIds: list[str] = Field(description="The level-1 groups it is an active member of")
+    changedAt: datetime | None = Field(
+        description="When a sync last changed it (null: before change times were kept)")
 
 
 class Group(BaseModel):
@@ -133,6 +140,8 @@ class Group(BaseModel):
     displayName: str
     azureIdDeleted: bool
     deletedAt: datetime | None
+    memberCount: int = Field(description="Its active user members")
+    changedAt: datetime | None = Field(description="When a sync last changed it")
 
 
 class Device(BaseModel):
@@ -150,8 +159,8 @@ class Device(BaseModel):
     operatingSystem: str | None
     osVersion: str | None
     ownerType: str | None = Field(description="company or personal")
-    enrolledAt: str | None = Field(description="As Intune gives it (ISO 8601)")
-    lastSyncAt: str | None = Field(description="As Intune gives it (ISO 8601)")
+    enrolledAt: datetime | None = Field(description="Enrolment time, as Intune gives it")
+    lastSyncAt: datetime | None = Field(description="Last check-in, as Intune gives it")
     complianceState: str | None
     managementAgent: str | None
     azureAdDeviceId: str | None
@@ -168,6 +177,7 @@ class Device(BaseModel):
     isEncrypted: bool | None
     retired: bool = Field(description="Gone from Intune (kept, never deleted)")
     retiredAt: datetime | None
+    changedAt: datetime | None = Field(description="When a sync last changed it")
 
 
 class DetectedApp(BaseModel):
@@ -180,6 +190,7 @@ class DetectedApp(BaseModel):
     sizeBytes: int | None
     removed: bool = Field(description="No longer detected (kept)")
     removedAt: datetime | None
+    changedAt: datetime | None = Field(description="When a sync last changed it")
 
 
 class ManagedApp(BaseModel):
@@ -189,6 +200,7 @@ class ManagedApp(BaseModel):
     publisher: str | None
     removed: bool = Field(description="No longer in Intune (kept)")
     removedAt: datetime | None
+    changedAt: datetime | None = Field(description="When a sync last changed it")
 
 
 class Partner(BaseModel):
@@ -298,3 +310,49 @@ class HealthReport(BaseModel):
     @property
     def http_status(self) -> int:
         return 200 if self.status == "ok" else 503
+
+
+class ChangeOut(BaseModel):
+    """One change a sync wrote, at its position in the tenant's change feed."""
+
+    sequence: int = Field(description="Its position in the feed (1, 2, 3, ...)")
+    entity: str = Field(description="user, group, membership, device, detectedApp, managedApp")
+    entityId: str = Field(description="The record's id (a membership: <groupId>_<userId>)")
+    change: str = Field(description="created, updated, deleted, restored (users, groups); "
+                                    "added, ended (memberships); created, updated, retired, "
+                                    "restored (devices); detected, changed, removed, restored "
+                                    "(apps)")
+    name: str = Field(description="The record's display name, when it has one")
+    runId: str
+    syncKind: str = Field(description="directory or devices")
+    changedAt: datetime
+
+
+class ChangePage(BaseModel):
+    items: list[ChangeOut]
+    cursor: str | None = Field(
+        description="Pass it as `cursor` to read on: the position after the last item (null "
+                    "while the feed is empty). Durable: keep it between sessions.")
+    more: bool = Field(description="More changes follow now; false: you are at the end")
+
+
+class HeldCounts(BaseModel):
+    usersDeleted: int = Field(description="Users it would mark \"Azure ID: deleted\"")
+    groupsDeleted: int
+    membershipsEnded: int
+    changes: int = Field(description="Every change it would write")
+
+
+class HeldSync(BaseModel):
+    """A sync the deletion guard held back, and a page of what it would write."""
+
+    tenantId: str
+    kind: str
+    runId: str = Field(description="The run that was held")
+    heldAt: datetime
+    reason: str
+    counts: HeldCounts
+    changes: list[ChangeOut] = Field(
+        description="The changes it would write (sequence: their order in the plan)")
+    continuationToken: str | None = Field(
+        description="Pass it back for the next page of changes; null on the last")

@@ -1,0 +1,71 @@
+"""What one write of a sync did to one record: the entries of a tenant's change feed.
+
+Entity and change kinds are plain strings, so that a new kind of record (device-app links,
+say) adds entries without a new schema: the feed stores them as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from typing import Any
+
+# Entity kinds the syncs record today.
+USER, GROUP, MEMBERSHIP = "user", "group", "membership"
+DEVICE, DETECTED_APP, MANAGED_APP = "device", "detectedApp", "managedApp"
+
+# Change kinds: directory records are created, updated, deleted (marked "Azure ID:
+# deleted"), restored; memberships added and ended; devices retired; apps detected,
+# changed, removed.
+CREATED, UPDATED, DELETED, RESTORED = "created", "updated", "deleted", "restored"
+ADDED, ENDED = "added", "ended"
+RETIRED = "retired"
+DETECTED, CHANGED, REMOVED = "detected", "changed", "removed"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One change a run writes: ``entity`` kind and ``entity_id``, the ``change`` kind, a
+    display ``name`` (empty where a record has none), and ``version``, a digest of the
+    record as written (to tell afterwards whether the write happened)."""
+
+    entity: str
+    entity_id: str
+    change: str
+    name: str = ""
+    version: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What the change is, without the record's times: for comparing two plans."""
+        return self.entity, self.entity_id, self.change
+
+
+def record_version(record: Any) -> str:
+    """A digest of a record's compared fields (a dataclass): equal digests, equal records.
+
+    Fields declared ``compare=False`` (``changed_at``) are left out, like equality does.
+    """
+    values = [repr(getattr(record, f.name)) for f in fields(record) if f.compare]
+    return hashlib.blake2b("\x1f".join(values).encode(), digest_size=8).hexdigest()
+
+
+def written_as_planned(changes: Iterable[Change],
+                       stored: Callable[[str, str], Any | None]) -> list[Change]:
+    """The changes whose record is stored as the change wrote it (``stored`` looks a record
+    up by entity kind and id): what an interrupted write did get done."""
+    kept = []
+    for change in changes:
+        record = stored(change.entity, change.entity_id)
+        if record is not None and record_version(record) == change.version:
+            kept.append(change)
+    return kept
+
+
+def plan_digest(changes: Iterable[Change]) -> str:
+    """A digest of what a plan changes (entity, id, change kind), whatever its times."""
+    digest = hashlib.sha256()
+    for key in sorted(c.key for c in changes):
+        digest.update("|".join(key).encode() + b"\n")
+    return digest.hexdigest()

@@ -1,0 +1,284 @@
+"""A tenant's change feed in Table Storage: ordered, durable, appended safely by concurrent
+syncs, read with a cursor (docs/design.md, "The change feed").
+
+Partition = tenant ID. Rows: ``head`` (the committed position ``Seq``, the feed's id, the
+append lock, the last run of each kind whose entries were appended), blocks keyed by
+their 12-digit first position (the entries of one run, packed), and ``intent-<kind>-<n>``
+(the entries a run is about to write). Readers read only up to ``Seq``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import orjson
+
+from functions.core.changes import Change
+from functions.core.errors import ErrorCode, InputError, StorageError
+from functions.core.model import utcnow
+from functions.storage.entities import Entity, iso, parse_time
+from functions.storage.packed import CHUNK_BYTES, compress
+from functions.storage.tables import TableStore
+
+FEED_TABLE = "feed"
+HEAD_ROW = "head"
+ENTRIES_PER_ROW = 2000  # about 100 KB compressed: a page of the feed reads one or two rows
+# A transaction carries at most 4 MiB: several packed rows go in several (each row is
+# written whole; a block's rows are read only once the head says they are committed).
+TRANSACTION_CHARS = 3_000_000
+LOCK_SECONDS = 60.0  # an append takes well under a second; a dead holder's lock expires
+_DIGITS = 12
+_AFTER_DIGITS = "a"  # sorts after every block key, before "head" and "intent-..."
+_CURSOR = re.compile(r"^([0-9a-f]{8})\.([0-9]{1,12})$")
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """A committed change at its position in the feed."""
+
+    seq: int
+    change: Change
+    run_id: str
+    sync_kind: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    entries: list[FeedEntry]
+    cursor: str | None  # after the last entry returned; None while the feed is empty
+    more: bool  # committed entries follow
+
+
+@dataclass(frozen=True)
+class Intent:
+    """The entries a run of ``kind`` was about to write when it was interrupted."""
+
+    kind: str
+    run_id: str
+    at: datetime
+    changes: list[Change]
+
+
+def cursor_of(feed_id: str, seq: int) -> str:
+    return f"{feed_id}.{seq}"
+
+
+def _key(seq: int) -> str:
+    return f"{seq:0{_DIGITS}d}"
+
+
+def encode_changes(changes: Sequence[Change]) -> dict[str, bytes]:
+    """Changes as binary properties ``Entries0..n`` (zlib-compressed JSON rows)."""
+    rows = [[c.entity, c.entity_id, c.change, c.name, c.version] for c in changes]
+    data = compress(orjson.dumps(rows))
+    return {f"Entries{n}": data[start:start + CHUNK_BYTES]
+            for n, start in enumerate(range(0, max(len(data), 1), CHUNK_BYTES))}
+
+
+def decode_changes(entity: Entity) -> list[Change]:
+    """The changes ``encode_changes`` put in a row, in their order."""
+    chunks: list[bytes] = []
+    while f"Entries{len(chunks)}" in entity:
+        chunks.append(bytes(entity[f"Entries{len(chunks)}"]))
+    data = b"".join(chunks)
+    return [Change(*row) for row in orjson.loads(zlib.decompress(data))] if data else []
+
+
+class ChangeFeed:
+    """Every tenant's change feed."""
+
+    def __init__(self, store: TableStore, *, clock: Callable[[], datetime] = utcnow,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._store = store
+        self._clock = clock
+        self._sleep = sleep
+
+    # --- a run's intent ---------------------------------------------------------------
+
+    def intend(self, tenant_id: str, kind: str, run_id: str, changes: Sequence[Change],
+               at: datetime) -> None:
+        """Record what a run of ``kind`` is about to write (at ``at``), before it writes it.
+
+        Raises:
+            StorageError: storage did not answer (the run must not write then).
+        """
+        rows = []
+        for n, start in enumerate(range(0, len(changes), ENTRIES_PER_ROW)):
+            part = changes[start:start + ENTRIES_PER_ROW]
+            rows.append({"PartitionKey": tenant_id, "RowKey": f"intent-{kind}-{n:05d}",
+                         "RunId": run_id, "At": iso(at), "Count": len(part),
+                         **encode_changes(part)})
+        stale = [r for r in self._intent_rows(tenant_id, kind) if r["RowKey"] not in
+                 {row["RowKey"] for row in rows}]
+        for row in stale:
+            self._store.delete(FEED_TABLE, tenant_id, row["RowKey"])
+        self._store.write(FEED_TABLE, rows, max_chars=TRANSACTION_CHARS)
+
+    def intent(self, tenant_id: str, kind: str) -> Intent | None:
+        """The intent a run of ``kind`` left, if one was not committed and cleared."""
+        rows = list(self._intent_rows(tenant_id, kind))
+        if not rows:
+            return None
+        run_ids = {r.get("RunId", "") for r in rows}
+        changes = [c for r in sorted(rows, key=lambda r: r["RowKey"]) for c in decode_changes(r)]
+        # Rows of one intent share a run id; mixed ones (a crash while rewriting) are
+        # read as the newest run's, the only one that can still be unapplied.
+        at = parse_time(rows[0].get("At")) or self._clock()
+        return Intent(kind, max(run_ids), at, changes)
+
+    def settle(self, tenant_id: str, intent: Intent, written: Callable[[list[Change]],
+                                                                       list[Change]]) -> int:
+        """Finish an interrupted run's intent: append the entries ``written`` says were
+        stored (unless they already were), then clear it. Returns how many were appended.
+
+        Raises:
+            StorageError: storage did not answer (the intent stays for the next run).
+        """
+        head = self._head(tenant_id)
+        appended = 0
+        if head[0].get(f"Applied{intent.kind}") != intent.run_id:
+            kept = written(intent.changes)
+            if kept:
+                self.append(tenant_id, intent.kind, intent.run_id, kept, intent.at)
+                appended = len(kept)
+        self.clear(tenant_id, intent.kind)
+        return appended
+
+    def clear(self, tenant_id: str, kind: str) -> None:
+        for row in self._intent_rows(tenant_id, kind):
+            self._store.delete(FEED_TABLE, tenant_id, row["RowKey"])
+
+    def _intent_rows(self, tenant_id: str, kind: str) -> Iterator[Entity]:
+        prefix = f"intent-{kind}-"
+        return self._store.query(
+            FEED_TABLE, "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            {"pk": tenant_id, "lo": prefix, "hi": prefix[:-1] + "."})
+
+    # --- appending --------------------------------------------------------------------
+
+    def append(self, tenant_id: str, kind: str, run_id: str, changes: Sequence[Change],
+               at: datetime | None = None) -> tuple[str, str]:
+        """Append a run's changes (made at ``at``, default now) after every committed one;
+        returns the cursors before and after them. Safe under concurrent appends to the
+        same tenant (one at a time, through an ETag-checked lock on the head row).
+
+        Raises:
+            StorageError: storage did not answer, or the lock stayed taken.
+        """
+        token = os.urandom(6).hex()
+        deadline = time.monotonic() + 3 * LOCK_SECONDS
+        while True:
+            entity, etag = self._head(tenant_id)
+            now = self._clock()
+            locked_until = parse_time(entity.get("LockedUntil"))
+            if entity.get("LockedBy") and locked_until is not None and locked_until > now:
+                if time.monotonic() > deadline:
+                    raise StorageError("the change feed stayed locked by another sync; "
+                                       "the next run records these changes")
+                self._sleep(0.05)
+                continue
+            entity.update(LockedBy=token, LockedUntil=iso(now + timedelta(seconds=LOCK_SECONDS)))
+            etag_locked = self._store.update_if_unchanged(FEED_TABLE, entity, etag)
+            if etag_locked is None:
+                continue  # another appender took it first
+            seq = int(entity.get("Seq", 0))
+            self._drop_after(tenant_id, seq)
+            when = at or self._clock()
+            rows = []
+            for start in range(0, len(changes), ENTRIES_PER_ROW):
+                part = changes[start:start + ENTRIES_PER_ROW]
+                rows.append({"PartitionKey": tenant_id, "RowKey": _key(seq + 1 + start),
+                             "Start": seq + 1 + start, "Count": len(part), "RunId": run_id,
+                             "SyncKind": kind, "At": iso(when), **encode_changes(part)})
+            self._store.write(FEED_TABLE, rows, max_chars=TRANSACTION_CHARS)
+            end = seq + len(changes)
+            entity.update(Seq=end, LockedBy="", LockedUntil="", **{f"Applied{kind}": run_id})
+            if self._store.update_if_unchanged(FEED_TABLE, entity, etag_locked) is None:
+                continue  # our lock ran out and another appender went first: again
+            feed_id = str(entity["FeedId"])
+            return cursor_of(feed_id, seq), cursor_of(feed_id, end)
+
+    def _drop_after(self, tenant_id: str, seq: int) -> None:
+        """Remove blocks past the committed position: left by an appender that died."""
+        for row in self._store.query(
+                FEED_TABLE, "PartitionKey eq @pk and RowKey gt @lo and RowKey lt @hi",
+                {"pk": tenant_id, "lo": _key(seq), "hi": _AFTER_DIGITS},
+                select=("PartitionKey", "RowKey")):
+            self._store.delete(FEED_TABLE, tenant_id, row["RowKey"])
+
+    def _head(self, tenant_id: str) -> tuple[Entity, str]:
+        for _ in range(5):
+            found = self._store.get_versioned(FEED_TABLE, tenant_id, HEAD_ROW)
+            if found is not None:
+                entity, etag = found
+                return {k: v for k, v in entity.items() if k not in ("Timestamp",)}, etag
+            self._store.insert(FEED_TABLE, {"PartitionKey": tenant_id, "RowKey": HEAD_ROW,
+                                            "Seq": 0, "FeedId": os.urandom(4).hex()})
+        raise StorageError("could not create the change feed's head row")
+
+    # --- reading ----------------------------------------------------------------------
+
+    def position(self, tenant_id: str) -> str | None:
+        """The cursor after the last committed change (None while the feed is empty)."""
+        found = self._store.get(FEED_TABLE, tenant_id, HEAD_ROW)
+        if found is None:
+            return None
+        return cursor_of(str(found["FeedId"]), int(found.get("Seq", 0)))
+
+    def page(self, tenant_id: str, cursor: str | None, limit: int) -> FeedPage:
+        """Up to ``limit`` committed changes after ``cursor`` (from the first without one).
+
+        Raises:
+            InputError: ``invalid_cursor``: not a cursor of this feed (or of a feed since
+            purged), or past its end.
+        """
+        head = self._store.get(FEED_TABLE, tenant_id, HEAD_ROW)
+        committed = int(head.get("Seq", 0)) if head else 0
+        feed_id = str(head["FeedId"]) if head else ""
+        after = 0
+        if cursor is not None:
+            match = _CURSOR.match(cursor)
+            if not match or not head or match.group(1) != feed_id:
+                raise InputError("cursor is not one of this tenant's change feed (or the "
+                                 "feed was reset when the tenant was purged): read again "
+                                 "from the beginning, without a cursor",
+                                 code=ErrorCode.INVALID_CURSOR)
+            after = int(match.group(2))
+            if after > committed:
+                raise InputError("cursor is past the end of the change feed: read again "
+                                 "from the beginning, without a cursor",
+                                 code=ErrorCode.INVALID_CURSOR)
+        if not head:
+            return FeedPage([], None, False)
+        entries: list[FeedEntry] = []
+        first = max(1, after + 1 - ENTRIES_PER_ROW + 1)
+        if after < committed:
+            rows = self._store.query(
+                FEED_TABLE, "PartitionKey eq @pk and RowKey ge @lo and RowKey le @hi",
+                {"pk": tenant_id, "lo": _key(first), "hi": _key(committed)})
+            for row in rows:
+                start = int(row["Start"])
+                at = parse_time(row.get("At")) or self._clock()
+                for offset, change in enumerate(decode_changes(row)):
+                    seq = start + offset
+                    if seq <= after or seq > committed:
+                        continue
+                    entries.append(FeedEntry(seq, change, str(row.get("RunId", "")),
+                                             str(row.get("SyncKind", "")), at))
+                    if len(entries) == limit:
+                        break
+                if len(entries) == limit:
+                    break
+        last = entries[-1].seq if entries else after
+        return FeedPage(entries, cursor_of(feed_id, last), last < committed)
+
+    def purge(self, tenant_id: str) -> int:
+        """Hard-delete a tenant's feed (with its purged data); returns how many rows."""
+        return self._store.delete_partition(FEED_TABLE, tenant_id)

@@ -1,0 +1,69 @@
+"""What a run's end tells subscribers: the sync finished; the tenant's health changed; its
+credential is about to expire (or has)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from functions.core.errors import TenantSyncError
+from functions.core.model import ChangeCounts, Health, Run, SyncState, TenantRecord, utcnow
+from functions.webhooks.model import CREDENTIAL_EXPIRING, HEALTH_CHANGED, SYNC_FINISHED, Event
+from functions.webhooks.worker import WebhookEvents
+
+log = logging.getLogger("tenantsync.webhooks")
+EXPIRY = frozenset({Health.SECRET_EXPIRING, Health.SECRET_EXPIRED})
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _counts(c: ChangeCounts) -> dict[str, int]:
+    return {"created": c.created, "updated": c.updated, "unchanged": c.unchanged,
+            "markedDeleted": c.marked_deleted, "restored": c.restored}
+
+
+def sync_finished(run: Run) -> Event:
+    return Event(SYNC_FINISHED, run.tenant_id, {
+        "tenantId": run.tenant_id, "runId": run.run_id, "kind": run.kind,
+        "trigger": run.trigger, "status": run.status.value, "startedAt": _time(run.started_at),
+        "endedAt": _time(run.ended_at), "errorCode": run.error_code or None,
+        "counts": {"users": _counts(run.users), "groups": _counts(run.groups),
+                   "membershipsAdded": run.memberships_added,
+                   "membershipsRemoved": run.memberships_removed,
+                   "devices": _counts(run.devices), "apps": _counts(run.apps)},
+        "changes": {"from": run.changes_from or None, "to": run.changes_to or None},
+    })
+
+
+@dataclass
+class RunNotices:
+    events: WebhookEvents
+
+    def run_ended(self, tenant: TenantRecord, run: Run, before: SyncState) -> None:
+        """Publish the events of a run that ended. Never raises: a notice that cannot be
+        queued is logged, and the run stays as it ended."""
+        state = tenant.state(run.kind)
+        events = [sync_finished(run)]
+        if state.health != before.health:
+            events.append(Event(HEALTH_CHANGED, tenant.tenant_id, {
+                "tenantId": tenant.tenant_id, "kind": run.kind, "health": state.health.value,
+                "previousHealth": before.health.value, "since": _time(state.health_since),
+                "errorCode": state.last_error_code or None, "error": state.last_error or None,
+                "runId": run.run_id}))
+            if state.health in EXPIRY and state.secret_expires_on is not None:
+                days = (state.secret_expires_on - utcnow()).total_seconds() // 86400
+                events.append(Event(CREDENTIAL_EXPIRING, tenant.tenant_id, {
+                    "tenantId": tenant.tenant_id, "kind": run.kind,
+                    "expiresOn": _time(state.secret_expires_on), "daysLeft": int(days),
+                    "expired": state.health == Health.SECRET_EXPIRED}))
+        for event in events:
+            try:
+                self.events.publish(event)
+            except TenantSyncError as exc:
+                log.warning("webhook event %s of tenant %s not queued: %s", event.type,
+                            tenant.tenant_id, exc.message)
+
+

@@ -1,0 +1,240 @@
+"""Events become deliveries, and deliveries are attempted: one queue message per attempt,
+retried with exponential back-off (the message's visibility delay), at least once.
+
+Message: ``{"s": subscription id, "d": delivery id, "g": generation, "a": attempt}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import requests
+
+from functions.clients.vault import SecretStore
+from functions.core.errors import NotFoundError, SecretStoreError, StorageError
+from functions.core.model import utcnow
+from functions.core.sensitive import SecretValue
+from functions.storage.queues import JobQueue
+from functions.webhooks.destination import refused_in
+from functions.webhooks.model import (
+    DELIVERED,
+    FAILED,
+    PENDING,
+    Attempt,
+    Delivery,
+    Event,
+    Subscription,
+)
+from functions.webhooks.signing import signature
+from functions.webhooks.store import WebhookTables, new_delivery_id
+
+log = logging.getLogger("tenantsync.webhooks")
+MAX_DELAY_SECONDS = 6 * 3600  # a retry waits at most this long (the queue allows 7 days)
+
+
+def queue_message(delivery: Delivery, attempt: int) -> str:
+    return json.dumps({"s": delivery.subscription_id, "d": delivery.id,
+                       "g": delivery.generation, "a": attempt})
+
+
+@dataclass
+class WebhookEvents:
+    """Turns an event into one delivery per subscription that wants it."""
+
+    tables: WebhookTables
+    queue: Callable[[], JobQueue]
+    clock: Callable[[], datetime] = utcnow
+
+    def publish(self, event: Event) -> list[Delivery]:
+        """Record and queue the event's deliveries (none when nobody subscribed to it).
+
+        Raises:
+            StorageError: storage did not answer.
+        """
+        wanted = [s for s in self.tables.all() if s.wants(event.type, event.tenant_id)]
+        if not wanted:
+            return []
+        now = self.clock()
+        body = json.dumps({"type": event.type, "timestamp": now.isoformat().replace(
+            "+00:00", "Z"), "data": event.data}, separators=(",", ":"))
+        deliveries = []
+        for subscription in wanted:
+            delivery = Delivery(subscription.id, new_delivery_id(now), event.type, body, now,
+                                next_attempt_at=now)
+            self.tables.save_delivery(delivery)
+            self.queue().send(queue_message(delivery, attempt=0))
+            deliveries.append(delivery)
+        return deliveries
+
+
+@dataclass
+class Deliverer:
+    """Makes one attempt of a delivery and decides what follows it."""
+
+    tables: WebhookTables
+    secrets: SecretStore
+    queue: Callable[[], JobQueue]
+    session: requests.Session
+    retry_base: float
+    max_attempts: int
+    disable_after: int
+    timeout: float
+    clock: Callable[[], datetime] = utcnow
+
+    def handle(self, text: str) -> Delivery | None:
+        """Attempt the delivery a queue message names (None: the message is stale or
+        malformed and is dropped).
+
+        Raises:
+            StorageError, SecretStoreError: try the message again later.
+        """
+        try:
+            message = json.loads(text)
+            subscription_id, delivery_id = str(message["s"]), str(message["d"])
+            generation, attempt = int(message["g"]), int(message["a"])
+        except (ValueError, KeyError, TypeError):
+            log.error("webhook message dropped: not one of ours")
+            return None
+        try:
+            subscription = self.tables.get(subscription_id)
+            delivery = self.tables.delivery(subscription_id, delivery_id)
+        except NotFoundError:
+            return None  # removed meanwhile
+        if delivery.generation != generation or delivery.status != PENDING:
+            return None  # re-sent since, or already delivered
+        if not subscription.enabled:
+            delivery.status, delivery.next_attempt_at = FAILED, None
+            delivery.attempts.append(Attempt(self.clock(), None, "the subscription is "
+                                             f"disabled: {subscription.disabled_reason}", 0))
+            self.tables.save_delivery(delivery)
+            return delivery
+        return self._attempt(subscription, delivery, attempt)
+
+    def _secrets(self, s: Subscription) -> list[SecretValue]:
+        current = self.secrets.get(s.secret_name)
+        if s.secret_version and current.version != s.secret_version:
+            # Rotated (by another instance) since this one cached it.
+            current = self.secrets.get(s.secret_name, fresh=True)
+        found = [current.value]
+        if s.previous_secret_name and s.previous_until and s.previous_until > self.clock():
+            try:
+                found.append(self.secrets.get(s.previous_secret_name, fresh=True).value)
+            except SecretStoreError as exc:
+                if exc.code != "secret_missing":
+                    raise
+        return found
+
+    def _attempt(self, s: Subscription, delivery: Delivery, attempt: int) -> Delivery:
+        timestamp = int(self.clock().timestamp())
+        headers = {
+            "content-type": "application/json", "user-agent": "tenantsync-webhooks/1",
+            "webhook-id": delivery.message_id, "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature(self._secrets(s), delivery.message_id, timestamp,
+                                           delivery.payload),
+        }
+        started = time.monotonic()
+        status: int | None = None
+        try:
+            answer = self.session.post(s.url, data=delivery.payload.encode(), headers=headers,
+                                       timeout=(min(5.0, self.timeout), self.timeout),
+                                       allow_redirects=False)
+            status = answer.status_code
+            error = "" if 200 <= status < 300 else f"answered HTTP {status}"
+            answer.close()
+        except requests.Timeout:
+            error = f"no answer within {self.timeout:g} s"
+        except requests.RequestException as exc:
+            # Only our own words: the library's text could quote the URL, whose query
+            # string may hold the receiver's token.
+            refused = refused_in(exc)
+            error = (f"refused: {refused}" if refused
+                     else f"could not connect ({type(exc).__name__})")
+        now = self.clock()
+        delivery.attempts.append(Attempt(now, status, error,
+                                         int((time.monotonic() - started) * 1000)))
+        ok = not error
+        if ok:
+            delivery.status, delivery.delivered_at, delivery.next_attempt_at = DELIVERED, now, None
+        elif attempt + 1 >= self.max_attempts:
+            delivery.status, delivery.next_attempt_at = FAILED, None
+        subscription = self._count(s.id, ok, error)
+        if not ok and delivery.status == PENDING and not subscription.enabled:
+            delivery.status, delivery.next_attempt_at = FAILED, None
+        if delivery.status == PENDING:
+            delay = min(MAX_DELAY_SECONDS, self.retry_base * (2 ** attempt))
+            delivery.next_attempt_at = now + timedelta(seconds=delay)
+        self.tables.save_delivery(delivery)
+        if delivery.status == PENDING:
+            self.queue().send(queue_message(delivery, attempt + 1),
+                              delay_seconds=max(0, round(delay)))
+        log.info("webhook %s to subscription %s: %s", delivery.message_id, s.id,
+                 "delivered" if ok else error)
+        return delivery
+
+    def _count(self, subscription_id: str, ok: bool, error: str) -> Subscription:
+        """Count the attempt on the subscription: a success clears its failures, the
+        ``disable_after``-th failure in a row disables it with the reason."""
+        def apply(s: Subscription) -> bool:
+            if ok:
+                if not s.failures_in_a_row:
+                    return False
+                s.failures_in_a_row = 0
+                return True
+            s.failures_in_a_row += 1
+            if s.enabled and s.failures_in_a_row >= self.disable_after:
+                s.enabled, s.disabled_at = False, self.clock()
+                s.disabled_reason = (f"disabled after {s.failures_in_a_row} failed attempts "
+                                     f"in a row (the last {error}); fix the endpoint, then "
+                                     "enable it again (PATCH with enabled: true)")
+                log.warning("webhook subscription %s disabled: %s", s.id, s.disabled_reason)
+            return True
+
+        return self.tables.change(subscription_id, apply)
+
+
+@dataclass
+class DeliveryWorker:
+    """Drains the deliveries' queue locally, as the queue-triggered function does in Azure."""
+
+    deliverer: Deliverer
+    queue: Callable[[], JobQueue]
+    visibility_seconds: int = 60
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def drain(self, stop: threading.Event | None = None) -> int:
+        """Attempt every delivery that is due now; returns how many messages were handled.
+
+        Raises:
+            StorageError: the queue could not be read.
+        """
+        handled = 0
+        with self._lock:
+            while not (stop and stop.is_set()):
+                messages = self.queue().receive(visibility_seconds=self.visibility_seconds)
+                if not messages:
+                    return handled
+                for delivery in messages:
+                    try:
+                        self.deliverer.handle(delivery.text)
+                    except (StorageError, SecretStoreError) as exc:
+                        log.warning("webhook delivery left on the queue: %s", exc.message)
+                        continue
+                    self.queue().delete(delivery)
+                    handled += 1
+        return handled
+
+    def serve(self, stop: threading.Event, poll_seconds: float = 0.5) -> None:
+        """Drain the queue every ``poll_seconds`` until ``stop`` is set."""
+        while not stop.wait(poll_seconds):
+            try:
+                self.drain(stop)
+            except StorageError as exc:
+                log.warning("webhook worker: %s", exc.message)
+            except Exception:
+                log.exception("webhook worker: a delivery crashed; going on with the next")

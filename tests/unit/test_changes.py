@@ -1,0 +1,35 @@
+"""Feed entries' versions and plan digests (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from functions.core.changes import Change, plan_digest, record_version, written_as_planned
+from functions.directory.model import UserRecord
+
+USER = UserRecord("u1", "Jane Doe", "jane@contoso.example", "jane@x.example", True)
+
+
+def test_a_version_follows_the_compared_fields_not_the_change_time() -> None:
+    assert record_version(USER) == record_version(replace(USER, changed_at=datetime.now(UTC)))
+    assert record_version(USER) != record_version(replace(USER, display_name="Jane Roe"))
+    assert record_version(USER) != record_version(replace(USER, group_ids=("g1",)))
+
+
+def test_a_plan_digest_is_of_what_changes_whatever_the_order_or_versions() -> None:
+    a = [Change("user", "u1", "created", "A", "v1"), Change("user", "u2", "deleted", "B", "v2")]
+    b = [Change("user", "u2", "deleted", "B", "other"), Change("user", "u1", "created", "", "")]
+    assert plan_digest(a) == plan_digest(b)
+    assert plan_digest(a) != plan_digest([*a, Change("group", "g", "created")])
+    assert plan_digest(a[:1]) != plan_digest([Change("user", "u1", "updated")])
+
+
+def test_written_as_planned_keeps_the_changes_whose_record_is_stored_as_written() -> None:
+    renamed = replace(USER, display_name="Jane Roe")
+    planned = [Change("user", "u1", "updated", "Jane Roe", record_version(renamed)),
+               Change("user", "u2", "created", "New", "abc")]
+    stored = {"u1": renamed}
+    assert written_as_planned(planned, lambda _, i: stored.get(i)) == planned[:1]
+    stored = {"u1": USER}  # the rename was not written
+    assert written_as_planned(planned, lambda _, i: stored.get(i)) == []
