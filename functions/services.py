@@ -14,6 +14,7 @@ from azure.core.credentials import TokenCredential
 from azure.keyvault.secrets import SecretClient
 
 from functions.clients.entra import TokenProvider
+from functions.clients.federation import ManagedIdentityAssertion
 from functions.clients.identity import TrustingSession, azure_credential
 from functions.clients.retry import RetryPolicy
 from functions.clients.tenant_graph import TenantGraphs
@@ -27,6 +28,8 @@ from functions.devices.store import InventoryTables
 from functions.directory.slice import DirectorySlice
 from functions.directory.store import DirectoryTables
 from functions.onboarding import Onboarding
+from functions.onboarding.checks import ConnectionTest
+from functions.onboarding.credentials import Credentials
 from functions.partners import Partners
 from functions.storage.partners import PartnerTable
 from functions.storage.queues import JobQueue, SyncJob
@@ -110,6 +113,7 @@ class Services:
         return TokenProvider(
             s.authority_host, self.session, instance_discovery=s.instance_discovery,
             retry=RetryPolicy(s.graph_max_retries, s.graph_max_retry_wait),
+            federation=ManagedIdentityAssertion(s.managed_identity_client_id),
         )
 
     @cached_property
@@ -150,13 +154,21 @@ class Services:
     # --- features --------------------------------------------------------------------
 
     @cached_property
+    def credentials(self) -> Credentials:
+        return Credentials(self.secrets, self.tokens)
+
+    @cached_property
+    def connection_test(self) -> ConnectionTest:
+        return ConnectionTest(self.settings, self.tokens, self.session)
+
+    @cached_property
     def onboarding(self) -> Onboarding:
-        return Onboarding(self.settings, self.tenants, self.secrets, self.tokens, self.session)
+        return Onboarding(self.tenants, self.credentials, self.connection_test)
 
     @cached_property
     def partners(self) -> Partners:
         return Partners(self.settings, self.partner_table, self.tenants, self.secrets,
-                        self.tokens, self.session)
+                        self.tokens, self.session, self.credentials)
 
     # --- the sync engine -------------------------------------------------------------
 
