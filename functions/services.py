@@ -22,15 +22,18 @@ from functions.clients.vault import SecretStore
 from functions.core import telemetry
 from functions.core.config import Settings
 from functions.core.errors import ConfigurationError
-from functions.core.model import Run, SyncKind
+from functions.core.model import Run, SyncKind, Trigger
 from functions.devices.slice import DeviceSlice
 from functions.devices.store import InventoryTables
 from functions.directory.slice import DirectorySlice
 from functions.directory.store import DirectoryTables
 from functions.onboarding import Onboarding
 from functions.onboarding.checks import ConnectionTest
+from functions.onboarding.consent import ConsentFlow
+from functions.onboarding.consent_state import StateSigner
 from functions.onboarding.credentials import Credentials
 from functions.partners import Partners
+from functions.storage.consents import ConsentTable
 from functions.storage.partners import PartnerTable
 from functions.storage.queues import JobQueue, SyncJob
 from functions.storage.runs import RunTable
@@ -164,6 +167,15 @@ class Services:
     @cached_property
     def onboarding(self) -> Onboarding:
         return Onboarding(self.tenants, self.credentials, self.connection_test)
+
+    @cached_property
+    def consent(self) -> ConsentFlow:
+        def first_sync(tenant_id: str, kind: str) -> str:
+            return self.starter.start(tenant_id, kind, Trigger.HTTP).run_id or ""
+
+        return ConsentFlow(self.settings, ConsentTable(self.tables), self.tenants,
+                           self.partner_table, self.credentials, self.connection_test,
+                           self.onboarding, StateSigner(self.secrets), first_sync)
 
     @cached_property
     def partners(self) -> Partners:

@@ -108,6 +108,7 @@ var tableSuffixes = [
   'partners'
   'inventory'
   'claims'
+  'consents'
 ]
 var tableNames = [for suffix in tableSuffixes: '${tablePrefix}${suffix}']
 

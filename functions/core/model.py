@@ -324,3 +324,23 @@ class Run:
         if self.ended_at is None:
             return 0
         return int((self.ended_at - self.started_at).total_seconds() * 1000)
+
+
+@dataclass
+class ConsentRequest:
+    """An admin-consent link a portal asked for: which kind of sync it connects, through
+    which app, for which tenant (empty: any tenant whose admin opens it), with which level-0
+    group (directory, optional) or partner (a partner's customer), until when; once used,
+    the tenant that consented and its first run."""
+
+    consent_id: str  # the nonce the link's signed state carries
+    kind: str  # a SyncKind
+    client_id: str
+    created_at: datetime
+    expires_at: datetime
+    tenant_id: str = ""
+    group_id: str = ""
+    partner_tenant_id: str = ""
+    used_at: datetime | None = None
+    consented_tenant_id: str = ""
+    run_id: str = ""
