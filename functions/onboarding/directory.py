@@ -7,7 +7,7 @@ from datetime import datetime
 
 from functions.core.config import DEFAULT_GRAPH_SCOPE
 from functions.core.errors import ConflictError, InputError
-from functions.core.model import Credential, DirectoryConnection, TenantRecord, utcnow
+from functions.core.model import Credential, DirectoryConnection, Health, TenantRecord, utcnow
 from functions.core.sensitive import SecretValue
 from functions.core.validation import guid
 from functions.core.validation import scope as check_scope
@@ -175,6 +175,10 @@ class Onboarding:
             saved = self.credentials.save(prepared, directory_secret_name(tenant.tenant_id))
             tenant.directory = DirectoryConnection(conn.tenant_id, new_client, new_group,
                                                    new_scope, saved.key_vault_name, saved.type)
+            if new_group and tenant.directory_state.health == Health.AWAITING_GROUP:
+                # Its group is chosen: no longer waiting; its first sync says how it goes.
+                tenant.directory_state.health = Health.UNKNOWN
+                tenant.directory_state.health_since = utcnow()
             if credential is not None:
                 tenant.secret_expires_on = prepared.expires_on
             if check.group_name:

@@ -30,14 +30,20 @@ class ErrorBody(BaseModel):
 
 class DirectoryConnectionOut(BaseModel):
     clientId: str
-    groupId: str
+    groupId: str | None = Field(description="null while the tenant awaits its level-0 group "
+                                            "(consented without one)")
     scope: str
+    credentialType: str = Field(description="secret, certificate or federated")
 
 
 class DeviceSide(BaseModel):
     """A tenant's device connection (through a partner) and the device sync's state."""
 
-    partnerTenantId: str
+    partnerTenantId: str | None = Field(
+        description="The partner connection it comes from; null for a tenant connected "
+                    "directly by an admin-consent link")
+    credentialType: str = Field(description="How the inventory app signs in: secret, "
+                                            "certificate or federated")
     active: bool = Field(description="false once the partner relationship ended (data kept)")
     excluded: bool = Field(description="The partner connection excludes it: never queried")
     unsupportedReason: str | None = Field(description="Why its devices cannot be read")
@@ -196,7 +202,9 @@ class Partner(BaseModel):
 
     partnerTenantId: str
     partnerClientId: str
+    partnerCredentialType: str = Field(description="secret, certificate or federated")
     inventoryClientId: str
+    inventoryCredentialType: str = Field(description="secret, certificate or federated")
     source: str = Field(description="gdap, partner-center or list")
     customers: list[str] = Field(description="The typed list (source `list`)")
     includePartnerTenant: bool
@@ -298,3 +306,61 @@ class HealthReport(BaseModel):
     @property
     def http_status(self) -> int:
         return 200 if self.status == "ok" else 503
+
+
+class ConsentLinkOut(BaseModel):
+    """A new admin-consent link: give `url` to the tenant's administrator."""
+
+    consentId: str
+    kind: str
+    url: str = Field(description="The admin-consent page (Microsoft Entra); it returns to "
+                                 "this service's callback, which connects the tenant")
+    expiresAt: datetime
+    tenantId: str | None
+    groupId: str | None
+    partnerTenantId: str | None
+
+
+class ConsentOut(BaseModel):
+    """What became of a consent link."""
+
+    consentId: str
+    kind: str
+    clientId: str = Field(description="The app the administrator consents to")
+    status: Literal["pending", "used", "expired"]
+    createdAt: datetime
+    expiresAt: datetime
+    tenantId: str | None = Field(description="The tenant the link is for (null: any)")
+    groupId: str | None
+    partnerTenantId: str | None
+    usedAt: datetime | None
+    consentedTenantId: str | None = Field(description="The tenant whose admin consented")
+    runId: str | None = Field(description="Its first sync (null while awaiting a group)")
+
+
+class CustomerConsent(BaseModel):
+    tenantId: str
+    name: str
+    health: Health = Field(description="The customer's device sync health")
+    url: str | None = Field(description="A new admin-consent link, when its health says an "
+                                        "admin must consent (consent_missing, "
+                                        "permission_missing)")
+    expiresAt: datetime | None
+
+
+class PartnerConsentLinks(BaseModel):
+    """A partner's customers, with a consent link for each that needs one."""
+
+    partnerTenantId: str
+    progress: dict[str, int] = Field(description="Customers by device health")
+    items: list[CustomerConsent]
+
+
+class GroupChoice(BaseModel):
+    id: str = Field(description="The group's object ID (give it as groupId)")
+    displayName: str
+    description: str | None
+
+
+class GroupChoicePage(Page):
+    items: list[GroupChoice]
