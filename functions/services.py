@@ -169,11 +169,15 @@ class Services:
         return Onboarding(self.tenants, self.credentials, self.connection_test)
 
     @cached_property
+    def consents(self) -> ConsentTable:
+        return ConsentTable(self.tables)
+
+    @cached_property
     def consent(self) -> ConsentFlow:
         def first_sync(tenant_id: str, kind: str) -> str:
             return self.starter.start(tenant_id, kind, Trigger.HTTP).run_id or ""
 
-        return ConsentFlow(self.settings, ConsentTable(self.tables), self.tenants,
+        return ConsentFlow(self.settings, self.consents, self.tenants,
                            self.partner_table, self.credentials, self.connection_test,
                            self.onboarding, StateSigner(self.secrets), first_sync)
 

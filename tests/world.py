@@ -246,3 +246,43 @@ def mobile_app(name: str, i: int) -> dict[str, Any]:
              "#microsoft.graph.androidManagedStoreApp"]
     return {"id": new_id(), "@odata.type": kinds[i % len(kinds)], "displayName": name,
             "publisher": "Fabrikam"}
+
+
+CALLBACK = "https://tenantsync.example/api/consent/callback"
+
+
+class Deployment:
+    """The deployment's own apps in the operator's tenant: a multitenant directory app and
+    inventory app (and a partner app), each trusting the function app's user-assigned
+    managed identity with a federated credential, and the consent redirect URI."""
+
+    def __init__(self, world: World, public_url: str = "https://tenantsync.example") -> None:
+        self.world = world
+        self.public_url = public_url
+        self.identity, self.principal = new_id(), new_id()
+        world.fixture.setdefault("managed_identities", {})[self.identity] = {
+            "principal_id": self.principal, "home_tenant": world.home}
+        self.federated = {"name": "function-app-identity",
+                          "issuer": f"https://login.microsoftonline.com/{world.home}/v2.0",
+                          "subject": self.principal, "audiences": ["api://AzureADTokenExchange"]}
+        self.directory_app = self._app("tenantsync directory", DIRECTORY_ROLES)
+        self.inventory_app = self._app("tenantsync inventory", INVENTORY_ROLES)
+        self.partner_app = self._app("tenantsync partner", PARTNER_ROLES, multitenant=False)
+        world.fixture["tenants"][world.home]["service_principals"][self.partner_app] = {
+            "roles": list(PARTNER_ROLES)}
+
+    def _app(self, name: str, roles: list[str], *, multitenant: bool = True) -> str:
+        app_id = new_id()
+        self.world.fixture["applications"][app_id] = {
+            "home_tenant": self.world.home, "display_name": name, "multitenant": multitenant,
+            "federated_credentials": [dict(self.federated)], "required_roles": list(roles),
+            "redirect_uris": [f"{self.public_url}/api/consent/callback"], "certificates": []}
+        return app_id
+
+    def app(self, app_id: str) -> dict[str, Any]:
+        return dict(self.world.fixture["applications"][app_id])
+
+    def env(self) -> dict[str, str]:
+        """The settings naming the apps and the public address (the identity's endpoint
+        comes from the simulator, in Harness.start)."""
+        return {"TENANTSYNC_PUBLIC_URL": self.public_url}

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from functions.api import (
+    routes_consent,
     routes_devices,
     routes_directory,
     routes_health,
@@ -34,6 +35,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     routes_devices.router,
     routes_software.router,
     routes_runs.router,
+    routes_consent.router,
 )
 
 DESCRIPTION = """\

@@ -176,7 +176,7 @@ class ConsentFlow:
             ConfigurationError, SecretStoreError, StorageError: the deployment failed.
         """
         params = callback_parameters(raw_query)
-        if "state" not in params:
+        if not params.get("state"):
             raise InputError("This page was not opened from a consent link of this service "
                              "(it has no state): ask your provider for a new link.",
                              code=ErrorCode.INVALID_CONSENT_STATE)

@@ -25,7 +25,7 @@ _PARAMETERS: dict[str, tuple[int, re.Pattern[str]]] = {
     "admin_consent": (5, re.compile(r"^(?i:true|false)$")),
     "tenant": (36, re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")),
     "scope": (1024, re.compile(r"^[\x20-\x7e]*$")),
-    "state": (128, re.compile(r"^[A-Za-z0-9._-]+$")),
+    "state": (128, re.compile(r"^[A-Za-z0-9._-]*$")),
     "error": (64, re.compile(r"^[a-z_]+$")),
     "error_description": (4096, re.compile(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")),
     "error_uri": (1024, re.compile(r"^https://[\x21-\x7e]+$")),

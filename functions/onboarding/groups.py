@@ -41,7 +41,9 @@ def security_groups(graph: GraphClient, tenant_id: str, *, name_prefix: str | No
         if name_prefix:
             # OData string literal: a single quote is written twice.
             flt += f" and startswith(displayName,'{name_prefix.replace(chr(39), chr(39) * 2)}')"
-        url, params = "/groups", {"$filter": flt, "$select": SELECT, "$top": str(page_size)}
+        # "List groups": pages of at most 999.
+        url, params = "/groups", {"$filter": flt, "$select": SELECT,
+                                  "$top": str(min(page_size, 999))}
     try:
         body = graph.get(url, params)
     except GraphError as exc:
