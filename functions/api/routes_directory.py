@@ -43,6 +43,11 @@ def start_directory_sync(tenant_id: TenantId, response: Response,
     if tenant.directory is None:
         raise ConflictError(f"tenant {tenant_id} has no directory connection to sync",
                             code="not_configured")
+    if not tenant.directory.group_id:
+        raise ConflictError(
+            f"tenant {tenant_id} awaits its level-0 group: choose one of "
+            f"GET /api/tenants/{tenant_id}/directory/groups with PATCH /api/tenants/{tenant_id}",
+            code="group_required")
     run = start_sync(services, tenant_id, KIND)
     url = run_url(tenant_id, run.run_id)
     response.headers["Location"] = url

@@ -69,12 +69,14 @@ class StateSigner:
     def __init__(self, secrets: SecretStore) -> None:
         self._secrets = secrets
 
-    def _key(self, *, fresh: bool = False) -> bytes:
+    def _key(self, *, fresh: bool = False, create: bool = True) -> bytes | None:
         try:
             stored = self._secrets.get(STATE_KEY_NAME, fresh=fresh)
         except SecretStoreError as exc:
             if exc.code != ErrorCode.SECRET_MISSING:
                 raise
+            if not create:
+                return None  # no link was ever made here: no state can be ours
             value = base64.b64encode(os.urandom(32)).decode()
             self._secrets.put(STATE_KEY_NAME, SecretValue(value), expires_on=None,
                               content_type="hmac-sha256-key")
@@ -89,7 +91,9 @@ class StateSigner:
             SecretStoreError: the vault failed.
         """
         body = f"c1.{consent_id}.{int(expires_at.timestamp()):010d}"
-        return f"{body}.{_mac(self._key(), body)}"
+        key = self._key()
+        assert key is not None
+        return f"{body}.{_mac(key, body)}"
 
     def verify(self, state: str, now: datetime) -> str:
         """The consent request a state names, if this deployment signed it and it has not
@@ -113,10 +117,14 @@ class StateSigner:
 
     def _signed(self, state: str) -> bool:
         body, _, mac = state.rpartition(".")
-        if hmac.compare_digest(_mac(self._key(), body), mac):
+        key = self._key(create=False)
+        if key is None:
+            return False
+        if hmac.compare_digest(_mac(key, body), mac):
             return True
         # The key may have been replaced since this instance read it.
-        return hmac.compare_digest(_mac(self._key(fresh=True), body), mac)
+        fresh = self._key(fresh=True, create=False)
+        return fresh is not None and hmac.compare_digest(_mac(fresh, body), mac)
 
 
 def _mac(key: bytes, body: str) -> str:
