@@ -268,8 +268,12 @@ class Deployment:
         self.directory_app = self._app("tenantsync directory", DIRECTORY_ROLES)
         self.inventory_app = self._app("tenantsync inventory", INVENTORY_ROLES)
         self.partner_app = self._app("tenantsync partner", PARTNER_ROLES, multitenant=False)
-        world.fixture["tenants"][world.home]["service_principals"][self.partner_app] = {
-            "roles": list(PARTNER_ROLES)}
+        # Each app's service principal in its own (the deployment's) tenant, consented there.
+        for app_id, roles in ((self.directory_app, DIRECTORY_ROLES),
+                              (self.inventory_app, INVENTORY_ROLES),
+                              (self.partner_app, PARTNER_ROLES)):
+            world.fixture["tenants"][world.home]["service_principals"][app_id] = {
+                "roles": list(roles)}
 
     def _app(self, name: str, roles: list[str], *, multitenant: bool = True) -> str:
         app_id = new_id()
@@ -286,3 +290,16 @@ class Deployment:
         """The settings naming the apps and the public address (the identity's endpoint
         comes from the simulator, in Harness.start)."""
         return {"TENANTSYNC_PUBLIC_URL": self.public_url}
+
+    def consented(self, tenant_id: str, app_id: str) -> None:
+        """An admin of ``tenant_id`` has consented to one of the deployment's apps."""
+        roles = self.world.fixture["applications"][app_id]["required_roles"]
+        self.world.fixture["tenants"][tenant_id]["service_principals"][app_id] = {
+            "roles": list(roles)}
+
+    def certificate(self, app_id: str, pem: str, expires: str | None = None) -> None:
+        """Register a certificate (its public part) on one of the apps."""
+        entry: dict[str, Any] = {"id": new_id(), "pem": pem}
+        if expires is not None:
+            entry["expires"] = expires
+        self.world.fixture["applications"][app_id]["certificates"].append(entry)
