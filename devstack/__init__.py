@@ -12,7 +12,8 @@ from .stack import (
     SimulatorProcess,
     deployment_settings,
     local_settings,
+    with_callback,
 )
 
 __all__ = ["AzuriteProcess", "LocalStack", "SimulatorProcess", "deployment_settings",
-           "local_settings"]
+           "local_settings", "with_callback"]

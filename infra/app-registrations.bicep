@@ -9,7 +9,8 @@
 //        apiBaseUrl=<SERVICE_API_URI>      (both are azd outputs)
 //
 // It creates, in the tenant it is deployed to (the deployment's own tenant):
-// - the directory app: multitenant, GroupMember.Read.All and User.Read.All (application);
+// - the directory app: multitenant, GroupMember.Read.All and User.Read.All (application), and
+//   Organization.Read.All to name the tenant;
 // - the inventory app: multitenant, Organization.Read.All, DeviceManagementManagedDevices.Read.All
 //   and DeviceManagementApps.Read.All (application);
 // - the partner app: single-tenant, DelegatedAdminRelationship.Read.All (application), to list
@@ -55,9 +56,12 @@ var graphAppRoles = {
   delegatedAdminRelationshipReadAll: 'f6e9e124-4586-492f-adc0-c6f96e4823fd'
 }
 
+// Organization.Read.All only names the tenant (on the consent page and in the portal); the
+// sync needs the other two, and the connection test checks those.
 var directoryAppRoleIds = [
   graphAppRoles.groupMemberReadAll
   graphAppRoles.userReadAll
+  graphAppRoles.organizationReadAll
 ]
 
 var inventoryAppRoleIds = [
@@ -108,6 +112,10 @@ resource directoryApp 'Microsoft.Graph/applications@v1.0' = if (createDirectoryA
         }
         {
           id: graphAppRoles.userReadAll
+          type: 'Role'
+        }
+        {
+          id: graphAppRoles.organizationReadAll
           type: 'Role'
         }
       ]

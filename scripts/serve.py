@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 import uvicorn  # noqa: E402
 
-from devstack import LocalStack  # noqa: E402
+from devstack import LocalStack, with_callback  # noqa: E402
 from functions.api import create_app  # noqa: E402
 from functions.services import get_services  # noqa: E402
 
@@ -38,11 +38,13 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
     fixture = json.loads(FIXTURE.read_text())
-    with LocalStack(FIXTURE) as stack:
+    base = f"http://127.0.0.1:{args.port}"
+    # Consent links return to this API (TENANTSYNC_PUBLIC_URL), a registered redirect URI.
+    with LocalStack(with_callback(FIXTURE, base), public_url=base) as stack:
         os.environ.update(stack.env)
         tenant_id = next(iter(fixture["tenants"]))
-        base = f"http://127.0.0.1:{args.port}/api"
-        print(f"tenantsync API on {base} (docs: {base}/docs); sample tenant {tenant_id}; "
+        api = f"{base}/api"
+        print(f"tenantsync API on {api} (docs: {api}/docs); sample tenant {tenant_id}; "
               f"Azurite tables on port {stack.azurite.table_port}; simulator at "
               f"{stack.simulator.base_url}. Ctrl-C stops.", flush=True)
         stop = threading.Event()

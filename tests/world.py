@@ -265,11 +265,12 @@ class Deployment:
         self.federated = {"name": "function-app-identity",
                           "issuer": f"https://login.microsoftonline.com/{world.home}/v2.0",
                           "subject": self.principal, "audiences": ["api://AzureADTokenExchange"]}
-        self.directory_app = self._app("tenantsync directory", DIRECTORY_ROLES)
+        self.directory_app = self._app("tenantsync directory",
+                                       [*DIRECTORY_ROLES, "Organization.Read.All"])
         self.inventory_app = self._app("tenantsync inventory", INVENTORY_ROLES)
         self.partner_app = self._app("tenantsync partner", PARTNER_ROLES, multitenant=False)
         # Each app's service principal in its own (the deployment's) tenant, consented there.
-        for app_id, roles in ((self.directory_app, DIRECTORY_ROLES),
+        for app_id, roles in ((self.directory_app, [*DIRECTORY_ROLES, "Organization.Read.All"]),
                               (self.inventory_app, INVENTORY_ROLES),
                               (self.partner_app, PARTNER_ROLES)):
             world.fixture["tenants"][world.home]["service_principals"][app_id] = {

@@ -231,8 +231,7 @@ class ConsentFlow:
         self.consents.save(consent)
         log.info("tenant %s connected by admin consent (%s)", tenant_id, consent.kind,
                  extra={"tenant_id": tenant_id, "run_id": run_id})
-        return ConsentResult(consent.kind, tenant_id,
-                             check.organization or tenant.organization or tenant.display_name,
+        return ConsentResult(consent.kind, tenant_id, check.organization or tenant.organization,
                              check.group_name, run_id, consent.kind == SyncKind.DIRECTORY
                              and not group)
 
@@ -242,6 +241,9 @@ class ConsentFlow:
         tenant = self.onboarding.store_directory(
             tenant_id, client_id, group, DEFAULT_GRAPH_SCOPE, credential, expires,
             check.group_name or check.organization)
+        if check.organization and check.organization != tenant.organization:
+            tenant.organization = check.organization
+            self.tenants.save(tenant)
         if not group:
             tenant.directory_state.health, tenant.directory_state.health_since = (
                 Health.AWAITING_GROUP, now)

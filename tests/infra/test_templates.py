@@ -389,7 +389,7 @@ def _redirects_to_the_consent_callback(app: dict[str, Any], template: dict[str, 
     assert "/api/consent/callback" in uris
 
 
-def test_directory_app_is_multitenant_with_its_two_permissions_and_the_callback() -> None:
+def test_directory_app_is_multitenant_with_its_permissions_and_the_callback() -> None:
     template = parse("app-registrations.bicep")
     app = body(template["resources"]["directoryApp"]["config"])
     assert app["signInAudience"] == "AzureADMultipleOrgs"
@@ -397,6 +397,7 @@ def test_directory_app_is_multitenant_with_its_two_permissions_and_the_callback(
     assert _requested_roles(app, template) == {
         GRAPH_APP_ROLES["GroupMember.Read.All"],
         GRAPH_APP_ROLES["User.Read.All"],
+        GRAPH_APP_ROLES["Organization.Read.All"],  # names the tenant on the consent page
     }
 
 
