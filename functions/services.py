@@ -13,6 +13,7 @@ import requests
 from azure.core.credentials import TokenCredential
 from azure.keyvault.secrets import SecretClient
 
+from functions.clients.credentials import Credentials
 from functions.clients.entra import TokenProvider
 from functions.clients.federation import ManagedIdentityAssertion
 from functions.clients.identity import TrustingSession, azure_credential
@@ -31,7 +32,6 @@ from functions.onboarding import Onboarding
 from functions.onboarding.checks import ConnectionTest
 from functions.onboarding.consent import ConsentFlow
 from functions.onboarding.consent_state import StateSigner
-from functions.onboarding.credentials import Credentials
 from functions.partners import Partners
 from functions.storage.consents import ConsentTable
 from functions.storage.partners import PartnerTable

@@ -7,9 +7,9 @@ from datetime import datetime
 from pydantic import SecretStr
 
 from functions.api.models import utc
+from functions.clients.credentials import CredentialInput
 from functions.core.errors import InputError
 from functions.core.sensitive import SecretValue
-from functions.onboarding.credentials import CredentialInput
 
 
 def credential_input(

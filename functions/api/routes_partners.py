@@ -27,9 +27,9 @@ from functions.api.paging import PageParams
 from functions.api.params import KEYED, PartnerId, ServicesDep
 from functions.api.syncs import discover_and_queue, sync_started
 from functions.api.urls import partner_url
+from functions.clients.credentials import CredentialInput
 from functions.core.errors import ConflictError, InputError, SecretStoreError, TenantError
 from functions.core.model import PartnerConnection
-from functions.onboarding.credentials import CredentialInput
 from functions.services import Services
 
 log = logging.getLogger("tenantsync.api")

@@ -8,9 +8,9 @@ import os
 import sys
 from datetime import UTC, datetime
 
+from functions.clients.credentials import CredentialInput
 from functions.core.errors import InputError
 from functions.core.sensitive import SecretValue
-from functions.onboarding.credentials import CredentialInput
 
 
 def secret(args: argparse.Namespace) -> SecretValue:

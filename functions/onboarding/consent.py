@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
+from functions.clients.credentials import Credentials
 from functions.core.config import DEFAULT_GRAPH_SCOPE, Settings
 from functions.core.errors import (
     ConfigurationError,
@@ -32,7 +33,6 @@ from functions.core.model import (
 from functions.core.validation import guid
 from functions.onboarding.checks import ConnectionCheck, ConnectionTest
 from functions.onboarding.consent_state import StateSigner, callback_parameters
-from functions.onboarding.credentials import Credentials
 from functions.onboarding.directory import Onboarding
 from functions.storage.consents import ConsentTable
 from functions.storage.partners import PartnerTable

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from functions.clients.credentials import CredentialInput, Credentials, as_input
 from functions.core.config import DEFAULT_GRAPH_SCOPE
 from functions.core.errors import ConflictError, InputError
 from functions.core.model import Credential, DirectoryConnection, Health, TenantRecord, utcnow
@@ -12,7 +13,6 @@ from functions.core.sensitive import SecretValue
 from functions.core.validation import guid
 from functions.core.validation import scope as check_scope
 from functions.onboarding.checks import ConnectionCheck, ConnectionTest
-from functions.onboarding.credentials import CredentialInput, Credentials, as_input
 from functions.onboarding.names import directory_secret_name
 from functions.storage.tenants import TenantTable
 

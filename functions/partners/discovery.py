@@ -10,6 +10,7 @@ from typing import Any
 
 import requests
 
+from functions.clients.credentials import CredentialInput, Credentials, as_input
 from functions.clients.entra import TokenProvider, VaultCredential
 from functions.clients.graph import GraphClient
 from functions.clients.vault import SecretStore
@@ -25,7 +26,6 @@ from functions.core.model import (
 )
 from functions.core.sensitive import SecretValue
 from functions.core.validation import guid
-from functions.onboarding.credentials import CredentialInput, Credentials, as_input
 from functions.storage.partners import PartnerTable
 from functions.storage.tenants import TenantTable
 
