@@ -69,8 +69,21 @@ def get_consent(
     return consent_out(services.consents.get(consent_id), utcnow())
 
 
-@router.get(CALLBACK_PATH.removeprefix(API_PREFIX), response_class=HTMLResponse,
-            include_in_schema=True, responses={200: {"content": {"text/html": {}}}})
+_PAGE = {"content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+@router.get(
+    CALLBACK_PATH.removeprefix(API_PREFIX), response_class=HTMLResponse,
+    responses={200: {**_PAGE, "description": "Connected: the page says so"},
+               **{status: {**_PAGE, "description": f"Not connected: {what}"}
+                  for status, what in ((400, "the address or its state is not a link's"),
+                                       (409, "the link was used, or is another tenant's"),
+                                       (410, "the link expired"),
+                                       (422, "consent refused, or the connection test failed"),
+                                       (500, "the deployment's settings"),
+                                       (502, "a Microsoft endpoint failed"),
+                                       (503, "storage or Key Vault unavailable"))}},
+)
 def consent_callback(request: Request) -> HTMLResponse:
     """Where Microsoft Entra returns the administrator after an admin-consent link (an HTML
     page, anonymous in Azure: the `consent_callback` function).
