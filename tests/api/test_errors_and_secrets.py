@@ -60,9 +60,10 @@ def test_the_openapi_document_is_published_with_function_key_security(
             secured = operation.get("security") == [{"functionKey": []}]
             # Anonymous in Azure: the health check, and where Entra returns consenting admins.
             assert secured == (path not in ANONYMOUS), (method, path)
-            # 422 is a connection test's answer: onboarding, and reading a tenant's groups.
+            # 422 is a connection test's answer: onboarding, a consent's callback, and
+            # reading a tenant's groups.
             assert "422" not in operation["responses"] or method in {"post", "patch"} or (
-                path == "/api/tenants/{tenantId}/directory/groups")
+                path in {"/api/tenants/{tenantId}/directory/groups", "/api/consent/callback"})
     assert api.get("/api/docs").status_code == 200
 
 
