@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +22,24 @@ ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
+
+
+def _die_with_parent() -> None:
+    """In a child, before exec: ask Linux to send it SIGTERM when its parent dies, however
+    it dies (SIGKILL included), so that no Azurite or simulator outlives the stack that
+    started it. (prctl(PR_SET_PDEATHSIG) survives exec; elsewhere this does nothing.)"""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM end this process as Ctrl-C does, through its ``finally`` blocks and
+    context managers (so a stack's children are stopped), not at once."""
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def free_port() -> int:
@@ -68,6 +88,7 @@ class AzuriteProcess:
              "--skipApiVersionCheck", "--blobPort", str(self.blob_port),
              "--queuePort", str(self.queue_port), "--tablePort", str(self.table_port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tempfile.gettempdir(),
+            preexec_fn=_die_with_parent,
         )
         _wait_for_port(self.table_port, self._process, "Azurite", 30)
         _wait_for_port(self.queue_port, self._process, "Azurite", 30)
@@ -107,7 +128,7 @@ class SimulatorProcess:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "simulator", "serve", "--fixture", str(self.fixture),
              "--port", "0", "--ready-file", str(ready)],
-            cwd=ROOT,
+            cwd=ROOT, preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + 30
         while not ready.exists():

@@ -107,8 +107,7 @@ class Services:
             verify_challenge_resource=self.settings.vault_verify_challenge,
             connection_verify=self.settings.verify,
         )
-        return SecretStore(client, max_age=self.settings.secret_cache_seconds,
-                           retry=RetryPolicy(3, self.settings.graph_max_retry_wait))
+        return SecretStore(client, max_age=self.settings.secret_cache_seconds)
 
     @cached_property
     def tokens(self) -> TokenProvider:

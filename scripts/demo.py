@@ -18,6 +18,7 @@ Stops what it started, whatever happens.
 
 from __future__ import annotations
 
+import argparse
 import html
 import json
 import os
@@ -37,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 import uvicorn  # noqa: E402
 
 from devstack import LocalStack, with_callback  # noqa: E402
+from devstack.stack import exit_on_sigterm  # noqa: E402
 from functions.api import create_app  # noqa: E402
 
 FIXTURE = ROOT / "samples" / "demo.json"  # samples/tinymdm.json plus a partner (MSP)
@@ -79,6 +81,8 @@ def _admin_opens(url: str, ca_path: str) -> None:
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    exit_on_sigterm()  # SIGTERM stops Azurite and the simulator too, as Ctrl-C does
     fixture = json.loads(FIXTURE.read_text())
     tenant_id = next(t for t, v in fixture["tenants"].items() if v["display_name"] == "Contoso")
     tenant = fixture["tenants"][tenant_id]

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 import uvicorn  # noqa: E402
 
 from devstack import LocalStack, with_callback  # noqa: E402
+from devstack.stack import exit_on_sigterm  # noqa: E402
 from functions.api import create_app  # noqa: E402
 from functions.services import get_services  # noqa: E402
 
@@ -29,14 +30,20 @@ FIXTURE = ROOT / "samples" / "demo.json"
 log = logging.getLogger("tenantsync.serve")
 
 
+STATE_FILE = ROOT / ".tenantsync" / "local.json"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=7071)
     parser.add_argument("--no-worker", action="store_true",
                         help="leave queued sync jobs on the queue")
+    parser.add_argument("--state-file", type=Path, default=STATE_FILE,
+                        help="where to write the running stack's settings (removed on exit)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
+    exit_on_sigterm()  # SIGTERM stops Azurite and the simulator too, as Ctrl-C does
     fixture = json.loads(FIXTURE.read_text())
     base = f"http://127.0.0.1:{args.port}"
     # Consent links return to this API (TENANTSYNC_PUBLIC_URL), a registered redirect URI.
@@ -44,9 +51,11 @@ def main() -> int:
         os.environ.update(stack.env)
         tenant_id = next(iter(fixture["tenants"]))
         api = f"{base}/api"
+        write_state(args.state_file, stack, api)
         print(f"tenantsync API on {api} (docs: {api}/docs); sample tenant {tenant_id}; "
               f"Azurite tables on port {stack.azurite.table_port}; simulator at "
-              f"{stack.simulator.base_url}. Ctrl-C stops.", flush=True)
+              f"{stack.simulator.base_url}. Its settings are in {args.state_file}. "
+              "Ctrl-C stops.", flush=True)
         stop = threading.Event()
         if not args.no_worker:
             # What the queue-triggered functions do in Azure: run each queued job's sync.
@@ -56,7 +65,20 @@ def main() -> int:
             uvicorn.run(create_app(), host="127.0.0.1", port=args.port, log_level="info")
         finally:
             stop.set()
+            args.state_file.unlink(missing_ok=True)
     return 0
+
+
+def write_state(path: Path, stack: LocalStack, api: str) -> None:
+    """The running stack's settings (what tenantsync needs to reach it) and its processes,
+    readable by the owner only: the simulator's stand-in credentials are in it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"api": api, "env": stack.env,
+             "pids": {"serve": os.getpid(), "azurite": stack.azurite.pid,
+                      "simulator": stack.simulator.pid}}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(state, out, indent=1)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,12 @@ from functions.api.params import KEYED, ServicesDep, TenantId
 from functions.api.syncs import start_sync
 from functions.api.urls import run_url
 from functions.core.errors import ConflictError
+from functions.core.model import SyncKind
 from functions.directory.store import UserFilter
 
 router = APIRouter(prefix="/tenants/{tenantId}", tags=["directory"], dependencies=KEYED)
 
-KIND = "directory"
+KIND = SyncKind.DIRECTORY
 
 
 @router.post(

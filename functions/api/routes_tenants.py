@@ -19,7 +19,7 @@ from functions.core.model import Health, SyncKind
 router = APIRouter(prefix="/tenants", tags=["tenants"], dependencies=KEYED)
 
 # Kinds of sync whose run must end before a tenant is removed.
-SYNC_KINDS = ("directory", "devices")
+SYNC_KINDS = tuple(SyncKind)
 
 
 @router.post(

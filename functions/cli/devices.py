@@ -47,7 +47,8 @@ def cmd_partner_discover(s: Services, args: argparse.Namespace) -> int:
 def cmd_sync_devices(s: Services, args: argparse.Namespace) -> int:
     if args.all:
         now = datetime.now(UTC)
-        tenant_ids = [t.tenant_id for t in s.tenants.list() if schedulable(t, "devices", now)]
+        tenant_ids = [t.tenant_id for t in s.tenants.list()
+                      if schedulable(t, SyncKind.DEVICES, now)]
     else:
         tenant_ids = [s.tenants.get(guid(args.tenant_id, "tenant ID")).tenant_id]
     runs = s.runner.run_many(SyncKind.DEVICES, tenant_ids, Trigger.CLI,

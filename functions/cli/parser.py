@@ -30,6 +30,7 @@ from functions.cli.onboarding import add_parsers as add_onboarding_parsers
 from functions.core.codes import exit_code
 from functions.core.config import DEFAULT_GRAPH_SCOPE
 from functions.core.errors import TenantSyncError
+from functions.core.model import SyncKind
 from functions.services import get_services
 
 FULL_HELP = ("compare with every stored entity even when what was read is unchanged since "
@@ -42,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Onboard tenants, run syncs and read what they stored. Exit codes: 0 done; "
         "1 a sync did not succeed; 2 bad input or configuration.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log tenantsync's progress and decisions to stderr; -vv adds the "
+                             "SDKs' HTTP traffic")
     sub = parser.add_subparsers(dest="area", required=True)
 
     def secret_options(p: argparse.ArgumentParser) -> None:
@@ -163,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_onboarding_parsers(sub, tsub, psub)
 
     schedule = sub.add_parser("schedule", help="enqueue jobs as the timers do")
-    schedule.add_argument("kind", choices=["directory", "devices"])
+    schedule.add_argument("kind", choices=[str(kind) for kind in SyncKind])
     schedule.set_defaults(func=cmd_schedule)
     worker = sub.add_parser("worker", help="run queued jobs until the queue is empty")
     worker.set_defaults(func=cmd_worker)
@@ -172,12 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Without -v only the one-line error below reaches the terminal: what went wrong and
+    # its fix, not the diagnostics behind it (those are for -v).
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if args.verbose else logging.CRITICAL,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if not args.verbose:
-        logging.getLogger("azure").setLevel(logging.ERROR)
+    logging.getLogger("azure").setLevel(logging.INFO if args.verbose >= 2 else logging.ERROR)
+    logging.getLogger("msal").setLevel(logging.INFO if args.verbose >= 2 else logging.ERROR)
     try:
         return int(args.func(get_services(), args))
     except TenantSyncError as exc:

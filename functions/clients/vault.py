@@ -14,27 +14,16 @@ from typing import TypeVar
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
-    HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
 )
 from azure.keyvault.secrets import KeyVaultSecret, SecretClient
 
-from functions.clients.retry import RETRIABLE_STATUSES, RetryPolicy
 from functions.core.errors import SecretStoreError
 from functions.core.sensitive import SecretValue
 
 log = logging.getLogger("tenantsync.secrets")
 T = TypeVar("T")
-
-
-def _transient(exc: AzureError) -> bool:
-    """A connection that failed or was reset, or an answer asking to come back later."""
-    if isinstance(exc, ClientAuthenticationError):
-        return False
-    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
-        return exc.status_code in RETRIABLE_STATUSES or exc.status_code >= 500
-    return True
 
 
 _NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")  # Key Vault secret names
@@ -58,40 +47,28 @@ class SecretStore:
     by another instance is seen within ``max_age``.
     """
 
-    def __init__(self, client: SecretClient, *, max_age: float = 0.0,
-                 retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, client: SecretClient, *, max_age: float = 0.0) -> None:
         self._client = client
         self._max_age = max_age
-        # On top of azure-core's own few quick retries: a vault that stays unreachable
-        # (connection resets, 429, 5xx) for longer is waited out like Graph.
-        self._retry = retry or RetryPolicy(max_retries=3, max_wait=10.0)
-        self._sleep = sleep
         self._cache: dict[str, tuple[float, StoredSecret]] = {}
         self._lock = threading.Lock()
 
     def _call(self, action: str, name: str, operation: Callable[[], T], *,
               expected: tuple[type[AzureError], ...] = ()) -> T:
-        """Run one vault operation, again after a transient failure.
+        """Run one vault operation. Transient failures (connection resets, 408, 429, 5xx)
+        are retried with exponential back-off by azure-core's RetryPolicy, which every
+        Azure SDK client runs (3 retries by default); what is left ends here.
 
         Raises:
             the ``expected`` errors, for the caller to decide.
             SecretStoreError: the vault refused, or stayed unreachable.
         """
-        attempt = 0
-        while True:
-            try:
-                return operation()
-            except expected:
-                raise
-            except AzureError as exc:
-                if _transient(exc) and self._retry.may_retry(attempt):
-                    log.info("key vault %s of %r failed (%s); retrying", action, name,
-                             type(exc).__name__)
-                    self._sleep(self._retry.wait(attempt))
-                    attempt += 1
-                    continue
-                raise self._error(action, name, exc) from None
+        try:
+            return operation()
+        except expected:
+            raise
+        except AzureError as exc:
+            raise self._error(action, name, exc) from None
 
     def _remember(self, secret: StoredSecret) -> StoredSecret:
         if self._max_age > 0:

@@ -17,6 +17,7 @@ from functions.core.model import (
     Run,
     RunOptions,
     RunStatus,
+    SyncKind,
     SyncState,
     TenantRecord,
 )
@@ -73,7 +74,7 @@ def _state_record(prefix: str, entity: Mapping[str, Any]) -> SyncState:
     )
 
 
-_STATE_PREFIX = {"directory": "Directory", "devices": "Devices"}
+_STATE_PREFIX: dict[str, str] = {SyncKind.DIRECTORY: "Directory", SyncKind.DEVICES: "Devices"}
 
 
 def state_entity(tenant: TenantRecord, kind: str, *, organization: bool = False) -> Entity:

@@ -18,6 +18,8 @@ from pydantic_core import PydanticCustomError
 from functions.core.model import (
     CREDENTIAL_TYPES,
     CUSTOMER_SOURCES,
+    RUN_ID_PATTERN,
+    is_run_id,
 )
 from functions.core.validation import is_guid
 
@@ -56,14 +58,8 @@ Scope = Annotated[
 ]
 
 
-RUN_ID_PATTERN = r"^[0-9]{13}-[0-9a-f]{8}$"
-
-
-_RUN_ID = re.compile(RUN_ID_PATTERN)
-
-
 def _run_id(value: str) -> str:
-    if not _RUN_ID.match(value):
+    if not is_run_id(value):
         raise PydanticCustomError(
             "invalid_run_id", "must be a run ID like 8217623300000-0a1b2c3d"
         )
