@@ -308,3 +308,18 @@ def test_the_first_sync_takes_the_tenants_claim_like_every_start(
     with pytest.raises(TenantSyncError) as caught:
         harness.services.starter.start(t.id, "directory", "http")
     assert caught.value.code == "sync_running"
+
+
+def test_of_two_callbacks_racing_with_one_link_only_one_uses_it(
+    harness: Harness, world: World
+) -> None:
+    d, t, _ = consent_world(world)
+    harness.start(**d.env())
+    link = harness.services.consent.create("directory", tenant_id=t.id, group_id=t.level0)
+    table = harness.services.consents
+    found_a, found_b = table.find(link.consent.consent_id), table.find(link.consent.consent_id)
+    assert found_a is not None and found_b is not None
+    (first, etag_a), (second, etag_b) = found_a, found_b
+    first.used_at = second.used_at = datetime.now(UTC)
+    assert table.use(first, etag_a)  # both read it unused; the first write wins
+    assert not table.use(second, etag_b)  # the other's ETag is stale: it loses
