@@ -303,3 +303,41 @@ def test_a_missing_or_wrong_managed_identity_names_the_setting(
     assert err.code == "managed_identity_unavailable"
     assert "TENANTSYNC_MANAGED_IDENTITY_CLIENT_ID" in err.message
     assert harness.services.tenants.find(t.id) is None
+
+
+def test_the_deployment_app_signs_in_with_a_key_vault_certificate_in_pkcs12(
+    harness: Harness, world: World
+) -> None:
+    import base64
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    from tests.api.conftest import run_queued_jobs
+    from tests.consent_helpers import redirect_of
+
+    d = Deployment(world)
+    t, _ = seed_example(world)
+    register(world, d.directory_app, CERT)
+    world.fixture["applications"][d.directory_app]["federated_credentials"] = []
+    pfx = pkcs12.serialize_key_and_certificates(
+        b"tenantsync", CERT.key, x509.load_pem_x509_certificate(CERT.cert_pem.encode()), None,
+        serialization.NoEncryption())
+    # As Key Vault keeps a certificate made by its certificate API (content type PKCS#12).
+    world.fixture["key_vault"]["secrets"]["directory-app"] = {
+        "value": base64.b64encode(pfx).decode(), "contentType": "application/x-pkcs12"}
+    harness.start(TENANTSYNC_DIRECTORY_APP_ID=d.directory_app,
+                  TENANTSYNC_DIRECTORY_APP_CREDENTIAL="certificate",
+                  TENANTSYNC_DIRECTORY_APP_KEY_VAULT_NAME="directory-app", **d.env())
+    link = harness.services.consent.create("directory", tenant_id=t.id, group_id=t.level0)
+    result = harness.services.consent.complete(redirect_of(harness, link.url))
+    assert run_queued_jobs(harness, "directory") == 1  # the first sync the callback queued
+    assert harness.services.runs.get(t.id, result.run_id).status == RunStatus.SUCCEEDED
+    tenant = harness.services.tenants.get(t.id)
+    assert tenant.directory is not None
+    assert (tenant.directory.credential_type, tenant.directory.secret_name) == (
+        CredentialType.CERTIFICATE, "directory-app")  # the deployment's, shared
+    assert tenant.secret_expires_on is not None  # the certificate's expiry, warned about
+    harness.services.onboarding.remove_tenant(t.id)
+    assert harness.services.secrets.get("directory-app", fresh=True)  # shared: it stays

@@ -16,8 +16,12 @@ import msal
 import msal.exceptions
 import requests
 
-from functions.clients.certificates import PKCS12_CONTENT_TYPE, CertificateKey, parse_certificate
-from functions.clients.certificates import parse_pkcs12 as _parse_pkcs12
+from functions.clients.certificates import (
+    PKCS12_CONTENT_TYPE,
+    CertificateKey,
+    parse_certificate,
+    parse_pkcs12,
+)
 from functions.clients.federation import ManagedIdentityAssertion
 from functions.clients.retry import RetryPolicy
 from functions.clients.token_errors import explain_token_error
@@ -224,7 +228,7 @@ def certificate_of(stored: StoredSecret) -> CertificateKey:
     """
     what = f"Key Vault secret {stored.name!r}"
     if stored.content_type == PKCS12_CONTENT_TYPE:
-        return _parse_pkcs12(stored.value.reveal(), what=what)
+        return parse_pkcs12(stored.value.reveal(), what=what)
     return parse_certificate(stored.value.reveal(), what=what)
 
 
