@@ -3,13 +3,15 @@
 import azure.functions as func
 
 from functions.api import API_FUNCTION_NAME, create_app
+from functions.blueprints.consent import bp as consent
 from functions.blueprints.devices import bp as devices
 from functions.blueprints.directory import bp as directory
 from functions.blueprints.health import bp as health
 from functions.blueprints.webhooks import bp as webhooks
 
 # The HTTP API (every route, function key required) beside the timer and queue functions;
-# the anonymous health function wins /api/health (see functions/blueprints/health.py).
+# the anonymous health function wins /api/health and the anonymous consent callback
+# /api/consent/callback (see functions/blueprints/health.py and consent.py).
 app = func.AsgiFunctionApp(
     app=create_app(), http_auth_level=func.AuthLevel.FUNCTION, function_name=API_FUNCTION_NAME
 )
@@ -17,3 +19,4 @@ app.register_functions(directory)
 app.register_functions(devices)
 app.register_functions(health)
 app.register_functions(webhooks)
+app.register_functions(consent)

@@ -6,6 +6,14 @@ token endpoint, Graph and Key Vault, each started as a child process on free loo
 settings names as in Azure, only other values. Never deployed (see .funcignore).
 """
 
-from .stack import AzuriteProcess, LocalStack, SimulatorProcess, local_settings
+from .stack import (
+    AzuriteProcess,
+    LocalStack,
+    SimulatorProcess,
+    deployment_settings,
+    local_settings,
+    with_callback,
+)
 
-__all__ = ["AzuriteProcess", "LocalStack", "SimulatorProcess", "local_settings"]
+__all__ = ["AzuriteProcess", "LocalStack", "SimulatorProcess", "deployment_settings",
+           "local_settings", "with_callback"]

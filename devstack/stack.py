@@ -120,6 +120,8 @@ class SimulatorProcess:
         self._process: subprocess.Popen[bytes] | None = None
         self.base_url = ""
         self.ca_path = ""
+        self.identity_endpoint = ""
+        self.identity_header = ""
 
     def start(self) -> SimulatorProcess:
         ready = self._dir / "ready.json"
@@ -137,6 +139,8 @@ class SimulatorProcess:
             time.sleep(0.05)
         info: dict[str, Any] = json.loads(ready.read_text())
         self.base_url, self.ca_path = info["base_url"], info["ca_path"]
+        self.identity_endpoint = info.get("identity_endpoint", "")
+        self.identity_header = info.get("identity_header", "")
         return self
 
     @property
@@ -150,14 +154,16 @@ class SimulatorProcess:
 
 def local_settings(
     *, storage_connection: str, sim_base_url: str, ca_path: str, operator: dict[str, str],
-    table_prefix: str = "ts",
+    table_prefix: str = "ts", identity: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Environment variables that point tenantsync at Azurite and the simulator.
 
-    ``operator`` is the simulator's stand-in for the function's managed identity
-    (``tenant_id``, ``client_id``, ``secret``), used to reach Key Vault.
+    ``operator`` is the simulator's stand-in for the function's identity towards Key Vault
+    (``tenant_id``, ``client_id``, ``secret``). ``identity`` is what the Functions host
+    gives the app for its user-assigned managed identity (``endpoint``, ``header``,
+    ``client_id``), used for federated credentials.
     """
-    return {
+    env = {
         "TENANTSYNC_STORAGE_CONNECTION": storage_connection,
         "TENANTSYNC_TABLE_PREFIX": table_prefix,
         "TENANTSYNC_KEY_VAULT_URL": f"{sim_base_url}/keyvault/",
@@ -177,6 +183,32 @@ def local_settings(
         "TENANTSYNC_DEVICES_QUEUE": "tenantsync-devices",
         "TENANTSYNC_WEBHOOK_QUEUE": "tenantsync-webhooks",
     }
+    if identity:
+        # What the Functions host sets for the app's managed identity (App Service protocol).
+        env.update(IDENTITY_ENDPOINT=identity["endpoint"], IDENTITY_HEADER=identity["header"],
+                   TENANTSYNC_MANAGED_IDENTITY_CLIENT_ID=identity["client_id"])
+    return env
+
+
+# What each of the deployment's own apps is recognised by in a fixture: a permission only it
+# asks for (the apps that trust the managed identity with a federated credential).
+_DEPLOYMENT_APPS = {"DIRECTORY": "GroupMember.Read.All",
+                    "INVENTORY": "DeviceManagementManagedDevices.Read.All",
+                    "PARTNER": "DelegatedAdminRelationship.Read.All"}
+
+
+def deployment_settings(fixture: dict[str, Any]) -> dict[str, str]:
+    """TENANTSYNC_<KIND>_APP_ID of each of the deployment's own apps a fixture has: the apps
+    with a federated credential that trusts one of its managed identities."""
+    principals = {mi["principal_id"] for mi in fixture.get("managed_identities", {}).values()}
+    env: dict[str, str] = {}
+    for app_id, app in fixture.get("applications", {}).items():
+        trusted = any(fic.get("subject") in principals
+                      for fic in app.get("federated_credentials", []))
+        for kind, role in _DEPLOYMENT_APPS.items():
+            if trusted and role in app.get("required_roles", []):
+                env[f"TENANTSYNC_{kind}_APP_ID"] = app_id
+    return env
 
 
 def operator_of(fixture: dict[str, Any]) -> dict[str, str]:
@@ -187,10 +219,27 @@ def operator_of(fixture: dict[str, Any]) -> dict[str, str]:
             "secret": app["secrets"][0]["value"]}
 
 
+SAMPLE_CALLBACK = "http://127.0.0.1:7071/api/consent/callback"
+
+
+def with_callback(fixture_path: Path, public_url: str) -> Path:
+    """A copy of a fixture whose apps also accept ``{public_url}/api/consent/callback`` as a
+    redirect URI (Entra redirects only to a registered one; the samples register port 7071)."""
+    fixture = json.loads(fixture_path.read_text())
+    for app in fixture["applications"].values():
+        if SAMPLE_CALLBACK in app.get("redirect_uris", []):
+            app["redirect_uris"].append(f"{public_url}/api/consent/callback")
+    path = Path(tempfile.mkdtemp(prefix="tenantsync-fixture-")) / fixture_path.name
+    path.write_text(json.dumps(fixture))
+    return path
+
+
 class LocalStack:
     """Azurite + simulator, started together; ``env`` is what tenantsync needs."""
 
-    def __init__(self, fixture_path: Path) -> None:
+    def __init__(self, fixture_path: Path, public_url: str | None = None) -> None:
+        """``public_url``: where the API will be served (consent links return there)."""
+        self.public_url = public_url
         self.fixture_path = fixture_path
         self.fixture = json.loads(fixture_path.read_text())
         self.azurite = AzuriteProcess()
@@ -204,11 +253,18 @@ class LocalStack:
         except BaseException:
             self.__exit__()
             raise
+        identities = list(self.fixture.get("managed_identities", {}))
         self.env = local_settings(
             storage_connection=self.azurite.connection_string,
             sim_base_url=self.simulator.base_url, ca_path=self.simulator.ca_path,
             operator=operator_of(self.fixture),
+            identity={"endpoint": self.simulator.identity_endpoint,
+                      "header": self.simulator.identity_header,
+                      "client_id": identities[0]} if identities else None,
         )
+        self.env.update(deployment_settings(self.fixture))
+        if self.public_url:
+            self.env["TENANTSYNC_PUBLIC_URL"] = self.public_url
         return self
 
     def __exit__(self, *exc: object) -> None:

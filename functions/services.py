@@ -13,7 +13,9 @@ import requests
 from azure.core.credentials import TokenCredential
 from azure.keyvault.secrets import SecretClient
 
+from functions.clients.credentials import Credentials
 from functions.clients.entra import TokenProvider
+from functions.clients.federation import ManagedIdentityAssertion
 from functions.clients.identity import TrustingSession, azure_credential
 from functions.clients.retry import RetryPolicy
 from functions.clients.tenant_graph import TenantGraphs
@@ -21,13 +23,17 @@ from functions.clients.vault import SecretStore
 from functions.core import telemetry
 from functions.core.config import Settings
 from functions.core.errors import ConfigurationError
-from functions.core.model import Run, SyncKind
+from functions.core.model import Run, SyncKind, Trigger
 from functions.devices.slice import DeviceSlice
 from functions.devices.store import InventoryTables
 from functions.directory.slice import DirectorySlice
 from functions.directory.store import DirectoryTables
 from functions.onboarding import Onboarding
+from functions.onboarding.checks import ConnectionTest
+from functions.onboarding.consent import ConsentFlow
+from functions.onboarding.consent_state import StateSigner
 from functions.partners import Partners
+from functions.storage.consents import ConsentTable
 from functions.storage.feed import ChangeFeed
 from functions.storage.holds import HoldTable
 from functions.storage.partners import PartnerTable
@@ -121,6 +127,7 @@ class Services:
         return TokenProvider(
             s.authority_host, self.session, instance_discovery=s.instance_discovery,
             retry=RetryPolicy(s.graph_max_retries, s.graph_max_retry_wait),
+            federation=ManagedIdentityAssertion(s.managed_identity_client_id),
         )
 
     @cached_property
@@ -169,13 +176,34 @@ class Services:
     # --- features --------------------------------------------------------------------
 
     @cached_property
+    def credentials(self) -> Credentials:
+        return Credentials(self.secrets, self.tokens)
+
+    @cached_property
+    def connection_test(self) -> ConnectionTest:
+        return ConnectionTest(self.settings, self.tokens, self.session)
+
+    @cached_property
     def onboarding(self) -> Onboarding:
-        return Onboarding(self.settings, self.tenants, self.secrets, self.tokens, self.session)
+        return Onboarding(self.tenants, self.credentials, self.connection_test)
+
+    @cached_property
+    def consents(self) -> ConsentTable:
+        return ConsentTable(self.tables)
+
+    @cached_property
+    def consent(self) -> ConsentFlow:
+        def first_sync(tenant_id: str, kind: str) -> str:
+            return self.starter.start(tenant_id, kind, Trigger.HTTP).run_id or ""
+
+        return ConsentFlow(self.settings, self.consents, self.tenants,
+                           self.partner_table, self.credentials, self.connection_test,
+                           self.onboarding, StateSigner(self.secrets), first_sync)
 
     @cached_property
     def partners(self) -> Partners:
         return Partners(self.settings, self.partner_table, self.tenants, self.secrets,
-                        self.tokens, self.session)
+                        self.tokens, self.session, self.credentials)
 
     # --- the sync engine -------------------------------------------------------------
 

@@ -6,16 +6,21 @@
 //
 //   az deployment group create -g <resource group> -f infra/app-registrations.bicep \
 //     -p managedIdentityPrincipalId=<MANAGED_IDENTITY_PRINCIPAL_ID> \
-//        adminConsentRedirectUri=<SERVICE_API_URI>      (both are azd outputs)
+//        apiBaseUrl=<SERVICE_API_URI>      (both are azd outputs)
 //
-// It creates, in the tenant it is deployed to:
-// - the directory app: single-tenant, GroupMember.Read.All and User.Read.All (application);
+// It creates, in the tenant it is deployed to (the deployment's own tenant):
+// - the directory app: multitenant, GroupMember.Read.All and User.Read.All (application), and
+//   Organization.Read.All to name the tenant;
 // - the inventory app: multitenant, Organization.Read.All, DeviceManagementManagedDevices.Read.All
 //   and DeviceManagementApps.Read.All (application);
+// - the partner app: single-tenant, DelegatedAdminRelationship.Read.All (application), to list
+//   an MSP's customers from its GDAP relationships;
 // their service principals, admin consent in this tenant (app role assignments on the
-// Microsoft Graph service principal) and, optionally, a federated credential that trusts the
-// function app's managed identity so that no client secret is needed. Customer tenants
-// consent to the inventory app through the admin consent URL (docs/deploy.md).
+// Microsoft Graph service principal), the consent redirect URI of the deployed API on the
+// multitenant apps, and on each app a federated credential that trusts the function app's
+// user-assigned managed identity, so that no secret exists at all. Customer tenants consent
+// to the multitenant apps through admin-consent links the API makes (docs/deploy.md); the
+// credential works in each of them because the apps and the identity share this tenant.
 
 extension microsoftGraphV1
 
@@ -29,11 +34,14 @@ param createDirectoryApp bool = true
 @description('Create the multitenant device and software inventory app.')
 param createInventoryApp bool = true
 
+@description('Create the partner app that lists an MSP\'s customers (GDAP relationships).')
+param createPartnerApp bool = true
+
 @description('Principal (object) ID of the function app\'s user-assigned managed identity (azd output MANAGED_IDENTITY_PRINCIPAL_ID). When set, each app gets a federated credential trusting it. The identity must live in this tenant.')
 param managedIdentityPrincipalId string = ''
 
-@description('Web redirect URI of the inventory app, where the admin consent page of a customer tenant returns to (it carries no token); the function app\'s URL, azd output SERVICE_API_URI, is a good choice. Without one, the admin consent URL fails with AADSTS900971.')
-param adminConsentRedirectUri string = ''
+@description('Base URL of the deployed API (azd output SERVICE_API_URI, or TENANTSYNC_PUBLIC_URL behind a custom domain). The multitenant apps get {apiBaseUrl}/api/consent/callback as their redirect URI, where Entra returns a customer\'s admin after consent (it carries no token). Without one, consent links fail with AADSTS900971.')
+param apiBaseUrl string = ''
 
 var graphAppId = '00000003-0000-0000-c000-000000000000'
 
@@ -45,17 +53,31 @@ var graphAppRoles = {
   organizationReadAll: '498476ce-e0fe-48b0-b801-37ba7e2685c6'
   deviceManagementManagedDevicesReadAll: '2f51be20-0bb4-4fed-bf7b-db946066c75e'
   deviceManagementAppsReadAll: '7a6ee1e7-141e-4cec-ae74-d9db155731ff'
+  delegatedAdminRelationshipReadAll: 'f6e9e124-4586-492f-adc0-c6f96e4823fd'
 }
 
+// Organization.Read.All only names the tenant (on the consent page and in the portal); the
+// sync needs the other two, and the connection test checks those.
 var directoryAppRoleIds = [
   graphAppRoles.groupMemberReadAll
   graphAppRoles.userReadAll
+  graphAppRoles.organizationReadAll
 ]
 
 var inventoryAppRoleIds = [
   graphAppRoles.organizationReadAll
   graphAppRoles.deviceManagementManagedDevicesReadAll
   graphAppRoles.deviceManagementAppsReadAll
+]
+
+var partnerAppRoleIds = [
+  graphAppRoles.delegatedAdminRelationshipReadAll
+]
+
+// Where Entra returns a customer's admin after an admin-consent link: the API's anonymous
+// consent_callback function (functions/blueprints/consent.py).
+var consentRedirectUris = empty(apiBaseUrl) ? [] : [
+  '${apiBaseUrl}/api/consent/callback'
 ]
 
 // A managed identity's tokens are issued by its tenant's v2.0 endpoint; the subject is its
@@ -73,7 +95,12 @@ resource graphServicePrincipal 'Microsoft.Graph/servicePrincipals@v1.0' existing
 resource directoryApp 'Microsoft.Graph/applications@v1.0' = if (createDirectoryApp) {
   uniqueName: '${namePrefix}-directory'
   displayName: '${namePrefix} directory sync'
-  signInAudience: 'AzureADMyOrg'
+  // Multitenant: each customer's admin consents through a link; tokens are requested from
+  // each customer tenant's authority, signed with the managed identity's federated credential.
+  signInAudience: 'AzureADMultipleOrgs'
+  web: {
+    redirectUris: consentRedirectUris
+  }
   // What admin consent grants; the role assignments below grant it in this tenant.
   requiredResourceAccess: [
     {
@@ -85,6 +112,10 @@ resource directoryApp 'Microsoft.Graph/applications@v1.0' = if (createDirectoryA
         }
         {
           id: graphAppRoles.userReadAll
+          type: 'Role'
+        }
+        {
+          id: graphAppRoles.organizationReadAll
           type: 'Role'
         }
       ]
@@ -121,9 +152,7 @@ resource inventoryApp 'Microsoft.Graph/applications@v1.0' = if (createInventoryA
   // service principal; tokens are requested from each customer tenant's authority.
   signInAudience: 'AzureADMultipleOrgs'
   web: {
-    redirectUris: empty(adminConsentRedirectUri) ? [] : [
-      adminConsentRedirectUri
-    ]
+    redirectUris: consentRedirectUris
   }
   requiredResourceAccess: [
     {
@@ -157,9 +186,49 @@ resource inventoryGrants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for appRole
 }]
 
 // With this credential the app signs in to any consenting tenant with a token of the managed
-// identity instead of a secret (the app must be multitenant for other tenants).
+// identity instead of a secret (the app is multitenant, registered in the identity's tenant).
 resource inventoryManagedIdentityCredential 'Microsoft.Graph/applications/federatedIdentityCredentials@v1.0' = if (createInventoryApp && useManagedIdentityCredential) {
   name: '${inventoryApp.uniqueName}/function-app-identity'
+  description: 'The tenantsync function app\'s user-assigned managed identity'
+  issuer: managedIdentityIssuer
+  subject: managedIdentityPrincipalId
+  audiences: [
+    tokenExchangeAudience
+  ]
+}
+
+// --- Partner app (an MSP's customer list) ---
+
+resource partnerApp 'Microsoft.Graph/applications@v1.0' = if (createPartnerApp) {
+  uniqueName: '${namePrefix}-partner'
+  displayName: '${namePrefix} partner customers'
+  // Used in this (the partner's) tenant only: GDAP relationships are the partner's objects.
+  signInAudience: 'AzureADMyOrg'
+  requiredResourceAccess: [
+    {
+      resourceAppId: graphAppId
+      resourceAccess: [
+        {
+          id: graphAppRoles.delegatedAdminRelationshipReadAll
+          type: 'Role'
+        }
+      ]
+    }
+  ]
+}
+
+resource partnerServicePrincipal 'Microsoft.Graph/servicePrincipals@v1.0' = if (createPartnerApp) {
+  appId: partnerApp.appId
+}
+
+resource partnerGrants 'Microsoft.Graph/appRoleAssignedTo@v1.0' = [for appRoleId in (createPartnerApp ? partnerAppRoleIds : []): {
+  appRoleId: appRoleId
+  principalId: partnerServicePrincipal.id
+  resourceId: graphServicePrincipal.id
+}]
+
+resource partnerManagedIdentityCredential 'Microsoft.Graph/applications/federatedIdentityCredentials@v1.0' = if (createPartnerApp && useManagedIdentityCredential) {
+  name: '${partnerApp.uniqueName}/function-app-identity'
   description: 'The tenantsync function app\'s user-assigned managed identity'
   issuer: managedIdentityIssuer
   subject: managedIdentityPrincipalId
@@ -171,3 +240,5 @@ resource inventoryManagedIdentityCredential 'Microsoft.Graph/applications/federa
 output tenantId string = tenant().tenantId
 output directoryAppClientId string = createDirectoryApp ? directoryApp.appId : ''
 output inventoryAppClientId string = createInventoryApp ? inventoryApp.appId : ''
+output partnerAppClientId string = createPartnerApp ? partnerApp.appId : ''
+output consentRedirectUri string = empty(apiBaseUrl) ? '' : consentRedirectUris[0]

@@ -84,6 +84,18 @@ param storageSkuName string = 'Standard_GZRS'
 @maxValue(90)
 param keyVaultSoftDeleteRetentionInDays int = 90
 
+@description('Application (client) ID of the multitenant directory app (app-registrations.bicep output directoryAppClientId); empty until it exists.')
+param directoryAppId string = ''
+
+@description('Application (client) ID of the multitenant inventory app (output inventoryAppClientId).')
+param inventoryAppId string = ''
+
+@description('Application (client) ID of the partner app (output partnerAppClientId).')
+param partnerAppId string = ''
+
+@description('Base URL the API is reached at (consent links return there); empty: the function app\'s host name.')
+param publicUrl string = ''
+
 @description('Days the Log Analytics workspace keeps telemetry.')
 @minValue(30)
 @maxValue(730)
@@ -113,6 +125,7 @@ var tableSuffixes = [
   'holds'
   'webhooks'
   'deliveries'
+  'consents'
 ]
 var tableNames = [for suffix in tableSuffixes: '${tablePrefix}${suffix}']
 
@@ -200,6 +213,10 @@ module functionApp 'modules/functionapp.bicep' = {
     directoryQueueName: directoryQueueName
     devicesQueueName: devicesQueueName
     webhookQueueName: webhookQueueName
+    directoryAppId: directoryAppId
+    inventoryAppId: inventoryAppId
+    partnerAppId: partnerAppId
+    publicUrl: publicUrl
   }
   // The app starts as soon as it exists; let it find its data roles already in place.
   dependsOn: [

@@ -1,18 +1,33 @@
-"""The README's first command: a directory sync end to end, offline.
+"""The README's first command: both syncs end to end, offline.
 
-Starts Azurite and the Microsoft simulator with the seed's example tenant, onboards it
-through the real ``tenantsync`` command line, syncs, shows what was imported, removes a
-member in the simulator, syncs again and shows who is now "Azure ID: deleted". Stops what it
-started, whatever happens.
+Starts Azurite, the Microsoft simulator (samples/demo.json: the seed's TinyMDM example tenant,
+the deployment's own apps and its managed identity, and an MSP) and the HTTP API under
+uvicorn, then:
+
+1. onboards the TinyMDM example tenant with one admin-consent link: no app registration and
+   no secret on the customer's side, and none on ours either (the deployment's app signs in
+   with the function's managed identity, a federated credential). The demo follows Entra's
+   redirect as the admin's browser would, to the callback the local API serves;
+2. runs the first sync the callback queued, shows what was imported, removes a member in the
+   simulator, syncs again and shows who is now "Azure ID: deleted";
+3. adds a partner (MSP) with client secrets (the seeds' own path), and sends the customer
+   that never consented a consent link of its own, which brings it in.
+
+Stops what it started, whatever happens.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import requests
@@ -20,8 +35,11 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from devstack import LocalStack  # noqa: E402
+import uvicorn  # noqa: E402
+
+from devstack import LocalStack, with_callback  # noqa: E402
 from devstack.stack import exit_on_sigterm  # noqa: E402
+from functions.api import create_app  # noqa: E402
 
 FIXTURE = ROOT / "samples" / "demo.json"  # samples/tinymdm.json plus a partner (MSP)
 TENANTSYNC = [str(ROOT / ".venv" / "bin" / "tenantsync")]
@@ -29,6 +47,37 @@ TENANTSYNC = [str(ROOT / ".venv" / "bin" / "tenantsync")]
 
 def step(title: str) -> None:
     print(f"\n== {title}", flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(port: int) -> uvicorn.Server:
+    """The HTTP API, as the function app serves it in Azure (here: uvicorn, in a thread)."""
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise SystemExit("the API did not start")
+        time.sleep(0.05)
+    return server
+
+
+def _admin_opens(url: str, ca_path: str) -> None:
+    """What the customer's admin's browser does: open the link, follow Entra's redirect to
+    tenantsync's callback, and show the page it answers."""
+    browser = requests.Session()
+    browser.trust_env = False
+    page = browser.get(url, verify=ca_path, timeout=60)
+    hops = " -> ".join(r.url.split("?")[0] for r in [*page.history, page])
+    print(f"browser: {hops} ({page.status_code})")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text.split("</style>")[-1]))
+    print(f"page: {html.unescape(text).strip()}")
 
 
 def main() -> int:
@@ -40,68 +89,92 @@ def main() -> int:
     partner_id = next(t for t, v in fixture["tenants"].items() if "gdap" in v)
     partner_app = next(a for a, v in fixture["applications"].items()
                        if v["display_name"] == "Fabrikam partner app")
-    inventory_app = next(a for a, v in fixture["applications"].items() if v.get("multitenant"))
+    inventory_app = next(a for a, v in fixture["applications"].items()
+                         if v["display_name"] == "Fabrikam inventory (multitenant)")
     level0 = next(g for g, v in tenant["groups"].items() if v["displayName"] == "TinyMDM")
-    app_id = next(a for a, v in fixture["applications"].items() if v["display_name"] == "TinyMDM")
-    secret = fixture["applications"][app_id]["secrets"][0]["value"]
     leaver = next(u for u, v in tenant["users"].items() if v["displayName"] == "John Doe")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
 
-    step("starting Azurite and the Microsoft simulator")
-    with LocalStack(FIXTURE) as stack:
+    step("starting Azurite, the Microsoft simulator and the HTTP API")
+    with LocalStack(with_callback(FIXTURE, base), public_url=base) as stack:
+        os.environ.update(stack.env)
         env = {
-            **stack.environ(), "DEMO_CLIENT_SECRET": secret,
+            **stack.environ(),
             "DEMO_PARTNER_SECRET": fixture["applications"][partner_app]["secrets"][0]["value"],
             "DEMO_INVENTORY_SECRET": fixture["applications"][inventory_app]["secrets"][0]["value"],
         }
 
-        def tenantsync(*args: str, expect: int = 0) -> None:
+        def tenantsync(*args: str, expect: int = 0, capture: bool = False) -> str:
             print(f"$ tenantsync {' '.join(args)}", flush=True)
-            result = subprocess.run([*TENANTSYNC, *args], env=env, check=False)
+            result = subprocess.run([*TENANTSYNC, *args], env=env, check=False, text=True,
+                                    capture_output=capture)
             if result.returncode != expect:
-                raise SystemExit(f"tenantsync {args[0]} exited with {result.returncode}")
+                raise SystemExit(f"tenantsync {args[0]} exited with {result.returncode}: "
+                                 f"{result.stderr or ''}")
+            return result.stdout if capture else ""
 
-        print(f"Azurite tables on port {stack.azurite.table_port}; "
-              f"simulator at {stack.simulator.base_url}")
-        step("onboarding the sample tenant (the connection is tested first)")
-        tenantsync("tenant", "add", "--tenant-id", tenant_id, "--client-id", app_id,
-                   "--group-id", level0, "--secret-env", "DEMO_CLIENT_SECRET",
-                   "--secret-expires", fixture["applications"][app_id]["secrets"][0]["expires"])
-        step("first directory sync")
-        tenantsync("sync", "directory", "--tenant-id", tenant_id)
-        step("users and groups imported")
-        tenantsync("users", "--tenant-id", tenant_id)
-        tenantsync("groups", "--tenant-id", tenant_id)
+        server = _serve(port)
+        print(f"Azurite tables on port {stack.azurite.table_port}; simulator at "
+              f"{stack.simulator.base_url}; API at {base}/api")
+        try:
+            step("one click: an admin-consent link for the sample tenant's directory sync "
+                 "(the deployment's own app, signing in with the managed identity: no secret)")
+            link = json.loads(tenantsync("consent", "link", "--kind", "directory",
+                                         "--tenant-id", tenant_id, "--group-id", level0,
+                                         "--json", capture=True))
+            print(link["url"])
+            step("the tenant's admin opens it and accepts; Entra returns to tenantsync, which "
+                 "tests the connection, stores the tenant and queues its first sync")
+            _admin_opens(link["url"], stack.simulator.ca_path)
+            step("the queue function runs the first sync (here: tenantsync worker)")
+            tenantsync("worker")
+            step("users and groups imported")
+            tenantsync("users", "--tenant-id", tenant_id)
+            tenantsync("groups", "--tenant-id", tenant_id)
 
-        step("John Doe leaves the TinyMDM group (changed in the simulator)")
-        _remove_member(stack.simulator.base_url, stack.simulator.ca_path, tenant_id, level0,
-                       leaver)
-        step("second directory sync")
-        tenantsync("sync", "directory", "--tenant-id", tenant_id)
-        step("only users with deleted Azure ID")
-        tenantsync("users", "--tenant-id", tenant_id, "--deleted-only")
-        step("runs")
-        tenantsync("runs", "--tenant-id", tenant_id)
+            step("John Doe leaves the TinyMDM group (changed in the simulator)")
+            _remove_member(stack.simulator.base_url, stack.simulator.ca_path, tenant_id,
+                           level0, leaver)
+            step("second directory sync")
+            tenantsync("sync", "directory", "--tenant-id", tenant_id)
+            step("only users with deleted Azure ID")
+            tenantsync("users", "--tenant-id", tenant_id, "--deleted-only")
+            step("runs")
+            tenantsync("runs", "--tenant-id", tenant_id)
 
-        step("adding a partner (MSP) whose customers come from GDAP; new ones sync at once")
-        # Exit code 1: not every customer could be synced (that is what their health says).
-        tenantsync("partner", "add", "--partner-tenant-id", partner_id,
-                   "--partner-client-id", partner_app,
-                   "--partner-secret-env", "DEMO_PARTNER_SECRET",
-                   "--inventory-client-id", inventory_app,
-                   "--inventory-secret-env", "DEMO_INVENTORY_SECRET",
-                   "--inventory-secret-expires",
-                   fixture["applications"][inventory_app]["secrets"][0]["expires"],
-                   "--source", "gdap", expect=1)
-        healthy = next(t for t, v in fixture["tenants"].items()
-                       if v["display_name"] == "Northwind Traders")
-        step("devices of the healthy customer (serials normalised, junk serials as none)")
-        tenantsync("devices", "--tenant-id", healthy)
-        step("its software")
-        tenantsync("software", "--tenant-id", healthy)
-        tenantsync("software", "--tenant-id", healthy, "--managed")
-        step("tenants and their health")
-        tenantsync("tenant", "list")
-    step("stopped Azurite and the simulator")
+            step("adding a partner (MSP) with client secrets (the seeds' own path); customers "
+                 "come from GDAP and new ones sync at once")
+            # Exit code 1: not every customer could be synced (that is what their health says).
+            tenantsync("partner", "add", "--partner-tenant-id", partner_id,
+                       "--partner-client-id", partner_app,
+                       "--partner-secret-env", "DEMO_PARTNER_SECRET",
+                       "--inventory-client-id", inventory_app,
+                       "--inventory-secret-env", "DEMO_INVENTORY_SECRET",
+                       "--inventory-secret-expires",
+                       fixture["applications"][inventory_app]["secrets"][0]["expires"],
+                       "--source", "gdap", expect=1)
+            healthy = next(t for t, v in fixture["tenants"].items()
+                           if v["display_name"] == "Northwind Traders")
+            step("devices of the healthy customer (serials normalised, junk serials as none)")
+            tenantsync("devices", "--tenant-id", healthy)
+            step("its software")
+            tenantsync("software", "--tenant-id", healthy)
+            tenantsync("software", "--tenant-id", healthy, "--managed")
+            step("a consent link for each customer whose admin never consented")
+            links = json.loads(tenantsync("partner", "consent-links", "--partner-tenant-id",
+                                          partner_id, "--json", capture=True))
+            print(f"customers by device health: {links['progress']}")
+            for item in links["items"]:
+                if item["url"]:
+                    print(f"{item['name']}: its admin opens the link")
+                    _admin_opens(item["url"], stack.simulator.ca_path)
+            tenantsync("worker")
+            step("tenants and their health")
+            tenantsync("tenant", "list")
+        finally:
+            server.should_exit = True
+    step("stopped the API, Azurite and the simulator")
     return 0
 
 

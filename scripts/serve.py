@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import uvicorn  # noqa: E402
 
-from devstack import LocalStack  # noqa: E402
+from devstack import LocalStack, with_callback  # noqa: E402
 from devstack.receiver import Received, Receiver  # noqa: E402
 from devstack.stack import exit_on_sigterm  # noqa: E402
 from functions.api import create_app  # noqa: E402
@@ -49,16 +49,18 @@ def main() -> int:
     exit_on_sigterm()  # SIGTERM stops Azurite and the simulator too, as Ctrl-C does
     fixture = json.loads(FIXTURE.read_text())
     receiver = Receiver(on_receive=_show).start()
-    with LocalStack(FIXTURE) as stack:
+    base = f"http://127.0.0.1:{args.port}"
+    # Consent links return to this API (TENANTSYNC_PUBLIC_URL), a registered redirect URI.
+    with LocalStack(with_callback(FIXTURE, base), public_url=base) as stack:
         os.environ.update(stack.env)
         # The sample endpoint is on loopback with its own CA: allowed here, never by default.
         os.environ.update(TENANTSYNC_WEBHOOK_ALLOW_PRIVATE="true",
                           TENANTSYNC_WEBHOOK_CA_BUNDLE=receiver.ca_path,
                           TENANTSYNC_WEBHOOK_RETRY_BASE_SECONDS="2")
         tenant_id = next(iter(fixture["tenants"]))
-        base = f"http://127.0.0.1:{args.port}/api"
-        write_state(args.state_file, stack, base)
-        print(f"tenantsync API on {base} (docs: {base}/docs); sample tenant {tenant_id}; "
+        api = f"{base}/api"
+        write_state(args.state_file, stack, api)
+        print(f"tenantsync API on {api} (docs: {api}/docs); sample tenant {tenant_id}; "
               f"Azurite tables on port {stack.azurite.table_port}; simulator at "
               f"{stack.simulator.base_url}. Its settings are in {args.state_file}. "
               "Ctrl-C stops.", flush=True)

@@ -21,6 +21,7 @@ from . import (
     entra,
     exports,
     graph,
+    group_list,
     identity,
     intune,
     keyvault,
@@ -72,6 +73,8 @@ def classify(path: str) -> tuple[str, str | None]:
         partner_kind = _graph_kind(rest)
         if partner_kind is not None:
             return partner_kind, None
+        if rest == ["groups"]:
+            return "graph.groups", None
         if len(rest) == 2 and rest[0] == "groups":
             return "graph.group", None
         if len(rest) >= 3 and rest[0] == "groups" and rest[2] == "members":
@@ -412,6 +415,8 @@ class Simulator:
             return partner_graph.organization(self.state, req)
         if kind == "graph.gdap":
             return partner_graph.gdap(self.state, req)
+        if kind == "graph.groups":
+            return group_list.handle(self.state, req)
         if kind.startswith("partnercenter"):
             return partnercenter.handle(self.state, req)
         if kind.startswith("graph."):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from azure.data.tables import TableServiceClient
 
-from devstack.stack import AzuriteProcess, free_port, local_settings
+from devstack.stack import AzuriteProcess, deployment_settings, free_port, local_settings
 from functions import services as services_module
 from functions.core.config import Settings
 from functions.core.model import Run, RunOptions
@@ -59,12 +59,17 @@ class Harness:
 
     def start(self, **overrides: str) -> Harness:
         """Start the simulator on the world as built so far; ``overrides`` are env settings."""
-        self.sim = Simulator(self.world.build(), port=fresh_port())
+        fixture = self.world.build()
+        self.sim = Simulator(fixture, port=fresh_port())
         self.sim.start()
+        identities = list(fixture.get("managed_identities", {}))
         self.env = local_settings(
             storage_connection=self.azurite.connection_string, sim_base_url=self.sim.base_url,
             ca_path=self.sim.ca_path, operator=self.world.operator, table_prefix=self.prefix,
+            identity={"endpoint": self.sim.identity_endpoint, "header": self.sim.identity_header,
+                      "client_id": identities[0]} if identities else None,
         )
+        self.env.update(deployment_settings(fixture))
         self.env["TENANTSYNC_DIRECTORY_QUEUE"] = f"q{self.prefix}"
         self.env["TENANTSYNC_DEVICES_QUEUE"] = f"d{self.prefix}"
         self.env["TENANTSYNC_WEBHOOK_QUEUE"] = f"w{self.prefix}"

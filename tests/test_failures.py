@@ -157,13 +157,46 @@ def test_missing_group_permission_names_the_permission(harness: Harness, world: 
     assert "GroupMember.Read.All" in err.message
 
 
-def test_missing_user_permission_fails_instead_of_blanking_users(
+def test_onboarding_without_user_permission_is_refused_naming_it(
     harness: Harness, world: World
 ) -> None:
-    t = world.tenant(roles=["GroupMember.Read.All"])
+    t = world.tenant(roles=["GroupMember.Read.All"])  # reads the group, blanks its users
+    harness.start()
+    err = _expect_onboarding_error(harness, t.id, t.app_id, t.secret, t.level0)
+    assert err.code == "permission_missing"
+    assert "User.Read.All" in err.message
+    assert "GroupMember.Read.All" not in err.message  # only what is missing
+    assert harness.services.tenants.find(t.id) is None  # nothing stored
+
+
+def test_every_missing_permission_is_named_at_once(harness: Harness, world: World) -> None:
+    t = world.tenant(roles=[])  # installed, never consented: a token without roles
+    harness.start()
+    err = _expect_onboarding_error(harness, t.id, t.app_id, t.secret, t.level0)
+    assert err.code == "permission_missing"
+    assert "GroupMember.Read.All, User.Read.All" in err.message
+    assert "grant admin consent" in err.message
+
+
+def test_higher_permissions_count_for_the_ones_they_include(
+    harness: Harness, world: World
+) -> None:
+    t = world.tenant(roles=["Directory.Read.All"])  # covers both directory permissions
+    harness.start()
+    harness.onboard(t)
+    assert harness.services.tenants.get(t.id).directory is not None
+
+
+def test_user_permission_revoked_after_onboarding_fails_instead_of_blanking_users(
+    harness: Harness, world: World
+) -> None:
+    t = world.tenant()
     t.add(t.level0, t.user("Pat"))
     harness.start()
-    harness.onboard(t)  # reading the group itself needs only GroupMember.Read.All
+    harness.onboard(t)
+    assert harness.sim is not None
+    harness.sim.set_roles(t.id, t.app_id, ["GroupMember.Read.All"])  # an admin revokes one
+    harness.services.tokens.forget()  # the next run gets a new token, without the role
     run = harness.sync(t)
     assert run.status == RunStatus.FAILED
     assert run.error_code == "permission_missing"

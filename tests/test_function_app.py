@@ -107,7 +107,34 @@ def test_function_app_serves_the_api_behind_a_key_and_health_without_one() -> No
     # must come before the ASGI catch-all (functions/blueprints/health.py).
     http = sorted(name for name, f in functions.items()
                   if f.get_bindings()[0].type == "httpTrigger")
-    assert http == ["health", API_FUNCTION_NAME]
+    assert http == ["consent_callback", "health", API_FUNCTION_NAME]
+    # Entra's redirect cannot carry a function key: the consent callback is anonymous too,
+    # and its literal route comes before the catch-all the same way.
+    callback = functions["consent_callback"].get_bindings()[0]
+    assert callback.route == "consent/callback"
+    assert callback.auth_level == func.AuthLevel.ANONYMOUS
+    assert callback.methods == [func.HttpMethod.GET]
+
+
+def test_the_consent_callback_function_answers_the_page_the_api_route_does(
+    harness: Harness, world: World
+) -> None:
+    from tests.consent_helpers import consent_world, redirect_of
+
+    d, t, _ = consent_world(world)
+    harness.start(**d.env())
+    link = harness.services.consent.create("directory", tenant_id=t.id, group_id=t.level0)
+    query = redirect_of(harness, link.url)
+    callback = _functions()["consent_callback"].get_user_function()
+    page = callback(func.HttpRequest(
+        "GET", f"https://app.example/api/consent/callback?{query}", body=b""))
+    assert page.status_code == 200
+    assert 'data-outcome="connected"' in page.get_body().decode()
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    again = callback(func.HttpRequest(
+        "GET", f"https://app.example/api/consent/callback?{query}", body=b""))
+    assert again.status_code == 409  # used once
+    assert harness.services.tenants.get(t.id).directory is not None
 
 
 def test_the_api_and_health_answer_through_the_functions_http_adapter(

@@ -246,3 +246,61 @@ def mobile_app(name: str, i: int) -> dict[str, Any]:
              "#microsoft.graph.androidManagedStoreApp"]
     return {"id": new_id(), "@odata.type": kinds[i % len(kinds)], "displayName": name,
             "publisher": "Fabrikam"}
+
+
+CALLBACK = "https://tenantsync.example/api/consent/callback"
+
+
+class Deployment:
+    """The deployment's own apps in the operator's tenant: a multitenant directory app and
+    inventory app (and a partner app), each trusting the function app's user-assigned
+    managed identity with a federated credential, and the consent redirect URI."""
+
+    def __init__(self, world: World, public_url: str = "https://tenantsync.example") -> None:
+        self.world = world
+        self.public_url = public_url
+        self.identity, self.principal = new_id(), new_id()
+        world.fixture.setdefault("managed_identities", {})[self.identity] = {
+            "principal_id": self.principal, "home_tenant": world.home}
+        self.federated = {"name": "function-app-identity",
+                          "issuer": f"https://login.microsoftonline.com/{world.home}/v2.0",
+                          "subject": self.principal, "audiences": ["api://AzureADTokenExchange"]}
+        self.directory_app = self._app("tenantsync directory",
+                                       [*DIRECTORY_ROLES, "Organization.Read.All"])
+        self.inventory_app = self._app("tenantsync inventory", INVENTORY_ROLES)
+        self.partner_app = self._app("tenantsync partner", PARTNER_ROLES, multitenant=False)
+        # Each app's service principal in its own (the deployment's) tenant, consented there.
+        for app_id, roles in ((self.directory_app, [*DIRECTORY_ROLES, "Organization.Read.All"]),
+                              (self.inventory_app, INVENTORY_ROLES),
+                              (self.partner_app, PARTNER_ROLES)):
+            world.fixture["tenants"][world.home]["service_principals"][app_id] = {
+                "roles": list(roles)}
+
+    def _app(self, name: str, roles: list[str], *, multitenant: bool = True) -> str:
+        app_id = new_id()
+        self.world.fixture["applications"][app_id] = {
+            "home_tenant": self.world.home, "display_name": name, "multitenant": multitenant,
+            "federated_credentials": [dict(self.federated)], "required_roles": list(roles),
+            "redirect_uris": [f"{self.public_url}/api/consent/callback"], "certificates": []}
+        return app_id
+
+    def app(self, app_id: str) -> dict[str, Any]:
+        return dict(self.world.fixture["applications"][app_id])
+
+    def env(self) -> dict[str, str]:
+        """The settings naming the apps and the public address (the identity's endpoint
+        comes from the simulator, in Harness.start)."""
+        return {"TENANTSYNC_PUBLIC_URL": self.public_url}
+
+    def consented(self, tenant_id: str, app_id: str) -> None:
+        """An admin of ``tenant_id`` has consented to one of the deployment's apps."""
+        roles = self.world.fixture["applications"][app_id]["required_roles"]
+        self.world.fixture["tenants"][tenant_id]["service_principals"][app_id] = {
+            "roles": list(roles)}
+
+    def certificate(self, app_id: str, pem: str, expires: str | None = None) -> None:
+        """Register a certificate (its public part) on one of the apps."""
+        entry: dict[str, Any] = {"id": new_id(), "pem": pem}
+        if expires is not None:
+            entry["expires"] = expires
+        self.world.fixture["applications"][app_id]["certificates"].append(entry)

@@ -14,6 +14,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from functions.api import (
     routes_changes,
+    routes_consent,
     routes_devices,
     routes_directory,
     routes_health,
@@ -46,6 +47,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     routes_runs.router,
     routes_changes.router,
     routes_webhooks.router,
+    routes_consent.router,
 )
 
 DESCRIPTION = """\

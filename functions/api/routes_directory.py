@@ -55,6 +55,11 @@ def start_directory_sync(
     if tenant.directory is None:
         raise ConflictError(f"tenant {tenant_id} has no directory connection to sync",
                             code="not_configured")
+    if not tenant.directory.group_id:
+        raise ConflictError(
+            f"tenant {tenant_id} awaits its level-0 group: choose one of "
+            f"GET /api/tenants/{tenant_id}/directory/groups with PATCH /api/tenants/{tenant_id}",
+            code="group_required")
     release = body is not None and body.allowMassDeletion
     if release and services.holds.get(tenant_id, KIND) is None:
         raise NotFoundError(f"no directory sync of tenant {tenant_id} is held back: there is "

@@ -7,11 +7,10 @@ first device sync of each new one.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from fastapi import APIRouter, Response
-from pydantic import SecretStr
 
+from functions.api.credentials import credential_input
 from functions.api.errors import located, responses
 from functions.api.models import (
     DiscoveryOut,
@@ -22,19 +21,22 @@ from functions.api.models import (
     Problem,
     discovery_out,
     partner_out,
-    utc,
 )
 from functions.api.models import Partner as PartnerOut
 from functions.api.paging import PageParams
 from functions.api.params import KEYED, PartnerId, ServicesDep
 from functions.api.syncs import discover_and_queue, sync_started
 from functions.api.urls import partner_url
+from functions.clients.credentials import CredentialInput
 from functions.core.errors import ConflictError, InputError, SecretStoreError, TenantError
 from functions.core.model import PartnerConnection
-from functions.core.sensitive import SecretValue
 from functions.services import Services
 
 log = logging.getLogger("tenantsync.api")
+
+_PARTNER_FIELDS = ("partnerCredentialType", "partnerClientSecret", "partnerCertificate")
+_INVENTORY_FIELDS = ("inventoryCredentialType", "inventoryClientSecret",
+                     "inventoryCertificate")
 
 router = APIRouter(prefix="/partners", tags=["partners"], dependencies=KEYED)
 
@@ -58,12 +60,18 @@ def create_partner(body: PartnerCreate, response: Response,
             f"partner {pid} already has a connection: change it with PATCH {partner_url(pid)}",
             code="partner_exists",
         )
+    partner_app = credential_input(
+        body.partnerCredentialType, body.partnerClientSecret, body.partnerCertificate,
+        body.partnerSecretExpiresOn, what="the partner app", fields=_PARTNER_FIELDS)
+    inventory_app = credential_input(
+        body.inventoryCredentialType, body.inventoryClientSecret, body.inventoryCertificate,
+        body.inventorySecretExpiresOn, what="the inventory app", fields=_INVENTORY_FIELDS)
+    assert partner_app is not None
+    assert inventory_app is not None
     partner = services.partners.add(
-        pid, body.partnerClientId, _secret(body.partnerClientSecret), body.inventoryClientId,
-        _secret(body.inventoryClientSecret), source=body.source, customers=body.customers,
+        pid, body.partnerClientId, partner_app, body.inventoryClientId, inventory_app,
+        source=body.source, customers=body.customers,
         include_partner_tenant=body.includePartnerTenant, excluded=body.excluded,
-        partner_secret_expires_on=utc(body.partnerSecretExpiresOn),
-        inventory_secret_expires_on=utc(body.inventorySecretExpiresOn),
     )
     response.headers["Location"] = partner_url(pid)
     return _discovered(services, partner)
@@ -113,20 +121,23 @@ def update_partner(partner_id: PartnerId, body: PartnerUpdate,
     if customers and source != "list":
         raise InputError("customers is only for source 'list'; gdap and partner-center "
                          "find them", code="invalid_request")
-    partner_secret, partner_expiry = _current_secret(
-        services, old.partner_secret_name, body.partnerClientSecret, body.partnerSecretExpiresOn)
-    inventory_secret, inventory_expiry = _current_secret(
-        services, old.inventory_secret_name, body.inventoryClientSecret,
-        body.inventorySecretExpiresOn)
+    # A credential left out is used as it is saved (tested again, not saved again).
+    partner_app = credential_input(
+        body.partnerCredentialType, body.partnerClientSecret, body.partnerCertificate,
+        body.partnerSecretExpiresOn, what="the partner app", fields=_PARTNER_FIELDS,
+    ) or CredentialInput.kept(old.partner_credential)
+    inventory_app = credential_input(
+        body.inventoryCredentialType, body.inventoryClientSecret, body.inventoryCertificate,
+        body.inventorySecretExpiresOn, what="the inventory app", fields=_INVENTORY_FIELDS,
+    ) or CredentialInput.kept(old.inventory_credential)
     partner = services.partners.add(
-        partner_id, body.partnerClientId or old.partner_client_id, partner_secret,
-        body.inventoryClientId or old.inventory_client_id, inventory_secret, source=source,
+        partner_id, body.partnerClientId or old.partner_client_id, partner_app,
+        body.inventoryClientId or old.inventory_client_id, inventory_app, source=source,
         customers=customers,
         include_partner_tenant=(body.includePartnerTenant
                                 if body.includePartnerTenant is not None
                                 else old.include_partner_tenant),
         excluded=body.excluded if body.excluded is not None else list(old.excluded),
-        partner_secret_expires_on=partner_expiry, inventory_secret_expires_on=inventory_expiry,
     )
     return _discovered(services, partner)
 
@@ -144,20 +155,6 @@ def discover_customers(partner_id: PartnerId, services: ServicesDep) -> Discover
     """
     discovery, runs = discover_and_queue(services, partner_id)
     return discovery_out(discovery, [sync_started(r) for r in runs])
-
-
-def _secret(value: SecretStr) -> SecretValue:
-    return SecretValue(value.get_secret_value())
-
-
-def _current_secret(
-    services: Services, name: str, new: SecretStr | None, expires_on: datetime | None
-) -> tuple[SecretValue, datetime | None]:
-    """The new secret and its expiry, or else the saved one (saved again as it is)."""
-    if new is not None:
-        return _secret(new), utc(expires_on)
-    saved = services.secrets.get(name, fresh=True)
-    return saved.value, saved.expires_on
 
 
 def _discovered(services: Services, partner: PartnerConnection) -> PartnerSaved:

@@ -6,15 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from functions.api.credentials import credential_input
 from functions.api.errors import located, responses
-from functions.api.models import Tenant, TenantCreate, TenantPage, TenantUpdate, tenant_out, utc
+from functions.api.models import Tenant, TenantCreate, TenantPage, TenantUpdate, tenant_out
 from functions.api.paging import PageParams
 from functions.api.params import KEYED, ServicesDep, TenantId
-from functions.api.syncs import ensure_idle
+from functions.api.syncs import ensure_idle, start_sync
 from functions.api.urls import tenant_url
 from functions.core.errors import InputError
 from functions.core.model import Health, SyncKind
-from functions.core.sensitive import SecretValue
 
 router = APIRouter(prefix="/tenants", tags=["tenants"], dependencies=KEYED)
 
@@ -29,19 +29,22 @@ SYNC_KINDS = tuple(SyncKind)
 def create_tenant(body: TenantCreate, response: Response, services: ServicesDep) -> Tenant:
     """Onboard a tenant's directory connection.
 
-    The connection is tested first (a token, then the level-0 group); if the test fails the
-    answer is 422 with the fix and nothing is stored. The secret goes to Key Vault only. A
+    The app signs in with a client secret, a certificate or the function app's managed
+    identity (`credentialType`). The connection is tested first (a token, every application
+    permission the sync needs, then the level-0 group); if the test fails the answer is 422
+    with the fix and nothing is stored. A secret or certificate goes to Key Vault only. A
     partner's customer (a tenant with a device connection only) gets its directory
     connection added; any other tenant already onboarded is 409 `tenant_exists`.
     """
+    given = credential_input(body.credentialType, body.clientSecret, body.certificate,
+                             body.secretExpiresOn, what=f"app {body.clientId}",
+                             fields=("credentialType", "clientSecret", "certificate"))
+    assert given is not None  # credentialType has a default
     existing = services.tenants.find(body.tenantId)
     onboard = (services.onboarding.add_directory_tenant
                if existing is not None and existing.directory is None
                else services.onboarding.create_directory_tenant)
-    tenant = onboard(
-        body.tenantId, body.clientId, SecretValue(body.clientSecret.get_secret_value()),
-        body.groupId, scope=body.scope, secret_expires_on=utc(body.secretExpiresOn),
-    )
+    tenant = onboard(body.tenantId, body.clientId, given, body.groupId, scope=body.scope)
     response.headers["Location"] = tenant_url(tenant.tenant_id)
     return tenant_out(tenant)
 
@@ -72,22 +75,31 @@ def get_tenant(tenant_id: TenantId, services: ServicesDep) -> Tenant:
     responses=responses(400, 404, 409, 413, 422, 502, 503),
 )
 def update_tenant(tenant_id: TenantId, body: TenantUpdate, services: ServicesDep) -> Tenant:
-    """Change a tenant: rotate its secret, change its app, group or scope, enable or disable it.
+    """Change a tenant: rotate its secret or certificate, switch its credential type, change
+    its app, group or scope, enable or disable it.
 
-    A new `clientSecret` is saved as a new Key Vault version and used from the next token
-    request (no downtime). Connection changes are tested first; on failure nothing changes.
+    A new `clientSecret` or `certificate` is saved as a new Key Vault version and used from
+    the next token request (no downtime). Connection changes are tested first; on failure
+    nothing changes. Choosing the group of a tenant that awaits one (consented without a
+    group) starts its first directory sync.
     """
     if not body.model_fields_set:
         raise InputError("the body names no field to change", code="invalid_request")
     if body.secretExpiresOn is not None and body.clientSecret is None:
         raise InputError("secretExpiresOn is the expiry of a new clientSecret: send both",
                          code="secret_required")
+    before = services.tenants.get(tenant_id)
+    given = credential_input(body.credentialType, body.clientSecret, body.certificate,
+                             body.secretExpiresOn, what=f"tenant {tenant_id}'s app",
+                             fields=("credentialType", "clientSecret", "certificate"))
     tenant = services.onboarding.update_directory_tenant(
         tenant_id, client_id=body.clientId, group_id=body.groupId, scope=body.scope,
-        secret=(SecretValue(body.clientSecret.get_secret_value())
-                if body.clientSecret is not None else None),
-        secret_expires_on=utc(body.secretExpiresOn), enabled=body.enabled,
+        credential=given, enabled=body.enabled,
     )
+    awaited = before.directory is not None and not before.directory.group_id
+    if awaited and tenant.directory is not None and tenant.directory.group_id:
+        start_sync(services, tenant_id, SyncKind.DIRECTORY)  # its first sync, at once
+        tenant = services.tenants.get(tenant_id)
     return tenant_out(tenant)
 
 

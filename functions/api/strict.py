@@ -28,6 +28,15 @@ def _query_names(dependant: Any) -> set[str]:
 
 _known: dict[int, frozenset[str]] = {}
 
+_OWN_QUERY = "_checks_own_query"
+
+
+def checks_own_query(endpoint: Any) -> Any:
+    """Mark an endpoint that parses and checks its query string itself, as strictly (the
+    consent callback: Entra's redirect, answered with an HTML page)."""
+    setattr(endpoint, _OWN_QUERY, True)
+    return endpoint
+
 
 def known_query(request: Request) -> None:
     """Refuse a query parameter the endpoint does not declare, naming it (a typo such as
@@ -37,7 +46,7 @@ def known_query(request: Request) -> None:
         InputError: ``unknown_parameter``.
     """
     route = request.scope.get("route")
-    if not isinstance(route, APIRoute):
+    if not isinstance(route, APIRoute) or getattr(route.endpoint, _OWN_QUERY, False):
         return
     allowed = _known.get(id(route))
     if allowed is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from functions.cli.inputs import date, secret_from
+from functions.cli.inputs import app_credential
 from functions.cli.output import describe_device_run, iso, print_discovery, print_json, run_json
 from functions.core.model import RunOptions, RunStatus, SyncKind, Trigger
 from functions.core.validation import guid
@@ -26,13 +26,10 @@ def first_syncs(s: Services, d: Discovery) -> int:
 
 def cmd_partner_add(s: Services, args: argparse.Namespace) -> int:
     partner = s.partners.add(
-        args.partner_tenant_id, args.partner_client_id,
-        secret_from(args.partner_secret_env, "partner"), args.inventory_client_id,
-        secret_from(args.inventory_secret_env, "inventory"), source=args.source,
+        args.partner_tenant_id, args.partner_client_id, app_credential(args, "partner"),
+        args.inventory_client_id, app_credential(args, "inventory"), source=args.source,
         customers=args.customer or [], include_partner_tenant=args.include_partner_tenant,
         excluded=args.exclude or [],
-        inventory_secret_expires_on=date(args.inventory_secret_expires),
-        partner_secret_expires_on=date(args.partner_secret_expires),
     )
     print(f"saved partner connection {partner.partner_tenant_id} (customers from "
           f"{partner.source}); discovering customers")

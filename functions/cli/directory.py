@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from functions.cli.inputs import date, secret
+from functions.cli.inputs import credential, date, secret
 from functions.cli.output import (
     describe_device_run,
     describe_run,
@@ -22,8 +22,7 @@ from functions.services import Services
 
 def cmd_tenant_add(s: Services, args: argparse.Namespace) -> int:
     tenant = s.onboarding.add_directory_tenant(
-        args.tenant_id, args.client_id, secret(args), args.group_id,
-        scope=args.scope, secret_expires_on=date(args.secret_expires),
+        args.tenant_id, args.client_id, credential(args), args.group_id, scope=args.scope,
     )
     print(f"onboarded tenant {tenant.tenant_id}: level-0 group {tenant.display_name!r} "
           f"({tenant.directory.group_id if tenant.directory else ''})")

@@ -33,7 +33,8 @@ def tenant_json(tenant: TenantRecord) -> dict[str, Any]:
         "lastErrorCode": tenant.last_error_code or None, "lastError": tenant.last_error or None,
         "consecutiveFailures": tenant.consecutive_failures,
         "directory": None if d is None else {
-            "clientId": d.client_id, "groupId": d.group_id, "scope": d.scope,
+            "clientId": d.client_id, "groupId": d.group_id or None, "scope": d.scope,
+            "credentialType": d.credential_type.value,
         },
         "devices": None if tenant.devices is None else {
             "partnerTenantId": tenant.devices.partner_tenant_id,

@@ -26,6 +26,7 @@ from functions.cli.directory import (
     cmd_users,
     cmd_worker,
 )
+from functions.cli.onboarding import add_parsers as add_onboarding_parsers
 from functions.core.codes import exit_code
 from functions.core.config import DEFAULT_GRAPH_SCOPE
 from functions.core.errors import TenantSyncError
@@ -62,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--group-id", required=True, help="object ID of the level-0 group")
     add.add_argument("--scope", default=DEFAULT_GRAPH_SCOPE)
     secret_options(add)
+    add.add_argument("--credential", choices=["secret", "certificate", "federated"],
+                     default="secret", help="how the app signs in (federated: the function "
+                     "app's managed identity, nothing to give)")
+    add.add_argument("--certificate-file", metavar="PATH",
+                     help="--credential certificate: a PEM with the private key and certificate")
     add.set_defaults(func=cmd_tenant_add)
     rotate = tsub.add_parser("set-secret", help="save a new client secret (no downtime)")
     rotate.add_argument("--tenant-id", required=True)
@@ -112,11 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     padd = psub.add_parser("add", help="save a partner connection, discover and sync customers")
     padd.add_argument("--partner-tenant-id", required=True)
     padd.add_argument("--partner-client-id", required=True, help="app that lists customers")
-    padd.add_argument("--partner-secret-env", metavar="NAME", required=True)
+    padd.add_argument("--partner-secret-env", metavar="NAME")
     padd.add_argument("--partner-secret-expires", metavar="DATE")
     padd.add_argument("--inventory-client-id", required=True,
                       help="multitenant app consented in each customer tenant")
-    padd.add_argument("--inventory-secret-env", metavar="NAME", required=True)
+    padd.add_argument("--inventory-secret-env", metavar="NAME")
+    for app in ("partner", "inventory"):
+        padd.add_argument(f"--{app}-credential", choices=["secret", "certificate", "federated"],
+                          default="secret", help=f"how the {app} app signs in")
+        padd.add_argument(f"--{app}-certificate-file", metavar="PATH",
+                          help=f"the {app} app's PEM (private key and certificate)")
     padd.add_argument("--inventory-secret-expires", metavar="DATE")
     padd.add_argument("--source", choices=["gdap", "partner-center", "list"], required=True)
     padd.add_argument("--customer", action="append", metavar="TENANT_ID",
@@ -151,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     software.add_argument("--managed", action="store_true", help="managed (mobile) apps")
     software.add_argument("--json", action="store_true")
     software.set_defaults(func=cmd_software)
+
+    add_onboarding_parsers(sub, tsub, psub)
 
     schedule = sub.add_parser("schedule", help="enqueue jobs as the timers do")
     schedule.add_argument("kind", choices=[str(kind) for kind in SyncKind])

@@ -1,97 +1,51 @@
-"""App-only tokens from Entra ID through MSAL, with token errors turned into fixes people can do."""
+"""App-only tokens from Entra ID through MSAL, signing in with a secret, a certificate or the
+function app's managed identity (federated), with token errors turned into fixes people
+can do."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import msal
 import msal.exceptions
 import requests
 
+from functions.clients.certificates import (
+    PKCS12_CONTENT_TYPE,
+    CertificateKey,
+    parse_certificate,
+    parse_pkcs12,
+)
+from functions.clients.federation import ManagedIdentityAssertion
 from functions.clients.retry import RetryPolicy
+from functions.clients.token_errors import explain_token_error
 from functions.clients.vault import SecretStore, StoredSecret
-from functions.core.errors import AuthenticationError
+from functions.core.errors import AuthenticationError, InputError
+from functions.core.model import Credential, CredentialType
 from functions.core.sensitive import SecretValue
+
+# What MSAL signs in with: a client secret, a certificate, or the managed identity's
+# assertion (a federated credential).
+ClientCredential = SecretValue | CertificateKey | ManagedIdentityAssertion
+
+__all__ = ["ClientCredential", "TokenProvider", "VaultCredential", "explain_token_error"]
 
 log = logging.getLogger("tenantsync.tokens")
 
-# AADSTS code -> (our error code, what to do). {tenant} and {client} are filled in.
-_TOKEN_ERRORS: dict[int, tuple[str, str]] = {
-    7000215: (
-        "invalid_secret",
-        "The client secret is not valid for app {client}. Did you paste the secret ID instead "
-        "of its value? Create a new client secret and save its Value.",
-    ),
-    7000222: (
-        "secret_expired",
-        "The client secret of app {client} has expired. Create a new client secret in the app "
-        "registration (Certificates & secrets) and save its Value for tenant {tenant}.",
-    ),
-    7000218: (
-        "secret_missing",
-        "No client secret was sent for app {client}: save the secret's Value for tenant {tenant}.",
-    ),
-    700016: (
-        "app_not_found",
-        "App {client} was not found in tenant {tenant}: check the Application (client) ID, and "
-        "that the app is registered in this tenant or an admin has consented to it there.",
-    ),
-    90002: (
-        "tenant_not_found",
-        "Tenant {tenant} was not found: check the Directory (tenant) ID on the tenant's "
-        "Entra ID overview page.",
-    ),
-    7000112: (
-        "app_disabled",
-        "App {client} is disabled in tenant {tenant}: enable its enterprise application.",
-    ),
-    65001: (
-        "consent_missing",
-        "An administrator of tenant {tenant} has not consented to app {client}: grant admin "
-        "consent on the app's API permissions page.",
-    ),
-    500011: (
-        "resource_not_found",
-        "The requested API is not available in tenant {tenant}: check the scope.",
-    ),
-}
-
-_AADSTS = re.compile(r"AADSTS(\d+)")
-
-
-def explain_token_error(
-    result: dict[str, Any], tenant_id: str, client_id: str
-) -> AuthenticationError:
-    """Turn an MSAL error result into an AuthenticationError with an actionable message."""
-    codes = result.get("error_codes") or []
-    description = str(result.get("error_description") or "")
-    aadsts: int | None = int(codes[0]) if codes else None
-    if aadsts is None:
-        match = _AADSTS.search(description)
-        aadsts = int(match.group(1)) if match else None
-    if aadsts in _TOKEN_ERRORS:
-        code, text = _TOKEN_ERRORS[aadsts]
-        message = text.format(tenant=tenant_id, client=client_id)
-        return AuthenticationError(f"{message} (AADSTS{aadsts})", code=code, aadsts=aadsts)
-    # Unknown code: keep Entra's first line, which names the problem without secrets.
-    first_line = description.splitlines()[0] if description else str(result.get("error"))
-    return AuthenticationError(
-        f"Token request for app {client_id} in tenant {tenant_id} failed: {first_line[:300]}",
-        code="token_failed", aadsts=aadsts,
-    )
-
-
 class TokenProvider:
-    """One MSAL confidential client per (tenant authority, app, secret), reused across runs.
+    """One MSAL confidential client per (tenant authority, app, credential), reused across
+    runs.
 
-    Reuse lets MSAL's own cache serve tokens until they near expiry. The secret's hash is
-    part of the key, so a secret saved anew takes effect at the next token request.
+    Reuse lets MSAL's own cache serve tokens until they near expiry. The credential's
+    fingerprint (a secret's hash, a certificate's thumbprint, the managed identity) is part
+    of the key, so a secret or certificate saved anew takes effect at the next token request.
+    ``federation`` is the function app's managed identity, for federated credentials.
     """
 
     def __init__(
@@ -102,12 +56,14 @@ class TokenProvider:
         instance_discovery: bool = True,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        federation: ManagedIdentityAssertion | None = None,
     ) -> None:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._authority_host = authority_host.rstrip("/")
         self._session = session
         self._instance_discovery = instance_discovery
+        self.federation = federation or ManagedIdentityAssertion(None)
         self._apps: dict[tuple[str, str, str], msal.ConfidentialClientApplication] = {}
         self._lock = threading.Lock()
 
@@ -117,19 +73,18 @@ class TokenProvider:
             self._apps.clear()
 
     def _app(
-        self, tenant_id: str, client_id: str, secret: SecretValue
+        self, tenant_id: str, client_id: str, credential: ClientCredential
     ) -> msal.ConfidentialClientApplication:
-        fingerprint = hashlib.sha256(secret.reveal().encode()).hexdigest()
-        key = (tenant_id, client_id, fingerprint)
+        key = (tenant_id, client_id, _fingerprint(credential))
         with self._lock:
             app = self._apps.get(key)
             if app is None:
-                # Drop apps of an older secret of the same tenant and client.
+                # Drop apps of an older credential of the same tenant and client.
                 for old in [k for k in self._apps if k[:2] == key[:2]]:
                     del self._apps[old]
                 app = msal.ConfidentialClientApplication(
                     client_id,
-                    client_credential=secret.reveal(),
+                    client_credential=_msal_credential(credential),
                     authority=f"{self._authority_host}/{tenant_id}",
                     http_client=self._session,
                     # MSAL calls the public discovery endpoint for unknown hosts unless told
@@ -139,20 +94,30 @@ class TokenProvider:
                 self._apps[key] = app
             return app
 
-    def token(self, tenant_id: str, client_id: str, secret: SecretValue, scope: str) -> str:
-        """Return an access token for ``scope`` in ``tenant_id``.
+    def _drop(self, tenant_id: str, client_id: str, credential: ClientCredential) -> None:
+        # MSAL answers an identical refused (400) request from its cache for 60 s: after a
+        # refusal the next attempt (an admin's fix, a federated credential that has
+        # propagated) must reach Entra, so it gets a new app.
+        with self._lock:
+            self._apps.pop((tenant_id, client_id, _fingerprint(credential)), None)
+
+    def token(self, tenant_id: str, client_id: str, credential: ClientCredential,
+              scope: str) -> str:
+        """Return an access token for ``scope`` in ``tenant_id``, signing in as app
+        ``client_id`` with a secret, a certificate or the managed identity.
 
         A token endpoint that is busy or down (HTTP 429 or 5xx, AADSTS90055 throttling,
         90033 a transient error, a dropped connection) is asked again with back-off.
 
         Raises:
-            AuthenticationError: with a stable code and the fix, e.g. ``invalid_secret``;
+            AuthenticationError: with a stable code and the fix, e.g. ``invalid_secret``,
+            ``certificate_not_registered``, ``federation_mismatch``;
             ``authority_throttled`` / ``authority_unreachable`` when it stayed busy or down.
         """
         attempt = 0
         while True:
             try:
-                return self._token_once(tenant_id, client_id, secret, scope)
+                return self._token_once(tenant_id, client_id, credential, scope)
             except _Transient as transient:
                 if not self._retry.may_retry(attempt):
                     raise AuthenticationError(
@@ -163,15 +128,16 @@ class TokenProvider:
                 self._sleep(self._retry.wait(attempt))
                 attempt += 1
 
-    def _token_once(self, tenant_id: str, client_id: str, secret: SecretValue,
+    def _token_once(self, tenant_id: str, client_id: str, credential: ClientCredential,
                     scope: str) -> str:
         try:
-            app = self._app(tenant_id, client_id, secret)
+            app = self._app(tenant_id, client_id, credential)
             result = app.acquire_token_for_client(scopes=[scope])
         except ValueError as exc:
             # MSAL raises ValueError ("Unable to get authority configuration") when the
             # tenant's OpenID discovery document answers 4xx, which is how Entra refuses an
             # unknown tenant (AADSTS90002) before any token request.
+            self._drop(tenant_id, client_id, credential)
             text = str(exc)
             if any(m in text for m in ("90002", "authority configuration", "OIDC Discovery")):
                 raise explain_token_error(
@@ -195,7 +161,36 @@ class TokenProvider:
             log.warning("token endpoint busy for tenant %s: %s", tenant_id,
                         str(result.get("error_description", ""))[:200])
             raise _Transient("authority_throttled", "kept answering that it is busy")
-        raise explain_token_error(result, tenant_id, client_id)
+        self._drop(tenant_id, client_id, credential)
+        raise explain_token_error(result, tenant_id, client_id, _hints(credential))
+
+
+def _fingerprint(credential: ClientCredential) -> str:
+    if isinstance(credential, SecretValue):
+        return hashlib.sha256(credential.reveal().encode()).hexdigest()
+    if isinstance(credential, CertificateKey):
+        return "certificate:" + credential.thumbprint
+    return credential.fingerprint
+
+
+def _msal_credential(credential: ClientCredential) -> Any:
+    if isinstance(credential, SecretValue):
+        return credential.reveal()
+    if isinstance(credential, CertificateKey):
+        # With the certificate and no thumbprint MSAL computes the SHA-256 thumbprint and
+        # signs PS256 with x5t#S256, the form Entra's certificate-credential docs ask for.
+        return {"private_key": credential.private_key.reveal(),
+                "public_certificate": credential.certificate}
+    # MSAL calls it for each token request it sends; it answers from its own cache.
+    return {"client_assertion": credential}
+
+
+def _hints(credential: ClientCredential) -> dict[str, str]:
+    if isinstance(credential, CertificateKey):
+        return {"thumbprint": credential.thumbprint}
+    if isinstance(credential, ManagedIdentityAssertion):
+        return credential.hints()
+    return {}
 
 
 # AADSTS90055 TenantThrottlingError (too many requests), 90033 a transient error: Entra
@@ -215,24 +210,77 @@ class _Transient(Exception):
         self.code, self.what = code, what
 
 
-class VaultCredential:
-    """Tokens for one app in one tenant, with the app's secret kept in Key Vault.
+# Refusals after which a credential is read again from Key Vault: another instance may have
+# saved a new version meanwhile (rotation without downtime).
+_REREAD = {
+    CredentialType.SECRET: frozenset({"invalid_secret", "secret_expired"}),
+    CredentialType.CERTIFICATE: frozenset({"certificate_not_registered",
+                                           "certificate_expired", "invalid_assertion"}),
+}
 
-    The secret comes from the store, which may answer from its short cache. If the token
-    endpoint refuses it as invalid or expired, the secret is read again from the vault and,
-    when another instance has saved a newer version meanwhile, the request is retried once
-    with it: a rotated secret takes effect at the next token request, with no downtime.
+
+def certificate_of(stored: StoredSecret) -> CertificateKey:
+    """The certificate a Key Vault secret holds: PEM (key and certificate), or a Key Vault
+    certificate's PKCS#12 (by its content type).
+
+    Raises:
+        InputError: ``invalid_certificate`` and the like, naming the Key Vault secret.
+    """
+    what = f"Key Vault secret {stored.name!r}"
+    if stored.content_type == PKCS12_CONTENT_TYPE:
+        return parse_pkcs12(stored.value.reveal(), what=what)
+    return parse_certificate(stored.value.reveal(), what=what)
+
+
+class VaultCredential:
+    """Tokens for one app in one tenant, with the app's credential: a secret or a
+    certificate kept in Key Vault, or the function app's managed identity (federated).
+
+    A secret or certificate comes from the store, which may answer from its short cache. If
+    the token endpoint refuses it, it is read again from the vault and, when another
+    instance has saved a newer version meanwhile, the request is retried once with it: a
+    rotated credential takes effect at the next token request, with no downtime.
+    ``expires_on`` is when the credential expires (``None``: never, as a federated one).
     """
 
     def __init__(
         self, tokens: TokenProvider, secrets: SecretStore, tenant_id: str, client_id: str,
-        secret_name: str, scope: str,
+        credential: Credential | str, scope: str,
     ) -> None:
         self._tokens, self._secrets = tokens, secrets
         self.tenant_id, self.client_id, self.scope = tenant_id, client_id, scope
-        self._name = secret_name
-        self.secret: StoredSecret = secrets.get(secret_name)
+        # A bare name is a secret's (how every connection was kept before credential types).
+        self.credential = (credential if isinstance(credential, Credential)
+                           else Credential(CredentialType.SECRET, credential))
+        self._material: ClientCredential
+        self._version = ""
+        self.expires_on: datetime | None = None
+        self._load(fresh=False)
         self._token: tuple[float, str] | None = None
+
+    def _load(self, *, fresh: bool) -> None:
+        """Read the credential (Key Vault for a secret or certificate).
+
+        Raises:
+            SecretStoreError: the vault failed or has no such secret.
+            InputError: the vault's certificate is not a usable key and certificate.
+        """
+        kind = self.credential.type
+        if kind == CredentialType.FEDERATED:
+            self._material, self.expires_on = self._tokens.federation, None
+            return
+        stored = self._secrets.get(self.credential.key_vault_name, fresh=fresh)
+        self._version = stored.version
+        if kind == CredentialType.SECRET:
+            self._material, self.expires_on = stored.value, stored.expires_on
+            return
+        certificate = certificate_of(stored)
+        self._material, self.expires_on = certificate, certificate.expires_on
+
+    @property
+    def material(self) -> ClientCredential:
+        """What MSAL signs in with (a secret, a certificate key, the identity's assertion)."""
+        return self._material
 
     def __call__(self) -> str:
         # One run asks for its token before every request; MSAL's cache would answer, but
@@ -247,13 +295,18 @@ class VaultCredential:
 
     def _fetch(self) -> str:
         try:
-            return self._tokens.token(self.tenant_id, self.client_id, self.secret.value,
+            return self._tokens.token(self.tenant_id, self.client_id, self._material,
                                       self.scope)
         except AuthenticationError as exc:
-            if exc.code not in ("invalid_secret", "secret_expired"):
+            if exc.code not in _REREAD.get(self.credential.type, frozenset()):
                 raise
-            fresh = self._secrets.get(self._name, fresh=True)
-            if fresh.version == self.secret.version:
+            before = self._version
+            try:
+                self._load(fresh=True)
+            except InputError:
+                raise exc from None
+            if self._version == before:
                 raise
-            self.secret = fresh
-            return self._tokens.token(self.tenant_id, self.client_id, fresh.value, self.scope)
+            return self._tokens.token(self.tenant_id, self.client_id, self._material,
+                                      self.scope)
+

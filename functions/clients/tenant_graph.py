@@ -1,5 +1,5 @@
-"""Graph clients that sign in as one app in one tenant, with the app's credential from Key
-Vault."""
+"""Graph clients that sign in as one app in one tenant, with the app's credential (from Key
+Vault, or the function app's managed identity)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from functions.clients.graph import GraphClient, RequestStats
 from functions.clients.vault import SecretStore
 from functions.core import telemetry
 from functions.core.config import Settings
-from functions.core.model import SyncState
+from functions.core.model import Credential, SyncState
 
 
 @dataclass
@@ -28,20 +28,22 @@ class TenantGraphs:
     slots: threading.Semaphore | None = None  # Graph requests in flight, per process
 
     def for_app(
-        self, tenant_id: str, client_id: str, secret_name: str, scope: str, *, kind: str,
-        state: SyncState, stats: RequestStats, now: datetime,
+        self, tenant_id: str, client_id: str, credential: Credential | str, scope: str, *,
+        kind: str, state: SyncState, stats: RequestStats, now: datetime,
     ) -> GraphClient:
-        """A Graph client with tokens at the tenant's own authority; the credential's
-        expiry goes on ``state`` and into telemetry.
+        """A Graph client with tokens at the tenant's own authority, signing in with the
+        app's credential (a secret or certificate from Key Vault, or the managed identity);
+        the expiry of a secret or certificate goes on ``state`` and into telemetry.
 
         Raises:
             SecretStoreError: the credential could not be read from Key Vault.
+            InputError: the certificate in Key Vault is not a usable key and certificate.
         """
-        credential = VaultCredential(self.tokens, self.secrets, tenant_id, client_id,
-                                     secret_name, scope)
-        expires_on = credential.secret.expires_on
+        signer = VaultCredential(self.tokens, self.secrets, tenant_id, client_id, credential,
+                                 scope)
+        expires_on = signer.expires_on
         if expires_on:
             state.secret_expires_on = expires_on
             telemetry.secret_expiry(tenant_id, kind, expires_on, now)
-        return GraphClient.configured(self.settings, credential, self.session, stats=stats,
+        return GraphClient.configured(self.settings, signer, self.session, stats=stats,
                                       slots=self.slots)

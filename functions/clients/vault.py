@@ -35,6 +35,7 @@ class StoredSecret:
     version: str
     value: SecretValue
     expires_on: datetime | None
+    content_type: str = ""  # e.g. application/x-pem-file for a certificate
 
 
 class SecretStore:
@@ -79,8 +80,10 @@ class SecretStore:
         with self._lock:
             self._cache.pop(name, None)
 
-    def put(self, name: str, value: SecretValue, *, expires_on: datetime | None) -> StoredSecret:
-        """Save a new version of a secret; the previous version stays in the vault's history.
+    def put(self, name: str, value: SecretValue, *, expires_on: datetime | None,
+            content_type: str = "client-secret") -> StoredSecret:
+        """Save a new version of a secret (``content_type`` says what it is: a client secret,
+        a PEM certificate); the previous version stays in the vault's history.
 
         Raises:
             SecretStoreError: the vault refused or could not be reached.
@@ -88,21 +91,25 @@ class SecretStore:
         if not _NAME.match(name):
             raise SecretStoreError(f"invalid Key Vault secret name {name!r}")
         try:
-            secret = self._call("save", name, lambda: self._set(name, value, expires_on),
+            secret = self._call("save", name,
+                                lambda: self._set(name, value, expires_on, content_type),
                                 expected=(ResourceExistsError,))
         except ResourceExistsError:
             # 409: the name is soft-deleted (its tenant was removed). Recover it, so that
             # its history stays, then save the new value as a new version.
             self._call("recover", name,
                        lambda: self._client.begin_recover_deleted_secret(name).wait())
-            secret = self._call("save", name, lambda: self._set(name, value, expires_on))
+            secret = self._call("save", name,
+                                lambda: self._set(name, value, expires_on, content_type))
         return self._remember(StoredSecret(
-            name, secret.properties.version or "", value, secret.properties.expires_on
+            name, secret.properties.version or "", value, secret.properties.expires_on,
+            secret.properties.content_type or "",
         ))
 
-    def _set(self, name: str, value: SecretValue, expires_on: datetime | None) -> KeyVaultSecret:
+    def _set(self, name: str, value: SecretValue, expires_on: datetime | None,
+             content_type: str) -> KeyVaultSecret:
         return self._client.set_secret(
-            name, value.reveal(), expires_on=expires_on, content_type="client-secret"
+            name, value.reveal(), expires_on=expires_on, content_type=content_type
         )
 
     def delete(self, name: str) -> None:
@@ -141,7 +148,7 @@ class SecretStore:
             ) from None
         return self._remember(StoredSecret(
             name, secret.properties.version or "", SecretValue(secret.value or ""),
-            secret.properties.expires_on,
+            secret.properties.expires_on, secret.properties.content_type or "",
         ))
 
     def versions(self, name: str) -> list[str]:

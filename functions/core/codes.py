@@ -23,6 +23,7 @@ class Outcome:
 
 _BAD_REQUEST = Outcome(400, None)
 _FAILING_422 = Outcome(422, Health.FAILING)
+_BAD_CREDENTIAL = Outcome(400, Health.FAILING)
 
 OUTCOMES: dict[E, Outcome] = {
     # the request or input itself is malformed
@@ -40,6 +41,16 @@ OUTCOMES: dict[E, Outcome] = {
     E.NOT_FOUND: Outcome(404, None), E.UNKNOWN_TENANT: Outcome(404, None),
     E.UNKNOWN_RUN: Outcome(404, None), E.UNKNOWN_PARTNER: Outcome(404, None),
     E.UNKNOWN_WEBHOOK: Outcome(404, None), E.UNKNOWN_DELIVERY: Outcome(404, None),
+    E.INVALID_CREDENTIAL_TYPE: _BAD_REQUEST, E.INVALID_CONSENT_STATE: _BAD_REQUEST,
+    # a certificate that is not a usable key and certificate: the admin's upload (400), or
+    # what Key Vault holds when a run reads it (the tenant is failing)
+    E.INVALID_CERTIFICATE: _BAD_CREDENTIAL, E.CERTIFICATE_REQUIRED: _BAD_CREDENTIAL,
+    E.PRIVATE_KEY_REQUIRED: _BAD_CREDENTIAL, E.CERTIFICATE_KEY_MISMATCH: _BAD_CREDENTIAL,
+    # what it names does not exist
+    E.NOT_FOUND: Outcome(404, None), E.UNKNOWN_TENANT: Outcome(404, None),
+    E.UNKNOWN_RUN: Outcome(404, None), E.UNKNOWN_PARTNER: Outcome(404, None),
+    E.UNKNOWN_CONSENT: Outcome(404, None),
+    E.CONSENT_LINK_EXPIRED: Outcome(410, None),  # gone: the portal makes a new link
     E.METHOD_NOT_ALLOWED: Outcome(405, None),
     # it clashes with the current state
     E.CONFLICT: Outcome(409, None), E.TENANT_EXISTS: Outcome(409, None),
@@ -50,6 +61,8 @@ OUTCOMES: dict[E, Outcome] = {
     E.BODY_TOO_LARGE: Outcome(413, None),
     E.NOTHING_HELD: Outcome(404, None),
     E.REQUEST_TIMEOUT: Outcome(408, None),
+    E.CONSENT_LINK_USED: Outcome(409, None), E.CONSENT_TENANT_MISMATCH: Outcome(409, None),
+    E.GROUP_REQUIRED: Outcome(409, Health.AWAITING_GROUP),
     # Entra refused the credentials or the app: what the admin typed is wrong
     E.INVALID_SECRET: _FAILING_422, E.SECRET_MISSING: _FAILING_422,
     E.SECRET_EXPIRED: Outcome(422, Health.SECRET_EXPIRED),
@@ -57,6 +70,14 @@ OUTCOMES: dict[E, Outcome] = {
     E.CONSENT_MISSING: Outcome(422, Health.CONSENT_MISSING),
     E.TENANT_NOT_FOUND: _FAILING_422, E.APP_DISABLED: _FAILING_422,
     E.RESOURCE_NOT_FOUND: _FAILING_422, E.TOKEN_FAILED: _FAILING_422,
+    E.CERTIFICATE_NOT_REGISTERED: _FAILING_422,
+    E.CERTIFICATE_EXPIRED: Outcome(422, Health.SECRET_EXPIRED),
+    E.INVALID_ASSERTION: _FAILING_422, E.FEDERATION_MISMATCH: _FAILING_422,
+    E.FEDERATION_WRONG_TENANT: _FAILING_422,
+    E.FEDERATION_PENDING: Outcome(503, Health.FAILING),  # a new credential propagating
+    E.MANAGED_IDENTITY_UNAVAILABLE: Outcome(500, Health.FAILING),  # the deployment's setup
+    E.CONSENT_DENIED: Outcome(422, Health.CONSENT_MISSING),
+    E.CONSENT_FAILED: Outcome(422, Health.CONSENT_MISSING),
     # Graph refused what the sync needs
     E.PERMISSION_MISSING: Outcome(422, Health.PERMISSION_MISSING),
     E.GROUP_NOT_FOUND: _FAILING_422,
@@ -88,7 +109,8 @@ OUTCOMES: dict[E, Outcome] = {
 }
 
 # Healths that say why a tenant is not queried at all: not failures, never quarantined.
-STANDING = frozenset({Health.EXCLUDED, Health.INACTIVE, Health.UNSUPPORTED})
+STANDING = frozenset({Health.EXCLUDED, Health.INACTIVE, Health.UNSUPPORTED,
+                      Health.AWAITING_GROUP})
 
 # Healths of a run that waits for a person (a held sync): not a failure either.
 WAITING = frozenset({Health.DELETION_HELD})

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from functions.core.errors import ConfigurationError
+from functions.core.model import CREDENTIAL_TYPES, Credential, CredentialType
 from functions.core.sensitive import SecretValue
+from functions.core.validation import is_guid
 
 PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com"
 PUBLIC_GRAPH_URL = "https://graph.microsoft.com/v1.0"
@@ -23,6 +25,39 @@ def _flag(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+FEDERATED = Credential(CredentialType.FEDERATED)
+
+
+@dataclass(frozen=True)
+class DeploymentApp:
+    """One of the deployment's own app registrations (directory, inventory, partner): its
+    client ID (``None``: not configured) and how it signs in."""
+
+    client_id: str | None = None
+    credential: Credential = FEDERATED
+
+
+NO_APP = DeploymentApp()
+
+
+def _deployment_app(get: Callable[[str], str | None], kind: str) -> DeploymentApp:
+    prefix = f"TENANTSYNC_{kind}_APP"
+    client_id = get(f"{prefix}_ID")
+    if client_id is not None and not is_guid(client_id):
+        raise ConfigurationError(f"{prefix}_ID must be the app's Application (client) ID, a "
+                                 "GUID")
+    kind_of = get(f"{prefix}_CREDENTIAL") or CredentialType.FEDERATED.value
+    if kind_of not in CREDENTIAL_TYPES:
+        raise ConfigurationError(f"{prefix}_CREDENTIAL must be one of "
+                                 f"{', '.join(CREDENTIAL_TYPES)}")
+    name = get(f"{prefix}_KEY_VAULT_NAME") or ""
+    if kind_of != CredentialType.FEDERATED and not name:
+        raise ConfigurationError(f"{prefix}_CREDENTIAL={kind_of} needs {prefix}_KEY_VAULT_NAME: "
+                                 f"the Key Vault secret that holds the app's {kind_of}")
+    return DeploymentApp(client_id.lower() if client_id else None,
+                         Credential(CredentialType(kind_of), name))
 
 
 @dataclass(frozen=True)
@@ -77,6 +112,13 @@ class Settings:
     webhook_disable_after: int = 15
     webhook_timeout_seconds: float = 10.0
     webhook_ca_bundle: str | None = None
+    # The deployment's own multitenant apps (admin-consent onboarding) and where the API is
+    # reached from the internet (the consent redirect URI is {public_url}/api/consent/callback).
+    directory_app: DeploymentApp = NO_APP
+    inventory_app: DeploymentApp = NO_APP
+    partner_app: DeploymentApp = NO_APP
+    public_url: str | None = None
+    consent_link_hours: float = 72.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -160,6 +202,11 @@ class Settings:
             webhook_disable_after=max(1, int(number("TENANTSYNC_WEBHOOK_DISABLE_AFTER", 15))),
             webhook_timeout_seconds=number("TENANTSYNC_WEBHOOK_TIMEOUT_SECONDS", 10.0),
             webhook_ca_bundle=get("TENANTSYNC_WEBHOOK_CA_BUNDLE"),
+            directory_app=_deployment_app(get, "DIRECTORY"),
+            inventory_app=_deployment_app(get, "INVENTORY"),
+            partner_app=_deployment_app(get, "PARTNER"),
+            public_url=_public_url(get),
+            consent_link_hours=max(0.01, number("TENANTSYNC_CONSENT_LINK_HOURS", 72.0)),
         )
 
     def require_storage(self) -> None:
@@ -174,7 +221,28 @@ class Settings:
             raise ConfigurationError("No Key Vault configured: set TENANTSYNC_KEY_VAULT_URL")
         return self.key_vault_url
 
+    def require_public_url(self) -> str:
+        if not self.public_url:
+            raise ConfigurationError(
+                "No public address of the API: set TENANTSYNC_PUBLIC_URL (e.g. "
+                "https://<function app>.azurewebsites.net); consent links return there"
+            )
+        return self.public_url
+
     @property
     def verify(self) -> str | bool:
         """What HTTPS clients trust: the configured CA bundle, else the system store."""
         return self.ca_bundle or True
+
+
+def _public_url(get: Callable[[str], str | None]) -> str | None:
+    """TENANTSYNC_PUBLIC_URL, else the host name the Functions host gives the app."""
+    url = get("TENANTSYNC_PUBLIC_URL")
+    if url is None:
+        host = get("WEBSITE_HOSTNAME")  # set by App Service / Azure Functions
+        return f"https://{host}" if host else None
+    url = url.rstrip("/")
+    if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?", url):
+        raise ConfigurationError("TENANTSYNC_PUBLIC_URL must be the API's base URL, like "
+                                 "https://tenantsync.example.com (no query or fragment)")
+    return url

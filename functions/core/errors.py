@@ -40,6 +40,12 @@ class ErrorCode(StrEnum):
     INVALID_PATH = "invalid_path"
     INVALID_URL = "invalid_url"
     DESTINATION_REFUSED = "destination_refused"
+    INVALID_CREDENTIAL_TYPE = "invalid_credential_type"
+    INVALID_CERTIFICATE = "invalid_certificate"
+    CERTIFICATE_REQUIRED = "certificate_required"
+    PRIVATE_KEY_REQUIRED = "private_key_required"
+    CERTIFICATE_KEY_MISMATCH = "certificate_key_mismatch"
+    INVALID_CONSENT_STATE = "invalid_consent_state"
     # what it names does not exist
     NOT_FOUND = "not_found"
     UNKNOWN_TENANT = "unknown_tenant"
@@ -47,6 +53,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_PARTNER = "unknown_partner"
     UNKNOWN_WEBHOOK = "unknown_webhook"
     UNKNOWN_DELIVERY = "unknown_delivery"
+    UNKNOWN_CONSENT = "unknown_consent"
+    CONSENT_LINK_EXPIRED = "consent_link_expired"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # it clashes with the current state
     CONFLICT = "conflict"
@@ -60,6 +68,9 @@ class ErrorCode(StrEnum):
     BODY_TOO_LARGE = "body_too_large"
     NOTHING_HELD = "nothing_held"
     REQUEST_TIMEOUT = "request_timeout"
+    CONSENT_LINK_USED = "consent_link_used"
+    CONSENT_TENANT_MISMATCH = "consent_tenant_mismatch"
+    GROUP_REQUIRED = "group_required"
     # Entra refused the credentials or the app (the message names the fix)
     INVALID_SECRET = "invalid_secret"  # noqa: S105
     SECRET_EXPIRED = "secret_expired"  # noqa: S105
@@ -70,6 +81,15 @@ class ErrorCode(StrEnum):
     CONSENT_MISSING = "consent_missing"
     RESOURCE_NOT_FOUND = "resource_not_found"
     TOKEN_FAILED = "token_failed"  # noqa: S105
+    CERTIFICATE_NOT_REGISTERED = "certificate_not_registered"
+    CERTIFICATE_EXPIRED = "certificate_expired"
+    INVALID_ASSERTION = "invalid_assertion"
+    FEDERATION_MISMATCH = "federation_mismatch"
+    FEDERATION_WRONG_TENANT = "federation_wrong_tenant"
+    FEDERATION_PENDING = "federation_pending"
+    MANAGED_IDENTITY_UNAVAILABLE = "managed_identity_unavailable"
+    CONSENT_DENIED = "consent_denied"
+    CONSENT_FAILED = "consent_failed"
     # Graph refused what the sync needs
     PERMISSION_MISSING = "permission_missing"
     GROUP_NOT_FOUND = "group_not_found"

@@ -80,15 +80,37 @@ class Health(StrEnum):
     DISABLED = "disabled"
     UNSUPPORTED = "unsupported"  # e.g. a customer bought through an indirect reseller
     DELETION_HELD = "deletion_held"  # the deletion guard holds a sync until it is released
+    AWAITING_GROUP = "awaiting_group"  # consented without a level-0 group: choose one
+
+
+class CredentialType(StrEnum):
+    """How an app signs in: a client secret or a certificate kept in Key Vault, or the
+    function app's managed identity as a federated credential (nothing kept at all)."""
+
+    SECRET = "secret"  # noqa: S105 - a credential type, not a secret
+    CERTIFICATE = "certificate"
+    FEDERATED = "federated"
+
+
+CREDENTIAL_TYPES = tuple(t.value for t in CredentialType)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """An app's credential: its type and, for a secret or a certificate, the name of the Key
+    Vault secret that holds it (empty for ``federated``)."""
+
+    type: CredentialType = CredentialType.SECRET
+    key_vault_name: str = ""
 
 
 @dataclass(frozen=True)
 class AppConnection:
-    """An app to sign in as, in the tenant a sync reads: its client ID, where its credential
-    is kept in Key Vault, and the scope of its tokens."""
+    """An app to sign in as, in the tenant a sync reads: its client ID, its credential and
+    the scope of its tokens."""
 
     client_id: str
-    secret_name: str
+    credential: Credential
     scope: str
 
 
@@ -98,9 +120,14 @@ class DirectoryConnection:
 
     tenant_id: str
     client_id: str
-    group_id: str
+    group_id: str  # empty while the tenant awaits its level-0 group (consented without one)
     scope: str
-    secret_name: str
+    secret_name: str  # the Key Vault name of its secret or certificate; empty if federated
+    credential_type: CredentialType = CredentialType.SECRET
+
+    @property
+    def credential(self) -> Credential:
+        return Credential(self.credential_type, self.secret_name)
 
 
 @dataclass(frozen=True)
@@ -110,10 +137,15 @@ class DeviceConnection:
     tenant_id: str
     partner_tenant_id: str
     client_id: str
-    secret_name: str
+    secret_name: str  # the Key Vault name of its secret or certificate; empty if federated
     active: bool = True  # False once the partner relationship ended (kept, not deleted)
     excluded: bool = False
     unsupported_reason: str = ""
+    credential_type: CredentialType = CredentialType.SECRET
+
+    @property
+    def credential(self) -> Credential:
+        return Credential(self.credential_type, self.secret_name)
 
 
 CUSTOMER_SOURCES = ("gdap", "partner-center", "list")
@@ -133,6 +165,16 @@ class PartnerConnection:
     include_partner_tenant: bool = False
     excluded: tuple[str, ...] = ()
     created_at: datetime | None = None
+    partner_credential_type: CredentialType = CredentialType.SECRET
+    inventory_credential_type: CredentialType = CredentialType.SECRET
+
+    @property
+    def partner_credential(self) -> Credential:
+        return Credential(self.partner_credential_type, self.partner_secret_name)
+
+    @property
+    def inventory_credential(self) -> Credential:
+        return Credential(self.inventory_credential_type, self.inventory_secret_name)
 
 
 @dataclass
@@ -286,3 +328,23 @@ class Run:
         if self.ended_at is None:
             return 0
         return int((self.ended_at - self.started_at).total_seconds() * 1000)
+
+
+@dataclass
+class ConsentRequest:
+    """An admin-consent link a portal asked for: which kind of sync it connects, through
+    which app, for which tenant (empty: any tenant whose admin opens it), with which level-0
+    group (directory, optional) or partner (a partner's customer), until when; once used,
+    the tenant that consented and its first run."""
+
+    consent_id: str  # the nonce the link's signed state carries
+    kind: str  # a SyncKind
+    client_id: str
+    created_at: datetime
+    expires_at: datetime
+    tenant_id: str = ""
+    group_id: str = ""
+    partner_tenant_id: str = ""
+    used_at: datetime | None = None
+    consented_tenant_id: str = ""
+    run_id: str = ""

@@ -34,7 +34,7 @@ class DeviceSlice:
             raise TenantSyncError(f"tenant {tenant.tenant_id} has no device connection",
                                   code=ErrorCode.NOT_CONFIGURED)
         # The partner's inventory app, with a token from the customer tenant's own authority.
-        return AppConnection(conn.client_id, conn.secret_name, DEFAULT_GRAPH_SCOPE)
+        return AppConnection(conn.client_id, conn.credential, DEFAULT_GRAPH_SCOPE)
 
     def standing(self, tenant: TenantRecord) -> tuple[ErrorCode, str] | None:
         conn = tenant.devices

@@ -37,9 +37,13 @@ class DirectorySlice:
         if conn is None:
             raise TenantSyncError(f"tenant {tenant.tenant_id} has no directory connection",
                                   code=ErrorCode.NOT_CONFIGURED)
-        return AppConnection(conn.client_id, conn.secret_name, conn.scope)
+        return AppConnection(conn.client_id, conn.credential, conn.scope)
 
     def standing(self, tenant: TenantRecord) -> tuple[ErrorCode, str] | None:
+        assert tenant.directory is not None
+        if not tenant.directory.group_id:
+            return (ErrorCode.GROUP_REQUIRED, "The tenant is connected but has no level-0 "
+                    "group yet: choose one of its groups (PATCH groupId) to start syncing.")
         return None
 
     def read(self, graph: GraphClient, tenant: TenantRecord) -> GroupTree:

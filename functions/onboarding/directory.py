@@ -1,87 +1,91 @@
-"""Onboarding tenants: check the connection first, then store the secret and the tenant."""
+"""Onboarding tenants: check the connection first, then keep the credential and the tenant."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-import requests
-
-from functions.clients.entra import TokenProvider
-from functions.clients.graph import GraphClient
-from functions.clients.vault import SecretStore
-from functions.core.config import DEFAULT_GRAPH_SCOPE, Settings
+from functions.clients.credentials import CredentialInput, Credentials, as_input
+from functions.core.config import DEFAULT_GRAPH_SCOPE
 from functions.core.errors import ConflictError, InputError
-from functions.core.model import DirectoryConnection, TenantRecord, utcnow
+from functions.core.model import Credential, DirectoryConnection, Health, TenantRecord, utcnow
 from functions.core.sensitive import SecretValue
 from functions.core.validation import guid
 from functions.core.validation import scope as check_scope
-from functions.directory.reader import GroupTreeReader
+from functions.onboarding.checks import ConnectionCheck, ConnectionTest
 from functions.onboarding.names import directory_secret_name
 from functions.storage.tenants import TenantTable
 
 
-@dataclass(frozen=True)
-class ConnectionCheck:
-    group_name: str
-
-
 @dataclass
 class Onboarding:
-    settings: Settings
     tenants: TenantTable
-    secrets: SecretStore
-    tokens: TokenProvider
-    session: requests.Session
+    credentials: Credentials
+    test: ConnectionTest
 
     def check_directory(
         self, tenant_id: str, client_id: str, secret: SecretValue, group_id: str, scope: str
     ) -> ConnectionCheck:
-        """Get a token and read the level-0 group, as the seed console's popup does.
+        """Get a token, check its permissions and read the level-0 group, as the seed
+        console's popup does (with a client secret).
 
         Raises:
             AuthenticationError / TenantError: with the fix in the message.
         """
-        graph = GraphClient.configured(
-            self.settings, lambda: self.tokens.token(tenant_id, client_id, secret, scope),
-            self.session, max_retries=2,
-        )
-        root = GroupTreeReader(graph, tenant_id).read_root(group_id)
-        return ConnectionCheck(root.display_name)
+        return self.test.directory(tenant_id, client_id, secret, group_id, scope)
 
     def add_directory_tenant(
         self,
         tenant_id: str,
         client_id: str,
-        secret: SecretValue,
+        credential: SecretValue | CredentialInput,
         group_id: str,
         *,
         scope: str = DEFAULT_GRAPH_SCOPE,
         secret_expires_on: datetime | None = None,
     ) -> TenantRecord:
-        """Onboard (or re-onboard) a tenant's directory connection.
+        """Onboard (or re-onboard) a tenant's directory connection, signing in with a client
+        secret, a certificate or the managed identity (``credential``; a bare secret is a
+        secret expiring on ``secret_expires_on``).
 
-        Nothing is stored unless the connection check passes.
+        Nothing is stored unless the connection test passes (a token, every permission the
+        sync needs, the level-0 group).
 
         Raises:
-            InputError: malformed input.
-            AuthenticationError / TenantError: the connection check failed.
+            InputError: malformed input (a certificate that is not one, ...).
+            AuthenticationError / TenantError: the connection test failed.
             SecretStoreError / StorageError: the vault or the tables failed.
         """
         tenant_id = guid(tenant_id, "tenant ID")
         client_id = guid(client_id, "client ID")
         group_id = guid(group_id, "group ID")
         scope = check_scope(scope)
-        if not secret:
-            raise InputError("a client secret (its Value) is required", code="secret_required")
-        check = self.check_directory(tenant_id, client_id, secret, group_id, scope)
-        name = directory_secret_name(tenant_id)
-        saved = self.secrets.put(name, secret, expires_on=secret_expires_on)
+        given = as_input(credential, secret_expires_on)
+        if given.keep is None:
+            given = CredentialInput.of(given.type, given.secret, given.expires_on,
+                                       what=f"app {client_id}")
+        prepared = self.credentials.prepare(given)
+        check = self.test.directory(tenant_id, client_id, prepared.material, group_id, scope)
+        saved = self.credentials.save(prepared, directory_secret_name(tenant_id))
+        return self.store_directory(tenant_id, client_id, group_id, scope, saved,
+                                    prepared.expires_on, check.group_name)
+
+    def store_directory(
+        self, tenant_id: str, client_id: str, group_id: str, scope: str,
+        credential: Credential, expires_on: datetime | None, display_name: str,
+    ) -> TenantRecord:
+        """Store a tested directory connection (``group_id`` empty: awaiting its group).
+
+        Raises:
+            StorageError: the tables failed.
+        """
         existing = self.tenants.find(tenant_id)
         tenant = existing or TenantRecord(tenant_id=tenant_id, created_at=utcnow())
-        tenant.directory = DirectoryConnection(tenant_id, client_id, group_id, scope, name)
-        tenant.display_name = check.group_name
-        tenant.secret_expires_on = saved.expires_on
+        tenant.directory = DirectoryConnection(tenant_id, client_id, group_id, scope,
+                                               credential.key_vault_name, credential.type)
+        if display_name or not tenant.display_name:
+            tenant.display_name = display_name
+        tenant.secret_expires_on = expires_on
         tenant.enabled = True
         self.tenants.save(tenant)
         return tenant
@@ -93,21 +97,14 @@ class Onboarding:
 
         The next token request uses it; runs in flight finish with the old one.
         """
-        tenant = self.tenants.get(guid(tenant_id, "tenant ID"))
-        if tenant.directory is None:
-            raise InputError(f"tenant {tenant_id} has no directory connection")
-        conn = tenant.directory
-        self.check_directory(conn.tenant_id, conn.client_id, secret, conn.group_id, conn.scope)
-        saved = self.secrets.put(conn.secret_name, secret, expires_on=secret_expires_on)
-        tenant.secret_expires_on = saved.expires_on
-        self.tenants.save(tenant)
-        return tenant
+        return self.update_directory_tenant(
+            tenant_id, credential=CredentialInput.of("secret", secret, secret_expires_on))
 
     def create_directory_tenant(
         self,
         tenant_id: str,
         client_id: str,
-        secret: SecretValue,
+        credential: SecretValue | CredentialInput,
         group_id: str,
         *,
         scope: str = DEFAULT_GRAPH_SCOPE,
@@ -128,7 +125,7 @@ class Onboarding:
                 code="tenant_exists",
             )
         return self.add_directory_tenant(
-            tenant_id, client_id, secret, group_id, scope=scope,
+            tenant_id, client_id, credential, group_id, scope=scope,
             secret_expires_on=secret_expires_on,
         )
 
@@ -142,56 +139,61 @@ class Onboarding:
         secret: SecretValue | None = None,
         secret_expires_on: datetime | None = None,
         enabled: bool | None = None,
+        credential: CredentialInput | None = None,
     ) -> TenantRecord:
         """Change an onboarded tenant; ``None`` leaves a field as it is.
 
-        A change to the connection (app, group, scope or secret) is tested first, with the
-        new secret or else the one in Key Vault, and nothing is stored if the test fails. A
-        new secret is a new Key Vault version, used from the next token request.
+        A change to the connection (app, group, scope, secret or credential) is tested
+        first, with the new credential or else the saved one, and nothing is stored if the
+        test fails. A new secret or certificate is a new Key Vault version, used from the
+        next token request.
 
         Raises:
             NotFoundError: ``unknown_tenant``.
             InputError: malformed input, or no directory connection to change.
-            AuthenticationError / TenantError: the connection check failed.
+            AuthenticationError / TenantError: the connection test failed.
             SecretStoreError / StorageError: the vault or the tables failed.
         """
         tenant = self.tenants.get(guid(tenant_id, "tenant ID"))
-        if any(v is not None for v in (client_id, group_id, scope, secret)):
+        if secret is not None:
+            credential = CredentialInput.of("secret", secret, secret_expires_on)
+        if any(v is not None for v in (client_id, group_id, scope, credential)):
             conn = tenant.directory
             if conn is None:
                 raise InputError(
                     f"tenant {tenant.tenant_id} has no directory connection to change",
                     code="not_configured",
                 )
-            if secret is not None and not secret:
-                raise InputError("a client secret (its Value) is required",
-                                 code="secret_required")
-            new = DirectoryConnection(
-                conn.tenant_id,
-                guid(client_id, "client ID") if client_id is not None else conn.client_id,
-                guid(group_id, "group ID") if group_id is not None else conn.group_id,
-                check_scope(scope) if scope is not None else conn.scope,
-                conn.secret_name,
-            )
-            tested = secret if secret is not None else self.secrets.get(conn.secret_name).value
-            check = self.check_directory(
-                new.tenant_id, new.client_id, tested, new.group_id, new.scope
-            )
-            if secret is not None:
-                saved = self.secrets.put(conn.secret_name, secret, expires_on=secret_expires_on)
-                tenant.secret_expires_on = saved.expires_on
-            tenant.directory = new
-            tenant.display_name = check.group_name
+            new_client = guid(client_id, "client ID") if client_id is not None else \
+                conn.client_id
+            new_group = guid(group_id, "group ID") if group_id is not None else conn.group_id
+            new_scope = check_scope(scope) if scope is not None else conn.scope
+            prepared = self.credentials.prepare(credential or CredentialInput.kept(
+                conn.credential))
+            check = self.test.directory(conn.tenant_id, new_client, prepared.material,
+                                        new_group, new_scope)
+            saved = self.credentials.save(prepared, directory_secret_name(tenant.tenant_id))
+            tenant.directory = DirectoryConnection(conn.tenant_id, new_client, new_group,
+                                                   new_scope, saved.key_vault_name, saved.type)
+            if new_group and tenant.directory_state.health == Health.AWAITING_GROUP:
+                # Its group is chosen: no longer waiting; its first sync says how it goes.
+                tenant.directory_state.health = Health.UNKNOWN
+                tenant.directory_state.health_since = utcnow()
+            if credential is not None:
+                tenant.secret_expires_on = prepared.expires_on
+            if check.group_name:
+                tenant.display_name = check.group_name
         if enabled is not None:
             tenant.enabled = enabled
         self.tenants.save(tenant)
         return tenant
 
     def remove_tenant(self, tenant_id: str) -> TenantRecord:
-        """Remove a tenant's configuration: its secret (soft-deleted in Key Vault) and its row.
+        """Remove a tenant's configuration: its own secret or certificate (soft-deleted in
+        Key Vault; a deployment app's credential stays) and its row.
 
-        Synced data and runs stay. The secret goes first, so that a failure leaves a tenant
-        that can be removed again rather than an orphaned secret.
+        Synced data and runs stay. The credential goes first, so that a failure leaves a
+        tenant that can be removed again rather than an orphaned secret.
 
         Raises:
             NotFoundError: ``unknown_tenant``.
@@ -199,7 +201,8 @@ class Onboarding:
         """
         tenant = self.tenants.get(guid(tenant_id, "tenant ID"))
         if tenant.directory is not None:
-            self.secrets.delete(tenant.directory.secret_name)
+            self.credentials.forget(tenant.directory.credential,
+                                    directory_secret_name(tenant.tenant_id))
         self.tenants.delete(tenant.tenant_id)
         return tenant
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -11,11 +10,12 @@ from typing import Any
 
 import requests
 
+from functions.clients.credentials import CredentialInput, Credentials, as_input
 from functions.clients.entra import TokenProvider, VaultCredential
 from functions.clients.graph import GraphClient
 from functions.clients.vault import SecretStore
 from functions.core.config import DEFAULT_GRAPH_SCOPE, Settings
-from functions.core.errors import GraphError, InputError, SecretStoreError, TenantError
+from functions.core.errors import GraphError, InputError, TenantError
 from functions.core.model import (
     CUSTOMER_SOURCES,
     DeviceConnection,
@@ -77,16 +77,21 @@ class Partners:
     secrets: SecretStore
     tokens: TokenProvider
     session: requests.Session
+    credentials: Credentials
     clock: Callable[[], datetime] = utcnow
 
     def add(
-        self, partner_tenant_id: str, partner_client_id: str, partner_secret: SecretValue,
-        inventory_client_id: str, inventory_secret: SecretValue, *, source: str,
+        self, partner_tenant_id: str, partner_client_id: str,
+        partner_secret: SecretValue | CredentialInput, inventory_client_id: str,
+        inventory_secret: SecretValue | CredentialInput, *, source: str,
         customers: list[str] | None = None, include_partner_tenant: bool = False,
         excluded: list[str] | None = None, partner_secret_expires_on: datetime | None = None,
         inventory_secret_expires_on: datetime | None = None,
     ) -> PartnerConnection:
         """Save a partner connection after checking that both apps get tokens.
+
+        Each app signs in with a client secret, a certificate or the managed identity
+        (a bare secret is a secret expiring on its ``*_secret_expires_on``).
 
         Raises:
             InputError: malformed input. AuthenticationError: an app's credentials fail
@@ -100,9 +105,10 @@ class Partners:
         if source == "list" and not typed and not include_partner_tenant:
             raise InputError("source 'list' needs at least one customer tenant ID",
                              code="customers_required")
-        if not partner_secret or not inventory_secret:
-            raise InputError("both apps' client secrets (their Values) are required",
-                             code="secret_required")
+        partner_given, inventory_given = (
+            _checked(as_input(given, expires_on), what) for given, expires_on, what in (
+                (partner_secret, partner_secret_expires_on, "the partner app"),
+                (inventory_secret, inventory_secret_expires_on, "the inventory app")))
         connection = PartnerConnection(
             partner_tenant_id=pid,
             partner_client_id=guid(partner_client_id, "partner app client ID"),
@@ -113,34 +119,27 @@ class Partners:
             excluded=tuple(guid(x, "excluded tenant ID") for x in excluded or []),
             created_at=self.clock(),
         )
+        partner_ready = self.credentials.prepare(partner_given, what="the partner app's "
+                                                                    "certificate")
+        inventory_ready = self.credentials.prepare(inventory_given, what="the inventory "
+                                                                        "app's certificate")
         # Connection test: both apps must get a token in the partner tenant.
         scope = PARTNER_CENTER_SCOPE if source == "partner-center" else DEFAULT_GRAPH_SCOPE
-        self.tokens.token(pid, connection.partner_client_id, partner_secret, scope)
-        self.tokens.token(pid, connection.inventory_client_id, inventory_secret,
+        self.tokens.token(pid, connection.partner_client_id, partner_ready.material, scope)
+        self.tokens.token(pid, connection.inventory_client_id, inventory_ready.material,
                           DEFAULT_GRAPH_SCOPE)
-        self._save_secret(connection.partner_secret_name, partner_secret,
-                          partner_secret_expires_on)
-        self._save_secret(connection.inventory_secret_name, inventory_secret,
-                          inventory_secret_expires_on)
+        partner_saved = self.credentials.save(partner_ready, partner_secret_name(pid))
+        inventory_saved = self.credentials.save(inventory_ready, inventory_secret_name(pid))
+        connection = replace(
+            connection, partner_secret_name=partner_saved.key_vault_name,
+            partner_credential_type=partner_saved.type,
+            inventory_secret_name=inventory_saved.key_vault_name,
+            inventory_credential_type=inventory_saved.type)
         existing = self.partners.find(pid)
         if existing is not None:
             connection = replace(connection, created_at=existing.created_at)
         self.partners.save(connection)
         return connection
-
-    def _save_secret(self, name: str, value: SecretValue, expires_on: datetime | None) -> None:
-        """Save a secret as a new Key Vault version, unless the vault holds it already
-        (changing a connection's other fields must not pile up identical versions)."""
-        try:
-            current = self.secrets.get(name, fresh=True)
-        except SecretStoreError as exc:
-            if exc.code != "secret_missing":
-                raise
-        else:
-            same = hmac.compare_digest(current.value.reveal(), value.reveal())
-            if same and current.expires_on == expires_on:
-                return
-        self.secrets.put(name, value, expires_on=expires_on)
 
     def discover(self, partner_tenant_id: str) -> Discovery:
         """List the partner's customers and bring the tenant records in line.
@@ -179,6 +178,7 @@ class Partners:
             client_id=partner.inventory_client_id, secret_name=partner.inventory_secret_name,
             active=True, excluded=customer.tenant_id in excluded,
             unsupported_reason=customer.unsupported_reason,
+            credential_type=partner.inventory_credential_type,
         )
         if wanted.excluded:
             result.excluded.append(customer.tenant_id)
@@ -227,7 +227,7 @@ class Partners:
 
     def _partner_graph(self, partner: PartnerConnection, scope: str, base: str) -> GraphClient:
         credential = VaultCredential(self.tokens, self.secrets, partner.partner_tenant_id,
-                                     partner.partner_client_id, partner.partner_secret_name,
+                                     partner.partner_client_id, partner.partner_credential,
                                      scope)
         return GraphClient.configured(self.settings, credential, self.session, base_url=base)
 
@@ -272,6 +272,13 @@ class Partners:
             relationship = str(item.get("relationshipToPartner") or "").lower()
             yield Customer(tenant_id, str(profile.get("companyName") or ""),
                            UNSUPPORTED_RESELLER if relationship == "none" else "")
+
+
+def _checked(given: CredentialInput, what: str) -> CredentialInput:
+    """A new credential checked for what its type needs (a kept one is as it was saved)."""
+    if given.keep is not None:
+        return given
+    return CredentialInput.of(given.type, given.secret, given.expires_on, what=what)
 
 
 def _listing_error(exc: GraphError, what: str, permission: str) -> TenantError:

@@ -10,6 +10,7 @@ from typing import Any
 
 from functions.core.model import (
     ChangeCounts,
+    CredentialType,
     DeviceConnection,
     DirectoryConnection,
     Health,
@@ -38,6 +39,11 @@ def parse_time(value: Any) -> datetime | None:
 def iso(value: datetime | None) -> str:
     # Times are stored as ISO strings: exact round trips, so unchanged rows compare equal.
     return value.astimezone(UTC).isoformat(timespec="microseconds") if value else ""
+
+
+def credential_type(value: Any) -> CredentialType:
+    """A stored credential type; rows from before credential types held secrets."""
+    return CredentialType(value) if value else CredentialType.SECRET
 
 
 def _state_entity(prefix: str, state: SyncState) -> Entity:
@@ -103,6 +109,7 @@ def tenant_entity(tenant: TenantRecord) -> Entity:
             DirectoryGroupId=tenant.directory.group_id,
             DirectoryScope=tenant.directory.scope,
             DirectorySecretName=tenant.directory.secret_name,
+            DirectoryCredentialType=tenant.directory.credential_type.value,
         )
     if tenant.devices:
         entity.update(
@@ -112,6 +119,7 @@ def tenant_entity(tenant: TenantRecord) -> Entity:
             DevicesActive=tenant.devices.active,
             DevicesExcluded=tenant.devices.excluded,
             DevicesUnsupportedReason=tenant.devices.unsupported_reason,
+            DevicesCredentialType=tenant.devices.credential_type.value,
         )
     return entity
 
@@ -125,6 +133,7 @@ def tenant_record(entity: Mapping[str, Any]) -> TenantRecord:
             group_id=entity["DirectoryGroupId"],
             scope=entity["DirectoryScope"],
             secret_name=entity["DirectorySecretName"],
+            credential_type=credential_type(entity.get("DirectoryCredentialType")),
         )
     devices = None
     if entity.get("DevicesClientId"):
@@ -136,6 +145,7 @@ def tenant_record(entity: Mapping[str, Any]) -> TenantRecord:
             active=bool(entity.get("DevicesActive", True)),
             excluded=bool(entity.get("DevicesExcluded", False)),
             unsupported_reason=entity.get("DevicesUnsupportedReason", ""),
+            credential_type=credential_type(entity.get("DevicesCredentialType")),
         )
     return TenantRecord(
         tenant_id=entity["RowKey"],

@@ -7,7 +7,7 @@ from typing import Any
 
 from functions.core.errors import NotFoundError
 from functions.core.model import PartnerConnection
-from functions.storage.entities import iso, parse_time
+from functions.storage.entities import credential_type, iso, parse_time
 from functions.storage.tables import TableStore
 
 PARTNER_PARTITION = "partner"
@@ -31,6 +31,8 @@ class PartnerTable:
             "IncludePartnerTenant": partner.include_partner_tenant,
             "Excluded": json.dumps(list(partner.excluded)),
             "CreatedAt": iso(partner.created_at),
+            "PartnerCredentialType": partner.partner_credential_type.value,
+            "InventoryCredentialType": partner.inventory_credential_type.value,
         })
 
     def get(self, partner_tenant_id: str) -> PartnerConnection:
@@ -66,4 +68,6 @@ def _partner(e: dict[str, Any]) -> PartnerConnection:
         include_partner_tenant=bool(e.get("IncludePartnerTenant", False)),
         excluded=tuple(json.loads(e.get("Excluded") or "[]")),
         created_at=parse_time(e.get("CreatedAt")),
+        partner_credential_type=credential_type(e.get("PartnerCredentialType")),
+        inventory_credential_type=credential_type(e.get("InventoryCredentialType")),
     )

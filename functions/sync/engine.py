@@ -139,7 +139,7 @@ class SyncEngine:
             run.status, (run.error_code, run.error) = RunStatus.SKIPPED, standing
             return False
         state = tenant.state(run.kind)
-        graph = self.graphs.for_app(tenant.tenant_id, app.client_id, app.secret_name, app.scope,
+        graph = self.graphs.for_app(tenant.tenant_id, app.client_id, app.credential, app.scope,
                                     kind=run.kind, state=state, stats=stats, now=self.clock())
         read = part.read(graph, tenant)
         changed = part.observe(tenant, read, run)

@@ -50,7 +50,8 @@ def schedulable(tenant: TenantRecord, kind: str, now: datetime) -> bool:
     if not tenant.enabled:
         return False
     if kind == SyncKind.DIRECTORY:
-        connected = tenant.directory is not None
+        # A tenant consented without a level-0 group waits for one to be chosen.
+        connected = tenant.directory is not None and bool(tenant.directory.group_id)
     else:
         d = tenant.devices
         connected = d is not None and d.active and not d.excluded and not d.unsupported_reason

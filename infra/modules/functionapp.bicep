@@ -82,6 +82,18 @@ param webhookQueueName string = 'tenantsync-webhooks'
 @description('Partner Center API base URL (customer discovery from Partner Center).')
 param partnerCenterUrl string = 'https://api.partnercenter.microsoft.com'
 
+@description('Application (client) ID of the deployment\'s multitenant directory app (an output of app-registrations.bicep); empty until it exists. It signs in with the managed identity (federated).')
+param directoryAppId string = ''
+
+@description('Application (client) ID of the deployment\'s multitenant inventory app; empty until it exists.')
+param inventoryAppId string = ''
+
+@description('Application (client) ID of the deployment\'s partner app (GDAP customers); empty until it exists.')
+param partnerAppId string = ''
+
+@description('Base URL the API is reached at, where consent links return; empty: the app\'s own host name (WEBSITE_HOSTNAME). Set it behind a custom domain.')
+param publicUrl string = ''
+
 // Every setting is an address, a name or a switch; none is a key, a SAS or a secret.
 var appSettings = {
   // Host storage through the managed identity: __credential and __clientId select the
@@ -116,6 +128,12 @@ var appSettings = {
   TENANTSYNC_DIRECTORY_QUEUE: directoryQueueName
   TENANTSYNC_DEVICES_QUEUE: devicesQueueName
   TENANTSYNC_WEBHOOK_QUEUE: webhookQueueName
+  // Admin-consent onboarding: the deployment's own apps, each signing in with this app's
+  // user-assigned identity as a federated credential (no secret), and where links return.
+  TENANTSYNC_DIRECTORY_APP_ID: directoryAppId
+  TENANTSYNC_INVENTORY_APP_ID: inventoryAppId
+  TENANTSYNC_PARTNER_APP_ID: partnerAppId
+  TENANTSYNC_PUBLIC_URL: publicUrl
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

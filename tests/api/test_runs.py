@@ -36,11 +36,14 @@ def test_one_run_and_a_tenants_runs_newest_first_in_pages(
 
 def test_failures_across_tenants(harness: Harness, world: World, api: Api) -> None:
     good, _ = seed_example(world)
-    bad = world.tenant("Fabrikam", roles=["GroupMember.Read.All"])  # no User.Read.All
+    bad = world.tenant("Fabrikam")
     bad.add(bad.level0, bad.user("Pat Doe"))
     harness.start()
     harness.onboard(good)
-    harness.onboard(bad)  # the connection test reads the group only: it passes
+    harness.onboard(bad)
+    assert harness.sim is not None
+    harness.sim.set_roles(bad.id, bad.app_id, ["GroupMember.Read.All"])  # User.Read.All revoked
+    harness.services.tokens.forget()
     harness.sync(good)
     failed = harness.sync(bad)
     assert failed.status == "failed"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.api.conftest import Api, connect_partner
 from tests.conftest import Harness
-from tests.world import Partner, World, seed_example
+from tests.world import Deployment, Partner, World, seed_example
 
 # The schemathesis command, with one change: hypothesis describes the filters of its
 # strategies by parsing their source with ast.parse, from each of schemathesis' worker
@@ -48,7 +48,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     onboarded, _ = seed_example(world)
     partner = Partner(world)
     customer = partner.customer("Customer", devices=3, detected=3, mobile=2)
-    harness.start()
+    deployment = Deployment(world)  # its apps make consent links
+    harness.start(**deployment.env())
     harness.onboard(synced)
     harness.onboard(onboarded)
     harness.sync(synced)

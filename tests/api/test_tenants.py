@@ -22,7 +22,8 @@ def test_creating_a_tenant_tests_the_connection_then_stores_it(
     assert body["tenantId"] == t.id
     assert body["displayName"] == "TinyMDM"  # read from the group by the connection test
     assert body["directory"] == {"clientId": t.app_id, "groupId": t.level0,
-                                 "scope": "https://graph.microsoft.com/.default"}
+                                 "scope": "https://graph.microsoft.com/.default",
+                                 "credentialType": "secret"}
     assert body["secretExpiresOn"].startswith("2027-05-31T00:00:00")
     assert "clientSecret" not in r.text
     assert t.secret not in r.text

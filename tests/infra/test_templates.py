@@ -43,6 +43,10 @@ SETTINGS_THE_CODE_READS = {
     "TENANTSYNC_DIRECTORY_QUEUE",
     "TENANTSYNC_DEVICES_QUEUE",
     "TENANTSYNC_WEBHOOK_QUEUE",
+    "TENANTSYNC_DIRECTORY_APP_ID",
+    "TENANTSYNC_INVENTORY_APP_ID",
+    "TENANTSYNC_PARTNER_APP_ID",
+    "TENANTSYNC_PUBLIC_URL",
 }
 ROLE_IDS = {
     "storage_blob_data_owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
@@ -132,6 +136,10 @@ def test_defaults_of_the_app_settings_match_the_code() -> None:
     assert parameters["devicesSchedule"]["default"] == "0 15 */6 * * *"
     assert parameters["directoryQueueName"]["default"] == "tenantsync-directory"
     assert parameters["devicesQueueName"]["default"] == "tenantsync-devices"
+    # Unset until app-registrations.bicep made the apps; the public URL falls back to the
+    # host name the platform gives the app (WEBSITE_HOSTNAME).
+    for name in ("directoryAppId", "inventoryAppId", "partnerAppId", "publicUrl"):
+        assert parameters[name]["default"] == ""
 
 
 def test_function_app_is_https_only_with_tls_1_2_and_no_ftp() -> None:
@@ -347,6 +355,7 @@ GRAPH_APP_ROLES = {
     "Organization.Read.All": "498476ce-e0fe-48b0-b801-37ba7e2685c6",
     "DeviceManagementManagedDevices.Read.All": "2f51be20-0bb4-4fed-bf7b-db946066c75e",
     "DeviceManagementApps.Read.All": "7a6ee1e7-141e-4cec-ae74-d9db155731ff",
+    "DelegatedAdminRelationship.Read.All": "f6e9e124-4586-492f-adc0-c6f96e4823fd",
 }
 
 
@@ -373,13 +382,23 @@ def _requested_roles(application: dict[str, Any], template: dict[str, Any]) -> s
     return requested
 
 
-def test_directory_app_is_single_tenant_with_its_two_permissions() -> None:
+def _redirects_to_the_consent_callback(app: dict[str, Any], template: dict[str, Any]) -> None:
+    # Admin-consent links need the API's callback registered as a redirect URI.
+    assert app["web"]["redirectUris"] == "consentRedirectUris"
+    uris = json.dumps(template["variables"]["consentRedirectUris"]["value"])
+    assert "apiBaseUrl" in uris
+    assert "/api/consent/callback" in uris
+
+
+def test_directory_app_is_multitenant_with_its_permissions_and_the_callback() -> None:
     template = parse("app-registrations.bicep")
     app = body(template["resources"]["directoryApp"]["config"])
-    assert app["signInAudience"] == "AzureADMyOrg"
+    assert app["signInAudience"] == "AzureADMultipleOrgs"
+    _redirects_to_the_consent_callback(app, template)
     assert _requested_roles(app, template) == {
         GRAPH_APP_ROLES["GroupMember.Read.All"],
         GRAPH_APP_ROLES["User.Read.All"],
+        GRAPH_APP_ROLES["Organization.Read.All"],  # names the tenant on the consent page
     }
 
 
@@ -387,13 +406,21 @@ def test_inventory_app_is_multitenant_with_its_three_permissions() -> None:
     template = parse("app-registrations.bicep")
     app = body(template["resources"]["inventoryApp"]["config"])
     assert app["signInAudience"] == "AzureADMultipleOrgs"
-    # The admin consent URL of customer tenants needs a registered redirect URI.
-    assert "adminConsentRedirectUri" in json.dumps(app["web"]["redirectUris"])
+    _redirects_to_the_consent_callback(app, template)
     assert _requested_roles(app, template) == {
         GRAPH_APP_ROLES["Organization.Read.All"],
         GRAPH_APP_ROLES["DeviceManagementManagedDevices.Read.All"],
         GRAPH_APP_ROLES["DeviceManagementApps.Read.All"],
     }
+
+
+def test_partner_app_lists_gdap_relationships_in_its_own_tenant() -> None:
+    template = parse("app-registrations.bicep")
+    app = body(template["resources"]["partnerApp"]["config"])
+    assert app["signInAudience"] == "AzureADMyOrg"
+    assert _requested_roles(app, template) == {
+        GRAPH_APP_ROLES["DelegatedAdminRelationship.Read.All"]}
+    assert template["outputs"]["partnerAppClientId"]
 
 
 def test_permissions_are_granted_on_the_microsoft_graph_service_principal() -> None:
@@ -402,7 +429,7 @@ def test_permissions_are_granted_on_the_microsoft_graph_service_principal() -> N
     assert graph["existing"] is True
     assert template["variables"]["graphAppId"]["value"] == "00000003-0000-0000-c000-000000000000"
     grants = resources_of_type(template, "Microsoft.Graph/appRoleAssignedTo")
-    assert set(grants) == {"directoryGrants", "inventoryGrants"}
+    assert set(grants) == {"directoryGrants", "inventoryGrants", "partnerGrants"}
     for grant in grants.values():
         assert property_path(body(grant["config"])["resourceId"]) == ["graphServicePrincipal", "id"]
 
@@ -415,7 +442,10 @@ def test_federated_credentials_trust_the_function_app_identity() -> None:
     credentials = resources_of_type(
         template, "Microsoft.Graph/applications/federatedIdentityCredentials"
     )
-    assert len(credentials) == 2
+    # One on each app: nothing signs in with a secret.
+    assert set(credentials) == {"directoryManagedIdentityCredential",
+                                "inventoryManagedIdentityCredential",
+                                "partnerManagedIdentityCredential"}
     for credential in credentials.values():
         config = body(credential["config"])
         assert config["subject"] == "managedIdentityPrincipalId"

@@ -8,6 +8,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -259,8 +260,10 @@ def test_a_client_that_follows_redirects_lands_on_the_app(
     assert parse_qs(urlsplit(_Callback.seen[0]).query)["tenant"] == [CUSTOMER]
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
-def test_headless_chromium_follows_the_302(callback_sim: tuple[Simulator, str]) -> None:
+def test_headless_chromium_follows_the_302(
+    callback_sim: tuple[Simulator, str], tmp_path: Path
+) -> None:
+    assert shutil.which("chromium"), "chromium is missing: run scripts/bootstrap.sh as root"
     sim, callback = callback_sim
     url = (
         f"{sim.base_url}/organizations/v2.0/adminconsent?client_id={SYNC}"
@@ -271,6 +274,12 @@ def test_headless_chromium_follows_the_302(callback_sim: tuple[Simulator, str]) 
             "chromium",
             "--headless",
             "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path}",
             "--ignore-certificate-errors",
             "--dump-dom",
             url,

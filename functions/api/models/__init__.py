@@ -3,10 +3,19 @@ the domain records turned into them."""
 
 from __future__ import annotations
 
+from functions.api.models.consent import (
+    ConsentLinkOut,
+    ConsentOut,
+    CustomerConsent,
+    GroupChoice,
+    GroupChoicePage,
+    PartnerConsentLinks,
+)
 from functions.api.models.fields import (
     KIND_PATTERN,
     MAX_TENANT_IDS,
     RUN_ID_PATTERN,
+    CredentialTypeName,
     FilterValue,
     Guid,
     Kind,
@@ -18,6 +27,7 @@ from functions.api.models.fields import (
     utc,
 )
 from functions.api.models.inputs import (
+    ConsentCreate,
     DirectorySyncRequest,
     Input,
     PartnerCreate,
@@ -28,6 +38,8 @@ from functions.api.models.inputs import (
 )
 from functions.api.models.projections import (
     change_out,
+    consent_link_out,
+    consent_out,
     detected_app_out,
     device_out,
     discovery_out,
@@ -84,8 +96,13 @@ __all__ = [
     "ChangeOut",
     "ChangePage",
     "ComponentHealth",
+    "ConsentCreate",
+    "ConsentLinkOut",
+    "ConsentOut",
     "Counts",
+    "CredentialTypeName",
     "Customer",
+    "CustomerConsent",
     "DetectedApp",
     "DetectedAppPage",
     "Device",
@@ -99,6 +116,8 @@ __all__ = [
     "ErrorDetail",
     "FilterValue",
     "Group",
+    "GroupChoice",
+    "GroupChoicePage",
     "GroupPage",
     "Guid",
     "HealthReport",
@@ -110,6 +129,7 @@ __all__ = [
     "ManagedAppPage",
     "Page",
     "Partner",
+    "PartnerConsentLinks",
     "PartnerCreate",
     "PartnerPage",
     "PartnerSaved",
@@ -131,6 +151,8 @@ __all__ = [
     "User",
     "UserPage",
     "change_out",
+    "consent_link_out",
+    "consent_out",
     "detected_app_out",
     "device_out",
     "discovery_out",

@@ -16,6 +16,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from functions.core.model import (
+    CREDENTIAL_TYPES,
     CUSTOMER_SOURCES,
     RUN_ID_PATTERN,
     is_run_id,
@@ -133,3 +134,17 @@ def utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+def _credential_type(value: str) -> str:
+    if value not in CREDENTIAL_TYPES:
+        raise PydanticCustomError(
+            "invalid_credential_type", f"must be one of {', '.join(CREDENTIAL_TYPES)}"
+        )
+    return value
+
+
+CredentialTypeName = Annotated[
+    str, AfterValidator(_credential_type),
+    WithJsonSchema({"type": "string", "enum": list(CREDENTIAL_TYPES)}),
+]

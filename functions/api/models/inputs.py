@@ -11,11 +11,20 @@ from pydantic import (
     Field,
     SecretStr,
     StrictBool,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from functions.api.models.fields import MAX_TENANT_IDS, Guid, Scope, Source, Timestamp
+from functions.api.models.fields import (
+    MAX_TENANT_IDS,
+    CredentialTypeName,
+    Guid,
+    Kind,
+    Scope,
+    Source,
+    Timestamp,
+)
 from functions.core.config import DEFAULT_GRAPH_SCOPE
 
 
@@ -23,16 +32,43 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_CREDENTIAL_TYPE_DOC = (
+    "How the app signs in: `secret` (clientSecret), `certificate` (certificate: its private "
+    "key and certificate in one PEM, kept in Key Vault) or `federated` (the function app's "
+    "managed identity as a federated credential of the app: nothing to send, nothing "
+    "expires)")
+_CERTIFICATE_DOC = (
+    "PEM text holding the unencrypted RSA private key (-----BEGIN PRIVATE KEY-----) and its "
+    "certificate (-----BEGIN CERTIFICATE-----), for credentialType `certificate`. Write-only: "
+    "kept in Key Vault, never returned; its expiry is read from the certificate.")
+MAX_CERTIFICATE = 32 * 1024
+
+
+def _not_null(value: Any) -> Any:
+    # Left out means "none"; an explicit null is a mistake worth naming.
+    if value is None:
+        raise PydanticCustomError("null_field", "null is not a value here: leave it out")
+    return value
+
+
 class TenantCreate(Input):
-    """A tenant's directory connection, tested (a token, then the group) before it is saved."""
+    """A tenant's directory connection, tested (a token, every permission the sync needs,
+    then the group) before it is saved."""
 
     tenantId: Guid = Field(description="Directory (tenant) ID")
     clientId: Guid = Field(description="Application (client) ID of the tenant's app")
-    clientSecret: SecretStr = Field(
-        min_length=1, max_length=1024,
-        description="The client secret's **Value** (not its ID). Write-only: kept in Key "
-                    "Vault, never returned.",
+    credentialType: CredentialTypeName = Field(default="secret",
+                                               description=_CREDENTIAL_TYPE_DOC)
+    clientSecret: SecretStr | None = Field(
+        default=None, min_length=1, max_length=1024,
+        description="The client secret's **Value** (not its ID), for credentialType `secret`. "
+                    "Write-only: kept in Key Vault, never returned.",
     )
+    certificate: SecretStr | None = Field(default=None, min_length=1,
+                                          max_length=MAX_CERTIFICATE,
+                                          description=_CERTIFICATE_DOC)
+    _no_null_credentials = field_validator("clientSecret", "certificate",
+                                           mode="before")(_not_null)
     groupId: Guid = Field(description="Object ID of the level-0 security group")
     scope: Scope = Field(default=DEFAULT_GRAPH_SCOPE, description="OAuth scope for Graph")
     secretExpiresOn: Timestamp | None = Field(
@@ -87,6 +123,13 @@ class TenantUpdate(UpdateInput):
         description="A new client secret's Value: saved as a new Key Vault version, used "
                     "from the next token request. Write-only.",
     )
+    credentialType: CredentialTypeName | None = Field(
+        default=None, description="Switch how the app signs in (with clientSecret or "
+                                  "certificate as that type needs)")
+    certificate: SecretStr | None = Field(
+        default=None, min_length=1, max_length=MAX_CERTIFICATE,
+        description="A new certificate (PEM: private key and certificate): a new Key Vault "
+                    "version, used from the next token request. Write-only.")
     secretExpiresOn: Timestamp | None = Field(
         default=None, description="Expiry of the new clientSecret (only together with it)"
     )
@@ -124,12 +167,26 @@ class PartnerCreate(Input):
 
     partnerTenantId: Guid = Field(description="The partner's own tenant ID")
     partnerClientId: Guid = Field(description="Client ID of the app that lists customers")
-    partnerClientSecret: SecretStr = Field(min_length=1, max_length=1024,
-                                           description=_PARTNER_APP_KEY_DOC)
+    partnerCredentialType: CredentialTypeName = Field(default="secret",
+                                                      description=_CREDENTIAL_TYPE_DOC)
+    partnerClientSecret: SecretStr | None = Field(default=None, min_length=1, max_length=1024,
+                                                  description=_PARTNER_APP_KEY_DOC)
+    partnerCertificate: SecretStr | None = Field(default=None, min_length=1,
+                                                 max_length=MAX_CERTIFICATE,
+                                                 description=_CERTIFICATE_DOC)
     inventoryClientId: Guid = Field(
         description="Client ID of the multitenant app that reads customers' Intune data")
-    inventoryClientSecret: SecretStr = Field(min_length=1, max_length=1024,
-                                             description=_INVENTORY_APP_KEY_DOC)
+    inventoryCredentialType: CredentialTypeName = Field(default="secret",
+                                                        description=_CREDENTIAL_TYPE_DOC)
+    inventoryClientSecret: SecretStr | None = Field(default=None, min_length=1,
+                                                    max_length=1024,
+                                                    description=_INVENTORY_APP_KEY_DOC)
+    inventoryCertificate: SecretStr | None = Field(default=None, min_length=1,
+                                                   max_length=MAX_CERTIFICATE,
+                                                   description=_CERTIFICATE_DOC)
+    _no_null_credentials = field_validator(
+        "partnerClientSecret", "partnerCertificate", "inventoryClientSecret",
+        "inventoryCertificate", mode="before")(_not_null)
     source: Source = Field(description="Where customers come from: GDAP relationships, "
                                        "Partner Center, or the `customers` list")
     customers: list[Guid] = Field(default_factory=list, max_length=MAX_TENANT_IDS,
@@ -159,6 +216,16 @@ class PartnerUpdate(UpdateInput):
     }))
 
     partnerClientId: Guid | None = None
+    partnerCredentialType: CredentialTypeName | None = Field(
+        default=None, description="Switch how the partner app signs in")
+    partnerCertificate: SecretStr | None = Field(
+        default=None, min_length=1, max_length=MAX_CERTIFICATE,
+        description="A new certificate of the partner app (PEM). Write-only.")
+    inventoryCredentialType: CredentialTypeName | None = Field(
+        default=None, description="Switch how the inventory app signs in")
+    inventoryCertificate: SecretStr | None = Field(
+        default=None, min_length=1, max_length=MAX_CERTIFICATE,
+        description="A new certificate of the inventory app (PEM). Write-only.")
     partnerClientSecret: SecretStr | None = Field(
         default=None, min_length=1, max_length=1024,
         description="A new secret Value of the partner app: a new Key Vault version. "
@@ -192,3 +259,17 @@ class DirectorySyncRequest(Input):
         default=False,
         description="Release the sync the deletion guard held back: apply exactly its "
                     "previewed changes (GET .../directory/held)")
+class ConsentCreate(Input):
+    """An admin-consent link: what it connects, for which tenant, with which group."""
+
+    kind: Kind = Field(description="`directory` (group members) or `devices` (Intune devices "
+                                   "and software)")
+    tenantId: Guid | None = Field(
+        default=None, description="The tenant whose admin may consent; left out: whichever "
+                                  "tenant's admin opens the link")
+    groupId: Guid | None = Field(
+        default=None, description="directory: the level-0 group's object ID; left out: "
+                                  "chosen by name after consent")
+    partnerTenantId: Guid | None = Field(
+        default=None, description="devices: a partner connection whose inventory app the "
+                                  "customer consents to (else the deployment's inventory app)")

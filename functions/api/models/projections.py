@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
+from functions.api.models.consent import ConsentLinkOut, ConsentOut
 from functions.api.models.records import (
     AppCounts,
     ChangeOut,
@@ -25,6 +27,7 @@ from functions.api.models.records import (
 )
 from functions.core.model import (
     ChangeCounts,
+    ConsentRequest,
     PartnerConnection,
     Run,
     TenantRecord,
@@ -43,7 +46,8 @@ def tenant_out(t: TenantRecord) -> Tenant:
         lastErrorCode=t.last_error_code or None, lastError=t.last_error or None,
         consecutiveFailures=t.consecutive_failures, createdAt=t.created_at,
         directory=None if d is None else DirectoryConnectionOut(
-            clientId=d.client_id, groupId=d.group_id, scope=d.scope
+            clientId=d.client_id, groupId=d.group_id or None, scope=d.scope,
+            credentialType=d.credential_type.value,
         ),
         devices=_device_side(t),
     )
@@ -54,7 +58,8 @@ def _device_side(t: TenantRecord) -> DeviceSide | None:
     if d is None:
         return None
     return DeviceSide(
-        partnerTenantId=d.partner_tenant_id, active=d.active, excluded=d.excluded,
+        partnerTenantId=d.partner_tenant_id or None,
+        credentialType=d.credential_type.value, active=d.active, excluded=d.excluded,
         unsupportedReason=d.unsupported_reason or None, organization=t.organization or None,
         defaultDomain=t.default_domain or None, verifiedDomains=list(t.verified_domains),
         health=s.health, healthSince=s.health_since, lastErrorCode=s.last_error_code or None,
@@ -146,7 +151,10 @@ def managed_app_out(a: ManagedAppRecord) -> ManagedApp:
 def partner_out(p: PartnerConnection) -> Partner:
     return Partner(
         partnerTenantId=p.partner_tenant_id, partnerClientId=p.partner_client_id,
-        inventoryClientId=p.inventory_client_id, source=p.source, customers=list(p.customers),
+        partnerCredentialType=p.partner_credential_type.value,
+        inventoryClientId=p.inventory_client_id,
+        inventoryCredentialType=p.inventory_credential_type.value,
+        source=p.source, customers=list(p.customers),
         includePartnerTenant=p.include_partner_tenant, excluded=list(p.excluded),
         createdAt=p.created_at,
     )
@@ -160,3 +168,20 @@ def discovery_out(d: Discovery, queued: list[SyncStarted]) -> DiscoveryOut:
         new=list(d.new), reactivated=list(d.reactivated), inactive=list(d.inactive),
         excluded=list(d.excluded), unsupported=list(d.unsupported), queued=queued,
     )
+
+
+def consent_link_out(c: ConsentRequest, url: str) -> ConsentLinkOut:
+    return ConsentLinkOut(consentId=c.consent_id, kind=c.kind, url=url, expiresAt=c.expires_at,
+                          tenantId=c.tenant_id or None, groupId=c.group_id or None,
+                          partnerTenantId=c.partner_tenant_id or None)
+
+
+def consent_out(c: ConsentRequest, now: datetime) -> ConsentOut:
+    status: Literal["pending", "used", "expired"] = (
+        "used" if c.used_at else "expired" if c.expires_at <= now else "pending")
+    return ConsentOut(
+        consentId=c.consent_id, kind=c.kind, clientId=c.client_id, status=status,
+        createdAt=c.created_at, expiresAt=c.expires_at, tenantId=c.tenant_id or None,
+        groupId=c.group_id or None, partnerTenantId=c.partner_tenant_id or None,
+        usedAt=c.used_at, consentedTenantId=c.consented_tenant_id or None,
+        runId=c.run_id or None)

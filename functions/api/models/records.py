@@ -30,14 +30,20 @@ class ErrorBody(BaseModel):
 
 class DirectoryConnectionOut(BaseModel):
     clientId: str
-    groupId: str
+    groupId: str | None = Field(description="null while the tenant awaits its level-0 group "
+                                            "(consented without one)")
     scope: str
+    credentialType: str = Field(description="secret, certificate or federated")
 
 
 class DeviceSide(BaseModel):
     """A tenant's device connection (through a partner) and the device sync's state."""
 
-    partnerTenantId: str
+    partnerTenantId: str | None = Field(
+        description="The partner connection it comes from; null for a tenant connected "
+                    "directly by an admin-consent link")
+    credentialType: str = Field(description="How the inventory app signs in: secret, "
+                                            "certificate or federated")
     active: bool = Field(description="false once the partner relationship ended (data kept)")
     excluded: bool = Field(description="The partner connection excludes it: never queried")
     unsupportedReason: str | None = Field(description="Why its devices cannot be read")
@@ -208,7 +214,9 @@ class Partner(BaseModel):
 
     partnerTenantId: str
     partnerClientId: str
+    partnerCredentialType: str = Field(description="secret, certificate or federated")
     inventoryClientId: str
+    inventoryCredentialType: str = Field(description="secret, certificate or federated")
     source: str = Field(description="gdap, partner-center or list")
     customers: list[str] = Field(description="The typed list (source `list`)")
     includePartnerTenant: bool

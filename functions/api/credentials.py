@@ -1,0 +1,44 @@
+"""An app's credential as a request body gives it: a type, and a secret or a certificate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import SecretStr
+
+from functions.api.models import utc
+from functions.clients.credentials import CredentialInput
+from functions.core.errors import InputError
+from functions.core.sensitive import SecretValue
+
+
+def credential_input(
+    kind: str | None, secret: SecretStr | None, certificate: SecretStr | None,
+    expires_on: datetime | None, *, fields: tuple[str, str, str], what: str,
+) -> CredentialInput | None:
+    """The credential sent (``None``: none), its type given or read from what was sent.
+
+    ``fields`` name the body's type, secret and certificate fields, for messages.
+
+    Raises:
+        InputError: a secret with a certificate type or the other way round, and what
+        :meth:`CredentialInput.of` raises (``secret_required``, ``certificate_required``).
+    """
+    type_field, secret_field, certificate_field = fields
+    if kind is None:
+        if secret is not None and certificate is not None:
+            raise InputError(f"send {secret_field} or {certificate_field}, not both",
+                             code="invalid_request")
+        kind = ("certificate" if certificate is not None
+                else "secret" if secret is not None else None)
+        if kind is None:
+            return None
+    if kind == "secret" and certificate is not None:
+        raise InputError(f"{certificate_field} is for {type_field} certificate",
+                         code="invalid_request")
+    if kind == "certificate" and secret is not None:
+        raise InputError(f"{secret_field} is for {type_field} secret", code="invalid_request")
+    value = secret if kind == "secret" else certificate if kind == "certificate" else (
+        secret or certificate)
+    return CredentialInput.of(kind, SecretValue(value.get_secret_value()) if value else None,
+                              utc(expires_on), what=what)

@@ -1,0 +1,121 @@
+"""The command line's onboarding: consent links (a tenant's, a partner's customers'), every
+credential type, choosing a group by name, and bad input as one line that changes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from functions.cli import main
+from functions.core.model import CredentialType, Health
+from tests.conftest import Harness
+from tests.consent_helpers import consent_world, redirect_of
+from tests.simulator.onboarding import make_cert
+from tests.test_cli import _one_line_error
+from tests.world import Partner, World, new_id
+
+CERT = make_cert("tenantsync cli")
+
+
+def test_a_consent_link_connects_a_tenant_awaiting_its_group_chosen_by_name(
+    harness: Harness, world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d, t, ids = consent_world(world)
+    harness.start(**d.env())
+    assert main(["consent", "link", "--kind", "directory", "--tenant-id", t.id, "--json"]) == 0
+    link = json.loads(capsys.readouterr().out)
+    harness.services.consent.complete(redirect_of(harness, link["url"]))
+    assert harness.services.tenants.get(t.id).health == Health.AWAITING_GROUP
+    assert main(["tenant", "groups", "--tenant-id", t.id, "--name-prefix", "man"]) == 0
+    assert capsys.readouterr().out.split() == [ids["management"], "Management"]
+    assert main(["tenant", "set-group", "--tenant-id", t.id, "--group-id",
+                 ids["management"]]) == 0
+    assert main(["sync", "directory", "--tenant-id", t.id]) == 0
+    assert harness.services.tenants.get(t.id).health == Health.HEALTHY
+
+
+def test_tenant_add_with_a_certificate_file_and_with_the_managed_identity(
+    harness: Harness, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d, t, _ = consent_world(world)
+    other = world.tenant("Certified")
+    other.add(other.level0, other.user("Pat Doe"))
+    world.fixture["applications"][other.app_id]["certificates"] = [
+        {"id": new_id(), "pem": CERT.cert_pem}]
+    d.consented(t.id, d.directory_app)
+    harness.start(**d.env())
+    pem = tmp_path / "app.pem"
+    pem.write_text(CERT.with_key_pem())
+    assert main(["tenant", "add", "--tenant-id", other.id, "--client-id", other.app_id,
+                 "--group-id", other.level0, "--credential", "certificate",
+                 "--certificate-file", str(pem)]) == 0
+    assert main(["tenant", "add", "--tenant-id", t.id, "--client-id", d.directory_app,
+                 "--group-id", t.level0, "--credential", "federated"]) == 0
+    assert main(["sync", "directory", "--all"]) == 0
+    types = {tid: harness.services.tenants.get(tid).directory.credential_type  # type: ignore[union-attr]
+             for tid in (t.id, other.id)}
+    assert types == {t.id: CredentialType.FEDERATED, other.id: CredentialType.CERTIFICATE}
+    assert CERT.key_pem.splitlines()[1] not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("content", "args", "words"), [
+    ("not a certificate", [], "is not a PEM certificate"),
+    (CERT.key_pem, [], "holds a private key but not its certificate"),
+    (None, [], "--certificate-file"),
+])
+def test_bad_certificate_input_is_one_line_and_stores_nothing(
+    harness: Harness, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    content: str | None, args: list[str], words: str,
+) -> None:
+    t = world.tenant()
+    harness.start()
+    extra = []
+    if content is not None:
+        pem = tmp_path / "bad.pem"
+        pem.write_text(content)
+        extra = ["--certificate-file", str(pem)]
+    assert main(["tenant", "add", "--tenant-id", t.id, "--client-id", t.app_id, "--group-id",
+                 t.level0, "--credential", "certificate", *extra, *args]) == 2
+    err = _one_line_error(capsys)
+    assert words in err
+    assert "PRIVATE KEY-----\n" not in err
+    assert harness.services.tenants.find(t.id) is None
+
+
+def test_a_federated_partner_connection_and_its_customers_consent_links(
+    harness: Harness, world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d, _, _ = consent_world(world)
+    customers = Partner(world, "Reseller")
+    waiting = customers.customer("Waiting", consented=False)
+    harness.start(**d.env())
+    # The deployment's own apps in its own tenant: no secret anywhere.
+    assert main(["partner", "add", "--partner-tenant-id", world.home,
+                 "--partner-client-id", d.partner_app, "--partner-credential", "federated",
+                 "--inventory-client-id", d.inventory_app, "--inventory-credential",
+                 "federated", "--source", "list", "--customer", waiting]) == 1  # no consent
+    assert harness.services.tenants.get(waiting).device_state.health == Health.CONSENT_MISSING
+    capsys.readouterr()
+    assert main(["partner", "consent-links", "--partner-tenant-id", world.home, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["progress"] == {"consent_missing": 1}
+    (item,) = listed["items"]
+    assert item["tenantId"] == waiting
+    harness.services.consent.complete(redirect_of(harness, item["url"]))
+    assert main(["worker"]) == 0
+    assert harness.services.tenants.get(waiting).device_state.health == Health.HEALTHY
+
+
+def test_partner_add_without_the_secret_its_type_needs_is_one_line(
+    harness: Harness, world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    partner = Partner(world)
+    harness.start()
+    assert main(["partner", "add", "--partner-tenant-id", partner.id,
+                 "--partner-client-id", partner.partner_app, "--inventory-client-id",
+                 partner.inventory_app, "--inventory-credential", "federated",
+                 "--source", "gdap"]) == 2
+    assert "--partner-secret-env" in _one_line_error(capsys)
+    assert harness.services.partner_table.find(partner.id) is None
