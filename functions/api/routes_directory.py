@@ -18,9 +18,8 @@ from functions.api.models import (
 )
 from functions.api.paging import PageParams
 from functions.api.params import KEYED, ServicesDep, TenantId
-from functions.api.syncs import start_sync
+from functions.api.syncs import directory_connection, start_sync
 from functions.api.urls import run_url
-from functions.core.errors import ConflictError
 from functions.core.model import SyncKind
 from functions.directory.store import UserFilter
 
@@ -40,10 +39,7 @@ def start_directory_sync(tenant_id: TenantId, response: Response,
     The queue function runs it. While a sync of the tenant is queued or running the
     answer is 409 with that run's id (`error.runId`).
     """
-    tenant = services.tenants.get(tenant_id)
-    if tenant.directory is None:
-        raise ConflictError(f"tenant {tenant_id} has no directory connection to sync",
-                            code="not_configured")
+    directory_connection(services.tenants.get(tenant_id))
     run = start_sync(services, tenant_id, KIND)
     url = run_url(tenant_id, run.run_id)
     response.headers["Location"] = url

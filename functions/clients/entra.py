@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import msal
 import msal.exceptions
@@ -16,6 +17,7 @@ import requests
 
 from functions.clients.retry import RetryPolicy
 from functions.clients.vault import SecretStore, StoredSecret
+from functions.core.config import DEFAULT_GRAPH_SCOPE, PUBLIC_AUTHORITY_HOST
 from functions.core.errors import AuthenticationError
 from functions.core.sensitive import SecretValue
 
@@ -40,7 +42,7 @@ _TOKEN_ERRORS: dict[int, tuple[str, str]] = {
     700016: (
         "app_not_found",
         "App {client} was not found in tenant {tenant}: check the Application (client) ID, and "
-        "that the app is registered in this tenant or an admin has consented to it there.",
+        "that the app is registered in this tenant or consented to there; {consent}.",
     ),
     90002: (
         "tenant_not_found",
@@ -53,8 +55,8 @@ _TOKEN_ERRORS: dict[int, tuple[str, str]] = {
     ),
     65001: (
         "consent_missing",
-        "An administrator of tenant {tenant} has not consented to app {client}: grant admin "
-        "consent on the app's API permissions page.",
+        "An administrator of tenant {tenant} has not consented to app {client}: have one grant "
+        "admin consent on the app's API permissions page; or {consent}.",
     ),
     500011: (
         "resource_not_found",
@@ -65,10 +67,26 @@ _TOKEN_ERRORS: dict[int, tuple[str, str]] = {
 _AADSTS = re.compile(r"AADSTS(\d+)")
 
 
+def admin_consent_url(authority_host: str, tenant_id: str, client_id: str, scope: str) -> str:
+    """Where an admin of ``tenant_id`` consents to the app's application permissions (the
+    v2.0 admin consent endpoint; Entra also needs a ``redirect_uri`` registered on the app)."""
+    query = urlencode({"client_id": client_id, "scope": scope})
+    return f"{authority_host.rstrip('/')}/{tenant_id}/v2.0/adminconsent?{query}"
+
+
+def _consent_text(authority_host: str, tenant_id: str, client_id: str, scope: str) -> str:
+    # The v2.0 endpoint requires redirect_uri, one of the app's own (learn.microsoft.com,
+    # "Admin consent on the Microsoft identity platform"); we cannot know which.
+    url = admin_consent_url(authority_host, tenant_id, client_id, scope)
+    return f"an admin of the tenant consents at {url}&redirect_uri=<a redirect URI of the app>"
+
+
 def explain_token_error(
-    result: dict[str, Any], tenant_id: str, client_id: str
+    result: dict[str, Any], tenant_id: str, client_id: str, *,
+    authority_host: str = PUBLIC_AUTHORITY_HOST, scope: str = DEFAULT_GRAPH_SCOPE,
 ) -> AuthenticationError:
-    """Turn an MSAL error result into an AuthenticationError with an actionable message."""
+    """Turn an MSAL error result into an AuthenticationError with an actionable message
+    (an admin consent link where consent is missing)."""
     codes = result.get("error_codes") or []
     description = str(result.get("error_description") or "")
     aadsts: int | None = int(codes[0]) if codes else None
@@ -77,7 +95,9 @@ def explain_token_error(
         aadsts = int(match.group(1)) if match else None
     if aadsts in _TOKEN_ERRORS:
         code, text = _TOKEN_ERRORS[aadsts]
-        message = text.format(tenant=tenant_id, client=client_id)
+        consent = (_consent_text(authority_host, tenant_id, client_id, scope)
+                   if "{consent}" in text else "")
+        message = text.format(tenant=tenant_id, client=client_id, consent=consent)
         return AuthenticationError(f"{message} (AADSTS{aadsts})", code=code, aadsts=aadsts)
     # Unknown code: keep Entra's first line, which names the problem without secrets.
     first_line = description.splitlines()[0] if description else str(result.get("error"))
@@ -175,7 +195,8 @@ class TokenProvider:
             text = str(exc)
             if any(m in text for m in ("90002", "authority configuration", "OIDC Discovery")):
                 raise explain_token_error(
-                    {"error_codes": [90002]}, tenant_id, client_id
+                    {"error_codes": [90002]}, tenant_id, client_id,
+                    authority_host=self._authority_host, scope=scope,
                 ) from None
             raise AuthenticationError(
                 f"Could not reach the authority for tenant {tenant_id}: check "
@@ -195,7 +216,8 @@ class TokenProvider:
             log.warning("token endpoint busy for tenant %s: %s", tenant_id,
                         str(result.get("error_description", ""))[:200])
             raise _Transient("authority_throttled", "kept answering that it is busy")
-        raise explain_token_error(result, tenant_id, client_id)
+        raise explain_token_error(result, tenant_id, client_id,
+                                  authority_host=self._authority_host, scope=scope)
 
 
 # AADSTS90055 TenantThrottlingError (too many requests), 90033 a transient error: Entra
