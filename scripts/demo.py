@@ -80,7 +80,7 @@ def main() -> int:
         step("only users with deleted Azure ID")
         tenantsync("users", "--tenant-id", tenant_id, "--deleted-only")
         step("runs")
-        tenantsync("runs", "--tenant-id", tenant_id)
+        tenantsync("runs", "list", "--tenant-id", tenant_id)
 
         step("adding a partner (MSP) whose customers come from GDAP; new ones sync at once")
         # Exit code 1: not every customer could be synced (that is what their health says).

@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 import threading
 from pathlib import Path
@@ -50,10 +51,16 @@ def main() -> int:
         tenant_id = next(iter(fixture["tenants"]))
         base = f"http://127.0.0.1:{args.port}/api"
         write_state(args.state_file, stack, base)
+        tenantsync = shlex.quote(str(ROOT / ".venv" / "bin" / "tenantsync"))
+        where = ("" if args.state_file == STATE_FILE
+                 else f" --state-file {shlex.quote(str(args.state_file))}")
         print(f"tenantsync API on {base} (docs: {base}/docs); sample tenant {tenant_id}; "
               f"Azurite tables on port {stack.azurite.table_port}; simulator at "
-              f"{stack.simulator.base_url}. Its settings are in {args.state_file}. "
-              "Ctrl-C stops.", flush=True)
+              f"{stack.simulator.base_url}. Ctrl-C stops.\n"
+              f"Its settings are in {args.state_file}. To use the command line against it, "
+              "in another shell:\n"
+              f'  eval "$({tenantsync} local env{where})"\n'
+              f"  {tenantsync} tenant list", flush=True)
         stop = threading.Event()
         if not args.no_worker:
             # What the queue-triggered functions do in Azure: run each queued job's sync.
