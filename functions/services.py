@@ -283,17 +283,21 @@ class Services:
 _services: Services | None = None
 _lock = threading.Lock()
 _worker: Services | None = None  # in a LocalRunner's worker process
+_ended: Any = None  # in a worker process: the queue its runs go on as they end
 
 
-def _start_worker(settings: Settings, graph_slots: Any) -> None:
-    global _worker
+def _start_worker(settings: Settings, graph_slots: Any, ended: Any) -> None:
+    global _worker, _ended
     _worker = Services(settings, shared_graph_slots=graph_slots)
+    _ended = ended
+    # A run the caller has not read yet must not keep this process from exiting.
+    ended.cancel_join_thread()
     _worker.tables  # noqa: B018 - builds the storage clients before the first job
 
 
 def _run_share(jobs: list[SyncJob]) -> list[Run]:
     assert _worker is not None, "started without _start_worker"
-    return _worker.runner.execute_here(jobs)
+    return _worker.runner.execute_here(jobs, on_run=_ended.put)
 
 
 def get_services() -> Services:

@@ -141,7 +141,7 @@ def main() -> int:
             step("only users with deleted Azure ID")
             tenantsync("users", "--tenant-id", tenant_id, "--deleted-only")
             step("runs")
-            tenantsync("runs", "--tenant-id", tenant_id)
+            tenantsync("runs", "list", "--tenant-id", tenant_id)
 
             step("adding a partner (MSP) with client secrets (the seeds' own path); customers "
                  "come from GDAP and new ones sync at once")

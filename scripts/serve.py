@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 import threading
 from pathlib import Path
@@ -60,12 +61,18 @@ def main() -> int:
         tenant_id = next(iter(fixture["tenants"]))
         api = f"{base}/api"
         write_state(args.state_file, stack, api)
+        tenantsync = shlex.quote(str(ROOT / ".venv" / "bin" / "tenantsync"))
+        where = ("" if args.state_file == STATE_FILE
+                 else f" --state-file {shlex.quote(str(args.state_file))}")
         print(f"tenantsync API on {api} (docs: {api}/docs); sample tenant {tenant_id}; "
               f"Azurite tables on port {stack.azurite.table_port}; simulator at "
-              f"{stack.simulator.base_url}. Its settings are in {args.state_file}. "
-              "Ctrl-C stops.", flush=True)
+              f"{stack.simulator.base_url}. Ctrl-C stops.\n"
+              f"Its settings are in {args.state_file}. To use the command line against it, "
+              "in another shell:\n"
+              f'  eval "$({tenantsync} local env{where})"\n'
+              f"  {tenantsync} tenant list", flush=True)
         print("sample webhook endpoint (prints what it gets): subscribe it with\n"
-              f"  curl -s -X POST {base}/webhooks -H 'content-type: application/json' "
+              f"  curl -s -X POST {api}/webhooks -H 'content-type: application/json' "
               f"-d '{{\"url\": \"{receiver.url}\", \"eventTypes\": [\"sync.finished\", "
               f"\"tenant.health_changed\", \"credential.expiring\"]}}'", flush=True)
         stop = threading.Event()

@@ -5,15 +5,30 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from functions.cli import main
+from tests.cli_tools import Cli
 from tests.conftest import Harness
 from tests.world import World, new_id, seed_example
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _scanned(capsys: pytest.CaptureFixture[str], *secrets: str) -> Callable[[list[str]], int]:
+    """``main`` whose output is checked for every secret-like value typed into it, and
+    left in ``capsys`` for the test to read."""
+    cli = Cli(capsys, extra_secrets=list(secrets))
+
+    def run(argv: list[str]) -> int:
+        result = cli(*argv)
+        sys.stdout.write(result.out)
+        sys.stderr.write(result.err)
+        return result.code
+
+    return run
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
@@ -31,6 +46,7 @@ def test_onboard_sync_and_list_through_the_cli(
     t, ids = seed_example(world)
     harness.start()
     monkeypatch.setenv("MY_SECRET", t.secret)
+    main = _scanned(capsys, t.secret)
     assert main(["tenant", "add", "--tenant-id", t.id, "--client-id", t.app_id,
                  "--group-id", t.level0, "--secret-env", "MY_SECRET"]) == 0
     assert main(["sync", "directory", "--tenant-id", t.id]) == 0
@@ -57,12 +73,16 @@ def test_onboard_sync_and_list_through_the_cli(
     assert "Azure ID: deleted" in text
     assert "(anonymous)" in text
     assert main(["groups", "--tenant-id", t.id, "--json"]) == 0
-    assert [(g["displayName"], g["members"]) for g in json.loads(capsys.readouterr().out)] == [
-        ("Management", 2)]
-    assert main(["runs", "--tenant-id", t.id, "--json"]) == 0
+    [group] = json.loads(capsys.readouterr().out)
+    assert (group["id"], group["displayName"], group["azureIdDeleted"]) == (
+        ids["management"], "Management", False)
+    assert main(["groups", "--tenant-id", t.id]) == 0
+    [_header, row, _count] = capsys.readouterr().out.splitlines()
+    assert row.split()[:3] == [ids["management"], "Management", "2"]  # ID, name, members
+    assert main(["runs", "list", "--tenant-id", t.id, "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)
     assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
-    assert runs[0]["users"]["marked_deleted"] == 1  # newest first
+    assert runs[0]["users"]["markedDeleted"] == 1  # newest first
     assert main(["tenant", "list", "--json"]) == 0
     [tenant] = json.loads(capsys.readouterr().out)
     assert tenant["health"] == "healthy"
@@ -80,6 +100,7 @@ def test_bad_input_is_one_clear_line_nonzero_and_changes_nothing(
     before = harness.entities()
     monkeypatch.setenv("MY_SECRET", t.secret)
     monkeypatch.setattr(sys, "stdin", open("/dev/null"))  # noqa: SIM115 - not a tty, empty
+    main = _scanned(capsys, t.secret)
     add = ["tenant", "add", "--client-id", t.app_id, "--secret-env", "MY_SECRET"]
     cases = {
         "malformed GUID": (
@@ -88,8 +109,8 @@ def test_bad_input_is_one_clear_line_nonzero_and_changes_nothing(
         "unknown tenant users": (["users", "--tenant-id", new_id()], "not onboarded"),
         "missing secret": (["tenant", "add", "--tenant-id", t.id, "--client-id", t.app_id,
                             "--group-id", t.level0], "client secret is required"),
-        "group ID of a user": ([*add, "--tenant-id", t.id, "--group-id", ids["tom"]],
-                               "Object ID"),
+        "group ID of a user": (["tenant", "update", "--tenant-id", t.id, "--group-id",
+                                ids["tom"]], "Object ID"),
         "bad expiry date": ([*add, "--tenant-id", t.id, "--group-id", t.level0,
                              "--secret-expires", "soon"], "--secret-expires"),
     }

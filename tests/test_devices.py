@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 
 from functions.core.errors import InputError
-from functions.core.model import Health, RunOptions, RunStatus
+from functions.core.model import Health, Run, RunOptions, RunStatus
 from functions.core.sensitive import SecretValue
 from functions.devices import reader as reader_module
 from functions.devices.store import DeviceFilter
 from functions.partners import discovery as partners_module
 from functions.storage import packed
+from tests.cli_tools import Cli
 from tests.conftest import Harness
 from tests.world import Partner, World, device, directory_side
 
@@ -66,13 +67,15 @@ def test_new_customer_gets_a_full_sync_at_once_through_the_cli(
     harness.start()
     monkeypatch.setenv("P_SECRET", partner.partner_secret)
     monkeypatch.setenv("I_SECRET", partner.inventory_secret)
-    from functions.cli import main
-
-    assert main(["partner", "add", "--partner-tenant-id", partner.id,
-                 "--partner-client-id", partner.partner_app, "--partner-secret-env", "P_SECRET",
-                 "--inventory-client-id", partner.inventory_app,
-                 "--inventory-secret-env", "I_SECRET", "--source", "gdap"]) == 0
-    assert "1 new" in capsys.readouterr().out
+    added = Cli(capsys)("partner", "add", "--partner-tenant-id", partner.id,
+                        "--partner-client-id", partner.partner_app, "--partner-secret-env",
+                        "P_SECRET", "--inventory-client-id", partner.inventory_app,
+                        "--inventory-secret-env", "I_SECRET", "--source", "gdap")
+    assert added.code == 0, added.err
+    # Not a terminal: the API's answer to the same request, then a JSON line per run.
+    saved, synced = added.lines()
+    assert saved["partnerTenantId"] == partner.id and saved["discovery"]["new"] == [first]
+    assert [q["runId"] for q in saved["discovery"]["queued"]] == [synced["runId"]]
     [run] = harness.services.runs.recent(first, 5)
     assert run.kind == "devices" and run.status == RunStatus.SUCCEEDED
     assert run.devices.created == 4
@@ -531,12 +534,16 @@ def test_sync_many_shares_tenants_between_worker_processes(
     harness.sim.set_latency(0.05)
     harness.sim.reset_stats()
     before = _children()
+    heard: list[Run] = []
     try:
         harness.services.runner.start_workers()
         assert len(_children() - before) == 2
-        runs = harness.services.runner.run_many("devices", order, "cli")
+        runs = harness.services.runner.run_many("devices", order, "cli", on_run=heard.append)
     finally:
         harness.services.runner.close()
+    # Each run was reported once, as it ended (through the workers' queue or their results).
+    assert sorted(r.run_id for r in heard) == sorted(r.run_id for r in runs)
+    assert all(not r.active for r in heard)
     # Two processes, two tenants each at once, but one limit of 2 Graph requests in flight.
     assert 1 < harness.sim.stats()["graph_in_flight_peak"] <= 2
     assert [r.tenant_id for r in runs] == order  # in the order asked for
@@ -601,11 +608,13 @@ def test_a_worker_process_that_dies_mid_sync_costs_no_tenant(
     harness.services.partners.discover(partner.id)
     assert harness.sim is not None
     harness.sim.set_latency(0.2)  # each tenant takes about a second
+    heard: list[Run] = []
     try:
         harness.services.runner.start_workers()
         workers = sorted(_children())
         with ThreadPoolExecutor(1) as pool:
-            syncing = pool.submit(harness.services.runner.run_many, "devices", tenants, "cli")
+            syncing = pool.submit(harness.services.runner.run_many, "devices", tenants, "cli",
+                                  on_run=heard.append)
             time.sleep(0.5)
             os.kill(workers[0], signal.SIGKILL)
             runs = syncing.result(timeout=60)
@@ -615,3 +624,6 @@ def test_a_worker_process_that_dies_mid_sync_costs_no_tenant(
     assert all(r.status == RunStatus.SUCCEEDED for r in runs), [r.error for r in runs]
     for tid in tenants:
         assert len(list(harness.services.inventory.devices(tid, DeviceFilter()))) == 3
+    # The recovered runs are reported too, each once, with how they ended.
+    assert sorted(r.run_id for r in heard) == sorted(r.run_id for r in runs)
+    assert {r.status for r in heard} == {RunStatus.SUCCEEDED}

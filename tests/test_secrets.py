@@ -40,7 +40,7 @@ def test_client_secret_appears_in_no_log_entity_error_or_output(
             errors.append(f"{exc!s} {exc!r}")
     assert len(errors) == 2
     assert main(["--verbose", "users", "--tenant-id", t.id, "--json"]) == 0
-    assert main(["--verbose", "runs", "--tenant-id", t.id, "--json"]) == 0
+    assert main(["--verbose", "runs", "list", "--tenant-id", t.id, "--json"]) == 0
     assert main(["--verbose", "tenant", "list", "--json"]) == 0
 
     secrets = [t.secret, expired.secret, world.operator_secret]

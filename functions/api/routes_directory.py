@@ -22,7 +22,7 @@ from functions.api.models import (
 )
 from functions.api.paging import PageParams
 from functions.api.params import KEYED, ServicesDep, TenantId
-from functions.api.syncs import start_sync
+from functions.api.syncs import directory_connection, start_sync
 from functions.api.urls import run_url
 from functions.core import changes as ch
 from functions.core.errors import ConflictError, InputError, NotFoundError
@@ -51,11 +51,8 @@ def start_directory_sync(
     applies exactly the previewed changes (`GET .../directory/held`), and is held again,
     with a new preview, if the directory changed since.
     """
-    tenant = services.tenants.get(tenant_id)
-    if tenant.directory is None:
-        raise ConflictError(f"tenant {tenant_id} has no directory connection to sync",
-                            code="not_configured")
-    if not tenant.directory.group_id:
+    directory = directory_connection(services.tenants.get(tenant_id))
+    if not directory.group_id:
         raise ConflictError(
             f"tenant {tenant_id} awaits its level-0 group: choose one of "
             f"GET /api/tenants/{tenant_id}/directory/groups with PATCH /api/tenants/{tenant_id}",

@@ -1,4 +1,5 @@
-"""Partner connections: save (after testing both apps), read, list, change, discover customers.
+"""Partner connections: save (after testing both apps), read, list, change, discover
+customers, remove.
 
 Saving a connection discovers its customers at once, as the command line does, and queues a
 first device sync of each new one.
@@ -25,11 +26,11 @@ from functions.api.models import (
 from functions.api.models import Partner as PartnerOut
 from functions.api.paging import PageParams
 from functions.api.params import KEYED, PartnerId, ServicesDep
-from functions.api.syncs import discover_and_queue, sync_started
+from functions.api.syncs import discover_and_queue, ensure_idle, sync_started
 from functions.api.urls import partner_url
 from functions.clients.credentials import CredentialInput
 from functions.core.errors import ConflictError, InputError, SecretStoreError, TenantError
-from functions.core.model import PartnerConnection
+from functions.core.model import PartnerConnection, SyncKind
 from functions.services import Services
 
 log = logging.getLogger("tenantsync.api")
@@ -54,10 +55,23 @@ def create_partner(body: PartnerCreate, response: Response,
     only. A discovery that fails afterwards leaves the connection saved and is reported in
     `discoveryError`.
     """
+    partner = save_new_partner(services, body)
+    response.headers["Location"] = partner_url(partner.partner_tenant_id)
+    return _discovered(services, partner)
+
+
+def save_new_partner(services: Services, body: PartnerCreate) -> PartnerConnection:
+    """Save a partner connection that does not exist yet, after testing both apps (the
+    HTTP API and the command line).
+
+    Raises:
+        ConflictError: ``partner_exists``. AuthenticationError: an app failed its test.
+    """
     pid = body.partnerTenantId
     if services.partner_table.find(pid) is not None:
         raise ConflictError(
-            f"partner {pid} already has a connection: change it with PATCH {partner_url(pid)}",
+            f"partner {pid} already has a connection: change it with PATCH {partner_url(pid)} "
+            "(tenantsync partner update)",
             code="partner_exists",
         )
     partner_app = credential_input(
@@ -68,13 +82,11 @@ def create_partner(body: PartnerCreate, response: Response,
         body.inventorySecretExpiresOn, what="the inventory app", fields=_INVENTORY_FIELDS)
     assert partner_app is not None
     assert inventory_app is not None
-    partner = services.partners.add(
+    return services.partners.add(
         pid, body.partnerClientId, partner_app, body.inventoryClientId, inventory_app,
         source=body.source, customers=body.customers,
         include_partner_tenant=body.includePartnerTenant, excluded=body.excluded,
     )
-    response.headers["Location"] = partner_url(pid)
-    return _discovered(services, partner)
 
 
 @router.get("", response_model=PartnerPage, responses=responses(400, 503))
@@ -105,6 +117,18 @@ def update_partner(partner_id: PartnerId, body: PartnerUpdate,
     tenants (a new inventory app, customers now excluded or listed) and queues a device
     sync of each new customer.
     """
+    return _discovered(services, apply_partner_update(services, partner_id, body))
+
+
+def apply_partner_update(services: Services, partner_id: str,
+                         body: PartnerUpdate) -> PartnerConnection:
+    """Change a partner connection after testing both apps again, with the new secrets or
+    else the saved ones (the HTTP API and the command line); nothing changes on failure.
+
+    Raises:
+        InputError: nothing to change, or inconsistent fields. NotFoundError:
+        ``unknown_partner``. AuthenticationError: an app failed its test.
+    """
     if not body.model_fields_set:
         raise InputError("the body names no field to change", code="invalid_request")
     for expiry, secret in (("partnerSecretExpiresOn", "partnerClientSecret"),
@@ -130,7 +154,7 @@ def update_partner(partner_id: PartnerId, body: PartnerUpdate,
         body.inventoryCredentialType, body.inventoryClientSecret, body.inventoryCertificate,
         body.inventorySecretExpiresOn, what="the inventory app", fields=_INVENTORY_FIELDS,
     ) or CredentialInput.kept(old.inventory_credential)
-    partner = services.partners.add(
+    return services.partners.add(
         partner_id, body.partnerClientId or old.partner_client_id, partner_app,
         body.inventoryClientId or old.inventory_client_id, inventory_app, source=source,
         customers=customers,
@@ -139,7 +163,6 @@ def update_partner(partner_id: PartnerId, body: PartnerUpdate,
                                 else old.include_partner_tenant),
         excluded=body.excluded if body.excluded is not None else list(old.excluded),
     )
-    return _discovered(services, partner)
 
 
 @router.post(
@@ -155,6 +178,22 @@ def discover_customers(partner_id: PartnerId, services: ServicesDep) -> Discover
     """
     discovery, runs = discover_and_queue(services, partner_id)
     return discovery_out(discovery, [sync_started(r) for r in runs])
+
+
+@router.delete("/{partnerTenantId}", status_code=204, responses=responses(400, 404, 409, 503))
+def delete_partner(partner_id: PartnerId, services: ServicesDep) -> Response:
+    """Remove a partner connection and its two secrets (soft-deleted in Key Vault).
+
+    Its customers become `inactive`: their devices and software stay as last synced (and
+    their directory connections, if any, are untouched). While a device sync of one of them
+    is queued or running the answer is 409 `sync_running`. Saving the connection again
+    (POST) brings the customers back at its discovery.
+    """
+    partner = services.partner_table.get(partner_id)
+    for tenant in services.partners.customers_of(partner.partner_tenant_id):
+        ensure_idle(services, tenant.tenant_id, [SyncKind.DEVICES])  # it would write back
+    services.partners.remove(partner.partner_tenant_id)
+    return Response(status_code=204)
 
 
 def _discovered(services: Services, partner: PartnerConnection) -> PartnerSaved:

@@ -10,14 +10,17 @@ from functions.api.urls import partner_url, run_url
 from functions.core.errors import ConflictError, NotFoundError
 from functions.core.model import (
     DeviceConnection,
+    DirectoryConnection,
     Run,
     RunOptions,
+    RunStatus,
     SyncKind,
     TenantRecord,
     Trigger,
 )
 from functions.partners import Discovery
 from functions.services import Services
+from functions.storage.queues import SyncJob
 
 TRIGGER = Trigger.HTTP
 
@@ -57,6 +60,25 @@ def ensure_idle(services: Services, tenant_id: str, kinds: Iterable[str]) -> Non
 def sync_started(run: Run) -> SyncStarted:
     return SyncStarted(runId=run.run_id, tenantId=run.tenant_id, kind=run.kind,
                        status=run.status, statusUrl=run_url(run.tenant_id, run.run_id))
+
+
+def job_started(job: SyncJob) -> SyncStarted:
+    """A sync just started and not yet run (its run is queued)."""
+    assert job.run_id is not None
+    return SyncStarted(runId=job.run_id, tenantId=job.tenant_id, kind=job.kind,
+                       status=RunStatus.QUEUED, statusUrl=run_url(job.tenant_id, job.run_id))
+
+
+def directory_connection(tenant: TenantRecord) -> DirectoryConnection:
+    """The tenant's directory connection, if a directory sync of it may start.
+
+    Raises:
+        ConflictError: ``not_configured``.
+    """
+    if tenant.directory is None:
+        raise ConflictError(f"tenant {tenant.tenant_id} has no directory connection to sync",
+                            code="not_configured")
+    return tenant.directory
 
 
 def device_connection(tenant: TenantRecord) -> DeviceConnection:

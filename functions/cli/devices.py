@@ -1,108 +1,99 @@
-"""Commands for partner connections, device syncs, devices and software."""
+"""devices and software: what a tenant's device sync stored (the API's list_devices,
+list_detected_apps and list_managed_apps)."""
 
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 
-from functions.cli.inputs import app_credential
-from functions.cli.output import describe_device_run, iso, print_discovery, print_json, run_json
-from functions.core.model import RunOptions, RunStatus, SyncKind, Trigger
-from functions.core.validation import guid
-from functions.devices.store import DeviceFilter
-from functions.directory.store import UserFilter
-from functions.partners import Discovery
+from functions.api import routes_devices, routes_software
+from functions.api.models import FilterValue, Guid
+from functions.cli.inputs import checked
+from functions.cli.output import Column, Table, pages, plural, print_items, when
+from functions.cli.registry import Command, json_flag, tenant_flag
 from functions.services import Services
-from functions.sync.health import schedulable
 
 
-def first_syncs(s: Services, d: Discovery) -> int:
-    """New customers get a full device sync at once."""
-    runs = s.runner.run_many(SyncKind.DEVICES, d.new, Trigger.CLI)
-    for run in runs:
-        print(describe_device_run(run))
-    return 0 if all(r.status == RunStatus.SUCCEEDED for r in runs) else 1
-
-
-def cmd_partner_add(s: Services, args: argparse.Namespace) -> int:
-    partner = s.partners.add(
-        args.partner_tenant_id, args.partner_client_id, app_credential(args, "partner"),
-        args.inventory_client_id, app_credential(args, "inventory"), source=args.source,
-        customers=args.customer or [], include_partner_tenant=args.include_partner_tenant,
-        excluded=args.exclude or [],
-    )
-    print(f"saved partner connection {partner.partner_tenant_id} (customers from "
-          f"{partner.source}); discovering customers")
-    discovery = s.partners.discover(partner.partner_tenant_id)
-    print_discovery(discovery)
-    return first_syncs(s, discovery)
-
-
-def cmd_partner_discover(s: Services, args: argparse.Namespace) -> int:
-    discovery = s.partners.discover(args.partner_tenant_id)
-    print_discovery(discovery)
-    return first_syncs(s, discovery)
-
-
-def cmd_sync_devices(s: Services, args: argparse.Namespace) -> int:
-    if args.all:
-        now = datetime.now(UTC)
-        tenant_ids = [t.tenant_id for t in s.tenants.list()
-                      if schedulable(t, SyncKind.DEVICES, now)]
-    else:
-        tenant_ids = [s.tenants.get(guid(args.tenant_id, "tenant ID")).tenant_id]
-    runs = s.runner.run_many(SyncKind.DEVICES, tenant_ids, Trigger.CLI,
-                             RunOptions(full=args.full))
-    if args.json:
-        print_json([run_json(r) for r in runs])
-    else:
-        for run in runs:
-            print(describe_device_run(run))
-    return 0 if all(r.status == RunStatus.SUCCEEDED for r in runs) else 1
+def _devices_options(p: argparse.ArgumentParser) -> None:
+    tenant_flag(p)
+    p.add_argument("--retired", action=argparse.BooleanOptionalAction, default=None,
+                   help="only devices gone from Intune (--no-retired: only current ones)")
+    p.add_argument("--compliance-state", "--compliance", metavar="STATE",
+                   help="this compliance state, in any case (e.g. noncompliant)")
+    p.add_argument("--operating-system", "--os", metavar="NAME",
+                   help="this operating system, in any case (e.g. Windows)")
+    p.add_argument("--user-deleted", action="store_true",
+                   help='only devices whose primary user is "Azure ID: deleted" (needs the '
+                        "tenant's directory connection)")
+    json_flag(p)
 
 
 def cmd_devices(s: Services, args: argparse.Namespace) -> int:
-    tenant_id = s.tenants.get(guid(args.tenant_id, "tenant ID")).tenant_id
-    user_ids = None
-    if args.user_deleted:
-        user_ids = {u.id for u in s.directory.users(tenant_id, UserFilter(deleted_only=True))}
-    flt = DeviceFilter(retired=True if args.retired else None,
-                       compliance_state=args.compliance, operating_system=args.os,
-                       user_ids=user_ids)
-    devices = sorted(s.inventory.devices(tenant_id, flt), key=lambda d: d.name.lower())
+    tenant_id = checked(Guid, args.tenant_id, "--tenant-id")
+    devices = pages(
+        routes_devices.list_devices, tenant_id=tenant_id, services=s, retired=args.retired,
+        compliance_state=_value(args.compliance_state, "--compliance-state"),
+        operating_system=_value(args.operating_system, "--operating-system"),
+        user_deleted=args.user_deleted,
+    )
     if args.json:
-        print_json([{**{k: getattr(d, k) for k in d.__slots__},
-                      "retired_at": iso(d.retired_at) or None,
-                      "changed_at": iso(d.changed_at) or None} for d in devices])
+        print_items(devices)
         return 0
+    table = Table(Column("ID", 36), Column("NAME", 22), Column("SERIAL", 16),
+                  Column("OS", 10), Column("PRIMARY USER", 30), Column("STATE", 0))
     for d in devices:
-        state = f"retired {iso(d.retired_at)}" if d.retired else (d.compliance_state or "")
-        print(f"{d.name:<22} {d.serial_number or '-':<16} {d.operating_system or '':<10} "
-              f"{d.user_upn or '-':<30} {state}")
-    print(f"{len(devices)} devices")
+        state = f"retired {when(d.retiredAt)}" if d.retired else (d.complianceState or "")
+        table.row(d.id, d.name, d.serialNumber or "-", d.operatingSystem or "",
+                  d.userUpn or "-", state)
+    print(plural(table.rows, "device", "devices"))
     return 0
+
+
+def _value(value: str | None, flag: str) -> str | None:
+    return None if value is None else str(checked(FilterValue, value, flag))
+
+
+def _software_options(p: argparse.ArgumentParser) -> None:
+    tenant_flag(p)
+    p.add_argument("--managed", action="store_true",
+                   help="the apps Intune manages (mobile apps) instead of the detected ones")
+    p.add_argument("--removed", action=argparse.BooleanOptionalAction, default=None,
+                   help="only apps gone from Intune (--no-removed: only current ones)")
+    json_flag(p)
 
 
 def cmd_software(s: Services, args: argparse.Namespace) -> int:
-    tenant_id = s.tenants.get(guid(args.tenant_id, "tenant ID")).tenant_id
+    tenant_id = checked(Guid, args.tenant_id, "--tenant-id")
     if args.managed:
-        managed = sorted(s.inventory.managed_apps(tenant_id), key=lambda a: a.name.lower())
+        managed = pages(routes_software.list_managed_apps, tenant_id=tenant_id, services=s,
+                        removed=args.removed)
         if args.json:
-            print_json([{"id": a.id, "name": a.name, "type": a.app_type,
-                          "publisher": a.publisher, "removed": a.removed} for a in managed])
+            print_items(managed)
             return 0
+        table = Table(Column("ID", 36), Column("NAME", 36), Column("TYPE", 28),
+                      Column("PUBLISHER", 0))
         for m in managed:
-            print(f"{m.name:<36} {m.app_type:<28} {m.publisher or ''}")
-        print(f"{len(managed)} managed apps")
+            table.row(m.id, m.name + (" (removed)" if m.removed else ""), m.type,
+                      m.publisher or "")
+        print(plural(table.rows, "managed app", "managed apps"))
         return 0
-    apps = sorted(s.inventory.detected_apps(tenant_id), key=lambda a: a.name.lower())
+    detected = pages(routes_software.list_detected_apps, tenant_id=tenant_id, services=s,
+                     removed=args.removed)
     if args.json:
-        print_json([{"id": a.id, "name": a.name, "version": a.version,
-                      "publisher": a.publisher, "platform": a.platform,
-                      "deviceCount": a.device_count, "removed": a.removed} for a in apps])
+        print_items(detected)
         return 0
-    for a in apps:
-        print(f"{a.name:<36} {a.version or '':<16} {a.publisher or '':<24} "
-              f"{a.device_count or 0:>5} devices")
-    print(f"{len(apps)} detected apps")
+    table = Table(Column("NAME", 36), Column("VERSION", 16), Column("PUBLISHER", 24),
+                  Column("DEVICES", 0))
+    for a in detected:
+        table.row(a.name + (" (removed)" if a.removed else ""), a.version or "",
+                  a.publisher or "", a.deviceCount or 0)
+    print(plural(table.rows, "detected app", "detected apps"))
     return 0
+
+
+COMMANDS = (
+    Command(("devices",), "a tenant's managed devices; filters combine", _devices_options,
+            cmd_devices, ("list_devices",)),
+    Command(("software",), "a tenant's detected apps with device counts (--managed: the "
+            "apps Intune manages)", _software_options, cmd_software,
+            ("list_detected_apps", "list_managed_apps")),
+)

@@ -1,158 +1,117 @@
-"""Commands for tenants, directory syncs, users, groups, runs and the job queue."""
+"""users and groups: what a tenant's directory sync stored (the API's list_users and
+list_groups)."""
 
 from __future__ import annotations
 
 import argparse
 
-from functions.cli.inputs import credential, date, secret
-from functions.cli.output import (
-    describe_device_run,
-    describe_run,
-    iso,
-    print_json,
-    run_json,
-    tenant_json,
-    user_json,
-)
-from functions.core.model import RunOptions, RunStatus, SyncKind, Trigger
-from functions.core.validation import guid
-from functions.directory.store import UserFilter
+from functions.api import routes_directory
+from functions.api.models import FilterValue, Guid, Prefix
+from functions.cli.inputs import checked
+from functions.cli.output import Column, Table, pages, plural, print_items, when
+from functions.cli.registry import Command, json_flag, tenant_flag
+from functions.core.errors import InputError, NotFoundError
+from functions.core.validation import is_guid
 from functions.services import Services
 
 
-def cmd_tenant_add(s: Services, args: argparse.Namespace) -> int:
-    tenant = s.onboarding.add_directory_tenant(
-        args.tenant_id, args.client_id, credential(args), args.group_id, scope=args.scope,
-    )
-    print(f"onboarded tenant {tenant.tenant_id}: level-0 group {tenant.display_name!r} "
-          f"({tenant.directory.group_id if tenant.directory else ''})")
-    return 0
-
-
-def cmd_tenant_set_secret(s: Services, args: argparse.Namespace) -> int:
-    tenant = s.onboarding.set_directory_secret(
-        args.tenant_id, secret(args), secret_expires_on=date(args.secret_expires)
-    )
-    print(f"saved a new secret version for tenant {tenant.tenant_id}; it is used from the "
-          "next token request")
-    return 0
-
-
-def cmd_tenant_enable(s: Services, args: argparse.Namespace) -> int:
-    tenant = s.onboarding.set_enabled(args.tenant_id, args.command == "enable")
-    print(f"tenant {tenant.tenant_id} {'enabled' if tenant.enabled else 'disabled'}")
-    return 0
-
-
-def cmd_tenant_list(s: Services, args: argparse.Namespace) -> int:
-    tenants = s.tenants.list()
-    if args.json:
-        print_json([tenant_json(t) for t in tenants])
-        return 0
-    print(f"{'tenant':<36}  {'name':<24} {'state':<8} {'directory':<18} devices")
-    for t in tenants:
-        state = "enabled" if t.enabled else "disabled"
-        directory = t.health.value if t.directory else "-"
-        if t.directory and t.last_error_code:
-            directory += f" ({t.last_error_code})"
-        devices = t.device_state.health.value if t.devices else "-"
-        if t.devices and t.device_state.last_error_code:
-            devices += f": {t.device_state.last_error}"
-        print(f"{t.tenant_id}  {t.display_name[:24]:<24} {state:<8} {directory:<18} {devices}")
-    return 0
-
-
-def cmd_sync_directory(s: Services, args: argparse.Namespace) -> int:
-    if args.all:
-        tenant_ids = [t.tenant_id for t in s.tenants.list() if t.enabled and t.directory]
-    else:
-        tenant_ids = [guid(args.tenant_id, "tenant ID")]
-    options = RunOptions(full=args.full, allow_mass_deletion=args.allow_mass_deletion)
-    if args.all:
-        # One tenant's failure is its own run; the rest go on.
-        runs = s.runner.run_many(SyncKind.DIRECTORY, tenant_ids, Trigger.CLI, options)
-    else:
-        runs = [s.runner.run_one(SyncKind.DIRECTORY, tenant_ids[0], Trigger.CLI, options)]
-    if not args.json:
-        for run in runs:
-            print(describe_run(run))
-    else:
-        print_json([run_json(r) for r in runs])
-    return 0 if all(r.status == RunStatus.SUCCEEDED for r in runs) else 1
+def _users_options(p: argparse.ArgumentParser) -> None:
+    tenant_flag(p)
+    p.add_argument("--deleted-only", action="store_true",
+                   help='only users with "Azure ID: deleted"')
+    p.add_argument("--anonymous-only", "--anonymous", action="store_true",
+                   help="only users without an email")
+    p.add_argument("--group", metavar="GROUP",
+                   help="only active members of this level-1 group: its ID or its exact name "
+                        "as `groups` shows it")
+    p.add_argument("--email-prefix", help="email starts with this (any case)")
+    p.add_argument("--name-prefix", help="display name starts with this (any case)")
+    json_flag(p)
 
 
 def cmd_users(s: Services, args: argparse.Namespace) -> int:
-    tenant_id = s.tenants.get(guid(args.tenant_id, "tenant ID")).tenant_id
-    flt = UserFilter(
-        deleted_only=args.deleted_only,
-        group_id=guid(args.group, "group ID") if args.group else None,
-        anonymous_only=args.anonymous,
+    tenant_id = checked(Guid, args.tenant_id, "--tenant-id")
+    group_id = _group_id(s, tenant_id, args.group) if args.group is not None else None
+    users = pages(
+        routes_directory.list_users, tenant_id=tenant_id, services=s,
+        deleted_only=args.deleted_only, anonymous_only=args.anonymous_only, group_id=group_id,
+        email_prefix=_prefix(args.email_prefix, "--email-prefix"),
+        name_prefix=_prefix(args.name_prefix, "--name-prefix"),
     )
-    users = sorted(s.directory.users(tenant_id, flt), key=lambda u: u.display_name.lower())
     if args.json:
-        print_json([user_json(u) for u in users])
+        print_items(users)
         return 0
-    groups = {g.id: g.display_name for g in s.directory.groups(tenant_id)}
+    names = {g.id: g.displayName for g in pages(routes_directory.list_groups,
+                                                   tenant_id=tenant_id, services=s)}
     member_of: dict[str, list[str]] = {}
     for m in s.directory.memberships(tenant_id):
         if m.active:
-            member_of.setdefault(m.user_id, []).append(groups.get(m.group_id, m.group_id))
+            member_of.setdefault(m.user_id, []).append(names.get(m.group_id, m.group_id))
+    table = Table(Column("ID", 36), Column("NAME", 20), Column("EMAIL", 28),
+                  Column("GROUPS", 20), Column("STATE", 0))
     for u in users:
-        email = u.email or "(anonymous)"
-        state = f"Azure ID: deleted {iso(u.deleted_at)}" if u.deleted else "active"
-        in_groups = ", ".join(sorted(member_of.get(u.id, []))) or "-"
-        print(f"{u.display_name:<20} {email:<28} groups: {in_groups:<20} {state}")
-    print(f"{len(users)} users")
+        state = f"Azure ID: deleted {when(u.deletedAt)}" if u.azureIdDeleted else "active"
+        table.row(u.id, u.displayName, u.email or "(anonymous)",
+                  ", ".join(sorted(member_of.get(u.id, []))) or "-", state)
+    print(plural(table.rows, "user", "users"))
     return 0
+
+
+def _prefix(value: str | None, flag: str) -> str | None:
+    return None if value is None else str(checked(Prefix, value, flag))
+
+
+def _group_id(s: Services, tenant_id: str, group: str) -> str:
+    """A level-1 group's ID from its ID or its exact display name.
+
+    Raises:
+        NotFoundError: no group of that name. InputError: several groups share it.
+    """
+    if is_guid(group.strip()):
+        return str(checked(Guid, group, "--group"))
+    name = str(checked(FilterValue, group, "--group"))
+    found = [g.id for g in pages(routes_directory.list_groups, tenant_id=tenant_id, services=s)
+             if g.displayName == name]
+    if not found:
+        raise NotFoundError(f"tenant {tenant_id} has no level-1 group named {name!r}: "
+                            f"`tenantsync groups --tenant-id {tenant_id}` lists their names "
+                            "and IDs", code="not_found")
+    if len(found) > 1:
+        raise InputError(f"{len(found)} level-1 groups are named {name!r}: pass one of their "
+                         f"IDs to --group ({', '.join(found)})", code="invalid_filter")
+    return found[0]
+
+
+def _groups_options(p: argparse.ArgumentParser) -> None:
+    tenant_flag(p)
+    p.add_argument("--deleted-only", action="store_true",
+                   help="only groups that left the level-0 group")
+    json_flag(p)
 
 
 def cmd_groups(s: Services, args: argparse.Namespace) -> int:
-    tenant_id = s.tenants.get(guid(args.tenant_id, "tenant ID")).tenant_id
-    groups = sorted(s.directory.groups(tenant_id), key=lambda g: g.display_name.lower())
-    counts: dict[str, int] = {}
+    tenant_id = checked(Guid, args.tenant_id, "--tenant-id")
+    groups = pages(routes_directory.list_groups, tenant_id=tenant_id, services=s,
+                   deleted_only=args.deleted_only)
+    if args.json:
+        print_items(groups)
+        return 0
+    members: dict[str, int] = {}
     for m in s.directory.memberships(tenant_id):
         if m.active:
-            counts[m.group_id] = counts.get(m.group_id, 0) + 1
-    if args.json:
-        print_json([{"id": g.id, "displayName": g.display_name, "members": counts.get(g.id, 0),
-                      "azureIdDeleted": g.deleted, "deletedAt": iso(g.deleted_at) or None}
-                     for g in groups])
-        return 0
+            members[m.group_id] = members.get(m.group_id, 0) + 1
+    table = Table(Column("ID", 36), Column("NAME", 24), Column("MEMBERS", 7),
+                  Column("STATE", 0))
     for g in groups:
-        state = f"Azure ID: deleted {iso(g.deleted_at)}" if g.deleted else "active"
-        print(f"{g.display_name:<24} {counts.get(g.id, 0):>5} members  {state}")
-    print(f"{len(groups)} groups")
+        state = f"Azure ID: deleted {when(g.deletedAt)}" if g.azureIdDeleted else "active"
+        table.row(g.id, g.displayName, members.get(g.id, 0), state)
+    print(plural(table.rows, "group", "groups") + " (users --group takes a name or an ID)")
     return 0
 
 
-def cmd_runs(s: Services, args: argparse.Namespace) -> int:
-    tenant_id = s.tenants.get(guid(args.tenant_id, "tenant ID")).tenant_id
-    runs = s.runs.recent(tenant_id, args.limit)
-    if args.json:
-        print_json([run_json(r) for r in runs])
-        return 0
-    for r in runs:
-        t = r.totals
-        print(f"{iso(r.started_at)}  {r.kind:<9} {r.trigger:<5} {r.status.value:<9} "
-              f"+{t.created} ~{t.updated} -{t.marked_deleted} restored {t.restored}  "
-              f"{r.graph_requests} requests  {r.error_code}")
-    return 0
-
-
-def cmd_schedule(s: Services, args: argparse.Namespace) -> int:
-    enqueued, skipped = s.scheduler.schedule(args.kind, trigger=Trigger.CLI)
-    print(f"enqueued {enqueued} {args.kind} jobs ({skipped} tenants skipped)")
-    return 0
-
-
-def cmd_worker(s: Services, args: argparse.Namespace) -> int:
-    """Drain the job queue once: what the queue-triggered function does in Azure."""
-    failed = 0
-    for run in s.worker.drain():
-        print(describe_run(run) if run.kind == SyncKind.DIRECTORY else describe_device_run(run))
-        failed += run.status != RunStatus.SUCCEEDED
-    # Then the webhook deliveries those runs queued (those due now).
-    attempted = s.delivery_worker.drain()
-    if attempted:
-        print(f"{attempted} webhook delivery attempts")
-    return 1 if failed else 0
+COMMANDS = (
+    Command(("users",), "a tenant's users; filters combine", _users_options, cmd_users,
+            ("list_users",)),
+    Command(("groups",), "a tenant's level-1 groups with their IDs and member counts",
+            _groups_options, cmd_groups, ("list_groups",)),
+)

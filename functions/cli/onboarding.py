@@ -1,113 +1,119 @@
-"""Commands for one-click onboarding: admin-consent links (a tenant's, a partner's customers'),
-and choosing the level-0 group of a tenant that was consented without one."""
+"""consent link | show, partner consent-links, tenant groups: one-click onboarding, the API's
+/consents, /partners/{id}/consent-links and /tenants/{id}/directory/groups operations."""
 
 from __future__ import annotations
 
 import argparse
-from collections import Counter
-from datetime import UTC, datetime
 
-from functions.cli.output import iso, print_json
-from functions.clients.graph import RequestStats
-from functions.core.errors import InputError
-from functions.core.model import SyncKind, SyncState
-from functions.onboarding.groups import security_groups
+from fastapi import Response
+
+from functions.api import routes_consent
+from functions.api.models import ConsentCreate, Guid, Prefix
+from functions.cli.inputs import body, checked
+from functions.cli.output import Column, Table, pages, plural, print_items, print_record, when
+from functions.cli.registry import Command, json_flag, tenant_flag
+from functions.core.model import SyncKind
 from functions.services import Services
 
 
+def _link_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kind", choices=[str(k) for k in SyncKind], required=True,
+                   help="directory (group members) or devices (Intune devices and software)")
+    p.add_argument("--tenant-id", metavar="TENANT_ID",
+                   help="only this tenant's admin may use it (else any tenant's)")
+    p.add_argument("--group-id", metavar="GROUP_ID",
+                   help="directory: the level-0 group (else chosen by name after consent)")
+    p.add_argument("--partner-tenant-id", metavar="TENANT_ID",
+                   help="devices: the partner connection whose inventory app is consented to")
+    json_flag(p)
+
+
 def cmd_consent_link(s: Services, args: argparse.Namespace) -> int:
-    link = s.consent.create(args.kind, tenant_id=args.tenant_id, group_id=args.group_id,
-                            partner_tenant_id=args.partner_tenant_id)
-    c = link.consent
+    create = body(ConsentCreate, {
+        "kind": ("--kind", args.kind), "tenantId": ("--tenant-id", args.tenant_id),
+        "groupId": ("--group-id", args.group_id),
+        "partnerTenantId": ("--partner-tenant-id", args.partner_tenant_id),
+    })
+    link = routes_consent.create_consent(body=create, response=Response(), services=s)
     if args.json:
-        print_json({"consentId": c.consent_id, "kind": c.kind, "url": link.url,
-                    "expiresAt": iso(c.expires_at)})
+        print_record(link)
         return 0
-    print(f"admin-consent link for a {c.kind} connection "
-          f"({'tenant ' + c.tenant_id if c.tenant_id else 'any tenant'}), valid until "
-          f"{iso(c.expires_at)}; give it to the tenant's administrator:")
+    who = f"tenant {link.tenantId}" if link.tenantId else "any tenant"
+    print(f"admin-consent link for a {link.kind} connection ({who}), valid until "
+          f"{when(link.expiresAt)}; give it to the tenant's administrator:")
     print(link.url)
     return 0
 
 
-def cmd_partner_consent_links(s: Services, args: argparse.Namespace) -> int:
-    listed = s.consent.partner_links(args.partner_tenant_id)
-    progress = Counter(t.device_state.health.value for t, _ in listed)
+def _show_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--consent-id", required=True, help="the link's consentId")
+    json_flag(p)
+
+
+def cmd_consent_show(s: Services, args: argparse.Namespace) -> int:
+    consent = routes_consent.get_consent(consent_id=args.consent_id, services=s)
     if args.json:
-        print_json({"partnerTenantId": args.partner_tenant_id, "progress": dict(progress),
-                    "items": [{"tenantId": t.tenant_id,
-                               "name": t.organization or t.display_name,
-                               "health": t.device_state.health.value,
-                               "url": link.url if link else None} for t, link in listed]})
+        print_record(consent)
+        return 0
+    print(f"{consent.consentId}: {consent.kind} link, {consent.status}, valid until "
+          f"{when(consent.expiresAt)}")
+    if consent.consentedTenantId:
+        print(f"  consented by tenant {consent.consentedTenantId} at {when(consent.usedAt)}; "
+              f"first run {consent.runId or '(awaiting its level-0 group)'}")
+    return 0
+
+
+def _partner_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--partner-tenant-id", required=True, metavar="TENANT_ID",
+                   help="the partner's own tenant ID")
+    json_flag(p)
+
+
+def cmd_partner_consent_links(s: Services, args: argparse.Namespace) -> int:
+    partner_id = checked(Guid, args.partner_tenant_id, "--partner-tenant-id")
+    listed = routes_consent.partner_consent_links(partner_id=partner_id, services=s)
+    if args.json:
+        print_record(listed)
         return 0
     print("customers by device health: " + (", ".join(
-        f"{health} {count}" for health, count in sorted(progress.items())) or "none"))
-    for tenant, link in listed:
-        if link is not None:
-            print(f"{tenant.tenant_id}  {(tenant.organization or tenant.display_name)[:24]:<24} "
-                  f"{tenant.device_state.health.value}")
-            print(f"  {link.url}")
+        f"{health} {count}" for health, count in sorted(listed.progress.items())) or "none"))
+    for customer in listed.items:
+        if customer.url:
+            print(f"{customer.tenantId}  {customer.name[:24]:<24} {customer.health.value}")
+            print(f"  {customer.url}")
     return 0
+
+
+def _groups_options(p: argparse.ArgumentParser) -> None:
+    tenant_flag(p)
+    p.add_argument("--name-prefix", metavar="TEXT", help="only groups whose name starts so")
+    json_flag(p)
 
 
 def cmd_tenant_groups(s: Services, args: argparse.Namespace) -> int:
-    tenant = s.tenants.get(args.tenant_id)
-    conn = tenant.directory
-    if conn is None:
-        raise InputError(f"tenant {tenant.tenant_id} has no directory connection",
-                         code="not_configured")
-    graph = s.graphs.for_app(tenant.tenant_id, conn.client_id, conn.credential, conn.scope,
-                             kind=SyncKind.DIRECTORY, state=SyncState(), stats=RequestStats(),
-                             now=datetime.now(UTC))
-    token: str | None = None
-    rows = []
-    while True:
-        groups, token = security_groups(graph, tenant.tenant_id, name_prefix=args.name_prefix,
-                                        page_size=999, continuation=token)
-        rows.extend(groups)
-        if not token:
-            break
+    tenant_id = checked(Guid, args.tenant_id, "--tenant-id")
+    prefix = checked(Prefix, args.name_prefix, "--name-prefix") if args.name_prefix else None
+    groups = pages(routes_consent.list_security_groups, tenant_id=tenant_id, services=s,
+                   name_prefix=prefix)
     if args.json:
-        print_json([{"id": g.id, "displayName": g.name, "description": g.description}
-                    for g in rows])
+        print_items(groups)
         return 0
-    for g in rows:
-        print(f"{g.id}  {g.name}")
+    table = Table(Column("GROUP", 36), Column("NAME", 0))
+    for group in groups:
+        table.row(group.id, group.displayName)
+    print(f"{plural(table.rows, 'group', 'groups')}; choose one with tenantsync tenant update "
+          f"--tenant-id {tenant_id} --group-id GROUP")
     return 0
 
 
-def cmd_tenant_set_group(s: Services, args: argparse.Namespace) -> int:
-    tenant = s.onboarding.update_directory_tenant(args.tenant_id, group_id=args.group_id)
-    print(f"tenant {tenant.tenant_id}: level-0 group {tenant.display_name!r}; sync it with "
-          f"tenantsync sync directory --tenant-id {tenant.tenant_id}")
-    return 0
-
-
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                tenant: argparse._SubParsersAction[argparse.ArgumentParser],
-                partner: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The onboarding commands: ``consent link``, ``partner consent-links``,
-    ``tenant groups`` and ``tenant set-group``."""
-    consent = sub.add_parser("consent", help="admin-consent links (one-click onboarding)")
-    csub = consent.add_subparsers(dest="command", required=True)
-    link = csub.add_parser("link", help="an admin-consent link to the deployment's app")
-    link.add_argument("--kind", choices=["directory", "devices"], required=True)
-    link.add_argument("--tenant-id", help="only this tenant's admin may use it")
-    link.add_argument("--group-id", help="directory: the level-0 group (else chosen later)")
-    link.add_argument("--partner-tenant-id", help="devices: a partner's inventory app")
-    link.add_argument("--json", action="store_true")
-    link.set_defaults(func=cmd_consent_link)
-    links = partner.add_parser("consent-links",
-                               help="a consent link for each customer that needs one")
-    links.add_argument("--partner-tenant-id", required=True)
-    links.add_argument("--json", action="store_true")
-    links.set_defaults(func=cmd_partner_consent_links)
-    groups = tenant.add_parser("groups", help="a tenant's security groups, to choose one")
-    groups.add_argument("--tenant-id", required=True)
-    groups.add_argument("--name-prefix", help="only groups whose name starts with this")
-    groups.add_argument("--json", action="store_true")
-    groups.set_defaults(func=cmd_tenant_groups)
-    choose = tenant.add_parser("set-group", help="choose the level-0 group (tested first)")
-    choose.add_argument("--tenant-id", required=True)
-    choose.add_argument("--group-id", required=True)
-    choose.set_defaults(func=cmd_tenant_set_group)
+COMMANDS = (
+    Command(("consent", "link"), "an admin-consent link for a tenant's administrator",
+            _link_options, cmd_consent_link, ("create_consent",)),
+    Command(("consent", "show"), "what became of a consent link", _show_options,
+            cmd_consent_show, ("get_consent",)),
+    Command(("partner", "consent-links"),
+            "a partner's customers by health, with a consent link for each that needs one",
+            _partner_options, cmd_partner_consent_links, ("partner_consent_links",)),
+    Command(("tenant", "groups"), "a tenant's security groups, to choose its level-0 group",
+            _groups_options, cmd_tenant_groups, ("list_security_groups",)),
+)

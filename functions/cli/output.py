@@ -1,116 +1,133 @@
-"""How the command line shows tenants, users, runs and discoveries (text and JSON)."""
+"""How the command line prints: the API's records as JSON, and text for people.
+
+The JSON is the API's: a record is its pydantic model dumped in JSON mode, exactly what the
+API answers; a list is the array of the items of every page, streamed as the pages come.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from functions.core.model import Run, TenantRecord
-from functions.directory.model import UserRecord
-from functions.partners import Discovery
+from pydantic import BaseModel
+
+from functions.api.models import Page
+from functions.api.paging import MAX_PAGE_SIZE, PageRequest
+from functions.core.model import Run
+
+P = TypeVar("P", bound=Page)
+R = TypeVar("R", bound=BaseModel)
 
 
-def iso(value: datetime | None) -> str:
+def as_json(record: BaseModel) -> Any:
+    """What the API's JSON answer holds for ``record``."""
+    return record.model_dump(mode="json")
+
+
+def print_record(record: BaseModel) -> None:
+    print(json.dumps(as_json(record), indent=2), flush=True)
+
+
+def print_line(record: BaseModel) -> None:
+    """One record on one line, at once (for output read as it comes)."""
+    print(json.dumps(as_json(record)), flush=True)
+
+
+def print_items(items: Iterable[BaseModel]) -> int:
+    """A JSON array of ``items``, written as they come (one item a line); returns how many."""
+    count = 0
+    out = sys.stdout
+    out.write("[")
+    for item in items:
+        out.write(",\n " if count else "\n ")
+        out.write(json.dumps(as_json(item)))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    out.flush()
+    return count
+
+
+def pages(list_page: Callable[..., P], **params: Any) -> Iterator[Any]:
+    """Every item of an API list operation, page after page (the largest pages).
+
+    The first page is read at once: an error is raised before anything is printed.
+    """
+    first = list_page(page=PageRequest(MAX_PAGE_SIZE, None), **params)
+    return _following(first, list_page, params)
+
+
+def _following(page: P, list_page: Callable[..., P], params: dict[str, Any]) -> Iterator[Any]:
+    while True:
+        yield from page.items  # type: ignore[attr-defined]
+        if not page.continuationToken:
+            return
+        page = list_page(page=PageRequest(MAX_PAGE_SIZE, page.continuationToken), **params)
+
+
+def when(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value else ""
 
 
-def user_json(user: UserRecord) -> dict[str, Any]:
-    return {
-        "id": user.id, "displayName": user.display_name, "email": user.email, "upn": user.upn,
-        "anonymous": user.anonymous, "direct": user.direct,
-        "azureIdDeleted": user.deleted, "deletedAt": iso(user.deleted_at) or None,
-    }
+@dataclass(frozen=True)
+class Column:
+    header: str
+    width: int  # 0: as wide as it needs (the last column)
 
 
-def tenant_json(tenant: TenantRecord) -> dict[str, Any]:
-    d = tenant.directory
-    return {
-        "tenantId": tenant.tenant_id, "displayName": tenant.display_name,
-        "enabled": tenant.enabled, "health": tenant.health.value,
-        "healthSince": iso(tenant.health_since) or None,
-        "secretExpiresOn": iso(tenant.secret_expires_on) or None,
-        "lastErrorCode": tenant.last_error_code or None, "lastError": tenant.last_error or None,
-        "consecutiveFailures": tenant.consecutive_failures,
-        "directory": None if d is None else {
-            "clientId": d.client_id, "groupId": d.group_id or None, "scope": d.scope,
-            "credentialType": d.credential_type.value,
-        },
-        "devices": None if tenant.devices is None else {
-            "partnerTenantId": tenant.devices.partner_tenant_id,
-            "active": tenant.devices.active, "excluded": tenant.devices.excluded,
-            "organization": tenant.organization or None,
-            "defaultDomain": tenant.default_domain or None,
-            "verifiedDomains": list(tenant.verified_domains),
-            "health": tenant.device_state.health.value,
-            "healthSince": iso(tenant.device_state.health_since) or None,
-            "lastErrorCode": tenant.device_state.last_error_code or None,
-            "lastError": tenant.device_state.last_error or None,
-            "consecutiveFailures": tenant.device_state.consecutive_failures,
-            "quarantinedUntil": iso(tenant.device_state.quarantined_until) or None,
-            "secretExpiresOn": iso(tenant.device_state.secret_expires_on) or None,
-        },
-    }
+class Table:
+    """Rows printed as they come, in columns of fixed width (longer cells are cut)."""
+
+    def __init__(self, *columns: Column) -> None:
+        self.columns = columns
+        self.rows = 0
+        self._line([c.header for c in columns])
+
+    def row(self, *cells: object) -> None:
+        self._line(["" if c is None else str(c) for c in cells])
+        self.rows += 1
+
+    def _line(self, cells: list[str]) -> None:
+        parts = []
+        for column, cell in zip(self.columns, cells, strict=True):
+            if column.width:
+                cut = cell if len(cell) <= column.width else cell[: column.width - 1] + "…"
+                parts.append(cut.ljust(column.width))
+            else:
+                parts.append(cell)
+        print("  ".join(parts).rstrip())
 
 
-def run_json(run: Run) -> dict[str, Any]:
-    return {
-        "runId": run.run_id, "tenantId": run.tenant_id, "kind": run.kind,
-        "trigger": run.trigger, "status": run.status.value,
-        "startedAt": iso(run.started_at), "endedAt": iso(run.ended_at) or None,
-        "users": vars(run.users), "groups": vars(run.groups),
-        "membershipsAdded": run.memberships_added, "membershipsRemoved": run.memberships_removed,
-        "ignored": dict(run.ignored), "graphRequests": run.graph_requests,
-        "throttled": run.throttled, "entitiesWritten": run.entities_written,
-        "errorCode": run.error_code or None, "error": run.error or None,
-    }
-
-
-def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, sort_keys=False))
-
-
-def _plural(count: int, one: str, many: str) -> str:
+def plural(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 
 
 def describe_run(run: Run) -> str:
-    u, g = run.users, run.groups
-    ignored = ", ".join(f"{n} {r}" for r, n in sorted(run.ignored.items())) or "none"
-    text = (
-        f"{run.status.value}: tenant {run.tenant_id} run {run.run_id}\n"
-        f"  users: {u.created} created, {u.updated} updated, {u.unchanged} unchanged, "
-        f"{u.marked_deleted} marked deleted, {u.restored} restored\n"
-        f"  groups: {g.created} created, {g.updated} updated, {g.unchanged} unchanged, "
-        f"{g.marked_deleted} marked deleted, {g.restored} restored\n"
-        f"  ignored: {ignored}; {run.graph_requests} Graph requests "
-        f"({run.throttled} throttled), {_plural(run.entities_written, 'entity', 'entities')} "
-        "written"
-    )
+    """A finished run in a few lines, for people."""
+    if run.kind == "devices":
+        d, a = run.devices, run.apps
+        text = (f"{run.status.value}: tenant {run.tenant_id} devices run {run.run_id}\n"
+                f"  devices: {d.created} created, {d.updated} updated, {d.unchanged} "
+                f"unchanged, {d.marked_deleted} retired, {d.restored} restored\n"
+                f"  software: {a.created} created, {a.updated} updated, {a.unchanged} "
+                f"unchanged, {a.marked_deleted} removed; {run.graph_requests} Graph requests "
+                f"({run.throttled} throttled), "
+                # Devices and software are packed many to a row (docs/design.md).
+                f"{plural(run.entities_written, 'table row', 'table rows')} written")
+    else:
+        u, g = run.users, run.groups
+        ignored = ", ".join(f"{n} {r}" for r, n in sorted(run.ignored.items())) or "none"
+        text = (f"{run.status.value}: tenant {run.tenant_id} run {run.run_id}\n"
+                f"  users: {u.created} created, {u.updated} updated, {u.unchanged} unchanged, "
+                f"{u.marked_deleted} marked deleted, {u.restored} restored\n"
+                f"  groups: {g.created} created, {g.updated} updated, {g.unchanged} "
+                f"unchanged, {g.marked_deleted} marked deleted, {g.restored} restored\n"
+                f"  ignored: {ignored}; {run.graph_requests} Graph requests "
+                f"({run.throttled} throttled), "
+                f"{plural(run.entities_written, 'entity', 'entities')} written")
     if run.error:
         text += f"\n  error {run.error_code}: {run.error}"
     return text
-
-
-# --- commands --------------------------------------------------------------------------
-
-
-def describe_device_run(run: Run) -> str:
-    d, a = run.devices, run.apps
-    text = (f"{run.status.value}: tenant {run.tenant_id} devices run {run.run_id}\n"
-            f"  devices: {d.created} created, {d.updated} updated, {d.unchanged} unchanged, "
-            f"{d.marked_deleted} retired, {d.restored} restored\n"
-            f"  software: {a.created} created, {a.updated} updated, {a.unchanged} unchanged, "
-            f"{a.marked_deleted} removed; {run.graph_requests} Graph requests "
-            f"({run.throttled} throttled), "
-            # Devices and software are packed many to a row (docs/design.md).
-            f"{_plural(run.entities_written, 'table row', 'table rows')} written")
-    if run.error:
-        text += f"\n  error {run.error_code}: {run.error}"
-    return text
-
-
-def print_discovery(d: Discovery) -> None:
-    print(f"partner {d.partner_tenant_id}: {len(d.found)} customers found, {len(d.new)} new, "
-          f"{len(d.reactivated)} reactivated, {len(d.inactive)} now inactive, "
-          f"{len(d.excluded)} excluded, {len(d.unsupported)} unsupported")

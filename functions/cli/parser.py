@@ -1,190 +1,158 @@
-"""The argument parser and the entry point of ``tenantsync``."""
+"""The argument parser, built from every module's COMMANDS, and the entry point."""
 
 from __future__ import annotations
 
 import argparse
+import io
 import logging
+import os
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
-from functions.cli.devices import (
-    cmd_devices,
-    cmd_partner_add,
-    cmd_partner_discover,
-    cmd_software,
-    cmd_sync_devices,
+from functions.cli import (
+    devices,
+    directory,
+    local,
+    onboarding,
+    partners,
+    runs,
+    syncs,
+    tenants,
 )
-from functions.cli.directory import (
-    cmd_groups,
-    cmd_runs,
-    cmd_schedule,
-    cmd_sync_directory,
-    cmd_tenant_add,
-    cmd_tenant_enable,
-    cmd_tenant_list,
-    cmd_tenant_set_secret,
-    cmd_users,
-    cmd_worker,
-)
-from functions.cli.onboarding import add_parsers as add_onboarding_parsers
+from functions.cli.registry import Command
 from functions.core.codes import exit_code
-from functions.core.config import DEFAULT_GRAPH_SCOPE
 from functions.core.errors import TenantSyncError
-from functions.core.model import SyncKind
 from functions.services import get_services
 
-FULL_HELP = ("compare with every stored entity even when what was read is unchanged since "
-             "the last complete sync")
+COMMANDS: tuple[Command, ...] = (
+    *tenants.COMMANDS, *partners.COMMANDS, *syncs.COMMANDS, *directory.COMMANDS,
+    *devices.COMMANDS, *runs.COMMANDS, *local.COMMANDS, *onboarding.COMMANDS,
+)
+
+# The help of each first word that groups several commands.
+AREAS = {
+    "tenant": "onboard and manage tenants (directory connections)",
+    "partner": "partner connections (device and software sync of their customers)",
+    "sync": "run a sync now, here, with progress",
+    "runs": "runs: a tenant's, one, failures across tenants",
+    "local": "the local stack (scripts/serve.sh)",
+}
+
+EXIT_CODES = "Exit codes: 0 done; 1 work failed (a sync did not succeed); 2 bad input or " \
+             "configuration."
+
+
+def operations() -> dict[str, tuple[str, ...]]:
+    """API operation (route function name) -> the words of the command that does it."""
+    return {op: c.words for c in COMMANDS for op in c.operations}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors as one line that never repeats a value it did not expect."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"tenantsync: error: {_scrub(message)} (see {self.prog} --help)\n")
+
+
+_OPTION = re.compile(r"^--?[A-Za-z][A-Za-z0-9-]*$")
+
+
+def _scrub(message: str) -> str:
+    """argparse's message without what the user typed where it may be a secret: an
+    unrecognised value (a secret pasted after its flag) or the value of a secret flag."""
+    if message.startswith("unrecognized arguments: "):
+        words = message.removeprefix("unrecognized arguments: ").split()
+        shown = [w for w in words if _OPTION.match(w)]
+        hidden = len(words) - len(shown)
+        text = "unrecognized arguments: " + (" ".join(shown) or "")
+        if hidden:
+            text += f"{' and ' if shown else ''}{hidden} value(s), not shown"
+        return text
+    match = re.match(r"^argument ([^:]*secret[^:]*): ", message)
+    if match and "expected" not in message:
+        return f"argument {match.group(1)}: the value given is not valid (not shown)"
+    return message
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tenantsync",
-        description="Onboard tenants, run syncs and read what they stored. Exit codes: 0 done; "
-        "1 a sync did not succeed; 2 bad input or configuration.",
+    parser = _Parser(
+        prog="tenantsync", allow_abbrev=False,
+        description="Onboard tenants and partners, run syncs and read what they stored: "
+        f"what the HTTP API does, from a shell. {EXIT_CODES}",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log tenantsync's progress and decisions to stderr; -vv adds the "
                              "SDKs' HTTP traffic")
-    sub = parser.add_subparsers(dest="area", required=True)
-
-    def secret_options(p: argparse.ArgumentParser) -> None:
-        g = p.add_mutually_exclusive_group()
-        g.add_argument("--secret-stdin", action="store_true", help="read the secret from stdin")
-        g.add_argument("--secret-env", metavar="NAME", help="read the secret from env var NAME")
-        p.add_argument("--secret-expires", metavar="DATE",
-                       help="when the secret expires (ISO date), for expiry warnings")
-
-    tenant = sub.add_parser("tenant", help="onboard and manage tenants")
-    tsub = tenant.add_subparsers(dest="command", required=True)
-    add = tsub.add_parser("add", help="onboard a tenant's directory connection (tests it first)")
-    add.add_argument("--tenant-id", required=True)
-    add.add_argument("--client-id", required=True)
-    add.add_argument("--group-id", required=True, help="object ID of the level-0 group")
-    add.add_argument("--scope", default=DEFAULT_GRAPH_SCOPE)
-    secret_options(add)
-    add.add_argument("--credential", choices=["secret", "certificate", "federated"],
-                     default="secret", help="how the app signs in (federated: the function "
-                     "app's managed identity, nothing to give)")
-    add.add_argument("--certificate-file", metavar="PATH",
-                     help="--credential certificate: a PEM with the private key and certificate")
-    add.set_defaults(func=cmd_tenant_add)
-    rotate = tsub.add_parser("set-secret", help="save a new client secret (no downtime)")
-    rotate.add_argument("--tenant-id", required=True)
-    secret_options(rotate)
-    rotate.set_defaults(func=cmd_tenant_set_secret)
-    for name in ("enable", "disable"):
-        p = tsub.add_parser(name, help=f"{name} a tenant's scheduled syncs")
-        p.add_argument("--tenant-id", required=True)
-        p.set_defaults(func=cmd_tenant_enable)
-    lst = tsub.add_parser("list", help="tenants with their health")
-    lst.add_argument("--json", action="store_true")
-    lst.set_defaults(func=cmd_tenant_list)
-
-    sync = sub.add_parser("sync", help="run a sync now")
-    ssub = sync.add_subparsers(dest="kind", required=True)
-    directory = ssub.add_parser("directory", help="sync the level-0 group of one or all tenants")
-    target = directory.add_mutually_exclusive_group(required=True)
-    target.add_argument("--tenant-id")
-    target.add_argument("--all", action="store_true", help="every enabled tenant")
-    directory.add_argument("--allow-mass-deletion", action="store_true",
-                           help="apply a sync even if it marks an abnormal share deleted")
-    directory.add_argument("--full", action="store_true", help=FULL_HELP)
-    directory.add_argument("--json", action="store_true")
-    directory.set_defaults(func=cmd_sync_directory)
-
-    users = sub.add_parser("users", help="list a tenant's users")
-    users.add_argument("--tenant-id", required=True)
-    users.add_argument("--deleted-only", action="store_true",
-                       help='only users with deleted Azure ID ("Azure ID: deleted")')
-    users.add_argument("--group", metavar="GROUP_ID", help="only members of this level-1 group")
-    users.add_argument("--anonymous", action="store_true", help="only users without an email")
-    users.add_argument("--json", action="store_true")
-    users.set_defaults(func=cmd_users)
-
-    groups = sub.add_parser("groups", help="list a tenant's level-1 groups")
-    groups.add_argument("--tenant-id", required=True)
-    groups.add_argument("--json", action="store_true")
-    groups.set_defaults(func=cmd_groups)
-
-    runs = sub.add_parser("runs", help="a tenant's recent runs, newest first")
-    runs.add_argument("--tenant-id", required=True)
-    runs.add_argument("--limit", type=int, default=20)
-    runs.add_argument("--json", action="store_true")
-    runs.set_defaults(func=cmd_runs)
-
-    partner = sub.add_parser("partner", help="partner connections (device and software sync)")
-    psub = partner.add_subparsers(dest="command", required=True)
-    padd = psub.add_parser("add", help="save a partner connection, discover and sync customers")
-    padd.add_argument("--partner-tenant-id", required=True)
-    padd.add_argument("--partner-client-id", required=True, help="app that lists customers")
-    padd.add_argument("--partner-secret-env", metavar="NAME")
-    padd.add_argument("--partner-secret-expires", metavar="DATE")
-    padd.add_argument("--inventory-client-id", required=True,
-                      help="multitenant app consented in each customer tenant")
-    padd.add_argument("--inventory-secret-env", metavar="NAME")
-    for app in ("partner", "inventory"):
-        padd.add_argument(f"--{app}-credential", choices=["secret", "certificate", "federated"],
-                          default="secret", help=f"how the {app} app signs in")
-        padd.add_argument(f"--{app}-certificate-file", metavar="PATH",
-                          help=f"the {app} app's PEM (private key and certificate)")
-    padd.add_argument("--inventory-secret-expires", metavar="DATE")
-    padd.add_argument("--source", choices=["gdap", "partner-center", "list"], required=True)
-    padd.add_argument("--customer", action="append", metavar="TENANT_ID",
-                      help="a customer tenant (source list); repeat")
-    padd.add_argument("--include-partner-tenant", action="store_true")
-    padd.add_argument("--exclude", action="append", metavar="TENANT_ID",
-                      help="a tenant never to query; repeat")
-    padd.set_defaults(func=cmd_partner_add)
-    pdisc = psub.add_parser("discover", help="discover customers now; new ones are synced")
-    pdisc.add_argument("--partner-tenant-id", required=True)
-    pdisc.set_defaults(func=cmd_partner_discover)
-
-    sdev = ssub.add_parser("devices", help="sync devices and software of one or all tenants")
-    dtarget = sdev.add_mutually_exclusive_group(required=True)
-    dtarget.add_argument("--tenant-id")
-    dtarget.add_argument("--all", action="store_true", help="every active tenant")
-    sdev.add_argument("--full", action="store_true", help=FULL_HELP)
-    sdev.add_argument("--json", action="store_true")
-    sdev.set_defaults(func=cmd_sync_devices)
-
-    devices = sub.add_parser("devices", help="a tenant's managed devices")
-    devices.add_argument("--tenant-id", required=True)
-    devices.add_argument("--retired", action="store_true", help="only retired devices")
-    devices.add_argument("--compliance", metavar="STATE", help="e.g. compliant, noncompliant")
-    devices.add_argument("--os", metavar="NAME", help="operating system, e.g. Windows")
-    devices.add_argument("--user-deleted", action="store_true",
-                         help='only devices whose primary user is "Azure ID: deleted"')
-    devices.add_argument("--json", action="store_true")
-    devices.set_defaults(func=cmd_devices)
-    software = sub.add_parser("software", help="a tenant's detected (or managed) apps")
-    software.add_argument("--tenant-id", required=True)
-    software.add_argument("--managed", action="store_true", help="managed (mobile) apps")
-    software.add_argument("--json", action="store_true")
-    software.set_defaults(func=cmd_software)
-
-    add_onboarding_parsers(sub, tsub, psub)
-
-    schedule = sub.add_parser("schedule", help="enqueue jobs as the timers do")
-    schedule.add_argument("kind", choices=[str(kind) for kind in SyncKind])
-    schedule.set_defaults(func=cmd_schedule)
-    worker = sub.add_parser("worker", help="run queued jobs until the queue is empty")
-    worker.set_defaults(func=cmd_worker)
+    top = parser.add_subparsers(dest="area", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
+    groups: dict[str, Any] = {}
+    for command in COMMANDS:
+        first, *rest = command.words
+        if rest:
+            if first not in groups:
+                area = top.add_parser(first, help=AREAS.get(first), allow_abbrev=False,
+                                      description=AREAS.get(first))
+                groups[first] = area.add_subparsers(dest="command", required=True,
+                                                    metavar="COMMAND", parser_class=_Parser)
+            p = groups[first].add_parser(rest[0], help=command.help, allow_abbrev=False,
+                                         description=command.help)
+        else:
+            p = top.add_parser(first, help=command.help, allow_abbrev=False,
+                               description=command.help)
+        command.options(p)
+        p.set_defaults(func=command.run, needs_services=command.needs_services)
     return parser
+
+
+class _CurrentStderr:
+    """sys.stderr as it is at each write, so that logs go where a live display sends it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def _configure_logging(verbose: int) -> None:
+    # Without -v only the one-line error reaches the terminal: what went wrong and its fix,
+    # not the diagnostics behind it (those are for -v).
+    logging.basicConfig(level=logging.INFO if verbose else logging.CRITICAL,
+                        format="%(levelname)s %(name)s: %(message)s", stream=_CurrentStderr())
+    sdk = logging.INFO if verbose >= 2 else logging.ERROR
+    for name in ("azure", "msal"):
+        logging.getLogger(name).setLevel(sdk)
+    # urllib3 logs each request's method, path and status at DEBUG: the HTTP traffic of
+    # Graph, Entra and Partner Center (requests), beside azure-core's own at INFO.
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # Without -v only the one-line error below reaches the terminal: what went wrong and
-    # its fix, not the diagnostics behind it (those are for -v).
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.CRITICAL,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("azure").setLevel(logging.INFO if args.verbose >= 2 else logging.ERROR)
-    logging.getLogger("msal").setLevel(logging.INFO if args.verbose >= 2 else logging.ERROR)
+    _configure_logging(args.verbose)
     try:
-        return int(args.func(get_services(), args))
+        services = get_services() if args.needs_services else None
+        code = int(args.func(services, args))
+        sys.stdout.flush()
+        return code
     except TenantSyncError as exc:
         print(f"tenantsync: error: {exc.message}", file=sys.stderr)
         return exit_code(exc.code)
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 1
+    except KeyboardInterrupt:
+        print("tenantsync: interrupted", file=sys.stderr)
+        return 130
+
+
+def _quiet_stdout() -> None:
+    """The reader of stdout went away (`| head`): send what is left nowhere, so that the
+    flush at exit does not fail again (Python's documented recipe, "Note on SIGPIPE")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file (captured): nothing will be flushed to a closed pipe

@@ -24,7 +24,7 @@ from functions.clients.certificates import (
 )
 from functions.clients.federation import ManagedIdentityAssertion
 from functions.clients.retry import RetryPolicy
-from functions.clients.token_errors import explain_token_error
+from functions.clients.token_errors import consent_hint, explain_token_error
 from functions.clients.vault import SecretStore, StoredSecret
 from functions.core.errors import AuthenticationError, InputError
 from functions.core.model import Credential, CredentialType
@@ -141,8 +141,7 @@ class TokenProvider:
             text = str(exc)
             if any(m in text for m in ("90002", "authority configuration", "OIDC Discovery")):
                 raise explain_token_error(
-                    {"error_codes": [90002]}, tenant_id, client_id
-                ) from None
+                    {"error_codes": [90002]}, tenant_id, client_id) from None
             raise AuthenticationError(
                 f"Could not reach the authority for tenant {tenant_id}: check "
                 "TENANTSYNC_AUTHORITY_HOST and the tenant ID",
@@ -162,7 +161,9 @@ class TokenProvider:
                         str(result.get("error_description", ""))[:200])
             raise _Transient("authority_throttled", "kept answering that it is busy")
         self._drop(tenant_id, client_id, credential)
-        raise explain_token_error(result, tenant_id, client_id, _hints(credential))
+        hints = {**_hints(credential),
+                 "consent": consent_hint(self._authority_host, tenant_id, client_id, scope)}
+        raise explain_token_error(result, tenant_id, client_id, hints)
 
 
 def _fingerprint(credential: ClientCredential) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from functions.core.errors import AuthenticationError
 
@@ -35,7 +36,7 @@ TOKEN_ERRORS: dict[int, tuple[str, str]] = {
     700016: (
         "app_not_found",
         "App {client} was not found in tenant {tenant}: check the Application (client) ID, and "
-        "that the app is registered in this tenant or an admin has consented to it there.",
+        "that the app is registered in this tenant or consented to there; {consent}.",
     ),
     90002: (
         "tenant_not_found",
@@ -48,8 +49,8 @@ TOKEN_ERRORS: dict[int, tuple[str, str]] = {
     ),
     65001: (
         "consent_missing",
-        "An administrator of tenant {tenant} has not consented to app {client}: grant admin "
-        "consent on the app's API permissions page.",
+        "An administrator of tenant {tenant} has not consented to app {client}: have one grant "
+        "admin consent on the app's API permissions page; or {consent}.",
     ),
     500011: (
         "resource_not_found",
@@ -108,6 +109,21 @@ TOKEN_ERRORS: dict[int, tuple[str, str]] = {
 }
 
 _AADSTS = re.compile(r"AADSTS(\d+)")
+
+
+def admin_consent_url(authority_host: str, tenant_id: str, client_id: str, scope: str) -> str:
+    """Where an admin of ``tenant_id`` consents to the app's application permissions (the
+    v2.0 admin consent endpoint; Entra also needs a ``redirect_uri`` registered on the app)."""
+    query = urlencode({"client_id": client_id, "scope": scope})
+    return f"{authority_host.rstrip('/')}/{tenant_id}/v2.0/adminconsent?{query}"
+
+
+def consent_hint(authority_host: str, tenant_id: str, client_id: str, scope: str) -> str:
+    """The fix of a missing consent, as a link an admin can open."""
+    # The v2.0 endpoint requires redirect_uri, one of the app's own (learn.microsoft.com,
+    # "Admin consent on the Microsoft identity platform"); which, only the app's owner knows.
+    url = admin_consent_url(authority_host, tenant_id, client_id, scope)
+    return f"an admin of the tenant consents at {url}&redirect_uri=<a redirect URI of the app>"
 
 
 class _Hints(dict[str, str]):

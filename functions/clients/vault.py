@@ -143,7 +143,7 @@ class SecretStore:
         except ResourceNotFoundError:
             raise SecretStoreError(
                 f"Key Vault has no secret {name!r}: save the tenant's client secret again "
-                "(tenantsync tenant set-secret)",
+                "(tenantsync tenant update --secret-env NAME)",
                 code="secret_missing",
             ) from None
         return self._remember(StoredSecret(

@@ -121,7 +121,7 @@ class Onboarding:
         if self.tenants.find(tenant_id) is not None:
             raise ConflictError(
                 f"tenant {tenant_id} is already onboarded: change it with PATCH "
-                f"/api/tenants/{tenant_id} (tenantsync tenant set-secret)",
+                f"/api/tenants/{tenant_id} (tenantsync tenant update --tenant-id {tenant_id})",
                 code="tenant_exists",
             )
         return self.add_directory_tenant(

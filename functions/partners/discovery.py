@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,12 @@ from functions.clients.entra import TokenProvider, VaultCredential
 from functions.clients.graph import GraphClient
 from functions.clients.vault import SecretStore
 from functions.core.config import DEFAULT_GRAPH_SCOPE, Settings
-from functions.core.errors import GraphError, InputError, TenantError
+from functions.core.errors import (
+    AuthenticationError,
+    GraphError,
+    InputError,
+    TenantError,
+)
 from functions.core.model import (
     CUSTOMER_SOURCES,
     DeviceConnection,
@@ -125,9 +131,11 @@ class Partners:
                                                                         "app's certificate")
         # Connection test: both apps must get a token in the partner tenant.
         scope = PARTNER_CENTER_SCOPE if source == "partner-center" else DEFAULT_GRAPH_SCOPE
-        self.tokens.token(pid, connection.partner_client_id, partner_ready.material, scope)
-        self.tokens.token(pid, connection.inventory_client_id, inventory_ready.material,
-                          DEFAULT_GRAPH_SCOPE)
+        with _which_app("partner"):
+            self.tokens.token(pid, connection.partner_client_id, partner_ready.material, scope)
+        with _which_app("inventory"):
+            self.tokens.token(pid, connection.inventory_client_id, inventory_ready.material,
+                              DEFAULT_GRAPH_SCOPE)
         partner_saved = self.credentials.save(partner_ready, partner_secret_name(pid))
         inventory_saved = self.credentials.save(inventory_ready, inventory_secret_name(pid))
         connection = replace(
@@ -140,6 +148,37 @@ class Partners:
             connection = replace(connection, created_at=existing.created_at)
         self.partners.save(connection)
         return connection
+
+    def customers_of(self, partner_tenant_id: str) -> list[TenantRecord]:
+        """The tenants whose device connection goes through this partner (any state)."""
+        return [t for t in self.tenants.list()
+                if t.devices is not None and t.devices.partner_tenant_id == partner_tenant_id]
+
+    def remove(self, partner_tenant_id: str) -> PartnerConnection:
+        """Remove a partner connection: its customers become inactive (their devices and
+        software are kept, as when a relationship ends), then its two secrets are
+        soft-deleted in Key Vault and its row goes.
+
+        Saving the connection again brings the customers back (reactivated at discovery).
+        Each step can be repeated, so a failure part-way leaves a partner to remove again.
+
+        Raises:
+            NotFoundError: ``unknown_partner``.
+            SecretStoreError / StorageError: the vault or the tables failed.
+        """
+        partner = self.partners.get(guid(partner_tenant_id, "partner tenant ID"))
+        for tenant in self.customers_of(partner.partner_tenant_id):
+            assert tenant.devices is not None
+            if tenant.devices.active:
+                tenant.devices = replace(tenant.devices, active=False)
+                tenant.device_state.health = Health.INACTIVE
+                tenant.device_state.health_since = self.clock()
+                self.tenants.save(tenant)
+        for name in (partner.partner_secret_name, partner.inventory_secret_name):
+            if name:  # a federated credential keeps nothing in Key Vault
+                self.secrets.delete(name)
+        self.partners.delete(partner.partner_tenant_id)
+        return partner
 
     def discover(self, partner_tenant_id: str) -> Discovery:
         """List the partner's customers and bring the tenant records in line.
@@ -279,6 +318,42 @@ def _checked(given: CredentialInput, what: str) -> CredentialInput:
     if given.keep is not None:
         return given
     return CredentialInput.of(given.type, given.secret, given.expires_on, what=what)
+
+
+# The app's role -> what it is, and the inputs (API field; command-line flag) that set
+# its client ID and its secret.
+_APPS = {
+    "partner": ("the partner app (it lists customers)",
+                ("partnerClientId", "--partner-client-id"),
+                ("partnerClientSecret", "--partner-secret-env"),
+                ("partnerCertificate", "--partner-certificate-file")),
+    "inventory": ("the inventory app (it reads each customer's Intune)",
+                  ("inventoryClientId", "--inventory-client-id"),
+                  ("inventoryClientSecret", "--inventory-secret-env"),
+                  ("inventoryCertificate", "--inventory-certificate-file")),
+}
+_SECRET_CODES = frozenset({"invalid_secret", "secret_expired", "secret_missing"})
+_CERTIFICATE_CODES = frozenset({"certificate_not_registered", "certificate_expired",
+                                "invalid_assertion"})
+_APP_CODES = frozenset({"app_not_found", "app_disabled", "consent_missing"})
+
+
+@contextlib.contextmanager
+def _which_app(role: str) -> Iterator[None]:
+    """Say which of a partner's two apps a token error is about, and which input fixes it."""
+    try:
+        yield
+    except AuthenticationError as exc:
+        what, client_id, secret, certificate = _APPS[role]
+        fix = (secret if exc.code in _SECRET_CODES
+               else certificate if exc.code in _CERTIFICATE_CODES
+               else client_id if exc.code in _APP_CODES
+               else ("partnerTenantId", "--partner-tenant-id")
+               if exc.code == "tenant_not_found" else None)
+        hint = f" Fix {fix[0]} (command line: {fix[1]})." if fix else ""
+        raise AuthenticationError(f"{what[0].upper()}{what[1:]} failed its connection test: "
+                                  f"{exc.message}{hint}", code=exc.code,
+                                  aadsts=exc.aadsts) from None
 
 
 def _listing_error(exc: GraphError, what: str, permission: str) -> TenantError:

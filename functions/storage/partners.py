@@ -39,12 +39,17 @@ class PartnerTable:
         e = self._store.get("partners", PARTNER_PARTITION, partner_tenant_id)
         if e is None:
             raise NotFoundError(f"partner {partner_tenant_id} has no connection "
-                                "(tenantsync partner add ...)", code="unknown_partner")
+                                "(POST /api/partners; tenantsync partner add)",
+                                code="unknown_partner")
         return _partner(e)
 
     def find(self, partner_tenant_id: str) -> PartnerConnection | None:
         e = self._store.get("partners", PARTNER_PARTITION, partner_tenant_id)
         return _partner(e) if e else None
+
+    def delete(self, partner_tenant_id: str) -> None:
+        """Delete a partner connection's row (absent is not an error)."""
+        self._store.delete("partners", PARTNER_PARTITION, partner_tenant_id)
 
     def list(self) -> list[PartnerConnection]:
         rows = self._store.query("partners", "PartitionKey eq @pk", {"pk": PARTNER_PARTITION})

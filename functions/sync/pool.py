@@ -11,9 +11,17 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    as_completed,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -30,6 +38,19 @@ log = logging.getLogger("tenantsync.pool")
 
 # In a worker process: what runs its share of the jobs (set by the pool's initializer).
 ShareRunner = Callable[[list[SyncJob]], list[Run]]
+# Called with each run as it ends, in the thread that asked for the runs.
+RunEnded = Callable[[Run], None]
+# How often the caller looks for runs the worker processes ended, while it waits (s).
+_POLL_SECONDS = 0.05
+
+
+@dataclass
+class Batch:
+    """Syncs started for a local run: the jobs to execute here, and the runs that were
+    already queued or running elsewhere when asked (returned as they are)."""
+
+    jobs: list[SyncJob] = field(default_factory=list)
+    active: list[Run] = field(default_factory=list)
 
 
 @dataclass
@@ -40,16 +61,19 @@ class LocalRunner:
     calls and parsing overlap the others' Graph requests and parsing uses every core.
 
     ``start_worker``/``run_share`` are the composition root's: a worker process builds its
-    own services from the settings and runs jobs with them.
+    own services from the settings (``start_worker(settings, graph_slots, ended)``), runs
+    jobs with them and puts each run it ends on ``ended``, a multiprocessing queue, so that
+    the caller hears of every run as it ends.
     """
 
     settings: Settings
     starter: SyncStarter
     engine: SyncEngine
     runs: RunTable
-    start_worker: Callable[[Settings, Any], None]
+    start_worker: Callable[[Settings, Any, Any], None]
     run_share: ShareRunner
     _pool: ProcessPoolExecutor | None = field(default=None, init=False, repr=False)
+    _ended: Any = field(default=None, init=False, repr=False)  # the workers' queue of runs
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def run_one(self, kind: str, tenant_id: str, trigger: str,
@@ -63,34 +87,60 @@ class LocalRunner:
         job = self.starter.start(tenant_id, kind, trigger, options, enqueue=False)
         return self.engine.execute(job)
 
-    def run_many(self, kind: str, tenant_ids: list[str], trigger: str,
-                 options: RunOptions | None = None) -> list[Run]:
-        """Start and run many tenants' syncs; runs come back in the order of
-        ``tenant_ids``. A tenant whose sync is already queued or running gets that run
-        back as it is (still queued or running); one tenant's failure is its own run."""
-        started: dict[str, Run] = {}
-        jobs: list[SyncJob] = []
+    def start_many(self, kind: str, tenant_ids: list[str], trigger: str,
+                   options: RunOptions | None = None) -> Batch:
+        """Start many tenants' syncs (claim, queued run) without running them.
+
+        A tenant whose sync is already queued or running gets that run in ``active``.
+
+        Raises:
+            NotFoundError: ``unknown_tenant``. StorageError: storage did not answer.
+        """
+        batch = Batch()
         for tenant_id in tenant_ids:
             try:
-                jobs.append(self.starter.start(tenant_id, kind, trigger, options, enqueue=False))
+                batch.jobs.append(self.starter.start(tenant_id, kind, trigger, options,
+                                                     enqueue=False))
             except ConflictError as exc:
                 if exc.run_id:
                     try:
-                        started[tenant_id] = self.runs.get(tenant_id, exc.run_id)
+                        batch.active.append(self.runs.get(tenant_id, exc.run_id))
                     except NotFoundError:
                         log.warning("tenant %s: %s", tenant_id, exc.message)
-        for run in self.execute(jobs):
+        return batch
+
+    def run_many(self, kind: str, tenant_ids: list[str], trigger: str,
+                 options: RunOptions | None = None, *,
+                 on_run: RunEnded | None = None) -> list[Run]:
+        """Start and run many tenants' syncs; runs come back in the order of
+        ``tenant_ids``. A tenant whose sync is already queued or running gets that run
+        back as it is (still queued or running); one tenant's failure is its own run.
+        ``on_run`` hears of each run as it ends (the ones already under way first)."""
+        batch = self.start_many(kind, tenant_ids, trigger, options)
+        started: dict[str, Run] = {}
+        for run in batch.active:
+            started[run.tenant_id] = run
+            if on_run is not None:
+                on_run(run)
+        for run in self.execute(batch.jobs, on_run=on_run):
             started[run.tenant_id] = run
         return [started[t] for t in tenant_ids if t in started]
 
-    def execute(self, jobs: list[SyncJob]) -> list[Run]:
-        """Run started jobs here (threads) or in worker processes."""
+    def execute(self, jobs: list[SyncJob], *, on_run: RunEnded | None = None) -> list[Run]:
+        """Run started jobs here (threads) or in worker processes; ``on_run`` hears of
+        each run once, as it ends, in the calling thread."""
         processes = self.settings.worker_processes
         if processes <= 1 or len(jobs) <= 1:
-            return self.execute_here(jobs)
+            return self.execute_here(jobs, on_run=on_run)
         shares = [share for share in (jobs[i::processes] for i in range(processes)) if share]
         pool = self._worker_pool(processes)
+        report = _Reporter({job.run_id for job in jobs}, on_run)
         futures: list[Future[list[Run]]] = [pool.submit(self.run_share, s) for s in shares]
+        pending: set[Future[list[Run]]] = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
+            self._drain(report)
+        self._drain(report)
         runs: list[Run] = []
         lost: list[SyncJob] = []
         for share, future in zip(shares, futures, strict=True):
@@ -98,21 +148,40 @@ class LocalRunner:
                 runs.extend(future.result())
             except BrokenProcessPool:
                 lost.extend(share)
+        for run in runs:
+            report(run)  # what the queue has not delivered yet
         if lost:
             # A worker process died (killed, out of memory): the pool is unusable. Its runs
             # that ended are kept; the others are taken over here (their worker is known to
             # be dead, whatever their lease says) and synced again.
             log.error("a worker process died; syncing its %d tenants here", len(lost))
             self.close()
-            runs.extend(self._recover(lost))
+            runs.extend(self._recover(lost, report))
         return runs
 
-    def execute_here(self, jobs: list[SyncJob], *, take_over: bool = False) -> list[Run]:
-        with ThreadPoolExecutor(max_workers=max(1, self.settings.device_concurrency)) as threads:
-            return list(threads.map(lambda job: self.engine.execute(job, take_over=take_over),
-                                    jobs))
+    def _drain(self, report: Callable[[Run], None]) -> None:
+        """Report the runs the worker processes have put on their queue so far."""
+        while self._ended is not None:
+            try:
+                run = self._ended.get_nowait()
+            except (queue.Empty, OSError, ValueError):  # empty, or closed by close()
+                return
+            report(run)
 
-    def _recover(self, jobs: list[SyncJob]) -> list[Run]:
+    def execute_here(self, jobs: list[SyncJob], *, take_over: bool = False,
+                     on_run: RunEnded | None = None) -> list[Run]:
+        """Run started jobs on this process's threads; runs come back in the jobs' order
+        and ``on_run`` hears of each as it ends."""
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.device_concurrency)) as threads:
+            futures = [threads.submit(self.engine.execute, job, take_over=take_over)
+                       for job in jobs]
+            if on_run is not None:
+                for future in as_completed(futures):
+                    if future.exception() is None:
+                        on_run(future.result())
+            return [future.result() for future in futures]
+
+    def _recover(self, jobs: list[SyncJob], report: Callable[[Run], None]) -> list[Run]:
         ended: list[Run] = []
         again: list[SyncJob] = []
         for job in jobs:
@@ -122,7 +191,8 @@ class LocalRunner:
                 again.append(job)
             else:
                 ended.append(run)
-        return ended + self.execute_here(again, take_over=True)
+                report(run)
+        return ended + self.execute_here(again, take_over=True, on_run=report)
 
     def _worker_pool(self, processes: int) -> ProcessPoolExecutor:
         """Worker processes kept for the life of this runner (their token and secret caches
@@ -134,9 +204,10 @@ class LocalRunner:
                 # locks a forked child could inherit held.
                 context = multiprocessing.get_context("spawn")
                 slots = context.BoundedSemaphore(max(1, self.settings.graph_concurrency))
+                self._ended = context.Queue()
                 self._pool = ProcessPoolExecutor(processes, mp_context=context,
                                                  initializer=self.start_worker,
-                                                 initargs=(share, slots))
+                                                 initargs=(share, slots, self._ended))
             return self._pool
 
     def start_workers(self) -> None:
@@ -152,8 +223,26 @@ class LocalRunner:
         """Stop the worker processes, if any were started."""
         with self._lock:
             pool, self._pool = self._pool, None
+            ended, self._ended = self._ended, None
         if pool is not None:
             pool.shutdown()
+        if ended is not None:
+            ended.close()
+
+
+class _Reporter:
+    """Hands each run of one ``execute`` call to ``on_run`` once, whichever way it came
+    (the workers' queue, a share's result, a recovery), and nothing of earlier calls."""
+
+    def __init__(self, run_ids: set[str | None], on_run: RunEnded | None) -> None:
+        self._expected, self._on_run = run_ids, on_run
+        self._seen: set[str] = set()
+
+    def __call__(self, run: Run) -> None:
+        if run.run_id in self._expected and run.run_id not in self._seen:
+            self._seen.add(run.run_id)
+            if self._on_run is not None:
+                self._on_run(run)
 
 
 def _share_settings(settings: Settings, processes: int) -> Settings:

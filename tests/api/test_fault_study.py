@@ -27,6 +27,7 @@ from functions.core.model import RunOptions, RunStatus
 from functions.storage import packed
 from functions.storage.tables import TableStore
 from tests.api.conftest import Api, assert_error, run_queued_jobs, tenant_body
+from tests.cli_tools import check_no_secret
 from tests.conftest import Harness
 from tests.proxy import SwitchableProxy
 from tests.test_devices import connect
@@ -311,12 +312,13 @@ def test_a_key_vault_that_stays_unreachable_is_key_vault_error_everywhere(
     assert_error(api.patch(f"/api/tenants/{t.id}", json={"clientSecret": t.secret}),
                  503, "key_vault_error")
     cli = subprocess.run(
-        [sys.executable, "-m", "functions.cli", "tenant", "set-secret", "--tenant-id", t.id,
+        [sys.executable, "-m", "functions.cli", "tenant", "update", "--tenant-id", t.id,
          "--secret-env", "NEW_SECRET"], cwd=ROOT, capture_output=True, text=True, check=False,
         env={**os.environ, **harness.env, "NEW_SECRET": t.secret}, timeout=120)
     assert cli.returncode == 1
     lines = cli.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("tenantsync: error: Key Vault"), cli.stderr
+    check_no_secret(cli.stdout + cli.stderr, ["NEW_SECRET", t.secret])
     assert not [r for r in caplog.records if r.exc_info]
 
 

@@ -337,3 +337,39 @@ def test_a_failing_discovery_keeps_the_saved_connection_and_says_why(
                          "permission_missing")
     assert "Nothing was marked inactive" in error["message"]
     assert stored(harness) == before
+
+
+def test_removing_a_partner_keeps_its_customers_data_and_makes_them_inactive(
+    harness: Harness, world: World, api: Api
+) -> None:
+    partner = Partner(world)
+    alpha, beta = partner.customer("Alpha", devices=2), partner.customer("Beta")
+    harness.start()
+    connect_partner(harness, partner, "gdap")
+    harness.services.runner.run_one("devices", alpha, "cli")
+    names = {partner_secret_name(partner.id), inventory_secret_name(partner.id)}
+    assert names <= set(vault_state(harness)[0])
+    queued = api.post(f"/api/tenants/{beta}/devices/sync").json()["runId"]
+    before = stored(harness)
+    refused = assert_error(api.delete(f"/api/partners/{partner.id}"), 409, "sync_running")
+    assert refused["runId"] == queued
+    assert stored(harness) == before  # a sync under way would write the tenant back
+    assert run_queued_jobs(harness, "devices") == 1
+
+    r = api.delete(f"/api/partners/{partner.id}")
+    assert r.status_code == 204, r.text
+    assert_error(api.get(f"/api/partners/{partner.id}"), 404, "unknown_partner")
+    live, deleted = vault_state(harness)
+    assert names <= deleted and not names & set(live)  # soft-deleted, recoverable
+    for tid in (alpha, beta):
+        side = api.get(f"/api/tenants/{tid}").json()["devices"]
+        assert (side["active"], side["health"]) == (False, "inactive")
+    assert len(api.get(f"/api/tenants/{alpha}/devices").json()["items"]) == 2  # data stays
+    assert_error(api.post(f"/api/tenants/{alpha}/devices/sync"), 409, "tenant_inactive")
+    assert_error(api.delete(f"/api/partners/{partner.id}"), 404, "unknown_partner")
+    assert_error(api.delete("/api/partners/not-a-guid"), 400, "invalid_guid")
+
+    # Saved again, the connection brings its customers back.
+    again = api.post("/api/partners", json=partner_body(partner))
+    assert again.status_code == 201, again.text
+    assert sorted(again.json()["discovery"]["reactivated"]) == sorted([alpha, beta])

@@ -1,0 +1,54 @@
+"""What a command is: its words, its options, what it runs and the API operations it does.
+
+Each command module lists its commands in ``COMMANDS``; the parser is built from them and
+the parity test checks that every API operation (a route function's name, e.g.
+``list_users``) has one.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from functions.core.model import SyncKind
+from functions.services import Services
+
+CommandRun = Callable[[Services, argparse.Namespace], int]
+Options = Callable[[argparse.ArgumentParser], None]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command: ``words`` as typed (``("tenant", "add")``), a one-line ``help``,
+    ``options`` that add its flags, ``run`` that does it and returns the exit code, and
+    the API ``operations`` (route function names) whose work it does. A command that
+    ``needs_services`` not is run with ``None`` (it works without any settings)."""
+
+    words: tuple[str, ...]
+    help: str
+    options: Options
+    run: CommandRun
+    operations: tuple[str, ...] = ()
+    needs_services: bool = True
+
+
+# --- flags several commands share --------------------------------------------------------
+
+
+def no_options(_: argparse.ArgumentParser) -> None:
+    """A command without flags."""
+
+
+def tenant_flag(p: argparse._ActionsContainer, *, required: bool = True) -> None:
+    p.add_argument("--tenant-id", required=required, metavar="TENANT_ID",
+                   help="directory (tenant) ID")
+
+
+def json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true",
+                   help="print what the HTTP API answers (a list: the items of every page)")
+
+
+def kind_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kind", choices=[str(k) for k in SyncKind], help="only runs of this kind")

@@ -1,0 +1,186 @@
+"""tenant add | list | show | update | remove: the API's /tenants operations."""
+
+from __future__ import annotations
+
+import argparse
+
+from fastapi import Response
+
+from functions.api import routes_tenants
+from functions.api.models import Guid, Tenant, TenantCreate, TenantUpdate
+from functions.cli.inputs import add_secret_options, body, checked, expiry, secret
+from functions.cli.output import Column, Table, pages, plural, print_items, print_record, when
+from functions.cli.registry import Command, json_flag, tenant_flag
+from functions.core.config import DEFAULT_GRAPH_SCOPE
+from functions.core.errors import InputError
+from functions.core.model import Health
+from functions.services import Services
+
+
+def _add_options(p: argparse.ArgumentParser) -> None:
+    tenant_flag(p)
+    p.add_argument("--client-id", required=True, help="application (client) ID of the app")
+    p.add_argument("--group-id", required=True, help="object ID of the level-0 group")
+    p.add_argument("--scope", default=DEFAULT_GRAPH_SCOPE, help="OAuth scope for Graph")
+    add_secret_options(p)
+    json_flag(p)
+
+
+def cmd_tenant_add(s: Services, args: argparse.Namespace) -> int:
+    for flag in ("--tenant-id", "--client-id", "--group-id"):  # before asking for the secret
+        checked(Guid, getattr(args, flag[2:].replace("-", "_")), flag)
+    create = body(TenantCreate, {
+        "tenantId": ("--tenant-id", args.tenant_id), "clientId": ("--client-id", args.client_id),
+        "groupId": ("--group-id", args.group_id), "scope": ("--scope", args.scope),
+        "secretExpiresOn": ("--secret-expires", expiry(args)),
+    } | _secret_field(args, required=True))
+    tenant = routes_tenants.create_tenant(body=create, response=Response(), services=s)
+    if args.json:
+        print_record(tenant)
+    else:
+        print(f"onboarded tenant {tenant.tenantId}: level-0 group {tenant.displayName!r} "
+              f"({create.groupId}); its secret is in Key Vault")
+    return 0
+
+
+def _secret_field(args: argparse.Namespace, *, required: bool) -> dict[str, tuple[str, object]]:
+    value = secret(args, required=required)
+    return {"clientSecret": ("the client secret",
+                             value.reveal() if value is not None else None)}
+
+
+def _list_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--health", choices=[h.value for h in Health],
+                   help="only tenants whose directory or device sync is in this state")
+    json_flag(p)
+
+
+def cmd_tenant_list(s: Services, args: argparse.Namespace) -> int:
+    tenants = pages(routes_tenants.list_tenants, services=s,
+                    health=Health(args.health) if args.health else None)
+    if args.json:
+        print_items(tenants)
+        return 0
+    table = Table(Column("TENANT", 36), Column("NAME", 24), Column("STATE", 8),
+                  Column("DIRECTORY", 18), Column("DEVICES", 0))
+    problems: list[str] = []
+    for t in tenants:
+        side = t.devices
+        table.row(t.tenantId, t.displayName or (side.organization if side else ""),
+                  "enabled" if t.enabled else "disabled",
+                  t.health.value if t.directory else "-", side.health.value if side else "-")
+        # Each side's problem in the same words: its health, its code, its message.
+        if t.directory and t.lastErrorCode:
+            problems.append(_problem(t, "directory", t.lastErrorCode, t.lastError))
+        if side and side.lastErrorCode:
+            problems.append(_problem(t, "devices", side.lastErrorCode, side.lastError))
+    for line in problems:
+        print(line)
+    print(plural(table.rows, "tenant", "tenants"))
+    return 0
+
+
+def _problem(t: Tenant, side: str, code: str, message: str | None) -> str:
+    return f"{t.tenantId} {side}: {code}: {message or ''}".rstrip()
+
+
+def cmd_tenant_show(s: Services, args: argparse.Namespace) -> int:
+    tenant = routes_tenants.get_tenant(tenant_id=checked(Guid, args.tenant_id, "--tenant-id"),
+                                       services=s)
+    if args.json:
+        print_record(tenant)
+        return 0
+    print(f"tenant {tenant.tenantId}: {tenant.displayName or '(no name yet)'} "
+          f"({'enabled' if tenant.enabled else 'disabled'}), since {when(tenant.createdAt)}")
+    if tenant.directory is not None:
+        d = tenant.directory
+        print(f"  directory: app {d.clientId}, level-0 group {d.groupId}, scope {d.scope}")
+        print(f"    health {tenant.health.value} since {when(tenant.healthSince)}; secret "
+              f"expires {when(tenant.secretExpiresOn) or 'unknown'}")
+        if tenant.lastErrorCode:
+            print(f"    {tenant.lastErrorCode}: {tenant.lastError}")
+    if tenant.devices is not None:
+        v = tenant.devices
+        state = ("excluded" if v.excluded else "active" if v.active else "inactive")
+        print(f"  devices: through partner {v.partnerTenantId} ({state}); organization "
+              f"{v.organization or '-'}, domain {v.defaultDomain or '-'}")
+        print(f"    health {v.health.value} since {when(v.healthSince)}")
+        if v.lastErrorCode:
+            print(f"    {v.lastErrorCode}: {v.lastError}")
+    return 0
+
+
+def _update_options(p: argparse.ArgumentParser) -> None:
+    tenant_flag(p)
+    p.add_argument("--client-id", help="a new application (client) ID")
+    p.add_argument("--group-id", help="a new level-0 group object ID")
+    p.add_argument("--scope", help="a new OAuth scope")
+    add_secret_options(p)
+    state = p.add_mutually_exclusive_group()
+    state.add_argument("--enable", dest="enabled", action="store_const", const=True,
+                       help="include the tenant in scheduled syncs again")
+    state.add_argument("--disable", dest="enabled", action="store_const", const=False,
+                       help="leave the tenant out of scheduled syncs")
+    json_flag(p)
+
+
+def cmd_tenant_update(s: Services, args: argparse.Namespace) -> int:
+    tenant_id = checked(Guid, args.tenant_id, "--tenant-id")
+    changes = _secret_field(args, required=False) | {
+        "clientId": ("--client-id", args.client_id), "groupId": ("--group-id", args.group_id),
+        "scope": ("--scope", args.scope), "enabled": ("--enable/--disable", args.enabled),
+        "secretExpiresOn": ("--secret-expires", expiry(args)),
+    }
+    if all(value is None for _, value in changes.values()):
+        raise InputError("name something to change: --client-id, --group-id, --scope, "
+                         "--secret-env/--secret-stdin, --enable or --disable",
+                         code="invalid_request")
+    if changes["secretExpiresOn"][1] is not None and changes["clientSecret"][1] is None:
+        raise InputError("--secret-expires is the expiry of a new secret: give the secret too "
+                         "(--secret-env NAME or --secret-stdin)", code="secret_required")
+    update = body(TenantUpdate, changes)
+    tenant = routes_tenants.update_tenant(tenant_id=tenant_id, body=update, services=s)
+    if args.json:
+        print_record(tenant)
+    else:
+        done = [n for n, (_, v) in changes.items() if v is not None and n != "secretExpiresOn"]
+        print(f"tenant {tenant.tenantId} updated ({', '.join(done)}); "
+              f"{'enabled' if tenant.enabled else 'disabled'}"
+              + ("; the new secret is used from the next token request"
+                 if "clientSecret" in done else ""))
+    return 0
+
+
+def _remove_options(p: argparse.ArgumentParser) -> None:
+    tenant_flag(p)
+    p.add_argument("--purge", action="store_true",
+                   help="also hard-delete its synced users, groups, devices, software and runs")
+
+
+def cmd_tenant_remove(s: Services, args: argparse.Namespace) -> int:
+    tenant_id = checked(Guid, args.tenant_id, "--tenant-id")
+    routes_tenants.delete_tenant(tenant_id=tenant_id, services=s, purge=args.purge)
+    print(f"removed tenant {tenant_id} and its secret" + (
+        " and purged its synced data" if args.purge else
+        "; its synced data stays (--purge deletes it)"))
+    return 0
+
+
+def _show_options(p: argparse.ArgumentParser) -> None:
+    tenant_flag(p)
+    json_flag(p)
+
+
+COMMANDS = (
+    Command(("tenant", "add"), "onboard a tenant's directory connection (tested first)",
+            _add_options, cmd_tenant_add, ("create_tenant",)),
+    Command(("tenant", "list"), "tenants with the health of each side", _list_options,
+            cmd_tenant_list, ("list_tenants",)),
+    Command(("tenant", "show"), "one tenant: connections, health, last errors", _show_options,
+            cmd_tenant_show, ("get_tenant",)),
+    Command(("tenant", "update"),
+            "rotate the secret, change app, group or scope (tested first), enable or disable",
+            _update_options, cmd_tenant_update, ("update_tenant",)),
+    Command(("tenant", "remove"), "remove a tenant's configuration and secret",
+            _remove_options, cmd_tenant_remove, ("delete_tenant",)),
+)
