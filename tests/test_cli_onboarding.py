@@ -29,9 +29,17 @@ def test_a_consent_link_connects_a_tenant_awaiting_its_group_chosen_by_name(
     harness.services.consent.complete(redirect_of(harness, link["url"]))
     assert harness.services.tenants.get(t.id).health == Health.AWAITING_GROUP
     assert main(["tenant", "groups", "--tenant-id", t.id, "--name-prefix", "man"]) == 0
-    assert capsys.readouterr().out.split() == [ids["management"], "Management"]
-    assert main(["tenant", "set-group", "--tenant-id", t.id, "--group-id",
+    header, *rows, total = capsys.readouterr().out.splitlines()
+    assert header.split() == ["GROUP", "NAME"]
+    assert [row.split() for row in rows] == [[ids["management"], "Management"]]
+    assert total.startswith("1 group;")
+    # Choosing the group it awaits starts its first sync, at once, as the API's PATCH does.
+    assert main(["tenant", "update", "--tenant-id", t.id, "--group-id",
                  ids["management"]]) == 0
+    assert "running its first directory sync now" in capsys.readouterr().out
+    [first] = harness.services.runs.recent(t.id)
+    assert first.status == "succeeded"
+    assert first.users.created == len(harness.users_of(t.id)) > 0
     assert main(["sync", "directory", "--tenant-id", t.id]) == 0
     assert harness.services.tenants.get(t.id).health == Health.HEALTHY
 

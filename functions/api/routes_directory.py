@@ -22,10 +22,10 @@ from functions.api.models import (
 )
 from functions.api.paging import PageParams
 from functions.api.params import KEYED, ServicesDep, TenantId
-from functions.api.syncs import directory_connection, start_sync
+from functions.api.syncs import check_directory_start, start_sync
 from functions.api.urls import run_url
 from functions.core import changes as ch
-from functions.core.errors import ConflictError, InputError, NotFoundError
+from functions.core.errors import InputError, NotFoundError
 from functions.core.model import Health, RunOptions, SyncKind, utcnow
 from functions.directory.store import UserFilter
 
@@ -51,16 +51,8 @@ def start_directory_sync(
     applies exactly the previewed changes (`GET .../directory/held`), and is held again,
     with a new preview, if the directory changed since.
     """
-    directory = directory_connection(services.tenants.get(tenant_id))
-    if not directory.group_id:
-        raise ConflictError(
-            f"tenant {tenant_id} awaits its level-0 group: choose one of "
-            f"GET /api/tenants/{tenant_id}/directory/groups with PATCH /api/tenants/{tenant_id}",
-            code="group_required")
     release = body is not None and body.allowMassDeletion
-    if release and services.holds.get(tenant_id, KIND) is None:
-        raise NotFoundError(f"no directory sync of tenant {tenant_id} is held back: there is "
-                            "nothing to release", code="nothing_held")
+    check_directory_start(services, tenant_id, release=release)
     run = start_sync(services, tenant_id, KIND, RunOptions(allow_mass_deletion=release))
     url = run_url(tenant_id, run.run_id)
     response.headers["Location"] = url

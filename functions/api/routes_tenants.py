@@ -14,7 +14,8 @@ from functions.api.params import KEYED, ServicesDep, TenantId
 from functions.api.syncs import ensure_idle, start_sync
 from functions.api.urls import tenant_url
 from functions.core.errors import InputError
-from functions.core.model import Health, SyncKind
+from functions.core.model import Health, SyncKind, TenantRecord
+from functions.services import Services
 
 router = APIRouter(prefix="/tenants", tags=["tenants"], dependencies=KEYED)
 
@@ -83,6 +84,23 @@ def update_tenant(tenant_id: TenantId, body: TenantUpdate, services: ServicesDep
     nothing changes. Choosing the group of a tenant that awaits one (consented without a
     group) starts its first directory sync.
     """
+    tenant, first_sync = apply_tenant_update(services, tenant_id, body)
+    if first_sync:
+        start_sync(services, tenant_id, SyncKind.DIRECTORY)  # its first sync, at once
+        tenant = services.tenants.get(tenant_id)
+    return tenant_out(tenant)
+
+
+def apply_tenant_update(services: Services, tenant_id: str,
+                        body: TenantUpdate) -> tuple[TenantRecord, bool]:
+    """Change a tenant after testing the connection (the HTTP API and the command line);
+    returns it, and whether it now has the level-0 group it awaited: its first directory
+    sync is then due (queued by the API, run at once by the command line).
+
+    Raises:
+        InputError: nothing to change, inconsistent fields. NotFoundError:
+        ``unknown_tenant``. AuthenticationError / TenantError: the connection test failed.
+    """
     if not body.model_fields_set:
         raise InputError("the body names no field to change", code="invalid_request")
     if body.secretExpiresOn is not None and body.clientSecret is None:
@@ -97,10 +115,7 @@ def update_tenant(tenant_id: TenantId, body: TenantUpdate, services: ServicesDep
         credential=given, enabled=body.enabled,
     )
     awaited = before.directory is not None and not before.directory.group_id
-    if awaited and tenant.directory is not None and tenant.directory.group_id:
-        start_sync(services, tenant_id, SyncKind.DIRECTORY)  # its first sync, at once
-        tenant = services.tenants.get(tenant_id)
-    return tenant_out(tenant)
+    return tenant, bool(awaited and tenant.directory is not None and tenant.directory.group_id)
 
 
 @router.delete("/{tenantId}", status_code=204, responses=responses(400, 404, 409, 503))

@@ -81,6 +81,27 @@ def directory_connection(tenant: TenantRecord) -> DirectoryConnection:
     return tenant.directory
 
 
+def check_directory_start(services: Services, tenant_id: str, *, release: bool) -> None:
+    """Whether a directory sync of the tenant may start (over HTTP or on the command line);
+    ``release``: it is to apply the sync the deletion guard held back, as previewed.
+
+    Raises:
+        NotFoundError: ``unknown_tenant``; ``nothing_held`` (a release with nothing held).
+        ConflictError: ``not_configured``; ``group_required`` (it awaits its level-0 group).
+    """
+    directory = directory_connection(services.tenants.get(tenant_id))
+    if not directory.group_id:
+        raise ConflictError(
+            f"tenant {tenant_id} awaits its level-0 group: choose one of "
+            f"GET /api/tenants/{tenant_id}/directory/groups with PATCH /api/tenants/{tenant_id} "
+            f"(tenantsync tenant groups, then tenant update --group-id)",
+            code="group_required")
+    # A release applies only a previewed sync: without one there is nothing to release.
+    if release and services.holds.get(tenant_id, SyncKind.DIRECTORY) is None:
+        raise NotFoundError(f"no directory sync of tenant {tenant_id} is held back: there is "
+                            "nothing to release", code="nothing_held")
+
+
 def device_connection(tenant: TenantRecord) -> DeviceConnection:
     """The tenant's device connection, if a device sync of it may start.
 

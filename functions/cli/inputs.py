@@ -1,5 +1,5 @@
 """Reading what a person typed: flag values checked with the API's own types, secrets
-(never as arguments) and expiry dates.
+(never as arguments), certificate files (read, never printed) and expiry dates.
 
 Nothing typed into a secret-bearing flag (``--*secret-env``, ``--*secret-stdin``'s input,
 ``--*secret-expires``) is ever repeated in a message: it may be the secret itself.
@@ -20,8 +20,10 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from functions.api.errors import validation_code
 from functions.api.models import Timestamp, utc
+from functions.api.models.inputs import MAX_CERTIFICATE
+from functions.clients.certificates import parse_certificate
 from functions.core.errors import InputError
-from functions.core.model import utcnow
+from functions.core.model import CREDENTIAL_TYPES, utcnow
 from functions.core.sensitive import SecretValue
 
 M = TypeVar("M", bound=BaseModel)
@@ -150,3 +152,98 @@ def one_stdin_secret(args: argparse.Namespace, *prefixes: str) -> None:
     if len(piped) > 1 and not sys.stdin.isatty():
         raise InputError(f"only one secret can be piped to stdin: pass the other with "
                          f"--{piped[1]}secret-env NAME", code="secret_required")
+
+
+# --- app credentials: a secret, a certificate file, or nothing (federated) -----------------
+
+CERTIFICATE_HELP = ("a PEM file holding the app's unencrypted private key and its certificate "
+                    "(read, never printed; kept in Key Vault)")
+
+
+def add_credential_options(p: argparse.ArgumentParser, prefix: str = "", app: str = "") -> None:
+    """``--{prefix}credential TYPE``, ``--{prefix}certificate-file PATH`` and the secret
+    options (:func:`add_secret_options`)."""
+    of = f" the {app} app" if app else " the app"
+    p.add_argument(f"--{prefix}credential", choices=CREDENTIAL_TYPES, metavar="TYPE",
+                   help=f"how{of} signs in: secret (the default), certificate (with "
+                        f"--{prefix}certificate-file) or federated (the function app's managed "
+                        "identity: nothing to give, nothing expires)")
+    p.add_argument(f"--{prefix}certificate-file", metavar="PATH", help=CERTIFICATE_HELP)
+    add_secret_options(p, prefix, app)
+
+
+def credential_fields(args: argparse.Namespace, fields: tuple[str, str, str], *,
+                      prefix: str = "", creating: bool, what: str = "client secret",
+                      ) -> dict[str, tuple[str, Any]]:
+    """The API body's credential fields (``fields``: its type, secret and certificate
+    fields) from ``--{prefix}credential``, the secret flags and ``--{prefix}certificate-file``.
+
+    Without ``--{prefix}credential`` the type is the one the other flags give (a certificate
+    file: certificate), else a secret when ``creating``, else unchanged.
+
+    Raises:
+        InputError: flags of another type than the one chosen (``invalid_request``), a
+        missing secret (``secret_required``) or certificate (``certificate_required``), a
+        file that is not a PEM key and certificate; messages name flags, never contents.
+    """
+    dest = prefix.replace("-", "_")
+    type_field, secret_field, certificate_field = fields
+    chosen = getattr(args, f"{dest}credential", None)
+    path = getattr(args, f"{dest}certificate_file", None)
+    secret_flags = (getattr(args, f"{dest}secret_env", None) is not None
+                    or getattr(args, f"{dest}secret_stdin", False))
+    expires = getattr(args, f"{dest}secret_expires", None) is not None
+    flag = f"--{prefix}credential"
+    kind = chosen or ("certificate" if path is not None else
+                      "secret" if creating or secret_flags or expires else None)
+    if kind != "secret" and (secret_flags or expires):
+        raise InputError(f"--{prefix}secret-env, --{prefix}secret-stdin and "
+                         f"--{prefix}secret-expires are for {flag} secret; a certificate "
+                         "carries its own expiry, a federated credential has none",
+                         code="invalid_request")
+    if kind != "certificate" and path is not None:
+        raise InputError(f"--{prefix}certificate-file is for {flag} certificate",
+                         code="invalid_request")
+    value = None
+    if kind == "secret":
+        value = secret(args, prefix, required=creating or chosen is not None, what=what)
+    certificate = None
+    if kind == "certificate":
+        if path is None:
+            raise InputError(f"{flag} certificate needs --{prefix}certificate-file PATH: a PEM "
+                             "with the unencrypted private key and its certificate",
+                             code="certificate_required")
+        certificate = certificate_file(path, f"--{prefix}certificate-file")
+    given = creating or chosen is not None or value is not None or certificate is not None
+    return {type_field: (flag, kind if given else None),
+            secret_field: (f"the {what}", value.reveal() if value is not None else None),
+            certificate_field: (f"--{prefix}certificate-file", certificate)}
+
+
+def certificate_file(path: str, flag: str) -> str:
+    """The PEM text of ``path``, checked to hold a usable key and certificate.
+
+    Raises:
+        InputError: ``invalid_certificate`` / ``certificate_required`` /
+        ``private_key_required``, naming ``flag`` (never the file's content).
+    """
+    try:
+        with open(path, "rb") as pem:
+            data = pem.read(MAX_CERTIFICATE + 1)
+    except OSError as exc:
+        raise InputError(f"{flag}: the file cannot be read ({exc.strerror or 'error'}): give "
+                         "the path of a PEM with the private key and its certificate",
+                         code="invalid_certificate") from None
+    if len(data) > MAX_CERTIFICATE:
+        raise InputError(f"{flag}: the file is larger than {MAX_CERTIFICATE // 1024} KiB; a "
+                         "PEM of one key and its certificate is a few KiB",
+                         code="invalid_certificate")
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise InputError(f"{flag}: the file is not PEM text (a PFX or DER file?): export the "
+                         "private key and the certificate as PEM, without a password",
+                         code="invalid_certificate") from None
+    # The API checks it again; here its errors name the flag.
+    parse_certificate(text, what=f"the file given to {flag}")
+    return text

@@ -1,5 +1,6 @@
-"""consent link | show, partner consent-links, tenant groups: one-click onboarding, the API's
-/consents, /partners/{id}/consent-links and /tenants/{id}/directory/groups operations."""
+"""consent link | show | complete, partner consent-links, tenant groups: one-click onboarding,
+the API's /consents, /consent/callback, /partners/{id}/consent-links and
+/tenants/{id}/directory/groups operations."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from functions.api.models import ConsentCreate, Guid, Prefix
 from functions.cli.inputs import body, checked
 from functions.cli.output import Column, Table, pages, plural, print_items, print_record, when
 from functions.cli.registry import Command, json_flag, tenant_flag
+from functions.core.errors import InputError
 from functions.core.model import SyncKind
 from functions.services import Services
 
@@ -63,6 +65,50 @@ def cmd_consent_show(s: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+def _complete_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--redirect-url", required=True, metavar="URL",
+                   help="the address Entra sent the admin's browser to after consenting "
+                        "(.../api/consent/callback?admin_consent=True&tenant=...&state=...), "
+                        "copied from the address bar when that page could not be reached")
+    json_flag(p)
+
+
+def _callback_query(url: str) -> str:
+    """The query string of the address Entra redirected to (or the query string itself).
+
+    Raises:
+        InputError: ``invalid_request``: no query (the value is never repeated).
+    """
+    query = url.strip().split("#", 1)[0]
+    query = query.split("?", 1)[1] if "?" in query else query
+    if "=" not in query or "://" in query:
+        raise InputError("--redirect-url is the whole address the admin's browser was sent to "
+                         "after consenting: it ends in /api/consent/callback?... with the "
+                         "consent's parameters", code="invalid_request")
+    return query
+
+
+def cmd_consent_complete(s: Services, args: argparse.Namespace) -> int:
+    """What the callback does with Entra's redirect, for an address copied from a browser
+    that could not reach it: the same checks, the same connection test, the same first
+    sync (queued, as the callback queues it)."""
+    result = s.consent.complete(_callback_query(args.redirect_url))
+    consent = routes_consent.get_consent(consent_id=result.consent_id, services=s)
+    if args.json:
+        print_record(consent)  # the callback answers a page; this is the record it settled
+        return 0
+    name = result.tenant_name or "the tenant"
+    print(f"connected {name} (tenant {result.tenant_id}) for {result.kind}")
+    if result.awaiting_group:
+        print(f"  it awaits its level-0 group: tenantsync tenant groups --tenant-id "
+              f"{result.tenant_id}, then tenant update --tenant-id {result.tenant_id} "
+              "--group-id GROUP (which runs its first sync)")
+    else:
+        print(f"  its first sync, run {result.run_id}, is queued (the queue function runs it; "
+              "here: tenantsync worker)")
+    return 0
+
+
 def _partner_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--partner-tenant-id", required=True, metavar="TENANT_ID",
                    help="the partner's own tenant ID")
@@ -111,6 +157,9 @@ COMMANDS = (
             _link_options, cmd_consent_link, ("create_consent",)),
     Command(("consent", "show"), "what became of a consent link", _show_options,
             cmd_consent_show, ("get_consent",)),
+    Command(("consent", "complete"), "connect a tenant from the address Entra redirected its "
+            "admin to, as the callback does", _complete_options, cmd_consent_complete,
+            ("consent_callback",)),
     Command(("partner", "consent-links"),
             "a partner's customers by health, with a consent link for each that needs one",
             _partner_options, cmd_partner_consent_links, ("partner_consent_links",)),

@@ -11,15 +11,22 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from functions.api.models import Page
 from functions.api.paging import MAX_PAGE_SIZE, PageRequest
 from functions.core.model import Run
 
-P = TypeVar("P", bound=Page)
+
+class Paged(Protocol):
+    """An API list's page: its items and the token of the next (None on the last)."""
+
+    @property
+    def continuationToken(self) -> str | None: ...  # the API's field name
+
+
+P = TypeVar("P", bound=Paged)
 R = TypeVar("R", bound=BaseModel)
 
 

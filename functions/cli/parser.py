@@ -14,12 +14,14 @@ from typing import Any, NoReturn
 from functions.cli import (
     devices,
     directory,
+    feed,
     local,
     onboarding,
     partners,
     runs,
     syncs,
     tenants,
+    webhooks,
 )
 from functions.cli.registry import Command
 from functions.core.codes import exit_code
@@ -29,6 +31,7 @@ from functions.services import get_services
 COMMANDS: tuple[Command, ...] = (
     *tenants.COMMANDS, *partners.COMMANDS, *syncs.COMMANDS, *directory.COMMANDS,
     *devices.COMMANDS, *runs.COMMANDS, *local.COMMANDS, *onboarding.COMMANDS,
+    *feed.COMMANDS, *webhooks.COMMANDS,
 )
 
 # The help of each first word that groups several commands.
@@ -38,6 +41,9 @@ AREAS = {
     "sync": "run a sync now, here, with progress",
     "runs": "runs: a tenant's, one, failures across tenants",
     "local": "the local stack (scripts/serve.sh)",
+    "consent": "admin-consent links: one-click onboarding",
+    "held": "the directory sync the deletion guard held back: preview, discard",
+    "webhook": "signed webhook subscriptions and their deliveries",
 }
 
 EXIT_CODES = "Exit codes: 0 done; 1 work failed (a sync did not succeed); 2 bad input or " \
@@ -70,9 +76,12 @@ def _scrub(message: str) -> str:
         if hidden:
             text += f"{' and ' if shown else ''}{hidden} value(s), not shown"
         return text
-    match = re.match(r"^argument ([^:]*secret[^:]*): ", message)
+    # A secret may be pasted where its type is asked for (--credential) as well.
+    match = re.match(r"^argument ([^:]*(?:secret|credential)[^:]*): ", message)
     if match and "expected" not in message:
-        return f"argument {match.group(1)}: the value given is not valid (not shown)"
+        choices = re.search(r"\(choose from ([^()]*)\)$", message)
+        allowed = f"; choose from {choices.group(1)}" if choices else ""
+        return f"argument {match.group(1)}: the value given is not valid (not shown){allowed}"
     return message
 
 

@@ -23,12 +23,12 @@ from functions.api.models import (
 )
 from functions.api.syncs import job_started, sync_started
 from functions.cli.inputs import (
-    add_secret_options,
+    add_credential_options,
     body,
     checked,
+    credential_fields,
     expiry,
     one_stdin_secret,
-    secret,
 )
 from functions.cli.output import Column, Table, pages, plural, print_items, print_line, print_record
 from functions.cli.progress import machine_output
@@ -51,10 +51,10 @@ def _partner_flag(p: argparse.ArgumentParser) -> None:
 def _app_options(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument("--partner-client-id", required=required,
                    help="client ID of the partner app (lists customers)")
-    add_secret_options(p, _PARTNER, "partner")
+    add_credential_options(p, _PARTNER, "partner")
     p.add_argument("--inventory-client-id", required=required,
                    help="client ID of the multitenant inventory app (reads each customer)")
-    add_secret_options(p, _INVENTORY, "inventory")
+    add_credential_options(p, _INVENTORY, "inventory")
 
 
 def _add_options(p: argparse.ArgumentParser) -> None:
@@ -71,10 +71,12 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     json_flag(p)
 
 
-def _app_secret(args: argparse.Namespace, prefix: str, app: str, *,
-                required: bool) -> tuple[str, str | None]:
-    value = secret(args, prefix, required=required, what=f"{app} app's client secret")
-    return (f"the {app} app's secret", value.reveal() if value is not None else None)
+def _app_credential(args: argparse.Namespace, prefix: str, app: str, *,
+                    creating: bool) -> dict[str, tuple[str, Any]]:
+    """The body's fields of one app's credential (``partnerCredentialType``...)."""
+    fields = (f"{app}CredentialType", f"{app}ClientSecret", f"{app}Certificate")
+    return credential_fields(args, fields, prefix=prefix, creating=creating,
+                             what=f"{app} app's client secret")
 
 
 def cmd_partner_add(s: Services, args: argparse.Namespace) -> int:
@@ -84,10 +86,10 @@ def cmd_partner_add(s: Services, args: argparse.Namespace) -> int:
     create = body(PartnerCreate, {
         "partnerTenantId": ("--partner-tenant-id", args.partner_tenant_id),
         "partnerClientId": ("--partner-client-id", args.partner_client_id),
-        "partnerClientSecret": _app_secret(args, _PARTNER, "partner", required=True),
+        **_app_credential(args, _PARTNER, "partner", creating=True),
         "partnerSecretExpiresOn": ("--partner-secret-expires", expiry(args, _PARTNER)),
         "inventoryClientId": ("--inventory-client-id", args.inventory_client_id),
-        "inventoryClientSecret": _app_secret(args, _INVENTORY, "inventory", required=True),
+        **_app_credential(args, _INVENTORY, "inventory", creating=True),
         "inventorySecretExpiresOn": ("--inventory-secret-expires", expiry(args, _INVENTORY)),
         "source": ("--source", args.source), "customers": ("--customer", args.customer),
         "includePartnerTenant": ("--include-partner-tenant", args.include_partner_tenant),
@@ -200,18 +202,19 @@ def cmd_partner_update(s: Services, args: argparse.Namespace) -> int:
     one_stdin_secret(args, _PARTNER, _INVENTORY)
     changes: dict[str, tuple[str, Any]] = {
         "partnerClientId": ("--partner-client-id", args.partner_client_id),
-        "partnerClientSecret": _app_secret(args, _PARTNER, "partner", required=False),
+        **_app_credential(args, _PARTNER, "partner", creating=False),
         "partnerSecretExpiresOn": ("--partner-secret-expires", expiry(args, _PARTNER)),
         "inventoryClientId": ("--inventory-client-id", args.inventory_client_id),
-        "inventoryClientSecret": _app_secret(args, _INVENTORY, "inventory", required=False),
+        **_app_credential(args, _INVENTORY, "inventory", creating=False),
         "inventorySecretExpiresOn": ("--inventory-secret-expires", expiry(args, _INVENTORY)),
         "source": ("--source", args.source), "customers": ("--customer", args.customer),
         "includePartnerTenant": ("--include-partner-tenant", args.include_partner_tenant),
         "excluded": ("--exclude", _excluded(s, pid, args)),
     }
     if all(value is None for _, value in changes.values()):
-        raise InputError("name something to change: an app's client ID or secret, --source, "
-                         "--customer, --include-partner-tenant, --exclude or --unexclude",
+        raise InputError("name something to change: an app's client ID, credential, secret or "
+                         "certificate file, --source, --customer, --include-partner-tenant, "
+                         "--exclude or --unexclude",
                          code="invalid_request")
     for app in ("partner", "inventory"):
         if (changes[f"{app}SecretExpiresOn"][1] is not None
@@ -259,11 +262,12 @@ COMMANDS = (
             ("list_partners",)),
     Command(("partner", "show"), "one partner connection and its customers", _show_options,
             cmd_partner_show, ("get_partner",)),
-    Command(("partner", "update"), "rotate either app's secret, change apps, source, "
+    Command(("partner", "update"), "rotate either app's secret or certificate, switch its "
+            "credential, change apps, source, "
             "customers or exclusions (tested first), then discover", _update_options,
             cmd_partner_update, ("update_partner",)),
     Command(("partner", "discover"), "discover customers now; new ones are synced",
-            _show_options, cmd_partner_discover, ("discover",)),
+            _show_options, cmd_partner_discover, ("discover_customers",)),
     Command(("partner", "remove"), "remove a partner connection; its customers become "
             "inactive", _remove_options, cmd_partner_remove, ("delete_partner",)),
 )

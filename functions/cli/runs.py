@@ -106,5 +106,5 @@ COMMANDS = (
     Command(("runs", "failures"), "failed and partial runs of every tenant",
             _failures_options, cmd_runs_failures, ("list_failures",)),
     Command(("health",), "whether storage and Key Vault are reachable", json_flag, cmd_health,
-            ("health",)),
+            ("get_health",)),
 )

@@ -10,11 +10,12 @@ import argparse
 from datetime import UTC, datetime
 
 from functions.api.models import Guid, run_out
-from functions.api.syncs import device_connection, directory_connection
+from functions.api.syncs import check_directory_start, device_connection
 from functions.cli.inputs import checked
 from functions.cli.output import describe_run, print_line
 from functions.cli.progress import RunProgress, machine_output
 from functions.cli.registry import Command, json_flag, no_options, tenant_flag
+from functions.core.errors import InputError
 from functions.core.model import Run, RunOptions, RunStatus, SyncKind, Trigger
 from functions.services import Services
 from functions.sync.health import schedulable
@@ -59,17 +60,25 @@ def _target_options(p: argparse.ArgumentParser, every: str) -> None:
 def _directory_options(p: argparse.ArgumentParser) -> None:
     _target_options(p, "every enabled tenant with a directory connection")
     p.add_argument("--allow-mass-deletion", action="store_true",
-                   help="apply a sync even if it marks an abnormal share of users deleted")
+                   help="release the sync the deletion guard held back (one tenant): apply "
+                        "exactly the changes `held show` previews, or hold it again with a new "
+                        "preview if the directory changed since")
 
 
 def cmd_sync_directory(s: Services, args: argparse.Namespace) -> int:
     options = RunOptions(full=args.full, allow_mass_deletion=args.allow_mass_deletion)
     if args.all:
-        tenant_ids = [t.tenant_id for t in s.tenants.list() if t.enabled and t.directory]
+        if args.allow_mass_deletion:
+            raise InputError("--allow-mass-deletion releases one tenant's held sync after its "
+                             "preview: review it with `tenantsync held show --tenant-id T`, then "
+                             "pass --tenant-id T instead of --all", code="invalid_request")
+        # A tenant that awaits its level-0 group has nothing to sync yet.
+        tenant_ids = [t.tenant_id for t in s.tenants.list()
+                      if t.enabled and t.directory and t.directory.group_id]
         batch = s.runner.start_many(SyncKind.DIRECTORY, tenant_ids, Trigger.CLI, options)
         return run_batch(s, SyncKind.DIRECTORY, batch, args.json)
     tenant_id = checked(Guid, args.tenant_id, "--tenant-id")
-    directory_connection(s.tenants.get(tenant_id))
+    check_directory_start(s, tenant_id, release=args.allow_mass_deletion)
     return _show(s.runner.run_one(SyncKind.DIRECTORY, tenant_id, Trigger.CLI, options),
                  args.json)
 

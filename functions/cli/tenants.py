@@ -7,14 +7,26 @@ import argparse
 from fastapi import Response
 
 from functions.api import routes_tenants
-from functions.api.models import Guid, Tenant, TenantCreate, TenantUpdate
-from functions.cli.inputs import add_secret_options, body, checked, expiry, secret
-from functions.cli.output import Column, Table, pages, plural, print_items, print_record, when
+from functions.api.models import Guid, Tenant, TenantCreate, TenantUpdate, run_out, tenant_out
+from functions.cli.inputs import add_credential_options, body, checked, credential_fields, expiry
+from functions.cli.output import (
+    Column,
+    Table,
+    describe_run,
+    pages,
+    plural,
+    print_items,
+    print_line,
+    print_record,
+    when,
+)
 from functions.cli.registry import Command, json_flag, tenant_flag
 from functions.core.config import DEFAULT_GRAPH_SCOPE
 from functions.core.errors import InputError
-from functions.core.model import Health
+from functions.core.model import Health, RunStatus, SyncKind, Trigger
 from functions.services import Services
+
+_FIELDS = ("credentialType", "clientSecret", "certificate")
 
 
 def _add_options(p: argparse.ArgumentParser) -> None:
@@ -22,7 +34,7 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--client-id", required=True, help="application (client) ID of the app")
     p.add_argument("--group-id", required=True, help="object ID of the level-0 group")
     p.add_argument("--scope", default=DEFAULT_GRAPH_SCOPE, help="OAuth scope for Graph")
-    add_secret_options(p)
+    add_credential_options(p)
     json_flag(p)
 
 
@@ -33,20 +45,20 @@ def cmd_tenant_add(s: Services, args: argparse.Namespace) -> int:
         "tenantId": ("--tenant-id", args.tenant_id), "clientId": ("--client-id", args.client_id),
         "groupId": ("--group-id", args.group_id), "scope": ("--scope", args.scope),
         "secretExpiresOn": ("--secret-expires", expiry(args)),
-    } | _secret_field(args, required=True))
+    } | credential_fields(args, _FIELDS, creating=True))
     tenant = routes_tenants.create_tenant(body=create, response=Response(), services=s)
     if args.json:
         print_record(tenant)
     else:
         print(f"onboarded tenant {tenant.tenantId}: level-0 group {tenant.displayName!r} "
-              f"({create.groupId}); its secret is in Key Vault")
+              f"({create.groupId}); {_signs_in(create.credentialType)}")
     return 0
 
 
-def _secret_field(args: argparse.Namespace, *, required: bool) -> dict[str, tuple[str, object]]:
-    value = secret(args, required=required)
-    return {"clientSecret": ("the client secret",
-                             value.reveal() if value is not None else None)}
+def _signs_in(credential_type: str) -> str:
+    if credential_type == "federated":
+        return "its app signs in with the function app's managed identity (nothing kept)"
+    return f"its {credential_type} is in Key Vault"
 
 
 def _list_options(p: argparse.ArgumentParser) -> None:
@@ -115,7 +127,7 @@ def _update_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--client-id", help="a new application (client) ID")
     p.add_argument("--group-id", help="a new level-0 group object ID")
     p.add_argument("--scope", help="a new OAuth scope")
-    add_secret_options(p)
+    add_credential_options(p)
     state = p.add_mutually_exclusive_group()
     state.add_argument("--enable", dest="enabled", action="store_const", const=True,
                        help="include the tenant in scheduled syncs again")
@@ -126,29 +138,42 @@ def _update_options(p: argparse.ArgumentParser) -> None:
 
 def cmd_tenant_update(s: Services, args: argparse.Namespace) -> int:
     tenant_id = checked(Guid, args.tenant_id, "--tenant-id")
-    changes = _secret_field(args, required=False) | {
+    changes = credential_fields(args, _FIELDS, creating=False) | {
         "clientId": ("--client-id", args.client_id), "groupId": ("--group-id", args.group_id),
         "scope": ("--scope", args.scope), "enabled": ("--enable/--disable", args.enabled),
         "secretExpiresOn": ("--secret-expires", expiry(args)),
     }
     if all(value is None for _, value in changes.values()):
         raise InputError("name something to change: --client-id, --group-id, --scope, "
-                         "--secret-env/--secret-stdin, --enable or --disable",
-                         code="invalid_request")
+                         "--credential, --secret-env/--secret-stdin, --certificate-file, "
+                         "--enable or --disable", code="invalid_request")
     if changes["secretExpiresOn"][1] is not None and changes["clientSecret"][1] is None:
         raise InputError("--secret-expires is the expiry of a new secret: give the secret too "
                          "(--secret-env NAME or --secret-stdin)", code="secret_required")
     update = body(TenantUpdate, changes)
-    tenant = routes_tenants.update_tenant(tenant_id=tenant_id, body=update, services=s)
+    record, first_sync = routes_tenants.apply_tenant_update(s, tenant_id, update)
+    tenant = tenant_out(record)
     if args.json:
-        print_record(tenant)
+        (print_line if first_sync else print_record)(tenant)
     else:
         done = [n for n, (_, v) in changes.items() if v is not None and n != "secretExpiresOn"]
+        new_credential = {"clientSecret", "certificate"} & set(done)
         print(f"tenant {tenant.tenantId} updated ({', '.join(done)}); "
               f"{'enabled' if tenant.enabled else 'disabled'}"
-              + ("; the new secret is used from the next token request"
-                 if "clientSecret" in done else ""))
-    return 0
+              + ("; the new credential is used from the next token request"
+                 if new_credential else ""))
+    if not first_sync:
+        return 0
+    # The group it awaited is chosen: its first sync starts at once, as the API's PATCH
+    # starts it, and runs here.
+    if not args.json:
+        print("its level-0 group is chosen: running its first directory sync now", flush=True)
+    run = s.runner.run_one(SyncKind.DIRECTORY, tenant_id, Trigger.CLI)
+    if args.json:
+        print_line(run_out(run))
+    else:
+        print(describe_run(run))
+    return 0 if run.status == RunStatus.SUCCEEDED else 1
 
 
 def _remove_options(p: argparse.ArgumentParser) -> None:
@@ -179,7 +204,8 @@ COMMANDS = (
     Command(("tenant", "show"), "one tenant: connections, health, last errors", _show_options,
             cmd_tenant_show, ("get_tenant",)),
     Command(("tenant", "update"),
-            "rotate the secret, change app, group or scope (tested first), enable or disable",
+            "rotate the secret or certificate, switch the credential, change app, group or "
+            "scope (tested first), enable or disable",
             _update_options, cmd_tenant_update, ("update_tenant",)),
     Command(("tenant", "remove"), "remove a tenant's configuration and secret",
             _remove_options, cmd_tenant_remove, ("delete_tenant",)),

@@ -65,6 +65,7 @@ class ConsentResult:
     group_name: str
     run_id: str
     awaiting_group: bool
+    consent_id: str = ""  # the link it used (GET /api/consents/{consentId})
 
 
 class ConsentRefused(TenantSyncError):
@@ -233,7 +234,7 @@ class ConsentFlow:
                  extra={"tenant_id": tenant_id, "run_id": run_id})
         return ConsentResult(consent.kind, tenant_id, check.organization or tenant.organization,
                              check.group_name, run_id, consent.kind == SyncKind.DIRECTORY
-                             and not group)
+                             and not group, consent.consent_id)
 
     def _store_directory(self, tenant_id: str, client_id: str, credential: Credential,
                          expires: datetime | None, group: str, check: ConnectionCheck,
