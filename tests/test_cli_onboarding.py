@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from functions.cli import main
 from functions.core.model import CredentialType, Health
@@ -127,3 +128,85 @@ def test_partner_add_without_the_secret_its_type_needs_is_one_line(
                  "--source", "gdap"]) == 2
     assert "--partner-secret-env" in _one_line_error(capsys)
     assert harness.services.partner_table.find(partner.id) is None
+
+
+def test_a_tenant_and_a_partners_inventory_app_switch_to_a_certificate(
+    harness: Harness, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    t = world.tenant()
+    t.add(t.level0, t.user("Pat Doe"))
+    partner = Partner(world)
+    customer = partner.customer("Alpha", devices=2)
+    for app_id in (t.app_id, partner.inventory_app):
+        world.fixture["applications"][app_id]["certificates"] = [
+            {"id": new_id(), "pem": CERT.cert_pem}]
+    harness.start()
+    harness.onboard(t)
+    monkeypatch.setenv("P_SECRET", partner.partner_secret)
+    monkeypatch.setenv("I_SECRET", partner.inventory_secret)
+    assert main(["partner", "add", "--partner-tenant-id", partner.id, "--partner-client-id",
+                 partner.partner_app, "--partner-secret-env", "P_SECRET",
+                 "--inventory-client-id", partner.inventory_app, "--inventory-secret-env",
+                 "I_SECRET", "--source", "gdap"]) == 0
+    pem = tmp_path / "app.pem"
+    pem.write_text(CERT.with_key_pem())
+    # The type follows from the file; the old secret stops being used at once.
+    assert main(["tenant", "update", "--tenant-id", t.id, "--certificate-file", str(pem)]) == 0
+    assert "the new credential is used from the next token request" in capsys.readouterr().out
+    assert main(["partner", "update", "--partner-tenant-id", partner.id,
+                 "--inventory-credential", "certificate", "--inventory-certificate-file",
+                 str(pem)]) == 0
+    assert harness.sim is not None
+    for app_id in (t.app_id, partner.inventory_app):
+        harness.sim.set_app_secrets(app_id, [])  # only the certificate signs in now
+    assert main(["sync", "directory", "--tenant-id", t.id]) == 0
+    assert main(["sync", "devices", "--tenant-id", customer]) == 0
+    directory = harness.services.tenants.get(t.id).directory
+    assert directory is not None and directory.credential_type == CredentialType.CERTIFICATE
+    saved = harness.services.partner_table.get(partner.id)
+    assert saved.inventory_credential.type == CredentialType.CERTIFICATE
+    assert saved.partner_credential.type == CredentialType.SECRET  # left as it was
+    assert CERT.key_pem.splitlines()[1] not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--credential", "federated", "--secret-env", "T_SECRET"],
+     "--secret-env, --secret-stdin and --secret-expires are for --credential secret, not "
+     "federated"),
+    (["--credential", "secret", "--secret-env", "T_SECRET", "--certificate-file", "PEM"],
+     "--certificate-file is for --credential certificate, not secret"),
+    (["--credential", "certificate", "--certificate-file", "PEM", "--secret-expires",
+      "2099-01-01"], "are for --credential secret, not certificate"),
+    (["--credential", "certificate", "--certificate-file", "MISSING"],
+     "--certificate-file: the file cannot be read (No such file or directory)"),
+    (["--credential", "certificate", "--certificate-file", "DER"],
+     "--certificate-file: the file is not PEM text"),
+    (["--credential", "hunter2-secret-value"], "argument --credential: the value given is "
+     "not valid (not shown); choose from 'secret', 'certificate', 'federated'"),
+])
+def test_credential_flags_that_do_not_fit_are_one_line_naming_them(
+    harness: Harness, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, args: list[str], words: str,
+) -> None:
+    t = world.tenant()
+    harness.start()
+    monkeypatch.setenv("T_SECRET", t.secret)
+    (tmp_path / "app.pem").write_text(CERT.with_key_pem())
+    (tmp_path / "app.der").write_bytes(CERT.key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    files = {"PEM": str(tmp_path / "app.pem"), "DER": str(tmp_path / "app.der"),
+             "MISSING": str(tmp_path / "nowhere" / "app.pem")}
+    argv = ["tenant", "add", "--tenant-id", t.id, "--client-id", t.app_id, "--group-id",
+            t.level0, *[files.get(a, a) for a in args]]
+    try:
+        code = main(argv)
+    except SystemExit as stopped:  # argparse refused it
+        code = int(stopped.code or 0)
+    assert code == 2
+    err = _one_line_error(capsys)
+    assert words in err
+    for typed in ("hunter2", str(tmp_path), t.secret, "PRIVATE KEY"):
+        assert typed not in err
+    assert harness.services.tenants.find(t.id) is None

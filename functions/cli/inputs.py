@@ -197,13 +197,14 @@ def credential_fields(args: argparse.Namespace, fields: tuple[str, str, str], *,
     kind = chosen or ("certificate" if path is not None else
                       "secret" if creating or secret_flags or expires else None)
     if kind != "secret" and (secret_flags or expires):
+        why = ("a certificate carries its own expiry" if kind == "certificate" else
+               "the managed identity needs no secret and never expires")
         raise InputError(f"--{prefix}secret-env, --{prefix}secret-stdin and "
-                         f"--{prefix}secret-expires are for {flag} secret; a certificate "
-                         "carries its own expiry, a federated credential has none",
-                         code="invalid_request")
+                         f"--{prefix}secret-expires are for {flag} secret, not {kind}: leave "
+                         f"them out ({why})", code="invalid_request")
     if kind != "certificate" and path is not None:
-        raise InputError(f"--{prefix}certificate-file is for {flag} certificate",
-                         code="invalid_request")
+        raise InputError(f"--{prefix}certificate-file is for {flag} certificate, not {kind}: "
+                         "leave one of them out", code="invalid_request")
     value = None
     if kind == "secret":
         value = secret(args, prefix, required=creating or chosen is not None, what=what)
