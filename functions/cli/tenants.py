@@ -125,7 +125,8 @@ def cmd_tenant_show(s: Services, args: argparse.Namespace) -> int:
 def _update_options(p: argparse.ArgumentParser) -> None:
     tenant_flag(p)
     p.add_argument("--client-id", help="a new application (client) ID")
-    p.add_argument("--group-id", help="a new level-0 group object ID")
+    p.add_argument("--group-id", help="a new level-0 group object ID (a tenant that awaits "
+                   "one, consented without a group: its first sync runs at once)")
     p.add_argument("--scope", help="a new OAuth scope")
     add_credential_options(p)
     state = p.add_mutually_exclusive_group()
