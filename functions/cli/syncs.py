@@ -113,6 +113,11 @@ def cmd_worker(s: Services, args: argparse.Namespace) -> int:
     for run in s.worker.drain():
         print(describe_run(run), flush=True)
         failed += run.status != RunStatus.SUCCEEDED
+    # Then the webhook deliveries those runs queued (those due now), as the delivery
+    # function does.
+    attempted = s.delivery_worker.drain()
+    if attempted:
+        print(f"{attempted} webhook delivery attempts", flush=True)
     return 1 if failed else 0
 
 
@@ -124,6 +129,6 @@ COMMANDS = (
             ("start_devices_sync",)),
     Command(("schedule",), "queue a run per due tenant, as the timers do", _schedule_options,
             cmd_schedule),
-    Command(("worker",), "run queued jobs until the queues are empty, as the queue "
-            "functions do", no_options, cmd_worker),
+    Command(("worker",), "run queued sync jobs and webhook deliveries until the queues "
+            "are empty, as the queue functions do", no_options, cmd_worker),
 )
