@@ -108,6 +108,7 @@ var tableSuffixes = [
   'partners'
   'inventory'
   'claims'
+  'checkpoints'
 ]
 var tableNames = [for suffix in tableSuffixes: '${tablePrefix}${suffix}']
 

@@ -33,9 +33,11 @@ OUTCOMES: dict[E, Outcome] = {
     E.INVALID_PAGE_SIZE: _BAD_REQUEST, E.INVALID_CONTINUATION: _BAD_REQUEST,
     E.INVALID_KEY: _BAD_REQUEST, E.INVALID_SOURCE: _BAD_REQUEST, E.INVALID_JOB: _BAD_REQUEST,
     E.SECRET_REQUIRED: _BAD_REQUEST, E.CUSTOMERS_REQUIRED: _BAD_REQUEST,
+    E.INVALID_APP_ID: _BAD_REQUEST,
     # what it names does not exist
     E.NOT_FOUND: Outcome(404, None), E.UNKNOWN_TENANT: Outcome(404, None),
     E.UNKNOWN_RUN: Outcome(404, None), E.UNKNOWN_PARTNER: Outcome(404, None),
+    E.UNKNOWN_DEVICE: Outcome(404, None), E.UNKNOWN_APP: Outcome(404, None),
     E.METHOD_NOT_ALLOWED: Outcome(405, None),
     # it clashes with the current state
     E.CONFLICT: Outcome(409, None), E.TENANT_EXISTS: Outcome(409, None),
@@ -65,6 +67,10 @@ OUTCOMES: dict[E, Outcome] = {
     E.GRAPH_UNREACHABLE: Outcome(502, Health.FAILING),
     E.GRAPH_BAD_NEXT_LINK: Outcome(502, Health.FAILING),
     E.GRAPH_THROTTLED: Outcome(503, Health.FAILING),
+    # a read cut part-way with its progress saved: not a failure (see PROGRESSING)
+    E.INVENTORY_IN_PROGRESS: Outcome(409, Health.IN_PROGRESS),
+    # another run took the tenant's read over: this one stops and writes nothing more
+    E.CHECKPOINT_TAKEN: Outcome(409, None),
     # a dependency failed: try again later
     E.AUTHORITY_UNREACHABLE: Outcome(502, Health.FAILING),
     E.AUTHORITY_THROTTLED: Outcome(503, Health.FAILING),
@@ -82,6 +88,8 @@ OUTCOMES: dict[E, Outcome] = {
 
 # Healths that say why a tenant is not queried at all: not failures, never quarantined.
 STANDING = frozenset({Health.EXCLUDED, Health.INACTIVE, Health.UNSUPPORTED})
+# Healths of a read that is going well but is not done yet: not failures either.
+PROGRESSING = frozenset({Health.IN_PROGRESS})
 
 
 def outcome(code: str) -> Outcome:

@@ -68,6 +68,14 @@ class Settings:
     # An unchanged read skips the comparison with the tables only within this many hours
     # of the last full comparison (so storage that lost writes converges).
     full_compare_hours: float = 6.0
+    # A device read stops (its progress saved for the next run) once it has read this long:
+    # well under Flex Consumption's 30-minute function timeout, leaving room for the write.
+    run_time_budget_seconds: float = 1200.0
+    # A read part-way older than this starts over rather than resume.
+    checkpoint_max_age_hours: float = 24.0
+    # Intune's budget per app and tenant (managedDevices, detectedApps): requests per window.
+    intune_budget: int = 2000
+    intune_window_seconds: float = 20.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -143,6 +151,11 @@ class Settings:
             run_lease_seconds=max(1.0, number("TENANTSYNC_RUN_LEASE_SECONDS", 120.0)),
             queued_run_timeout_seconds=number("TENANTSYNC_QUEUED_RUN_TIMEOUT_SECONDS", 900.0),
             full_compare_hours=number("TENANTSYNC_FULL_COMPARE_HOURS", 6.0),
+            run_time_budget_seconds=max(0.0, number("TENANTSYNC_RUN_TIME_BUDGET_SECONDS",
+                                                    1200.0)),
+            checkpoint_max_age_hours=number("TENANTSYNC_CHECKPOINT_MAX_AGE_HOURS", 24.0),
+            intune_budget=max(1, int(number("TENANTSYNC_INTUNE_BUDGET", 2000))),
+            intune_window_seconds=max(0.1, number("TENANTSYNC_INTUNE_WINDOW_SECONDS", 20.0)),
         )
 
     def require_storage(self) -> None:

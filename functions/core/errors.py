@@ -35,11 +35,14 @@ class ErrorCode(StrEnum):
     INVALID_JOB = "invalid_job"
     SECRET_REQUIRED = "secret_required"  # noqa: S105 - a code, not a secret
     CUSTOMERS_REQUIRED = "customers_required"
+    INVALID_APP_ID = "invalid_app_id"
     # what it names does not exist
     NOT_FOUND = "not_found"
     UNKNOWN_TENANT = "unknown_tenant"
     UNKNOWN_RUN = "unknown_run"
     UNKNOWN_PARTNER = "unknown_partner"
+    UNKNOWN_DEVICE = "unknown_device"
+    UNKNOWN_APP = "unknown_app"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # it clashes with the current state
     CONFLICT = "conflict"
@@ -78,6 +81,9 @@ class ErrorCode(StrEnum):
     GRAPH_THROTTLED = "graph_throttled"
     GRAPH_UNREACHABLE = "graph_unreachable"
     GRAPH_BAD_NEXT_LINK = "graph_bad_next_link"
+    # a read too large for one run: its progress is saved and the next run resumes it
+    INVENTORY_IN_PROGRESS = "inventory_in_progress"
+    CHECKPOINT_TAKEN = "checkpoint_taken"
     # a dependency failed: try again later
     AUTHORITY_UNREACHABLE = "authority_unreachable"
     AUTHORITY_THROTTLED = "authority_throttled"

@@ -79,6 +79,7 @@ class Health(StrEnum):
     INACTIVE = "inactive"
     DISABLED = "disabled"
     UNSUPPORTED = "unsupported"  # e.g. a customer bought through an indirect reseller
+    IN_PROGRESS = "in_progress"  # a read too large for one run, resumed by the next
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from functions.core.codes import STANDING, outcome
+from functions.core.codes import PROGRESSING, STANDING, outcome
 from functions.core.config import Settings
 from functions.core.model import Health, Run, RunStatus, SyncKind, SyncState, TenantRecord
 
@@ -19,8 +19,9 @@ def next_health(state: SyncState, run: Run, now: datetime, settings: Settings) -
     meaning = outcome(run.error_code) if run.error_code else None
     if meaning is not None and meaning.health is None:
         return
-    if meaning is not None and meaning.health in STANDING:
-        # Excluded, inactive, unsupported: why the tenant is not queried, not a failure.
+    if meaning is not None and meaning.health in STANDING | PROGRESSING:
+        # Excluded, inactive, unsupported: why the tenant is not queried; in progress: a
+        # read that saved its progress for the next run. Neither is a failure.
         state.last_error_code, state.last_error = run.error_code, run.error
         health = meaning.health
     elif run.status in (RunStatus.FAILED, RunStatus.PARTIAL):

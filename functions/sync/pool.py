@@ -67,7 +67,9 @@ class LocalRunner:
                  options: RunOptions | None = None) -> list[Run]:
         """Start and run many tenants' syncs; runs come back in the order of
         ``tenant_ids``. A tenant whose sync is already queued or running gets that run
-        back as it is (still queued or running); one tenant's failure is its own run."""
+        back as it is (still queued or running); one tenant's failure is its own run. A run
+        that stops part-way (a read too large for one run) is continued at once until the
+        read is done; the last run of each tenant comes back."""
         started: dict[str, Run] = {}
         jobs: list[SyncJob] = []
         for tenant_id in tenant_ids:
@@ -79,8 +81,14 @@ class LocalRunner:
                         started[tenant_id] = self.runs.get(tenant_id, exc.run_id)
                     except NotFoundError:
                         log.warning("tenant %s: %s", tenant_id, exc.message)
-        for run in self.execute(jobs):
-            started[run.tenant_id] = run
+        runs = self.execute(jobs)
+        while runs:
+            for run in runs:
+                started[run.tenant_id] = run
+            # A read too large for one run goes on at once, from where it stopped.
+            again = [job for job in (self.starter.resume(r, enqueue=False) for r in runs)
+                     if job is not None]
+            runs = self.execute(again) if again else []
         return [started[t] for t in tenant_ids if t in started]
 
     def execute(self, jobs: list[SyncJob]) -> list[Run]:
