@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,12 +86,15 @@ def _retry_after(headers: Any) -> float | None:
 
 
 class GraphBatch:
-    """Sends single GETs in ``$batch`` requests for one tenant's Graph client."""
+    """Sends single GETs in ``$batch`` requests for one tenant's Graph client, up to
+    ``in_flight`` batches at once (each still takes one of the process's Graph slots)."""
 
     def __init__(self, graph: GraphClient, pacer: RequestPacer | None = None, *,
-                 retry: RetryPolicy | None = None, clock: Callable[[], float] = time.monotonic,
+                 retry: RetryPolicy | None = None, in_flight: int = 1,
+                 clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self._graph = graph
+        self._in_flight = max(1, in_flight)
         self._pacer = pacer
         self._retry = retry or RetryPolicy()
         self._clock = clock
@@ -107,30 +111,48 @@ class GraphBatch:
         deadline = deadline or Deadline.never()
         outcome = BatchOutcome()
         pending = [_Pending(r) for r in requests]
-        while pending:
-            now = self._clock()
-            due = [p for p in pending if p.due <= now][:MAX_BATCH]
-            if not due:
-                wait = min(p.due for p in pending) - now
-                if wait > deadline.remaining():
+        with ThreadPoolExecutor(self._in_flight) as pool:
+            while pending:
+                now = self._clock()
+                due = [p for p in pending if p.due <= now][:MAX_BATCH * self._in_flight]
+                if not due:
+                    wait = min(p.due for p in pending) - now
+                    if wait > deadline.remaining():
+                        break
+                    self._sleep(wait)
+                    continue
+                batches = self._granted(due, deadline)
+                if not batches:
                     break
-                self._sleep(wait)
-                continue
-            granted = self._pacer.take(len(due), deadline) if self._pacer else len(due)
-            if granted == 0:
-                break
-            sent = due[:granted]
-            for item, (answer, retry_after) in zip(sent, self._send(sent), strict=True):
-                pending.remove(item)
-                if answer.status in RETRIABLE_STATUSES and self._retry.may_retry(item.attempt):
-                    # Only this request goes again, after the wait it was given.
-                    item.due = self._clock() + self._retry.wait(item.attempt, retry_after)
-                    item.attempt += 1
-                    pending.append(item)
-                else:
-                    outcome.answers[item.request.key] = answer
+                for sent, answers in zip(batches, pool.map(self._send, batches), strict=True):
+                    for item, (answer, retry_after) in zip(sent, answers, strict=True):
+                        pending.remove(item)
+                        if (answer.status in RETRIABLE_STATUSES
+                                and self._retry.may_retry(item.attempt)):
+                            # Only this request goes again, after the wait it was given.
+                            item.due = self._clock() + self._retry.wait(item.attempt,
+                                                                        retry_after)
+                            item.attempt += 1
+                            pending.append(item)
+                        else:
+                            outcome.answers[item.request.key] = answer
         outcome.undone = [p.request for p in pending]
         return outcome
+
+    def _granted(self, due: list[_Pending], deadline: Deadline) -> list[list[_Pending]]:
+        """The batches to send now: 20 requests each, as many as the pacer grants."""
+        batches: list[list[_Pending]] = []
+        for start in range(0, len(due), MAX_BATCH):
+            group = due[start:start + MAX_BATCH]
+            # The first batch waits for the budget; the others go only if it has room now.
+            granted = (self._pacer.take(len(group), deadline, wait=not batches)
+                       if self._pacer else len(group))
+            if granted == 0:
+                break
+            batches.append(group[:granted])
+            if granted < len(group):
+                break  # the budget is full: the rest waits for the next round
+        return batches
 
     def _send(self, items: list[_Pending]) -> list[tuple[SubAnswer, float | None]]:
         """One ``$batch``: each answer with its ``Retry-After``, in the order of ``items`` (a

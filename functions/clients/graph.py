@@ -173,6 +173,7 @@ class GraphClient:
                 with self._slots:
                     response = self._session.request(method, url, params=params, headers=auth,
                                                      data=body, timeout=self._timeout)
+                content = response.content
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt >= self._max_retries:
                     raise GraphError(
@@ -187,9 +188,9 @@ class GraphClient:
                 continue
             if response.status_code < 400:
                 if digest is not None:
-                    digest.update(response.content)  # the body as sent, for change checks
+                    digest.update(content)  # the body as sent, for change checks
                 # orjson: a page of 1,000 devices decodes in about half json's time.
-                answer: dict[str, Any] = orjson.loads(response.content)
+                answer: dict[str, Any] = orjson.loads(content)
                 return answer
             graph_code, message, request_id = _error_fields(response)
             if response.status_code in RETRIABLE_STATUSES and attempt < self._max_retries:

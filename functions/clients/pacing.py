@@ -100,10 +100,11 @@ class RequestPacer:
             rounds = math.ceil(count / self.limit) - 1
             return self._wait_for_room(first, now) + rounds * self.window
 
-    def take(self, count: int, deadline: Deadline | None = None) -> int:
+    def take(self, count: int, deadline: Deadline | None = None, *, wait: bool = True) -> int:
         """Wait until requests fit, record and grant up to ``count`` of them (at least one).
 
-        Returns 0, having waited for nothing, when the wait would pass ``deadline``.
+        Returns 0, having waited for nothing, when the wait would pass ``deadline`` (or
+        when nothing fits now and ``wait`` is false).
         """
         while True:
             with self._lock:
@@ -115,8 +116,8 @@ class RequestPacer:
                     self._sent.append((now, granted))
                     self._in_window += granted
                     return granted
-                wait = self._wait_for_room(1, now)
-            if deadline is not None and wait > deadline.remaining():
+                needed = self._wait_for_room(1, now)
+            if not wait or (deadline is not None and needed > deadline.remaining()):
                 return 0
-            self.waited += wait
-            self._sleep(wait)
+            self.waited += needed
+            self._sleep(needed)

@@ -57,8 +57,7 @@ def read_app_devices(batch: GraphBatch, base_url: str, app_ids: list[str],
             if not answer.ok:
                 result.failed[app] = answer.error()
                 continue
-            result.found[app].extend(str(d["id"]) for d in answer.body.get("value") or []
-                                     if isinstance(d, dict) and d.get("id"))
+            result.found[app] += [d["id"] for d in answer.body.get("value") or ()]
             next_link = answer.body.get("@odata.nextLink")
             if next_link:
                 url = _relative(str(next_link), base_url)

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any
 
 from functions.clients.batch import GraphBatch
 from functions.clients.graph import GraphClient
@@ -25,10 +27,11 @@ from functions.devices.model import Inventory
 from functions.devices.parts import (
     LISTING_PART,
     assemble,
-    links_part,
+    decode,
+    encode,
+    links_of,
     listing_parts,
-    listing_records,
-    rows_part,
+    records,
 )
 from functions.devices.reader import read_listing, read_organization
 from functions.devices.staging import CheckpointStore
@@ -38,6 +41,7 @@ log = logging.getLogger("tenantsync.devices")
 
 APP_CHUNK = 100  # apps whose devices are read, then kept, at a time
 DETAIL_CHUNK = 200  # devices whose details are read, then kept, at a time
+BATCHES_IN_FLIGHT = 3  # a tenant's batches at once: its reads need not wait for each other
 SAVE_EVERY = 10.0  # seconds of reading between saves: a run that dies loses no more
 GRACE = 60.0  # a chunk started in time may finish this much past the run's time
 PACING_MARGIN = 1.0  # seconds added to Intune's window: requests take time to arrive
@@ -58,6 +62,10 @@ class _Listed:
     app_ids: list[str]
     app_names: list[tuple[str, str]]
 
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        return {device: n for n, device in enumerate(self.device_ids)}
+
 
 class InventoryCycle:
     """Reads a tenant's inventory for one run (``read``), resuming the read in progress."""
@@ -74,12 +82,13 @@ class InventoryCycle:
         # Intune's apps budget (mobileApps) is half the devices one: 1,000 against 2,000.
         self._apps_pacer = RequestPacer(max(1, settings.intune_budget // 2), window,
                                         clock=monotonic)
-        self._batch = GraphBatch(graph, self.pacer, clock=monotonic, retry=RetryPolicy(
-            settings.graph_max_retries, settings.graph_max_retry_wait))
+        self._batch = GraphBatch(graph, self.pacer, clock=monotonic,
+                                 in_flight=BATCHES_IN_FLIGHT, retry=RetryPolicy(
+                                     settings.graph_max_retries, settings.graph_max_retry_wait))
         self._cp: Checkpoint | None = None
         self._etag: str | None = None
-        self._unsaved: list[tuple[str, bytes]] = []
-        self._cache: dict[str, bytes] = {}
+        self._unsaved: list[tuple[str, Any]] = []  # parts read since the last save
+        self._cache: dict[str, Any] = {}  # saved parts, by row key
         self._listed: _Listed | None = None
         self._wanted: list[int] | None = None
         self._saved_at = monotonic()
@@ -170,8 +179,8 @@ class InventoryCycle:
         cp = self.checkpoint
         pacer = self._apps_pacer if name == "managed_apps" else self.pacer
         listing = read_listing(self._graph, name, self._tenant_id, pacer)
-        for data in listing_parts(name, listing.records):
-            self._keep(kind, data)
+        for part in listing_parts(kind, listing.records):
+            self._keep(kind, part)
         cp.digests[name] = listing.digest
         if name == "devices":
             cp.devices = len(listing.records)
@@ -192,12 +201,12 @@ class InventoryCycle:
                                  deadline.extended(GRACE))
         if found.undone:
             return False
-        positions = {d: i for i, d in enumerate(listed.device_ids)}
-        links = {cp.apps_read + n: [positions[d] for d in found.found[app] if d in positions]
-                 for n, app in enumerate(chunk)}
-        links = {app: devices for app, devices in links.items() if devices}
+        positions = listed.positions
+        links = links_of({cp.apps_read + n: [positions[d] for d in found.found[app]
+                                             if d in positions]
+                          for n, app in enumerate(chunk)})
         if links:
-            self._keep("links", links_part(links))
+            self._keep("links", links)
         self._failures("software", found)
         cp.apps_read += len(chunk)
         if cp.apps_read >= len(listed.app_ids):
@@ -223,7 +232,7 @@ class InventoryCycle:
             return False
         rows = {p: read.details[d] for p, d in zip(chunk, ids, strict=True) if d in read.details}
         if rows:
-            self._keep("details", rows_part(rows))
+            self._keep("details", rows)
         self._failures("details", read)
         cp.details_read += len(chunk)
         if cp.details_read >= len(self._wanted):
@@ -271,20 +280,20 @@ class InventoryCycle:
 
     def _collect(self, urls: dict[str, str]) -> None:
         listed, graph = self._listings(), self._graph
-        devices = {d.lower(): i for i, d in enumerate(listed.device_ids)}
+        devices = {d.lower(): i for d, i in listed.positions.items()}
         apps = {a: i for i, a in enumerate(listed.app_ids)}
         by_name = {names: i for i, names in enumerate(listed.app_names)}
         links = exports.app_links(exports.rows(graph, urls[exports.APP_REPORT]), devices,
                                   apps, by_name)
         ordered = sorted(links)
         for start in range(0, len(ordered), APP_CHUNK):
-            self._keep("links", links_part({a: links[a] for a in ordered[start:start + APP_CHUNK]}))
+            self._keep("links", links_of({a: links[a]
+                                          for a in ordered[start:start + APP_CHUNK]}))
         columns = exports.device_columns(exports.rows(graph, urls[exports.DEVICE_REPORT]),
                                          devices)
         keys = sorted(columns)
         for start in range(0, len(keys), LISTING_PART):
-            self._keep("extras", rows_part({p: columns[p]
-                                            for p in keys[start:start + LISTING_PART]}))
+            self._keep("extras", {p: columns[p] for p in keys[start:start + LISTING_PART]})
 
     def _failures(self, part: str, read: BatchedRead) -> None:
         if read.failed:
@@ -306,22 +315,24 @@ class InventoryCycle:
 
     # --- parts and saves -----------------------------------------------------------------
 
-    def _keep(self, kind: str, data: bytes) -> None:
-        self._unsaved.append((kind, data))
+    def _keep(self, kind: str, part: Any) -> None:
+        """Keep a part read (in memory until the next save; see ``parts``)."""
+        self._unsaved.append((kind, part))
 
-    def _parts(self, kind: str) -> list[bytes]:
+    def _parts(self, kind: str) -> list[Any]:
+        """Every part of a kind read so far: the saved ones (read back once), then the rest."""
         cp = self.checkpoint
         saved = []
         for key in cp.parts.get(kind, []):
             if key not in self._cache:
-                self._cache[key] = self._checkpoints.get(self._tenant_id, key)
+                self._cache[key] = decode(kind, self._checkpoints.get(self._tenant_id, key))
             saved.append(self._cache[key])
-        return saved + [data for k, data in self._unsaved if k == kind]
+        return saved + [part for k, part in self._unsaved if k == kind]
 
     def _listings(self) -> _Listed:
         if self._listed is None:
-            devices = listing_records("devices", self._parts("devices"))
-            apps = listing_records("detected_apps", self._parts("detectedapps"))
+            devices = records(self._parts("devices"))
+            apps = records(self._parts("detectedapps"))
             self._listed = _Listed([d.id for d in devices], [d.last_sync_at for d in devices],
                                    [a.id for a in apps], [(a.name, a.version or "") for a in apps])
         return self._listed
@@ -329,10 +340,10 @@ class InventoryCycle:
     def _save(self) -> None:
         """Keep what was read since the last save, then the checkpoint (conditional)."""
         cp = self.checkpoint
-        for kind, data in self._unsaved:
-            key, _ = self._checkpoints.put(self._tenant_id, cp.cycle, kind, data)
+        for kind, part in self._unsaved:
+            key, _ = self._checkpoints.put(self._tenant_id, cp.cycle, kind, encode(kind, part))
             cp.add_part(kind, key)
-            self._cache[key] = data
+            self._cache[key] = part
         self._unsaved.clear()
         cp.paced = self.pacer.recent(self._clock().timestamp())
         self._etag = self._checkpoints.save(self._tenant_id, cp, self._etag)

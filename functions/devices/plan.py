@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from functions.core.model import ChangeCounts
@@ -64,6 +65,15 @@ def _plan(
             counts.marked_deleted += 1
 
 
+_FIELDS = tuple(f.name for f in fields(DeviceRecord))
+_ALL = attrgetter(*_FIELDS)
+# What the list gives (the rest are details, export columns and our own marks).
+_LISTED = attrgetter(*(name for name in _FIELDS if name not in
+                       {*DETAIL_FIELDS, *EXTRA_FIELDS, "details_as_of", "retired", "retired_at"}))
+_DETAIL_AT = tuple(_FIELDS.index(name) for name in (*DETAIL_FIELDS, "details_as_of"))
+_EXTRA_AT = tuple(_FIELDS.index(name) for name in EXTRA_FIELDS)
+
+
 def with_details(inventory: Inventory, stored: dict[str, DeviceRecord]) -> dict[str, DeviceRecord]:
     """The listed devices with their details: read this time (as of the check-in the list
     gives), else as stored; the export columns likewise."""
@@ -71,20 +81,29 @@ def with_details(inventory: Inventory, stored: dict[str, DeviceRecord]) -> dict[
     details, extras = inventory.details, inventory.extras
     for device_id, listed in inventory.devices.items():
         old = stored.get(device_id)
-        values: dict[str, Any] = {}
-        read = details.get(device_id)
+        read, exported = details.get(device_id), extras.get(device_id)
+        if (old is not None and read is None and exported is None and not old.retired
+                and _LISTED(listed) == _LISTED(old)):
+            merged[device_id] = old  # as stored: nothing of it was read anew
+            continue
+        if old is None and read is None and exported is None:
+            merged[device_id] = listed
+            continue
+        values = list(_ALL(listed))
+        kept = _ALL(old) if old is not None else None
         if read is not None:
-            values.update(zip(DETAIL_FIELDS, read, strict=True))
-            values["details_as_of"] = listed.last_sync_at
-        elif old is not None:
-            values.update((name, getattr(old, name)) for name in DETAIL_FIELDS)
-            values["details_as_of"] = old.details_as_of
-        exported = extras.get(device_id)
+            for at, value in zip(_DETAIL_AT, (*read, listed.last_sync_at), strict=True):
+                values[at] = value
+        elif kept is not None:
+            for at in _DETAIL_AT:
+                values[at] = kept[at]
         if exported is not None:
-            values.update(zip(EXTRA_FIELDS, exported, strict=True))
-        elif old is not None:
-            values.update((name, getattr(old, name)) for name in EXTRA_FIELDS)
-        merged[device_id] = replace(listed, **values) if values else listed
+            for at, value in zip(_EXTRA_AT, exported, strict=True):
+                values[at] = value
+        elif kept is not None:
+            for at in _EXTRA_AT:
+                values[at] = kept[at]
+        merged[device_id] = DeviceRecord(*values)
     return merged
 
 

@@ -286,6 +286,10 @@ class InventoryTables:
     def managed_apps(self, tenant_id: str) -> Iterator[ManagedAppRecord]:
         return self._kind(tenant_id, "managedapps")
 
+    def software(self, tenant_id: str) -> Iterator[DeviceSoftware]:
+        """Every device's software (bucket by bucket)."""
+        return self._kind(tenant_id, "software")
+
 
 # Kind -> the attribute of StoredInventory / InventoryChanges holding it.
 _ATTRS = {"devices": "devices", "detectedapps": "detected_apps", "managedapps": "managed_apps",

@@ -6,16 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from functions.devices.checkpoint import EXPORT_PATH, READ_PATH, Checkpoint, Step
-from functions.devices.model import DeviceSoftware, Inventory
-from functions.devices.parts import (
-    assemble,
-    links_part,
-    listing_parts,
-    listing_records,
-    read_links,
-    read_rows,
-    rows_part,
-)
+from functions.devices.model import DetectedAppRecord, DeviceSoftware, Inventory
+from functions.devices.parts import assemble, decode, encode, links_of, listing_parts
 from functions.devices.plan import StoredInventory, plan_inventory_changes, with_details
 from tests.unit.test_packed import a_device
 
@@ -110,31 +102,28 @@ def test_progress_says_how_far_the_read_got() -> None:
 
 def test_parts_round_trip_and_assemble_into_an_inventory() -> None:
     devices = [a_device(i) for i in (3, 1, 2)]
-    parts = listing_parts("devices", devices)
-    assert [d.id for d in listing_records("devices", parts)] == sorted(d.id for d in devices)
-    links = {0: [2, 0], 4: [1]}
-    assert list(read_links(links_part(links))) == [(0, [0, 2]), (4, [1])]
+    [listed] = listing_parts("devices", devices)
+    assert [d.id for d in listed] == sorted(d.id for d in devices)
+    assert decode("devices", encode("devices", listed)) == listed
+    links = links_of({0: [2, 0], 4: [1], 3: []})
+    assert {a: list(p) for a, p in links.items()} == {0: [0, 2], 4: [1]}
+    assert decode("links", encode("links", links)) == links
     rows = {2: (16, None, "I", None, None, "2.0")}
-    assert list(read_rows(rows_part(rows))) == [(2, (16, None, "I", None, None, "2.0"))]
-    from functions.devices.model import DetectedAppRecord
-
+    assert decode("details", encode("details", rows)) == rows
     apps = [DetectedAppRecord(f"app{n}", f"App {n}", "1", None, None, None, None)
             for n in range(5)]
     inventory = Inventory()
-    assemble(inventory, {"devices": parts, "detectedapps": listing_parts("detected_apps", apps),
-                         "links": [links_part(links)], "details": [rows_part(rows)]},
-             ["d1", "d2", "d3"])
+    assemble(inventory, {"devices": [listed], "detectedapps": [apps], "links": [links],
+                         "details": [rows]}, ["d1", "d2", "d3"])
     ordered = sorted(d.id for d in devices)
     assert inventory.software == {ordered[0]: ("app0",), ordered[2]: ("app0",),
                                   ordered[1]: ("app4",)}
     assert inventory.details == {ordered[2]: rows[2]}
     again = Inventory()
-    assemble(again, {"devices": parts, "detectedapps": listing_parts("detected_apps", apps),
-                     "links": [links_part({0: [0, 2]}), links_part({4: [1]})]},
-             ["d1", "d2", "d3"])
+    assemble(again, {"devices": [listed], "detectedapps": [apps],
+                     "links": [links_of({0: [0, 2]}), links_of({4: [1]})]}, ["d1", "d2", "d3"])
     assert again.digest == inventory.digest  # however the links were cut into parts
     changed = Inventory()
-    assemble(changed, {"devices": parts, "detectedapps": listing_parts("detected_apps", apps),
-                       "links": [links_part({0: [0]}), links_part({4: [1]})]},
-             ["d1", "d2", "d3"])
+    assemble(changed, {"devices": [listed], "detectedapps": [apps],
+                       "links": [links_of({0: [0]}), links_of({4: [1]})]}, ["d1", "d2", "d3"])
     assert changed.digest != inventory.digest
