@@ -4,9 +4,12 @@ stored, what is read (and what not), and how links end."""
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+
+import pytest
 
 from functions.core.model import RunOptions, RunStatus
 from functions.devices.model import EXTRA_FIELDS, DeviceRecord
@@ -244,3 +247,36 @@ def test_a_tenant_that_may_export_reports_takes_the_export_path_with_the_same_re
     assert (first[0].processor_architecture, first[0].tpm_manufacturer_id,
             first[0].tpm_manufacturer_version, first[0].bios_version) == (
         "x64", "1229346816", "7.2.1.0", "1.14.0")
+
+
+def test_the_command_line_shows_a_device_with_its_software_and_an_app_with_its_devices(
+    harness: Harness, world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from functions.cli import main
+
+    found = started(harness, world)
+    sync(harness, found.tenant)
+    capsys.readouterr()
+    assert main(["device", "--tenant-id", found.tenant, "--device-id", found.devices[1]]) == 0
+    shown = capsys.readouterr().out
+    assert "software (2 apps)" in shown
+    names = [found.intune["detected_apps"][a]["displayName"] for a in found.links[found.devices[1]]]
+    assert all(name in shown for name in names)
+    assert main(["device", "--tenant-id", found.tenant, "--device-id", found.devices[0],
+                 "--json"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert one["physical_memory_bytes"] == DETAILS["physicalMemoryInBytes"]
+    assert [a["appId"] for a in one["software"]] == found.links[found.devices[0]]
+    app = found.apps[2]
+    assert main(["devices", "--tenant-id", found.tenant, "--app-id", app, "--json"]) == 0
+    assert {d["id"] for d in json.loads(capsys.readouterr().out)} == found.devices_of(app)
+    name = found.intune["detected_apps"][app]["displayName"]
+    assert main(["devices", "--tenant-id", found.tenant, "--app-name", name.upper(),
+                 "--json"]) == 0
+    assert {d["id"] for d in json.loads(capsys.readouterr().out)} == found.devices_of(app)
+    assert main(["devices", "--tenant-id", found.tenant, "--app-version", "1.0"]) == 2
+    assert main(["device", "--tenant-id", found.tenant,
+                 "--device-id", "11111111-2222-3333-4444-555555555555"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and all(e.startswith("tenantsync: error: ") for e in errors)
+    assert "--app-name" in errors[0] and "not among" in errors[1]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from functions.cli.inputs import date, secret_from
 from functions.cli.output import describe_device_run, iso, print_discovery, print_json, run_json
+from functions.core.errors import InputError, NotFoundError
 from functions.core.model import RunOptions, RunStatus, SyncKind, Trigger
 from functions.core.validation import guid
 from functions.devices.store import DeviceFilter
@@ -68,9 +69,20 @@ def cmd_devices(s: Services, args: argparse.Namespace) -> int:
     user_ids = None
     if args.user_deleted:
         user_ids = {u.id for u in s.directory.users(tenant_id, UserFilter(deleted_only=True))}
+    apps = None
+    if args.app_version and not args.app_name:
+        raise InputError("--app-version needs --app-name", code="invalid_filter")
+    if args.app_id:
+        if s.inventory.detected_app(tenant_id, args.app_id) is None:
+            raise NotFoundError(f"detected app {args.app_id} is not among tenant {tenant_id}'s "
+                                "synced software (tenantsync software lists it)",
+                                code="unknown_app")
+        apps = frozenset({args.app_id})
+    elif args.app_name:
+        apps = s.inventory.apps_named(tenant_id, args.app_name, args.app_version)
     flt = DeviceFilter(retired=True if args.retired else None,
                        compliance_state=args.compliance, operating_system=args.os,
-                       user_ids=user_ids)
+                       user_ids=user_ids, apps=apps)
     devices = sorted(s.inventory.devices(tenant_id, flt), key=lambda d: d.name.lower())
     if args.json:
         print_json([{**{k: getattr(d, k) for k in d.__slots__},
@@ -81,6 +93,54 @@ def cmd_devices(s: Services, args: argparse.Namespace) -> int:
         print(f"{d.name:<22} {d.serial_number or '-':<16} {d.operating_system or '':<10} "
               f"{d.user_upn or '-':<30} {state}")
     print(f"{len(devices)} devices")
+    return 0
+
+
+def cmd_device(s: Services, args: argparse.Namespace) -> int:
+    """One device: its hardware and its software (apps on it now, then ended ones)."""
+    tenant_id = s.tenants.get(guid(args.tenant_id, "tenant ID")).tenant_id
+    device_id = guid(args.device_id, "device ID")
+    found = s.inventory.device(tenant_id, device_id)
+    if found is None:
+        raise NotFoundError(f"device {device_id} is not among tenant {tenant_id}'s synced "
+                            "devices (a device sync stores them)", code="unknown_device")
+    device, software = found
+    apps = s.inventory.detected_apps_by_id(tenant_id) if software else {}
+    links = ([(a, None) for a in software.apps] + list(software.ended)) if software else []
+    links.sort(key=lambda link: (link[1] is not None, (apps[link[0]].name.casefold()
+                                                        if link[0] in apps else link[0])))
+    if args.json:
+        print_json({**{k: getattr(device, k) for k in device.__slots__},
+                    "retired_at": iso(device.retired_at) or None,
+                    "software": [{"appId": a, "name": apps[a].name if a in apps else None,
+                                  "version": apps[a].version if a in apps else None,
+                                  "removedAt": at} for a, at in links]})
+        return 0
+    memory = device.physical_memory_bytes
+    storage = device.total_storage_bytes
+    print(f"{device.name}  ({device.id})")
+    for label, value in (
+        ("serial number", device.serial_number), ("manufacturer", device.manufacturer),
+        ("model", device.model), ("operating system", device.operating_system),
+        ("OS version", device.os_version),
+        ("memory", f"{memory / 2**30:.0f} GiB" if memory else None),
+        ("storage", f"{(device.free_storage_bytes or 0) / 1e9:.0f} of {storage / 1e9:.0f} GB "
+                    "free" if storage else None),
+        ("Wi-Fi MAC", device.wifi_mac), ("Ethernet MAC", device.ethernet_mac),
+        ("encrypted", device.is_encrypted), ("TPM", device.tpm_version),
+        ("processor", device.processor_architecture), ("BIOS", device.bios_version),
+        ("UDID", device.udid), ("ICCID", device.iccid), ("IMEI", device.imei),
+        ("enrolment profile", device.enrollment_profile),
+        ("primary user", device.user_upn), ("last check-in", device.last_sync_at),
+    ):
+        if value not in (None, ""):
+            print(f"  {label:<18} {value}")
+    print(f"  software ({len(software.apps) if software else 0} apps):")
+    for app_id, at in links:
+        app = apps.get(app_id)
+        name, version = (app.name, app.version or "") if app else (app_id, "")
+        note = f"removed {at}" if at else (app.publisher or "") if app else ""
+        print(f"    {name:<36} {version:<16} {note}".rstrip())
     return 0
 
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from functions.cli.devices import (
+    cmd_device,
     cmd_devices,
     cmd_partner_add,
     cmd_partner_discover,
@@ -141,8 +142,19 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("--os", metavar="NAME", help="operating system, e.g. Windows")
     devices.add_argument("--user-deleted", action="store_true",
                          help='only devices whose primary user is "Azure ID: deleted"')
+    devices.add_argument("--app-id", metavar="APP_ID",
+                         help="only devices this detected app is on now")
+    devices.add_argument("--app-name", metavar="PREFIX",
+                         help="only devices with an app whose name starts with this (any case)")
+    devices.add_argument("--app-version", metavar="VERSION",
+                         help="with --app-name: only that version of it")
     devices.add_argument("--json", action="store_true")
     devices.set_defaults(func=cmd_devices)
+    one = sub.add_parser("device", help="one device: its hardware and software")
+    one.add_argument("--tenant-id", required=True)
+    one.add_argument("--device-id", required=True)
+    one.add_argument("--json", action="store_true")
+    one.set_defaults(func=cmd_device)
     software = sub.add_parser("software", help="a tenant's detected (or managed) apps")
     software.add_argument("--tenant-id", required=True)
     software.add_argument("--managed", action="store_true", help="managed (mobile) apps")

@@ -58,7 +58,8 @@ class RequestPacer:
         self.waited = 0.0  # seconds spent waiting, for the run's figures
 
     def _expire(self, now: float) -> None:
-        while self._sent and self._sent[0][0] <= now - self.window:
+        cutoff = now - self.window + 1e-6  # a wait computed to the end of a window ends it
+        while self._sent and self._sent[0][0] <= cutoff:
             self._in_window -= self._sent.popleft()[1]
 
     def _wait_for_room(self, wanted: int, now: float) -> float:
@@ -101,23 +102,26 @@ class RequestPacer:
             return self._wait_for_room(first, now) + rounds * self.window
 
     def take(self, count: int, deadline: Deadline | None = None, *, wait: bool = True) -> int:
-        """Wait until requests fit, record and grant up to ``count`` of them (at least one).
+        """Wait until ``count`` requests fit (``limit`` at most), record and grant them.
 
-        Returns 0, having waited for nothing, when the wait would pass ``deadline`` (or
-        when nothing fits now and ``wait`` is false).
+        Without ``wait``, grants at once what fits now (maybe fewer, maybe none). Returns 0,
+        having waited for nothing, when the wait would pass ``deadline``.
         """
+        wanted = max(1, min(count, self.limit))
         while True:
             with self._lock:
                 now = self._clock()
                 self._expire(now)
                 room = self.limit - self._in_window
-                if room >= 1:
+                if room >= wanted or (not wait and room >= 1):
                     granted = min(count, room)
                     self._sent.append((now, granted))
                     self._in_window += granted
                     return granted
-                needed = self._wait_for_room(1, now)
-            if not wait or (deadline is not None and needed > deadline.remaining()):
+                if not wait:
+                    return 0
+                needed = self._wait_for_room(wanted, now)
+            if deadline is not None and needed > deadline.remaining():
                 return 0
             self.waited += needed
             self._sleep(needed)

@@ -28,10 +28,11 @@ def test_the_pacer_grants_what_fits_and_waits_for_the_oldest_to_leave_the_window
     assert pacer.take(20) == 20
     clock.now += 5
     assert pacer.take(20) == 20
-    assert pacer.take(20) == 10  # only 10 fit now: a smaller batch goes
+    assert pacer.take(20, wait=False) == 10  # only 10 fit now: without waiting, 10 go
+    assert pacer.take(1, wait=False) == 0
     assert clock.slept == []
     clock.now += 1
-    # Full: the next waits until the first 20 (sent at 100) leave the window at 120.
+    # Full: a whole batch waits until the first 20 (sent at 100) leave the window at 120.
     assert pacer.take(20) == 20
     assert clock.slept == [14.0] and clock.now == 120.0
     assert pacer.waited == 14.0
@@ -72,7 +73,7 @@ def test_a_later_run_counts_what_an_earlier_one_sent_in_the_same_window() -> Non
     later_clock.now = 5.0  # another process: another monotonic clock
     second = RequestPacer(10, 20.0, clock=later_clock, sleep=later_clock.sleep)
     second.prime(record, now_unix=1_000_016.0)  # one second later
-    assert second.take(5) == 2  # 8 of 10 are still in the window for 4 s
+    assert second.take(5, wait=False) == 2  # 8 of 10 are still in the window for 4 s
     assert second.take(1) == 1 and later_clock.slept == [4.0]
 
 
