@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,57 +102,68 @@ class GraphBatch:
 
     def run(self, requests: Sequence[SubRequest], deadline: Deadline | None = None
             ) -> BatchOutcome:
-        """Send every request (20 to a batch) until each has a final answer, or the deadline
-        would pass before the next batch could go (the rest is returned undone).
+        """Send every request (20 to a batch, ``in_flight`` batches at a time: a new one as
+        soon as one comes back) until each has a final answer, or the deadline would pass
+        before the next batch could go (the rest is returned undone).
 
         Raises:
             GraphError: a batch itself failed (after the client's own retries).
         """
         deadline = deadline or Deadline.never()
         outcome = BatchOutcome()
-        pending = [_Pending(r) for r in requests]
+        waiting = [_Pending(r) for r in requests]
+        running: dict[Future[list[tuple[SubAnswer, float | None]]], list[_Pending]] = {}
+        stopped = False
         with ThreadPoolExecutor(self._in_flight) as pool:
-            while pending:
-                now = self._clock()
-                due = [p for p in pending if p.due <= now][:MAX_BATCH * self._in_flight]
-                if not due:
-                    wait = min(p.due for p in pending) - now
-                    if wait > deadline.remaining():
+            while (waiting and not stopped) or running:
+                while not stopped and len(running) < self._in_flight:
+                    sent = self._next(waiting, deadline, wait=not running)
+                    if sent is None:  # the budget or the deadline says no more
+                        stopped = True
+                    elif sent:
+                        running[pool.submit(self._send, sent)] = sent
+                    else:
+                        break  # nothing due now
+                if not running:
+                    if stopped or not waiting:
                         break
-                    self._sleep(wait)
+                    pause = min(p.due for p in waiting) - self._clock()
+                    if pause > deadline.remaining():
+                        break
+                    self._sleep(max(0.0, pause))
                     continue
-                batches = self._granted(due, deadline)
-                if not batches:
-                    break
-                for sent, answers in zip(batches, pool.map(self._send, batches), strict=True):
-                    for item, (answer, retry_after) in zip(sent, answers, strict=True):
-                        pending.remove(item)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    sent = running.pop(future)
+                    for item, (answer, retry_after) in zip(sent, future.result(), strict=True):
                         if (answer.status in RETRIABLE_STATUSES
                                 and self._retry.may_retry(item.attempt)):
                             # Only this request goes again, after the wait it was given.
                             item.due = self._clock() + self._retry.wait(item.attempt,
                                                                         retry_after)
                             item.attempt += 1
-                            pending.append(item)
+                            waiting.append(item)
                         else:
                             outcome.answers[item.request.key] = answer
-        outcome.undone = [p.request for p in pending]
+        outcome.undone = [p.request for p in waiting]
         return outcome
 
-    def _granted(self, due: list[_Pending], deadline: Deadline) -> list[list[_Pending]]:
-        """The batches to send now: 20 requests each, as many as the pacer grants."""
-        batches: list[list[_Pending]] = []
-        for start in range(0, len(due), MAX_BATCH):
-            group = due[start:start + MAX_BATCH]
-            # The first batch waits for the budget; the others go only if it has room now.
-            granted = (self._pacer.take(len(group), deadline, wait=not batches)
-                       if self._pacer else len(group))
-            if granted == 0:
-                break
-            batches.append(group[:granted])
-            if granted < len(group):
-                break  # the budget is full: the rest waits for the next round
-        return batches
+    def _next(self, waiting: list[_Pending], deadline: Deadline, *, wait: bool
+              ) -> list[_Pending] | None:
+        """The next batch to send (taken out of ``waiting``): up to 20 requests that are due,
+        as many as the pacer grants; [] when none is due; None when the pacer would make
+        the batch wait past the deadline (or, without ``wait``, has no room now)."""
+        now = self._clock()
+        due = [p for p in waiting if p.due <= now][:MAX_BATCH]
+        if not due:
+            return []
+        granted = self._pacer.take(len(due), deadline, wait=wait) if self._pacer else len(due)
+        if granted == 0:
+            return None if wait else []
+        sent = due[:granted]
+        for item in sent:
+            waiting.remove(item)
+        return sent
 
     def _send(self, items: list[_Pending]) -> list[tuple[SubAnswer, float | None]]:
         """One ``$batch``: each answer with its ``Retry-After``, in the order of ``items`` (a
