@@ -92,10 +92,12 @@ class Checkpoint:
 
     def progress(self) -> str:
         """How far the read got, for a person (the run's message and the tenant's health)."""
-        done = [f"listed {self.devices:,} devices and {self.apps:,} detected apps"
-                if self.step not in (Step.DEVICES, Step.DETECTED_APPS) else
-                f"listed {self.devices:,} devices" if self.step == Step.DETECTED_APPS else
-                "started listing devices"]
+        if self.step == Step.DEVICES:
+            done = ["started listing devices"]
+        elif self.step == Step.DETECTED_APPS:
+            done = [f"listed {self.devices:,} devices"]
+        else:
+            done = [f"listed {self.devices:,} devices and {self.apps:,} detected apps"]
         if self.path == READ_PATH and self.step in (Step.SOFTWARE, Step.DETAILS, Step.APPLY):
             done.append(f"read the devices of {self.apps_read:,} of {self.apps:,} apps")
         if self.path == EXPORT_PATH and self.step == Step.EXPORTS:
