@@ -25,6 +25,7 @@ from functions.core.config import Settings
 from functions.core.errors import ConfigurationError
 from functions.core.model import Run, SyncKind, Trigger
 from functions.devices.slice import DeviceSlice
+from functions.devices.staging import CheckpointStore
 from functions.devices.store import InventoryTables
 from functions.directory.slice import DirectorySlice
 from functions.directory.store import DirectoryTables
@@ -250,7 +251,8 @@ class Services:
     def engine(self) -> SyncEngine:
         slices: dict[str, SyncSlice] = {
             SyncKind.DIRECTORY: DirectorySlice(self.settings, self.directory),
-            SyncKind.DEVICES: DeviceSlice(self.inventory),
+            SyncKind.DEVICES: DeviceSlice(self.inventory, CheckpointStore(self.tables),
+                                          self.settings),
         }
         return SyncEngine(self.settings, self.tenants, self.runs, self.ledger, self.graphs,
                           slices, feed=self.feed, guard=DeletionGuard(self.holds))

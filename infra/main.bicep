@@ -126,6 +126,7 @@ var tableSuffixes = [
   'webhooks'
   'deliveries'
   'consents'
+  'checkpoints'
 ]
 var tableNames = [for suffix in tableSuffixes: '${tablePrefix}${suffix}']
 

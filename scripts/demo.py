@@ -161,6 +161,16 @@ def main() -> int:
             step("its software")
             tenantsync("software", "--tenant-id", healthy)
             tenantsync("software", "--tenant-id", healthy, "--managed")
+            intune = fixture["tenants"][healthy]["intune"]
+            laptop = next(d for d, v in intune["managed_devices"].items()
+                          if v["deviceName"] == "NORTHWIND-01")
+            chrome = next(a for a, v in intune["detected_apps"].items()
+                          if v["displayName"] == "Google Chrome")
+            step("one device with its hardware (memory, MAC, TPM from a single read) and "
+                 "software")
+            tenantsync("device", "--tenant-id", healthy, "--device-id", laptop)
+            step("the devices Google Chrome is on")
+            tenantsync("devices", "--tenant-id", healthy, "--app-id", chrome)
             step("a consent link for each customer whose admin never consented")
             links = json.loads(tenantsync("partner", "consent-links", "--partner-tenant-id",
                                           partner_id, "--json", capture=True))

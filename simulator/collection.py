@@ -17,7 +17,7 @@ import orjson
 class Collection:
     """Items (dicts with an `id`) in a fixed order, with lookup by lower-case id."""
 
-    __slots__ = ("_encoded", "_index", "_items", "_selected")
+    __slots__ = ("_encoded", "_index", "_items", "_projected", "_selected")
 
     def __init__(self, items: Iterable[dict[str, Any]]) -> None:
         self._items: list[dict[str, Any]] = list(items)
@@ -25,6 +25,8 @@ class Collection:
         self._encoded: list[bytes | None] = [None] * len(self._items)
         # (offset, size, $select) -> that page's projected items as JSON, once asked for.
         self._selected: dict[tuple[int, int, tuple[str, ...]], tuple[bytes, int]] = {}
+        # $select -> each item's projection as JSON (by position), once asked for.
+        self._projected: dict[tuple[str, ...], list[bytes | None]] = {}
 
     def __len__(self) -> int:
         return len(self._items)
@@ -86,6 +88,25 @@ class Collection:
             self._selected[key] = cached
         return cached
 
+    def projected_at(
+        self, positions: Iterable[int], select: list[str],
+        project: Callable[[dict[str, Any], list[str]], dict[str, Any]],
+    ) -> list[bytes]:
+        """The JSON of the items at `positions` reduced by ``project`` to ``select``, cached
+        per item: a subset's pages (an app's devices) share the items' projections.
+        (Racing callers may both encode an item; the results are equal.)"""
+        cache = self._projected.get(tuple(select))
+        if cache is None:
+            cache = self._projected.setdefault(tuple(select), [None] * len(self._items))
+        out: list[bytes] = []
+        for pos in positions:
+            cached = cache[pos]
+            if cached is None:
+                cached = orjson.dumps(project(self._items[pos], select))
+                cache[pos] = cached
+            out.append(cached)
+        return out
+
     def where(self, name: str, value: object) -> Collection:
         """A new collection of the items whose `name` equals `value` (same order)."""
         return Collection(item for item in self._items if item.get(name) == value)
@@ -114,7 +135,6 @@ class Subset:
         self, offset: int, size: int, select: list[str],
         project: Callable[[dict[str, Any], list[str]], dict[str, Any]],
     ) -> tuple[bytes, int]:
-        """Like Collection.encoded_selected, without the per-page cache."""
+        """Like Collection.encoded_selected, from the base's per-item cache."""
         chunk = self._positions[offset : offset + size]
-        page = [project(self._base.at(pos), select) for pos in chunk]
-        return orjson.dumps(page)[1:-1], len(page)
+        return b",".join(self._base.projected_at(chunk, select, project)), len(chunk)

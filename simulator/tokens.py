@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -53,6 +54,15 @@ def verify(key: bytes, token: str) -> dict[str, Any] | None:
 
     Expiry is not checked here: callers decide what an expired token means.
     """
+    claims = _verified(key, token)
+    return None if claims is None else dict(claims)
+
+
+@functools.lru_cache(maxsize=1024)
+def _verified(key: bytes, token: str) -> dict[str, Any] | None:
+    # The same token comes with every request of a run (and every request of a batch):
+    # its signature is checked once. (Callers get a copy, so the cached claims stay as
+    # they were.)
     parts = token.split(".")
     if len(parts) != 3:
         return None

@@ -66,7 +66,8 @@ _DESCRIPTIONS = {
 
 # Our own validators name their error type after the code they mean.
 _CUSTOM_TYPES = {"invalid_guid", "invalid_scope", "invalid_run_id", "invalid_filter",
-                 "invalid_time", "invalid_source", "invalid_credential_type"}
+                 "invalid_time", "invalid_source", "invalid_credential_type",
+                 "invalid_app_id"}
 _FIELD_CODES = {"pageSize": "invalid_page_size", "continuationToken": "invalid_continuation"}
 _FRIENDLY = {
     "extra_forbidden": "unknown field",

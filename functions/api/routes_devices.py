@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from functions.api.errors import located, responses
-from functions.api.models import DevicePage, FilterValue, SyncStarted, device_out
+from functions.api.models import (
+    DeviceDetail,
+    DevicePage,
+    FilterValue,
+    Guid,
+    Prefix,
+    SyncStarted,
+    device_detail_out,
+    device_out,
+)
 from functions.api.paging import PageParams
 from functions.api.params import KEYED, ServicesDep, TenantId
 from functions.api.syncs import start_device_sync, sync_started
-from functions.core.errors import ConflictError
+from functions.core.errors import ConflictError, InputError, NotFoundError
 from functions.devices.store import DeviceFilter
 from functions.directory.store import UserFilter
 
@@ -55,12 +64,25 @@ def list_devices(
         description='Only devices whose primary user is "Azure ID: deleted" in the same '
                     "tenant's directory sync",
     )] = False,
+    app_name: Annotated[Prefix | None, Query(
+        alias="appName",
+        description="Only devices with a detected app whose name starts with this, in any "
+                    "case (e.g. chrome)",
+    )] = None,
+    app_version: Annotated[FilterValue | None, Query(
+        alias="appVersion",
+        description="With appName: only apps of this version, in any case",
+    )] = None,
 ) -> DevicePage:
     """A tenant's managed devices, by Intune ID; filters combine.
 
     `userDeleted` joins the tenant's directory sync: it needs a directory connection (409
-    `not_configured` otherwise), and pages can be short while more follow.
+    `not_configured` otherwise). `appName` (and `appVersion`) keep the devices an app is
+    on now. With either, pages can be short while more follow.
     """
+    if app_version is not None and app_name is None:
+        raise InputError("appVersion needs appName: the version of which app?",
+                         code="invalid_filter")
     tenant = services.tenants.get(tenant_id)
     user_ids = None
     if user_deleted:
@@ -72,9 +94,33 @@ def list_devices(
             )
         user_ids = {u.id for u in services.directory.users(tenant_id,
                                                            UserFilter(deleted_only=True))}
+    apps = None
+    if app_name is not None:
+        apps = services.inventory.apps_named(tenant_id, app_name, app_version)
+        if not apps:
+            return DevicePage(items=[], continuationToken=None)
     flt = DeviceFilter(retired=retired, compliance_state=compliance_state,
-                       operating_system=operating_system, user_ids=user_ids)
+                       operating_system=operating_system, user_ids=user_ids, apps=apps)
     devices, token = services.inventory.devices_page(
         tenant_id, flt, page_size=page.size, continuation=page.token
     )
     return DevicePage(items=[device_out(d) for d in devices], continuationToken=token)
+
+
+DeviceId = Annotated[Guid, Path(alias="deviceId", description="Intune managed device ID")]
+
+
+@router.get("/devices/{deviceId}", response_model=DeviceDetail,
+            responses=responses(400, 404, 503))
+def get_device(tenant_id: TenantId, device_id: DeviceId,
+               services: ServicesDep) -> DeviceDetail:
+    """One device: every field (hardware details included) and its software, the apps on it
+    now by name, then the ones that ended on it (`removed`, with `removedAt`)."""
+    services.tenants.get(tenant_id)
+    found = services.inventory.device(tenant_id, device_id)
+    if found is None:
+        raise NotFoundError(f"device {device_id} is not among tenant {tenant_id}'s synced "
+                            "devices (a device sync stores them)", code="unknown_device")
+    device, software = found
+    apps = services.inventory.detected_apps_by_id(tenant_id) if software else {}
+    return device_detail_out(device, software, apps)

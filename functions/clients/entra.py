@@ -78,21 +78,24 @@ class TokenProvider:
         key = (tenant_id, client_id, _fingerprint(credential))
         with self._lock:
             app = self._apps.get(key)
-            if app is None:
-                # Drop apps of an older credential of the same tenant and client.
-                for old in [k for k in self._apps if k[:2] == key[:2]]:
-                    del self._apps[old]
-                app = msal.ConfidentialClientApplication(
-                    client_id,
-                    client_credential=_msal_credential(credential),
-                    authority=f"{self._authority_host}/{tenant_id}",
-                    http_client=self._session,
-                    # MSAL calls the public discovery endpoint for unknown hosts unless told
-                    # not to; sovereign or local hosts set TENANTSYNC_INSTANCE_DISCOVERY=false.
-                    instance_discovery=self._instance_discovery,
-                )
-                self._apps[key] = app
+        if app is not None:
             return app
+        # Built outside the lock: MSAL reads the tenant's OpenID configuration while it
+        # builds the app (a round trip), and other tenants' tokens must not wait for it.
+        app = msal.ConfidentialClientApplication(
+            client_id,
+            client_credential=_msal_credential(credential),
+            authority=f"{self._authority_host}/{tenant_id}",
+            http_client=self._session,
+            # MSAL calls the public discovery endpoint for unknown hosts unless told
+            # not to; sovereign or local hosts set TENANTSYNC_INSTANCE_DISCOVERY=false.
+            instance_discovery=self._instance_discovery,
+        )
+        with self._lock:
+            # Drop apps of an older credential of the same tenant and client.
+            for old in [k for k in self._apps if k[:2] == key[:2] and k != key]:
+                del self._apps[old]
+            return self._apps.setdefault(key, app)  # a racing builder's app wins, if first
 
     def _drop(self, tenant_id: str, client_id: str, credential: ClientCredential) -> None:
         # MSAL answers an identical refused (400) request from its cache for 60 s: after a

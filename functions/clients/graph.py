@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import orjson
 import requests
 
+from functions.clients.claims import token_roles
 from functions.clients.retry import RETRIABLE_STATUSES, RetryPolicy
 from functions.core.config import Settings
 from functions.core.errors import GraphError, GraphThrottledError
@@ -29,6 +31,7 @@ class RequestStats:
     requests: int = 0
     throttled: int = 0
     retries: int = 0
+    batched: int = 0  # requests sent inside $batch requests (each counts once above)
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
@@ -120,6 +123,20 @@ class GraphClient:
     def _wait(self, attempt: int, hinted: float | None) -> None:
         self._sleep(self._retry.wait(attempt, hinted))
 
+    def count_batched(self, count: int, *, throttled: int = 0) -> None:
+        """Count requests answered inside a ``$batch`` (and how many of them were 429s)."""
+        with self._lock:
+            self.stats.batched += count
+            self.stats.throttled += throttled
+
+    def roles(self) -> frozenset[str]:
+        """The application permissions the app has in this tenant (its token's ``roles``).
+
+        Raises:
+            AuthenticationError: no token could be had.
+        """
+        return token_roles(self._token())
+
     def get(
         self, path_or_url: str, params: Mapping[str, str] | None = None,
         *, headers: Mapping[str, str] | None = None, digest: Any = None,
@@ -130,15 +147,33 @@ class GraphClient:
             GraphThrottledError: still throttled after the retry budget.
             GraphError: any other error status, or a transport failure that did not clear.
         """
+        return self._send("GET", path_or_url, params, headers=headers, digest=digest)
+
+    def post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST a JSON body to Graph (``$batch``, export jobs) and return the JSON answer.
+
+        Retried as a GET is: 429, 503 and 504 (and transport failures), honouring
+        ``Retry-After``. Raises as :meth:`get` does.
+        """
+        return self._send("POST", path, None, body=orjson.dumps(body))
+
+    def _send(
+        self, method: str, path_or_url: str, params: Mapping[str, str] | None, *,
+        headers: Mapping[str, str] | None = None, body: bytes | None = None,
+        digest: Any = None,
+    ) -> dict[str, Any]:
         url = path_or_url if path_or_url.startswith("https://") else self.base_url + path_or_url
         attempt = 0
         while True:
             self._count()
             auth = {**(headers or {}), "Authorization": f"Bearer {self._token()}"}
+            if body is not None:
+                auth["Content-Type"] = "application/json"
             try:
                 with self._slots:
-                    response = self._session.get(url, params=params, headers=auth,
-                                                 timeout=self._timeout)
+                    response = self._session.request(method, url, params=params, headers=auth,
+                                                     data=body, timeout=self._timeout)
+                content = response.content
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt >= self._max_retries:
                     raise GraphError(
@@ -153,10 +188,10 @@ class GraphClient:
                 continue
             if response.status_code < 400:
                 if digest is not None:
-                    digest.update(response.content)  # the body as sent, for change checks
+                    digest.update(content)  # the body as sent, for change checks
                 # orjson: a page of 1,000 devices decodes in about half json's time.
-                body: dict[str, Any] = orjson.loads(response.content)
-                return body
+                answer: dict[str, Any] = orjson.loads(content)
+                return answer
             graph_code, message, request_id = _error_fields(response)
             if response.status_code in RETRIABLE_STATUSES and attempt < self._max_retries:
                 self._count(throttled=response.status_code == 429, retry=True)
@@ -179,6 +214,39 @@ class GraphClient:
                 f"Graph answered {response.status_code} {graph_code}: {message}".rstrip(": "),
                 status=response.status_code, graph_code=graph_code, request_id=request_id,
             )
+
+    def download(self, url: str, *, spool_bytes: int = 16 << 20) -> IO[bytes]:
+        """Fetch a signed download URL (an export's zip on Azure Storage) into a file,
+        rewound, and count it as a request. No bearer token is sent: the URL carries its own
+        signature, and our token must never reach another host.
+
+        Raises:
+            GraphError: ``graph_<status>`` for an error answer (an expired URL is 403),
+            ``graph_unreachable`` for a transport failure.
+        """
+        if not url.startswith("https://"):
+            raise GraphError("A download URL that is not https was refused", status=0,
+                             code="graph_bad_next_link")
+        self._count()
+        try:
+            with self._slots, self._session.get(url, timeout=self._timeout,
+                                                stream=True) as response:
+                if response.status_code >= 400:
+                    storage_code = response.headers.get("x-ms-error-code", "")
+                    raise GraphError(
+                        f"The download answered {response.status_code} {storage_code}".rstrip(),
+                        status=response.status_code, graph_code=storage_code,
+                    )
+                # Returned open (rewound): the caller reads and closes it.
+                spool: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+                    max_size=spool_bytes)
+                for chunk in response.iter_content(chunk_size=1 << 16):
+                    spool.write(chunk)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise GraphError(f"The download could not be read ({type(exc).__name__})",
+                             status=0, code="graph_unreachable") from None
+        spool.seek(0)
+        return spool
 
     def pages(
         self, path: str, params: Mapping[str, str] | None = None, *, digest: Any = None

@@ -14,6 +14,7 @@ from typing import Any
 # Entity kinds the syncs record today.
 USER, GROUP, MEMBERSHIP = "user", "group", "membership"
 DEVICE, DETECTED_APP, MANAGED_APP = "device", "detectedApp", "managedApp"
+DEVICE_SOFTWARE = "deviceSoftware"  # the detected apps on one device
 
 # Change kinds: directory records are created, updated, deleted (marked "Azure ID:
 # deleted"), restored; memberships added and ended; devices retired; apps detected,

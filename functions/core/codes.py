@@ -36,11 +36,7 @@ OUTCOMES: dict[E, Outcome] = {
     E.SECRET_REQUIRED: _BAD_REQUEST, E.CUSTOMERS_REQUIRED: _BAD_REQUEST,
     E.INVALID_CURSOR: _BAD_REQUEST, E.UNKNOWN_PARAMETER: _BAD_REQUEST,
     E.INVALID_PATH: _BAD_REQUEST, E.INVALID_URL: _BAD_REQUEST,
-    E.DESTINATION_REFUSED: _BAD_REQUEST,
-    # what it names does not exist
-    E.NOT_FOUND: Outcome(404, None), E.UNKNOWN_TENANT: Outcome(404, None),
-    E.UNKNOWN_RUN: Outcome(404, None), E.UNKNOWN_PARTNER: Outcome(404, None),
-    E.UNKNOWN_WEBHOOK: Outcome(404, None), E.UNKNOWN_DELIVERY: Outcome(404, None),
+    E.DESTINATION_REFUSED: _BAD_REQUEST, E.INVALID_APP_ID: _BAD_REQUEST,
     E.INVALID_CREDENTIAL_TYPE: _BAD_REQUEST, E.INVALID_CONSENT_STATE: _BAD_REQUEST,
     # a certificate that is not a usable key and certificate: the admin's upload (400), or
     # what Key Vault holds when a run reads it (the tenant is failing)
@@ -49,7 +45,9 @@ OUTCOMES: dict[E, Outcome] = {
     # what it names does not exist
     E.NOT_FOUND: Outcome(404, None), E.UNKNOWN_TENANT: Outcome(404, None),
     E.UNKNOWN_RUN: Outcome(404, None), E.UNKNOWN_PARTNER: Outcome(404, None),
-    E.UNKNOWN_CONSENT: Outcome(404, None),
+    E.UNKNOWN_WEBHOOK: Outcome(404, None), E.UNKNOWN_DELIVERY: Outcome(404, None),
+    E.UNKNOWN_CONSENT: Outcome(404, None), E.UNKNOWN_DEVICE: Outcome(404, None),
+    E.UNKNOWN_APP: Outcome(404, None),
     E.CONSENT_LINK_EXPIRED: Outcome(410, None),  # gone: the portal makes a new link
     E.METHOD_NOT_ALLOWED: Outcome(405, None),
     # it clashes with the current state
@@ -93,6 +91,10 @@ OUTCOMES: dict[E, Outcome] = {
     E.GRAPH_UNREACHABLE: Outcome(502, Health.FAILING),
     E.GRAPH_BAD_NEXT_LINK: Outcome(502, Health.FAILING),
     E.GRAPH_THROTTLED: Outcome(503, Health.FAILING),
+    # a read cut part-way with its progress saved: not a failure (see PROGRESSING)
+    E.INVENTORY_IN_PROGRESS: Outcome(409, Health.IN_PROGRESS),
+    # another run took the tenant's read over: this one stops and writes nothing more
+    E.CHECKPOINT_TAKEN: Outcome(409, None),
     # a dependency failed: try again later
     E.AUTHORITY_UNREACHABLE: Outcome(502, Health.FAILING),
     E.AUTHORITY_THROTTLED: Outcome(503, Health.FAILING),
@@ -114,6 +116,8 @@ STANDING = frozenset({Health.EXCLUDED, Health.INACTIVE, Health.UNSUPPORTED,
 
 # Healths of a run that waits for a person (a held sync): not a failure either.
 WAITING = frozenset({Health.DELETION_HELD})
+# Healths of a read that is going well but is not done yet: not failures either.
+PROGRESSING = frozenset({Health.IN_PROGRESS})
 
 
 def outcome(code: str) -> Outcome:

@@ -119,6 +119,14 @@ class Settings:
     partner_app: DeploymentApp = NO_APP
     public_url: str | None = None
     consent_link_hours: float = 72.0
+    # A device read stops (its progress saved for the next run) once it has read this long:
+    # well under Flex Consumption's 30-minute function timeout, leaving room for the write.
+    run_time_budget_seconds: float = 1200.0
+    # A read part-way older than this starts over rather than resume.
+    checkpoint_max_age_hours: float = 24.0
+    # Intune's budget per app and tenant (managedDevices, detectedApps): requests per window.
+    intune_budget: int = 2000
+    intune_window_seconds: float = 20.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -207,6 +215,11 @@ class Settings:
             partner_app=_deployment_app(get, "PARTNER"),
             public_url=_public_url(get),
             consent_link_hours=max(0.01, number("TENANTSYNC_CONSENT_LINK_HOURS", 72.0)),
+            run_time_budget_seconds=max(0.0, number("TENANTSYNC_RUN_TIME_BUDGET_SECONDS",
+                                                    1200.0)),
+            checkpoint_max_age_hours=number("TENANTSYNC_CHECKPOINT_MAX_AGE_HOURS", 24.0),
+            intune_budget=max(1, int(number("TENANTSYNC_INTUNE_BUDGET", 2000))),
+            intune_window_seconds=max(0.1, number("TENANTSYNC_INTUNE_WINDOW_SECONDS", 20.0)),
         )
 
     def require_storage(self) -> None:

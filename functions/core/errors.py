@@ -46,6 +46,7 @@ class ErrorCode(StrEnum):
     PRIVATE_KEY_REQUIRED = "private_key_required"
     CERTIFICATE_KEY_MISMATCH = "certificate_key_mismatch"
     INVALID_CONSENT_STATE = "invalid_consent_state"
+    INVALID_APP_ID = "invalid_app_id"
     # what it names does not exist
     NOT_FOUND = "not_found"
     UNKNOWN_TENANT = "unknown_tenant"
@@ -55,6 +56,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_DELIVERY = "unknown_delivery"
     UNKNOWN_CONSENT = "unknown_consent"
     CONSENT_LINK_EXPIRED = "consent_link_expired"
+    UNKNOWN_DEVICE = "unknown_device"
+    UNKNOWN_APP = "unknown_app"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # it clashes with the current state
     CONFLICT = "conflict"
@@ -107,6 +110,9 @@ class ErrorCode(StrEnum):
     GRAPH_THROTTLED = "graph_throttled"
     GRAPH_UNREACHABLE = "graph_unreachable"
     GRAPH_BAD_NEXT_LINK = "graph_bad_next_link"
+    # a read too large for one run: its progress is saved and the next run resumes it
+    INVENTORY_IN_PROGRESS = "inventory_in_progress"
+    CHECKPOINT_TAKEN = "checkpoint_taken"
     # a dependency failed: try again later
     AUTHORITY_UNREACHABLE = "authority_unreachable"
     AUTHORITY_THROTTLED = "authority_throttled"

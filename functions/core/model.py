@@ -81,6 +81,7 @@ class Health(StrEnum):
     UNSUPPORTED = "unsupported"  # e.g. a customer bought through an indirect reseller
     DELETION_HELD = "deletion_held"  # the deletion guard holds a sync until it is released
     AWAITING_GROUP = "awaiting_group"  # consented without a level-0 group: choose one
+    IN_PROGRESS = "in_progress"  # a read too large for one run, resumed by the next
 
 
 class CredentialType(StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -52,10 +53,44 @@ class DeviceRecord:
     total_storage_bytes: int | None
     free_storage_bytes: int | None
     is_encrypted: bool | None
+    # Details: a single read of the device returns them (the list leaves them empty); kept
+    # until the device checks in again. ``details_as_of``: the check-in they were read at.
+    physical_memory_bytes: int | None = None
+    udid: str | None = None
+    iccid: str | None = None
+    enrollment_profile: str | None = None
+    tpm_version: str | None = None
+    details_as_of: str | None = None
+    # Only the DevicesWithInventory export has these (the export path); null otherwise.
+    processor_architecture: str | None = None
+    tpm_manufacturer_id: str | None = None
+    tpm_manufacturer_version: str | None = None
+    bios_version: str | None = None
     retired: bool = False
     retired_at: datetime | None = None
     # When a run last wrote a change of it (not compared: an unchanged read keeps it).
     changed_at: datetime | None = field(default=None, compare=False)
+
+
+# The details a single read gives (``ethernet_mac`` too: the list leaves it null), and the
+# export-only columns, as DeviceRecord fields in the order they are staged.
+DETAIL_FIELDS = ("physical_memory_bytes", "ethernet_mac", "iccid", "udid",
+                 "enrollment_profile", "tpm_version")
+EXTRA_FIELDS = ("processor_architecture", "tpm_manufacturer_id", "tpm_manufacturer_version",
+                "bios_version")
+Details = tuple[Any, ...]  # values of DETAIL_FIELDS (or EXTRA_FIELDS), in that order
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSoftware:
+    """The detected apps on one device: those found on it now (ids, sorted) and those that
+    ended on it, each with the time it was no longer found (kept, never deleted).
+
+    A detected app's id names one version of one app, so an id carries the version."""
+
+    id: str  # the device's Intune id
+    apps: tuple[str, ...] = ()
+    ended: tuple[tuple[str, str], ...] = ()  # (app id, ISO time), sorted
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,23 +131,38 @@ class Organization:
 
 @dataclass
 class Inventory:
-    """What one read of a tenant's Intune data found; ``complete`` per collection."""
+    """What one read of a tenant's Intune data found; ``complete`` per part.
+
+    Devices are as the list gives them; their details (and export columns) read this time
+    are apart, by device id, so that the plan can keep the stored ones of the others.
+    ``in_progress``: the read stopped part-way with its progress saved (``error`` says how
+    far); nothing of it is to be compared or written yet.
+    """
 
     organization: Organization | None = None
     devices: dict[str, DeviceRecord] = field(default_factory=dict)
     detected_apps: dict[str, DetectedAppRecord] = field(default_factory=dict)
     managed_apps: dict[str, ManagedAppRecord] = field(default_factory=dict)
+    software: dict[str, tuple[str, ...]] = field(default_factory=dict)  # device -> app ids
+    details: dict[str, Details] = field(default_factory=dict)
+    extras: dict[str, Details] = field(default_factory=dict)
     devices_complete: bool = False
     detected_apps_complete: bool = False
     managed_apps_complete: bool = False
+    software_complete: bool = False  # every app's devices were read
+    details_complete: bool = False  # every wanted detail read had an answer
+    in_progress: bool = False
     error_code: str = ""
     error: str = ""
-    raw: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # as Graph sent them
-    digest: str = ""  # of the raw listings; empty unless every listing was complete
+    digest: str = ""  # of the whole read; empty unless it is complete
+    # Ends the read once it was applied (its saved progress is dropped); None for none.
+    finish: Callable[[], None] | None = None
 
     @property
     def complete(self) -> bool:
-        return self.devices_complete and self.detected_apps_complete and self.managed_apps_complete
+        return (self.devices_complete and self.detected_apps_complete
+                and self.managed_apps_complete and self.software_complete
+                and self.details_complete)
 
 
 # Graph property -> DeviceRecord field, for $select and for parsing.
@@ -125,10 +175,16 @@ DEVICE_FIELDS = {
     "azureADDeviceId": "azure_ad_device_id", "userId": "user_id",
     "userPrincipalName": "user_upn", "emailAddress": "user_email",
     "userDisplayName": "user_display_name", "imei": "imei", "meid": "meid",
-    "wiFiMacAddress": "wifi_mac", "ethernetMacAddress": "ethernet_mac",
+    "wiFiMacAddress": "wifi_mac",
     "totalStorageSpaceInBytes": "total_storage_bytes",
     "freeStorageSpaceInBytes": "free_storage_bytes", "isEncrypted": "is_encrypted",
 }
+# What a single read of a device selects: the v1.0 managedDevice page says these come back
+# at their default in List managedDevices, "an individual GET call with select query
+# options is needed to retrieve actual values". (activationLockBypassCode is one too; it
+# unlocks the device, so it is never read.)
+DETAIL_SELECT = ("id,physicalMemoryInBytes,ethernetMacAddress,iccid,udid,"
+                 "enrollmentProfileName,deviceHealthAttestationState")
 DETECTED_APP_SELECT = "id,displayName,version,publisher,platform,deviceCount,sizeInByte"
 MOBILE_APP_SELECT = "id,displayName,publisher"
 
@@ -169,10 +225,19 @@ def device_from_graph(item: dict[str, Any]) -> DeviceRecord:
         _object_id(get("azureADDeviceId")), _object_id(get("userId")),
         get("userPrincipalName") or None, get("emailAddress") or None,
         get("userDisplayName") or None, get("imei") or None, get("meid") or None,
-        get("wiFiMacAddress") or None, get("ethernetMacAddress") or None,
+        get("wiFiMacAddress") or None, None,  # ethernetMacAddress: a detail (see below)
         _int(get("totalStorageSpaceInBytes")), _int(get("freeStorageSpaceInBytes")),
         encrypted if isinstance(encrypted, bool) else None,
     )
+
+
+def details_from_graph(item: dict[str, Any]) -> Details:
+    """The details of one device as a single read with ``DETAIL_SELECT`` gives them."""
+    health = item.get("deviceHealthAttestationState")
+    tpm = health.get("tpmVersion") if isinstance(health, dict) else None
+    memory = _int(item.get("physicalMemoryInBytes"))
+    return (memory or None, _text(item.get("ethernetMacAddress")), _text(item.get("iccid")),
+            _text(item.get("udid")), _text(item.get("enrollmentProfileName")), _text(tpm))
 
 
 def detected_app_from_graph(item: dict[str, Any]) -> DetectedAppRecord:

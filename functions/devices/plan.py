@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from functions.core import changes as ch
 from functions.core.changes import Change, record_version
 from functions.core.model import ChangeCounts
-from functions.devices.model import DetectedAppRecord, DeviceRecord, Inventory, ManagedAppRecord
+from functions.devices.model import (
+    DETAIL_FIELDS,
+    EXTRA_FIELDS,
+    DetectedAppRecord,
+    DeviceRecord,
+    DeviceSoftware,
+    Inventory,
+    ManagedAppRecord,
+)
+from functions.storage.entities import iso
 
 
 @dataclass
@@ -17,6 +28,7 @@ class StoredInventory:
     devices: dict[str, DeviceRecord] = field(default_factory=dict)
     detected_apps: dict[str, DetectedAppRecord] = field(default_factory=dict)
     managed_apps: dict[str, ManagedAppRecord] = field(default_factory=dict)
+    software: dict[str, DeviceSoftware] = field(default_factory=dict)
     # Where they are stored (the inventory table's bucket count, 0 when nothing is, and
     # rows left over from an earlier layout); the diff never looks at it.
     buckets: int = 0
@@ -28,14 +40,18 @@ class InventoryChanges:
     devices: list[DeviceRecord] = field(default_factory=list)
     detected_apps: list[DetectedAppRecord] = field(default_factory=list)
     managed_apps: list[ManagedAppRecord] = field(default_factory=list)
+    software: list[DeviceSoftware] = field(default_factory=list)
     device_counts: ChangeCounts = field(default_factory=ChangeCounts)
     app_counts: ChangeCounts = field(default_factory=ChangeCounts)
     # What each written record's change is (the change feed's entries).
     entries: list[Change] = field(default_factory=list)
+    links_ended: int = 0  # apps no longer found on a device (kept, marked with the time)
+    finish: Callable[[], None] | None = None  # ends the read they came from, once written
 
     @property
     def entity_count(self) -> int:
-        return len(self.devices) + len(self.detected_apps) + len(self.managed_apps)
+        return (len(self.devices) + len(self.detected_apps) + len(self.managed_apps)
+                + len(self.software))
 
 
 def _plan(
@@ -53,20 +69,102 @@ def _plan(
             counts.marked_deleted += 1
 
 
+_FIELDS = tuple(f.name for f in fields(DeviceRecord))
+_ALL = attrgetter(*_FIELDS)
+# What the list gives (the rest are details, export columns and our own marks).
+_LISTED = attrgetter(*(name for name in _FIELDS if name not in
+                       {*DETAIL_FIELDS, *EXTRA_FIELDS, "details_as_of", "retired", "retired_at"}))
+_DETAIL_AT = tuple(_FIELDS.index(name) for name in (*DETAIL_FIELDS, "details_as_of"))
+_EXTRA_AT = tuple(_FIELDS.index(name) for name in EXTRA_FIELDS)
+
+
+def with_details(inventory: Inventory, stored: dict[str, DeviceRecord]) -> dict[str, DeviceRecord]:
+    """The listed devices with their details: read this time (as of the check-in the list
+    gives), else as stored; the export columns likewise."""
+    merged: dict[str, DeviceRecord] = {}
+    details, extras = inventory.details, inventory.extras
+    for device_id, listed in inventory.devices.items():
+        old = stored.get(device_id)
+        read, exported = details.get(device_id), extras.get(device_id)
+        if (old is not None and read is None and exported is None and not old.retired
+                and _LISTED(listed) == _LISTED(old)):
+            merged[device_id] = old  # as stored: nothing of it was read anew
+            continue
+        if old is None and read is None and exported is None:
+            merged[device_id] = listed
+            continue
+        values = list(_ALL(listed))
+        kept = _ALL(old) if old is not None else None
+        if read is not None:
+            for at, value in zip(_DETAIL_AT, (*read, listed.last_sync_at), strict=True):
+                values[at] = value
+        elif kept is not None:
+            for at in _DETAIL_AT:
+                values[at] = kept[at]
+        if exported is not None:
+            for at, value in zip(_EXTRA_AT, exported, strict=True):
+                values[at] = value
+        elif kept is not None:
+            for at in _EXTRA_AT:
+                values[at] = kept[at]
+        merged[device_id] = DeviceRecord(*values)
+    return merged
+
+
+def plan_software(
+    inventory: Inventory, stored: dict[str, DeviceSoftware], now: datetime
+) -> tuple[list[DeviceSoftware], int]:
+    """Each listed device's software as found, and how many links ended.
+
+    An app found on a device before and not now ends its link (kept, with the time), only
+    when every app's devices were read; an app found again restores it. Devices not listed
+    keep what they had.
+    """
+    changed: list[DeviceSoftware] = []
+    ended_count = 0
+    complete = inventory.software_complete
+    when = iso(now)
+    for device_id in inventory.devices:
+        found = inventory.software.get(device_id, ())
+        old = stored.get(device_id)
+        if old is None:
+            if found:
+                changed.append(DeviceSoftware(device_id, found))
+            continue
+        apps = found if complete else tuple(sorted(set(old.apps) | set(found)))
+        current = set(apps)
+        gone = [(app, when) for app in old.apps if app not in current]
+        ended = tuple(sorted([e for e in old.ended if e[0] not in current] + gone))
+        new = DeviceSoftware(device_id, apps, ended)
+        if new != old:
+            changed.append(new)
+            ended_count += len(gone)
+    return changed, ended_count
+
+
 def plan_inventory_changes(
     inventory: Inventory, stored: StoredInventory, now: datetime
 ) -> InventoryChanges:
-    """Devices gone from a complete listing are retired; apps gone are marked removed.
+    """Devices gone from a complete listing are retired; apps gone are marked removed; apps
+    gone from a device end their link there.
 
-    Nothing is retired or removed from an incomplete listing.
+    Nothing is retired, removed or ended from an incomplete read.
     """
     changes = InventoryChanges()
-    _plan(inventory.devices, stored.devices, inventory.devices_complete, now,
+    devices = with_details(inventory, stored.devices)
+    _plan(devices, stored.devices, inventory.devices_complete, now,
           "retired", "retired_at", changes.devices, changes.device_counts)
     _plan(inventory.detected_apps, stored.detected_apps, inventory.detected_apps_complete, now,
           "removed", "removed_at", changes.detected_apps, changes.app_counts)
     _plan(inventory.managed_apps, stored.managed_apps, inventory.managed_apps_complete, now,
           "removed", "removed_at", changes.managed_apps, changes.app_counts)
+    changes.software, changes.links_ended = plan_software(inventory, stored.software, now)
+    # A device whose software alone changed is an updated device.
+    counted = {d.id for d in changes.devices}
+    software_only = sum(1 for s in changes.software
+                        if s.id not in counted and s.id in stored.devices)
+    changes.device_counts.updated += software_only
+    changes.device_counts.unchanged -= software_only
     # Every written record carries the time of this run; the feed says what it did.
     changes.devices = [replace(d, changed_at=now) for d in changes.devices]
     changes.detected_apps = [replace(a, changed_at=now) for a in changes.detected_apps]
@@ -80,6 +178,11 @@ def plan_inventory_changes(
             kind = _kind(record, before.get(record.id), flag, kinds)
             changes.entries.append(Change(entity, record.id, kind, record.name,
                                           record_version(record)))
+    # A device's software changed (apps found on it, links ended): one entry per device,
+    # whose record (GET .../devices/{id}) lists its software now.
+    for software in changes.software:
+        changes.entries.append(Change(ch.DEVICE_SOFTWARE, software.id, ch.CHANGED, "",
+                                      record_version(software)))
     return changes
 
 

@@ -1,19 +1,23 @@
-"""Reads one tenant's organization and Intune inventory from Graph into an :class:`Inventory`."""
+"""Reads one tenant's organization and its Intune listings (managed devices, detected apps,
+mobile apps) from Graph: a listing at a time, each page paced and digested as sent."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from functions.clients.graph import GraphClient
+from functions.clients.pacing import RequestPacer
 from functions.core.errors import GraphError, TenantError
 from functions.devices.model import (
     DETECTED_APP_SELECT,
     DEVICE_FIELDS,
     MOBILE_APP_SELECT,
-    Inventory,
+    Organization,
     detected_app_from_graph,
     device_from_graph,
     managed_app_from_graph,
@@ -24,21 +28,31 @@ log = logging.getLogger("tenantsync.devices")
 
 NOT_LICENSED = "Request not applicable to target tenant"
 DEVICE_SELECT = ",".join(DEVICE_FIELDS)
+DEVICE_PERMISSION = "DeviceManagementManagedDevices.Read.All"
 
 # Listing -> (path, query, permission it needs).
 _LISTINGS: dict[str, tuple[str, dict[str, str], str]] = {
     "devices": ("/deviceManagement/managedDevices",
-                {"$select": DEVICE_SELECT, "$top": "1000"},
-                "DeviceManagementManagedDevices.Read.All"),
+                {"$select": DEVICE_SELECT, "$top": "1000"}, DEVICE_PERMISSION),
     # Graph serves detected apps 50 a page whatever $top says.
     "detected_apps": ("/deviceManagement/detectedApps", {"$select": DETECTED_APP_SELECT},
-                      "DeviceManagementManagedDevices.Read.All"),
+                      DEVICE_PERMISSION),
     "managed_apps": ("/deviceAppManagement/mobileApps", {"$select": MOBILE_APP_SELECT},
                      "DeviceManagementApps.Read.All"),
 }
 
+# Part of every digest: a change to how Graph items become records changes every digest,
+# so that the next sync after an upgrade rewrites what the new parsing yields.
+PARSING_VERSION = "2"
 
-def _fatal(exc: GraphError, tenant_id: str, permission: str) -> TenantError | None:
+PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "devices": device_from_graph,
+    "detected_apps": detected_app_from_graph,
+    "managed_apps": managed_app_from_graph,
+}
+
+
+def fatal(exc: GraphError, tenant_id: str, permission: str) -> TenantError | None:
     """Errors that make the whole tenant's run fail (with its fix), not just one listing."""
     if NOT_LICENSED in exc.message:
         return TenantError(
@@ -56,78 +70,72 @@ def _fatal(exc: GraphError, tenant_id: str, permission: str) -> TenantError | No
     return None
 
 
-# Part of every digest: a change to how Graph items become records changes every digest,
-# so that the next sync after an upgrade rewrites what the new parsing yields.
-PARSING_VERSION = "1"
+def read_organization(graph: GraphClient, tenant_id: str) -> Organization | None:
+    """The tenant's organization (name, domains).
 
-_PARSERS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "devices": device_from_graph,
-    "detected_apps": detected_app_from_graph,
-    "managed_apps": managed_app_from_graph,
-}
-
-
-class InventoryReader:
-    def __init__(self, graph: GraphClient, tenant_id: str) -> None:
-        self._graph = graph
-        self._tenant_id = tenant_id
-
-    def read(self) -> Inventory:
-        """Read organization, devices, detected apps and managed apps.
-
-        The listings are kept as Graph sent them, with a digest of them; turning them into
-        records (``parse``) is left to a caller whose digest differs from the last one.
-
-        Raises:
-            TenantError: Intune not licensed, a permission missing, or the organization
-            unreadable. A listing that fails part-way is returned incomplete instead.
-        """
-        inventory = Inventory()
-        try:
-            body = self._graph.get("/organization",
-                                   {"$select": "id,displayName,verifiedDomains"})
-        except GraphError as exc:
-            raise _fatal(exc, self._tenant_id, "Organization.Read.All (or Directory.Read.All)") or \
-                TenantError(f"Reading the organization failed: {exc.message}",
-                            code=exc.code) from None
-        orgs = body.get("value") or []
-        if orgs:
-            inventory.organization = organization_from_graph(orgs[0])
-        # The pages' bodies as Graph sent them: equal bytes make equal records. (A body
-        # that differs only in a paging token costs a full comparison, never a wrong skip.)
-        digest = hashlib.sha256(PARSING_VERSION.encode())
-        complete = True
-        for name in _LISTINGS:
-            items, listed = self._list(name, inventory, digest)
-            inventory.raw[name] = items
-            setattr(inventory, f"{name}_complete", listed)
-            complete = complete and listed
-        inventory.digest = digest.hexdigest() if complete else ""
-        return inventory
-
-    def _list(
-        self, name: str, inventory: Inventory, digest: Any
-    ) -> tuple[list[dict[str, Any]], bool]:
-        path, query, permission = _LISTINGS[name]
-        found: list[dict[str, Any]] = []
-        try:
-            for page in self._graph.pages(path, query, digest=digest):
-                found.extend(page)
-        except GraphError as exc:
-            fatal = _fatal(exc, self._tenant_id, permission)
-            if fatal is not None:
-                raise fatal from None
-            if not inventory.error_code:
-                inventory.error_code = exc.code
-                inventory.error = (f"Listing {name.replace('_', ' ')} failed part-way: "
-                                   f"{exc.message} (request {exc.request_id})")
-            log.warning("incomplete listing", extra={"tenant_id": self._tenant_id, "listing": name})
-            return found, False
-        return found, True
+    Raises:
+        TenantError: a permission missing, or the organization unreadable.
+    """
+    try:
+        body = graph.get("/organization", {"$select": "id,displayName,verifiedDomains"})
+    except GraphError as exc:
+        raise fatal(exc, tenant_id, "Organization.Read.All (or Directory.Read.All)") or \
+            TenantError(f"Reading the organization failed: {exc.message}",
+                        code=exc.code) from None
+    orgs = body.get("value") or []
+    return organization_from_graph(orgs[0]) if orgs else None
 
 
-def parse(inventory: Inventory) -> None:
-    """Turn the raw listings into records, keyed by id (in place)."""
-    for name, parser in _PARSERS.items():
-        records = (parser(item) for item in inventory.raw.get(name, ()))
-        setattr(inventory, name, {record.id: record for record in records})
+@dataclass
+class Listing:
+    """One listing as read: its records (as parsed), whether it was read to its end, the
+    digest of its pages as Graph sent them, and why it stopped if it did."""
+
+    records: list[Any] = field(default_factory=list)
+    complete: bool = False
+    digest: str = ""
+    error_code: str = ""
+    error: str = ""
+
+
+def read_listing(graph: GraphClient, name: str, tenant_id: str,
+                 pacer: RequestPacer | None = None) -> Listing:
+    """Read a listing (``devices``, ``detected_apps`` or ``managed_apps``) page by page,
+    each page granted by ``pacer`` first.
+
+    Raises:
+        TenantError: Intune not licensed, or a permission missing. A listing that fails
+        part-way is returned incomplete instead.
+    """
+    path, query, permission = _LISTINGS[name]
+    parse = PARSERS[name]
+    listing = Listing()
+    # The pages' bodies as Graph sent them: equal bytes make equal records. (A body that
+    # differs only in a paging token costs a full comparison, never a wrong skip.)
+    digest = hashlib.sha256(PARSING_VERSION.encode())
+    host = urlsplit(graph.base_url).netloc
+    url: str | None = path
+    params: dict[str, str] | None = query
+    try:
+        while url:
+            if pacer is not None:
+                pacer.take(1)
+            body = graph.get(url, params, digest=digest)
+            listing.records.extend(parse(item) for item in body.get("value") or [])
+            next_link = body.get("@odata.nextLink")
+            url, params = (str(next_link), None) if next_link else (None, None)
+            # Our bearer token goes only to the configured Graph host.
+            if url and urlsplit(url).netloc != host:
+                raise GraphError("Graph returned a nextLink to another host; refusing to "
+                                 "follow it", status=0, code="graph_bad_next_link")
+    except GraphError as exc:
+        found = fatal(exc, tenant_id, permission)
+        if found is not None:
+            raise found from None
+        listing.error_code = exc.code
+        listing.error = (f"Listing {name.replace('_', ' ')} failed part-way: "
+                         f"{exc.message} (request {exc.request_id})")
+        log.warning("incomplete listing", extra={"tenant_id": tenant_id, "listing": name})
+        return listing
+    listing.complete, listing.digest = True, digest.hexdigest()
+    return listing

@@ -11,12 +11,13 @@ from typing import Any
 from functions.clients.graph import GraphClient
 from functions.core import changes as ch
 from functions.core.changes import Change, written_as_planned
-from functions.core.config import DEFAULT_GRAPH_SCOPE
+from functions.core.config import DEFAULT_GRAPH_SCOPE, Settings
 from functions.core.errors import ErrorCode, TenantSyncError
 from functions.core.model import AppConnection, Run, SyncKind, TenantRecord
+from functions.devices.cycle import InventoryCycle
 from functions.devices.model import Inventory
 from functions.devices.plan import InventoryChanges, StoredInventory, plan_inventory_changes
-from functions.devices.reader import InventoryReader, parse
+from functions.devices.staging import CheckpointStore
 from functions.devices.store import InventoryTables
 from functions.storage.tables import WriteStats
 
@@ -24,6 +25,8 @@ from functions.storage.tables import WriteStats
 @dataclass
 class DeviceSlice:
     tables: InventoryTables
+    checkpoints: CheckpointStore
+    settings: Settings
 
     kind = SyncKind.DEVICES
     incomplete_note = "Nothing was retired by this run."
@@ -50,7 +53,10 @@ class DeviceSlice:
         return None
 
     def read(self, graph: GraphClient, tenant: TenantRecord) -> Inventory:
-        return InventoryReader(graph, tenant.tenant_id).read()
+        """As much of the tenant's inventory as this run's time allows: a whole read, or one
+        ``in_progress`` whose progress is saved for the next run (docs/inventory.md)."""
+        return InventoryCycle(graph, tenant.tenant_id, checkpoints=self.checkpoints,
+                              tables=self.tables, settings=self.settings).read()
 
     def observe(self, tenant: TenantRecord, read: Inventory, run: Run) -> bool:
         org = read.organization
@@ -65,16 +71,18 @@ class DeviceSlice:
         return read.digest
 
     def count_unchanged(self, read: Inventory, run: Run) -> None:
-        raw = read.raw
-        run.devices.unchanged = len(raw["devices"])
-        run.apps.unchanged = len(raw["detected_apps"]) + len(raw["managed_apps"])
+        run.devices.unchanged = len(read.devices)
+        run.apps.unchanged = len(read.detected_apps) + len(read.managed_apps)
+        if read.finish is not None:
+            read.finish()  # the read needs nothing written: it is over
 
     def load(self, tenant_id: str) -> StoredInventory:
         return self.tables.load(tenant_id)
 
     def plan(self, read: Inventory, stored: StoredInventory, now: datetime) -> InventoryChanges:
-        parse(read)  # only now: an unchanged read is never parsed
-        return plan_inventory_changes(read, stored, now)
+        changes = plan_inventory_changes(read, stored, now)
+        changes.finish = read.finish
+        return changes
 
     def count(self, changes: InventoryChanges, run: Run) -> None:
         run.devices, run.apps = changes.device_counts, changes.app_counts
@@ -84,7 +92,10 @@ class DeviceSlice:
 
     def write(self, tenant_id: str, stored: StoredInventory,
               changes: InventoryChanges) -> WriteStats:
-        return self.tables.write(tenant_id, stored, changes)
+        written = self.tables.write(tenant_id, stored, changes)
+        if changes.finish is not None:
+            changes.finish()  # written: the read is over, its saved progress goes
+        return written
 
     def feed(self, changes: InventoryChanges) -> list[Change]:
         return changes.entries
@@ -92,6 +103,6 @@ class DeviceSlice:
     def settled(self, stored: StoredInventory, changes: list[Change]) -> list[Change]:
         by_kind: dict[str, dict[str, Any]] = {
             ch.DEVICE: stored.devices, ch.DETECTED_APP: stored.detected_apps,
-            ch.MANAGED_APP: stored.managed_apps}
+            ch.MANAGED_APP: stored.managed_apps, ch.DEVICE_SOFTWARE: stored.software}
         return written_as_planned(
             changes, lambda entity, entity_id: by_kind.get(entity, {}).get(entity_id))

@@ -5,25 +5,34 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from functions.core.errors import InputError
-from functions.devices.model import DetectedAppRecord, DeviceRecord, ManagedAppRecord
+from functions.devices.model import (
+    DetectedAppRecord,
+    DeviceRecord,
+    DeviceSoftware,
+    ManagedAppRecord,
+)
 from functions.devices.plan import InventoryChanges, StoredInventory
+from functions.devices.staging import CHECKPOINT_TABLE
 from functions.storage.entities import Entity
 from functions.storage.packed import (
     LAYOUT_ROW,
     Packing,
+    bucket_of,
     parse_row_key,
     row_key,
 )
 from functions.storage.tables import MAX_BATCH, TableStore, WriteStats, entity_chars
 
 # The kinds packed into a tenant's inventory rows (property name prefix -> record type).
+# (A device's software is keyed by the device's id, so it lives in the device's bucket.)
 PACKING = Packing({
     "devices": DeviceRecord, "detectedapps": DetectedAppRecord, "managedapps": ManagedAppRecord,
+    "software": DeviceSoftware,
 })
 
 
@@ -33,13 +42,19 @@ class DeviceFilter:
     compliance_state: str | None = None
     operating_system: str | None = None
     user_ids: set[str] | None = None  # only devices whose primary user is one of these
+    apps: frozenset[str] | None = None  # only devices that have one of these apps now
 
     def matches(self, device: DeviceRecord) -> bool:
-        """Whether ``device`` passes every filter (texts compared in any case)."""
+        """Whether ``device`` passes every filter but ``apps`` (texts compared in any case)."""
         return ((self.retired is None or device.retired == self.retired)
                 and _same(self.compliance_state, device.compliance_state)
                 and _same(self.operating_system, device.operating_system)
                 and (self.user_ids is None or device.user_id in self.user_ids))
+
+    def has_apps(self, device: DeviceRecord, software: DeviceSoftware | None) -> bool:
+        """Whether the device has one of ``apps`` now (always, without an app filter)."""
+        return self.apps is None or (software is not None
+                                     and not self.apps.isdisjoint(software.apps))
 
 
 def _same(wanted: str | None, value: str | None) -> bool:
@@ -58,7 +73,26 @@ class InventoryTables:
     def load(self, tenant_id: str) -> StoredInventory:
         """Everything stored for the tenant, with its layout: one partition query."""
         stored = StoredInventory()
-        rows = list(self._store.query(INVENTORY_TABLE, "PartitionKey eq @pk", {"pk": tenant_id}))
+        rows = self._store.query(INVENTORY_TABLE, "PartitionKey eq @pk", {"pk": tenant_id})
+        self._fill(stored, rows, _ATTRS)
+        return stored
+
+    def details_as_of(self, tenant_id: str) -> dict[str, str | None]:
+        """Each stored device's ``details_as_of`` (the check-in its details were read at):
+        the devices kind only, read from the rows without their other kinds.
+
+        Raises:
+            StorageError: storage did not answer.
+        """
+        stored = StoredInventory()
+        rows = self._store.query(INVENTORY_TABLE, "PartitionKey eq @pk", {"pk": tenant_id},
+                                 select=kind_columns("devices"))
+        self._fill(stored, rows, {"devices": "devices"})
+        return {d.id: d.details_as_of for d in stored.devices.values()}
+
+    def _fill(self, stored: StoredInventory, found: Iterable[Entity],
+              kinds: Mapping[str, str]) -> None:
+        rows = list(found)
         layout = next((r for r in rows if r["RowKey"] == LAYOUT_ROW), None)
         buckets = _buckets(layout)
         if layout is not None:
@@ -71,11 +105,10 @@ class InventoryTables:
                 stored.stale_rows.append(row["RowKey"])
                 continue
             stored.buckets = buckets
-            for kind, attr in _ATTRS.items():
+            for kind, attr in kinds.items():
                 target = getattr(stored, attr)
                 for record in PACKING.decode_entity(kind, row):
                     target[record.id] = record
-        return stored
 
     def write(
         self, tenant_id: str, stored: StoredInventory, changes: InventoryChanges
@@ -129,9 +162,19 @@ class InventoryTables:
         row = self._store.get(INVENTORY_TABLE, tenant_id, row_key(buckets, index))
         return PACKING.decode_entity(kind, row) if row else []
 
+    def _joined(self, tenant_id: str, buckets: int, index: int
+                ) -> tuple[list[DeviceRecord], dict[str, DeviceSoftware]]:
+        """A bucket's devices and their software."""
+        row = self._store.get(INVENTORY_TABLE, tenant_id, row_key(buckets, index))
+        if not row:
+            return [], {}
+        software = {s.id: s for s in PACKING.decode_entity("software", row)}
+        return PACKING.decode_entity("devices", row), software
+
     def _page(
         self, tenant_id: str, kind: str, keep: Callable[[Any], bool], page_size: int,
         continuation: str | None,
+        joined: Callable[[Any, DeviceSoftware | None], bool] | None = None,
     ) -> tuple[list[Any], str | None]:
         """One page of a kind's records that ``keep`` accepts, in storage order (bucket by
         bucket, by id within one), and the next page's token.
@@ -146,11 +189,15 @@ class InventoryTables:
             start, after = _read_token(continuation, buckets)
         found: list[Any] = []
         for index in range(start, buckets):
-            records = self._bucket(tenant_id, kind, buckets, index)
+            software: dict[str, DeviceSoftware] = {}
+            if joined is None:
+                records = self._bucket(tenant_id, kind, buckets, index)
+            else:
+                records, software = self._joined(tenant_id, buckets, index)
             for n, record in enumerate(records):
                 if index == start and after and record.id <= after:
                     continue
-                if not keep(record):
+                if not keep(record) or (joined and not joined(record, software.get(record.id))):
                     continue
                 found.append(record)
                 if len(found) == page_size:
@@ -159,7 +206,47 @@ class InventoryTables:
         return found, None
 
     def devices(self, tenant_id: str, flt: DeviceFilter) -> Iterator[DeviceRecord]:
-        return (d for d in self._kind(tenant_id, "devices") if flt.matches(d))
+        if flt.apps is None:
+            yield from (d for d in self._kind(tenant_id, "devices") if flt.matches(d))
+            return
+        buckets = self._buckets_now(tenant_id)
+        for index in range(buckets):
+            devices, software = self._joined(tenant_id, buckets, index)
+            yield from (d for d in devices
+                        if flt.matches(d) and flt.has_apps(d, software.get(d.id)))
+
+    def device(self, tenant_id: str, device_id: str
+               ) -> tuple[DeviceRecord, DeviceSoftware | None] | None:
+        """One device and its software (one read: the device's bucket); None if unknown."""
+        buckets = self._buckets_now(tenant_id)
+        devices, software = self._joined(tenant_id, buckets, bucket_of(device_id, buckets))
+        found = next((d for d in devices if d.id == device_id), None)
+        return None if found is None else (found, software.get(device_id))
+
+    def detected_app(self, tenant_id: str, app_id: str) -> DetectedAppRecord | None:
+        """One detected app by id (one read: its bucket); None if unknown."""
+        buckets = self._buckets_now(tenant_id)
+        apps = self._bucket(tenant_id, "detectedapps", buckets, bucket_of(app_id, buckets))
+        return next((a for a in apps if a.id == app_id), None)
+
+    def detected_apps_by_id(self, tenant_id: str) -> dict[str, DetectedAppRecord]:
+        """Every detected app of the tenant: one query that reads only that kind of each
+        bucket row (a tenant's apps are a small part of its inventory)."""
+        stored = StoredInventory()
+        rows = self._store.query(INVENTORY_TABLE, "PartitionKey eq @pk", {"pk": tenant_id},
+                                 select=kind_columns("detectedapps"))
+        self._fill(stored, rows, {"detectedapps": "detected_apps"})
+        return stored.detected_apps
+
+    def apps_named(self, tenant_id: str, name_prefix: str,
+                   version: str | None = None) -> frozenset[str]:
+        """The ids of the detected apps whose name starts with ``name_prefix`` and whose
+        version is ``version`` (if given), both in any case."""
+        prefix, wanted = name_prefix.casefold(), version.casefold() if version else None
+        return frozenset(
+            a.id for a in self.detected_apps_by_id(tenant_id).values()
+            if a.name.casefold().startswith(prefix)
+            and (wanted is None or (a.version or "").casefold() == wanted))
 
     def devices_page(
         self, tenant_id: str, flt: DeviceFilter, *, page_size: int,
@@ -170,7 +257,8 @@ class InventoryTables:
         Raises:
             InputError: ``invalid_continuation`` for a token this query did not issue.
         """
-        return self._page(tenant_id, "devices", flt.matches, page_size, continuation)
+        joined = flt.has_apps if flt.apps is not None else None
+        return self._page(tenant_id, "devices", flt.matches, page_size, continuation, joined)
 
     def detected_apps_page(
         self, tenant_id: str, *, removed: bool | None = None, page_size: int,
@@ -187,7 +275,9 @@ class InventoryTables:
         return self._page(tenant_id, "managedapps", _removed(removed), page_size, continuation)
 
     def purge(self, tenant_id: str) -> int:
-        """Hard-delete a tenant's stored devices and software; returns how many rows."""
+        """Hard-delete a tenant's stored devices and software, and any read of them in
+        progress; returns how many inventory rows."""
+        self._store.delete_partition(CHECKPOINT_TABLE, tenant_id)
         return self._store.delete_partition(INVENTORY_TABLE, tenant_id)
 
     def detected_apps(self, tenant_id: str) -> Iterator[DetectedAppRecord]:
@@ -196,9 +286,20 @@ class InventoryTables:
     def managed_apps(self, tenant_id: str) -> Iterator[ManagedAppRecord]:
         return self._kind(tenant_id, "managedapps")
 
+    def software(self, tenant_id: str) -> Iterator[DeviceSoftware]:
+        """Every device's software (bucket by bucket)."""
+        return self._kind(tenant_id, "software")
+
 
 # Kind -> the attribute of StoredInventory / InventoryChanges holding it.
-_ATTRS = {"devices": "devices", "detectedapps": "detected_apps", "managedapps": "managed_apps"}
+_ATTRS = {"devices": "devices", "detectedapps": "detected_apps", "managedapps": "managed_apps",
+          "software": "software"}
+MAX_CHUNKS = 10  # a bucket holds at most 600 KB compressed: ten 60,000-byte properties
+
+
+def kind_columns(kind: str) -> list[str]:
+    """The properties of a bucket row that hold one kind (to read it alone, by ``select``)."""
+    return ["RowKey", "Buckets", f"{kind}Columns", *(f"{kind}{n}" for n in range(MAX_CHUNKS))]
 
 
 # A transaction's body holds at most 4 MiB; leave room for the multipart framing.

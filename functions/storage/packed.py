@@ -26,6 +26,7 @@ Limits followed (Table Storage): a binary property holds at most 64 KiB, an enti
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, fields
@@ -51,15 +52,28 @@ class _Codec:
     names: tuple[str, ...]
     getter: Any
     times: frozenset[int]  # positions of datetime columns
+    tuples: frozenset[int]  # positions of tuple columns (JSON gives lists back)
     defaults: dict[str, Any]  # for columns a row was written without
 
     @classmethod
     def of(cls, record_type: type) -> _Codec:
         names = tuple(f.name for f in fields(record_type))
         times = frozenset(i for i, f in enumerate(fields(record_type)) if "datetime" in str(f.type))
+        tuples = frozenset(i for i, f in enumerate(fields(record_type))
+                           if str(f.type).startswith("tuple"))
         defaults = {f.name: None if f.default is MISSING else f.default
                     for f in fields(record_type)}
-        return cls(names, attrgetter(*names), times, defaults)
+        return cls(names, attrgetter(*names), times, tuples, defaults)
+
+
+def frozen(value: Any) -> Any:
+    """A JSON array read back as the tuple it was written from (nested ones too), its
+    strings interned: a million links to a few thousand app ids then cost a pointer each."""
+    if type(value) is list:
+        if value and type(value[0]) is str:
+            return tuple(map(sys.intern, value))
+        return tuple(map(frozen, value))
+    return value
 
 
 def bucket_of(record_id: str, buckets: int) -> int:
@@ -97,6 +111,10 @@ class Packing:
         self.kinds = dict(kinds)
         self._codecs = {kind: _Codec.of(record_type) for kind, record_type in kinds.items()}
 
+    def columns(self, kind: str) -> tuple[str, ...]:
+        """The field names of a kind's records, in the order rows hold them."""
+        return self._codecs[kind].names
+
     def encode_rows(self, kind: str, records: Iterable[Any]) -> bytes:
         """The records as one JSON array of rows, sorted by id. (orjson: several times faster
         than json here; times go through ``iso`` so that they read back exactly.)"""
@@ -132,6 +150,8 @@ class Packing:
             for row in rows:
                 for i in codec.times:
                     row[i] = parse_time(row[i])
+                for i in codec.tuples:
+                    row[i] = frozen(row[i])
                 records.append(record_type(*row))
             return records
         for row in rows:
@@ -140,6 +160,9 @@ class Packing:
             for i in codec.times:
                 name = codec.names[i]
                 values[name] = parse_time(values[name])
+            for i in codec.tuples:
+                name = codec.names[i]
+                values[name] = frozen(values[name])
             records.append(record_type(**values))
         return records
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from functions.core.errors import NotFoundError
+from functions.core.errors import ErrorCode, NotFoundError
 from functions.core.model import Run, RunStatus
 from functions.storage import entities as ent
 from functions.storage.tables import TableFilter, TableStore
@@ -84,16 +84,20 @@ class RunTable:
         self, *, since: datetime, kind: str | None = None, page_size: int,
         continuation: str | None = None,
     ) -> tuple[list[Run], str | None]:
-        """One page of failed or partial runs of every tenant started at or after ``since``.
+        """One page of failed or partial runs of every tenant started at or after ``since``
+        (but the partial runs of a read in progress: those are no failures).
 
         A scan across tenants: runs come grouped by tenant, newest first within one, and a
         page may be short (even empty) while more follow.
         """
         # Spaces around the parentheses: the SDK finds @names by splitting on spaces.
-        query = "( Status eq @failed or Status eq @partial ) and StartedAt ge @since"
+        # A partial run of a read that saved its progress for the next run is no failure.
+        query = ("( Status eq @failed or Status eq @partial ) and StartedAt ge @since"
+                 " and ErrorCode ne @progressing")
         params: dict[str, object] = {
             "failed": RunStatus.FAILED.value, "partial": RunStatus.PARTIAL.value,
             "since": ent.iso(since),  # compared as text, so formatted as stored
+            "progressing": ErrorCode.INVENTORY_IN_PROGRESS.value,
         }
         if kind:
             query += " and Kind eq @kind"

@@ -30,6 +30,7 @@ TABLE_NAMES = (
     "tenants", "users", "groups", "memberships", "runs", "partners", "inventory", "claims",
     "feed", "holds", "webhooks", "deliveries",
     "consents",
+    "checkpoints",
 )
 MAX_BATCH = 100  # Table Storage: at most 100 operations per transaction, one partition.
 _TOKEN_PART = re.compile(r"^[\x20-\x7e]{1,1024}$")
@@ -222,6 +223,30 @@ class TableStore:
             return False
         except AzureError as exc:
             raise _storage_error(f"write {table}", exc) from None
+        return True
+
+    def insert_versioned(self, table: str, entity: Entity) -> str | None:
+        """Create an entity and return its ETag; None (nothing written) if its keys are taken."""
+        try:
+            metadata = self.table(table).create_entity(entity)
+        except ResourceExistsError:
+            return None
+        except AzureError as exc:
+            raise _storage_error(f"write {table}", exc) from None
+        return str(metadata["etag"])
+
+    def delete_if_unchanged(self, table: str, partition: str, row: str, etag: str) -> bool:
+        """Delete an entity only if it still has ``etag``; False if another writer changed it
+        first (an entity already gone counts as deleted)."""
+        try:
+            self.table(table).delete_entity(partition, row, etag=etag,
+                                            match_condition=MatchConditions.IfNotModified)
+        except ResourceNotFoundError:
+            return True
+        except ResourceModifiedError:
+            return False
+        except AzureError as exc:
+            raise _storage_error(f"delete entities of {table}", exc) from None
         return True
 
     def get_versioned(self, table: str, partition: str, row: str) -> tuple[Entity, str] | None:

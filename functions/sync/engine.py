@@ -143,6 +143,12 @@ class SyncEngine:
                                     kind=run.kind, state=state, stats=stats, now=self.clock())
         read = part.read(graph, tenant)
         changed = part.observe(tenant, read, run)
+        if getattr(read, "in_progress", False):
+            # A resumable read stopped part-way (its time ran out, or throttling outlasted
+            # it): its progress is saved for the next run; nothing is compared or written
+            # until the whole read is done.
+            run.status, run.error_code, run.error = RunStatus.PARTIAL, read.error_code, read.error
+            return changed
         digest = part.digest(read) if read.complete else ""
         if digest and digest == state.fingerprint and self._trusted(state, run):
             # Same read as the last complete, fully written one, compared in full not long

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from functions.core.codes import STANDING, WAITING, outcome
+from functions.core.codes import PROGRESSING, STANDING, WAITING, outcome
 from functions.core.config import Settings
 from functions.core.model import Health, Run, RunStatus, SyncKind, SyncState, TenantRecord
 
@@ -19,9 +19,10 @@ def next_health(state: SyncState, run: Run, now: datetime, settings: Settings) -
     meaning = outcome(run.error_code) if run.error_code else None
     if meaning is not None and meaning.health is None:
         return
-    if meaning is not None and (meaning.health in STANDING or meaning.health in WAITING):
-        # Excluded, inactive, unsupported: why the tenant is not queried, not a failure;
-        # a sync held back by the deletion guard waits for a person, neither.
+    if meaning is not None and meaning.health in STANDING | WAITING | PROGRESSING:
+        # Excluded, inactive, unsupported, awaiting a group: why the tenant is not queried;
+        # a sync held back by the deletion guard waits for a person; in progress: a read
+        # that saved its progress for the next run. None of them is a failure.
         state.last_error_code, state.last_error = run.error_code, run.error
         health = meaning.health
     elif run.status in (RunStatus.FAILED, RunStatus.PARTIAL):

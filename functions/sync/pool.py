@@ -127,6 +127,21 @@ class LocalRunner:
         return [started[t] for t in tenant_ids if t in started]
 
     def execute(self, jobs: list[SyncJob], *, on_run: RunEnded | None = None) -> list[Run]:
+        """Run started jobs here (threads) or in worker processes. A run that stops part-way
+        (a read too large for one run, its progress saved) is continued at once, from where
+        it stopped, until its read is done: the last run of each tenant comes back (and
+        ``on_run`` hears of every run, the ones that stopped part-way too)."""
+        last: dict[tuple[str, str], Run] = {}
+        while jobs:
+            runs = self._execute_once(jobs, on_run=on_run)
+            for run in runs:
+                last[(run.tenant_id, run.kind)] = run
+            jobs = [job for job in (self.starter.resume(r, enqueue=False) for r in runs)
+                    if job is not None]
+        return list(last.values())
+
+    def _execute_once(self, jobs: list[SyncJob], *,
+                      on_run: RunEnded | None = None) -> list[Run]:
         """Run started jobs here (threads) or in worker processes; ``on_run`` hears of
         each run once, as it ends, in the calling thread."""
         processes = self.settings.worker_processes

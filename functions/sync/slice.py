@@ -17,7 +17,12 @@ from functions.storage.tables import WriteStats
 
 
 class ReadResult(Protocol):
-    """What a slice's read found: complete only when every listing was read to its end."""
+    """What a slice's read found: complete only when every listing was read to its end.
+
+    A resumable read (the device slice's) may also say ``in_progress``: it stopped part-way
+    with its progress saved for the next run, and the engine records the run as partial
+    (with the read's ``error_code`` and ``error``) without comparing or writing anything.
+    """
 
     complete: bool
     error_code: str

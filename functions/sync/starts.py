@@ -12,6 +12,7 @@ timeout) is closed on the way, so no run stays queued or running forever.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,8 @@ from functions.storage.runs import RunTable
 from functions.storage.tenants import TenantTable
 from functions.sync.engine import alive
 from functions.sync.ledger import RunLedger
+
+log = logging.getLogger("tenantsync.starts")
 
 # How long a claim whose run is not recorded yet blocks others (its starter is between the
 # claim and the run record; past this it died there).
@@ -71,6 +74,21 @@ class SyncStarter:
                     self.runs.save(run)
                 raise
         return job
+
+    def resume(self, run: Run, *, enqueue: bool = True) -> SyncJob | None:
+        """Start at once the continuation of a run that stopped part-way with its progress
+        saved (a read too large for one run), as any sync is started; None for any other
+        run, or when the continuation could not be started (another start won the claim,
+        or storage failed: the next start or schedule resumes the read anyway)."""
+        if run.status != RunStatus.PARTIAL or run.error_code != ErrorCode.INVENTORY_IN_PROGRESS:
+            return None
+        try:
+            return self.start(run.tenant_id, run.kind, run.trigger, run.options,
+                              enqueue=enqueue)
+        except (ConflictError, StorageError) as exc:
+            log.warning("the continuation of run %s was not started: %s", run.run_id,
+                        exc.message, extra={"tenant_id": run.tenant_id})
+            return None
 
     def holder(self, tenant_id: str, kind: str) -> Run | None:
         """The run of ``kind`` that holds the tenant's claim and is alive, if any (a dead

@@ -44,7 +44,10 @@ class JobRunner:
                 # A message put on the queue by hand: it starts a run like any other start.
                 job = replace(job, run_id=self.starter.start(
                     job.tenant_id, job.kind, job.trigger, job.options, enqueue=False).run_id)
-            return self.engine.execute(job)
+            run = self.engine.execute(job)
+            # A run that stopped part-way queues its own continuation at once.
+            self.starter.resume(run)
+            return run
         except (NotFoundError, ConflictError) as exc:
             log.warning("%s job dropped: %s", kind, exc.message)
         except InputError as exc:

@@ -72,6 +72,9 @@ class Api:
     def post(self, path: str, **kwargs: Any) -> requests.Response:
         return self.call("POST", path, **kwargs)
 
+    def put(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.call("PUT", path, **kwargs)
+
     def patch(self, path: str, **kwargs: Any) -> requests.Response:
         return self.call("PATCH", path, **kwargs)
 

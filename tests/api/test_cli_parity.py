@@ -86,6 +86,10 @@ def test_each_command_prints_what_the_api_answers(
     deployment = Deployment(world)
     partner = Partner(world)
     alpha = partner.customer("Alpha", devices=3, detected=3, mobile=2)
+    intune = world.fixture["tenants"][alpha]["intune"]
+    first_app = sorted(intune["detected_apps"])[0]
+    for device_id in sorted(intune["managed_devices"])[:2]:  # the first app is on two
+        intune["managed_devices"][device_id]["detected_apps"] = [first_app]
     beta = partner.customer("Beta", licensed=False)
     guarded = world.tenant("Guarded")
     staff = [guarded.user(f"User {i:02d}") for i in range(12)]
@@ -160,6 +164,18 @@ def test_each_command_prints_what_the_api_answers(
     managed = p.run("list_managed_apps", "software", "--tenant-id", alpha, "--managed",
                     "--json").json()
     assert len(managed) == 2 and managed == p.items(f"/api/tenants/{alpha}/software/managed")
+    on_app = p.run("list_app_devices", "devices", "--tenant-id", alpha, "--app-id", first_app,
+                   "--json").json()
+    assert len(on_app) == 2 and on_app == p.items(
+        f"/api/tenants/{alpha}/software/detected/{first_app}/devices")
+    [app] = [a for a in detected if a["id"] == first_app]
+    named = p.cli("devices", "--tenant-id", alpha, "--app-name", app["name"][:5].upper(),
+                  "--json").json()
+    assert named == on_app == p.items(f"/api/tenants/{alpha}/devices", appName=app["name"][:5])
+    one = p.run("get_device", "device", "--tenant-id", alpha, "--device-id", on_app[0]["id"],
+                "--json").json()
+    assert one == p.get(f"/api/tenants/{alpha}/devices/{on_app[0]['id']}")
+    assert [s["appId"] for s in one["software"]] == [first_app]
 
     runs = p.run("list_runs", "runs", "list", "--tenant-id", alpha, "--limit", "0",
                  "--json").json()

@@ -33,6 +33,8 @@ DEVICE_FIELDS = {
     "ownerType", "enrolledAt", "lastSyncAt", "complianceState", "managementAgent",
     "azureAdDeviceId", "userId", "userUpn", "userEmail", "userDisplayName", "imei", "meid",
     "wifiMac", "ethernetMac", "totalStorageBytes", "freeStorageBytes", "isEncrypted",
+    "physicalMemoryBytes", "udid", "iccid", "enrollmentProfile", "tpmVersion", "detailsAsOf",
+    "processorArchitecture", "tpmManufacturerId", "tpmManufacturerVersion", "biosVersion",
     "retired", "retiredAt", "changedAt",
 }
 
@@ -84,7 +86,8 @@ def test_device_sync_is_refused_for_tenants_it_would_skip(
     ):
         error = assert_error(api.post(f"/api/tenants/{tid}/devices/sync"), status, code)
         assert hint in error["message"]
-    assert_error(api.get(f"/api/tenants/{ok}/devices/sync"), 405, "method_not_allowed")
+    # (GET .../devices/sync would read a device named "sync": 400, its id is no GUID.)
+    assert_error(api.put(f"/api/tenants/{ok}/devices/sync"), 405, "method_not_allowed")
     assert stored(harness) == before
     assert queued_jobs(harness, "devices") == []
     assert api.post(f"/api/tenants/{ok}/devices/sync").status_code == 202

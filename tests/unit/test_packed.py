@@ -14,6 +14,7 @@ from functions.devices.model import (
     DEVICE_FIELDS,
     DetectedAppRecord,
     DeviceRecord,
+    DeviceSoftware,
     ManagedAppRecord,
     device_from_graph,
 )
@@ -60,6 +61,9 @@ def test_a_bucket_round_trips_every_record_exactly(kind: str) -> None:
                          DetectedAppRecord("a", "7-Zip \"quoted\"", None, "Igor", None, None, 10,
                                            removed=True, removed_at=when)],
         "managedapps": [ManagedAppRecord("m1", "Teams", "win32LobApp", "Microsoft")],
+        "software": [DeviceSoftware("d2", ("a", "b")),
+                     DeviceSoftware("d1", ("c",), (("a", "2026-11-21T08:30:15Z"),)),
+                     DeviceSoftware("d3")],
     }
     records = by_kind[kind]
     entity = PACKING.bucket_entity("tenant", 4, 3,
@@ -68,7 +72,7 @@ def test_a_bucket_round_trips_every_record_exactly(kind: str) -> None:
     assert packed.parse_row_key(entity["RowKey"]) == (4, 3)
     assert isinstance(entity[f"{kind}0"], bytes)
     back = PACKING.decode_entity(kind, entity)
-    assert back == sorted(records, key=lambda r: r.id)
+    assert back == sorted(records, key=lambda r: r.id)  # tuples come back as tuples
     others = [k for k in PACKING.kinds if k != kind]
     assert all(PACKING.decode_entity(other, entity) == [] for other in others)
 

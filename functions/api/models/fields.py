@@ -89,6 +89,26 @@ Prefix = Annotated[
 FilterValue = Prefix
 
 
+APP_ID_PATTERN = r"^[0-9A-Za-z._-]{1,200}$"
+
+
+_APP_ID = re.compile(APP_ID_PATTERN)
+
+
+def _app_id(value: str) -> str:
+    if not _APP_ID.match(value):
+        raise PydanticCustomError(
+            "invalid_app_id",
+            "must be a detected app ID: 1 to 200 letters, digits, '.', '_' or '-'")
+    return value
+
+
+# A detected app's id (Intune's are long hex strings).
+AppId = Annotated[
+    str, AfterValidator(_app_id), WithJsonSchema({"type": "string", "pattern": APP_ID_PATTERN})
+]
+
+
 def _source(value: str) -> str:
     if value not in CUSTOMER_SOURCES:
         raise PydanticCustomError(

@@ -13,7 +13,9 @@ from functions.api.models.records import (
     Customer,
     DetectedApp,
     Device,
+    DeviceApp,
     DeviceCounts,
+    DeviceDetail,
     DeviceSide,
     DirectoryConnectionOut,
     DiscoveryOut,
@@ -32,9 +34,15 @@ from functions.core.model import (
     Run,
     TenantRecord,
 )
-from functions.devices.model import DetectedAppRecord, DeviceRecord, ManagedAppRecord
+from functions.devices.model import (
+    DetectedAppRecord,
+    DeviceRecord,
+    DeviceSoftware,
+    ManagedAppRecord,
+)
 from functions.directory.model import GroupRecord, UserRecord
 from functions.partners import Discovery
+from functions.storage.entities import parse_time
 from functions.storage.feed import FeedEntry
 
 
@@ -135,6 +143,24 @@ def device_out(d: DeviceRecord) -> Device:
     fields["enrolledAt"] = _intune_time(d.enrolled_at)
     fields["lastSyncAt"] = _intune_time(d.last_sync_at)
     return Device(**fields)
+
+
+def device_detail_out(d: DeviceRecord, software: DeviceSoftware | None,
+                      apps: dict[str, DetectedAppRecord]) -> DeviceDetail:
+    """A device with its software, the apps named from ``apps`` (by id)."""
+    def item(app_id: str, removed_at: str | None) -> DeviceApp:
+        app = apps.get(app_id)
+        return DeviceApp(appId=app_id, name=app.name if app else None,
+                         version=app.version if app else None,
+                         publisher=app.publisher if app else None,
+                         platform=app.platform if app else None,
+                         removed=removed_at is not None, removedAt=parse_time(removed_at))
+
+    now = sorted((item(a, None) for a in software.apps) if software else [],
+                 key=lambda i: ((i.name or "").casefold(), i.appId))
+    ended = [item(a, at) for a, at in software.ended] if software else []
+    return DeviceDetail(**{_camel(name): getattr(d, name) for name in d.__slots__},
+                        software=now + ended)
 
 
 def detected_app_out(a: DetectedAppRecord) -> DetectedApp:

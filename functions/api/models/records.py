@@ -181,9 +181,42 @@ class Device(BaseModel):
     totalStorageBytes: int | None
     freeStorageBytes: int | None
     isEncrypted: bool | None
+    physicalMemoryBytes: int | None = Field(
+        description="Memory: a single read of the device gives it (the list does not)")
+    udid: str | None = Field(description="Unique Device Identifier (iOS, macOS)")
+    iccid: str | None = Field(description="The SIM card's identifier")
+    enrollmentProfile: str | None
+    tpmVersion: str | None = Field(description="From the device's health attestation")
+    detailsAsOf: str | None = Field(
+        description="The check-in (lastSyncAt) whose details these are: they are read again "
+                    "only after the device checks in again")
+    processorArchitecture: str | None = Field(
+        description="Export path only (DevicesWithInventory): null on the read-only path")
+    tpmManufacturerId: str | None = Field(description="Export path only")
+    tpmManufacturerVersion: str | None = Field(description="Export path only")
+    biosVersion: str | None = Field(description="Export path only")
     retired: bool = Field(description="Gone from Intune (kept, never deleted)")
     retiredAt: datetime | None
     changedAt: datetime | None = Field(description="When a sync last changed it")
+
+
+class DeviceApp(BaseModel):
+    """A detected app on a device (its id names one version of one app)."""
+
+    appId: str
+    name: str | None = Field(description="null for an app no longer stored")
+    version: str | None
+    publisher: str | None
+    platform: str | None
+    removed: bool = Field(description="No longer found on the device (kept)")
+    removedAt: datetime | None
+
+
+class DeviceDetail(Device):
+    """One device with every field and its software: the apps on it now, then those that
+    ended on it."""
+
+    software: list[DeviceApp]
 
 
 class DetectedApp(BaseModel):

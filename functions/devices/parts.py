@@ -1,0 +1,110 @@
+"""The parts of a read that is not whole yet: in memory as values, saved as compressed JSON
+(pure functions).
+
+- listings (``devices``, ``detectedapps``, ``managedapps``): lists of records, sorted by id,
+  at most ``LISTING_PART`` a part; a device's or app's *position* is its index in its
+  listing, parts taken in order; saved as the inventory table packs them;
+- ``links``: app position -> the positions of the devices it is on (an ``array``: a tenant's
+  million links cost 4 bytes each), saved sorted and delta-coded;
+- ``details`` / ``extras``: device position -> values, saved as ``[position, value, ...]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from functions.devices.model import Details, Inventory
+from functions.devices.store import PACKING
+
+LISTING_PART = 2_000  # records a listing part (2,000 devices: about 400 KB compressed)
+LISTINGS = ("devices", "detectedapps", "managedapps")
+Links = dict[int, "array[int]"]
+
+
+def listing_parts(kind: str, records: Iterable[Any]) -> list[list[Any]]:
+    """A listing's records sorted by id, cut into parts."""
+    ordered = sorted(records, key=lambda r: r.id)
+    return [ordered[i:i + LISTING_PART] for i in range(0, len(ordered), LISTING_PART)]
+
+
+def links_of(devices_of: Mapping[int, Iterable[int]]) -> Links:
+    """Apps (by position) and the device positions each is on, sorted, as a links part."""
+    return {app: array("I", sorted(set(positions))) for app, positions in devices_of.items()
+            if positions}
+
+
+def encode(kind: str, value: Any) -> bytes:
+    """A part as saved."""
+    if kind in LISTINGS:
+        return zlib.compress(PACKING.encode_rows(kind, value), 6)
+    if kind == "links":
+        apps = sorted(value)
+        coded = []
+        for app in apps:
+            previous, deltas = 0, []
+            for position in value[app]:
+                deltas.append(position - previous)
+                previous = position
+            coded.append(deltas)
+        return zlib.compress(orjson.dumps({"a": apps, "d": coded}), 6)
+    rows = [[position, *values] for position, values in sorted(value.items())]
+    return zlib.compress(orjson.dumps(rows), 6)
+
+
+def decode(kind: str, data: bytes) -> Any:
+    """A part as read back."""
+    if kind in LISTINGS:
+        columns = ",".join(PACKING.columns(kind))
+        return PACKING.decode_entity(kind, {f"{kind}Columns": columns, f"{kind}0": data})
+    part = orjson.loads(zlib.decompress(data))
+    if kind == "links":
+        links: Links = {}
+        for app, deltas in zip(part["a"], part["d"], strict=True):
+            positions, current = array("I"), 0
+            for delta in deltas:
+                current += delta
+                positions.append(current)
+            links[app] = positions
+        return links
+    return {int(row[0]): tuple(row[1:]) for row in part}
+
+
+def records(parts: Sequence[list[Any]]) -> list[Any]:
+    """A listing's records from its parts, in position order."""
+    return [record for part in parts for record in part]
+
+
+def assemble(inventory: Inventory, parts: Mapping[str, Sequence[Any]],
+             listing_digests: Sequence[str]) -> None:
+    """Fill ``inventory`` from a read's parts and set its digest (of the listings as sent,
+    every app's devices and the export columns; details are not in it: they are re-read only
+    when the list's check-in time, which is in it, changes)."""
+    devices = records(parts.get("devices", ()))
+    apps = records(parts.get("detectedapps", ()))
+    inventory.devices = {d.id: d for d in devices}
+    inventory.detected_apps = {a.id: a for a in apps}
+    inventory.managed_apps = {m.id: m for m in records(parts.get("managedapps", ()))}
+    digest = hashlib.sha256("|".join(listing_digests).encode())
+    found: dict[int, list[str]] = {}
+    for links in parts.get("links", ()):
+        for app in sorted(links):
+            positions = links[app]
+            app_id = apps[app].id
+            digest.update(app.to_bytes(4, "little") + positions.tobytes())
+            for position in positions:
+                found.setdefault(position, []).append(app_id)
+    inventory.software = {devices[p].id: tuple(sorted(ids)) for p, ids in found.items()}
+    details: dict[str, Details] = inventory.details
+    for rows in parts.get("details", ()):
+        details.update((devices[p].id, values) for p, values in rows.items())
+    for rows in parts.get("extras", ()):
+        for position in sorted(rows):
+            inventory.extras[devices[position].id] = rows[position]
+            digest.update(orjson.dumps([position, *rows[position]]))
+    inventory.digest = digest.hexdigest()
