@@ -96,17 +96,26 @@ class LocalRunner:
         Raises:
             NotFoundError: ``unknown_tenant``. StorageError: storage did not answer.
         """
-        batch = Batch()
-        for tenant_id in tenant_ids:
+        def start(tenant_id: str) -> SyncJob | Run | None:
             try:
-                batch.jobs.append(self.starter.start(tenant_id, kind, trigger, options,
-                                                     enqueue=False))
+                return self.starter.start(tenant_id, kind, trigger, options, enqueue=False)
             except ConflictError as exc:
                 if exc.run_id:
                     try:
-                        batch.active.append(self.runs.get(tenant_id, exc.run_id))
+                        return self.runs.get(tenant_id, exc.run_id)
                     except NotFoundError:
                         log.warning("tenant %s: %s", tenant_id, exc.message)
+                return None
+
+        # A start is a few storage round trips (tenant, claim, run record): many tenants
+        # are started side by side, not one after the other.
+        batch = Batch()
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.device_concurrency)) as threads:
+            for started in threads.map(start, tenant_ids):
+                if isinstance(started, SyncJob):
+                    batch.jobs.append(started)
+                elif started is not None:
+                    batch.active.append(started)
         return batch
 
     def run_many(self, kind: str, tenant_ids: list[str], trigger: str,
