@@ -161,3 +161,13 @@ def test_transactions_are_cut_by_count_and_by_size() -> None:
     sized = list(_batches(rows, per_row * 10))
     assert all(len(b) <= 10 for b in sized)
     assert [r["RowKey"] for b in sized for r in b] == [str(i) for i in range(250)]
+
+
+def test_transactions_never_mix_partitions_and_keep_each_partitions_order() -> None:
+    rows = [{"PartitionKey": f"p{i % 3}", "RowKey": f"{i:04d}"} for i in range(450)]
+    batches = list(_batches(iter(rows), None))  # a stream: cut as it comes
+    assert all(len({r["PartitionKey"] for r in b}) == 1 for b in batches)
+    assert all(len(b) <= MAX_BATCH for b in batches)
+    for partition in ("p0", "p1", "p2"):
+        keys = [r["RowKey"] for b in batches for r in b if r["PartitionKey"] == partition]
+        assert keys == [r["RowKey"] for r in rows if r["PartitionKey"] == partition]
