@@ -128,7 +128,7 @@ def build(tenants: int, devices: int, apps: int, per_device: int, seed: int = 11
         gdap["relationships"].append({
             "id": f"{new()}-{new()}", "displayName": f"GDAP {t}", "status": "active",
             "customer": {"tenantId": tid, "displayName": f"Customer {t:03d}"},
-            "endDateTime": "2027-06-01T00:00:00Z"})
+            "endDateTime": "2030-06-01T00:00:00Z"})
         gdap["customers"].append({"id": tid, "tenantId": tid,
                                   "displayName": f"Customer {t:03d}"})
     facts = {"partner": partner, "partner_app": partner_app, "inventory_app": inventory_app,

@@ -175,7 +175,7 @@ class Partner:
         self.data["gdap"]["relationships"].append({
             "id": f"{new_id()}-{new_id()}", "displayName": f"GDAP {name}", "status": gdap_status,
             "customer": {"tenantId": tid, "displayName": name},
-            "endDateTime": "2027-06-01T00:00:00Z"})
+            "endDateTime": "2030-06-01T00:00:00Z"})
         self.data["gdap"]["customers"].append({"id": tid, "tenantId": tid, "displayName": name})
         self.data["partner_center"]["customers"].append({
             "id": tid, "companyProfile": {"tenantId": tid, "domain": f"{slug}.example",

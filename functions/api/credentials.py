@@ -9,6 +9,7 @@ from pydantic import SecretStr
 from functions.api.models import utc
 from functions.clients.credentials import CredentialInput
 from functions.core.errors import InputError
+from functions.core.model import utcnow
 from functions.core.sensitive import SecretValue
 
 
@@ -22,9 +23,17 @@ def credential_input(
 
     Raises:
         InputError: a secret with a certificate type or the other way round, and what
-        :meth:`CredentialInput.of` raises (``secret_required``, ``certificate_required``).
+        :meth:`CredentialInput.of` raises (``secret_required``, ``certificate_required``);
+        ``invalid_time``: an expiry in the past (as the command line refuses it).
     """
     type_field, secret_field, certificate_field = fields
+    expires = utc(expires_on)
+    if expires is not None and expires <= utcnow():
+        expiry_field = secret_field.replace("ClientSecret", "SecretExpiresOn").replace(
+            "clientSecret", "secretExpiresOn")  # partnerClientSecret: partnerSecretExpiresOn
+        raise InputError(f"{expiry_field} is in the past: give the date the secret expires "
+                         "(its app's Certificates & secrets page shows it), or leave it out",
+                         code="invalid_time")
     if kind is None:
         if secret is not None and certificate is not None:
             raise InputError(f"send {secret_field} or {certificate_field}, not both",
@@ -41,4 +50,4 @@ def credential_input(
     value = secret if kind == "secret" else certificate if kind == "certificate" else (
         secret or certificate)
     return CredentialInput.of(kind, SecretValue(value.get_secret_value()) if value else None,
-                              utc(expires_on), what=what)
+                              expires, what=what)

@@ -29,8 +29,8 @@ def test_creating_a_partner_discovers_customers_and_queues_a_device_sync_of_each
     beta = partner.customer("Beta", devices=2)
     harness.start()
     r = api.post("/api/partners", json=partner_body(
-        partner, partnerSecretExpiresOn="2027-05-31",
-        inventorySecretExpiresOn="2027-06-30T00:00:00Z"))
+        partner, partnerSecretExpiresOn="2030-05-31",
+        inventorySecretExpiresOn="2030-06-30T00:00:00Z"))
     assert r.status_code == 201, r.text
     assert r.headers["location"] == f"/api/partners/{partner.id}"
     body = r.json()
@@ -55,7 +55,7 @@ def test_creating_a_partner_discovers_customers_and_queues_a_device_sync_of_each
     assert vault_state(harness) == ({partner_secret_name(partner.id): 1,
                                      inventory_secret_name(partner.id): 1}, set())
     saved = harness.services.secrets.get(inventory_secret_name(partner.id), fresh=True)
-    assert saved.expires_on is not None and saved.expires_on.isoformat().startswith("2027-06-30")
+    assert saved.expires_on is not None and saved.expires_on.isoformat().startswith("2030-06-30")
     assert api.get(f"/api/partners/{partner.id}").json() == {
         k: v for k, v in body.items() if k not in ("discovery", "discoveryError")}
 
@@ -82,7 +82,7 @@ def test_creating_a_partner_discovers_customers_and_queues_a_device_sync_of_each
     assert (devices["health"], devices["organization"], devices["defaultDomain"]) == (
         "healthy", "Alpha Ltd", "alpha.example")
     assert devices["verifiedDomains"] == ["alpha.example", "alpha.onmicrosoft.com"]
-    assert devices["secretExpiresOn"].startswith("2027-06-30")
+    assert devices["secretExpiresOn"].startswith("2030-06-30")
     assert devices["unsupportedReason"] is None and devices["quarantinedUntil"] is None
 
     # Once it has ended, a new start is queued and runs.
@@ -209,16 +209,16 @@ def test_a_new_inventory_secret_is_a_new_key_vault_version_after_both_apps_are_t
     tid = partner.customer("Alpha")
     harness.start()
     assert api.post("/api/partners", json=partner_body(
-        partner, partnerSecretExpiresOn="2027-05-31T00:00:00Z")).status_code == 201
+        partner, partnerSecretExpiresOn="2030-05-31T00:00:00Z")).status_code == 201
     rotated = "inv~rotated-" + new_id()
     assert harness.sim is not None
     harness.sim.set_app_secrets(partner.inventory_app, [
         {"id": partner.inventory_secret_id, "value": partner.inventory_secret,
          "expires": "2099-01-01T00:00:00Z"},
-        {"id": new_id(), "value": rotated, "expires": "2028-01-01T00:00:00Z"},
+        {"id": new_id(), "value": rotated, "expires": "2031-01-01T00:00:00Z"},
     ])
     r = api.patch(f"/api/partners/{partner.id}", json={
-        "inventoryClientSecret": rotated, "inventorySecretExpiresOn": "2028-01-01T00:00:00Z"})
+        "inventoryClientSecret": rotated, "inventorySecretExpiresOn": "2031-01-01T00:00:00Z"})
     assert r.status_code == 200, r.text
     assert rotated not in r.text
     assert r.json()["discovery"]["new"] == []  # already discovered: nothing queued again
@@ -232,7 +232,7 @@ def test_a_new_inventory_secret_is_a_new_key_vault_version_after_both_apps_are_t
     # The partner app's secret was kept, with its expiry.
     kept = secrets.get(partner_secret_name(partner.id), fresh=True)
     assert kept.value.reveal() == partner.partner_secret
-    assert kept.expires_on is not None and kept.expires_on.isoformat().startswith("2027-05-31")
+    assert kept.expires_on is not None and kept.expires_on.isoformat().startswith("2030-05-31")
     assert run_queued_jobs(harness, "devices") == 1
     harness.services.tokens.forget()
     assert harness.services.runner.run_one("devices", tid, "cli").status == "succeeded"
@@ -249,7 +249,9 @@ def test_a_new_inventory_secret_is_a_new_key_vault_version_after_both_apps_are_t
 @pytest.mark.parametrize(("body", "code"), [
     ({}, "invalid_request"),
     ({"source": None}, "invalid_request"),
-    ({"inventorySecretExpiresOn": "2028-01-01T00:00:00Z"}, "secret_required"),
+    ({"inventorySecretExpiresOn": "2031-01-01T00:00:00Z"}, "secret_required"),
+    ({"inventoryClientSecret": "new", "inventorySecretExpiresOn": "2020-01-01"},
+     "invalid_time"),  # an expiry in the past
     ({"customers": [UNKNOWN]}, "invalid_request"),  # the connection's source is gdap
     ({"source": "list"}, "customers_required"),
     ({"source": "other"}, "invalid_source"),

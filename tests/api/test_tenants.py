@@ -15,7 +15,7 @@ def test_creating_a_tenant_tests_the_connection_then_stores_it(
 ) -> None:
     t, _ = seed_example(world)
     harness.start()
-    r = api.post("/api/tenants", json=tenant_body(t, secretExpiresOn="2027-05-31"))
+    r = api.post("/api/tenants", json=tenant_body(t, secretExpiresOn="2030-05-31"))
     assert r.status_code == 201, r.text
     assert r.headers["location"] == f"/api/tenants/{t.id}"
     body = r.json()
@@ -24,7 +24,7 @@ def test_creating_a_tenant_tests_the_connection_then_stores_it(
     assert body["directory"] == {"clientId": t.app_id, "groupId": t.level0,
                                  "scope": "https://graph.microsoft.com/.default",
                                  "credentialType": "secret"}
-    assert body["secretExpiresOn"].startswith("2027-05-31T00:00:00")
+    assert body["secretExpiresOn"].startswith("2030-05-31T00:00:00")
     assert "clientSecret" not in r.text
     assert t.secret not in r.text
     assert harness.services.tenants.get(t.id).enabled
@@ -188,12 +188,12 @@ def test_a_new_secret_is_a_new_key_vault_version_after_a_connection_test(
     harness.sim.set_app_secrets(t.app_id, [
         {"id": t.secret_id, "value": t.secret, "expires": "2099-01-01T00:00:00Z"},
         {"id": "5e5e5e5e-0000-0000-0000-000000000000", "value": new_secret,
-         "expires": "2028-01-01T00:00:00Z"},
+         "expires": "2031-01-01T00:00:00Z"},
     ])
     r = api.patch(f"/api/tenants/{t.id}",
-                  json={"clientSecret": new_secret, "secretExpiresOn": "2028-01-01T00:00:00Z"})
+                  json={"clientSecret": new_secret, "secretExpiresOn": "2031-01-01T00:00:00Z"})
     assert r.status_code == 200, r.text
-    assert r.json()["secretExpiresOn"].startswith("2028-01-01")
+    assert r.json()["secretExpiresOn"].startswith("2031-01-01")
     assert new_secret not in r.text
     assert vault_state(harness)[0] == {name: 2}
     assert harness.services.secrets.get(name, fresh=True).value.reveal() == new_secret
@@ -224,7 +224,8 @@ def test_patch_changes_the_group_after_testing_it_with_the_saved_secret(
     ({}, "invalid_request"),
     ({"enabled": None}, "invalid_request"),
     ({"enabled": "no"}, "invalid_request"),
-    ({"secretExpiresOn": "2028-01-01T00:00:00Z"}, "secret_required"),
+    ({"secretExpiresOn": "2031-01-01T00:00:00Z"}, "secret_required"),
+    ({"clientSecret": "new", "secretExpiresOn": "2020-01-01"}, "invalid_time"),  # past
     ({"tenantId": "11111111-2222-3333-4444-555555555555"}, "invalid_request"),
     ({"groupId": "Management"}, "invalid_guid"),
 ])
