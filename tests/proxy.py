@@ -14,7 +14,9 @@ from devstack.stack import free_port
 
 class SwitchableProxy:
     """Forwards ``127.0.0.1:port`` to ``127.0.0.1:target``. ``cut()`` resets every open
-    connection and every new one until ``restore()``."""
+    connection and every new one until ``restore()``; ``drop_answers(n)`` resets the
+    connection of each of the next ``n`` answers instead of passing it on (the request
+    reached the service and was carried out; its caller sees a connection reset)."""
 
     def __init__(self, target: int) -> None:
         self.target = target
@@ -25,6 +27,7 @@ class SwitchableProxy:
         self._open: set[socket.socket] = set()
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self._closed = False
+        self._drops = 0
         threading.Thread(target=self._accept, daemon=True, name=f"proxy-{self.port}").start()
 
     def cut(self) -> None:
@@ -36,6 +39,17 @@ class SwitchableProxy:
 
     def restore(self) -> None:
         self._up.set()
+
+    def drop_answers(self, count: int) -> None:
+        with self._lock:
+            self._drops = count
+
+    def _drop_this_answer(self) -> bool:
+        with self._lock:
+            if self._drops <= 0:
+                return False
+            self._drops -= 1
+            return True
 
     def close(self) -> None:
         self._closed = True
@@ -58,12 +72,18 @@ class SwitchableProxy:
                 continue
             with self._lock:
                 self._open.update((client, upstream))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, answers in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(a, b, answers), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, answers: bool) -> None:
         try:
             while data := source.recv(65536):
+                if answers and self._drop_this_answer():
+                    # Wake the other direction's recv on the client socket too: closing a
+                    # socket another thread is reading sends nothing on Linux.
+                    with contextlib.suppress(OSError):
+                        sink.shutdown(socket.SHUT_RDWR)
+                    break
                 if not self._up.is_set():
                     break
                 sink.sendall(data)

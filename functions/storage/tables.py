@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from azure.core import MatchConditions
@@ -301,8 +302,8 @@ class TableStore:
         Raises:
             StorageError: a transaction failed; earlier transactions stay written (each is
             atomic on its own, and every write is an idempotent upsert).
-            InputError: an entity's keys are not valid Table Storage keys; checked as the
-            entities stream in, so transactions before it may stay written, as above.
+            InputError: invalid keys (checked as entities stream in: as above, earlier
+            transactions stay written).
         """
         stats = WriteStats()
         client = self.table(table)
@@ -311,13 +312,15 @@ class TableStore:
             if len(batch) == 1:
                 client.upsert_entity(batch[0], mode=UpdateMode.REPLACE)
             else:
+                # A POST: azure-core sends it again on a 500/503/504, not after a dropped
+                # answer (read errors: idempotent methods only). Upserts are idempotent.
                 client.submit_transaction(
-                    [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in batch]
+                    [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in batch],
+                    retry_on_methods=_IDEMPOTENT_POST,
                 )
             return len(batch)
 
-        # Batches are sent as they fill, at most a few waiting at a time: a sync of 100,000
-        # users never holds all their entities at once (the directory benchmark's memory).
+        # Batches leave as they fill, a few waiting at most: no write holds all its entities.
         pool: ThreadPoolExecutor | None = None
         pending: deque[Future[int]] = deque()
 
@@ -342,9 +345,7 @@ class TableStore:
             if second is None:
                 stats.entities, stats.transactions = submit(first), 1  # one: no threads
                 return stats
-            send(first)
-            send(second)
-            for batch in batches:
+            for batch in chain((first, second), batches):
                 send(batch)
             while pending:
                 collect(pending.popleft())
@@ -354,6 +355,10 @@ class TableStore:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
         return stats
+
+
+# azure-core's methods retried after a read error, and POST (transactions of upserts).
+_IDEMPOTENT_POST = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST"})
 
 
 def entity_chars(entity: Entity) -> int:

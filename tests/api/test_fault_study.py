@@ -322,6 +322,21 @@ def test_a_key_vault_that_stays_unreachable_is_key_vault_error_everywhere(
     assert not [r for r in caplog.records if r.exc_info]
 
 
+def test_a_storage_connection_reset_after_a_transaction_was_sent_is_retried(
+    outage: Outage,
+) -> None:
+    # The reset comes after Azurite carried the transaction out: only its answer is lost. A
+    # transaction of upserts is idempotent, so sending it again is safe, and the write whole.
+    store = TableStore.from_connection_string(outage.connection_string, "reset")
+    store.ensure_tables()
+    rows = [{"PartitionKey": "p", "RowKey": f"{i:04d}", "Value": i} for i in range(250)]
+    outage.tables.drop_answers(2)
+    stats = store.write("users", rows)
+    assert (stats.entities, stats.transactions) == (250, 3)
+    stored = store.query("users", "PartitionKey eq @p", {"p": "p"})
+    assert sorted(e["Value"] for e in stored) == list(range(250))
+
+
 # --- storage that acknowledged writes and lost them -----------------------------------------
 
 
