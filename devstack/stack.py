@@ -182,9 +182,6 @@ def local_settings(
         "TENANTSYNC_DEVICES_SCHEDULE": "0 15 */6 * * *",
         "TENANTSYNC_DEVICES_QUEUE": "tenantsync-devices",
         "TENANTSYNC_WEBHOOK_QUEUE": "tenantsync-webhooks",
-        # As the function app's settings do (infra/modules/functionapp.bicep): fewer glibc
-        # malloc arenas for a process of many threads.
-        "MALLOC_ARENA_MAX": "2",
     }
     if identity:
         # What the Functions host sets for the app's managed identity (App Service protocol).

@@ -75,8 +75,9 @@ def plan_directory_changes(
             # Absence from a partial read proves nothing: keep what was known.
             direct = direct or old.direct
             group_ids = group_ids | set(old.group_ids)
+        # Every written record carries the time of this run (not compared: see the model).
         new = UserRecord(user.id, user.display_name, user.email, user.upn, direct,
-                         group_ids=tuple(sorted(group_ids)))
+                         group_ids=tuple(sorted(group_ids)), changed_at=now)
         changes.user_counts.seen(new, old, changes.users, mark="deleted")
 
     for group in tree.groups.values():
@@ -84,14 +85,15 @@ def plan_directory_changes(
         count = members_of.get(group.id, 0)
         if not removals_allowed and old_group is not None:
             count = max(count, old_group.member_count)
-        new_group = GroupRecord(group.id, group.display_name, member_count=count)
+        new_group = GroupRecord(group.id, group.display_name, member_count=count,
+                                changed_at=now)
         changes.group_counts.seen(new_group, old_group, changes.groups, mark="deleted")
 
     added: list[MembershipRecord] = []
     for group_id, user_id in tree.memberships:
         old_m = stored.memberships.get((group_id, user_id))
         if old_m is None or not old_m.active:
-            added.append(MembershipRecord(group_id, user_id))
+            added.append(MembershipRecord(group_id, user_id, changed_at=now))
             changes.memberships_added += 1
 
     ended: list[MembershipRecord] = []
@@ -99,22 +101,20 @@ def plan_directory_changes(
         for user_id, old_user in stored.users.items():
             if not old_user.deleted and user_id not in tree.users:
                 changes.users.append(replace(old_user, deleted=True, deleted_at=now,
-                                             group_ids=()))
+                                             group_ids=(), changed_at=now))
                 changes.user_counts.marked_deleted += 1
         for group_id, old_group in stored.groups.items():
             if not old_group.deleted and group_id not in tree.groups:
                 changes.groups.append(replace(old_group, deleted=True, deleted_at=now,
-                                              member_count=0))
+                                              member_count=0, changed_at=now))
                 changes.group_counts.marked_deleted += 1
         for key, old_m in stored.memberships.items():
             if old_m.active and key not in tree.memberships:
-                ended.append(replace(old_m, active=False, removed_at=now))
+                ended.append(replace(old_m, active=False, removed_at=now, changed_at=now))
                 changes.memberships_removed += 1
 
-    # Every written record carries the time of this run; the feed says what it did.
-    changes.groups = [replace(g, changed_at=now) for g in changes.groups]
-    changes.users = [replace(u, changed_at=now) for u in changes.users]
-    changes.memberships = [replace(m, changed_at=now) for m in (*added, *ended)]
+    # The feed says what each written record's change was.
+    changes.memberships = added + ended
     for g in changes.groups:
         changes.entries.append(_entry(ch.GROUP, g, stored.groups.get(g.id), name=g.display_name))
     for m in changes.memberships:

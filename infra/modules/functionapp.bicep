@@ -111,10 +111,6 @@ var appSettings = {
   // Documented switch that lets the Python worker set up the Azure Monitor OpenTelemetry
   // distro itself and stream its logs, instead of the host forwarding them a second time.
   PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
-  // glibc gives each thread that allocates its own malloc arena; a sync's threads (Graph,
-  // table writes, leases) each kept tens of MB the process had freed. Two arenas hold the
-  // directory benchmark's 100,000-user sync about 50 MB lower (docs/benchmarks.md).
-  MALLOC_ARENA_MAX: '2'
   // The worker passes this to the distro as the logger to collect: only the app's own
   // 'tenantsync' logger tree, not every library's (nor the exporter's own) records.
   PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME: 'tenantsync'
