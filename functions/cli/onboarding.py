@@ -12,7 +12,7 @@ from functions.api import routes_consent
 from functions.api.models import ConsentCreate, Guid, Prefix
 from functions.cli.inputs import body, checked
 from functions.cli.output import Column, Table, pages, plural, print_items, print_record, when
-from functions.cli.registry import Command, json_flag, tenant_flag
+from functions.cli.registry import Command, json_flag, partner_flag, tenant_flag
 from functions.core.errors import InputError
 from functions.core.model import SyncKind
 from functions.services import Services
@@ -110,8 +110,7 @@ def cmd_consent_complete(s: Services, args: argparse.Namespace) -> int:
 
 
 def _partner_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--partner-tenant-id", required=True, metavar="TENANT_ID",
-                   help="the partner's own tenant ID")
+    partner_flag(p)
     json_flag(p)
 
 

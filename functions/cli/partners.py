@@ -32,7 +32,7 @@ from functions.cli.inputs import (
 )
 from functions.cli.output import Column, Table, pages, plural, print_items, print_line, print_record
 from functions.cli.progress import machine_output
-from functions.cli.registry import Command, json_flag
+from functions.cli.registry import Command, json_flag, partner_flag
 from functions.cli.syncs import run_batch
 from functions.core.errors import InputError, SecretStoreError, TenantError
 from functions.core.model import CUSTOMER_SOURCES, PartnerConnection, SyncKind, Trigger
@@ -41,11 +41,6 @@ from functions.services import Services
 
 _PARTNER = "partner-"
 _INVENTORY = "inventory-"
-
-
-def _partner_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--partner-tenant-id", required=True, metavar="TENANT_ID",
-                   help="the partner's own tenant ID")
 
 
 def _app_options(p: argparse.ArgumentParser, *, required: bool) -> None:
@@ -58,7 +53,7 @@ def _app_options(p: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 def _add_options(p: argparse.ArgumentParser) -> None:
-    _partner_flag(p)
+    partner_flag(p)
     _app_options(p, required=True)
     p.add_argument("--source", choices=CUSTOMER_SOURCES, required=True,
                    help="where customers come from: GDAP, Partner Center or --customer")
@@ -155,7 +150,7 @@ def cmd_partner_list(s: Services, args: argparse.Namespace) -> int:
 
 
 def _show_options(p: argparse.ArgumentParser) -> None:
-    _partner_flag(p)
+    partner_flag(p)
     json_flag(p)
 
 
@@ -183,7 +178,7 @@ def cmd_partner_show(s: Services, args: argparse.Namespace) -> int:
 
 
 def _update_options(p: argparse.ArgumentParser) -> None:
-    _partner_flag(p)
+    partner_flag(p)
     _app_options(p, required=False)
     p.add_argument("--source", choices=CUSTOMER_SOURCES, help="where customers come from")
     p.add_argument("--customer", action="append", metavar="TENANT_ID",
@@ -242,7 +237,7 @@ def cmd_partner_discover(s: Services, args: argparse.Namespace) -> int:
 
 
 def _remove_options(p: argparse.ArgumentParser) -> None:
-    _partner_flag(p)
+    partner_flag(p)
 
 
 def cmd_partner_remove(s: Services, args: argparse.Namespace) -> int:

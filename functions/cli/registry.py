@@ -45,6 +45,11 @@ def tenant_flag(p: argparse._ActionsContainer, *, required: bool = True) -> None
                    help="directory (tenant) ID")
 
 
+def partner_flag(p: argparse._ActionsContainer) -> None:
+    p.add_argument("--partner-tenant-id", required=True, metavar="TENANT_ID",
+                   help="the partner's own tenant ID")
+
+
 def json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help="print what the HTTP API answers (a list: the items of every page)")

@@ -109,18 +109,20 @@ AppId = Annotated[
 ]
 
 
-def _source(value: str) -> str:
-    if value not in CUSTOMER_SOURCES:
-        raise PydanticCustomError(
-            "invalid_source", f"must be one of {', '.join(CUSTOMER_SOURCES)}"
-        )
-    return value
+def _one_of(values: tuple[str, ...], code: str) -> tuple[AfterValidator, WithJsonSchema]:
+    """The validator (a 400 with ``code`` naming the choices) and schema of a string that
+    must be one of ``values``."""
+
+    def check(value: str) -> str:
+        if value not in values:
+            raise PydanticCustomError(code, f"must be one of {', '.join(values)}")
+        return value
+
+    return AfterValidator(check), WithJsonSchema({"type": "string", "enum": list(values)})
 
 
-Source = Annotated[
-    str, AfterValidator(_source),
-    WithJsonSchema({"type": "string", "enum": list(CUSTOMER_SOURCES)}),
-]
+_SOURCE_CHECK, _SOURCE_SCHEMA = _one_of(CUSTOMER_SOURCES, "invalid_source")
+Source = Annotated[str, _SOURCE_CHECK, _SOURCE_SCHEMA]
 
 
 MAX_TENANT_IDS = 1000  # customers or excluded tenants of one partner connection
@@ -156,15 +158,6 @@ def utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-def _credential_type(value: str) -> str:
-    if value not in CREDENTIAL_TYPES:
-        raise PydanticCustomError(
-            "invalid_credential_type", f"must be one of {', '.join(CREDENTIAL_TYPES)}"
-        )
-    return value
-
-
-CredentialTypeName = Annotated[
-    str, AfterValidator(_credential_type),
-    WithJsonSchema({"type": "string", "enum": list(CREDENTIAL_TYPES)}),
-]
+_CREDENTIAL_CHECK, _CREDENTIAL_SCHEMA = _one_of(CREDENTIAL_TYPES,
+                                               "invalid_credential_type")
+CredentialTypeName = Annotated[str, _CREDENTIAL_CHECK, _CREDENTIAL_SCHEMA]
