@@ -299,13 +299,10 @@ def _members(
         return graph_error(
             req, 400, "Request_BadRequest", f"Invalid object identifier '{group_id}'."
         )
-    offset, page = 0, 1
-    token = req.query.get("$skiptoken")
-    if token is not None:
-        cursor = paging.decode(state.marker, token)
-        if cursor is None:
-            return graph_error(req, 400, "Request_BadRequest", "The $skiptoken is not valid.")
-        offset, page = cursor.offset, cursor.page
+    start = paging.start_of(state.marker, req.query.get("$skiptoken"))
+    if start is None:
+        return graph_error(req, 400, "Request_BadRequest", "The $skiptoken is not valid.")
+    offset, page = start.offset, start.page
     roles = set(claims.get("roles") or [])
     if not roles & GROUP_READ:
         return denied(req)

@@ -50,13 +50,10 @@ def handle(state: SimState, req: Request) -> Response:
         return _unsupported(req, f"Invalid page size specified: '{raw_top}'. Must be between "
                                  "1 and 999 inclusive.")
     top = int(raw_top)
-    offset, page = 0, 1
-    token = req.query.get("$skiptoken")
-    if token is not None:
-        cursor = paging.decode(state.marker, token)
-        if cursor is None:
-            return graph_error(req, 400, "Request_BadRequest", "The $skiptoken is not valid.")
-        offset, page = cursor.offset, cursor.page
+    start = paging.start_of(state.marker, req.query.get("$skiptoken"))
+    if start is None:
+        return graph_error(req, 400, "Request_BadRequest", "The $skiptoken is not valid.")
+    offset, page = start.offset, start.page
     if not set(claims.get("roles") or []) & GROUP_READ:
         return denied(req)
     select = select_of(req)

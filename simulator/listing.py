@@ -82,13 +82,10 @@ def parse_query(state: SimState, req: Request, spec: ListSpec) -> ListQuery | Re
             )
             return graph_error(req, 400, "BadRequest", message)
         top = min(top, spec.max_top)
-    offset, page = 0, 1
-    token = query.get("$skiptoken")
-    if token is not None:
-        cursor = paging.decode(state.marker, token)
-        if cursor is None:
-            return graph_error(req, 400, "BadRequest", "The $skiptoken is not valid.")
-        offset, page = cursor.offset, cursor.page
+    start = paging.start_of(state.marker, query.get("$skiptoken"))
+    if start is None:
+        return graph_error(req, 400, "BadRequest", "The $skiptoken is not valid.")
+    offset, page = start.offset, start.page
     select = select_of(req)
     for name in select or []:
         if name not in spec.properties and name not in _ALWAYS:

@@ -36,9 +36,13 @@ def decode(marker: str, token: str) -> Cursor | None:
     return Cursor(offset=offset, page=page) if page >= 2 else None
 
 
+def start_of(marker: str, token: str | None) -> Cursor | None:
+    """Where a request's page starts: the first page without a token, None if the token is
+    not one of ours."""
+    return Cursor(offset=0, page=1) if token is None else decode(marker, token)
+
+
 def page_of(marker: str, token: str | None) -> int | None:
     """Page number of a request: 1 without a token, None if the token is invalid."""
-    if token is None:
-        return 1
-    cursor = decode(marker, token)
-    return cursor.page if cursor else None
+    start = start_of(marker, token)
+    return start.page if start else None
