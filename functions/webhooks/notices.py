@@ -59,9 +59,15 @@ class RunNotices:
                     "tenantId": tenant.tenant_id, "kind": run.kind,
                     "expiresOn": _time(state.secret_expires_on), "daysLeft": int(days),
                     "expired": state.health == Health.SECRET_EXPIRED}))
+        try:
+            subscriptions = self.events.tables.all()  # once for the run's events
+        except TenantSyncError as exc:
+            log.warning("webhook events of tenant %s not queued: %s", tenant.tenant_id,
+                        exc.message)
+            return
         for event in events:
             try:
-                self.events.publish(event)
+                self.events.publish(event, subscriptions)
             except TenantSyncError as exc:
                 log.warning("webhook event %s of tenant %s not queued: %s", event.type,
                             tenant.tenant_id, exc.message)

@@ -51,13 +51,18 @@ class WebhookEvents:
     queue: Callable[[], JobQueue]
     clock: Callable[[], datetime] = utcnow
 
-    def publish(self, event: Event) -> list[Delivery]:
+    def publish(self, event: Event, subscriptions: list[Subscription] | None = None
+                ) -> list[Delivery]:
         """Record and queue the event's deliveries (none when nobody subscribed to it).
+        ``subscriptions``: every subscription, when the caller has just read them (a run's
+        events share one read); read here otherwise.
 
         Raises:
             StorageError: storage did not answer.
         """
-        wanted = [s for s in self.tables.all() if s.wants(event.type, event.tenant_id)]
+        if subscriptions is None:
+            subscriptions = self.tables.all()
+        wanted = [s for s in subscriptions if s.wants(event.type, event.tenant_id)]
         if not wanted:
             return []
         now = self.clock()
