@@ -15,22 +15,20 @@ from functions.core.sensitive import SecretValue
 
 def credential_input(
     kind: str | None, secret: SecretStr | None, certificate: SecretStr | None,
-    expires_on: datetime | None, *, fields: tuple[str, str, str], what: str,
+    expires_on: datetime | None, *, fields: tuple[str, str, str, str], what: str,
 ) -> CredentialInput | None:
     """The credential sent (``None``: none), its type given or read from what was sent.
 
-    ``fields`` name the body's type, secret and certificate fields, for messages.
+    ``fields`` name the body's type, secret, certificate and expiry fields, for messages.
 
     Raises:
         InputError: a secret with a certificate type or the other way round, and what
         :meth:`CredentialInput.of` raises (``secret_required``, ``certificate_required``);
         ``invalid_time``: an expiry in the past (as the command line refuses it).
     """
-    type_field, secret_field, certificate_field = fields
+    type_field, secret_field, certificate_field, expiry_field = fields
     expires = utc(expires_on)
     if expires is not None and expires <= utcnow():
-        expiry_field = secret_field.replace("ClientSecret", "SecretExpiresOn").replace(
-            "clientSecret", "secretExpiresOn")  # partnerClientSecret: partnerSecretExpiresOn
         raise InputError(f"{expiry_field} is in the past: give the date the secret expires "
                          "(its app's Certificates & secrets page shows it), or leave it out",
                          code="invalid_time")

@@ -35,9 +35,10 @@ from functions.services import Services
 
 log = logging.getLogger("tenantsync.api")
 
-_PARTNER_FIELDS = ("partnerCredentialType", "partnerClientSecret", "partnerCertificate")
+_PARTNER_FIELDS = ("partnerCredentialType", "partnerClientSecret", "partnerCertificate",
+                   "partnerSecretExpiresOn")
 _INVENTORY_FIELDS = ("inventoryCredentialType", "inventoryClientSecret",
-                     "inventoryCertificate")
+                     "inventoryCertificate", "inventorySecretExpiresOn")
 
 router = APIRouter(prefix="/partners", tags=["partners"], dependencies=KEYED)
 

@@ -23,6 +23,10 @@ router = APIRouter(prefix="/tenants", tags=["tenants"], dependencies=KEYED)
 SYNC_KINDS = tuple(SyncKind)
 
 
+# The body fields of a tenant's app credential, for messages (see credential_input).
+_FIELDS = ("credentialType", "clientSecret", "certificate", "secretExpiresOn")
+
+
 @router.post(
     "", status_code=201, response_model=Tenant,
     responses={**responses(400, 409, 413, 422, 502, 503), **located(201, "Onboarded")},
@@ -39,7 +43,7 @@ def create_tenant(body: TenantCreate, response: Response, services: ServicesDep)
     """
     given = credential_input(body.credentialType, body.clientSecret, body.certificate,
                              body.secretExpiresOn, what=f"app {body.clientId}",
-                             fields=("credentialType", "clientSecret", "certificate"))
+                             fields=_FIELDS)
     assert given is not None  # credentialType has a default
     existing = services.tenants.find(body.tenantId)
     onboard = (services.onboarding.add_directory_tenant
@@ -109,7 +113,7 @@ def apply_tenant_update(services: Services, tenant_id: str,
     before = services.tenants.get(tenant_id)
     given = credential_input(body.credentialType, body.clientSecret, body.certificate,
                              body.secretExpiresOn, what=f"tenant {tenant_id}'s app",
-                             fields=("credentialType", "clientSecret", "certificate"))
+                             fields=_FIELDS)
     tenant = services.onboarding.update_directory_tenant(
         tenant_id, client_id=body.clientId, group_id=body.groupId, scope=body.scope,
         credential=given, enabled=body.enabled,

@@ -270,6 +270,20 @@ def test_malformed_partner_patches_are_400_and_change_nothing(
     assert stored(harness) == before
 
 
+def test_a_past_expiry_is_refused_by_its_own_field_name(
+    harness: Harness, world: World, api: Api
+) -> None:
+    partner = Partner(world)
+    partner.customer("Alpha")
+    harness.start()
+    connect_partner(harness, partner, "gdap")
+    error = assert_error(api.patch(f"/api/partners/{partner.id}", json={
+        "partnerClientSecret": "new", "partnerSecretExpiresOn": "2020-01-01"}), 400,
+        "invalid_time")
+    assert error["message"].startswith("partnerSecretExpiresOn is in the past")
+    assert "new" not in error["message"].split()
+
+
 def test_excluding_a_customer_with_patch_applies_at_once(
     harness: Harness, world: World, api: Api
 ) -> None:
