@@ -104,7 +104,6 @@ def _download(state: SimState, req: Request) -> Response:
 
 def dispatch(state: SimState, req: Request) -> Response:
     """Answer one request to the storage host: faults, then the download, then latency."""
-    arrived = time.monotonic()
     state.count_request(req.method, KIND)
     with state.lock:
         outcome = evaluate(state.faults, req.method, req.path, None, 1)
@@ -118,7 +117,7 @@ def dispatch(state: SimState, req: Request) -> Response:
             response.headers["Retry-After"] = f"{fault.retry_after:g}"
     else:
         response = _download(state, req)
-    remaining = delay - (time.monotonic() - arrived)
+    remaining = delay - (time.monotonic() - req.arrived)
     if remaining > 0:
         time.sleep(remaining)
     state.count_response(response.status)

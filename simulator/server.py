@@ -93,6 +93,12 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 60  # idle keep-alive connections are closed after this
     server: TLSServer
 
+    def parse_request(self) -> bool:
+        # The request line has just been read (a keep-alive connection waits for it before):
+        # the request's time in the service starts now, its headers and body included.
+        self._arrived = time.monotonic()
+        return super().parse_request()
+
     def do_GET(self) -> None:
         self._handle()
 
@@ -135,6 +141,7 @@ class Handler(BaseHTTPRequestHandler):
             headers={name.lower(): value for name, value in self.headers.items()},
             body=b"",
             base_url=self.server.base_url,
+            arrived=self._arrived,
         )
         try:
             body = self._read_body()

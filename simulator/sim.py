@@ -345,7 +345,7 @@ class Simulator:
         try:
             return self._answer(req, kind, path_tenant)
         finally:
-            state.graph_ended()
+            state.graph_ended(req.arrived)
 
     def _dispatch_identity(self, req: Request, client_host: str) -> Response:
         self.state.count_request(req.method, "identity")
@@ -353,13 +353,12 @@ class Simulator:
 
     def _answer(self, req: Request, kind: str, path_tenant: str | None) -> Response:
         state = self.state
-        arrived = time.monotonic()
         response, delay = self._outcome(req, kind, path_tenant)
         delay += state.latency
         # The latency is the request's time in the service, its own work included: the
         # answer leaves `delay` seconds after the request arrived (or at once, if the work
         # took longer).
-        remaining = delay - (time.monotonic() - arrived)
+        remaining = delay - (time.monotonic() - req.arrived)
         if remaining > 0:
             time.sleep(remaining)
         state.count_response(response.status)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,8 @@ class Request:
     body: bytes
     base_url: str
     request_id: str = field(default_factory=new_request_id)
+    # time.monotonic() when its request line came in: the simulated latency counts from here
+    arrived: float = field(default_factory=time.monotonic)
 
     @property
     def query(self) -> dict[str, str]:
