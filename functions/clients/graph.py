@@ -170,9 +170,15 @@ class GraphClient:
             if body is not None:
                 auth["Content-Type"] = "application/json"
             try:
+                # Prepared before taking a slot: a slot stands for a request on the wire (and
+                # in Graph), not for requests' own work of building it. The session's verify
+                # wins over REQUESTS_CA_BUNDLE, as in Session.request with verify given.
+                prepared = self._session.prepare_request(
+                    requests.Request(method, url, params=params, headers=auth, data=body))
+                sent = self._session.merge_environment_settings(
+                    prepared.url, {}, None, self._session.verify, None)
                 with self._slots:
-                    response = self._session.request(method, url, params=params, headers=auth,
-                                                     data=body, timeout=self._timeout)
+                    response = self._session.send(prepared, timeout=self._timeout, **sent)
                 content = response.content
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt >= self._max_retries:
