@@ -198,13 +198,10 @@ class InventoryCycle:
         if chunk and not self._fits(len(chunk), deadline, first):
             return False
         found = read_app_devices(self._batch, self._graph.base_url, chunk,
-                                 deadline.extended(GRACE))
+                                 deadline.extended(GRACE), listed.positions)
         if found.undone:
             return False
-        positions = listed.positions
-        links = links_of({cp.apps_read + n: [positions[d] for d in found.found[app]
-                                             if d in positions]
-                          for n, app in enumerate(chunk)})
+        links = links_of({cp.apps_read + n: found.found[app] for n, app in enumerate(chunk)})
         if links:
             self._keep("links", links)
         self._failures("software", found)

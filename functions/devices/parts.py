@@ -91,15 +91,16 @@ def assemble(inventory: Inventory, parts: Mapping[str, Sequence[Any]],
     inventory.detected_apps = {a.id: a for a in apps}
     inventory.managed_apps = {m.id: m for m in records(parts.get("managedapps", ()))}
     digest = hashlib.sha256("|".join(listing_digests).encode())
-    found: dict[int, list[str]] = {}
+    found: list[list[str]] = [[] for _ in devices]  # by device position
     for links in parts.get("links", ()):
         for app in sorted(links):
             positions = links[app]
             app_id = apps[app].id
             digest.update(app.to_bytes(4, "little") + positions.tobytes())
             for position in positions:
-                found.setdefault(position, []).append(app_id)
-    inventory.software = {devices[p].id: tuple(sorted(ids)) for p, ids in found.items()}
+                found[position].append(app_id)
+    inventory.software = {devices[p].id: tuple(sorted(ids)) for p, ids in enumerate(found)
+                          if ids}
     details: dict[str, Details] = inventory.details
     for rows in parts.get("details", ()):
         details.update((devices[p].id, values) for p, values in rows.items())

@@ -166,9 +166,9 @@ def plan_inventory_changes(
     changes.device_counts.updated += software_only
     changes.device_counts.unchanged -= software_only
     # Every written record carries the time of this run; the feed says what it did.
-    changes.devices = [replace(d, changed_at=now) for d in changes.devices]
-    changes.detected_apps = [replace(a, changed_at=now) for a in changes.detected_apps]
-    changes.managed_apps = [replace(a, changed_at=now) for a in changes.managed_apps]
+    changes.devices = _stamped(changes.devices, now)
+    changes.detected_apps = _stamped(changes.detected_apps, now)
+    changes.managed_apps = _stamped(changes.managed_apps, now)
     for entity, written, before, flag, kinds in (
         (ch.DEVICE, changes.devices, stored.devices, "retired", _DEVICE_KINDS),
         (ch.DETECTED_APP, changes.detected_apps, stored.detected_apps, "removed", _APP_KINDS),
@@ -185,6 +185,20 @@ def plan_inventory_changes(
                                       record_version(software)))
     return changes
 
+
+def _stamped(written: list[Any], now: datetime) -> list[Any]:
+    """The records, each with ``changed_at=now``. Built by position, not with ``replace``
+    (about half its time for a device's 40 fields): ``changed_at`` is every record's last
+    field, which the test of this module checks."""
+    if not written:
+        return written
+    record_type = type(written[0])
+    others = _BUT_LAST[record_type]
+    return [record_type(*others(record), now) for record in written]
+
+
+_BUT_LAST = {record_type: attrgetter(*[f.name for f in fields(record_type)][:-1])
+             for record_type in (DeviceRecord, DetectedAppRecord, ManagedAppRecord)}
 
 # (new, changed, gone, back) in each kind's words.
 _DEVICE_KINDS = (ch.CREATED, ch.UPDATED, ch.RETIRED, ch.RESTORED)

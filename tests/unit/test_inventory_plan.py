@@ -127,3 +127,23 @@ def test_parts_round_trip_and_assemble_into_an_inventory() -> None:
     assemble(changed, {"devices": [listed], "detectedapps": [apps],
                        "links": [links_of({0: [0]}), links_of({4: [1]})]}, ["d1", "d2", "d3"])
     assert changed.digest != inventory.digest
+
+
+def test_written_records_are_the_planned_ones_with_the_run_time() -> None:
+    # The plan re-stamps records by position, so changed_at must be each type's last field.
+    stored = StoredInventory(devices={a_device(0).id: a_device(0)},
+                             detected_apps={"old": DetectedAppRecord("old", "Old", "1", None,
+                                                                     None, 1, None)})
+    app = DetectedAppRecord("new", "New", "2", "Contoso", "windows", 3, 10)
+    read = Inventory(devices={a_device(i).id: replace(a_device(i), name=f"renamed {i}")
+                              for i in range(2)},
+                     detected_apps={"new": app}, devices_complete=True,
+                     detected_apps_complete=True, software_complete=True)
+    changes = plan_inventory_changes(read, stored, NOW)
+    for record in [*changes.devices, *changes.detected_apps]:
+        assert record.changed_at == NOW
+    assert {d.id: d.name for d in changes.devices} == {
+        a_device(0).id: "renamed 0", a_device(1).id: "renamed 1"}
+    assert changes.detected_apps == [app, replace(stored.detected_apps["old"], removed=True,
+                                                  removed_at=NOW)]
+    assert [a.removed for a in changes.detected_apps] == [False, True]
