@@ -52,6 +52,7 @@ from functions.sync.starts import SyncStarter
 from functions.sync.worker import JobRunner, QueueWorker
 from functions.webhooks import (
     Deliverer,
+    DeliverySweep,
     DeliveryWorker,
     RunNotices,
     WebhookEvents,
@@ -246,6 +247,10 @@ class Services:
     @cached_property
     def delivery_worker(self) -> DeliveryWorker:
         return DeliveryWorker(self.deliverer, lambda: self.webhook_queue)
+
+    @cached_property
+    def delivery_sweep(self) -> DeliverySweep:
+        return DeliverySweep(self.webhook_tables, lambda: self.webhook_queue)
 
     @cached_property
     def engine(self) -> SyncEngine:

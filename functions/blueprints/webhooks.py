@@ -1,5 +1,6 @@
 """Webhook deliveries: a queue trigger makes one attempt per message (retries come back as
-new messages with a visibility delay)."""
+new messages with a visibility delay), and a timer queues again the deliveries whose
+message was lost."""
 
 from __future__ import annotations
 
@@ -17,3 +18,10 @@ def webhook_delivery(message: func.QueueMessage) -> None:
     """Attempt one webhook delivery. Storage or Key Vault failing raises, so that the host
     delivers the message again; the endpoint failing is a recorded attempt and a retry."""
     get_services().deliverer.handle(message.get_body().decode("utf-8", errors="replace"))
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 */10 * * * *", run_on_startup=False)
+def webhook_sweep(timer: func.TimerRequest) -> None:
+    """Every 10 minutes: queue again each pending delivery that is 15 minutes overdue (its
+    message was lost). Storage failing raises: the next sweep tries again."""
+    get_services().delivery_sweep.sweep()

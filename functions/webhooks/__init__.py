@@ -6,12 +6,13 @@ from functions.webhooks.model import EVENT_TYPES, Delivery, Event, Subscription
 from functions.webhooks.notices import RunNotices
 from functions.webhooks.store import WebhookTables
 from functions.webhooks.subscriptions import Webhooks
-from functions.webhooks.worker import Deliverer, DeliveryWorker, WebhookEvents
+from functions.webhooks.worker import Deliverer, DeliverySweep, DeliveryWorker, WebhookEvents
 
 __all__ = [
     "EVENT_TYPES",
     "Deliverer",
     "Delivery",
+    "DeliverySweep",
     "DeliveryWorker",
     "Event",
     "RunNotices",

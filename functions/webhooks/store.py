@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from functions.core.errors import ErrorCode, NotFoundError, StorageError
 from functions.storage.entities import Entity, iso, parse_time
 from functions.storage.tables import TableStore
-from functions.webhooks.model import Attempt, Delivery, Subscription
+from functions.webhooks.model import PENDING, Attempt, Delivery, Subscription
 
 SUBSCRIPTIONS, DELIVERIES = "webhooks", "deliveries"
 PARTITION = "subscription"
@@ -150,6 +150,23 @@ class WebhookTables:
                                              {"pk": subscription_id}, page_size=page_size,
                                              continuation=continuation)
         return [_delivery(e) for e in rows], token
+
+    def overdue(self, before: datetime) -> Iterator[tuple[Delivery, str]]:
+        """Pending deliveries (of every subscription) that were due before ``before``, each
+        read again with its ETag for :meth:`replace_delivery`. Times are stored as ISO text
+        of one width, so comparing the text compares the times."""
+        found = self._store.query(
+            DELIVERIES, "Status eq @pending and NextAttemptAt ne @none and NextAttemptAt lt @t",
+            {"pending": PENDING, "none": "", "t": iso(before)},
+            select=["PartitionKey", "RowKey"])
+        for row in list(found):
+            versioned = self._store.get_versioned(DELIVERIES, row["PartitionKey"], row["RowKey"])
+            if versioned is not None:
+                yield _delivery(versioned[0]), versioned[1]
+
+    def replace_delivery(self, d: Delivery, etag: str) -> bool:
+        """Save a delivery only if nobody has since it was read (``etag``)."""
+        return self._store.update_if_unchanged(DELIVERIES, _delivery_entity(d), etag) is not None
 
     def deliveries(self, subscription_id: str) -> list[Delivery]:
         return [_delivery(e) for e in self._store.query(

@@ -36,6 +36,10 @@ from functions.webhooks.store import WebhookTables, new_delivery_id
 
 log = logging.getLogger("tenantsync.webhooks")
 MAX_DELAY_SECONDS = 6 * 3600  # a retry waits at most this long (the queue allows 7 days)
+# A pending delivery whose message has not been handled this long after it was due is taken
+# as lost. The Functions host polls a queue at least once a minute (its default maximum
+# polling interval), so a live message is long handled by then.
+OVERDUE_AFTER = timedelta(minutes=15)
 
 
 def queue_message(delivery: Delivery, attempt: int) -> str:
@@ -204,6 +208,38 @@ class Deliverer:
 
 
 @dataclass
+class DeliverySweep:
+    """Queues again the pending deliveries whose message was lost: the queue send after the
+    delivery was saved failed, or the queue dropped the message. The deliveries table is the
+    outbox; this sweep empties what the queue did not."""
+
+    tables: WebhookTables
+    queue: Callable[[], JobQueue]
+    clock: Callable[[], datetime] = utcnow
+
+    def sweep(self) -> int:
+        """Queue every overdue pending delivery again; returns how many were.
+
+        Raises:
+            StorageError: storage did not answer (the next sweep tries again).
+        """
+        now = self.clock()
+        queued = 0
+        for delivery, etag in self.tables.overdue(now - OVERDUE_AFTER):
+            # A new generation: the lost message, should it come back after all, is stale,
+            # and the delivery is attempted once. Its attempts so far still count.
+            delivery.generation += 1
+            delivery.next_attempt_at = now
+            if not self.tables.replace_delivery(delivery, etag):
+                continue  # a worker saved it meanwhile: its message is not lost
+            self.queue().send(queue_message(delivery, attempt=len(delivery.attempts)))
+            log.warning("webhook %s to subscription %s: its message was lost; queued again",
+                        delivery.message_id, delivery.subscription_id)
+            queued += 1
+        return queued
+
+
+@dataclass
 class DeliveryWorker:
     """Drains the deliveries' queue locally, as the queue-triggered function does in Azure."""
 
@@ -234,10 +270,16 @@ class DeliveryWorker:
                     handled += 1
         return handled
 
-    def serve(self, stop: threading.Event, poll_seconds: float = 0.5) -> None:
-        """Drain the queue every ``poll_seconds`` until ``stop`` is set."""
+    def serve(self, stop: threading.Event, poll_seconds: float = 0.5,
+              sweep: DeliverySweep | None = None, sweep_seconds: float = 600.0) -> None:
+        """Drain the queue every ``poll_seconds`` until ``stop`` is set, and run ``sweep``
+        every ``sweep_seconds``, as the function app's timer does."""
+        swept = time.monotonic()
         while not stop.wait(poll_seconds):
             try:
+                if sweep is not None and time.monotonic() - swept >= sweep_seconds:
+                    swept = time.monotonic()
+                    sweep.sweep()
                 self.drain(stop)
             except StorageError as exc:
                 log.warning("webhook worker: %s", exc.message)

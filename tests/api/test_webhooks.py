@@ -4,6 +4,7 @@ Azurite queue to an HTTPS receiver, verified with the Standard Webhooks referenc
 from __future__ import annotations
 
 import base64
+import importlib
 import ipaddress
 import json
 import logging
@@ -13,12 +14,14 @@ from typing import Any
 
 import pytest
 import requests
+from azure.functions.timer import TimerRequest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from devstack.receiver import Receiver
-from functions.webhooks import guarded_session
+from functions.webhooks import DeliverySweep, guarded_session
 from functions.webhooks.destination import refusal, refused_in
+from functions.webhooks.worker import queue_message
 from tests.api.conftest import Api, assert_error, stored
 from tests.conftest import Harness
 from tests.world import World, seed_example
@@ -131,6 +134,62 @@ def test_failures_are_retried_with_the_same_id_then_the_subscription_is_disabled
     assert receiver.received[-1].headers["webhook-id"] == failed["messageId"]
     resent = api.get(f"/api/webhooks/{created['id']}/deliveries/{failed['id']}").json()
     assert resent["status"] == "delivered"
+
+
+def test_a_delivery_whose_message_was_lost_is_queued_again_once_by_the_sweep(
+    harness: Harness, world: World, api: Api, receiver: Receiver
+) -> None:
+    t, _ = seed_example(world)
+    start(harness, receiver)
+    harness.onboard(t)
+    created = subscribe(api, receiver)
+    harness.sync(t)
+    queue, tables = harness.services.webhook_queue, harness.services.webhook_tables
+    # The message is lost (the queue dropped it); the delivery row stays pending.
+    [message] = queue.receive(visibility_seconds=60)
+    queue.delete(message)
+    assert deliver(harness) == 0 and receiver.received == []
+    [pending] = tables.deliveries(created["id"])
+    assert pending.status == "pending"
+    # Not overdue yet: a message just queued may still be on its way.
+    assert harness.services.delivery_sweep.sweep() == 0
+
+    later = datetime.now(UTC) + timedelta(minutes=16)
+    sweep = DeliverySweep(tables, lambda: queue, clock=lambda: later)
+    assert sweep.sweep() == 1
+    assert sweep.sweep() == 0  # queued again once, not at every sweep
+    # Should the lost message turn up after all, it is stale: one delivery, not two.
+    queue.send(queue_message(pending, attempt=0))
+    assert deliver(harness) == 2  # both messages handled...
+    [got] = receiver.received  # ...one of them sent
+    assert verify(created["secret"], got)["type"] == "sync.finished"
+    assert got.headers["webhook-id"] == pending.message_id
+    [delivered] = tables.deliveries(created["id"])
+    assert (delivered.status, delivered.generation) == ("delivered", pending.generation + 1)
+
+
+def test_the_sweep_timer_queues_an_overdue_delivery(
+    harness: Harness, world: World, api: Api, receiver: Receiver
+) -> None:
+    t, _ = seed_example(world)
+    start(harness, receiver)
+    harness.onboard(t)
+    created = subscribe(api, receiver)
+    harness.sync(t)
+    queue, tables = harness.services.webhook_queue, harness.services.webhook_tables
+    queue.delete(queue.receive(visibility_seconds=60)[0])
+    [pending] = tables.deliveries(created["id"])
+    pending.next_attempt_at = datetime.now(UTC) - timedelta(minutes=20)
+    tables.save_delivery(pending)
+    import function_app
+
+    functions = {f.get_function_name(): f for f in
+                 importlib.reload(function_app).app.get_functions()}
+    timer = functions["webhook_sweep"]
+    assert timer.get_bindings()[0].schedule == "0 */10 * * * *"
+    timer.get_user_function()(TimerRequest(past_due=False))
+    assert deliver(harness) == 1
+    assert [r.headers["webhook-id"] for r in receiver.received] == [pending.message_id]
 
 
 @pytest.mark.parametrize("url", [
