@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -43,6 +44,15 @@ def fresh_port() -> int:
         if port not in _used_ports:
             _used_ports.add(port)
             return port
+
+
+def indexed_functions() -> dict[str, Any]:
+    """The function app's functions by name, as the Functions host indexes them.
+    get_functions() may be called once per app object, so each call indexes a fresh app."""
+    import function_app
+
+    app = importlib.reload(function_app).app
+    return {f.get_function_name(): f for f in app.get_functions()}
 
 
 class Harness:

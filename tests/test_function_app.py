@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
-from typing import Any
 
 import azure.functions as func
 from azure.functions.timer import TimerRequest
@@ -14,20 +12,12 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 from functions.api import API_FUNCTION_NAME
 from functions.core.model import RunStatus
 from functions.core.sensitive import SecretValue
-from tests.conftest import Harness
+from tests.conftest import Harness, indexed_functions
 from tests.world import Partner, World, seed_example
 
 
-def _functions() -> dict[str, Any]:
-    # get_functions() may be called once per app object, so each test indexes a fresh app.
-    import function_app
-
-    app = importlib.reload(function_app).app
-    return {f.get_function_name(): f for f in app.get_functions()}
-
-
 def test_function_app_indexes_with_timer_and_queue_triggers() -> None:
-    functions = _functions()
+    functions = indexed_functions()
     assert set(functions) >= {"directory_schedule", "directory_job", "devices_schedule",
                               "devices_job"}
     assert functions["devices_schedule"].get_bindings()[0].schedule == (
@@ -54,7 +44,7 @@ def test_timer_enqueues_one_job_per_enabled_tenant(harness: Harness, world: Worl
     for t in tenants:
         harness.onboard(t)
     harness.services.onboarding.set_enabled(tenants[2].id, False)
-    timer_fn = _functions()["directory_schedule"].get_user_function()
+    timer_fn = indexed_functions()["directory_schedule"].get_user_function()
     timer_fn(TimerRequest(past_due=False))
     messages = _queue(harness).receive_messages(max_messages=32)
     jobs = [json.loads(m.content) for m in messages]
@@ -65,7 +55,7 @@ def test_timer_enqueues_one_job_per_enabled_tenant(harness: Harness, world: Worl
 
 def test_queue_function_runs_a_sync_from_a_timer_job(harness: Harness, world: World) -> None:
     t = harness.start_onboarded()
-    functions = _functions()
+    functions = indexed_functions()
     functions["directory_schedule"].get_user_function()(
         TimerRequest(past_due=False)
     )
@@ -83,7 +73,7 @@ def test_queue_function_drops_a_malformed_job_without_touching_storage(
 ) -> None:
     t = harness.start_onboarded()
     before = harness.entities()
-    job_fn = _functions()["directory_job"].get_user_function()
+    job_fn = indexed_functions()["directory_job"].get_user_function()
     for body in (b"not json", b'{"tenant_id": "x", "kind": "directory"}',
                  b'{"tenant_id": "' + t.id.encode() + b'", "kind": "nuke"}'):
         job_fn(func.QueueMessage(body=body))
@@ -91,7 +81,7 @@ def test_queue_function_drops_a_malformed_job_without_touching_storage(
 
 
 def test_function_app_serves_the_api_behind_a_key_and_health_without_one() -> None:
-    functions = _functions()
+    functions = indexed_functions()
     assert set(functions) >= {API_FUNCTION_NAME, "health", "directory_schedule",
                               "directory_job"}
     api = functions[API_FUNCTION_NAME].get_bindings()[0]
@@ -125,7 +115,7 @@ def test_the_consent_callback_function_answers_the_page_the_api_route_does(
     harness.start(**d.env())
     link = harness.services.consent.create("directory", tenant_id=t.id, group_id=t.level0)
     query = redirect_of(harness, link.url)
-    callback = _functions()["consent_callback"].get_user_function()
+    callback = indexed_functions()["consent_callback"].get_user_function()
     page = callback(func.HttpRequest(
         "GET", f"https://app.example/api/consent/callback?{query}", body=b""))
     assert page.status_code == 200
@@ -141,7 +131,7 @@ def test_the_api_and_health_answer_through_the_functions_http_adapter(
     harness: Harness, world: World
 ) -> None:
     t = harness.start_onboarded()
-    functions = _functions()
+    functions = indexed_functions()
     api = functions[API_FUNCTION_NAME].get_user_function()
 
     def call(method: str, path: str, body: bytes = b"") -> func.HttpResponse:
@@ -184,7 +174,7 @@ def test_devices_timer_discovers_customers_and_the_queue_function_syncs_them(
     assert harness.sim is not None
     partner.data["gdap"]["relationships"][-1]["status"] = "active"
     harness.sim.update_tenant(partner.id, {"gdap": partner.data["gdap"]})
-    functions = _functions()
+    functions = indexed_functions()
     functions["devices_schedule"].get_user_function()(TimerRequest(past_due=False))
     messages = list(_queue(harness, "devices").receive_messages(max_messages=32))
     jobs = [json.loads(m.content) for m in messages]
@@ -202,7 +192,7 @@ def test_devices_timer_discovers_customers_and_the_queue_function_syncs_them(
 
 def test_a_directory_job_on_the_devices_queue_is_refused(harness: Harness, world: World) -> None:
     t = harness.start_onboarded()
-    job_fn = _functions()["devices_job"].get_user_function()
+    job_fn = indexed_functions()["devices_job"].get_user_function()
     job_fn(func.QueueMessage(body=json.dumps(
         {"tenant_id": t.id, "kind": "directory", "trigger": "timer"}).encode()))
     assert not harness.services.runs.recent(t.id, 5)

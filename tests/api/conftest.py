@@ -6,7 +6,6 @@ resets to that test's Azurite tables and simulator, so one server serves every t
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 import time
@@ -23,7 +22,7 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 from devstack.stack import free_port
 from functions.api import create_app
 from functions.core.sensitive import SecretValue
-from tests.conftest import Harness
+from tests.conftest import Harness, indexed_functions
 from tests.world import Partner, Tenant
 
 
@@ -170,10 +169,7 @@ def queued_jobs(harness: Harness, kind: str = "directory") -> list[dict[str, Any
 
 def run_queued_jobs(harness: Harness, kind: str) -> int:
     """Take each job off the Azurite queue and run it as the queue function does in Azure."""
-    import function_app
-
-    functions = {f.get_function_name(): f
-                 for f in importlib.reload(function_app).app.get_functions()}
+    functions = indexed_functions()
     queue, ran = _queue(harness, kind), 0
     while messages := list(queue.receive_messages(max_messages=32)):
         for message in messages:

@@ -4,7 +4,6 @@ Azurite queue to an HTTPS receiver, verified with the Standard Webhooks referenc
 from __future__ import annotations
 
 import base64
-import importlib
 import ipaddress
 import json
 import logging
@@ -19,11 +18,11 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from devstack.receiver import Receiver
-from functions.webhooks import DeliverySweep, guarded_session
+from functions.webhooks import Delivery, DeliverySweep, guarded_session
 from functions.webhooks.destination import refusal, refused_in
 from functions.webhooks.worker import queue_message
 from tests.api.conftest import Api, assert_error, stored
-from tests.conftest import Harness
+from tests.conftest import Harness, indexed_functions
 from tests.world import World, seed_example
 
 
@@ -136,21 +135,29 @@ def test_failures_are_retried_with_the_same_id_then_the_subscription_is_disabled
     assert resent["status"] == "delivered"
 
 
-def test_a_delivery_whose_message_was_lost_is_queued_again_once_by_the_sweep(
-    harness: Harness, world: World, api: Api, receiver: Receiver
-) -> None:
+def lose_the_message(harness: Harness, world: World, api: Api, receiver: Receiver
+                     ) -> tuple[dict[str, Any], Delivery]:
+    """A sync's delivery whose queue message is lost (the queue dropped it): the
+    subscription, and the delivery row, which stays pending."""
     t, _ = seed_example(world)
     start(harness, receiver)
     harness.onboard(t)
     created = subscribe(api, receiver)
     harness.sync(t)
-    queue, tables = harness.services.webhook_queue, harness.services.webhook_tables
-    # The message is lost (the queue dropped it); the delivery row stays pending.
+    queue = harness.services.webhook_queue
     [message] = queue.receive(visibility_seconds=60)
     queue.delete(message)
     assert deliver(harness) == 0 and receiver.received == []
-    [pending] = tables.deliveries(created["id"])
+    [pending] = harness.services.webhook_tables.deliveries(created["id"])
     assert pending.status == "pending"
+    return created, pending
+
+
+def test_a_delivery_whose_message_was_lost_is_queued_again_once_by_the_sweep(
+    harness: Harness, world: World, api: Api, receiver: Receiver
+) -> None:
+    created, pending = lose_the_message(harness, world, api, receiver)
+    queue, tables = harness.services.webhook_queue, harness.services.webhook_tables
     # Not overdue yet: a message just queued may still be on its way.
     assert harness.services.delivery_sweep.sweep() == 0
 
@@ -171,21 +178,10 @@ def test_a_delivery_whose_message_was_lost_is_queued_again_once_by_the_sweep(
 def test_the_sweep_timer_queues_an_overdue_delivery(
     harness: Harness, world: World, api: Api, receiver: Receiver
 ) -> None:
-    t, _ = seed_example(world)
-    start(harness, receiver)
-    harness.onboard(t)
-    created = subscribe(api, receiver)
-    harness.sync(t)
-    queue, tables = harness.services.webhook_queue, harness.services.webhook_tables
-    queue.delete(queue.receive(visibility_seconds=60)[0])
-    [pending] = tables.deliveries(created["id"])
+    _, pending = lose_the_message(harness, world, api, receiver)
     pending.next_attempt_at = datetime.now(UTC) - timedelta(minutes=20)
-    tables.save_delivery(pending)
-    import function_app
-
-    functions = {f.get_function_name(): f for f in
-                 importlib.reload(function_app).app.get_functions()}
-    timer = functions["webhook_sweep"]
+    harness.services.webhook_tables.save_delivery(pending)
+    timer = indexed_functions()["webhook_sweep"]
     assert timer.get_bindings()[0].schedule == "0 */10 * * * *"
     timer.get_user_function()(TimerRequest(past_due=False))
     assert deliver(harness) == 1
