@@ -142,7 +142,11 @@ class ExportStore:
             if step <= config.not_started + config.in_progress:
                 return "inProgress"
             if job.expires is None:
-                job.expires = datetime.now(UTC) + timedelta(seconds=config.url_lifetime_seconds)
+                # A SAS expiry (`se`) is whole seconds: rounded up, so that a URL lives at
+                # least its lifetime rather than up to a second less.
+                ends = datetime.now(UTC) + timedelta(seconds=config.url_lifetime_seconds)
+                job.expires = ends.replace(microsecond=0) + timedelta(
+                    seconds=1 if ends.microsecond else 0)
             return config.outcome
 
     def url(self, job: ExportJob) -> str:

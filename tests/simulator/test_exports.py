@@ -8,8 +8,9 @@ import json
 import time
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -173,7 +174,9 @@ def test_the_storage_host_refuses_a_bearer_token_a_forged_url_and_expired_ones(
     assert unsigned.status_code == 404
     assert http(inventory_sim).delete(url, timeout=10).status_code == 403
     assert download(inventory_sim, url).status_code == 200
-    time.sleep(1.1)
+    # Past the URL's own expiry (whole seconds), however long the requests above took.
+    expiry = datetime.strptime(parse_qs(urlsplit(url).query)["se"][0], "%Y-%m-%dT%H:%M:%SZ")
+    time.sleep(max(0.0, (expiry.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()) + 0.1)
     expired = download(inventory_sim, url)
     assert expired.status_code == 403
     assert expired.headers["x-ms-error-code"] == "AuthenticationFailed"
