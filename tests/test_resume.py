@@ -15,6 +15,7 @@ from functions.devices import batched, cycle
 from functions.devices.store import DeviceFilter
 from functions.services import Services
 from tests.api.conftest import run_queued_jobs
+from tests.cli_tools import Cli
 from tests.conftest import Harness
 from tests.inventory import Estate, connect, estate
 from tests.world import Partner, World
@@ -82,8 +83,8 @@ def test_a_read_cut_at_every_step_resumes_and_concludes_nothing_before_the_end(
     before = inventory_rows(harness, found.tenant)
     harness.sim.reset_stats()
     runs: list[Run] = []
-    while not runs or runs[-1].status == RunStatus.PARTIAL:
-        run = services.runner.run_one("devices", found.tenant, "cli")
+
+    def ended(run: Run) -> None:  # one run_one goes on until the read is done
         runs.append(run)
         assert len(runs) < 20, [r.error for r in runs]
         if run.status == RunStatus.PARTIAL:
@@ -94,7 +95,9 @@ def test_a_read_cut_at_every_step_resumes_and_concludes_nothing_before_the_end(
             state = services.tenants.get(found.tenant).device_state
             assert state.health == Health.IN_PROGRESS
             assert state.last_error == run.error and state.consecutive_failures == 0
-    last = runs[-1]
+
+    last = services.runner.run_one("devices", found.tenant, "cli", on_run=ended)
+    assert last == runs[-1]
     assert last.status == RunStatus.SUCCEEDED, last.error
     # One step (or chunk) a run: devices, apps, managed apps listings, then the apps'
     # devices (5 apps left, 2 a chunk) or the two exports (create, poll until done and
@@ -206,3 +209,25 @@ def test_a_command_line_sync_goes_on_until_the_whole_read_is_done(
                                             RunOptions())
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert len(harness.services.runs.recent(found.tenant, 20)) > 3
+
+
+def test_the_documented_command_line_sync_of_one_tenant_goes_on_until_the_read_is_done(
+    harness: Harness, world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # docs/inventory.md: "the command line runs it at once" (`sync devices --tenant-id T`).
+    found = estate(Partner(world), devices=3, apps=3)
+    harness.start(TENANTSYNC_RUN_TIME_BUDGET_SECONDS="0")
+    connect(harness, found.partner)
+    done = Cli(capsys)("sync", "devices", "--tenant-id", found.tenant, "--json")
+    assert done.code == 0, done.out + done.err
+    last = done.json()
+    assert last["status"] == "succeeded" and not last["errorCode"]
+    runs = harness.services.runs.recent(found.tenant, 20)
+    assert len(runs) > 3 and runs[0].run_id == last["runId"]
+    assert all(r.error_code == "inventory_in_progress" for r in runs[1:])
+    assert len(list(harness.services.inventory.devices(found.tenant, DeviceFilter()))) == 3
+    assert harness.services.tenants.get(found.tenant).device_state.health == Health.HEALTHY
+    told = Cli(capsys)("sync", "devices", "--tenant-id", found.tenant, "--full")  # people
+    said = [line for line in told.out.splitlines() if not line.startswith(" ")]
+    assert told.code == 0 and len(said) > 3, told.out
+    assert said[0].startswith("partial: ") and said[-1].startswith("succeeded: "), told.out

@@ -41,12 +41,18 @@ def run_batch(s: Services, kind: str, batch: Batch, json_flag: bool) -> int:
     return 0 if progress.all_succeeded else 1
 
 
-def _show(run: Run, json_flag: bool) -> int:
+def _run_one(s: Services, kind: SyncKind, tenant_id: str, options: RunOptions,
+             json_flag: bool) -> int:
+    """One tenant's sync, continued here until its read is done (a read too large for one
+    run goes on at once): people see each run as it ends, ``--json`` the last one."""
+    def told(run: Run) -> None:
+        print(describe_run(run), flush=True)
+
+    last = s.runner.run_one(kind, tenant_id, Trigger.CLI, options,
+                            on_run=None if json_flag else told)
     if json_flag:
-        print_line(run_out(run))
-    else:
-        print(describe_run(run))
-    return 0 if run.status == RunStatus.SUCCEEDED else 1
+        print_line(run_out(last))
+    return 0 if last.status == RunStatus.SUCCEEDED else 1
 
 
 def _target_options(p: argparse.ArgumentParser, every: str) -> None:
@@ -79,8 +85,7 @@ def cmd_sync_directory(s: Services, args: argparse.Namespace) -> int:
         return run_batch(s, SyncKind.DIRECTORY, batch, args.json)
     tenant_id = checked(Guid, args.tenant_id, "--tenant-id")
     check_directory_start(s, tenant_id, release=args.allow_mass_deletion)
-    return _show(s.runner.run_one(SyncKind.DIRECTORY, tenant_id, Trigger.CLI, options),
-                 args.json)
+    return _run_one(s, SyncKind.DIRECTORY, tenant_id, options, args.json)
 
 
 def cmd_sync_devices(s: Services, args: argparse.Namespace) -> int:
@@ -93,8 +98,7 @@ def cmd_sync_devices(s: Services, args: argparse.Namespace) -> int:
         return run_batch(s, SyncKind.DEVICES, batch, args.json)
     tenant_id = checked(Guid, args.tenant_id, "--tenant-id")
     device_connection(s.tenants.get(tenant_id))
-    return _show(s.runner.run_one(SyncKind.DEVICES, tenant_id, Trigger.CLI, options),
-                 args.json)
+    return _run_one(s, SyncKind.DEVICES, tenant_id, options, args.json)
 
 
 def _schedule_options(p: argparse.ArgumentParser) -> None:

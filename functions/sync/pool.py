@@ -77,15 +77,18 @@ class LocalRunner:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def run_one(self, kind: str, tenant_id: str, trigger: str,
-                options: RunOptions | None = None) -> Run:
-        """Start one tenant's sync and run it here.
+                options: RunOptions | None = None, *,
+                on_run: RunEnded | None = None) -> Run:
+        """Start one tenant's sync and run it here, continued as every local run is (see
+        ``execute``): the last run comes back, ``on_run`` hears of each.
 
         Raises:
             NotFoundError: ``unknown_tenant``. ConflictError: ``sync_running``.
             StorageError: storage did not answer.
         """
         job = self.starter.start(tenant_id, kind, trigger, options, enqueue=False)
-        return self.engine.execute(job)
+        [run] = self.execute([job], on_run=on_run)
+        return run
 
     def start_many(self, kind: str, tenant_ids: list[str], trigger: str,
                    options: RunOptions | None = None) -> Batch:
