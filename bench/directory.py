@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import peak_rss_mb, print_checks
+from functions.core.model import SyncKind
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = 999  # Graph's largest page for /members
@@ -102,7 +103,7 @@ def run_sync(tenant_id: str) -> dict[str, Any]:
     from functions.services import get_services
 
     started = time.perf_counter()
-    run = get_services().runner.run_one("directory", tenant_id, "cli")
+    run = get_services().runner.run_one(SyncKind.DIRECTORY, tenant_id, "cli")
     wall = time.perf_counter() - started
     return {
         "status": run.status.value, "error": run.error, "graph_requests": run.graph_requests,

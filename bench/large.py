@@ -16,6 +16,7 @@ from typing import Any
 
 from bench import peak_rss_mb
 from bench.fixtures import Minimum, budget_seconds, build, links_of
+from functions.core.model import SyncKind
 
 ROOT = Path(__file__).resolve().parent.parent
 _KINDS = ("graph.managedDevices", "graph.detectedApps", "graph.detectedAppDevices",
@@ -55,7 +56,7 @@ def run_large_child(facts_file: Path, sim: dict[str, str]) -> None:
     while True:
         before = _kinds(sim_stats(sim))
         started = time.perf_counter()
-        run = services.runner.run_one("devices", tenant, "cli")
+        run = services.runner.run_one(SyncKind.DEVICES, tenant, "cli")
         wall = time.perf_counter() - started
         stats = sim_stats(sim)
         sent = {k: v - before[k] for k, v in _kinds(stats).items()}

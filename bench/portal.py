@@ -31,6 +31,7 @@ import requests
 
 from bench import print_checks
 from bench.directory import build_fixture
+from functions.core.model import SyncKind
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = 1000
@@ -142,7 +143,7 @@ def main() -> int:
 
             def sync(label: str) -> Any:
                 started = time.perf_counter()
-                run = services.runner.run_one("directory", tid, "cli")
+                run = services.runner.run_one(SyncKind.DIRECTORY, tid, "cli")
                 results[label] = {"status": run.status.value, "wall_s": round(
                     time.perf_counter() - started, 1), "changes": changed_records(run)}
                 ended[run.run_id] = run.ended_at.timestamp() if run.ended_at else time.time()

@@ -23,6 +23,7 @@ from functions.clients.vault import SecretStore
 from functions.core import telemetry
 from functions.core.config import Settings
 from functions.core.errors import ConfigurationError
+from functions.core.kinds import KINDS
 from functions.core.model import Run, SyncKind, Trigger
 from functions.devices.slice import DeviceSlice
 from functions.devices.staging import CheckpointStore
@@ -106,10 +107,9 @@ class Services:
         return queue
 
     @cached_property
-    def queues(self) -> dict[str, JobQueue]:
+    def queues(self) -> dict[SyncKind, JobQueue]:
         """The job queue of each kind of sync."""
-        return {SyncKind.DIRECTORY: self._queue(self.settings.directory_queue),
-                SyncKind.DEVICES: self._queue(self.settings.devices_queue)}
+        return {kind.name: self._queue(kind.queue(self.settings)) for kind in KINDS}
 
     @cached_property
     def secrets(self) -> SecretStore:
@@ -195,7 +195,7 @@ class Services:
 
     @cached_property
     def consent(self) -> ConsentFlow:
-        def first_sync(tenant_id: str, kind: str) -> str:
+        def first_sync(tenant_id: str, kind: SyncKind) -> str:
             return self.starter.start(tenant_id, kind, Trigger.HTTP).run_id or ""
 
         return ConsentFlow(self.settings, self.consents, self.tenants,
@@ -254,11 +254,13 @@ class Services:
 
     @cached_property
     def engine(self) -> SyncEngine:
-        slices: dict[str, SyncSlice] = {
+        slices: dict[SyncKind, SyncSlice] = {
             SyncKind.DIRECTORY: DirectorySlice(self.settings, self.directory),
             SyncKind.DEVICES: DeviceSlice(self.inventory, CheckpointStore(self.tables),
                                           self.settings),
         }
+        # Every other registered kind names its own slice (functions.core.kinds).
+        slices.update({kind.name: kind.slice(self) for kind in KINDS if kind.slice})
         return SyncEngine(self.settings, self.tenants, self.runs, self.ledger, self.graphs,
                           slices, feed=self.feed, guard=DeletionGuard(self.holds))
 

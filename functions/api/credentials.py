@@ -14,7 +14,7 @@ from functions.core.sensitive import SecretValue
 
 
 def credential_input(
-    kind: str | None, secret: SecretStr | None, certificate: SecretStr | None,
+    type_name: str | None, secret: SecretStr | None, certificate: SecretStr | None,
     expires_on: datetime | None, *, fields: tuple[str, str, str, str], what: str,
 ) -> CredentialInput | None:
     """The credential sent (``None``: none), its type given or read from what was sent.
@@ -32,20 +32,20 @@ def credential_input(
         raise InputError(f"{expiry_field} is in the past: give the date the secret expires "
                          "(its app's Certificates & secrets page shows it), or leave it out",
                          code="invalid_time")
-    if kind is None:
+    if type_name is None:
         if secret is not None and certificate is not None:
             raise InputError(f"send {secret_field} or {certificate_field}, not both",
                              code="invalid_request")
-        kind = ("certificate" if certificate is not None
+        type_name = ("certificate" if certificate is not None
                 else "secret" if secret is not None else None)
-        if kind is None:
+        if type_name is None:
             return None
-    if kind == "secret" and certificate is not None:
+    if type_name == "secret" and certificate is not None:
         raise InputError(f"{certificate_field} is for {type_field} certificate",
                          code="invalid_request")
-    if kind == "certificate" and secret is not None:
+    if type_name == "certificate" and secret is not None:
         raise InputError(f"{secret_field} is for {type_field} secret", code="invalid_request")
-    value = secret if kind == "secret" else certificate if kind == "certificate" else (
+    value = secret if type_name == "secret" else certificate if type_name == "certificate" else (
         secret or certificate)
-    return CredentialInput.of(kind, SecretValue(value.get_secret_value()) if value else None,
+    return CredentialInput.of(type_name, SecretValue(value.get_secret_value()) if value else None,
                               expires, what=what)

@@ -29,6 +29,7 @@ from functions.api.strict import checks_own_query
 from functions.api.urls import API_PREFIX
 from functions.clients.graph import RequestStats
 from functions.core.errors import ConflictError
+from functions.core.kinds import KINDS
 from functions.core.model import SyncKind, SyncState, utcnow
 from functions.core.validation import is_guid
 from functions.onboarding.consent import CALLBACK_PATH
@@ -52,7 +53,8 @@ def create_consent(body: ConsentCreate, response: Response,
     tenant awaits its group: list its groups (`GET /tenants/{id}/directory/groups`) and
     choose one (`PATCH /tenants/{id}`).
     """
-    link = services.consent.create(body.kind, tenant_id=body.tenantId, group_id=body.groupId,
+    link = services.consent.create(KINDS.parse(body.kind), tenant_id=body.tenantId,
+                                   group_id=body.groupId,
                                    partner_tenant_id=body.partnerTenantId)
     response.headers["Location"] = f"{API_PREFIX}/consents/{link.consent.consent_id}"
     return consent_link_out(link.consent, link.url)

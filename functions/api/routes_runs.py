@@ -11,6 +11,7 @@ from functions.api.errors import responses
 from functions.api.models import Kind, RunOut, RunPage, Timestamp, run_out, utc
 from functions.api.paging import PageParams
 from functions.api.params import KEYED, RunIdPath, ServicesDep, TenantId
+from functions.core.kinds import KINDS
 from functions.core.model import utcnow
 
 router = APIRouter(tags=["runs"], dependencies=KEYED)
@@ -27,7 +28,8 @@ def list_runs(
     """A tenant's runs, newest first."""
     services.tenants.get(tenant_id)
     runs, token = services.runs.page(
-        tenant_id, kind=kind, page_size=page.size, continuation=page.token
+        tenant_id, kind=KINDS.parse(kind) if kind else None, page_size=page.size,
+        continuation=page.token,
     )
     return RunPage(items=[run_out(r) for r in runs], continuationToken=token)
 
@@ -52,7 +54,8 @@ def list_failures(
 ) -> RunPage:
     """Failed and partial runs of every tenant: grouped by tenant, newest first within one."""
     runs, token = services.runs.failures_page(
-        since=utc(since) or utcnow() - FAILURES_WINDOW, kind=kind,
+        since=utc(since) or utcnow() - FAILURES_WINDOW,
+        kind=KINDS.parse(kind) if kind else None,
         page_size=page.size, continuation=page.token,
     )
     return RunPage(items=[run_out(r) for r in runs], continuationToken=token)

@@ -25,7 +25,7 @@ from functions.storage.queues import SyncJob
 TRIGGER = Trigger.HTTP
 
 
-def start_sync(services: Services, tenant_id: str, kind: str,
+def start_sync(services: Services, tenant_id: str, kind: SyncKind,
                options: RunOptions | None = None) -> Run:
     """Start a sync of ``kind`` over HTTP (claimed, recorded as queued, put on its queue).
 
@@ -44,7 +44,7 @@ def start_sync(services: Services, tenant_id: str, kind: str,
     return services.runs.get(tenant_id, job.run_id)
 
 
-def ensure_idle(services: Services, tenant_id: str, kinds: Iterable[str]) -> None:
+def ensure_idle(services: Services, tenant_id: str, kinds: Iterable[SyncKind]) -> None:
     """Raise ConflictError ``sync_running`` if a sync of one of ``kinds`` is queued or
     running (and alive: a dead one is closed on the way)."""
     for kind in kinds:

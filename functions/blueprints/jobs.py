@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from functions.core.model import SyncKind
 from functions.services import get_services
 
 
-def run_queued_job(message: func.QueueMessage, kind: str) -> None:
+def run_queued_job(message: func.QueueMessage, kind: SyncKind) -> None:
     """Run the sync a queue message asks for.
 
     A tenant's own failure is recorded as a failed run and not retried by the queue (the

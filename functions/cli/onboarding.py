@@ -14,12 +14,12 @@ from functions.cli.inputs import body, checked
 from functions.cli.output import Column, Table, pages, plural, print_items, print_record, when
 from functions.cli.registry import Command, json_flag, partner_flag, tenant_flag
 from functions.core.errors import InputError
-from functions.core.model import SyncKind
+from functions.core.kinds import KINDS
 from functions.services import Services
 
 
 def _link_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kind", choices=[str(k) for k in SyncKind], required=True,
+    p.add_argument("--kind", choices=KINDS.names(), required=True,
                    help="directory (group members) or devices (Intune devices and software)")
     p.add_argument("--tenant-id", metavar="TENANT_ID",
                    help="only this tenant's admin may use it (else any tenant's)")

@@ -53,7 +53,7 @@ class RunProgress:
     """Reports the runs of one multi-tenant sync as they end (use it as a context manager;
     :meth:`finished` is the runner's ``on_run``)."""
 
-    def __init__(self, kind: str, total: int, names: dict[str, str], *, json_lines: bool,
+    def __init__(self, kind: SyncKind, total: int, names: dict[str, str], *, json_lines: bool,
                  console: Console | None = None) -> None:
         self.kind, self.total, self.names = kind, total, names
         self.json_lines = json_lines

@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from functions.core.model import SyncKind
+from functions.core.kinds import KINDS
 from functions.services import Services
 
 CommandRun = Callable[[Services, argparse.Namespace], int]
@@ -56,4 +56,4 @@ def json_flag(p: argparse.ArgumentParser) -> None:
 
 
 def kind_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kind", choices=[str(k) for k in SyncKind], help="only runs of this kind")
+    p.add_argument("--kind", choices=KINDS.names(), help="only runs of this kind")

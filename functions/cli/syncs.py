@@ -16,6 +16,7 @@ from functions.cli.output import describe_run, print_line
 from functions.cli.progress import RunProgress, machine_output
 from functions.cli.registry import Command, json_flag, no_options, tenant_flag
 from functions.core.errors import InputError
+from functions.core.kinds import KINDS
 from functions.core.model import Run, RunOptions, RunStatus, SyncKind, Trigger
 from functions.services import Services
 from functions.sync.health import schedulable
@@ -25,7 +26,7 @@ FULL_HELP = ("compare with every stored entity even when what was read is unchan
              "the last complete sync")
 
 
-def run_batch(s: Services, kind: str, batch: Batch, json_flag: bool) -> int:
+def run_batch(s: Services, kind: SyncKind, batch: Batch, json_flag: bool) -> int:
     """Run started syncs here, reporting each as it ends; 0 if every one succeeded."""
     machine = machine_output(json_flag)
     total = len(batch.jobs) + len(batch.active)
@@ -79,8 +80,9 @@ def cmd_sync_directory(s: Services, args: argparse.Namespace) -> int:
                              "preview: review it with `tenantsync held show --tenant-id T`, then "
                              "pass --tenant-id T instead of --all", code="invalid_request")
         # A tenant that awaits its level-0 group has nothing to sync yet.
+        directory = KINDS.get(SyncKind.DIRECTORY)
         tenant_ids = [t.tenant_id for t in s.tenants.list()
-                      if t.enabled and t.directory and t.directory.group_id]
+                      if t.enabled and directory.connected(t)]
         batch = s.runner.start_many(SyncKind.DIRECTORY, tenant_ids, Trigger.CLI, options)
         return run_batch(s, SyncKind.DIRECTORY, batch, args.json)
     tenant_id = checked(Guid, args.tenant_id, "--tenant-id")
@@ -102,11 +104,11 @@ def cmd_sync_devices(s: Services, args: argparse.Namespace) -> int:
 
 
 def _schedule_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", choices=[str(kind) for kind in SyncKind])
+    p.add_argument("kind", choices=KINDS.names())
 
 
 def cmd_schedule(s: Services, args: argparse.Namespace) -> int:
-    enqueued, skipped = s.scheduler.schedule(args.kind, trigger=Trigger.CLI)
+    enqueued, skipped = s.scheduler.schedule(KINDS.parse(args.kind), trigger=Trigger.CLI)
     print(f"enqueued {enqueued} {args.kind} jobs ({skipped} tenants skipped)")
     return 0
 

@@ -27,7 +27,7 @@ class CredentialInput:
     keep: Credential | None = None
 
     @classmethod
-    def of(cls, kind: str, secret: SecretValue | None = None,
+    def of(cls, type_name: str, secret: SecretValue | None = None,
            expires_on: datetime | None = None, *, what: str = "the app") -> CredentialInput:
         """A credential of the named type, checked for what that type needs.
 
@@ -36,10 +36,10 @@ class CredentialInput:
             without its Value); ``certificate_required`` (a certificate type without its
             PEM); ``invalid_request`` (a secret or certificate given with ``federated``).
         """
-        if kind not in CREDENTIAL_TYPES:
+        if type_name not in CREDENTIAL_TYPES:
             raise InputError(f"the credential type of {what} must be one of "
                              f"{', '.join(CREDENTIAL_TYPES)}", code="invalid_credential_type")
-        chosen = CredentialType(kind)
+        chosen = CredentialType(type_name)
         if chosen == CredentialType.SECRET and not secret:
             raise InputError(f"a client secret (its Value) is required for {what}",
                              code="secret_required")

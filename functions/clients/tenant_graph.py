@@ -14,7 +14,7 @@ from functions.clients.graph import GraphClient, RequestStats
 from functions.clients.vault import SecretStore
 from functions.core import telemetry
 from functions.core.config import Settings
-from functions.core.model import Credential, SyncState
+from functions.core.model import Credential, SyncKind, SyncState
 
 
 @dataclass
@@ -29,7 +29,7 @@ class TenantGraphs:
 
     def for_app(
         self, tenant_id: str, client_id: str, credential: Credential | str, scope: str, *,
-        kind: str, state: SyncState, stats: RequestStats, now: datetime,
+        kind: SyncKind, state: SyncState, stats: RequestStats, now: datetime,
     ) -> GraphClient:
         """A Graph client with tokens at the tenant's own authority, signing in with the
         app's credential (a secret or certificate from Key Vault, or the managed identity);

@@ -42,8 +42,8 @@ class DeploymentApp:
 NO_APP = DeploymentApp()
 
 
-def _deployment_app(get: Callable[[str], str | None], kind: str) -> DeploymentApp:
-    prefix = f"TENANTSYNC_{kind}_APP"
+def _deployment_app(get: Callable[[str], str | None], app: str) -> DeploymentApp:
+    prefix = f"TENANTSYNC_{app}_APP"
     client_id = get(f"{prefix}_ID")
     if client_id is not None and not is_guid(client_id):
         raise ConfigurationError(f"{prefix}_ID must be the app's Application (client) ID, a "

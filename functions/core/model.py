@@ -16,7 +16,9 @@ def utcnow() -> datetime:
 
 
 class SyncKind(StrEnum):
-    """The two kinds of sync; each has its own claim, queue, health and runs."""
+    """The names of the built-in kinds of sync; each has its own claim, queue, health and
+    runs. What a kind is (its tables, permissions, health columns, slice), and any kind
+    registered besides these: ``functions.core.kinds``."""
 
     DIRECTORY = "directory"
     DEVICES = "devices"
@@ -210,9 +212,23 @@ class TenantRecord:
     organization: str = ""  # organization display name from Graph (device sync)
     default_domain: str = ""
     verified_domains: tuple[str, ...] = ()
+    # The state of each other registered kind (functions.core.kinds), by its name.
+    other_states: dict[str, SyncState] = field(default_factory=dict)
 
-    def state(self, kind: str) -> SyncState:
-        return self.directory_state if kind == "directory" else self.device_state
+    def state(self, kind: SyncKind) -> SyncState:
+        if kind == SyncKind.DIRECTORY:
+            return self.directory_state
+        if kind == SyncKind.DEVICES:
+            return self.device_state
+        return self.other_states.setdefault(kind, SyncState())
+
+    def set_state(self, kind: SyncKind, state: SyncState) -> None:
+        if kind == SyncKind.DIRECTORY:
+            self.directory_state = state
+        elif kind == SyncKind.DEVICES:
+            self.device_state = state
+        else:
+            self.other_states[kind] = state
 
     # The directory state, read as the tenant's own (the directory sync came first).
     @property
@@ -285,7 +301,7 @@ class Run:
 
     run_id: str
     tenant_id: str
-    kind: str  # a SyncKind
+    kind: SyncKind
     trigger: str  # a Trigger
     started_at: datetime
     status: RunStatus = RunStatus.RUNNING
@@ -339,7 +355,7 @@ class ConsentRequest:
     the tenant that consented and its first run."""
 
     consent_id: str  # the nonce the link's signed state carries
-    kind: str  # a SyncKind
+    kind: SyncKind
     client_id: str
     created_at: datetime
     expires_at: datetime

@@ -10,7 +10,7 @@ import logging
 import os
 from datetime import datetime
 
-from functions.core.model import Run, TenantRecord
+from functions.core.model import Run, SyncKind, TenantRecord
 
 log = logging.getLogger("tenantsync.telemetry")
 
@@ -67,7 +67,7 @@ def run_finished(run: Run) -> None:
     )
 
 
-def health_changed(tenant: TenantRecord, kind: str, previous: str) -> None:
+def health_changed(tenant: TenantRecord, kind: SyncKind, previous: str) -> None:
     emit(
         "tenantsync.health",
         tenant_id=tenant.tenant_id,
@@ -78,7 +78,7 @@ def health_changed(tenant: TenantRecord, kind: str, previous: str) -> None:
     )
 
 
-def secret_expiry(tenant_id: str, kind: str, expires_on: datetime, now: datetime) -> None:
+def secret_expiry(tenant_id: str, kind: SyncKind, expires_on: datetime, now: datetime) -> None:
     emit(
         "tenantsync.secret_expiry",
         tenant_id=tenant_id,
@@ -88,5 +88,5 @@ def secret_expiry(tenant_id: str, kind: str, expires_on: datetime, now: datetime
     )
 
 
-def schedule_fired(kind: str, enqueued: int, skipped: int) -> None:
+def schedule_fired(kind: SyncKind, enqueued: int, skipped: int) -> None:
     emit("tenantsync.schedule", kind=kind, enqueued=enqueued, skipped=skipped)

@@ -87,8 +87,8 @@ class Checkpoint:
         if not self.error_code:
             self.error_code, self.error = code, message
 
-    def add_part(self, kind: str, row_key: str) -> None:
-        self.parts.setdefault(kind, []).append(row_key)
+    def add_part(self, part_type: str, row_key: str) -> None:
+        self.parts.setdefault(part_type, []).append(row_key)
 
     def progress(self) -> str:
         """How far the read got, for a person (the run's message and the tenant's health)."""

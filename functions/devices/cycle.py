@@ -175,12 +175,12 @@ class InventoryCycle:
 
     # --- steps ---------------------------------------------------------------------------
 
-    def _listing(self, name: str, kind: str) -> bool:
+    def _listing(self, name: str, part_type: str) -> bool:
         cp = self.checkpoint
         pacer = self._apps_pacer if name == "managed_apps" else self.pacer
         listing = read_listing(self._graph, name, self._tenant_id, pacer)
-        for part in listing_parts(kind, listing.records):
-            self._keep(kind, part)
+        for part in listing_parts(part_type, listing.records):
+            self._keep(part_type, part)
         cp.digests[name] = listing.digest
         if name == "devices":
             cp.devices = len(listing.records)
@@ -312,19 +312,19 @@ class InventoryCycle:
 
     # --- parts and saves -----------------------------------------------------------------
 
-    def _keep(self, kind: str, part: Any) -> None:
+    def _keep(self, part_type: str, part: Any) -> None:
         """Keep a part read (in memory until the next save; see ``parts``)."""
-        self._unsaved.append((kind, part))
+        self._unsaved.append((part_type, part))
 
-    def _parts(self, kind: str) -> list[Any]:
-        """Every part of a kind read so far: the saved ones (read back once), then the rest."""
+    def _parts(self, part_type: str) -> list[Any]:
+        """Every part of one type read so far: the saved ones (read back once), then the rest."""
         cp = self.checkpoint
         saved = []
-        for key in cp.parts.get(kind, []):
+        for key in cp.parts.get(part_type, []):
             if key not in self._cache:
-                self._cache[key] = decode(kind, self._checkpoints.get(self._tenant_id, key))
+                self._cache[key] = decode(part_type, self._checkpoints.get(self._tenant_id, key))
             saved.append(self._cache[key])
-        return saved + [part for k, part in self._unsaved if k == kind]
+        return saved + [part for k, part in self._unsaved if k == part_type]
 
     def _listings(self) -> _Listed:
         if self._listed is None:

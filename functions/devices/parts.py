@@ -27,7 +27,7 @@ LISTINGS = ("devices", "detectedapps", "managedapps")
 Links = dict[int, "array[int]"]
 
 
-def listing_parts(kind: str, records: Iterable[Any]) -> list[list[Any]]:
+def listing_parts(listing: str, records: Iterable[Any]) -> list[list[Any]]:
     """A listing's records sorted by id, cut into parts."""
     ordered = sorted(records, key=lambda r: r.id)
     return [ordered[i:i + LISTING_PART] for i in range(0, len(ordered), LISTING_PART)]
@@ -39,11 +39,11 @@ def links_of(devices_of: Mapping[int, Iterable[int]]) -> Links:
             if positions}
 
 
-def encode(kind: str, value: Any) -> bytes:
+def encode(part_type: str, value: Any) -> bytes:
     """A part as saved."""
-    if kind in LISTINGS:
-        return zlib.compress(PACKING.encode_rows(kind, value), 6)
-    if kind == "links":
+    if part_type in LISTINGS:
+        return zlib.compress(PACKING.encode_rows(part_type, value), 6)
+    if part_type == "links":
         apps = sorted(value)
         coded = []
         for app in apps:
@@ -57,13 +57,14 @@ def encode(kind: str, value: Any) -> bytes:
     return zlib.compress(orjson.dumps(rows), 6)
 
 
-def decode(kind: str, data: bytes) -> Any:
+def decode(part_type: str, data: bytes) -> Any:
     """A part as read back."""
-    if kind in LISTINGS:
-        columns = ",".join(PACKING.columns(kind))
-        return PACKING.decode_entity(kind, {f"{kind}Columns": columns, f"{kind}0": data})
+    if part_type in LISTINGS:
+        columns = ",".join(PACKING.columns(part_type))
+        return PACKING.decode_entity(part_type, {f"{part_type}Columns": columns,
+                                                 f"{part_type}0": data})
     part = orjson.loads(zlib.decompress(data))
-    if kind == "links":
+    if part_type == "links":
         links: Links = {}
         for app, deltas in zip(part["a"], part["d"], strict=True):
             positions, current = array("I"), 0

@@ -70,11 +70,12 @@ class CheckpointStore:
             f"Another run took over tenant {tenant_id}'s inventory read (its worker "
             "stalled past its lease); this run stopped without writing.")
 
-    def put(self, tenant_id: str, cycle: str, kind: str, data: bytes) -> tuple[str, WriteStats]:
+    def put(self, tenant_id: str, cycle: str, part_type: str,
+            data: bytes) -> tuple[str, WriteStats]:
         """Save one part of the read (``data``: at most MAX_PART_BYTES); its row key."""
         if len(data) > MAX_PART_BYTES:
-            raise ValueError(f"a {kind} part of {len(data)} bytes is over {MAX_PART_BYTES}")
-        key = f"{ROW}.{cycle}.{kind}.{os.urandom(4).hex()}"
+            raise ValueError(f"a {part_type} part of {len(data)} bytes is over {MAX_PART_BYTES}")
+        key = f"{ROW}.{cycle}.{part_type}.{os.urandom(4).hex()}"
         entity: dict[str, object] = {"PartitionKey": tenant_id, "RowKey": key}
         for n, start in enumerate(range(0, max(len(data), 1), CHUNK_BYTES)):
             entity[f"p{n}"] = data[start:start + CHUNK_BYTES]

@@ -153,14 +153,14 @@ class InventoryTables:
     def _buckets_now(self, tenant_id: str) -> int:
         return _buckets(self._store.get(INVENTORY_TABLE, tenant_id, LAYOUT_ROW))
 
-    def _kind(self, tenant_id: str, kind: str) -> Iterator[Any]:
+    def _kind(self, tenant_id: str, prefix: str) -> Iterator[Any]:
         buckets = self._buckets_now(tenant_id)
         for index in range(buckets):
-            yield from self._bucket(tenant_id, kind, buckets, index)
+            yield from self._bucket(tenant_id, prefix, buckets, index)
 
-    def _bucket(self, tenant_id: str, kind: str, buckets: int, index: int) -> list[Any]:
+    def _bucket(self, tenant_id: str, prefix: str, buckets: int, index: int) -> list[Any]:
         row = self._store.get(INVENTORY_TABLE, tenant_id, row_key(buckets, index))
-        return PACKING.decode_entity(kind, row) if row else []
+        return PACKING.decode_entity(prefix, row) if row else []
 
     def _joined(self, tenant_id: str, buckets: int, index: int
                 ) -> tuple[list[DeviceRecord], dict[str, DeviceSoftware]]:
@@ -172,7 +172,7 @@ class InventoryTables:
         return PACKING.decode_entity("devices", row), software
 
     def _page(
-        self, tenant_id: str, kind: str, keep: Callable[[Any], bool], page_size: int,
+        self, tenant_id: str, prefix: str, keep: Callable[[Any], bool], page_size: int,
         continuation: str | None,
         joined: Callable[[Any, DeviceSoftware | None], bool] | None = None,
     ) -> tuple[list[Any], str | None]:
@@ -191,7 +191,7 @@ class InventoryTables:
         for index in range(start, buckets):
             software: dict[str, DeviceSoftware] = {}
             if joined is None:
-                records = self._bucket(tenant_id, kind, buckets, index)
+                records = self._bucket(tenant_id, prefix, buckets, index)
             else:
                 records, software = self._joined(tenant_id, buckets, index)
             for n, record in enumerate(records):
@@ -297,9 +297,10 @@ _ATTRS = {"devices": "devices", "detectedapps": "detected_apps", "managedapps": 
 MAX_CHUNKS = 10  # a bucket holds at most 600 KB compressed: ten 60,000-byte properties
 
 
-def kind_columns(kind: str) -> list[str]:
-    """The properties of a bucket row that hold one kind (to read it alone, by ``select``)."""
-    return ["RowKey", "Buckets", f"{kind}Columns", *(f"{kind}{n}" for n in range(MAX_CHUNKS))]
+def kind_columns(prefix: str) -> list[str]:
+    """The properties of a bucket row that hold one kind of record (read alone by ``select``)."""
+    return ["RowKey", "Buckets", f"{prefix}Columns",
+            *(f"{prefix}{n}" for n in range(MAX_CHUNKS))]
 
 
 # A transaction's body holds at most 4 MiB; leave room for the multipart framing.

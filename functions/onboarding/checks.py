@@ -11,9 +11,9 @@ from functions.clients.entra import ClientCredential, TokenProvider
 from functions.clients.graph import GraphClient
 from functions.core.config import DEFAULT_GRAPH_SCOPE, Settings
 from functions.core.errors import ErrorCode, GraphError, TenantError
+from functions.core.kinds import KINDS
+from functions.core.model import SyncKind
 from functions.core.permissions import (
-    DEVICE_NEEDS,
-    DIRECTORY_NEEDS,
     missing,
     satisfied,
     token_roles,
@@ -65,7 +65,8 @@ class ConnectionTest:
             TenantError: ``permission_missing`` naming every missing permission;
             ``group_not_found`` and Graph's other refusals.
         """
-        token, roles = self._token(tenant_id, client_id, credential, scope, DIRECTORY_NEEDS)
+        token, roles = self._token(tenant_id, client_id, credential, scope,
+                                   KINDS.get(SyncKind.DIRECTORY).needs)
         graph = self._graph(token)
         name = GroupTreeReader(graph, tenant_id).read_root(group_id).display_name \
             if group_id else ""
@@ -79,7 +80,7 @@ class ConnectionTest:
             AuthenticationError / TenantError: as :meth:`directory`.
         """
         token, roles = self._token(tenant_id, client_id, credential, DEFAULT_GRAPH_SCOPE,
-                                   DEVICE_NEEDS)
+                                   KINDS.get(SyncKind.DEVICES).needs)
         return ConnectionCheck("", self._organization(self._graph(token), roles), roles)
 
     def _organization(self, graph: GraphClient, roles: tuple[str, ...]) -> str:

@@ -59,7 +59,7 @@ class ConsentResult:
     """A completed consent: the tenant connected, and its first run (none while a
     directory connection awaits its level-0 group)."""
 
-    kind: str
+    kind: SyncKind
     tenant_id: str
     tenant_name: str
     group_name: str
@@ -82,12 +82,12 @@ class ConsentFlow:
     test: ConnectionTest
     onboarding: Onboarding
     signer: StateSigner
-    start: Callable[[str, str], str]  # (tenant, kind) -> run id, through SyncStarter
+    start: Callable[[str, SyncKind], str]  # (tenant, kind) -> run id, through SyncStarter
     clock: Callable[[], datetime] = utcnow
 
     # --- links ---------------------------------------------------------------------------
 
-    def create(self, kind: str, *, tenant_id: str | None = None, group_id: str | None = None,
+    def create(self, kind: SyncKind, *, tenant_id: str | None = None, group_id: str | None = None,
                partner_tenant_id: str | None = None) -> ConsentLink:
         """A new admin-consent link for ``kind`` (directory or devices): for one tenant, or
         for whichever tenant's admin opens it; with the level-0 group (directory); for a
@@ -147,7 +147,7 @@ class ConsentFlow:
             listed.append((tenant, link))
         return listed
 
-    def _app(self, kind: str, partner_tenant_id: str) -> tuple[str, Credential]:
+    def _app(self, kind: SyncKind, partner_tenant_id: str) -> tuple[str, Credential]:
         if kind == SyncKind.DEVICES and partner_tenant_id:
             partner = self.partners.get(partner_tenant_id)
             return partner.inventory_client_id, partner.inventory_credential
@@ -275,7 +275,7 @@ class ConsentFlow:
         self.tenants.save(tenant)
         return tenant
 
-    def _first_sync(self, tenant_id: str, kind: str) -> str:
+    def _first_sync(self, tenant_id: str, kind: SyncKind) -> str:
         try:
             return self.start(tenant_id, kind)
         except ConflictError as exc:  # one is queued or running already: that one it is

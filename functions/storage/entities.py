@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from functions.core.kinds import KINDS
 from functions.core.model import (
     ChangeCounts,
     CredentialType,
@@ -74,15 +75,12 @@ def _state_record(prefix: str, entity: Mapping[str, Any]) -> SyncState:
     )
 
 
-_STATE_PREFIX: dict[str, str] = {SyncKind.DIRECTORY: "Directory", SyncKind.DEVICES: "Devices"}
-
-
-def state_entity(tenant: TenantRecord, kind: str, *, organization: bool = False) -> Entity:
+def state_entity(tenant: TenantRecord, kind: SyncKind, *, organization: bool = False) -> Entity:
     """Only what a run of ``kind`` changes on its tenant: that kind's state (and, for a
     device sync, the organization it read), to be merged into the stored tenant."""
     entity: Entity = {
         "PartitionKey": TENANT_PARTITION, "RowKey": tenant.tenant_id,
-        **_state_entity(_STATE_PREFIX[kind], tenant.state(kind)),
+        **_state_entity(KINDS.get(kind).health_column, tenant.state(kind)),
     }
     if organization:
         entity.update(Organization=tenant.organization, DefaultDomain=tenant.default_domain,
@@ -100,9 +98,9 @@ def tenant_entity(tenant: TenantRecord) -> Entity:
         "Organization": tenant.organization,
         "DefaultDomain": tenant.default_domain,
         "VerifiedDomains": json.dumps(list(tenant.verified_domains)),
-        **_state_entity("Directory", tenant.directory_state),
-        **_state_entity("Devices", tenant.device_state),
     }
+    for kind in KINDS:
+        entity.update(_state_entity(kind.health_column, tenant.state(kind.name)))
     if tenant.directory:
         entity.update(
             DirectoryClientId=tenant.directory.client_id,
@@ -147,19 +145,20 @@ def tenant_record(entity: Mapping[str, Any]) -> TenantRecord:
             unsupported_reason=entity.get("DevicesUnsupportedReason", ""),
             credential_type=credential_type(entity.get("DevicesCredentialType")),
         )
-    return TenantRecord(
+    tenant = TenantRecord(
         tenant_id=entity["RowKey"],
         directory=directory,
         display_name=entity.get("DisplayName", ""),
         enabled=bool(entity.get("Enabled", True)),
         created_at=parse_time(entity.get("CreatedAt")),
-        directory_state=_state_record("Directory", entity),
         devices=devices,
-        device_state=_state_record("Devices", entity),
         organization=entity.get("Organization", ""),
         default_domain=entity.get("DefaultDomain", ""),
         verified_domains=tuple(json.loads(entity.get("VerifiedDomains") or "[]")),
     )
+    for kind in KINDS:
+        tenant.set_state(kind.name, _state_record(kind.health_column, entity))
+    return tenant
 
 
 _COUNT_FIELDS = ("created", "updated", "unchanged", "marked_deleted", "restored")

@@ -21,7 +21,8 @@ import orjson
 
 from functions.core.changes import Change
 from functions.core.errors import ErrorCode, InputError, StorageError
-from functions.core.model import utcnow
+from functions.core.kinds import KINDS
+from functions.core.model import SyncKind, utcnow
 from functions.storage.entities import Entity, iso, parse_time
 from functions.storage.packed import CHUNK_BYTES, compress
 from functions.storage.tables import TableStore
@@ -45,7 +46,7 @@ class FeedEntry:
     seq: int
     change: Change
     run_id: str
-    sync_kind: str
+    sync_kind: SyncKind
     at: datetime
 
 
@@ -60,7 +61,7 @@ class FeedPage:
 class Intent:
     """The entries a run of ``kind`` was about to write when it was interrupted."""
 
-    kind: str
+    kind: SyncKind
     run_id: str
     at: datetime
     changes: list[Change]
@@ -102,7 +103,7 @@ class ChangeFeed:
 
     # --- a run's intent ---------------------------------------------------------------
 
-    def intend(self, tenant_id: str, kind: str, run_id: str, changes: Sequence[Change],
+    def intend(self, tenant_id: str, kind: SyncKind, run_id: str, changes: Sequence[Change],
                at: datetime) -> None:
         """Record what a run of ``kind`` is about to write (at ``at``), before it writes it.
 
@@ -121,7 +122,7 @@ class ChangeFeed:
             self._store.delete(FEED_TABLE, tenant_id, row["RowKey"])
         self._store.write(FEED_TABLE, rows, max_chars=TRANSACTION_CHARS)
 
-    def intent(self, tenant_id: str, kind: str) -> Intent | None:
+    def intent(self, tenant_id: str, kind: SyncKind) -> Intent | None:
         """The intent a run of ``kind`` left, if one was not committed and cleared."""
         rows = list(self._intent_rows(tenant_id, kind))
         if not rows:
@@ -151,11 +152,11 @@ class ChangeFeed:
         self.clear(tenant_id, intent.kind)
         return appended
 
-    def clear(self, tenant_id: str, kind: str) -> None:
+    def clear(self, tenant_id: str, kind: SyncKind) -> None:
         for row in self._intent_rows(tenant_id, kind):
             self._store.delete(FEED_TABLE, tenant_id, row["RowKey"])
 
-    def _intent_rows(self, tenant_id: str, kind: str) -> Iterator[Entity]:
+    def _intent_rows(self, tenant_id: str, kind: SyncKind) -> Iterator[Entity]:
         prefix = f"intent-{kind}-"
         return self._store.query(
             FEED_TABLE, "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
@@ -163,7 +164,7 @@ class ChangeFeed:
 
     # --- appending --------------------------------------------------------------------
 
-    def append(self, tenant_id: str, kind: str, run_id: str, changes: Sequence[Change],
+    def append(self, tenant_id: str, kind: SyncKind, run_id: str, changes: Sequence[Change],
                at: datetime | None = None) -> tuple[str, str]:
         """Append a run's changes (made at ``at``, default now) after every committed one;
         returns the cursors before and after them. Safe under concurrent appends to the
@@ -271,7 +272,7 @@ class ChangeFeed:
                     if seq <= after or seq > committed:
                         continue
                     entries.append(FeedEntry(seq, change, str(row.get("RunId", "")),
-                                             str(row.get("SyncKind", "")), at))
+                                             KINDS.stored(row.get("SyncKind", "")), at))
                     if len(entries) == limit:
                         break
                 if len(entries) == limit:

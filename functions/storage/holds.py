@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from functions.core.changes import Change
+from functions.core.model import SyncKind
 from functions.storage.entities import Entity, iso, parse_time
 from functions.storage.feed import (
     ENTRIES_PER_ROW,
@@ -24,7 +25,7 @@ class Hold:
     """A held sync of one kind: the run that was held, why, and its planned changes
     (``digest``: of what they change, see ``core.changes.plan_digest``)."""
 
-    kind: str
+    kind: SyncKind
     run_id: str
     held_at: datetime
     reason: str
@@ -59,13 +60,13 @@ class HoldTable:
         self._store.write(HOLDS_TABLE, rows[1:], max_chars=TRANSACTION_CHARS)
         self._store.upsert(HOLDS_TABLE, rows[0])
 
-    def _rows(self, tenant_id: str, kind: str) -> list[Entity]:
+    def _rows(self, tenant_id: str, kind: SyncKind) -> list[Entity]:
         return sorted(self._store.query(
             HOLDS_TABLE, "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
             {"pk": tenant_id, "lo": f"{kind}-", "hi": f"{kind}."}),
             key=lambda r: str(r["RowKey"]))
 
-    def get(self, tenant_id: str, kind: str) -> Hold | None:
+    def get(self, tenant_id: str, kind: SyncKind) -> Hold | None:
         rows = self._rows(tenant_id, kind)
         if not rows or "Rows" not in rows[0]:
             return None
@@ -75,7 +76,7 @@ class HoldTable:
                     parse_time(first.get("HeldAt")) or datetime.fromtimestamp(0, UTC),
                     str(first.get("Reason", "")), str(first.get("Digest", "")), changes)
 
-    def delete(self, tenant_id: str, kind: str) -> None:
+    def delete(self, tenant_id: str, kind: SyncKind) -> None:
         rows = self._rows(tenant_id, kind)
         # The first row first: without it nothing is held, whatever rows stay behind.
         for row in rows:

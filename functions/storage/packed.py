@@ -111,14 +111,14 @@ class Packing:
         self.kinds = dict(kinds)
         self._codecs = {kind: _Codec.of(record_type) for kind, record_type in kinds.items()}
 
-    def columns(self, kind: str) -> tuple[str, ...]:
+    def columns(self, prefix: str) -> tuple[str, ...]:
         """The field names of a kind's records, in the order rows hold them."""
-        return self._codecs[kind].names
+        return self._codecs[prefix].names
 
-    def encode_rows(self, kind: str, records: Iterable[Any]) -> bytes:
+    def encode_rows(self, prefix: str, records: Iterable[Any]) -> bytes:
         """The records as one JSON array of rows, sorted by id. (orjson: several times faster
         than json here; times go through ``iso`` so that they read back exactly.)"""
-        codec = self._codecs[kind]
+        codec = self._codecs[prefix]
         rows = [codec.getter(r) for r in sorted(records, key=attrgetter("id"))]
         return orjson.dumps(rows, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
@@ -135,16 +135,16 @@ class Packing:
         return entity
 
 
-    def decode_entity(self, kind: str, entity: Mapping[str, Any]) -> list[Any]:
+    def decode_entity(self, prefix: str, entity: Mapping[str, Any]) -> list[Any]:
         """One kind's records in a bucket row, in id order. Columns the record type no longer
         has are dropped; columns it gained since read back as their defaults (or None)."""
-        codec, record_type = self._codecs[kind], self.kinds[kind]
+        codec, record_type = self._codecs[prefix], self.kinds[prefix]
         chunks: list[bytes] = []
-        while f"{kind}{len(chunks)}" in entity:
-            chunks.append(bytes(entity[f"{kind}{len(chunks)}"]))
+        while f"{prefix}{len(chunks)}" in entity:
+            chunks.append(bytes(entity[f"{prefix}{len(chunks)}"]))
         data = b"".join(chunks)
         rows = orjson.loads(zlib.decompress(data)) if data else []
-        columns = tuple(str(entity.get(f"{kind}Columns", "")).split(","))
+        columns = tuple(str(entity.get(f"{prefix}Columns", "")).split(","))
         records = []
         if columns == codec.names:
             for row in rows:

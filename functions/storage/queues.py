@@ -16,6 +16,7 @@ from azure.storage.queue import (
 )
 
 from functions.core.errors import InputError, StorageError
+from functions.core.kinds import KINDS
 from functions.core.model import RunOptions, SyncKind, Trigger, is_run_id
 from functions.core.validation import guid
 
@@ -25,7 +26,7 @@ class SyncJob:
     """One queued run of one tenant: the message the queue function gets."""
 
     tenant_id: str
-    kind: str  # a SyncKind
+    kind: SyncKind
     trigger: str  # a Trigger
     run_id: str | None = None  # the queued run; None in a message put on the queue by hand
     options: RunOptions = field(default_factory=RunOptions)
@@ -53,7 +54,7 @@ class SyncJob:
         if not isinstance(data, dict):
             raise InputError("queue message is not a JSON object", code="invalid_job")
         kind, trigger = data.get("kind"), data.get("trigger", Trigger.QUEUE)
-        if kind not in set(SyncKind) or trigger not in set(Trigger):
+        if kind not in KINDS or trigger not in set(Trigger):
             raise InputError(
                 f"unknown job kind {kind!r} or trigger {trigger!r}", code="invalid_job"
             )
@@ -63,7 +64,7 @@ class SyncJob:
         flags = {name: data.get(name, False) for name in ("full", "allow_mass_deletion")}
         if not all(isinstance(v, bool) for v in flags.values()):
             raise InputError("queue message has a malformed option", code="invalid_job")
-        return cls(guid(data.get("tenant_id"), "tenant_id"), SyncKind(kind), Trigger(trigger),
+        return cls(guid(data.get("tenant_id"), "tenant_id"), KINDS.parse(kind), Trigger(trigger),
                    run_id, RunOptions(**flags))
 
 

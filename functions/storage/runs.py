@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from functions.core.errors import ErrorCode, NotFoundError
-from functions.core.model import Run, RunStatus
+from functions.core.model import Run, RunStatus, SyncKind
 from functions.storage import entities as ent
 from functions.storage.tables import TableFilter, TableStore
 
@@ -50,7 +50,7 @@ class RunTable:
 
     # --- claims ------------------------------------------------------------------------
 
-    def read_claim(self, tenant_id: str, kind: str) -> tuple[Claim, str] | None:
+    def read_claim(self, tenant_id: str, kind: SyncKind) -> tuple[Claim, str] | None:
         found = self._store.get_versioned("claims", tenant_id, kind)
         if found is None:
             return None
@@ -58,19 +58,19 @@ class RunTable:
         claimed_at = ent.parse_time(entity.get("ClaimedAt")) or datetime.fromtimestamp(0, UTC)
         return Claim(str(entity.get("RunId", "")), claimed_at), etag
 
-    def insert_claim(self, tenant_id: str, kind: str, run_id: str, now: datetime) -> bool:
+    def insert_claim(self, tenant_id: str, kind: SyncKind, run_id: str, now: datetime) -> bool:
         """Take a claim nobody holds yet; False if there is one (insert fails on a key
         that exists, so of two racing starters only one inserts)."""
         return self._store.insert("claims", _claim_entity(tenant_id, kind, run_id, now))
 
-    def replace_claim(self, tenant_id: str, kind: str, run_id: str, now: datetime,
+    def replace_claim(self, tenant_id: str, kind: SyncKind, run_id: str, now: datetime,
                       etag: str) -> bool:
         """Take over a claim read with ``etag``; False if another starter replaced it first."""
         entity = _claim_entity(tenant_id, kind, run_id, now)
         return self._store.update_if_unchanged("claims", entity, etag) is not None
 
     def page(
-        self, tenant_id: str, *, kind: str | None = None, page_size: int,
+        self, tenant_id: str, *, kind: SyncKind | None = None, page_size: int,
         continuation: str | None = None,
     ) -> tuple[list[Run], str | None]:
         """One page of a tenant's runs, newest first, and the token of the next page."""
@@ -81,7 +81,7 @@ class RunTable:
         return [ent.run_record(e) for e in rows], token
 
     def failures_page(
-        self, *, since: datetime, kind: str | None = None, page_size: int,
+        self, *, since: datetime, kind: SyncKind | None = None, page_size: int,
         continuation: str | None = None,
     ) -> tuple[list[Run], str | None]:
         """One page of failed or partial runs of every tenant started at or after ``since``
@@ -122,6 +122,6 @@ class RunTable:
         return runs
 
 
-def _claim_entity(tenant_id: str, kind: str, run_id: str, now: datetime) -> dict[str, object]:
+def _claim_entity(tenant_id: str, kind: SyncKind, run_id: str, now: datetime) -> dict[str, object]:
     return {"PartitionKey": tenant_id, "RowKey": kind, "RunId": run_id,
             "ClaimedAt": ent.iso(now)}

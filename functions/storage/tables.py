@@ -24,16 +24,12 @@ from azure.core.exceptions import (
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from functions.core.errors import InputError, StorageError
+from functions.core.kinds import KINDS
 from functions.core.validation import table_key
 
 Entity = dict[str, Any]
 
-TABLE_NAMES = (
-    "tenants", "users", "groups", "memberships", "runs", "partners", "inventory", "claims",
-    "feed", "holds", "webhooks", "deliveries",
-    "consents",
-    "checkpoints",
-)
+TABLE_NAMES = KINDS.tables()  # those of the built-in kinds (the deployment creates these)
 MAX_BATCH = 100  # Table Storage: at most 100 operations per transaction, one partition.
 _TOKEN_PART = re.compile(r"^[\x20-\x7e]{1,1024}$")
 
@@ -108,7 +104,7 @@ class TableStore:
 
     def ensure_tables(self) -> None:
         """Create the app's tables if they are missing (idempotent)."""
-        for name in TABLE_NAMES:
+        for name in KINDS.tables():
             try:
                 self._service.create_table(self._prefix + name)
             except ResourceExistsError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functions.core.errors import NotFoundError
-from functions.core.model import Health, TenantRecord
+from functions.core.model import Health, SyncKind, TenantRecord
 from functions.storage import entities as ent
 from functions.storage.tables import TableStore
 
@@ -31,7 +31,8 @@ class TenantTable:
     def save(self, tenant: TenantRecord) -> None:
         self._store.upsert("tenants", ent.tenant_entity(tenant))
 
-    def save_state(self, tenant: TenantRecord, kind: str, *, organization: bool = False) -> None:
+    def save_state(self, tenant: TenantRecord, kind: SyncKind, *,
+                   organization: bool = False) -> None:
         """Write one kind's state of a tenant (and the organization it read) without
         touching the rest of its record, which an admin or the other kind's sync may have
         changed meanwhile. A tenant removed meanwhile stays removed."""

@@ -23,7 +23,7 @@ from functions.clients.tenant_graph import TenantGraphs
 from functions.core.changes import Change
 from functions.core.config import Settings
 from functions.core.errors import ErrorCode, StorageError
-from functions.core.model import Run, RunStatus, SyncState, TenantRecord, utcnow
+from functions.core.model import Run, RunStatus, SyncKind, SyncState, TenantRecord, utcnow
 from functions.storage.feed import ChangeFeed
 from functions.storage.queues import SyncJob
 from functions.storage.runs import RunTable
@@ -54,7 +54,7 @@ class SyncEngine:
     runs: RunTable
     ledger: RunLedger
     graphs: TenantGraphs
-    slices: Mapping[str, SyncSlice]
+    slices: Mapping[SyncKind, SyncSlice]
     clock: Callable[[], datetime] = utcnow
     feed: ChangeFeed | None = None  # the tenants' change feeds (none: nothing recorded)
     guard: DeletionGuard | None = None  # keeps held syncs' previews (none: not kept)
@@ -201,7 +201,7 @@ class SyncEngine:
             return None if run.options.allow_mass_deletion else part.hold(changes, stored)
         return self.guard.verdict(run, part.hold(changes, stored), entries)
 
-    def _settle_feed(self, part: SyncSlice, tenant_id: str, kind: str, stored: object) -> None:
+    def _settle_feed(self, part: SyncSlice, tenant_id: str, kind: SyncKind, stored: object) -> None:
         """Record in the feed what an interrupted run of this kind did write (its intent,
         kept to what ``stored`` holds as it planned), before planning anew."""
         if self.feed is None:

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from functions.core.codes import PROGRESSING, STANDING, WAITING, outcome
 from functions.core.config import Settings
+from functions.core.kinds import KINDS
 from functions.core.model import Health, Run, RunStatus, SyncKind, SyncState, TenantRecord
 
 
@@ -46,15 +47,9 @@ def next_health(state: SyncState, run: Run, now: datetime, settings: Settings) -
         state.health, state.health_since = health, now
 
 
-def schedulable(tenant: TenantRecord, kind: str, now: datetime) -> bool:
+def schedulable(tenant: TenantRecord, kind: SyncKind, now: datetime) -> bool:
     """Whether the timer should enqueue this tenant's sync of ``kind`` now."""
-    if not tenant.enabled:
+    if not (tenant.enabled and KINDS.get(kind).connected(tenant)):
         return False
-    if kind == SyncKind.DIRECTORY:
-        # A tenant consented without a level-0 group waits for one to be chosen.
-        connected = tenant.directory is not None and bool(tenant.directory.group_id)
-    else:
-        d = tenant.devices
-        connected = d is not None and d.active and not d.excluded and not d.unsupported_reason
     until = tenant.state(kind).quarantined_until
-    return connected and (until is None or until <= now)
+    return until is None or until <= now

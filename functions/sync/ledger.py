@@ -12,7 +12,15 @@ from functions.clients.graph import RequestStats
 from functions.core import telemetry
 from functions.core.config import Settings
 from functions.core.errors import ErrorCode, StorageError, TenantSyncError
-from functions.core.model import Run, RunStatus, SyncState, TenantRecord, new_run_id, utcnow
+from functions.core.model import (
+    Run,
+    RunStatus,
+    SyncKind,
+    SyncState,
+    TenantRecord,
+    new_run_id,
+    utcnow,
+)
 from functions.storage.runs import RunTable
 from functions.storage.tenants import TenantTable
 from functions.sync.health import next_health
@@ -129,7 +137,7 @@ class RunLedger:
             telemetry.run_finished(run)
         return True
 
-    def duplicate(self, tenant_id: str, kind: str, trigger: str, holder: Run | None,
+    def duplicate(self, tenant_id: str, kind: SyncKind, trigger: str, holder: Run | None,
                   run_id: str | None) -> Run:
         """Record a delivery of a job whose run another worker has (or had) taken: it ends
         at once, as a skipped run of its own that names the run, never as a second sync.

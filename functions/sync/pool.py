@@ -28,7 +28,7 @@ from typing import Any
 
 from functions.core.config import Settings
 from functions.core.errors import ConflictError, NotFoundError
-from functions.core.model import Run, RunOptions
+from functions.core.model import Run, RunOptions, SyncKind
 from functions.storage.queues import SyncJob
 from functions.storage.runs import RunTable
 from functions.sync.engine import SyncEngine
@@ -76,7 +76,7 @@ class LocalRunner:
     _ended: Any = field(default=None, init=False, repr=False)  # the workers' queue of runs
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def run_one(self, kind: str, tenant_id: str, trigger: str,
+    def run_one(self, kind: SyncKind, tenant_id: str, trigger: str,
                 options: RunOptions | None = None, *,
                 on_run: RunEnded | None = None) -> Run:
         """Start one tenant's sync and run it here, continued as every local run is (see
@@ -90,7 +90,7 @@ class LocalRunner:
         [run] = self.execute([job], on_run=on_run)
         return run
 
-    def start_many(self, kind: str, tenant_ids: list[str], trigger: str,
+    def start_many(self, kind: SyncKind, tenant_ids: list[str], trigger: str,
                    options: RunOptions | None = None) -> Batch:
         """Start many tenants' syncs (claim, queued run) without running them.
 
@@ -121,7 +121,7 @@ class LocalRunner:
                     batch.active.append(started)
         return batch
 
-    def run_many(self, kind: str, tenant_ids: list[str], trigger: str,
+    def run_many(self, kind: SyncKind, tenant_ids: list[str], trigger: str,
                  options: RunOptions | None = None, *,
                  on_run: RunEnded | None = None) -> list[Run]:
         """Start and run many tenants' syncs; runs come back in the order of

@@ -28,7 +28,7 @@ class Scheduler:
     starter: SyncStarter
     clock: Callable[[], datetime] = utcnow
 
-    def schedule(self, kind: str, trigger: str = "timer") -> tuple[int, int]:
+    def schedule(self, kind: SyncKind, trigger: str = "timer") -> tuple[int, int]:
         """Queue one run of ``kind`` per tenant due for it; returns (enqueued, skipped).
 
         Disabled, excluded, inactive, unsupported and quarantined (until their back-off

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from functions.core.config import Settings
 from functions.core.errors import ConflictError, ErrorCode, StorageError
-from functions.core.model import Run, RunOptions, RunStatus, new_run_id, utcnow
+from functions.core.model import Run, RunOptions, RunStatus, SyncKind, new_run_id, utcnow
 from functions.storage.queues import JobQueue, SyncJob
 from functions.storage.runs import RunTable
 from functions.storage.tenants import TenantTable
@@ -39,10 +39,10 @@ class SyncStarter:
     tenants: TenantTable
     runs: RunTable
     ledger: RunLedger
-    queues: Mapping[str, JobQueue]
+    queues: Mapping[SyncKind, JobQueue]
     clock: Callable[[], datetime] = utcnow
 
-    def start(self, tenant_id: str, kind: str, trigger: str,
+    def start(self, tenant_id: str, kind: SyncKind, trigger: str,
               options: RunOptions | None = None, *, enqueue: bool = True) -> SyncJob:
         """Claim the tenant's sync of ``kind``, record its run as queued and (``enqueue``)
         put its job on the kind's queue; returns the job (its ``run_id`` names the run).
@@ -90,7 +90,7 @@ class SyncStarter:
                         exc.message, extra={"tenant_id": run.tenant_id})
             return None
 
-    def holder(self, tenant_id: str, kind: str) -> Run | None:
+    def holder(self, tenant_id: str, kind: SyncKind) -> Run | None:
         """The run of ``kind`` that holds the tenant's claim and is alive, if any (a dead
         one is closed on the way)."""
         found = self.runs.read_claim(tenant_id, kind)
@@ -106,12 +106,12 @@ class SyncStarter:
             return run
         return None
 
-    def reap(self, tenant_id: str, kind: str) -> None:
+    def reap(self, tenant_id: str, kind: SyncKind) -> None:
         """Close the tenant's run of ``kind`` if it is active but dead (for the schedule,
         which starts no sync of some tenants and must still close their dead runs)."""
         self.holder(tenant_id, kind)
 
-    def _claim(self, tenant_id: str, kind: str, run_id: str) -> None:
+    def _claim(self, tenant_id: str, kind: SyncKind, run_id: str) -> None:
         for _ in range(5):
             now = self.clock()
             if self.runs.insert_claim(tenant_id, kind, run_id, now):
@@ -139,7 +139,7 @@ class SyncStarter:
         raise _running(tenant_id, kind, found[0].run_id if found else "", "starting")
 
 
-def _running(tenant_id: str, kind: str, run_id: str, status: str) -> ConflictError:
+def _running(tenant_id: str, kind: SyncKind, run_id: str, status: str) -> ConflictError:
     return ConflictError(
         f"a {kind} sync of tenant {tenant_id} is already {status} (run {run_id})",
         code=ErrorCode.SYNC_RUNNING, run_id=run_id,

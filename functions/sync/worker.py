@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from functions.core.errors import ConflictError, InputError, NotFoundError, StorageError
-from functions.core.model import Run
+from functions.core.model import Run, SyncKind
 from functions.storage.queues import JobQueue, SyncJob
 from functions.sync.engine import SyncEngine
 from functions.sync.starts import SyncStarter
@@ -29,7 +29,7 @@ class JobRunner:
     engine: SyncEngine
     starter: SyncStarter
 
-    def handle(self, text: str, kind: str) -> Run | None:
+    def handle(self, text: str, kind: SyncKind) -> Run | None:
         """Run the job a message carries; None for a message that carries no job we can
         run (it is logged and should be dropped).
 
@@ -60,7 +60,7 @@ class QueueWorker:
     """Drains the job queues locally, as the queue-triggered functions do in Azure."""
 
     runner: JobRunner
-    queues: Mapping[str, JobQueue]
+    queues: Mapping[SyncKind, JobQueue]
     visibility_seconds: int
 
     def drain(self, stop: threading.Event | None = None) -> list[Run]:

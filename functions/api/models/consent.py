@@ -9,14 +9,14 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from functions.api.models.records import Page
-from functions.core.model import Health
+from functions.core.model import Health, SyncKind
 
 
 class ConsentLinkOut(BaseModel):
     """A new admin-consent link: give `url` to the tenant's administrator."""
 
     consentId: str
-    kind: str
+    kind: SyncKind
     url: str = Field(description="The admin-consent page (Microsoft Entra); it returns to "
                                  "this service's callback, which connects the tenant")
     expiresAt: datetime
@@ -29,7 +29,7 @@ class ConsentOut(BaseModel):
     """What became of a consent link."""
 
     consentId: str
-    kind: str
+    kind: SyncKind
     clientId: str = Field(description="The app the administrator consents to")
     status: Literal["pending", "used", "expired"]
     createdAt: datetime

@@ -12,6 +12,7 @@ from pydantic import (
     Field,
 )
 
+from functions.api.models.fields import Kind
 from functions.core.model import (
     Health,
     RunStatus,
@@ -103,7 +104,7 @@ class AppCounts(BaseModel):
 class RunOut(BaseModel):
     runId: str
     tenantId: str
-    kind: str
+    kind: Kind
     trigger: str
     status: RunStatus
     startedAt: datetime
@@ -310,7 +311,7 @@ class PartnerPage(Page):
 class SyncStarted(BaseModel):
     runId: str
     tenantId: str
-    kind: str
+    kind: Kind
     status: RunStatus
     statusUrl: str = Field(description="GET it for the run's status and counts")
 
@@ -388,7 +389,7 @@ class HeldSync(BaseModel):
     """A sync the deletion guard held back, and a page of what it would write."""
 
     tenantId: str
-    kind: str
+    kind: Kind
     runId: str = Field(description="The run that was held")
     heldAt: datetime
     reason: str
