@@ -254,7 +254,7 @@ class Services:
 
     @cached_property
     def engine(self) -> SyncEngine:
-        slices: dict[SyncKind, SyncSlice] = {
+        slices: dict[SyncKind, SyncSlice[Any, Any, Any]] = {
             SyncKind.DIRECTORY: DirectorySlice(self.settings, self.directory),
             SyncKind.DEVICES: DeviceSlice(self.inventory, CheckpointStore(self.tables),
                                           self.settings),

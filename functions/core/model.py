@@ -15,6 +15,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso(value: datetime | None) -> str:
+    # Times are stored as ISO strings: exact round trips, so unchanged rows compare equal.
+    return value.astimezone(UTC).isoformat(timespec="microseconds") if value else ""
+
+
 class SyncKind(StrEnum):
     """The names of the built-in kinds of sync; each has its own claim, queue, health and
     runs. What a kind is (its tables, permissions, health columns, slice), and any kind

@@ -23,7 +23,7 @@ from functions.core.model import utcnow
 from functions.devices import exports
 from functions.devices.batched import BatchedRead, read_app_devices, read_details
 from functions.devices.checkpoint import EXPORT_PATH, READ_PATH, Checkpoint, Step
-from functions.devices.model import Inventory
+from functions.devices.model import Inventory, SavedRead
 from functions.devices.parts import (
     LISTING_PART,
     assemble,
@@ -103,8 +103,9 @@ class InventoryCycle:
     def read(self) -> Inventory:
         """Read as much of the tenant's inventory as this run's time allows.
 
-        Returns the whole read (``complete`` unless a part failed; its ``finish`` ends the
-        read once it was applied), or one ``in_progress`` with the progress saved.
+        Returns the whole read (``complete`` unless a part failed; ``end_read`` ends its
+        ``saved`` progress once it was applied), or one ``in_progress`` with the progress
+        saved.
 
         Raises:
             TenantError: Intune not licensed, a permission missing, no token.
@@ -358,22 +359,22 @@ class InventoryCycle:
         inventory.software_complete = complete["software"]
         inventory.details_complete = complete["details"]
         inventory.error_code, inventory.error = cp.error_code, cp.error
-        inventory.finish = self.finish
+        if self._etag is not None:
+            inventory.saved = SavedRead(self._etag, cp.cycle)
 
-    def finish(self) -> None:
-        """End the read: it was applied. Its checkpoint and parts go (a read that never
-        had to be saved left none).
 
-        Raises:
-            CheckpointTaken: another run took the read over meanwhile.
-        """
-        if self._etag is None:
-            return
-        cp = self.checkpoint
-        self._checkpoints.clear(self._tenant_id, self._etag)
-        self._etag = None
-        try:
-            self._checkpoints.drop(self._tenant_id, cp.cycle)
-        except StorageError:
-            log.warning("parts of an applied inventory read were left behind",
-                        extra={"tenant_id": self._tenant_id, "cycle": cp.cycle})
+def end_read(checkpoints: CheckpointStore, tenant_id: str, saved: SavedRead | None) -> None:
+    """End a read that was applied: its checkpoint and parts go (a read that never had to
+    be saved left none).
+
+    Raises:
+        CheckpointTaken: another run took the read over meanwhile.
+    """
+    if saved is None:
+        return
+    checkpoints.clear(tenant_id, saved.etag)
+    try:
+        checkpoints.drop(tenant_id, saved.cycle)
+    except StorageError:
+        log.warning("parts of an applied inventory read were left behind",
+                    extra={"tenant_id": tenant_id, "cycle": saved.cycle})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -129,6 +128,14 @@ class Organization:
     verified_domains: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class SavedRead:
+    """A read's saved progress: its checkpoint row's version and its cycle (docs/inventory.md)."""
+
+    etag: str
+    cycle: str
+
+
 @dataclass
 class Inventory:
     """What one read of a tenant's Intune data found; ``complete`` per part.
@@ -155,8 +162,8 @@ class Inventory:
     error_code: str = ""
     error: str = ""
     digest: str = ""  # of the whole read; empty unless it is complete
-    # Ends the read once it was applied (its saved progress is dropped); None for none.
-    finish: Callable[[], None] | None = None
+    # The progress this read saved (dropped once it was applied); None: it saved none.
+    saved: SavedRead | None = None
 
     @property
     def complete(self) -> bool:

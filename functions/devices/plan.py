@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from operator import attrgetter
@@ -10,7 +9,7 @@ from typing import Any
 
 from functions.core import changes as ch
 from functions.core.changes import Change, record_version
-from functions.core.model import ChangeCounts
+from functions.core.model import ChangeCounts, iso
 from functions.devices.model import (
     DETAIL_FIELDS,
     EXTRA_FIELDS,
@@ -19,8 +18,8 @@ from functions.devices.model import (
     DeviceSoftware,
     Inventory,
     ManagedAppRecord,
+    SavedRead,
 )
-from functions.storage.entities import iso
 
 
 @dataclass
@@ -46,7 +45,7 @@ class InventoryChanges:
     # What each written record's change is (the change feed's entries).
     entries: list[Change] = field(default_factory=list)
     links_ended: int = 0  # apps no longer found on a device (kept, marked with the time)
-    finish: Callable[[], None] | None = None  # ends the read they came from, once written
+    saved: SavedRead | None = None  # the progress of the read they came from
 
     @property
     def entity_count(self) -> int:
@@ -150,7 +149,7 @@ def plan_inventory_changes(
 
     Nothing is retired, removed or ended from an incomplete read.
     """
-    changes = InventoryChanges()
+    changes = InventoryChanges(saved=inventory.saved)  # ended once they are written
     devices = with_details(inventory, stored.devices)
     _plan(devices, stored.devices, inventory.devices_complete, now,
           "retired", "retired_at", changes.devices, changes.device_counts)

@@ -14,7 +14,7 @@ from functions.core.changes import Change, written_as_planned
 from functions.core.config import DEFAULT_GRAPH_SCOPE, Settings
 from functions.core.errors import ErrorCode, TenantSyncError
 from functions.core.model import AppConnection, Run, SyncKind, TenantRecord
-from functions.devices.cycle import InventoryCycle
+from functions.devices.cycle import InventoryCycle, end_read
 from functions.devices.model import Inventory
 from functions.devices.plan import InventoryChanges, StoredInventory, plan_inventory_changes
 from functions.devices.staging import CheckpointStore
@@ -73,16 +73,14 @@ class DeviceSlice:
     def count_unchanged(self, read: Inventory, run: Run) -> None:
         run.devices.unchanged = len(read.devices)
         run.apps.unchanged = len(read.detected_apps) + len(read.managed_apps)
-        if read.finish is not None:
-            read.finish()  # the read needs nothing written: it is over
+        # The read needs nothing written: it is over.
+        end_read(self.checkpoints, run.tenant_id, read.saved)
 
     def load(self, tenant_id: str) -> StoredInventory:
         return self.tables.load(tenant_id)
 
     def plan(self, read: Inventory, stored: StoredInventory, now: datetime) -> InventoryChanges:
-        changes = plan_inventory_changes(read, stored, now)
-        changes.finish = read.finish
-        return changes
+        return plan_inventory_changes(read, stored, now)
 
     def count(self, changes: InventoryChanges, run: Run) -> None:
         run.devices, run.apps = changes.device_counts, changes.app_counts
@@ -93,8 +91,7 @@ class DeviceSlice:
     def write(self, tenant_id: str, stored: StoredInventory,
               changes: InventoryChanges) -> WriteStats:
         written = self.tables.write(tenant_id, stored, changes)
-        if changes.finish is not None:
-            changes.finish()  # written: the read is over, its saved progress goes
+        end_read(self.checkpoints, tenant_id, changes.saved)  # written: the read is over
         return written
 
     def feed(self, changes: InventoryChanges) -> list[Change]:

@@ -38,6 +38,7 @@ class GroupTree:
     complete: bool = True
     error_code: str = ""
     error: str = ""
+    in_progress: bool = False  # a directory read is never resumable: it ends in one run
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from functions.core.model import (
     SyncKind,
     SyncState,
     TenantRecord,
+    iso,
 )
 
 Entity = dict[str, Any]
@@ -35,11 +36,6 @@ def parse_time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     return datetime.fromisoformat(str(value))
-
-
-def iso(value: datetime | None) -> str:
-    # Times are stored as ISO strings: exact round trips, so unchanged rows compare equal.
-    return value.astimezone(UTC).isoformat(timespec="microseconds") if value else ""
 
 
 def credential_type(value: Any) -> CredentialType:

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from functions.clients.graph import RequestStats
 from functions.clients.tenant_graph import TenantGraphs
@@ -31,7 +32,7 @@ from functions.storage.tenants import TenantTable
 from functions.sync.guard import DeletionGuard
 from functions.sync.lease import Lease, LeaseLost
 from functions.sync.ledger import RunLedger, failures_recorded
-from functions.sync.slice import SyncSlice
+from functions.sync.slice import Changes, Read, Stored, SyncSlice
 
 log = logging.getLogger("tenantsync.engine")
 
@@ -54,7 +55,7 @@ class SyncEngine:
     runs: RunTable
     ledger: RunLedger
     graphs: TenantGraphs
-    slices: Mapping[SyncKind, SyncSlice]
+    slices: Mapping[SyncKind, SyncSlice[Any, Any, Any]]
     clock: Callable[[], datetime] = utcnow
     feed: ChangeFeed | None = None  # the tenants' change feeds (none: nothing recorded)
     guard: DeletionGuard | None = None  # keeps held syncs' previews (none: not kept)
@@ -129,8 +130,8 @@ class SyncEngine:
         return self.ledger.finish(tenant, run, stats, loaded, lease=lease,
                                   tenant_changed=changed)
 
-    def _sync(self, part: SyncSlice, tenant: TenantRecord, run: Run, stats: RequestStats,
-              lease: Lease) -> bool:
+    def _sync(self, part: SyncSlice[Read, Stored, Changes], tenant: TenantRecord, run: Run,
+              stats: RequestStats, lease: Lease) -> bool:
         """Read, compare, write; the run's status and counts are set on ``run``. Returns
         whether the read changed the tenant record itself."""
         app = part.app(tenant)
@@ -143,7 +144,7 @@ class SyncEngine:
                                     kind=run.kind, state=state, stats=stats, now=self.clock())
         read = part.read(graph, tenant)
         changed = part.observe(tenant, read, run)
-        if getattr(read, "in_progress", False):
+        if read.in_progress:
             # A resumable read stopped part-way (its time ran out, or throttling outlasted
             # it): its progress is saved for the next run; nothing is compared or written
             # until the whole read is done.
@@ -194,14 +195,15 @@ class SyncEngine:
             run.error = f"{read_error} {part.incomplete_note}"
         return changed
 
-    def _held(self, part: SyncSlice, run: Run, changes: object, stored: object,
-              entries: list[Change]) -> str | None:
+    def _held(self, part: SyncSlice[Read, Stored, Changes], run: Run, changes: Changes,
+              stored: Stored, entries: list[Change]) -> str | None:
         """Why the deletion guard holds the changes back, if it does (see ``guard``)."""
         if self.guard is None:
             return None if run.options.allow_mass_deletion else part.hold(changes, stored)
         return self.guard.verdict(run, part.hold(changes, stored), entries)
 
-    def _settle_feed(self, part: SyncSlice, tenant_id: str, kind: SyncKind, stored: object) -> None:
+    def _settle_feed(self, part: SyncSlice[Read, Stored, Changes], tenant_id: str,
+                     kind: SyncKind, stored: Stored) -> None:
         """Record in the feed what an interrupted run of this kind did write (its intent,
         kept to what ``stored`` holds as it planned), before planning anew."""
         if self.feed is None:

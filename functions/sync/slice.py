@@ -7,35 +7,45 @@ run's life, the credential, the digest shortcut, the deletion guard's verdict, h
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 from functions.clients.graph import GraphClient
 from functions.core.changes import Change
 from functions.core.errors import ErrorCode
-from functions.core.model import AppConnection, Run, TenantRecord
+from functions.core.model import AppConnection, Run, SyncKind, TenantRecord
 from functions.storage.tables import WriteStats
 
 
 class ReadResult(Protocol):
     """What a slice's read found: complete only when every listing was read to its end.
 
-    A resumable read (the device slice's) may also say ``in_progress``: it stopped part-way
+    A resumable read (the device slice's) may say ``in_progress``: it stopped part-way
     with its progress saved for the next run, and the engine records the run as partial
     (with the read's ``error_code`` and ``error``) without comparing or writing anything.
     """
 
-    complete: bool
-    error_code: str
-    error: str
+    @property
+    def complete(self) -> bool: ...
+    @property
+    def in_progress(self) -> bool: ...
+    @property
+    def error_code(self) -> str: ...
+    @property
+    def error(self) -> str: ...
 
 
-class SyncSlice(Protocol):
+Read = TypeVar("Read", bound=ReadResult)  # what the slice read (GroupTree, Inventory)
+Stored = TypeVar("Stored")  # what is stored for the tenant (StoredDirectory, ...)
+Changes = TypeVar("Changes")  # the plan (DirectoryChanges, InventoryChanges)
+
+
+class SyncSlice(Protocol[Read, Stored, Changes]):
     """One kind of sync, as the engine runs it (see ``directory.slice`` and
-    ``devices.slice``)."""
+    ``devices.slice``): its read, what is stored and its plan are its own types."""
 
     @property
-    def kind(self) -> str:
-        """The SyncKind it syncs."""
+    def kind(self) -> SyncKind:
+        """The kind it syncs (its entry in ``functions.core.kinds``)."""
         ...
 
     @property
@@ -51,52 +61,55 @@ class SyncSlice(Protocol):
         """Why the tenant must not be queried at all (the run is skipped), if it must not."""
         ...
 
-    def read(self, graph: GraphClient, tenant: TenantRecord) -> Any:
-        """Read the tenant from Graph (a ReadResult). Raises TenantError for a failure that
-        ends the whole run; a listing that failed part-way gives an incomplete result."""
+    def read(self, graph: GraphClient, tenant: TenantRecord) -> Read:
+        """Read the tenant from Graph. Raises TenantError for a failure that ends the whole
+        run; a listing that failed part-way gives an incomplete result."""
         ...
 
-    def observe(self, tenant: TenantRecord, read: Any, run: Run) -> bool:
+    def observe(self, tenant: TenantRecord, read: Read, run: Run) -> bool:
         """Copy what the read says about the tenant itself onto it (True if that changed),
         and what it ignored onto the run."""
         ...
 
-    def digest(self, read: Any) -> str:
+    def digest(self, read: Read) -> str:
         """A digest of a complete read: equal digests, equal records."""
         ...
 
-    def count_unchanged(self, read: Any, run: Run) -> None:
-        """Count every record of the read as unchanged (the digest matched)."""
+    def count_unchanged(self, read: Read, run: Run) -> None:
+        """Count every record of the read as unchanged (the digest matched); a read that
+        saved progress ends it here (nothing is to be written)."""
         ...
 
-    def load(self, tenant_id: str) -> Any:
+    def load(self, tenant_id: str) -> Stored:
         """What is stored for the tenant."""
         ...
 
-    def plan(self, read: Any, stored: Any, now: datetime) -> Any:
+    def plan(self, read: Read, stored: Stored, now: datetime) -> Changes:
         """The changes from the read and what is stored (pure): only changed records; marks
         of deletion only from a complete read."""
         ...
 
-    def count(self, changes: Any, run: Run) -> None:
+    def count(self, changes: Changes, run: Run) -> None:
         """Put the planned changes' counts on the run."""
         ...
 
-    def hold(self, changes: Any, stored: Any) -> str | None:
+    def hold(self, changes: Changes, stored: Stored) -> str | None:
         """Why the deletion guard holds these changes back (an abnormal share marked
         deleted), if it does."""
         ...
 
-    def write(self, tenant_id: str, stored: Any, changes: Any) -> WriteStats:
-        """Write the changes. Raises StorageError."""
+    def write(self, tenant_id: str, stored: Stored, changes: Changes) -> WriteStats:
+        """Write the changes (and end the read's saved progress, if any). Raises
+        StorageError."""
         ...
 
-    def feed(self, changes: Any) -> list[Change]:
+    def feed(self, changes: Changes) -> list[Change]:
         """The change feed's entries of the planned changes, in the order they are written
         (one per written record: its entity kind, id and change kind)."""
         ...
 
-    def settled(self, stored: Any, changes: list[Change]) -> list[Change]:
+    def settled(self, stored: Stored, changes: list[Change]) -> list[Change]:
         """Of an interrupted run's planned entries, those whose record ``stored`` holds as
         that run wrote it (its write got that far)."""
         ...
+
