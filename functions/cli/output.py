@@ -16,7 +16,6 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel
 
 from functions.api.paging import MAX_PAGE_SIZE, PageRequest
-from functions.core.model import Run
 
 
 class Paged(Protocol):
@@ -110,31 +109,3 @@ class Table:
 
 def plural(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
-
-
-def describe_run(run: Run) -> str:
-    """A finished run in a few lines, for people."""
-    if run.kind == "devices":
-        d, a = run.devices, run.apps
-        text = (f"{run.status.value}: tenant {run.tenant_id} devices run {run.run_id}\n"
-                f"  devices: {d.created} created, {d.updated} updated, {d.unchanged} "
-                f"unchanged, {d.marked_deleted} retired, {d.restored} restored\n"
-                f"  software: {a.created} created, {a.updated} updated, {a.unchanged} "
-                f"unchanged, {a.marked_deleted} removed; {run.graph_requests} Graph requests "
-                f"({run.throttled} throttled), "
-                # Devices and software are packed many to a row (docs/design.md).
-                f"{plural(run.entities_written, 'table row', 'table rows')} written")
-    else:
-        u, g = run.users, run.groups
-        ignored = ", ".join(f"{n} {r}" for r, n in sorted(run.ignored.items())) or "none"
-        text = (f"{run.status.value}: tenant {run.tenant_id} run {run.run_id}\n"
-                f"  users: {u.created} created, {u.updated} updated, {u.unchanged} unchanged, "
-                f"{u.marked_deleted} marked deleted, {u.restored} restored\n"
-                f"  groups: {g.created} created, {g.updated} updated, {g.unchanged} "
-                f"unchanged, {g.marked_deleted} marked deleted, {g.restored} restored\n"
-                f"  ignored: {ignored}; {run.graph_requests} Graph requests "
-                f"({run.throttled} throttled), "
-                f"{plural(run.entities_written, 'entity', 'entities')} written")
-    if run.error:
-        text += f"\n  error {run.error_code}: {run.error}"
-    return text

@@ -25,7 +25,8 @@ from rich.text import Text
 
 from functions.api.models import run_out
 from functions.cli.output import print_line
-from functions.core.model import ChangeCounts, Run, RunStatus, SyncKind
+from functions.cli.run_text import changes, totals
+from functions.core.model import Run, RunStatus, SyncKind
 
 _MARKS = {RunStatus.SUCCEEDED: ("✓", "green"), RunStatus.PARTIAL: ("!", "yellow"),
           RunStatus.FAILED: ("✗", "red"), RunStatus.SKIPPED: ("-", "yellow")}
@@ -34,19 +35,6 @@ _MARKS = {RunStatus.SUCCEEDED: ("✓", "green"), RunStatus.PARTIAL: ("!", "yello
 def machine_output(json_flag: bool, console: Console | None = None) -> bool:
     """Whether runs are reported as JSON lines: asked for, or stdout is not a terminal."""
     return json_flag or not (console or Console()).is_terminal
-
-
-def counts(run: Run) -> str:
-    """A run's changes in a few words."""
-    if run.kind == SyncKind.DEVICES:
-        return (f"devices {_changes(run.devices, 'retired')}; "
-                f"apps {_changes(run.apps, 'removed')}")
-    return f"users {_changes(run.users, 'deleted')}; groups {_changes(run.groups, 'deleted')}"
-
-
-def _changes(c: ChangeCounts, gone: str) -> str:
-    text = f"+{c.created} ~{c.updated} ={c.unchanged} {gone} {c.marked_deleted}"
-    return text + (f" restored {c.restored}" if c.restored else "")
 
 
 class RunProgress:
@@ -110,7 +98,7 @@ class RunProgress:
         elif run.error_code and run.status != RunStatus.SUCCEEDED:
             text.append(f"{run.error_code}: {run.error}")
         else:
-            text.append(counts(run))
+            text.append(changes(run_out(run), short=True))
         if run.ended_at is not None:
             text.append(f"  {(run.ended_at - run.started_at).total_seconds():.1f} s", "dim")
         text.append(f"  {run.tenant_id}", "dim")
@@ -136,21 +124,4 @@ class RunProgress:
         return text
 
     def _totals(self) -> str:
-        ended = [r for r in self.runs if not r.active]
-        if self.kind == SyncKind.DEVICES:
-            return (f"in all: devices {_sum(ended, 'devices', 'retired')}; "
-                    f"apps {_sum(ended, 'apps', 'removed')}")
-        return (f"in all: users {_sum(ended, 'users', 'deleted')}; "
-                f"groups {_sum(ended, 'groups', 'deleted')}")
-
-
-def _sum(runs: list[Run], part: str, gone: str) -> str:
-    total = ChangeCounts()
-    for run in runs:
-        c: ChangeCounts = getattr(run, part)
-        total.created += c.created
-        total.updated += c.updated
-        total.unchanged += c.unchanged
-        total.marked_deleted += c.marked_deleted
-        total.restored += c.restored
-    return _changes(total, gone)
+        return "in all: " + totals(self.kind, (r for r in self.runs if not r.active))

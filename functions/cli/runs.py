@@ -12,6 +12,7 @@ from functions.api.models import Guid, RunId, RunOut, Timestamp, utc
 from functions.cli.inputs import checked
 from functions.cli.output import Column, Table, pages, plural, print_items, print_record, when
 from functions.cli.registry import Command, json_flag, kind_flag, tenant_flag
+from functions.cli.run_text import changes
 from functions.services import Services
 
 
@@ -36,20 +37,12 @@ def _print_runs(runs: Iterable[RunOut], as_json: bool) -> int:
         print_items(runs)
         return 0
     table = Table(Column("STARTED", 25), Column("TENANT", 36), Column("KIND", 9),
-                  Column("STATUS", 9), Column("CHANGES", 34), Column("ERROR", 0))
+                  Column("STATUS", 9), Column("CHANGES", 56), Column("ERROR", 0))
     for r in runs:
-        table.row(when(r.startedAt), r.tenantId, r.kind, r.status.value, _changes(r),
+        table.row(when(r.startedAt), r.tenantId, r.kind, r.status.value, changes(r, short=True),
                   f"{r.errorCode}: {r.error}" if r.errorCode else "")
     print(plural(table.rows, "run", "runs") + " (runs show --tenant-id T --run-id R for one)")
     return 0
-
-
-def _changes(r: RunOut) -> str:
-    if r.kind == "devices":
-        return (f"devices +{r.devices.created} ~{r.devices.updated} -{r.devices.retired}; "
-                f"apps +{r.apps.created} -{r.apps.removed}")
-    return (f"users +{r.users.created} ~{r.users.updated} -{r.users.markedDeleted}; "
-            f"groups +{r.groups.created} -{r.groups.markedDeleted}")
 
 
 def _show_options(p: argparse.ArgumentParser) -> None:
@@ -66,7 +59,7 @@ def cmd_runs_show(s: Services, args: argparse.Namespace) -> int:
         return 0
     print(f"run {run.runId} of tenant {run.tenantId}: {run.kind}, {run.trigger}, "
           f"{run.status.value}, {when(run.startedAt)} to {when(run.endedAt) or '...'}")
-    print(f"  {_changes(run)}; {run.graphRequests} Graph requests ({run.throttled} "
+    print(f"  {changes(run, short=True)}; {run.graphRequests} Graph requests ({run.throttled} "
           f"throttled), {run.entitiesWritten} entities written")
     if run.ignored:
         print("  ignored: " + ", ".join(f"{n} {why}" for why, n in sorted(run.ignored.items())))

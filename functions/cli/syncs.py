@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from functions.api.models import Guid, run_out
 from functions.api.syncs import check_directory_start, device_connection
 from functions.cli.inputs import checked
-from functions.cli.output import describe_run, print_line
+from functions.cli.output import print_line
 from functions.cli.progress import RunProgress, machine_output
 from functions.cli.registry import Command, json_flag, no_options, tenant_flag
+from functions.cli.run_text import describe_run
 from functions.core.errors import InputError
 from functions.core.kinds import KINDS
 from functions.core.model import Run, RunOptions, RunStatus, SyncKind, Trigger

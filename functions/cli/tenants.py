@@ -12,7 +12,6 @@ from functions.cli.inputs import add_credential_options, body, checked, credenti
 from functions.cli.output import (
     Column,
     Table,
-    describe_run,
     pages,
     plural,
     print_items,
@@ -21,6 +20,7 @@ from functions.cli.output import (
     when,
 )
 from functions.cli.registry import Command, json_flag, tenant_flag
+from functions.cli.run_text import describe_run
 from functions.core.config import DEFAULT_GRAPH_SCOPE
 from functions.core.errors import InputError
 from functions.core.model import Health, RunStatus, SyncKind, Trigger

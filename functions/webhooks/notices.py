@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 
 from functions.core.errors import TenantSyncError
-from functions.core.model import ChangeCounts, Health, Run, SyncState, TenantRecord, utcnow
+from functions.core.model import Health, Run, SyncState, TenantRecord, utcnow
+from functions.core.summary import json_time, run_summary
 from functions.webhooks.model import CREDENTIAL_EXPIRING, HEALTH_CHANGED, SYNC_FINISHED, Event
 from functions.webhooks.worker import WebhookEvents
 
@@ -16,26 +16,9 @@ log = logging.getLogger("tenantsync.webhooks")
 EXPIRY = frozenset({Health.SECRET_EXPIRING, Health.SECRET_EXPIRED})
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def _counts(c: ChangeCounts) -> dict[str, int]:
-    return {"created": c.created, "updated": c.updated, "unchanged": c.unchanged,
-            "markedDeleted": c.marked_deleted, "restored": c.restored}
-
-
 def sync_finished(run: Run) -> Event:
-    return Event(SYNC_FINISHED, run.tenant_id, {
-        "tenantId": run.tenant_id, "runId": run.run_id, "kind": run.kind,
-        "trigger": run.trigger, "status": run.status.value, "startedAt": _time(run.started_at),
-        "endedAt": _time(run.ended_at), "errorCode": run.error_code or None,
-        "counts": {"users": _counts(run.users), "groups": _counts(run.groups),
-                   "membershipsAdded": run.memberships_added,
-                   "membershipsRemoved": run.memberships_removed,
-                   "devices": _counts(run.devices), "apps": _counts(run.apps)},
-        "changes": {"from": run.changes_from or None, "to": run.changes_to or None},
-    })
+    """The run's summary, as ``GET .../runs/{runId}`` answers it (functions.core.summary)."""
+    return Event(SYNC_FINISHED, run.tenant_id, run_summary(run))
 
 
 @dataclass
@@ -50,14 +33,14 @@ class RunNotices:
         if state.health != before.health:
             events.append(Event(HEALTH_CHANGED, tenant.tenant_id, {
                 "tenantId": tenant.tenant_id, "kind": run.kind, "health": state.health.value,
-                "previousHealth": before.health.value, "since": _time(state.health_since),
+                "previousHealth": before.health.value, "since": json_time(state.health_since),
                 "errorCode": state.last_error_code or None, "error": state.last_error or None,
                 "runId": run.run_id}))
             if state.health in EXPIRY and state.secret_expires_on is not None:
                 days = (state.secret_expires_on - utcnow()).total_seconds() // 86400
                 events.append(Event(CREDENTIAL_EXPIRING, tenant.tenant_id, {
                     "tenantId": tenant.tenant_id, "kind": run.kind,
-                    "expiresOn": _time(state.secret_expires_on), "daysLeft": int(days),
+                    "expiresOn": json_time(state.secret_expires_on), "daysLeft": int(days),
                     "expired": state.health == Health.SECRET_EXPIRED}))
         try:
             subscriptions = self.events.tables.all()  # once for the run's events

@@ -70,8 +70,11 @@ def test_a_finished_sync_is_delivered_signed_with_its_change_feed_range(
     event = verify(created["secret"], got)
     assert event["type"] == "sync.finished"
     assert event["data"]["runId"] == run.run_id and event["data"]["status"] == "succeeded"
-    assert event["data"]["counts"]["users"]["created"] == 5
-    assert event["data"]["changes"] == {"from": run.changes_from, "to": run.changes_to}
+    assert event["data"]["users"]["created"] == 5
+    assert (event["data"]["changesFrom"], event["data"]["changesTo"]) == (
+        run.changes_from, run.changes_to)
+    # The run's one summary: what GET .../runs/{runId} answers, field for field.
+    assert event["data"] == api.get(f"/api/tenants/{run.tenant_id}/runs/{run.run_id}").json()
     assert got.headers["webhook-id"].startswith("msg_")
     assert abs(int(got.headers["webhook-timestamp"]) - datetime.now(UTC).timestamp()) < 60
     # Any other secret does not verify it.

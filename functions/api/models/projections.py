@@ -7,14 +7,11 @@ from typing import Literal
 
 from functions.api.models.consent import ConsentLinkOut, ConsentOut
 from functions.api.models.records import (
-    AppCounts,
     ChangeOut,
-    Counts,
     Customer,
     DetectedApp,
     Device,
     DeviceApp,
-    DeviceCounts,
     DeviceDetail,
     DeviceSide,
     DirectoryConnectionOut,
@@ -28,12 +25,12 @@ from functions.api.models.records import (
     User,
 )
 from functions.core.model import (
-    ChangeCounts,
     ConsentRequest,
     PartnerConnection,
     Run,
     TenantRecord,
 )
+from functions.core.summary import run_summary
 from functions.devices.model import (
     DetectedAppRecord,
     DeviceRecord,
@@ -76,33 +73,9 @@ def _device_side(t: TenantRecord) -> DeviceSide | None:
     )
 
 
-def _counts(c: ChangeCounts) -> Counts:
-    return Counts(created=c.created, updated=c.updated, unchanged=c.unchanged,
-                  markedDeleted=c.marked_deleted, restored=c.restored)
-
-
-def _device_counts(c: ChangeCounts) -> DeviceCounts:
-    return DeviceCounts(created=c.created, updated=c.updated, unchanged=c.unchanged,
-                        retired=c.marked_deleted, restored=c.restored)
-
-
-def _app_counts(c: ChangeCounts) -> AppCounts:
-    return AppCounts(created=c.created, updated=c.updated, unchanged=c.unchanged,
-                     removed=c.marked_deleted, restored=c.restored)
-
-
 def run_out(r: Run) -> RunOut:
-    return RunOut(
-        runId=r.run_id, tenantId=r.tenant_id, kind=r.kind, trigger=r.trigger, status=r.status,
-        startedAt=r.started_at, endedAt=r.ended_at, users=_counts(r.users),
-        groups=_counts(r.groups), membershipsAdded=r.memberships_added,
-        membershipsRemoved=r.memberships_removed, devices=_device_counts(r.devices),
-        apps=_app_counts(r.apps), ignored={_camel(k): v for k, v in r.ignored.items()},
-        graphRequests=r.graph_requests, throttled=r.throttled,
-        entitiesWritten=r.entities_written, transactions=r.transactions,
-        errorCode=r.error_code or None, error=r.error or None,
-        changesFrom=r.changes_from or None, changesTo=r.changes_to or None,
-    )
+    """The run as every reader gets it (functions.core.summary), as the API's model."""
+    return RunOut.model_validate(run_summary(r))
 
 
 def user_out(u: UserRecord) -> User:
