@@ -136,6 +136,7 @@ class Settings:
             ConfigurationError: a value is present but malformed.
         """
         e = os.environ if env is None else env
+        d = cls()  # the defaults, written once: on the fields above
 
         def get(name: str) -> str | None:
             value = e.get(name)
@@ -147,12 +148,12 @@ class Settings:
             host_storage = get("AzureWebJobsStorage")
             if host_storage and "=" in host_storage:
                 storage = host_storage
-        prefix = get("TENANTSYNC_TABLE_PREFIX") or "ts"
+        prefix = get("TENANTSYNC_TABLE_PREFIX") or d.table_prefix
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{0,20}", prefix):
             raise ConfigurationError(
                 "TENANTSYNC_TABLE_PREFIX must be 1-21 letters or digits, starting with a letter"
             )
-        vault_auth = get("TENANTSYNC_VAULT_AUTH") or "managed-identity"
+        vault_auth = get("TENANTSYNC_VAULT_AUTH") or d.vault_auth
         if vault_auth not in {"managed-identity", "developer", "client-secret"}:
             raise ConfigurationError(
                 "TENANTSYNC_VAULT_AUTH must be managed-identity, developer or client-secret"
@@ -174,52 +175,63 @@ class Settings:
             table_prefix=prefix,
             key_vault_url=get("TENANTSYNC_KEY_VAULT_URL"),
             vault_auth=vault_auth,
-            vault_verify_challenge=_flag(get("TENANTSYNC_VAULT_VERIFY_CHALLENGE"), True),
+            vault_verify_challenge=_flag(get("TENANTSYNC_VAULT_VERIFY_CHALLENGE"),
+                                         d.vault_verify_challenge),
             vault_tenant_id=get("AZURE_TENANT_ID"),
             vault_client_id=get("AZURE_CLIENT_ID"),
             vault_client_secret=SecretValue(v) if (v := get("AZURE_CLIENT_SECRET")) else None,
             managed_identity_client_id=get("TENANTSYNC_MANAGED_IDENTITY_CLIENT_ID"),
-            authority_host=(get("TENANTSYNC_AUTHORITY_HOST") or PUBLIC_AUTHORITY_HOST).rstrip("/"),
-            instance_discovery=_flag(get("TENANTSYNC_INSTANCE_DISCOVERY"), True),
-            graph_url=(get("TENANTSYNC_GRAPH_URL") or PUBLIC_GRAPH_URL).rstrip("/"),
+            authority_host=(get("TENANTSYNC_AUTHORITY_HOST") or d.authority_host).rstrip("/"),
+            instance_discovery=_flag(get("TENANTSYNC_INSTANCE_DISCOVERY"), d.instance_discovery),
+            graph_url=(get("TENANTSYNC_GRAPH_URL") or d.graph_url).rstrip("/"),
             ca_bundle=get("TENANTSYNC_CA_BUNDLE"),
-            directory_queue=get("TENANTSYNC_DIRECTORY_QUEUE") or "tenantsync-directory",
-            graph_max_retries=int(number("TENANTSYNC_GRAPH_MAX_RETRIES", 6)),
-            graph_max_retry_wait=number("TENANTSYNC_GRAPH_MAX_RETRY_WAIT", 60.0),
-            graph_timeout=number("TENANTSYNC_GRAPH_TIMEOUT", 60.0),
-            deletion_guard_ratio=number("TENANTSYNC_DELETION_GUARD_RATIO", 0.5),
-            deletion_guard_min=int(number("TENANTSYNC_DELETION_GUARD_MIN", 10)),
-            secret_warning_days=int(number("TENANTSYNC_SECRET_WARNING_DAYS", 30)),
-            quarantine_after=int(number("TENANTSYNC_QUARANTINE_AFTER", 5)),
-            quarantine_backoff_minutes=int(number("TENANTSYNC_QUARANTINE_BACKOFF_MINUTES", 360)),
-            devices_queue=get("TENANTSYNC_DEVICES_QUEUE") or "tenantsync-devices",
+            directory_queue=get("TENANTSYNC_DIRECTORY_QUEUE") or d.directory_queue,
+            graph_max_retries=int(number("TENANTSYNC_GRAPH_MAX_RETRIES", d.graph_max_retries)),
+            graph_max_retry_wait=number("TENANTSYNC_GRAPH_MAX_RETRY_WAIT", d.graph_max_retry_wait),
+            graph_timeout=number("TENANTSYNC_GRAPH_TIMEOUT", d.graph_timeout),
+            deletion_guard_ratio=number("TENANTSYNC_DELETION_GUARD_RATIO", d.deletion_guard_ratio),
+            deletion_guard_min=int(number("TENANTSYNC_DELETION_GUARD_MIN", d.deletion_guard_min)),
+            secret_warning_days=int(number("TENANTSYNC_SECRET_WARNING_DAYS",
+                                           d.secret_warning_days)),
+            quarantine_after=int(number("TENANTSYNC_QUARANTINE_AFTER", d.quarantine_after)),
+            quarantine_backoff_minutes=int(number("TENANTSYNC_QUARANTINE_BACKOFF_MINUTES",
+                                                  d.quarantine_backoff_minutes)),
+            devices_queue=get("TENANTSYNC_DEVICES_QUEUE") or d.devices_queue,
             partner_center_url=(get("TENANTSYNC_PARTNER_CENTER_URL")
-                                or "https://api.partnercenter.microsoft.com").rstrip("/"),
-            device_concurrency=int(number("TENANTSYNC_DEVICE_CONCURRENCY", 16)),
-            graph_concurrency=int(number("TENANTSYNC_GRAPH_CONCURRENCY", 8)),
-            worker_processes=int(number("TENANTSYNC_WORKER_PROCESSES", 1)),
-            secret_cache_seconds=number("TENANTSYNC_SECRET_CACHE_SECONDS", 30.0),
-            run_lease_seconds=max(1.0, number("TENANTSYNC_RUN_LEASE_SECONDS", 120.0)),
-            queued_run_timeout_seconds=number("TENANTSYNC_QUEUED_RUN_TIMEOUT_SECONDS", 900.0),
-            full_compare_hours=number("TENANTSYNC_FULL_COMPARE_HOURS", 6.0),
-            webhook_queue=get("TENANTSYNC_WEBHOOK_QUEUE") or "tenantsync-webhooks",
-            webhook_allow_private=_flag(get("TENANTSYNC_WEBHOOK_ALLOW_PRIVATE"), False),
+                                or d.partner_center_url).rstrip("/"),
+            device_concurrency=int(number("TENANTSYNC_DEVICE_CONCURRENCY", d.device_concurrency)),
+            graph_concurrency=int(number("TENANTSYNC_GRAPH_CONCURRENCY", d.graph_concurrency)),
+            worker_processes=int(number("TENANTSYNC_WORKER_PROCESSES", d.worker_processes)),
+            secret_cache_seconds=number("TENANTSYNC_SECRET_CACHE_SECONDS", d.secret_cache_seconds),
+            run_lease_seconds=max(1.0, number("TENANTSYNC_RUN_LEASE_SECONDS", d.run_lease_seconds)),
+            queued_run_timeout_seconds=number("TENANTSYNC_QUEUED_RUN_TIMEOUT_SECONDS",
+                                              d.queued_run_timeout_seconds),
+            full_compare_hours=number("TENANTSYNC_FULL_COMPARE_HOURS", d.full_compare_hours),
+            webhook_queue=get("TENANTSYNC_WEBHOOK_QUEUE") or d.webhook_queue,
+            webhook_allow_private=_flag(get("TENANTSYNC_WEBHOOK_ALLOW_PRIVATE"),
+                                        d.webhook_allow_private),
             webhook_retry_base_seconds=max(
-                0.0, number("TENANTSYNC_WEBHOOK_RETRY_BASE_SECONDS", 5.0)),
-            webhook_max_attempts=max(1, int(number("TENANTSYNC_WEBHOOK_MAX_ATTEMPTS", 8))),
-            webhook_disable_after=max(1, int(number("TENANTSYNC_WEBHOOK_DISABLE_AFTER", 15))),
-            webhook_timeout_seconds=number("TENANTSYNC_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+                0.0, number("TENANTSYNC_WEBHOOK_RETRY_BASE_SECONDS", d.webhook_retry_base_seconds)),
+            webhook_max_attempts=max(1, int(number("TENANTSYNC_WEBHOOK_MAX_ATTEMPTS",
+                                                   d.webhook_max_attempts))),
+            webhook_disable_after=max(1, int(number("TENANTSYNC_WEBHOOK_DISABLE_AFTER",
+                                                    d.webhook_disable_after))),
+            webhook_timeout_seconds=number("TENANTSYNC_WEBHOOK_TIMEOUT_SECONDS",
+                                           d.webhook_timeout_seconds),
             webhook_ca_bundle=get("TENANTSYNC_WEBHOOK_CA_BUNDLE"),
             directory_app=_deployment_app(get, "DIRECTORY"),
             inventory_app=_deployment_app(get, "INVENTORY"),
             partner_app=_deployment_app(get, "PARTNER"),
             public_url=_public_url(get),
-            consent_link_hours=max(0.01, number("TENANTSYNC_CONSENT_LINK_HOURS", 72.0)),
+            consent_link_hours=max(0.01, number("TENANTSYNC_CONSENT_LINK_HOURS",
+                                                d.consent_link_hours)),
             run_time_budget_seconds=max(0.0, number("TENANTSYNC_RUN_TIME_BUDGET_SECONDS",
-                                                    1200.0)),
-            checkpoint_max_age_hours=number("TENANTSYNC_CHECKPOINT_MAX_AGE_HOURS", 24.0),
-            intune_budget=max(1, int(number("TENANTSYNC_INTUNE_BUDGET", 2000))),
-            intune_window_seconds=max(0.1, number("TENANTSYNC_INTUNE_WINDOW_SECONDS", 20.0)),
+                                                    d.run_time_budget_seconds)),
+            checkpoint_max_age_hours=number("TENANTSYNC_CHECKPOINT_MAX_AGE_HOURS",
+                                            d.checkpoint_max_age_hours),
+            intune_budget=max(1, int(number("TENANTSYNC_INTUNE_BUDGET", d.intune_budget))),
+            intune_window_seconds=max(0.1, number("TENANTSYNC_INTUNE_WINDOW_SECONDS",
+                                                  d.intune_window_seconds)),
         )
 
     def require_storage(self) -> None:
