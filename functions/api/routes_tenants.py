@@ -20,10 +20,6 @@ from functions.services import Services
 
 router = APIRouter(prefix="/tenants", tags=["tenants"], dependencies=KEYED)
 
-# Kinds of sync whose run must end before a tenant is removed.
-SYNC_KINDS = KINDS.names
-
-
 # The body fields of a tenant's app credential, for messages (see credential_input).
 _FIELDS = ("credentialType", "clientSecret", "certificate", "secretExpiresOn")
 
@@ -139,7 +135,7 @@ def delete_tenant(
     connection to keep it out.
     """
     services.tenants.get(tenant_id)
-    ensure_idle(services, tenant_id, SYNC_KINDS())  # a run in flight would write it back
+    ensure_idle(services, tenant_id, KINDS.names())  # a run in flight would write it back
     if purge:
         # Data first: if this fails the tenant is still there and the call can be repeated.
         services.directory.purge(tenant_id)
