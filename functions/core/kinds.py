@@ -78,7 +78,7 @@ class KindRegistry:
         return iter(list(self._kinds.values()))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._kinds
+        return isinstance(name, str) and name in self._kinds
 
     def names(self) -> list[SyncKind]:
         return [kind.name for kind in self]
