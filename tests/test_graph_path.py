@@ -18,9 +18,13 @@ from functions.clients.batch import GraphBatch, SubRequest
 from functions.clients.graph import GraphClient
 from functions.core.errors import GraphError, GraphThrottledError, TenantError
 from functions.core.model import RunStatus
+from functions.devices import reader as device_reader
+from functions.devices.store import DeviceFilter
 from functions.directory import reader
 from tests.conftest import Harness
-from tests.test_devices import connect
+from tests.inventory import started
+from tests.test_devices import connect, sync
+from tests.test_inventory import devices_of
 from tests.world import Partner, Tenant, World
 
 
@@ -229,3 +233,44 @@ def test_a_throttled_request_inside_a_batch_is_retried_under_the_clients_policy(
     outcome = GraphBatch(graph, clock=lambda: now[0], sleep=sleep).run(requests_)
     assert outcome.answers[direct[0]].status == 429
     assert outcome.answers[direct[1]].ok
+
+
+def test_a_repeating_device_listing_link_retires_no_device(
+    harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    partner = Partner(world)
+    tid = partner.customer("Delta", devices=6, detected=10)
+    harness.start()
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    assert sync(harness, tid).status == RunStatus.SUCCEEDED
+    assert harness.sim is not None
+    harness.sim.delete_object(tid, "managed_devices",
+                              next(iter(partner.customers[tid]["intune"]["managed_devices"])))
+    monkeypatch.setitem(device_reader._LISTINGS, "devices", (
+        "/deviceManagement/managedDevices", {"$select": device_reader.DEVICE_SELECT, "$top": "2"},
+        "DeviceManagementManagedDevices.Read.All"))
+    harness.sim.set_faults([{"match": {"path_contains": "/deviceManagement/managedDevices"},
+                             "kind": "repeat_link", "page": 2}])
+    run = sync(harness, tid)
+    assert (run.status, run.error_code) == (RunStatus.PARTIAL, "graph_paging_loop")
+    assert run.devices.marked_deleted == 0
+    assert not list(harness.services.inventory.devices(tid, DeviceFilter(retired=True)))
+
+
+def test_a_repeating_link_in_a_batched_walk_fails_that_app_only(
+    harness: Harness, world: World
+) -> None:
+    found = started(harness, world)
+    assert harness.sim is not None
+    looping = found.apps[2]
+    # Each answer for the app's devices links to itself: the second one is a link seen before.
+    harness.sim.set_faults([{"match": {"path_contains": f"/detectedApps/{looping}/managedDevices"},
+                             "kind": "repeat_link"}])
+    run = sync(harness, found.tenant)
+    assert (run.status, run.error_code) == (RunStatus.PARTIAL, "graph_paging_loop")
+    # Five apps read once, the looping one once more: then its walk stopped.
+    assert harness.sim.stats()["batch"]["by_path_kind"]["GET graph.detectedAppDevices"] == 5 + 1
+    for app in found.apps:
+        if app != looping:
+            assert devices_of(harness, found, app) == found.devices_of(app)
