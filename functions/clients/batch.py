@@ -107,18 +107,21 @@ class GraphBatch:
         """A guard for the links of one walk whose pages go in batches."""
         return LinkGuard(self._graph.sender)
 
-    def run(self, requests: Sequence[SubRequest], deadline: Deadline | None = None
-            ) -> BatchOutcome:
+    def run(self, requests: Sequence[SubRequest], deadline: Deadline | None = None, *,
+            budgets: dict[str, RetryBudget] | None = None) -> BatchOutcome:
         """Send every request (20 to a batch, ``in_flight`` batches at a time: a new one as
         soon as one comes back) until each has a final answer, or the deadline would pass
-        before the next batch could go (the rest is returned undone).
+        before the next batch could go (the rest is returned undone). Each request retries
+        under its own budget, or under ``budgets[key]`` (kept there) when its pages are a
+        walk that goes on in later calls.
 
         Raises:
             GraphError: a batch itself failed (after the client's own retries).
         """
         deadline = deadline or Deadline.never()
         outcome = BatchOutcome()
-        waiting = [_Pending(r, self._retry.budget()) for r in requests]
+        own = {} if budgets is None else budgets
+        waiting = [_Pending(r, own.setdefault(r.key, self._retry.budget())) for r in requests]
         running: dict[Future[list[tuple[SubAnswer, float | None]]], list[_Pending]] = {}
         stopped = False
         with ThreadPoolExecutor(self._in_flight) as pool:

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from functions.clients.batch import GraphBatch, SubRequest
 from functions.clients.pacing import Deadline
 from functions.clients.paging import LinkGuard
+from functions.clients.retry import RetryBudget
 from functions.core.errors import GraphError
 from functions.devices.model import DETAIL_SELECT, Details, details_from_graph
 
@@ -36,12 +37,13 @@ def read_app_devices(batch: GraphBatch, app_ids: list[str],
     """The devices each app is on, as their ``positions`` in the device listing (a device
     not in it, enrolled since, is left out: the next read lists it), following each app's
     nextLinks (an app on more than 1,000 devices has more than one page): each app's pages
-    are a walk of their own, under the host rule and the loop guard."""
+    are a walk of their own: one retry budget, the host rule and the loop guard."""
     result = BatchedRead(found={app: [] for app in app_ids})
     walks: dict[str, LinkGuard] = {}
+    budgets: dict[str, RetryBudget] = {}
     requests = [SubRequest(app, _APP_DEVICES.format(app=quote(app, safe=""))) for app in app_ids]
     while requests:
-        outcome = batch.run(requests, deadline)
+        outcome = batch.run(requests, deadline, budgets=budgets)
         if outcome.undone:
             result.undone = True
             return result
