@@ -21,6 +21,7 @@ from functions.core.model import RunStatus
 from functions.devices import reader as device_reader
 from functions.devices.store import DeviceFilter
 from functions.directory import reader
+from simulator import Simulator
 from tests.conftest import Harness
 from tests.inventory import started
 from tests.test_devices import connect, sync
@@ -85,25 +86,31 @@ def _client(harness: Harness, t: Tenant, **kwargs: object) -> tuple[GraphClient,
     return client, waits
 
 
-def test_a_repeating_next_link_ends_the_sync_partial_with_nobody_marked_deleted(
-    harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    t, _direct, group, grouped = _tenant(world)
+def _synced(harness: Harness, t: Tenant, monkeypatch: pytest.MonkeyPatch) -> Simulator:
+    """The tenant onboarded and synced once, with member pages of two."""
     harness.start()
     harness.onboard(t)
     monkeypatch.setattr(reader, "PAGE_SIZE", "2")
     assert harness.sync(t).status == RunStatus.SUCCEEDED
     assert harness.sim is not None
-    harness.sim.remove_member(t.id, group, grouped[0])  # someone really leaves
+    return harness.sim
+
+
+def test_a_repeating_next_link_ends_the_sync_partial_with_nobody_marked_deleted(
+    harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t, _direct, group, grouped = _tenant(world)
+    sim = _synced(harness, t, monkeypatch)
+    sim.remove_member(t.id, group, grouped[0])  # someone really leaves
     # The group's second page links to itself: a walk that followed it would never end.
-    harness.sim.set_faults([{"match": {"path_contains": f"/groups/{group}/members"},
+    sim.set_faults([{"match": {"path_contains": f"/groups/{group}/members"},
                              "kind": "repeat_link", "page": 2}])
     run = harness.sync(t)
     assert (run.status, run.error_code) == (RunStatus.PARTIAL, "graph_paging_loop")
     assert run.users.marked_deleted == 0 and run.memberships_removed == 0
     assert not harness.users(t, deleted_only=True)
     assert run.graph_requests < 15  # the loop was stopped, not read on
-    harness.sim.clear_faults()
+    sim.clear_faults()
     converged = harness.sync(t)
     assert converged.status == RunStatus.SUCCEEDED
     assert set(harness.users(t, deleted_only=True)) == {grouped[0]}
@@ -113,13 +120,9 @@ def test_a_next_link_to_another_host_is_never_sent_the_token(
     harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch, foreign: Listener
 ) -> None:
     t, direct, _group, _grouped = _tenant(world)
-    harness.start()
-    harness.onboard(t)
-    monkeypatch.setattr(reader, "PAGE_SIZE", "2")
-    assert harness.sync(t).status == RunStatus.SUCCEEDED
-    assert harness.sim is not None
-    harness.sim.remove_member(t.id, t.level0, direct[0])
-    harness.sim.set_faults([{"match": {"path_contains": f"/groups/{t.level0}/members"},
+    sim = _synced(harness, t, monkeypatch)
+    sim.remove_member(t.id, t.level0, direct[0])
+    sim.set_faults([{"match": {"path_contains": f"/groups/{t.level0}/members"},
                              "kind": "foreign_link", "host": f"127.0.0.1:{foreign.port}"}])
     run = harness.sync(t)
     assert run.status in (RunStatus.PARTIAL, RunStatus.FAILED)
