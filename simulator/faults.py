@@ -1,13 +1,19 @@
-"""Injected faults: status codes, throttling, latency and dropped connections."""
+"""Injected faults: status codes, throttling, latency, dropped connections, and next links
+that repeat (``repeat_link``) or point at another host (``foreign_link``, with ``host``)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from .fixture import fail, guid, mapping
+from .wire import Request, Response
 
-FAULT_KINDS = ("status", "throttle", "latency", "drop")
+FAULT_KINDS = ("status", "throttle", "latency", "drop", "repeat_link", "foreign_link")
+# Faults that let the route answer and then change the answer's next link.
+LINK_KINDS = ("repeat_link", "foreign_link")
 _FAULT_KEYS = (
     "match",
     "kind",
@@ -19,6 +25,7 @@ _FAULT_KEYS = (
     "after",
     "page",
     "seconds",
+    "host",
 )
 _MATCH_KEYS = ("path_contains", "tenant", "method")
 
@@ -57,6 +64,7 @@ class Fault:
     after: int = 0
     page: int | None = None
     seconds: float = 0.0
+    host: str | None = None  # foreign_link: the host:port the next link points at
     seen: int = 0
     applied: int = 0
 
@@ -84,6 +92,7 @@ class FaultOutcome:
 
     delay: float = 0.0
     answer: Fault | None = None
+    link: Fault | None = None  # a repeat_link or foreign_link fault to apply to the answer
 
 
 def _number(value: object, path: str, minimum: float) -> float:
@@ -134,6 +143,10 @@ def parse_fault(raw: object, path: str) -> Fault:
     fault.seconds = _number(entry.get("seconds", 0), f"{path}.seconds", 0)
     if kind == "latency" and "seconds" not in entry:
         fail(f"{path}.seconds", "a latency fault needs 'seconds'")
+    if entry.get("host") is not None:
+        fault.host = str(entry["host"])
+    if kind == "foreign_link" and not fault.host:
+        fail(f"{path}.host", "a foreign_link fault needs 'host' (host:port)")
     return fault
 
 
@@ -162,6 +175,9 @@ def evaluate(
         if fault.kind == "latency":
             outcome.delay += fault.seconds
             continue
+        if fault.kind in LINK_KINDS:
+            outcome.link = outcome.link or fault
+            continue
         outcome.answer = fault
         break
     return outcome
@@ -176,3 +192,38 @@ def describe(fault: Fault) -> dict[str, Any]:
         "seen": fault.seen,
         "applied": fault.applied,
     }
+
+
+def relink(fault: Fault | None, req: Request, response: Response, prefix: str = "") -> Response:
+    """The route's answer with its next link changed by a link fault: ``repeat_link`` gives
+    the link of the page just requested (a service stuck on one page), ``foreign_link`` a
+    link to ``fault.host``. Graph's ``@odata.nextLink`` and Partner Center's ``links.next``
+    (``prefix``: the path Partner Center's relative uris leave out) are both changed."""
+    if fault is None or response.status != 200 or not response.body:
+        return response
+    try:
+        body = json.loads(response.body)
+    except ValueError:
+        return response
+    if not isinstance(body, dict):
+        return response
+    query = f"?{req.query_string}" if req.query_string else ""
+    if "value" in body:  # Graph
+        link = body.get("@odata.nextLink") or f"{req.base_url}{req.path}{query}"
+        if fault.kind == "repeat_link":
+            link = f"{req.base_url}{req.path}{query}"
+        else:
+            parts = urlsplit(link)
+            link = f"https://{fault.host}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+        body["@odata.nextLink"] = link
+    elif "items" in body:  # Partner Center
+        token = req.header("MS-ContinuationToken")
+        uri = f"{req.path.removeprefix(prefix)}{query}"
+        if fault.kind == "foreign_link":
+            uri = f"https://{fault.host}{req.path}{query}"
+        body.setdefault("links", {})["next"] = {
+            "uri": uri, "method": "GET",
+            "headers": [{"key": "MS-ContinuationToken", "value": token}] if token else []}
+    else:
+        return response
+    return Response(response.status, json.dumps(body).encode("utf-8"), response.headers)

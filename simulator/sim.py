@@ -30,7 +30,7 @@ from . import (
     partnercenter,
 )
 from .export_jobs import parse_export_config
-from .faults import Fault, evaluate
+from .faults import Fault, evaluate, relink
 from .fixture import parse_fixture
 from .server import TLSServer, logger, make_server
 from .state import SimState
@@ -378,7 +378,8 @@ class Simulator:
             outcome = evaluate(state.faults, req.method, req.path, tenant, page)
         if outcome.answer is not None:
             return fault_response(outcome.answer, kind, req), outcome.delay
-        return self._route(kind, path_tenant, req), outcome.delay
+        answer = self._route(kind, path_tenant, req)
+        return relink(outcome.link, req, answer, partnercenter.PREFIX), outcome.delay
 
     def _batched(self, sub: Request) -> tuple[Response, float, str]:
         """One request of a $batch: its own faults and route (the batch has the latency)."""

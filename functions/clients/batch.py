@@ -4,8 +4,9 @@ As Microsoft's "Combine multiple HTTP requests using JSON batching" documents: a
 requests a batch, URLs relative to the version, answers in any order matched by ``id``,
 and each request evaluated on its own against throttling limits, so one answer can be a 429
 with its own ``Retry-After`` inside a batch answered 200. Only the requests that were
-throttled or failed transiently are sent again, each after its own wait; every request
-sent, retries included, is first granted by the pacer.
+throttled or failed transiently are sent again, each after its own wait and under its own
+budget of the client's retry policy (the one every Graph request has); every request sent,
+retries included, is first granted by the pacer.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 
 from functions.clients.graph import GraphClient
 from functions.clients.pacing import Deadline, RequestPacer
-from functions.clients.retry import RETRIABLE_STATUSES, RetryPolicy
+from functions.clients.paging import LinkGuard
+from functions.clients.retry import RetryBudget, RetryPolicy
 from functions.core.errors import GraphError, GraphThrottledError
 
 MAX_BATCH = 20  # "JSON batch requests are currently limited to 20 individual requests."
@@ -69,7 +71,7 @@ class BatchOutcome:
 @dataclass
 class _Pending:
     request: SubRequest
-    attempt: int = 0
+    budget: RetryBudget
     due: float = 0.0
 
 
@@ -87,7 +89,8 @@ def _retry_after(headers: Any) -> float | None:
 
 class GraphBatch:
     """Sends single GETs in ``$batch`` requests for one tenant's Graph client, up to
-    ``in_flight`` batches at once (each still takes one of the process's Graph slots)."""
+    ``in_flight`` batches at once (each still takes one of the process's Graph slots).
+    ``retry`` is the client's own policy unless given."""
 
     def __init__(self, graph: GraphClient, pacer: RequestPacer | None = None, *,
                  retry: RetryPolicy | None = None, in_flight: int = 1,
@@ -96,22 +99,29 @@ class GraphBatch:
         self._graph = graph
         self._in_flight = max(1, in_flight)
         self._pacer = pacer
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or graph.retry
         self._clock = clock
         self._sleep = sleep
 
-    def run(self, requests: Sequence[SubRequest], deadline: Deadline | None = None
-            ) -> BatchOutcome:
+    def link_guard(self) -> LinkGuard:
+        """A guard for the links of one walk whose pages go in batches."""
+        return LinkGuard(self._graph.sender)
+
+    def run(self, requests: Sequence[SubRequest], deadline: Deadline | None = None, *,
+            budgets: dict[str, RetryBudget] | None = None) -> BatchOutcome:
         """Send every request (20 to a batch, ``in_flight`` batches at a time: a new one as
         soon as one comes back) until each has a final answer, or the deadline would pass
-        before the next batch could go (the rest is returned undone).
+        before the next batch could go (the rest is returned undone). Each request retries
+        under its own budget, or under ``budgets[key]`` (kept there) when its pages are a
+        walk that goes on in later calls.
 
         Raises:
             GraphError: a batch itself failed (after the client's own retries).
         """
         deadline = deadline or Deadline.never()
         outcome = BatchOutcome()
-        waiting = [_Pending(r) for r in requests]
+        own = {} if budgets is None else budgets
+        waiting = [_Pending(r, own.setdefault(r.key, self._retry.budget())) for r in requests]
         running: dict[Future[list[tuple[SubAnswer, float | None]]], list[_Pending]] = {}
         stopped = False
         with ThreadPoolExecutor(self._in_flight) as pool:
@@ -136,12 +146,9 @@ class GraphBatch:
                 for future in done:
                     sent = running.pop(future)
                     for item, (answer, retry_after) in zip(sent, future.result(), strict=True):
-                        if (answer.status in RETRIABLE_STATUSES
-                                and self._retry.may_retry(item.attempt)):
+                        if self._retry.retriable(answer.status) and item.budget.may_retry():
                             # Only this request goes again, after the wait it was given.
-                            item.due = self._clock() + self._retry.wait(item.attempt,
-                                                                        retry_after)
-                            item.attempt += 1
+                            item.due = self._clock() + item.budget.spend(retry_after)
                             waiting.append(item)
                         else:
                             outcome.answers[item.request.key] = answer

@@ -1,71 +1,32 @@
-"""A small Microsoft Graph client on ``requests``: paging, retries and typed errors."""
+"""A small Microsoft Graph client on ``requests``: single requests and walks of pages, all
+through one :class:`~functions.clients.sender.GraphSender` (token, host rule, retries)."""
 
 from __future__ import annotations
 
-import logging
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 import orjson
 import requests
 
 from functions.clients.claims import token_roles
-from functions.clients.retry import RETRIABLE_STATUSES, RetryPolicy
+from functions.clients.paging import ODataPages, SeekPages
+from functions.clients.retry import RetryPolicy
+from functions.clients.sender import GraphSender, RequestStats, retry_after_seconds
 from functions.core.config import Settings
-from functions.core.errors import GraphError, GraphThrottledError
 
-log = logging.getLogger("tenantsync.graph")
-
-
-
-@dataclass
-class RequestStats:
-    """Requests one client made, for a run's counts."""
-
-    requests: int = 0
-    throttled: int = 0
-    retries: int = 0
-    batched: int = 0  # requests sent inside $batch requests (each counts once above)
-
-
-def retry_after_seconds(response: requests.Response) -> float | None:
-    """Parse ``Retry-After`` as seconds; Graph sends seconds, possibly fractional."""
-    raw = response.headers.get("Retry-After")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return None
-
-
-def _error_fields(response: requests.Response) -> tuple[str, str, str]:
-    """Graph's error code, message and request id from an error response."""
-    request_id = response.headers.get("request-id", "")
-    try:
-        body = response.json()
-    except ValueError:
-        return "", response.reason or "", request_id
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return "", response.reason or "", request_id
-    inner = error.get("innerError") or {}
-    if isinstance(inner, dict):
-        request_id = inner.get("request-id") or request_id
-    return str(error.get("code") or ""), str(error.get("message") or ""), request_id
+__all__ = ["GraphClient", "RequestStats", "retry_after_seconds"]
 
 
 class GraphClient:
-    """GET requests to Graph with bearer tokens, nextLink paging and bounded retries.
+    """Requests to Graph (or Partner Center) as one app in one tenant.
 
     Retries 429, 503 and 504 (and dropped connections) honouring ``Retry-After``, capped at
-    ``max_retry_wait`` with a little jitter; other errors raise :class:`GraphError` at once.
+    ``max_retry_wait`` with a little jitter, under one budget per request or per walk of
+    pages; other errors raise :class:`GraphError` at once. The bearer token goes only to
+    ``base_url``'s host and to ``hosts``.
     """
 
     def __init__(
@@ -80,22 +41,13 @@ class GraphClient:
         sleep: Callable[[float], None] = time.sleep,
         stats: RequestStats | None = None,
         slots: threading.Semaphore | None = None,
+        hosts: Iterable[str] = (),
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._host = urlsplit(self.base_url).netloc
-        self._token = token
-        self._session = session
-        self._max_retries = max_retries
-        self._max_retry_wait = max_retry_wait
-        self._retry = RetryPolicy(max_retries, max_retry_wait)
-        self._timeout = timeout
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self.stats = stats if stats is not None else RequestStats()
-        # Shared by every client of a process: at most that many Graph requests in flight,
-        # whatever the number of tenants syncing. Held for the request only, never while a
-        # retry waits, so a throttled tenant does not hold back the others.
-        self._slots: AbstractContextManager[Any] = slots if slots is not None else nullcontext()
+        self.sender = GraphSender(
+            base_url, token, session, retry=RetryPolicy(max_retries, max_retry_wait),
+            timeout=timeout, sleep=sleep, stats=stats, slots=slots, hosts=hosts)
+        self.base_url = self.sender.base_url
+        self.stats = self.sender.stats
 
     @classmethod
     def configured(
@@ -103,7 +55,8 @@ class GraphClient:
         *, base_url: str | None = None, max_retries: int | None = None,
         stats: RequestStats | None = None, slots: threading.Semaphore | None = None,
     ) -> GraphClient:
-        """A client with the deployment's endpoint, retry budget and timeout."""
+        """A client with the deployment's endpoint (or ``base_url``: Partner Center's, for
+        the partner discovery), retry budget and timeout."""
         return cls(
             base_url or settings.graph_url, token, session,
             max_retries=settings.graph_max_retries if max_retries is None else max_retries,
@@ -111,23 +64,14 @@ class GraphClient:
             stats=stats, slots=slots,
         )
 
-    def _count(self, *, throttled: bool = False, retry: bool = False) -> None:
-        with self._lock:
-            if throttled:
-                self.stats.throttled += 1
-            elif retry:
-                self.stats.retries += 1
-            else:
-                self.stats.requests += 1
-
-    def _wait(self, attempt: int, hinted: float | None) -> None:
-        self._sleep(self._retry.wait(attempt, hinted))
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy of every request of this client, ``$batch``'s included."""
+        return self.sender.retry
 
     def count_batched(self, count: int, *, throttled: int = 0) -> None:
         """Count requests answered inside a ``$batch`` (and how many of them were 429s)."""
-        with self._lock:
-            self.stats.batched += count
-            self.stats.throttled += throttled
+        self.sender.count_batched(count, throttled=throttled)
 
     def roles(self) -> frozenset[str]:
         """The application permissions the app has in this tenant (its token's ``roles``).
@@ -135,19 +79,20 @@ class GraphClient:
         Raises:
             AuthenticationError: no token could be had.
         """
-        return token_roles(self._token())
+        return token_roles(self.sender.token())
 
     def get(
         self, path_or_url: str, params: Mapping[str, str] | None = None,
         *, headers: Mapping[str, str] | None = None, digest: Any = None,
     ) -> dict[str, Any]:
-        """GET one Graph resource and return its JSON body.
+        """GET one Graph resource (a path, or a link Graph gave) and return its JSON body.
 
         Raises:
             GraphThrottledError: still throttled after the retry budget.
-            GraphError: any other error status, or a transport failure that did not clear.
+            GraphError: any other error status, a transport failure that did not clear, or
+            ``graph_bad_next_link`` for a URL to a host the token may not go to.
         """
-        return self._send("GET", path_or_url, params, headers=headers, digest=digest)
+        return self.sender.send("GET", path_or_url, params, headers=headers, digest=digest)
 
     def post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST a JSON body to Graph (``$batch``, export jobs) and return the JSON answer.
@@ -155,122 +100,21 @@ class GraphClient:
         Retried as a GET is: 429, 503 and 504 (and transport failures), honouring
         ``Retry-After``. Raises as :meth:`get` does.
         """
-        return self._send("POST", path, None, body=orjson.dumps(body))
-
-    def _send(
-        self, method: str, path_or_url: str, params: Mapping[str, str] | None, *,
-        headers: Mapping[str, str] | None = None, body: bytes | None = None,
-        digest: Any = None,
-    ) -> dict[str, Any]:
-        url = path_or_url if path_or_url.startswith("https://") else self.base_url + path_or_url
-        attempt = 0
-        while True:
-            self._count()
-            auth = {**(headers or {}), "Authorization": f"Bearer {self._token()}"}
-            if body is not None:
-                auth["Content-Type"] = "application/json"
-            try:
-                # Prepared before taking a slot: a slot stands for a request on the wire (and
-                # in Graph), not for requests' own work of building it. The session's verify
-                # wins over REQUESTS_CA_BUNDLE, as in Session.request with verify given.
-                prepared = self._session.prepare_request(
-                    requests.Request(method, url, params=params, headers=auth, data=body))
-                sent = self._session.merge_environment_settings(
-                    prepared.url, {}, None, self._session.verify, None)
-                with self._slots:
-                    response = self._session.send(prepared, timeout=self._timeout, **sent)
-                content = response.content
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt >= self._max_retries:
-                    raise GraphError(
-                        f"Graph could not be reached after {attempt + 1} attempts "
-                        f"({type(exc).__name__})",
-                        status=0,
-                        code="graph_unreachable",
-                    ) from None
-                self._count(retry=True)
-                self._wait(attempt, None)
-                attempt += 1
-                continue
-            if response.status_code < 400:
-                if digest is not None:
-                    digest.update(content)  # the body as sent, for change checks
-                # orjson: a page of 1,000 devices decodes in about half json's time.
-                answer: dict[str, Any] = orjson.loads(content)
-                return answer
-            graph_code, message, request_id = _error_fields(response)
-            if response.status_code in RETRIABLE_STATUSES and attempt < self._max_retries:
-                self._count(throttled=response.status_code == 429, retry=True)
-                log.info(
-                    "graph retry",
-                    extra={"status": response.status_code, "attempt": attempt + 1,
-                           "request_id": request_id},
-                )
-                self._wait(attempt, retry_after_seconds(response))
-                attempt += 1
-                continue
-            if response.status_code == 429:
-                self._count(throttled=True)
-                raise GraphThrottledError(
-                    f"Graph kept throttling (429 {graph_code or 'TooManyRequests'}) after "
-                    f"{attempt + 1} attempts; the next run will try again",
-                    status=429, graph_code=graph_code, request_id=request_id,
-                )
-            raise GraphError(
-                f"Graph answered {response.status_code} {graph_code}: {message}".rstrip(": "),
-                status=response.status_code, graph_code=graph_code, request_id=request_id,
-            )
+        return self.sender.send("POST", path, None, body=orjson.dumps(body))
 
     def download(self, url: str, *, spool_bytes: int = 16 << 20) -> IO[bytes]:
-        """Fetch a signed download URL (an export's zip on Azure Storage) into a file,
-        rewound, and count it as a request. No bearer token is sent: the URL carries its own
-        signature, and our token must never reach another host.
-
-        Raises:
-            GraphError: ``graph_<status>`` for an error answer (an expired URL is 403),
-            ``graph_unreachable`` for a transport failure.
-        """
-        if not url.startswith("https://"):
-            raise GraphError("A download URL that is not https was refused", status=0,
-                             code="graph_bad_next_link")
-        self._count()
-        try:
-            with self._slots, self._session.get(url, timeout=self._timeout,
-                                                stream=True) as response:
-                if response.status_code >= 400:
-                    storage_code = response.headers.get("x-ms-error-code", "")
-                    raise GraphError(
-                        f"The download answered {response.status_code} {storage_code}".rstrip(),
-                        status=response.status_code, graph_code=storage_code,
-                    )
-                # Returned open (rewound): the caller reads and closes it.
-                spool: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
-                    max_size=spool_bytes)
-                for chunk in response.iter_content(chunk_size=1 << 16):
-                    spool.write(chunk)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise GraphError(f"The download could not be read ({type(exc).__name__})",
-                             status=0, code="graph_unreachable") from None
-        spool.seek(0)
-        return spool
+        """Fetch a signed download URL into a rewound file, without the bearer token (see
+        :meth:`GraphSender.download`)."""
+        return self.sender.download(url, spool_bytes=spool_bytes)
 
     def pages(
-        self, path: str, params: Mapping[str, str] | None = None, *, digest: Any = None
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Yield each page's ``value`` of a collection, following ``@odata.nextLink``.
+        self, path: str, params: Mapping[str, str] | None = None, *, digest: Any = None,
+        before_page: Callable[[], object] | None = None,
+    ) -> ODataPages:
+        """A walk of a collection's pages (each page's ``value``), following
+        ``@odata.nextLink``, with one retry budget and a loop guard."""
+        return ODataPages(self.sender, path, params, digest=digest, before_page=before_page)
 
-        The nextLink already carries the query, so it is requested as is.
-        """
-        body = self.get(path, params, digest=digest)
-        while True:
-            yield list(body.get("value") or [])
-            next_link = body.get("@odata.nextLink")
-            if not next_link:
-                return
-            # Our bearer token goes only to the configured Graph host.
-            if urlsplit(str(next_link)).netloc != self._host:
-                raise GraphError(
-                    "Graph returned a nextLink to another host; refusing to follow it",
-                    status=0, code="graph_bad_next_link",
-                )
-            body = self.get(str(next_link), digest=digest)
+    def seek_pages(self, path: str, params: Mapping[str, str] | None = None) -> SeekPages:
+        """A walk of a Partner Center collection's pages (each page's ``items``)."""
+        return SeekPages(self.sender, path, params)

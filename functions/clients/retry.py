@@ -1,8 +1,10 @@
 """When to send a request to a Microsoft endpoint again, and how long to wait first (pure).
 
-One policy for Graph, the token endpoint and Key Vault: a bounded number of retries, each
-after the wait the service asked for (``Retry-After``) or else an exponential one, capped,
-with a little jitter so that many workers do not come back in step.
+One policy for Graph (single requests, walks of pages, the requests inside a ``$batch``), the
+token endpoint and Key Vault: a bounded number of retries, each after the wait the service
+asked for (``Retry-After``) or else an exponential one, capped at the policy's ``max_wait``,
+with a little jitter so that many workers do not come back in step. A :class:`RetryBudget`
+is the retries one request, or one walk through all the pages of a listing, may still spend.
 """
 
 from __future__ import annotations
@@ -28,3 +30,32 @@ class RetryPolicy:
     def may_retry(self, attempt: int) -> bool:
         """Whether a request that failed on attempt ``attempt`` (0-based) may be sent again."""
         return attempt < self.max_retries
+
+    @staticmethod
+    def retriable(status: int) -> bool:
+        """Whether an answer with this status asks to be sent again (429, 503, 504)."""
+        return status in RETRIABLE_STATUSES
+
+    def budget(self) -> RetryBudget:
+        """A fresh budget of ``max_retries`` retries, for one request or one walk."""
+        return RetryBudget(self)
+
+
+@dataclass
+class RetryBudget:
+    """The retries left to one request or one walk of pages: every retry of any of its
+    requests (throttled, unavailable, or a dropped connection) spends from the same budget,
+    so a walk of a thousand pages cannot wait out a thousand times ``max_retries`` waits."""
+
+    policy: RetryPolicy
+    spent: int = 0
+
+    def may_retry(self) -> bool:
+        return self.policy.may_retry(self.spent)
+
+    def spend(self, hinted: float | None = None) -> float:
+        """Take one retry from the budget; the seconds to wait before it (``hinted`` is the
+        service's ``Retry-After``, honoured up to the policy's ``max_wait``)."""
+        wait = self.policy.wait(self.spent, hinted)
+        self.spent += 1
+        return wait

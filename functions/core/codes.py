@@ -90,6 +90,7 @@ OUTCOMES: dict[E, Outcome] = {
     E.GROUP_VANISHED: Outcome(502, Health.FAILING), E.GRAPH_ERROR: Outcome(502, Health.FAILING),
     E.GRAPH_UNREACHABLE: Outcome(502, Health.FAILING),
     E.GRAPH_BAD_NEXT_LINK: Outcome(502, Health.FAILING),
+    E.GRAPH_PAGING_LOOP: Outcome(502, Health.FAILING),
     E.GRAPH_THROTTLED: Outcome(503, Health.FAILING),
     # a read cut part-way with its progress saved: not a failure (see PROGRESSING)
     E.INVENTORY_IN_PROGRESS: Outcome(409, Health.IN_PROGRESS),

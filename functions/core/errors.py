@@ -109,7 +109,8 @@ class ErrorCode(StrEnum):
     GRAPH_ERROR = "graph_error"
     GRAPH_THROTTLED = "graph_throttled"
     GRAPH_UNREACHABLE = "graph_unreachable"
-    GRAPH_BAD_NEXT_LINK = "graph_bad_next_link"
+    GRAPH_BAD_NEXT_LINK = "graph_bad_next_link"  # a link to a host the token may not go to
+    GRAPH_PAGING_LOOP = "graph_paging_loop"  # a next link seen before in the same walk
     # a read too large for one run: its progress is saved and the next run resumes it
     INVENTORY_IN_PROGRESS = "inventory_in_progress"
     CHECKPOINT_TAKEN = "checkpoint_taken"

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from functions.clients.batch import GraphBatch, SubRequest
 from functions.clients.pacing import Deadline
+from functions.clients.paging import LinkGuard
+from functions.clients.retry import RetryBudget
 from functions.core.errors import GraphError
 from functions.devices.model import DETAIL_SELECT, Details, details_from_graph
 
@@ -30,23 +32,18 @@ class BatchedRead:
     undone: bool = False
 
 
-def _relative(next_link: str, base_url: str) -> str | None:
-    """A nextLink as a URL a batch can carry (relative to the version); None for a link to
-    another host, which is never followed."""
-    if urlsplit(next_link).netloc != urlsplit(base_url).netloc:
-        return None
-    return next_link[len(base_url):] if next_link.startswith(base_url) else None
-
-
-def read_app_devices(batch: GraphBatch, base_url: str, app_ids: list[str],
+def read_app_devices(batch: GraphBatch, app_ids: list[str],
                      deadline: Deadline, positions: Mapping[str, int]) -> BatchedRead:
     """The devices each app is on, as their ``positions`` in the device listing (a device
     not in it, enrolled since, is left out: the next read lists it), following each app's
-    nextLinks (an app on more than 1,000 devices has more than one page)."""
+    nextLinks (an app on more than 1,000 devices has more than one page): each app's pages
+    are a walk of their own: one retry budget, the host rule and the loop guard."""
     result = BatchedRead(found={app: [] for app in app_ids})
+    walks: dict[str, LinkGuard] = {}
+    budgets: dict[str, RetryBudget] = {}
     requests = [SubRequest(app, _APP_DEVICES.format(app=quote(app, safe=""))) for app in app_ids]
     while requests:
-        outcome = batch.run(requests, deadline)
+        outcome = batch.run(requests, deadline, budgets=budgets)
         if outcome.undone:
             result.undone = True
             return result
@@ -65,13 +62,11 @@ def read_app_devices(batch: GraphBatch, base_url: str, app_ids: list[str],
                                   if (p := positions.get(d["id"])) is not None]
             next_link = answer.body.get("@odata.nextLink")
             if next_link:
-                url = _relative(str(next_link), base_url)
-                if url is None:
-                    result.failed[app] = GraphError(
-                        "Graph returned a nextLink to another host; refusing to follow it",
-                        status=0, code="graph_bad_next_link")
-                else:
-                    requests.append(SubRequest(app, url))
+                links = walks.setdefault(app, batch.link_guard())
+                try:
+                    requests.append(SubRequest(app, links.follow_relative(str(next_link))))
+                except GraphError as exc:  # another host, or a link seen before
+                    result.failed[app] = exc
     return result
 
 

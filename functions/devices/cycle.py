@@ -16,7 +16,6 @@ from typing import Any
 from functions.clients.batch import GraphBatch
 from functions.clients.graph import GraphClient
 from functions.clients.pacing import Deadline, RequestPacer
-from functions.clients.retry import RetryPolicy
 from functions.core.config import Settings
 from functions.core.errors import ErrorCode, GraphError, StorageError
 from functions.core.model import utcnow
@@ -82,9 +81,9 @@ class InventoryCycle:
         # Intune's apps budget (mobileApps) is half the devices one: 1,000 against 2,000.
         self._apps_pacer = RequestPacer(max(1, settings.intune_budget // 2), window,
                                         clock=monotonic)
+        # The requests inside a batch are retried under the client's own policy.
         self._batch = GraphBatch(graph, self.pacer, clock=monotonic,
-                                 in_flight=BATCHES_IN_FLIGHT, retry=RetryPolicy(
-                                     settings.graph_max_retries, settings.graph_max_retry_wait))
+                                 in_flight=BATCHES_IN_FLIGHT)
         self._cp: Checkpoint | None = None
         self._etag: str | None = None
         self._unsaved: list[tuple[str, Any]] = []  # parts read since the last save
@@ -198,7 +197,7 @@ class InventoryCycle:
         chunk = listed.app_ids[cp.apps_read:cp.apps_read + APP_CHUNK]
         if chunk and not self._fits(len(chunk), deadline, first):
             return False
-        found = read_app_devices(self._batch, self._graph.base_url, chunk,
+        found = read_app_devices(self._batch, chunk,
                                  deadline.extended(GRACE), listed.positions)
         if found.undone:
             return False

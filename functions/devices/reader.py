@@ -8,7 +8,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from functions.clients.graph import GraphClient
 from functions.clients.pacing import RequestPacer
@@ -113,21 +112,11 @@ def read_listing(graph: GraphClient, name: str, tenant_id: str,
     # The pages' bodies as Graph sent them: equal bytes make equal records. (A body that
     # differs only in a paging token costs a full comparison, never a wrong skip.)
     digest = hashlib.sha256(PARSING_VERSION.encode())
-    host = urlsplit(graph.base_url).netloc
-    url: str | None = path
-    params: dict[str, str] | None = query
+    walk = graph.pages(path, query, digest=digest,
+                       before_page=None if pacer is None else lambda: pacer.take(1))
     try:
-        while url:
-            if pacer is not None:
-                pacer.take(1)
-            body = graph.get(url, params, digest=digest)
-            listing.records.extend(parse(item) for item in body.get("value") or [])
-            next_link = body.get("@odata.nextLink")
-            url, params = (str(next_link), None) if next_link else (None, None)
-            # Our bearer token goes only to the configured Graph host.
-            if url and urlsplit(url).netloc != host:
-                raise GraphError("Graph returned a nextLink to another host; refusing to "
-                                 "follow it", status=0, code="graph_bad_next_link")
+        for page in walk:
+            listing.records.extend(parse(item) for item in page)
     except GraphError as exc:
         found = fatal(exc, tenant_id, permission)
         if found is not None:

@@ -70,7 +70,7 @@ def _decode(token: str, graph_url: str) -> str:
         url = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     except (ValueError, binascii.Error):
         url = ""
-    # Our bearer token goes only to the Graph host: a token must be a nextLink of /groups.
+    # A token must be a nextLink of /groups (the sender's host rule guards the token too).
     if len(token) > 4096 or not url.startswith(graph_url + "/groups?"):
         raise InputError("continuationToken is not one this list gave: start from the first "
                          "page", code="invalid_continuation")

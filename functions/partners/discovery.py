@@ -293,15 +293,10 @@ class Partners:
                                     self.settings.partner_center_url)
         items: list[dict[str, Any]] = []
         try:
-            body = graph.get("/v1/customers", {"size": PARTNER_CENTER_PAGE_SIZE})
-            while True:
-                items.extend(body.get("items") or [])
-                nxt = (body.get("links") or {}).get("next")
-                if not nxt:
-                    break
-                headers = {h["key"]: h["value"] for h in nxt.get("headers") or []}
-                # Partner Center pages with a seek uri plus the MS-ContinuationToken header.
-                body = graph.get(str(nxt["uri"]), None, headers=headers)
+            # Partner Center pages with a seek uri plus the MS-ContinuationToken header; the
+            # client's base URL names Partner Center's host, the only one its token goes to.
+            for page in graph.seek_pages("/v1/customers", {"size": PARTNER_CENTER_PAGE_SIZE}):
+                items.extend(page)
         except GraphError as exc:
             raise _listing_error(exc, "Partner Center customers",
                                  "Partner Center API access (App management)") from None

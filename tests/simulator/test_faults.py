@@ -165,3 +165,23 @@ def test_token_endpoint_faults_are_shaped_like_entra(sim: Simulator) -> None:
 def test_invalid_fault_is_rejected_with_its_path(sim: Simulator) -> None:
     with pytest.raises(FixtureError, match=r"^faults\[1\]\.kind: must be one of"):
         sim.set_faults([{"kind": "drop"}, {"kind": "explode"}])
+
+
+def test_repeat_link_gives_the_page_its_own_link(sim: Simulator, token: str) -> None:
+    sim.set_faults([{"match": {"path_contains": MEMBERS}, "kind": "repeat_link", "page": 2}])
+    first = graph_get(sim, f"{MEMBERS}?$top=2", token).json()
+    second_url = first["@odata.nextLink"]
+    second = graph_get(sim, second_url, token).json()
+    assert second["@odata.nextLink"] == second_url  # stuck on page 2
+    assert len(second["value"]) == 2
+
+
+def test_foreign_link_points_the_next_link_at_another_host(sim: Simulator, token: str) -> None:
+    sim.set_faults([{"match": {"path_contains": MEMBERS}, "kind": "foreign_link",
+                     "host": "127.0.0.1:9"}])
+    body = graph_get(sim, f"{MEMBERS}?$top=2", token).json()
+    link = urlsplit(body["@odata.nextLink"])
+    assert (link.scheme, link.netloc) == ("https", "127.0.0.1:9")
+    assert link.path == f"/v1.0{MEMBERS}" and "$skiptoken" in link.query
+    with pytest.raises(FixtureError, match=r"^faults\[0\]\.host: a foreign_link fault needs"):
+        sim.set_faults([{"kind": "foreign_link"}])

@@ -39,3 +39,13 @@ def test_only_a_busy_or_transient_token_answer_is_asked_again(
     result: dict[str, object], transient: bool
 ) -> None:
     assert _is_transient(result) is transient
+
+
+def test_a_budget_is_spent_by_every_retry_of_its_requests() -> None:
+    budget = RetryPolicy(max_retries=2, max_wait=5.0).budget()
+    waits = []
+    while budget.may_retry():
+        waits.append(budget.spend(hinted=30.0))  # Retry-After past the cap: the cap
+    assert len(waits) == 2 and all(5.0 <= w <= 5.5 for w in waits)
+    assert RetryPolicy.retriable(429) and RetryPolicy.retriable(504)
+    assert not RetryPolicy.retriable(500)
