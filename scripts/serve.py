@@ -26,6 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import uvicorn  # noqa: E402
+
 from devstack import LocalStack, with_callback  # noqa: E402
 from devstack.receiver import Received, Receiver  # noqa: E402
 from devstack.sample import SampleTenant, cli_runner, onboard_by_consent_link, serve_api  # noqa: E402
@@ -66,16 +68,18 @@ def main() -> int:
         api = f"{base}/api"
         write_state(args.state_file, stack, api)
         stop = threading.Event()
-        if not args.no_worker:
-            # What the queue-triggered functions do in Azure: run each queued job's sync,
-            # then attempt each webhook delivery (and, as the sweep timer does, queue again
-            # the deliveries whose message was lost).
-            services = get_services()
-            threading.Thread(target=services.worker.serve, args=(stop,), daemon=True).start()
-            threading.Thread(target=services.delivery_worker.serve, args=(stop,),
-                             kwargs={"sweep": services.delivery_sweep}, daemon=True).start()
-        server = serve_api(create_app(), args.port, log_level="info")
+        server: uvicorn.Server | None = None
         try:
+            if not args.no_worker:
+                # What the queue-triggered functions do in Azure: run each queued job's sync,
+                # then attempt each webhook delivery (and, as the sweep timer does, queue
+                # again the deliveries whose message was lost).
+                services = get_services()
+                threading.Thread(target=services.worker.serve, args=(stop,),
+                                 daemon=True).start()
+                threading.Thread(target=services.delivery_worker.serve, args=(stop,),
+                                 kwargs={"sweep": services.delivery_sweep}, daemon=True).start()
+            server = serve_api(create_app(), args.port, log_level="info")
             sample = SampleTenant.of(fixture)
             if not args.empty:
                 _onboard_samples(fixture, stack, sample)
@@ -85,7 +89,8 @@ def main() -> int:
         except KeyboardInterrupt:
             pass
         finally:
-            server.should_exit = True
+            if server is not None:
+                server.should_exit = True
             stop.set()
             args.state_file.unlink(missing_ok=True)
             receiver.stop()
