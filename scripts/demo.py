@@ -19,15 +19,10 @@ Stops what it started, whatever happens.
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import os
-import re
 import socket
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import requests
@@ -35,14 +30,18 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import uvicorn  # noqa: E402
-
 from devstack import LocalStack, with_callback  # noqa: E402
+from devstack.sample import (  # noqa: E402
+    SampleTenant,
+    admin_opens,
+    cli_runner,
+    onboard_by_consent_link,
+    serve_api,
+)
 from devstack.stack import exit_on_sigterm  # noqa: E402
 from functions.api import create_app  # noqa: E402
 
 FIXTURE = ROOT / "samples" / "demo.json"  # samples/tinymdm.json plus a partner (MSP)
-TENANTSYNC = [str(ROOT / ".venv" / "bin" / "tenantsync")]
 
 
 def step(title: str) -> None:
@@ -55,43 +54,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(port: int) -> uvicorn.Server:
-    """The HTTP API, as the function app serves it in Azure (here: uvicorn, in a thread)."""
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    threading.Thread(target=server.run, daemon=True).start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise SystemExit("the API did not start")
-        time.sleep(0.05)
-    return server
-
-
-def _admin_opens(url: str, ca_path: str) -> None:
-    """What the customer's admin's browser does: open the link, follow Entra's redirect to
-    tenantsync's callback, and show the page it answers."""
-    browser = requests.Session()
-    browser.trust_env = False
-    page = browser.get(url, verify=ca_path, timeout=60)
-    hops = " -> ".join(r.url.split("?")[0] for r in [*page.history, page])
-    print(f"browser: {hops} ({page.status_code})")
-    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text.split("</style>")[-1]))
-    print(f"page: {html.unescape(text).strip()}")
-
-
 def main() -> int:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     exit_on_sigterm()  # SIGTERM stops Azurite and the simulator too, as Ctrl-C does
     fixture = json.loads(FIXTURE.read_text())
-    tenant_id = next(t for t, v in fixture["tenants"].items() if v["display_name"] == "Contoso")
+    sample = SampleTenant.of(fixture)
+    tenant_id = sample.tenant_id
     tenant = fixture["tenants"][tenant_id]
     partner_id = next(t for t, v in fixture["tenants"].items() if "gdap" in v)
     partner_app = next(a for a, v in fixture["applications"].items()
                        if v["display_name"] == "Fabrikam partner app")
     inventory_app = next(a for a, v in fixture["applications"].items()
                          if v["display_name"] == "Fabrikam inventory (multitenant)")
-    level0 = next(g for g, v in tenant["groups"].items() if v["displayName"] == "TinyMDM")
+    level0 = sample.group_id
     leaver = next(u for u, v in tenant["users"].items() if v["displayName"] == "John Doe")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -105,28 +80,16 @@ def main() -> int:
             "DEMO_INVENTORY_SECRET": fixture["applications"][inventory_app]["secrets"][0]["value"],
         }
 
-        def tenantsync(*args: str, expect: int = 0, capture: bool = False) -> str:
-            print(f"$ tenantsync {' '.join(args)}", flush=True)
-            result = subprocess.run([*TENANTSYNC, *args], env=env, check=False, text=True,
-                                    capture_output=capture)
-            if result.returncode != expect:
-                raise SystemExit(f"tenantsync {args[0]} exited with {result.returncode}: "
-                                 f"{result.stderr or ''}")
-            return result.stdout if capture else ""
-
-        server = _serve(port)
+        tenantsync = cli_runner(env)
+        server = serve_api(create_app(), port)
         print(f"Azurite tables on port {stack.azurite.table_port}; simulator at "
               f"{stack.simulator.base_url}; API at {base}/api")
         try:
             step("one click: an admin-consent link for the sample tenant's directory sync "
-                 "(the deployment's own app, signing in with the managed identity: no secret)")
-            link = json.loads(tenantsync("consent", "link", "--kind", "directory",
-                                         "--tenant-id", tenant_id, "--group-id", level0,
-                                         "--json", capture=True))
-            print(link["url"])
-            step("the tenant's admin opens it and accepts; Entra returns to tenantsync, which "
+                 "(the deployment's own app, signing in with the managed identity: no secret); "
+                 "the tenant's admin opens it and accepts; Entra returns to tenantsync, which "
                  "tests the connection, stores the tenant and queues its first sync")
-            _admin_opens(link["url"], stack.simulator.ca_path)
+            onboard_by_consent_link(tenantsync, sample, stack.simulator.ca_path)
             step("the queue function runs the first sync (here: tenantsync worker)")
             tenantsync("worker")
             step("users and groups imported")
@@ -178,7 +141,7 @@ def main() -> int:
             for item in links["items"]:
                 if item["url"]:
                     print(f"{item['name']}: its admin opens the link")
-                    _admin_opens(item["url"], stack.simulator.ca_path)
+                    print(admin_opens(item["url"], stack.simulator.ca_path))
             tenantsync("worker")
             step("tenants and their health")
             tenantsync("tenant", "list")

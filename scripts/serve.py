@@ -5,6 +5,8 @@ and an MSP), points tenantsync at them and runs the API under uvicorn on
 http://127.0.0.1:7071 (the port of ``func start``), with worker threads that run queued
 sync jobs and webhook deliveries as the queue functions do in Azure, and a sample portal
 endpoint (devstack/receiver.py, HTTPS on loopback) that prints every webhook it gets.
+Unless ``--empty``, it onboards the sample tenant first, as the demo does (one consent
+link), and connects the MSP with its sample secrets, so that every list has rows.
 Stops what it started, whatever happens.
 """
 
@@ -17,7 +19,9 @@ import os
 import shlex
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -26,6 +30,7 @@ import uvicorn  # noqa: E402
 
 from devstack import LocalStack, with_callback  # noqa: E402
 from devstack.receiver import Received, Receiver  # noqa: E402
+from devstack.sample import SampleTenant, cli_runner, onboard_by_consent_link, serve_api  # noqa: E402
 from devstack.stack import exit_on_sigterm  # noqa: E402
 from functions.api import create_app  # noqa: E402
 from functions.services import get_services  # noqa: E402
@@ -44,6 +49,8 @@ def main() -> int:
                         help="leave queued sync jobs on the queue")
     parser.add_argument("--state-file", type=Path, default=STATE_FILE,
                         help="where to write the running stack's settings (removed on exit)")
+    parser.add_argument("--empty", action="store_true",
+                        help="onboard nothing: start with no tenant and no partner")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
@@ -58,39 +65,76 @@ def main() -> int:
         os.environ.update(TENANTSYNC_WEBHOOK_ALLOW_PRIVATE="true",
                           TENANTSYNC_WEBHOOK_CA_BUNDLE=receiver.ca_path,
                           TENANTSYNC_WEBHOOK_RETRY_BASE_SECONDS="2")
-        tenant_id = next(iter(fixture["tenants"]))
         api = f"{base}/api"
         write_state(args.state_file, stack, api)
-        tenantsync = shlex.quote(str(ROOT / ".venv" / "bin" / "tenantsync"))
-        where = ("" if args.state_file == STATE_FILE
-                 else f" --state-file {shlex.quote(str(args.state_file))}")
-        print(f"tenantsync API on {api} (docs: {api}/docs); sample tenant {tenant_id}; "
-              f"Azurite tables on port {stack.azurite.table_port}; simulator at "
-              f"{stack.simulator.base_url}. Ctrl-C stops.\n"
-              f"Its settings are in {args.state_file}. To use the command line against it, "
-              "in another shell:\n"
-              f'  eval "$({tenantsync} local env{where})"\n'
-              f"  {tenantsync} tenant list", flush=True)
-        print("sample webhook endpoint (prints what it gets): subscribe it with\n"
-              f"  curl -s -X POST {api}/webhooks -H 'content-type: application/json' "
-              f"-d '{{\"url\": \"{receiver.url}\", \"eventTypes\": [\"sync.finished\", "
-              f"\"tenant.health_changed\", \"credential.expiring\"]}}'", flush=True)
         stop = threading.Event()
-        if not args.no_worker:
-            # What the queue-triggered functions do in Azure: run each queued job's sync,
-            # then attempt each webhook delivery (and, as the sweep timer does, queue again
-            # the deliveries whose message was lost).
-            services = get_services()
-            threading.Thread(target=services.worker.serve, args=(stop,), daemon=True).start()
-            threading.Thread(target=services.delivery_worker.serve, args=(stop,),
-                             kwargs={"sweep": services.delivery_sweep}, daemon=True).start()
+        server: uvicorn.Server | None = None
         try:
-            uvicorn.run(create_app(), host="127.0.0.1", port=args.port, log_level="info")
+            if not args.no_worker:
+                # What the queue-triggered functions do in Azure: run each queued job's sync,
+                # then attempt each webhook delivery (and, as the sweep timer does, queue
+                # again the deliveries whose message was lost).
+                services = get_services()
+                threading.Thread(target=services.worker.serve, args=(stop,),
+                                 daemon=True).start()
+                threading.Thread(target=services.delivery_worker.serve, args=(stop,),
+                                 kwargs={"sweep": services.delivery_sweep}, daemon=True).start()
+            server = serve_api(create_app(), args.port, log_level="info")
+            sample = SampleTenant.of(fixture)
+            if not args.empty:
+                _onboard_samples(fixture, stack, sample)
+            _say_how(args.state_file, stack, api, sample, receiver)
+            while not server.should_exit:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
         finally:
+            if server is not None:
+                server.should_exit = True
             stop.set()
             args.state_file.unlink(missing_ok=True)
             receiver.stop()
     return 0
+
+
+def _onboard_samples(fixture: dict[str, Any], stack: LocalStack, sample: SampleTenant) -> None:
+    """The sample tenant by its consent link (its first sync queued), then the MSP with the
+    sample's secrets: its customers are discovered and synced."""
+    apps = fixture["applications"]
+    partner_id = next(t for t, v in fixture["tenants"].items() if "gdap" in v)
+    partner_app = next(a for a, v in apps.items() if v["display_name"] == "Fabrikam partner app")
+    inventory_app = next(a for a, v in apps.items()
+                         if v["display_name"] == "Fabrikam inventory (multitenant)")
+    env = {**stack.environ(), "SAMPLE_PARTNER_SECRET": apps[partner_app]["secrets"][0]["value"],
+           "SAMPLE_INVENTORY_SECRET": apps[inventory_app]["secrets"][0]["value"]}
+    tenantsync = cli_runner(env, echo=False)
+    log.info("onboarding the sample tenant %s by its consent link", sample.tenant_id)
+    onboard_by_consent_link(tenantsync, sample, stack.simulator.ca_path, show=log.info)
+    log.info("connecting the sample partner %s (its customers sync now)", partner_id)
+    # Exit code 1: one customer has no Intune licence and one never consented (their health).
+    tenantsync("partner", "add", "--partner-tenant-id", partner_id,
+               "--partner-client-id", partner_app, "--partner-secret-env",
+               "SAMPLE_PARTNER_SECRET", "--inventory-client-id", inventory_app,
+               "--inventory-secret-env", "SAMPLE_INVENTORY_SECRET", "--source", "gdap",
+               "--json", expect=1, capture=True)
+
+
+def _say_how(state_file: Path, stack: LocalStack, api: str, sample: SampleTenant,
+             receiver: Receiver) -> None:
+    tenantsync = shlex.quote(str(ROOT / ".venv" / "bin" / "tenantsync"))
+    where = "" if state_file == STATE_FILE else f" --state-file {shlex.quote(str(state_file))}"
+    print(f"tenantsync API on {api} (docs: {api}/docs); sample tenant {sample.tenant_id}; "
+          f"Azurite tables on port {stack.azurite.table_port}; simulator at "
+          f"{stack.simulator.base_url}. Ctrl-C stops.\n"
+          f"Its settings are in {state_file}. To use the command line against it, "
+          "in another shell:\n"
+          f'  eval "$({tenantsync} local env{where})"\n'
+          f"  {tenantsync} tenant list\n"
+          f"  {tenantsync} users --tenant-id {sample.tenant_id}", flush=True)
+    print("sample webhook endpoint (prints what it gets): subscribe it with\n"
+          f"  curl -s -X POST {api}/webhooks -H 'content-type: application/json' "
+          f"-d '{{\"url\": \"{receiver.url}\", \"eventTypes\": [\"sync.finished\", "
+          f"\"tenant.health_changed\", \"credential.expiring\"]}}'", flush=True)
 
 
 def write_state(path: Path, stack: LocalStack, api: str) -> None:

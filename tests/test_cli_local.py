@@ -22,7 +22,7 @@ def test_local_env_prints_a_running_stacks_settings_for_the_shell(tmp_path: Path
     state = tmp_path / "local.json"
     serve = subprocess.Popen(
         [sys.executable, "scripts/serve.py", "--port", str(free_port()), "--state-file",
-         str(state), "--no-worker"], cwd=ROOT, stdout=subprocess.PIPE,
+         str(state), "--no-worker", "--empty"], cwd=ROOT, stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, text=True)
     try:
         assert serve.stdout is not None
@@ -47,6 +47,33 @@ def test_local_env_prints_a_running_stacks_settings_for_the_shell(tmp_path: Path
         assert "is no longer running" in stale.error and "scripts/serve.sh" in stale.error
     finally:
         serve.kill()
+        serve.wait(timeout=30)
+
+
+def test_serve_starts_with_the_sample_tenant_and_partner_onboarded(tmp_path: Path) -> None:
+    state = tmp_path / "local.json"
+    serve = subprocess.Popen(
+        [sys.executable, "scripts/serve.py", "--port", str(free_port()), "--state-file",
+         str(state)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert serve.stdout is not None
+        said = ""
+        deadline = time.monotonic() + 120
+        while "users --tenant-id" not in said and time.monotonic() < deadline:
+            said += serve.stdout.readline()
+        env = json.loads(state.read_text())["env"]
+        tenants = {t["tenantId"]: t for t in run_cli("tenant", "list", "--json", env=env).json()}
+        sample = next(t for t in tenants.values() if t["directory"])  # by its consent link
+        assert f"users --tenant-id {sample['tenantId']}" in said  # the next command shown
+        assert sum(1 for t in tenants.values() if t["devices"]) == 3  # the MSP's customers
+        users: list[dict[str, object]] = []
+        deadline = time.monotonic() + 60
+        while not users and time.monotonic() < deadline:  # the worker runs its first sync
+            users = run_cli("users", "--tenant-id", sample["tenantId"], "--json", env=env).json()
+            time.sleep(0.5)
+        assert {u["displayName"] for u in users} >= {"Tom Smith", "Jane Doe"}
+    finally:
+        serve.terminate()
         serve.wait(timeout=30)
 
 

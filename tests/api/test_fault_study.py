@@ -448,7 +448,7 @@ def test_stopping_the_local_stack_stops_azurite_and_the_simulator(
     state = tmp_path / "local.json"
     serve = subprocess.Popen(
         [sys.executable, "scripts/serve.py", "--port", str(free_port()), "--state-file",
-         str(state), "--no-worker"], cwd=ROOT, stdout=subprocess.DEVNULL,
+         str(state), "--no-worker", "--empty"], cwd=ROOT, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     try:
         _wait_for(state.exists, timeout=60)
