@@ -95,7 +95,7 @@ class Settings:
     device_concurrency: int = 16
     graph_concurrency: int = 8
     worker_processes: int = 1
-    secret_cache_seconds: float = 30.0
+    secret_cache_seconds: float = 3600.0
     # A running run renews its lease this often (a quarter of it); a run whose lease ran out
     # is taken as dead. A queued run that no worker started within its timeout is too.
     run_lease_seconds: float = 120.0
@@ -198,7 +198,7 @@ class Settings:
             device_concurrency=int(number("TENANTSYNC_DEVICE_CONCURRENCY", 16)),
             graph_concurrency=int(number("TENANTSYNC_GRAPH_CONCURRENCY", 8)),
             worker_processes=int(number("TENANTSYNC_WORKER_PROCESSES", 1)),
-            secret_cache_seconds=number("TENANTSYNC_SECRET_CACHE_SECONDS", 30.0),
+            secret_cache_seconds=number("TENANTSYNC_SECRET_CACHE_SECONDS", 3600.0),
             run_lease_seconds=max(1.0, number("TENANTSYNC_RUN_LEASE_SECONDS", 120.0)),
             queued_run_timeout_seconds=number("TENANTSYNC_QUEUED_RUN_TIMEOUT_SECONDS", 900.0),
             full_compare_hours=number("TENANTSYNC_FULL_COMPARE_HOURS", 6.0),
