@@ -9,7 +9,8 @@ from .bicep import body, parse, property_path
 from .queries import REPO_ROOT
 
 
-def _queues() -> dict[str, Any]:
+def host_queue_settings() -> dict[str, Any]:
+    """host.json's extensions.queues."""
     host = json.loads((REPO_ROOT / "host.json").read_text(encoding="utf-8"))
     queues = host["extensions"]["queues"]
     assert isinstance(queues, dict)
@@ -17,7 +18,7 @@ def _queues() -> dict[str, Any]:
 
 
 def test_an_instance_has_a_thread_for_every_job_it_runs_at_once() -> None:
-    queues = _queues()
+    queues = host_queue_settings()
     settings = parse("modules/functionapp.bicep")["variables"]["appSettings"]["value"]
     in_flight = queues["batchSize"] + queues["newBatchThreshold"]
     assert int(settings["PYTHON_THREADPOOL_THREAD_COUNT"]) == in_flight
@@ -27,7 +28,7 @@ def test_an_instance_has_a_thread_for_every_job_it_runs_at_once() -> None:
 
 
 def test_a_message_goes_to_its_poison_queue_after_five_attempts() -> None:
-    assert _queues()["maxDequeueCount"] == 5
+    assert host_queue_settings()["maxDequeueCount"] == 5
     main = (REPO_ROOT / "infra" / "main.bicep").read_text(encoding="utf-8")
     # Declared, so that the functions watching them find them from the first deployment.
     assert "'${directoryQueueName}-poison'" in main
