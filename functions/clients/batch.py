@@ -136,8 +136,12 @@ class GraphBatch:
                 for future in done:
                     sent = running.pop(future)
                     for item, (answer, retry_after) in zip(sent, future.result(), strict=True):
+                        if answer.status == 429 and self._pacer is not None:
+                            # The budget is spent where our pacer did not see it (another
+                            # process, one killed mid-run): send nothing until it refills.
+                            self._pacer.refused(retry_after)
                         if (answer.status in RETRIABLE_STATUSES
-                                and self._retry.may_retry(item.attempt)):
+                                and self._retry.may_retry(item.attempt, status=answer.status)):
                             # Only this request goes again, after the wait it was given.
                             item.due = self._clock() + self._retry.wait(item.attempt,
                                                                         retry_after)

@@ -199,7 +199,8 @@ class GraphClient:
                 answer: dict[str, Any] = orjson.loads(content)
                 return answer
             graph_code, message, request_id = _error_fields(response)
-            if response.status_code in RETRIABLE_STATUSES and attempt < self._max_retries:
+            if (response.status_code in RETRIABLE_STATUSES
+                    and self._retry.may_retry(attempt, status=response.status_code)):
                 self._count(throttled=response.status_code == 429, retry=True)
                 log.info(
                     "graph retry",
