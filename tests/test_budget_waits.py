@@ -4,11 +4,17 @@ window and ends succeeded, never partial."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
+import pytest
 import requests
 
-from functions.core.config import DEFAULT_GRAPH_SCOPE
+from functions.core.config import DEFAULT_GRAPH_SCOPE, Settings
 from functions.core.model import Run, RunStatus
 from functions.core.sensitive import SecretValue
+from functions.devices import batched, cycle
+from functions.services import Services
 from tests.conftest import Harness
 from tests.inventory import connect, estate
 from tests.world import Partner, World
@@ -82,3 +88,36 @@ def test_two_processes_stay_inside_budgets_they_do_not_know_and_none_ends_partia
         harness.services.runner.close()
     all_read(harness, runs, tenants, apps=60)
     assert harness.sim.stats()["budget_throttled"]["devices"] > 0
+
+
+class Killed(BaseException):
+    """The worker's instance is recycled: nothing after this point runs."""
+
+
+def test_a_sync_started_again_right_after_its_process_was_killed_ends_succeeded(
+    harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    partner = Partner(world)
+    [tenant] = customers(world, partner, 1, apps=40)
+    harness.start(TENANTSYNC_INTUNE_BUDGET=str(BUDGET),
+                  TENANTSYNC_INTUNE_WINDOW_SECONDS=str(WINDOW),
+                  TENANTSYNC_RUN_LEASE_SECONDS="1", **STRICT)
+    connect(harness, partner)
+    real = batched.read_details
+
+    def dies_once_the_software_is_read(batch: Any, ids: list[str], deadline: Any) -> Any:
+        raise Killed  # the apps' devices read, nothing saved: the budget spent, unrecorded
+
+    monkeypatch.setattr(cycle, "read_details", dies_once_the_software_is_read)
+    with pytest.raises(Killed):
+        harness.services.runner.run_one("devices", tenant, "queue")
+    monkeypatch.setattr(cycle, "read_details", real)
+    assert harness.sim is not None
+    harness.sim.reset_stats()
+    time.sleep(1.1)  # its lease runs out: the new process takes the tenant over at once
+    # A new process: its pacer knows nothing of what the dead one sent.
+    restarted = Services(Settings.from_env(harness.env))
+    run = restarted.runner.run_one("devices", tenant, "queue")
+    assert (run.status, run.error_code) == (RunStatus.SUCCEEDED, "")
+    assert len(list(restarted.inventory.detected_apps(tenant))) == 40
+    assert harness.sim.stats()["budget_throttled"]["devices"] > 0  # the dead one's window
