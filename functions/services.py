@@ -46,6 +46,7 @@ from functions.storage.tenants import TenantTable
 from functions.sync.engine import SyncEngine
 from functions.sync.guard import DeletionGuard
 from functions.sync.ledger import RunLedger
+from functions.sync.poison import PoisonedJobs
 from functions.sync.pool import LocalRunner
 from functions.sync.schedule import Scheduler
 from functions.sync.slice import SyncSlice
@@ -277,11 +278,15 @@ class Services:
         return JobRunner(self.engine, self.starter)
 
     @cached_property
+    def poisoned(self) -> PoisonedJobs:
+        return PoisonedJobs(self.runs, self.ledger)
+
+    @cached_property
     def worker(self) -> QueueWorker:
         # Longer than a lease: a message whose worker died is delivered again only once its
         # run's lease has run out, so the new delivery can take the run over.
         visibility = math.ceil(self.settings.run_lease_seconds * 1.25) + 1
-        return QueueWorker(self.jobs, self.queues, visibility)
+        return QueueWorker(self.jobs, self.queues, visibility, self.poisoned)
 
     @cached_property
     def runner(self) -> LocalRunner:

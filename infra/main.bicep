@@ -70,6 +70,9 @@ param maximumInstanceCount int = 100
 ])
 param instanceMemoryMB int = 2048
 
+@description('Put the host\'s storage (deployment package, host blobs, the job queues every instance polls) in an account of its own, apart from the tables. Worth it past a few thousand tenants: both otherwise share one account\'s request rate.')
+param separateHostStorage bool = false
+
 @description('Replication of the storage account; use Standard_GRS in a region without availability zones.')
 @allowed([
   'Standard_GZRS'
@@ -150,6 +153,17 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
+// The job queues, and the poison queues the host moves a message to after its last attempt
+// (functions/blueprints/poison.py watches those of the sync queues).
+var queueNames = [
+  directoryQueueName
+  devicesQueueName
+  webhookQueueName
+  '${directoryQueueName}-poison'
+  '${devicesQueueName}-poison'
+]
+
+// The data: the tables (and, unless separateHostStorage, everything else too).
 module storage 'modules/storage.bicep' = {
   name: 'storage'
   params: {
@@ -157,15 +171,31 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     skuName: storageSkuName
-    deploymentContainerName: 'app-package-${resourceToken}'
-    queueNames: [
-      directoryQueueName
-      devicesQueueName
-      webhookQueueName
-    ]
+    deploymentContainerName: separateHostStorage ? '' : 'app-package-${resourceToken}'
+    queueNames: separateHostStorage ? [] : queueNames
     tableNames: tableNames
   }
 }
+
+// The host's own account when separateHostStorage: its blobs, the package and the queues.
+module hostStorage 'modules/storage.bicep' = if (separateHostStorage) {
+  name: 'host-storage'
+  params: {
+    name: '${abbrs.storageStorageAccounts}host${resourceToken}'
+    location: location
+    tags: tags
+    // Nothing here outlives a redeployment: host state and queued jobs are rebuilt.
+    skuName: 'Standard_ZRS'
+    deploymentContainerName: 'app-package-${resourceToken}'
+    queueNames: queueNames
+  }
+}
+
+var hostAccountName = separateHostStorage ? hostStorage.outputs.name : storage.outputs.name
+var hostBlobEndpoint = separateHostStorage ? hostStorage.outputs.blobEndpoint : storage.outputs.blobEndpoint
+var hostQueueEndpoint = separateHostStorage ? hostStorage.outputs.queueEndpoint : storage.outputs.queueEndpoint
+var hostTableEndpoint = separateHostStorage ? hostStorage.outputs.tableEndpoint : storage.outputs.tableEndpoint
+var hostDeploymentContainer = separateHostStorage ? hostStorage.outputs.deploymentContainerName : storage.outputs.deploymentContainerName
 
 module keyVault 'modules/keyvault.bicep' = {
   name: 'keyvault'
@@ -184,6 +214,7 @@ module roleAssignments 'modules/role-assignments.bicep' = {
     deployerPrincipalId: principalId
     deployerPrincipalType: principalType
     storageAccountName: storage.outputs.name
+    hostStorageAccountName: separateHostStorage ? hostAccountName : ''
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
   }
@@ -199,11 +230,12 @@ module functionApp 'modules/functionapp.bicep' = {
     serviceName: 'api'
     identityId: managedIdentity.outputs.id
     identityClientId: managedIdentity.outputs.clientId
-    storageAccountName: storage.outputs.name
-    blobEndpoint: storage.outputs.blobEndpoint
-    queueEndpoint: storage.outputs.queueEndpoint
-    tableEndpoint: storage.outputs.tableEndpoint
-    deploymentContainerName: storage.outputs.deploymentContainerName
+    storageAccountName: hostAccountName
+    blobEndpoint: hostBlobEndpoint
+    queueEndpoint: hostQueueEndpoint
+    tableEndpoint: hostTableEndpoint
+    dataTableEndpoint: storage.outputs.tableEndpoint
+    deploymentContainerName: hostDeploymentContainer
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     keyVaultUri: keyVault.outputs.uri
     maximumInstanceCount: maximumInstanceCount
@@ -264,6 +296,6 @@ output MANAGED_IDENTITY_CLIENT_ID string = managedIdentity.outputs.clientId
 output MANAGED_IDENTITY_PRINCIPAL_ID string = managedIdentity.outputs.principalId
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
 output TENANTSYNC_TABLE_ENDPOINT string = storage.outputs.tableEndpoint
-output TENANTSYNC_QUEUE_ENDPOINT string = storage.outputs.queueEndpoint
+output TENANTSYNC_QUEUE_ENDPOINT string = hostQueueEndpoint
 output TENANTSYNC_TABLE_PREFIX string = tablePrefix
 output TENANTSYNC_KEY_VAULT_URL string = keyVault.outputs.uri

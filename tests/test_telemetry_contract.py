@@ -7,10 +7,12 @@ import logging
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+import azure.functions as func
 import pytest
 
 from functions.services import get_services
-from tests.conftest import Harness
+from functions.storage.queues import SyncJob
+from tests.conftest import Harness, indexed_functions
 from tests.infra.queries import used_dimensions
 from tests.world import World, seed_example
 
@@ -33,6 +35,12 @@ def test_real_runs_emit_every_event_and_dimension_the_dashboard_queries(
                              "code": "Authorization_RequestDenied"}])
     harness.sync(failing)
     get_services().scheduler.schedule("directory", trigger="timer")
+    # A job whose message failed every delivery, as the poison queue's function gets it.
+    queued = harness.services.starter.holder(failing.id, "directory")
+    assert queued is not None
+    poisoned = SyncJob(failing.id, "directory", "timer", queued.run_id)
+    indexed_functions()["directory_job_poisoned"].get_user_function()(
+        func.QueueMessage(body=poisoned.to_json().encode()))
 
     emitted: dict[str, set[str]] = defaultdict(set)
     for record in caplog.records:

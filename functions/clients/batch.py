@@ -146,7 +146,12 @@ class GraphBatch:
                 for future in done:
                     sent = running.pop(future)
                     for item, (answer, retry_after) in zip(sent, future.result(), strict=True):
-                        if self._retry.retriable(answer.status) and item.budget.may_retry():
+                        if answer.status == 429 and self._pacer is not None:
+                            # The budget is spent where our pacer did not see it (another
+                            # process, one killed mid-run): send nothing until it refills.
+                            self._pacer.refused(retry_after)
+                        if (self._retry.retriable(answer.status)
+                                and item.budget.may_retry(status=answer.status)):
                             # Only this request goes again, after the wait it was given.
                             item.due = self._clock() + item.budget.spend(retry_after)
                             waiting.append(item)

@@ -61,11 +61,15 @@ class TokenProvider:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._authority_host = authority_host.rstrip("/")
-        self._session = session
+        # One copy of each tenant's OpenID configuration per process, whichever app asks.
+        self._http = DiscoveryCache(session)
         self._instance_discovery = instance_discovery
         self.federation = federation or ManagedIdentityAssertion(None)
         self._apps: dict[tuple[str, str, str], msal.ConfidentialClientApplication] = {}
         self._lock = threading.Lock()
+        # One sign-in at a time per app key: a run's parallel readers all ask for the first
+        # token at once, and only the first should reach Entra (the others read MSAL's cache).
+        self._signing_in: dict[tuple[str, str, str], threading.Lock] = {}
 
     def forget(self) -> None:
         """Drop every cached app and token: the next request of each goes to Entra."""
@@ -86,7 +90,7 @@ class TokenProvider:
             client_id,
             client_credential=_msal_credential(credential),
             authority=f"{self._authority_host}/{tenant_id}",
-            http_client=self._session,
+            http_client=self._http,
             # MSAL calls the public discovery endpoint for unknown hosts unless told
             # not to; sovereign or local hosts set TENANTSYNC_INSTANCE_DISCOVERY=false.
             instance_discovery=self._instance_discovery,
@@ -117,10 +121,14 @@ class TokenProvider:
             ``certificate_not_registered``, ``federation_mismatch``;
             ``authority_throttled`` / ``authority_unreachable`` when it stayed busy or down.
         """
+        key = (tenant_id, client_id, _fingerprint(credential))
+        with self._lock:
+            signing_in = self._signing_in.setdefault(key, threading.Lock())
         attempt = 0
         while True:
             try:
-                return self._token_once(tenant_id, client_id, credential, scope)
+                with signing_in:
+                    return self._token_once(tenant_id, client_id, credential, scope)
             except _Transient as transient:
                 if not self._retry.may_retry(attempt):
                     raise AuthenticationError(
@@ -167,6 +175,37 @@ class TokenProvider:
         hints = {**_hints(credential),
                  "consent": consent_hint(self._authority_host, tenant_id, client_id, scope)}
         raise explain_token_error(result, tenant_id, client_id, hints)
+
+
+class DiscoveryCache:
+    """The HTTP client MSAL is given: GETs that succeed (a tenant's OpenID configuration,
+    instance discovery) are kept for a day and shared by every app of the process; token
+    POSTs always go out. MSAL keeps such GETs for a day too, but per app, and an app is
+    built anew for each credential version and after each refusal."""
+
+    def __init__(self, session: requests.Session, max_age: float = 86_400.0) -> None:
+        self.session = session
+        self._max_age = max_age
+        self._kept: dict[str, tuple[float, requests.Response]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        key = f"{url}?{sorted((kwargs.get('params') or {}).items())}"
+        with self._lock:
+            kept = self._kept.get(key)
+        if kept is not None and kept[0] > time.monotonic():
+            return kept[1]
+        response = self.session.get(url, **kwargs)
+        if 200 <= response.status_code < 300:
+            with self._lock:
+                self._kept[key] = (time.monotonic() + self._max_age, response)
+        return response
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.session.post(url, **kwargs)
+
+    def close(self) -> None:
+        """MSAL may close its client; the session is the process's and stays open."""
 
 
 def _fingerprint(credential: ClientCredential) -> str:

@@ -55,7 +55,16 @@ class RequestPacer:
         self._sent: deque[tuple[float, int]] = deque()  # (when, how many)
         self._in_window = 0
         self._lock = threading.Lock()
+        self._refused_until = 0.0  # the service said its window is full until then
         self.waited = 0.0  # seconds spent waiting, for the run's figures
+
+    def refused(self, retry_after: float | None) -> None:
+        """The service answered 429: its window is full although ours is not (requests of
+        another process, or of a run that died, share the budget). Grant nothing for
+        ``retry_after`` seconds (a whole window when the service named no wait)."""
+        wait = self.window if retry_after is None else min(max(0.0, retry_after), self.window)
+        with self._lock:
+            self._refused_until = max(self._refused_until, self._clock() + wait)
 
     def _expire(self, now: float) -> None:
         cutoff = now - self.window + 1e-6  # a wait computed to the end of a window ends it
@@ -99,7 +108,8 @@ class RequestPacer:
             self._expire(now)
             first = min(count, self.limit)
             rounds = math.ceil(count / self.limit) - 1
-            return self._wait_for_room(first, now) + rounds * self.window
+            refused = max(0.0, self._refused_until - now)
+            return max(self._wait_for_room(first, now), refused) + rounds * self.window
 
     def take(self, count: int, deadline: Deadline | None = None, *, wait: bool = True) -> int:
         """Wait until ``count`` requests fit (``limit`` at most), record and grant them.
@@ -112,7 +122,7 @@ class RequestPacer:
             with self._lock:
                 now = self._clock()
                 self._expire(now)
-                room = self.limit - self._in_window
+                room = self.limit - self._in_window if now >= self._refused_until else 0
                 if room >= wanted or (not wait and room >= 1):
                     granted = min(count, room)
                     self._sent.append((now, granted))
@@ -120,7 +130,7 @@ class RequestPacer:
                     return granted
                 if not wait:
                     return 0
-                needed = self._wait_for_room(wanted, now)
+                needed = max(self._wait_for_room(wanted, now), self._refused_until - now)
             if deadline is not None and needed > deadline.remaining():
                 return 0
             self.waited += needed

@@ -14,12 +14,17 @@ from dataclasses import dataclass
 
 # Graph and Entra ask for a retry with these (429 throttled, 503/504 unavailable).
 RETRIABLE_STATUSES = frozenset({429, 503, 504})
+# A 429 says a budget's window is full (Intune's is per app and tenant, shared by every
+# process of the deployment, a killed one's requests included), not that the service is
+# down: it is waited out this many times, whatever ``max_retries`` allows for outages.
+THROTTLED_RETRIES = 15
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     max_retries: int = 6
     max_wait: float = 60.0
+    max_throttled_retries: int = THROTTLED_RETRIES
 
     def wait(self, attempt: int, hinted: float | None = None) -> float:
         """Seconds to wait before retry number ``attempt`` (0-based), jitter included."""
@@ -27,8 +32,12 @@ class RetryPolicy:
         wait = min(max(0.0, base), self.max_wait)
         return wait + random.uniform(0, min(1.0, wait * 0.1))  # noqa: S311 - jitter
 
-    def may_retry(self, attempt: int) -> bool:
-        """Whether a request that failed on attempt ``attempt`` (0-based) may be sent again."""
+    def may_retry(self, attempt: int, *, status: int = 0) -> bool:
+        """Whether a request that failed on attempt ``attempt`` (0-based), answered
+        ``status`` (0: no answer), may be sent again; a 429 waits for its window longer
+        than an outage is retried (see ``THROTTLED_RETRIES``)."""
+        if status == 429:
+            return attempt < max(self.max_retries, self.max_throttled_retries)
         return attempt < self.max_retries
 
     @staticmethod
@@ -50,8 +59,9 @@ class RetryBudget:
     policy: RetryPolicy
     spent: int = 0
 
-    def may_retry(self) -> bool:
-        return self.policy.may_retry(self.spent)
+    def may_retry(self, *, status: int = 0) -> bool:
+        """Whether one more retry is left for a request answered ``status`` (0: none)."""
+        return self.policy.may_retry(self.spent, status=status)
 
     def spend(self, hinted: float | None = None) -> float:
         """Take one retry from the budget; the seconds to wait before it (``hinted`` is the

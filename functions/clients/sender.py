@@ -191,7 +191,8 @@ class GraphSender:
                 answer: dict[str, Any] = orjson.loads(content)
                 return answer
             graph_code, message, request_id = _error_fields(response)
-            if self.retry.retriable(response.status_code) and budget.may_retry():
+            if (self.retry.retriable(response.status_code)
+                    and budget.may_retry(status=response.status_code)):
                 self.count(throttled=response.status_code == 429, retry=True)
                 log.info("graph retry", extra={"status": response.status_code,
                                                "attempt": attempts, "request_id": request_id})

@@ -41,16 +41,19 @@ class StoredSecret:
 class SecretStore:
     """Reads and writes tenant secrets in Key Vault. Each write is a new version.
 
-    Reads are kept for ``max_age`` seconds: hundreds of customer tenants share one
-    inventory-app secret, and one vault read per run of each would be hundreds of reads a
-    minute. A secret saved through this store replaces its cached value at once; one saved
-    by another instance is seen within ``max_age``.
+    Reads are kept for ``max_age`` seconds (an hour by default, a token's lifetime):
+    hundreds of customer tenants share one inventory-app secret, and one vault read per run
+    of each would be hundreds of reads a minute; Key Vault's guidance is to cache secrets and
+    read again when the copy fails. A secret saved through this store replaces its cached
+    value at once; one saved by another instance is read as soon as the token endpoint
+    refuses the old one (``fresh``), else within ``max_age``.
     """
 
     def __init__(self, client: SecretClient, *, max_age: float = 0.0) -> None:
         self._client = client
         self._max_age = max_age
         self._cache: dict[str, tuple[float, StoredSecret]] = {}
+        self._reading: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def _call(self, action: str, name: str, operation: Callable[[], T], *,
@@ -134,9 +137,18 @@ class SecretStore:
             SecretStoreError: code ``secret_missing`` if absent, else the vault failed.
         """
         with self._lock:
-            cached = None if fresh else self._cache.get(name)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+            reading = self._reading.setdefault(name, threading.Lock())
+        asked = time.monotonic()
+        # One read at a time per name: the runs that want it at once share its answer.
+        with reading:
+            with self._lock:
+                cached = self._cache.get(name)
+            if cached is not None and cached[0] > time.monotonic() and (
+                    not fresh or cached[0] - self._max_age >= asked):
+                return cached[1]
+            return self._read(name)
+
+    def _read(self, name: str) -> StoredSecret:
         try:
             secret = self._call("read", name, lambda: self._client.get_secret(name),
                                 expected=(ResourceNotFoundError,))

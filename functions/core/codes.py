@@ -106,6 +106,7 @@ OUTCOMES: dict[E, Outcome] = {
     E.RUN_ABANDONED: Outcome(500, Health.FAILING),
     E.RUN_NOT_STARTED: Outcome(503, None),
     E.DUPLICATE_DELIVERY: Outcome(409, None),
+    E.JOB_POISONED: Outcome(500, Health.FAILING),
     # ours
     E.CONFIGURATION: Outcome(500, Health.FAILING),
     E.INTERNAL_ERROR: Outcome(500, Health.FAILING),

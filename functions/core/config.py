@@ -95,7 +95,7 @@ class Settings:
     device_concurrency: int = 16
     graph_concurrency: int = 8
     worker_processes: int = 1
-    secret_cache_seconds: float = 30.0
+    secret_cache_seconds: float = 3600.0
     # A running run renews its lease this often (a quarter of it); a run whose lease ran out
     # is taken as dead. A queued run that no worker started within its timeout is too.
     run_lease_seconds: float = 120.0

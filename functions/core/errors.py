@@ -124,6 +124,7 @@ class ErrorCode(StrEnum):
     RUN_ABANDONED = "run_abandoned"
     RUN_NOT_STARTED = "run_not_started"
     DUPLICATE_DELIVERY = "duplicate_delivery"
+    JOB_POISONED = "job_poisoned"  # its message failed every delivery the host allows
     # ours
     CONFIGURATION = "configuration"
     INTERNAL_ERROR = "internal_error"

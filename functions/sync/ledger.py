@@ -115,17 +115,24 @@ class RunLedger:
         Raises:
             StorageError: storage did not answer.
         """
-        now = self.clock()
         if run.status == RunStatus.RUNNING:
-            run.error_code = ErrorCode.RUN_ABANDONED
-            run.error = ("The worker running this sync stopped before it finished (killed, "
-                         "crashed or out of time); what it wrote stays, nobody was marked "
-                         "deleted by it, and the next sync converges.")
-        else:
-            run.error_code = ErrorCode.RUN_NOT_STARTED
-            run.error = ("This sync was queued but no worker started it in time (its job was "
-                         "lost); the next start or schedule queues it again.")
-        run.status, run.ended_at, run.lease_until = RunStatus.FAILED, now, None
+            return self.close(run, etag, ErrorCode.RUN_ABANDONED,
+                              "The worker running this sync stopped before it finished "
+                              "(killed, crashed or out of time); what it wrote stays, nobody "
+                              "was marked deleted by it, and the next sync converges.")
+        return self.close(run, etag, ErrorCode.RUN_NOT_STARTED,
+                          "This sync was queued but no worker started it in time (its job "
+                          "was lost); the next start or schedule queues it again.")
+
+    def close(self, run: Run, etag: str, code: ErrorCode, why: str) -> bool:
+        """Close an active run as failed with ``code`` (the tenant's health and telemetry
+        follow); False if its record changed since it was read.
+
+        Raises:
+            StorageError: storage did not answer.
+        """
+        run.error_code, run.error = code, why
+        run.status, run.ended_at, run.lease_until = RunStatus.FAILED, self.clock(), None
         if self.runs.save_if(run, etag) is None:
             return False
         log.warning("closed %s run %s of tenant %s: %s", run.kind, run.run_id, run.tenant_id,

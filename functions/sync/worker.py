@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 
 from functions.core.errors import ConflictError, InputError, NotFoundError, StorageError
 from functions.core.model import Run, SyncKind
-from functions.storage.queues import JobQueue, SyncJob
+from functions.storage.queues import Delivery, JobQueue, SyncJob
 from functions.sync.engine import SyncEngine
+from functions.sync.poison import MAX_DELIVERIES, PoisonedJobs
 from functions.sync.starts import SyncStarter
 
 log = logging.getLogger("tenantsync.worker")
@@ -62,6 +63,8 @@ class QueueWorker:
     runner: JobRunner
     queues: Mapping[SyncKind, JobQueue]
     visibility_seconds: int
+    # What the host's poison queue does: a job past its last delivery becomes a failed run.
+    poisoned: PoisonedJobs | None = None
 
     def drain(self, stop: threading.Event | None = None) -> list[Run]:
         """Run every job on the queues until they are empty (or ``stop`` is set).
@@ -76,7 +79,7 @@ class QueueWorker:
                 for delivery in queue.receive(visibility_seconds=self.visibility_seconds):
                     took = True
                     try:
-                        run = self.runner.handle(delivery.text, kind)
+                        run = self._handle(delivery, SyncKind(kind))
                     except StorageError as exc:
                         # Left on the queue: delivered again once its visibility runs out.
                         log.warning("%s job left on the queue: %s", kind, exc.message)
@@ -87,6 +90,12 @@ class QueueWorker:
             if not took:
                 break
         return runs
+
+    def _handle(self, delivery: Delivery, kind: SyncKind) -> Run | None:
+        if self.poisoned is not None and delivery.dequeue_count > MAX_DELIVERIES:
+            # The host would have moved it to its poison queue after the last failure.
+            return self.poisoned.handle(delivery.text, kind, delivery.dequeue_count - 1)
+        return self.runner.handle(delivery.text, kind)
 
     def serve(self, stop: threading.Event, poll_seconds: float = 1.0) -> None:
         """Drain the queues every ``poll_seconds`` until ``stop`` is set."""

@@ -80,6 +80,14 @@ expected
 | project sync_kind, period_minutes, last_fired
 ''', directoryTimerPeriodMinutes, devicesTimerPeriodMinutes)
 
+// Every job whose queue message failed all its deliveries (the poison queue's function
+// reports each one; its run is closed as job_poisoned).
+var poisonedJobQuery = '''
+AppTraces
+| where tostring(Properties.event) == "tenantsync.poison"
+| summarize jobs = count(), tenants = dcount(tostring(Properties.tenant_id)), outcomes = make_set(tostring(Properties.outcome)), last_seen = max(TimeGenerated) by sync_kind = tostring(Properties.kind)
+'''
+
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(alertEmail)) {
   name: '${namePrefix}-operators'
   location: 'global'
@@ -262,3 +270,48 @@ output ruleIds array = [
   secretExpiring.id
   timerStopped.id
 ]
+
+resource poisonedJob 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${namePrefix}-job-poisoned'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'tenantsync: a sync job failed every delivery'
+    description: 'A sync job\'s queue message failed all its deliveries (storage unavailable or the worker crashing) and went to the poison queue; its run is failed with job_poisoned. Check storage health and the function\'s logs for the run id.'
+    severity: 1
+    enabled: true
+    scopes: [
+      workspaceId
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: poisonedJobQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          dimensions: [
+            {
+              name: 'sync_kind'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: false
+    actions: {
+      actionGroups: actionGroupIds
+    }
+  }
+}

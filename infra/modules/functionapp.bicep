@@ -22,17 +22,20 @@ param identityId string
 @description('Client ID of that identity.')
 param identityClientId string
 
-@description('Name of the storage account.')
+@description('Name of the host\'s storage account (AzureWebJobsStorage), which holds the job queues.')
 param storageAccountName string
 
-@description('Blob endpoint of the storage account, without a trailing slash.')
+@description('Blob endpoint of the host\'s storage account, without a trailing slash.')
 param blobEndpoint string
 
-@description('Queue endpoint of the storage account, without a trailing slash.')
+@description('Queue endpoint of the host\'s storage account (the job queues), without a trailing slash.')
 param queueEndpoint string
 
-@description('Table endpoint of the storage account, without a trailing slash.')
+@description('Table endpoint of the host\'s storage account, without a trailing slash.')
 param tableEndpoint string
+
+@description('Table endpoint of the account that holds the app\'s tables (the host\'s own unless main.bicep separates them).')
+param dataTableEndpoint string
 
 @description('Blob container that holds the deployment package.')
 param deploymentContainerName string
@@ -115,7 +118,13 @@ var appSettings = {
   // 'tenantsync' logger tree, not every library's (nor the exporter's own) records.
   PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME: 'tenantsync'
 
-  TENANTSYNC_TABLE_ENDPOINT: tableEndpoint
+  // One thread per job an instance runs at once: host.json's queue batchSize (4) plus
+  // newBatchThreshold (2). Unset, Python's pool is min(32, cores + 4): 5 threads on the one
+  // core of a 2,048 MB instance, and the sixth job would wait for a thread, its lease held.
+  PYTHON_THREADPOOL_THREAD_COUNT: '6'
+
+  TENANTSYNC_TABLE_ENDPOINT: dataTableEndpoint
+  // The queue triggers read AzureWebJobsStorage's queues, so the jobs go there too.
   TENANTSYNC_QUEUE_ENDPOINT: queueEndpoint
   TENANTSYNC_TABLE_PREFIX: tablePrefix
   TENANTSYNC_KEY_VAULT_URL: keyVaultUri

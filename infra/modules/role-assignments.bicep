@@ -19,6 +19,9 @@ param deployerPrincipalType string = 'User'
 @description('Name of the storage account.')
 param storageAccountName string
 
+@description('Name of the host\'s own storage account (package, host blobs, job queues) when it is not the data\'s; empty when one account holds both.')
+param hostStorageAccountName string = ''
+
 @description('Name of the Key Vault.')
 param keyVaultName string
 
@@ -33,6 +36,12 @@ var monitoringMetricsPublisher = subscriptionResourceId('Microsoft.Authorization
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
+}
+
+var separateHost = !empty(hostStorageAccountName)
+
+resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: separateHost ? hostStorageAccountName : storageAccountName
 }
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
@@ -99,6 +108,49 @@ resource appMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: monitoringMetricsPublisher
+  }
+}
+
+// --- The host's own account, when apart from the data's: the host's blobs and leases, the
+// package, and the job queues the app and its queue triggers use ---
+
+resource appHostBlobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (separateHost) {
+  name: guid(hostStorage.id, appPrincipalId, storageBlobDataOwner)
+  scope: hostStorage
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: storageBlobDataOwner
+  }
+}
+
+resource appHostQueueDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (separateHost) {
+  name: guid(hostStorage.id, appPrincipalId, storageQueueDataContributor)
+  scope: hostStorage
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: storageQueueDataContributor
+  }
+}
+
+resource appHostTableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (separateHost) {
+  name: guid(hostStorage.id, appPrincipalId, storageTableDataContributor)
+  scope: hostStorage
+  properties: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: storageTableDataContributor
+  }
+}
+
+resource deployerHostQueueDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (separateHost && !empty(deployerPrincipalId)) {
+  name: guid(hostStorage.id, deployerPrincipalId, storageQueueDataContributor)
+  scope: hostStorage
+  properties: {
+    principalId: deployerPrincipalId
+    principalType: deployerPrincipalType
+    roleDefinitionId: storageQueueDataContributor
   }
 }
 

@@ -1,5 +1,7 @@
-// The one storage account of the app: host storage (AzureWebJobsStorage), the Flex
-// Consumption deployment container, the fan-out queues and the tables the app writes.
+// A storage account of the app. By default the only one: host storage (AzureWebJobsStorage),
+// the Flex Consumption deployment container, the fan-out queues and the tables the app writes.
+// With separateHostStorage (main.bicep) there are two: the host's (package, host blobs and the
+// queues every instance polls) and the data's (the tables).
 // Shared keys are off: the host, the app, azd and the admin's CLI all sign in with Entra ID.
 
 @description('Storage account name: 3-24 lowercase letters and digits.')
@@ -13,8 +15,8 @@ param location string
 @description('Tags applied to the account.')
 param tags object = {}
 
-@description('Blob container that holds the app package deployed by azd (Flex Consumption).')
-param deploymentContainerName string
+@description('Blob container that holds the app package deployed by azd (Flex Consumption); empty in an account that holds data only.')
+param deploymentContainerName string = ''
 
 @description('Replication of the account. Geo-zone-redundant by default: the tables hold the tenant list and the history of who was marked deleted when, which a new sync cannot rebuild. Pick Standard_GRS in a region without availability zones.')
 @allowed([
@@ -27,11 +29,11 @@ param deploymentContainerName string
 ])
 param skuName string = 'Standard_GZRS'
 
-@description('Queues the timers fan work out to, one message per tenant.')
-param queueNames array
+@description('Queues the timers fan work out to, one message per tenant, and their poison queues (empty in an account that holds data only).')
+param queueNames array = []
 
-@description('Tables the app reads and writes: TENANTSYNC_TABLE_PREFIX followed by the table suffix.')
-param tableNames array
+@description('Tables the app reads and writes: TENANTSYNC_TABLE_PREFIX followed by the table suffix (empty in the host\'s own account).')
+param tableNames array = []
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
@@ -75,7 +77,7 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
   }
 }
 
-resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = if (!empty(deploymentContainerName)) {
   parent: blobService
   name: deploymentContainerName
   properties: {
@@ -88,7 +90,8 @@ resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-0
   name: 'default'
 }
 
-// The Functions runtime creates the matching '-poison' queues itself on the first failed message.
+// The Functions runtime would create a '-poison' queue itself on the first failed message;
+// declared here (in queueNames) so that the functions watching them find them from the start.
 resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for queueName in queueNames: {
   parent: queueService
   name: queueName
@@ -111,4 +114,4 @@ output name string = account.name
 output blobEndpoint string = 'https://${account.name}.blob.${environment().suffixes.storage}'
 output queueEndpoint string = 'https://${account.name}.queue.${environment().suffixes.storage}'
 output tableEndpoint string = 'https://${account.name}.table.${environment().suffixes.storage}'
-output deploymentContainerName string = deploymentContainer.name
+output deploymentContainerName string = deploymentContainerName

@@ -53,14 +53,16 @@ def test_workbook_has_the_promised_panels() -> None:
         "graph-requests",
         "run-durations",
         "secrets-expiring",
+        "poisoned-jobs",
     } <= names
 
 
-def test_there_are_three_alert_rules() -> None:
+def test_there_are_four_alert_rules() -> None:
     assert {query.source for query in alert_queries()} == {
         "alerts.bicep:failingTenant",
         "alerts.bicep:secretExpiring",
         "alerts.bicep:timerStopped",
+        "alerts.bicep:poisonedJob",
     }
 
 
@@ -96,3 +98,4 @@ def test_used_dimensions_cover_every_event_and_stay_inside_the_contract() -> Non
     assert {"days_left", "expires_on"} <= used["tenantsync.secret_expiry"]
     assert "health" in used["tenantsync.health"]
     assert "kind" in used["tenantsync.schedule"]
+    assert {"kind", "tenant_id", "run_id", "outcome"} <= used["tenantsync.poison"]

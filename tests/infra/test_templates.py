@@ -292,7 +292,7 @@ def test_module_call_matches_the_module_parameters(call: tuple[str, str, dict[st
     module_path = (INFRA_DIR / Path(caller).parent / module["detail"]["path"]).resolve()
     assert module_path.is_file()
     parameters = parse(module_path.relative_to(INFRA_DIR).as_posix()).get("parameters", {})
-    passed = set(module["config"].get("params", {}))
+    passed = set(body(module["config"]).get("params", {}))
     required = {name for name, parameter in parameters.items() if parameter.get("default") is None}
     assert passed <= set(parameters), f"unknown parameters {passed - set(parameters)}"
     assert required <= passed, f"missing parameters {required - passed}"

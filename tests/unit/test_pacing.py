@@ -77,6 +77,22 @@ def test_a_later_run_counts_what_an_earlier_one_sent_in_the_same_window() -> Non
     assert second.take(1) == 1 and later_clock.slept == [4.0]
 
 
+def test_a_refusal_holds_every_grant_until_the_service_said_its_window_refills() -> None:
+    clock = FakeClock()
+    pacer = RequestPacer(50, 20.0, clock=clock, sleep=clock.sleep)
+    assert pacer.take(5) == 5
+    # Another process spent the budget: the service refuses though 45 fit in our window.
+    pacer.refused(3.5)
+    assert pacer.take(1, wait=False) == 0
+    assert pacer.wait_for(10) == 3.5
+    assert pacer.take(10) == 10
+    assert clock.slept == [3.5]
+    pacer.refused(None)  # no wait named: a whole window
+    assert pacer.wait_for(1) == 20.0
+    pacer.refused(600.0)  # never longer than a window
+    assert pacer.wait_for(1) == 20.0
+
+
 def test_deadlines_count_down_and_never_passes_for_none() -> None:
     clock = FakeClock()
     deadline = Deadline(5.0, clock=clock)

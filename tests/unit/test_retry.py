@@ -28,6 +28,14 @@ def test_the_budget_is_a_number_of_retries() -> None:
     assert [policy.may_retry(n) for n in range(4)] == [True, True, False, False]
 
 
+def test_a_full_budget_window_is_waited_out_longer_than_an_outage_is_retried() -> None:
+    policy = RetryPolicy(max_retries=1, max_throttled_retries=3)
+    assert [policy.may_retry(n, status=503) for n in range(3)] == [True, False, False]
+    assert [policy.may_retry(n, status=429) for n in range(4)] == [True, True, True, False]
+    # An operator's larger retry budget still holds for 429s too.
+    assert RetryPolicy(max_retries=8, max_throttled_retries=3).may_retry(7, status=429)
+
+
 @pytest.mark.parametrize(("result", "transient"), [
     ({"error": "temporarily_unavailable", "error_codes": [90055]}, True),
     ({"error": "invalid_request", "error_codes": [90033]}, True),
