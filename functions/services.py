@@ -36,7 +36,9 @@ from functions.onboarding.consent_state import StateSigner
 from functions.partners import Partners
 from functions.storage.consents import ConsentTable
 from functions.storage.feed import ChangeFeed
+from functions.storage.health import HealthEntries, HealthTelemetry, TenantHealth
 from functions.storage.holds import HoldTable
+from functions.storage.outbox import Outbox
 from functions.storage.partners import PartnerTable
 from functions.storage.queues import JobQueue, SyncJob
 from functions.storage.runs import RunTable
@@ -45,6 +47,7 @@ from functions.storage.tenants import TenantTable
 from functions.sync.engine import SyncEngine
 from functions.sync.guard import DeletionGuard
 from functions.sync.ledger import RunLedger
+from functions.sync.outbox import EventRelay
 from functions.sync.pool import LocalRunner
 from functions.sync.schedule import Scheduler
 from functions.sync.slice import SyncSlice
@@ -54,8 +57,8 @@ from functions.webhooks import (
     Deliverer,
     DeliverySweep,
     DeliveryWorker,
-    RunNotices,
     WebhookEvents,
+    WebhookNotices,
     Webhooks,
     WebhookTables,
     guarded_session,
@@ -205,14 +208,31 @@ class Services:
     @cached_property
     def partners(self) -> Partners:
         return Partners(self.settings, self.partner_table, self.tenants, self.secrets,
-                        self.tokens, self.session, self.credentials)
+                        self.tokens, self.session, self.credentials, self.health)
 
     # --- the sync engine -------------------------------------------------------------
 
     @cached_property
     def ledger(self) -> RunLedger:
-        return RunLedger(self.settings, self.tenants, self.runs,
-                         listeners=[RunNotices(self.webhook_events).run_ended])
+        return RunLedger(self.settings, self.tenants, self.runs, self.health)
+
+    # --- health and the outbox: events as durable as the changes they describe --------
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.tables)
+
+    @cached_property
+    def health(self) -> TenantHealth:
+        return TenantHealth(self.tenants, self.outbox, lambda t: self.relay.publish(t))
+
+    @cached_property
+    def relay(self) -> EventRelay:
+        notices = WebhookNotices(self.webhook_events)
+        return EventRelay(
+            self.settings, self.outbox, self.tenants, self.runs,
+            health_listeners=[HealthTelemetry(), HealthEntries(self.feed), notices],
+            run_listeners=[notices.run_finished], feed=self.feed, slices=self.slices)
 
     # --- webhooks --------------------------------------------------------------------
 
@@ -253,14 +273,17 @@ class Services:
         return DeliverySweep(self.webhook_tables, lambda: self.webhook_queue)
 
     @cached_property
-    def engine(self) -> SyncEngine:
-        slices: dict[str, SyncSlice] = {
+    def slices(self) -> dict[str, SyncSlice]:
+        return {
             SyncKind.DIRECTORY: DirectorySlice(self.settings, self.directory),
             SyncKind.DEVICES: DeviceSlice(self.inventory, CheckpointStore(self.tables),
                                           self.settings),
         }
+
+    @cached_property
+    def engine(self) -> SyncEngine:
         return SyncEngine(self.settings, self.tenants, self.runs, self.ledger, self.graphs,
-                          slices, feed=self.feed, guard=DeletionGuard(self.holds))
+                          self.slices, feed=self.feed, guard=DeletionGuard(self.holds))
 
     @cached_property
     def starter(self) -> SyncStarter:
