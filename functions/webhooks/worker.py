@@ -278,15 +278,15 @@ class DeliveryWorker:
         return handled
 
     def serve(self, stop: threading.Event, poll_seconds: float = 0.5,
-              sweep: DeliverySweep | None = None, sweep_seconds: float = 600.0) -> None:
-        """Drain the queue every ``poll_seconds`` until ``stop`` is set, and run ``sweep``
+              sweep: Callable[[], object] | None = None, sweep_seconds: float = 600.0) -> None:
+        """Drain the queue every ``poll_seconds`` until ``stop`` is set, and call ``sweep``
         every ``sweep_seconds``, as the function app's timer does."""
         swept = time.monotonic()
         while not stop.wait(poll_seconds):
             try:
                 if sweep is not None and time.monotonic() - swept >= sweep_seconds:
                     swept = time.monotonic()
-                    sweep.sweep()
+                    sweep()
                 self.drain(stop)
             except StorageError as exc:
                 log.warning("webhook worker: %s", exc.message)
