@@ -75,7 +75,8 @@ class RunLedger:
         the tenant is written only when the run changed it.
 
         Raises:
-            LeaseLost: another worker closed or took the run meanwhile; nothing was written.
+            LeaseLost: another worker closed or took the run meanwhile; nothing was written
+            but the announcement of its end, which the relay drops (the run did not end so).
             StorageError: storage did not answer.
         """
         run.graph_requests, run.throttled = requests.requests, requests.throttled
