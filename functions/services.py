@@ -224,7 +224,8 @@ class Services:
 
     @cached_property
     def health(self) -> TenantHealth:
-        return TenantHealth(self.tenants, self.outbox, lambda t: self.relay.publish(t))
+        return TenantHealth(self.tenants, self.outbox,
+                            lambda tenant, written, run: self.relay.publish(tenant, written, run))
 
     @cached_property
     def relay(self) -> EventRelay:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from functions.core import telemetry
 from functions.core.changes import CHANGED, HEALTH_ENTITY, Change
 from functions.core.errors import TenantSyncError
-from functions.core.model import Health, SyncKind, SyncState, TenantRecord, utcnow
+from functions.core.model import Health, Run, SyncKind, SyncState, TenantRecord, utcnow
 from functions.storage.entities import iso, parse_time
 from functions.storage.feed import ChangeFeed
 from functions.storage.outbox import HEALTH, Outbox, OutboxEvent
@@ -99,8 +99,9 @@ class TenantHealth:
 
     tenants: TenantTable
     outbox: Outbox
-    # Publishes a tenant's pending events now (the relay); set by the composition root.
-    publish: Callable[[str], object] | None = None
+    # Publishes a tenant's pending events now (the relay's ``publish``: the tenant, the
+    # events just written, the run just saved); set by the composition root.
+    publish: Callable[[str, Sequence[OutboxEvent], Run | None], object] | None = None
     clock: Callable[[], datetime] = utcnow
 
     def save_state(self, tenant: TenantRecord, kind: SyncKind, before: SyncState, *,
@@ -160,13 +161,15 @@ class TenantHealth:
         event = self.outbox.add(tenant.tenant_id, HEALTH, kind.value, change.data())
         return replace(change, event_id=event.id)
 
-    def published(self, tenant_id: str) -> None:
-        """Publish the tenant's pending events now. Never raises: what cannot be published
-        now stays in the outbox for the sweep."""
+    def published(self, tenant_id: str, written: Sequence[OutboxEvent] = (),
+                  run: Run | None = None) -> None:
+        """Publish the tenant's pending events now (see ``EventRelay.publish`` for
+        ``written`` and ``run``). Never raises: what cannot be published now stays in the
+        outbox for the sweep."""
         if self.publish is None:
             return
         try:
-            self.publish(tenant_id)
+            self.publish(tenant_id, written, run)
         except TenantSyncError as exc:
             log.warning("events of tenant %s left for the outbox sweep: %s", tenant_id,
                         exc.message)

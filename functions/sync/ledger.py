@@ -23,7 +23,7 @@ from functions.core.model import (
 )
 from functions.storage.entities import iso
 from functions.storage.health import TenantHealth
-from functions.storage.outbox import RUN
+from functions.storage.outbox import RUN, OutboxEvent
 from functions.storage.runs import RunTable
 from functions.storage.tenants import TenantTable
 from functions.sync.health import next_health
@@ -82,30 +82,32 @@ class RunLedger:
         run.graph_requests, run.throttled = requests.requests, requests.throttled
         run.ended_at = self.clock()
         run.lease_until = None
-        self._announce(run)
+        ended = self._announce(run)
         if not lease.save(run):
             raise LeaseLost(run.run_id)
-        self._after(tenant, run, loaded, tenant_changed=tenant_changed)
+        self._after(tenant, run, loaded, ended, tenant_changed=tenant_changed)
         return run
 
-    def _announce(self, run: Run) -> None:
+    def _announce(self, run: Run) -> OutboxEvent:
         """The run's end, in the outbox before its record (``sync.finished`` once saved)."""
-        self.health.outbox.add(run.tenant_id, RUN, run.run_id, {
+        return self.health.outbox.add(run.tenant_id, RUN, run.run_id, {
             "endedAt": iso(run.ended_at), "status": run.status.value})
 
-    def _after(self, tenant: TenantRecord, run: Run, loaded: SyncState, *,
-               tenant_changed: bool = False) -> None:
+    def _after(self, tenant: TenantRecord, run: Run, loaded: SyncState, ended: OutboxEvent,
+               *, tenant_changed: bool = False) -> None:
         """The tenant's health after ``run`` ended, its telemetry, its events and its log
         line."""
         assert run.ended_at is not None
         kind = SyncKind(run.kind)
         state = tenant.state(kind)
         next_health(state, run, run.ended_at, self.settings)
+        change = None
         if tenant_changed or state != loaded:
-            self.health.save_state(tenant, kind, loaded, run_id=run.run_id,
-                                   organization=tenant_changed, publish=False)
+            change = self.health.save_state(tenant, kind, loaded, run_id=run.run_id,
+                                            organization=tenant_changed, publish=False)
         telemetry.run_finished(run)
-        self.health.published(run.tenant_id)  # the run's end, and its change of health
+        # The run's end (and its change of health, with whatever is pending of the tenant).
+        self.health.published(run.tenant_id, [ended] if change is None else [], run)
         t = run.totals
         log.info(
             "%s sync %s: tenant %s, +%d ~%d =%d deleted %d restored %d, %d entities written, "
@@ -135,17 +137,17 @@ class RunLedger:
             run.error = ("This sync was queued but no worker started it in time (its job was "
                          "lost); the next start or schedule queues it again.")
         run.status, run.ended_at, run.lease_until = RunStatus.FAILED, now, None
-        self._announce(run)
+        ended = self._announce(run)
         if self.runs.save_if(run, etag) is None:
             return False
         log.warning("closed %s run %s of tenant %s: %s", run.kind, run.run_id, run.tenant_id,
                     run.error_code, extra={"run_id": run.run_id, "tenant_id": run.tenant_id})
         tenant = self.tenants.find(run.tenant_id)
         if tenant is not None:
-            self._after(tenant, run, replace(tenant.state(run.kind)))
+            self._after(tenant, run, replace(tenant.state(run.kind)), ended)
         else:
             telemetry.run_finished(run)
-            self.health.published(run.tenant_id)
+            self.health.published(run.tenant_id, [ended], run)
         return True
 
     def duplicate(self, tenant_id: str, kind: str, trigger: str, holder: Run | None,

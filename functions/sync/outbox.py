@@ -7,7 +7,7 @@ crash left behind, and records in the change feed what a dead run wrote after it
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -43,14 +43,22 @@ class EventRelay:
     slices: Mapping[str, SyncSlice] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
 
-    def publish(self, tenant_id: str) -> int:
+    def publish(self, tenant_id: str, written: Sequence[OutboxEvent] = (),
+                run: Run | None = None) -> int:
         """Hand a tenant's pending events to their listeners, oldest first, each once its
         change is stored; returns how many were handed on.
+
+        ``written``: events the caller has just written, with ``run``, the run record it
+        has just saved. When they are all runs' ends, only they are published (a run's end
+        is proved by its own record, so without reading the outbox; what an earlier crash
+        left waits for the sweep). A change of health is published with everything pending
+        of its tenant: the chain of its side's changes proves which were written.
 
         Raises:
             StorageError: storage did not answer (what is left stays pending).
         """
-        events = self.outbox.pending(tenant_id)
+        quick = bool(written) and all(e.topic == RUN for e in written)
+        events = list(written) if quick else self.outbox.pending(tenant_id)
         if not events:
             return 0
         now = self.clock()
@@ -58,7 +66,7 @@ class EventRelay:
         sides: dict[str, list[OutboxEvent]] = {}
         for event in events:
             if event.topic == RUN:
-                published += self._run_ended(event, now)
+                published += self._run_ended(event, now, run)
             elif event.topic == HEALTH:
                 sides.setdefault(event.subject, []).append(event)
             else:
@@ -85,9 +93,12 @@ class EventRelay:
 
     # --- a run ended ---------------------------------------------------------------------
 
-    def _run_ended(self, event: OutboxEvent, now: datetime) -> int:
-        found = self.runs.get_versioned(event.tenant_id, event.subject)
-        run = found[0] if found else None
+    def _run_ended(self, event: OutboxEvent, now: datetime, saved: Run | None) -> int:
+        if saved is not None and saved.run_id == event.subject:
+            run: Run | None = saved
+        else:
+            found = self.runs.get_versioned(event.tenant_id, event.subject)
+            run = found[0] if found else None
         if run is not None and not run.active and iso(run.ended_at) == event.data["endedAt"]:
             for listener in self.run_listeners:
                 listener(run, event.id)
