@@ -37,7 +37,9 @@ from functions.onboarding.consent_state import StateSigner
 from functions.partners import Partners
 from functions.storage.consents import ConsentTable
 from functions.storage.feed import ChangeFeed
+from functions.storage.health import HealthEntries, HealthTelemetry, TenantHealth
 from functions.storage.holds import HoldTable
+from functions.storage.outbox import Outbox
 from functions.storage.partners import PartnerTable
 from functions.storage.queues import JobQueue, SyncJob
 from functions.storage.runs import RunTable
@@ -46,6 +48,7 @@ from functions.storage.tenants import TenantTable
 from functions.sync.engine import SyncEngine
 from functions.sync.guard import DeletionGuard
 from functions.sync.ledger import RunLedger
+from functions.sync.outbox import EventRelay
 from functions.sync.poison import PoisonedJobs
 from functions.sync.pool import LocalRunner
 from functions.sync.schedule import Scheduler
@@ -56,8 +59,8 @@ from functions.webhooks import (
     Deliverer,
     DeliverySweep,
     DeliveryWorker,
-    RunNotices,
     WebhookEvents,
+    WebhookNotices,
     Webhooks,
     WebhookTables,
     guarded_session,
@@ -206,14 +209,32 @@ class Services:
     @cached_property
     def partners(self) -> Partners:
         return Partners(self.settings, self.partner_table, self.tenants, self.secrets,
-                        self.tokens, self.session, self.credentials)
+                        self.tokens, self.session, self.credentials, self.health)
 
     # --- the sync engine -------------------------------------------------------------
 
     @cached_property
     def ledger(self) -> RunLedger:
-        return RunLedger(self.settings, self.tenants, self.runs,
-                         listeners=[RunNotices(self.webhook_events).run_ended])
+        return RunLedger(self.settings, self.tenants, self.runs, self.health)
+
+    # --- health and the outbox: events as durable as the changes they describe --------
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.tables)
+
+    @cached_property
+    def health(self) -> TenantHealth:
+        return TenantHealth(self.tenants, self.outbox,
+                            lambda tenant, written, run: self.relay.publish(tenant, written, run))
+
+    @cached_property
+    def relay(self) -> EventRelay:
+        notices = WebhookNotices(self.webhook_events)
+        return EventRelay(
+            self.settings, self.outbox, self.tenants, self.runs,
+            health_listeners=[HealthTelemetry(), HealthEntries(self.feed), notices],
+            run_listeners=[notices.run_finished], feed=self.feed, slices=self.slices)
 
     # --- webhooks --------------------------------------------------------------------
 
@@ -254,7 +275,7 @@ class Services:
         return DeliverySweep(self.webhook_tables, lambda: self.webhook_queue)
 
     @cached_property
-    def engine(self) -> SyncEngine:
+    def slices(self) -> dict[SyncKind, SyncSlice[Any, Any, Any]]:
         slices: dict[SyncKind, SyncSlice[Any, Any, Any]] = {
             SyncKind.DIRECTORY: DirectorySlice(self.settings, self.directory),
             SyncKind.DEVICES: DeviceSlice(self.inventory, CheckpointStore(self.tables),
@@ -262,8 +283,12 @@ class Services:
         }
         # Every other registered kind names its own slice (functions.core.kinds).
         slices.update({kind.name: kind.slice(self) for kind in KINDS if kind.slice})
+        return slices
+
+    @cached_property
+    def engine(self) -> SyncEngine:
         return SyncEngine(self.settings, self.tenants, self.runs, self.ledger, self.graphs,
-                          slices, feed=self.feed, guard=DeletionGuard(self.holds))
+                          self.slices, feed=self.feed, guard=DeletionGuard(self.holds))
 
     @cached_property
     def starter(self) -> SyncStarter:

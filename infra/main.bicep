@@ -130,6 +130,7 @@ var tableSuffixes = [
   'deliveries'
   'consents'
   'checkpoints'
+  'outbox'
 ]
 var tableNames = [for suffix in tableSuffixes: '${tablePrefix}${suffix}']
 

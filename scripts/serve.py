@@ -73,12 +73,17 @@ def main() -> int:
             if not args.no_worker:
                 # What the queue-triggered functions do in Azure: run each queued job's sync,
                 # then attempt each webhook delivery (and, as the sweep timer does, queue
-                # again the deliveries whose message was lost).
+                # again the outbox's pending events and the deliveries whose message was lost).
                 services = get_services()
+
+                def sweep() -> None:
+                    services.relay.sweep()
+                    services.delivery_sweep.sweep()
+
                 threading.Thread(target=services.worker.serve, args=(stop,),
                                  daemon=True).start()
                 threading.Thread(target=services.delivery_worker.serve, args=(stop,),
-                                 kwargs={"sweep": services.delivery_sweep}, daemon=True).start()
+                                 kwargs={"sweep": sweep}, daemon=True).start()
             server = serve_api(create_app(), args.port, log_level="info")
             sample = SampleTenant.of(fixture)
             if not args.empty:

@@ -52,7 +52,8 @@ def test_following_the_feed_prints_each_new_change_as_a_sync_writes_it(
     try:
         deadline = time.monotonic() + 60
         first = _next_line(follow, deadline)
-        assert [c["sequence"] for c in first["items"]] == list(range(1, 9))
+        # The first run's 8 changes and its change of health (unknown -> healthy).
+        assert [c["sequence"] for c in first["items"]] == list(range(1, 10))
         assert first["more"] is False
         assert harness.sim is not None
         harness.sim.remove_member(t.id, ids["management"], ids["jane"])
@@ -86,7 +87,8 @@ def test_the_feed_reads_well_and_says_where_to_read_on(
     assert [row.split()[0] for row in rows] == ["1", "2"]
     assert summary.startswith("2 changes; more follow; read on with: tenantsync changes ")
     rest = cli(*summary.split("read on with: tenantsync ")[1].split())
-    assert rest.out.splitlines()[-1].endswith(f"--cursor {run.changes_to}")
+    assert run.changes_to.endswith(".8")  # then the side's change of health, at 9
+    assert rest.out.splitlines()[-1].endswith(f"--cursor {harness.services.feed.position(t.id)}")
     assert "at the end of the feed" in rest.out
     for bad, words in ((["--cursor", "yesterday"], "--cursor is not a change-feed cursor"),
                        (["--limit", "0"], "--limit must be 1 or more"),

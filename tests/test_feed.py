@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from functions.core.changes import Change
+from functions.core.changes import HEALTH_ENTITY, Change
 from functions.core.errors import InputError, StorageError
 from functions.core.model import RunOptions, RunStatus
 from functions.directory.store import DirectoryTables, UserFilter
@@ -19,15 +19,17 @@ from tests.conftest import Harness
 from tests.world import Partner, World, detected_app, seed_example
 
 
-def everything(harness: Harness, tenant_id: str, page_size: int = 1000) -> list[FeedEntry]:
-    """The whole feed, read page by page with the cursor."""
+def everything(harness: Harness, tenant_id: str, page_size: int = 1000, *,
+               health: bool = False) -> list[FeedEntry]:
+    """The whole feed, read page by page with the cursor: the records' changes (and, with
+    ``health``, the tenant's changes of health between them)."""
     feed, entries, cursor = harness.services.feed, [], None
     while True:
         page = feed.page(tenant_id, cursor, page_size)
         entries.extend(page.entries)
         cursor = page.cursor
         if not page.more:
-            return entries
+            return [e for e in entries if health or e.change.entity != HEALTH_ENTITY]
 
 
 def keys(entries: list[FeedEntry]) -> list[tuple[str, str, str]]:
@@ -52,6 +54,11 @@ def test_directory_changes_each_appear_once_in_the_order_written(
     assert [e.seq for e in entries] == list(range(1, 9))
     assert {e.run_id for e in entries} == {first.run_id}
     assert first.changes_from.endswith(".0") and first.changes_to.endswith(".8")
+    # The run also made the directory side healthy: one entry after the run's own.
+    [health] = [e for e in everything(harness, t.id, health=True)
+                if e.change.entity == HEALTH_ENTITY]
+    assert (health.seq, health.change.entity_id, health.change.change, health.change.name,
+            health.run_id) == (9, "directory", "changed", "healthy", first.run_id)
 
     assert harness.sim is not None
     harness.sim.upsert_object(t.id, "users", {"id": ids["tom"], "displayName": "Thomas Smith",
@@ -68,7 +75,7 @@ def test_directory_changes_each_appear_once_in_the_order_written(
         ("user", ids["john"], "deleted"),
         ("user", ids["jane"], "deleted"),
     ])
-    assert [e.seq for e in new] == list(range(9, 14))
+    assert [e.seq for e in new] == list(range(10, 15))  # after the health entry (9)
     assert {e.run_id for e in new} == {second.run_id}
     assert next(e for e in new if e.change.entity_id == ids["tom"]).change.name == "Thomas Smith"
 
@@ -99,7 +106,7 @@ def test_directory_changes_each_appear_once_in_the_order_written(
         ("group", mgmt, "restored"),
         ("membership", f"{mgmt}_{ids['richard']}", "added"),
         ("user", ids["richard"], "restored")])
-    assert [e.seq for e in everything(harness, t.id)] == list(range(1, 21))
+    assert [e.seq for e in everything(harness, t.id, health=True)] == list(range(1, 22))
 
     # Records carry the time of the run that last changed them, their groups and counts.
     stored = harness.users(t)
@@ -171,12 +178,13 @@ def test_paging_across_many_runs_neither_skips_nor_repeats(
             harness.sim.upsert_object(t.id, "users", {
                 "id": uid, "displayName": f"User {i:02d} r{round_}", "mail": None,
                 "userPrincipalName": f"u{i}@x.example"})
-    whole = everything(harness, t.id, page_size=1000)
+    whole = everything(harness, t.id, page_size=1000, health=True)
     assert [e.seq for e in read] == list(range(1, len(whole) + 1))
     assert read == whole
-    assert len(whole) == 7 * 6  # created once, then renamed in each of five runs
-    for size in (1, 5, 41, 42, 43):
-        assert everything(harness, t.id, page_size=size) == whole
+    # Created once, then renamed in each of five runs; and the first run made it healthy.
+    assert len(whole) == 7 * 6 + 1
+    for size in (1, 5, 42, 43, 44):
+        assert everything(harness, t.id, page_size=size, health=True) == whole
     end = harness.services.feed.page(t.id, cursor, 10)
     assert (end.entries, end.cursor, end.more) == ([], cursor, False)
 

@@ -26,7 +26,7 @@ from functions.api.syncs import check_directory_start, start_sync
 from functions.api.urls import run_url
 from functions.core import changes as ch
 from functions.core.errors import InputError, NotFoundError
-from functions.core.model import Health, RunOptions, SyncKind, utcnow
+from functions.core.model import Health, RunOptions, SyncKind
 from functions.directory.store import UserFilter
 
 router = APIRouter(prefix="/tenants/{tenantId}", tags=["directory"], dependencies=KEYED)
@@ -148,9 +148,6 @@ def discard_held_sync(tenant_id: TenantId, services: ServicesDep) -> Response:
         raise NotFoundError(f"no directory sync of tenant {tenant_id} is held back",
                             code="nothing_held")
     services.holds.delete(tenant_id, KIND)
-    state = tenant.directory_state
-    if state.health == Health.DELETION_HELD:
-        state.health, state.health_since = Health.HEALTHY, utcnow()
-        state.last_error_code = state.last_error = ""
-        services.tenants.save_state(tenant, KIND)
+    if tenant.directory_state.health == Health.DELETION_HELD:
+        services.health.set(tenant, KIND, Health.HEALTHY)
     return Response(status_code=204)

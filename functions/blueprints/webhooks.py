@@ -1,6 +1,6 @@
 """Webhook deliveries: a queue trigger makes one attempt per message (retries come back as
-new messages with a visibility delay), and a timer queues again the deliveries whose
-message was lost."""
+new messages with a visibility delay), and a timer publishes what the outbox holds and
+queues again the deliveries whose message was lost."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def webhook_delivery(message: func.QueueMessage) -> None:
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */10 * * * *", run_on_startup=False)
 def webhook_sweep(timer: func.TimerRequest) -> None:
-    """Every 10 minutes: queue again each pending delivery that is 15 minutes overdue (its
-    message was lost). Storage failing raises: the next sweep tries again."""
-    get_services().delivery_sweep.sweep()
+    """Every 10 minutes: publish the outbox's events that a crash left pending (and record
+    in the change feed what dead runs wrote), then queue again each pending delivery that
+    is 15 minutes overdue (its message was lost). Storage failing raises: the next sweep
+    tries again."""
+    services = get_services()
+    services.relay.sweep()
+    services.delivery_sweep.sweep()

@@ -16,6 +16,7 @@ from typing import Any
 USER, GROUP, MEMBERSHIP = "user", "group", "membership"
 DEVICE, DETECTED_APP, MANAGED_APP = "device", "detectedApp", "managedApp"
 DEVICE_SOFTWARE = "deviceSoftware"  # the detected apps on one device
+HEALTH_ENTITY = "health"  # a side of the tenant (directory, devices): its health changed
 
 # Change kinds: directory records are created, updated, deleted (marked "Azure ID:
 # deleted"), restored; memberships added and ended; devices retired; apps detected,

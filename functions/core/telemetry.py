@@ -10,7 +10,7 @@ import logging
 import os
 from datetime import datetime
 
-from functions.core.model import Run, SyncKind, TenantRecord
+from functions.core.model import Run, SyncKind
 
 log = logging.getLogger("tenantsync.telemetry")
 
@@ -67,14 +67,15 @@ def run_finished(run: Run) -> None:
     )
 
 
-def health_changed(tenant: TenantRecord, kind: SyncKind, previous: str) -> None:
+def health_changed(tenant_id: str, kind: SyncKind, health: str, previous: str,
+                   error_code: str) -> None:
     emit(
         "tenantsync.health",
-        tenant_id=tenant.tenant_id,
+        tenant_id=tenant_id,
         kind=kind,
-        health=tenant.state(kind).health.value,
+        health=health,
         previous_health=previous,
-        error_code=tenant.state(kind).last_error_code,
+        error_code=error_code,
     )
 
 

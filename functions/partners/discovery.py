@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,7 @@ from functions.core.model import (
 )
 from functions.core.sensitive import SecretValue
 from functions.core.validation import guid
+from functions.storage.health import TenantHealth, move
 from functions.storage.partners import PartnerTable
 from functions.storage.tenants import TenantTable
 
@@ -84,6 +86,7 @@ class Partners:
     tokens: TokenProvider
     session: requests.Session
     credentials: Credentials
+    health: TenantHealth  # every change of a customer's device health goes through it
     clock: Callable[[], datetime] = utcnow
 
     def add(
@@ -170,10 +173,10 @@ class Partners:
         for tenant in self.customers_of(partner.partner_tenant_id):
             assert tenant.devices is not None
             if tenant.devices.active:
+                before = deepcopy(tenant)
                 tenant.devices = replace(tenant.devices, active=False)
-                tenant.device_state.health = Health.INACTIVE
-                tenant.device_state.health_since = self.clock()
-                self.tenants.save(tenant)
+                move(tenant.device_state, Health.INACTIVE, self.clock())
+                self.health.save(tenant, before)
         for name in (partner.partner_secret_name, partner.inventory_secret_name):
             if name:  # a federated credential keeps nothing in Key Vault
                 self.secrets.delete(name)
@@ -202,16 +205,17 @@ class Partners:
             d = tenant.devices
             if (d is not None and d.partner_tenant_id == partner.partner_tenant_id
                     and tenant.tenant_id not in listed and d.active):
+                before = deepcopy(tenant)
                 tenant.devices = replace(d, active=False)
-                tenant.device_state.health = Health.INACTIVE
-                tenant.device_state.health_since = self.clock()
-                self.tenants.save(tenant)
+                move(tenant.device_state, Health.INACTIVE, self.clock())
+                self.health.save(tenant, before)
                 result.inactive.append(tenant.tenant_id)
         return result
 
     def _upsert(self, partner: PartnerConnection, customer: Customer, excluded: set[str],
                 result: Discovery) -> None:
         tenant = self.tenants.find(customer.tenant_id)
+        before = deepcopy(tenant) if tenant is not None else None
         wanted = DeviceConnection(
             tenant_id=customer.tenant_id, partner_tenant_id=partner.partner_tenant_id,
             client_id=partner.inventory_client_id, secret_name=partner.inventory_secret_name,
@@ -235,14 +239,14 @@ class Partners:
         standing = (Health.EXCLUDED if wanted.excluded
                     else Health.UNSUPPORTED if wanted.unsupported_reason else None)
         if standing is not None:
-            tenant.device_state.health, tenant.device_state.health_since = standing, self.clock()
+            move(tenant.device_state, standing, self.clock())
             tenant.device_state.last_error = wanted.unsupported_reason
         elif tenant.device_state.health in (Health.EXCLUDED, Health.INACTIVE,
                                              Health.UNSUPPORTED):
-            tenant.device_state.health = Health.UNKNOWN
+            move(tenant.device_state, Health.UNKNOWN, self.clock())
         if not tenant.display_name:
             tenant.display_name = customer.name
-        self.tenants.save(tenant)
+        self.health.save(tenant, before)
         if first and standing is None:
             result.new.append(customer.tenant_id)
 

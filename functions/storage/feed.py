@@ -4,7 +4,9 @@ syncs, read with a cursor (docs/design.md, "The change feed").
 Partition = tenant ID. Rows: ``head`` (the committed position ``Seq``, the feed's id, the
 append lock, the last run of each kind whose entries were appended), blocks keyed by
 their 12-digit first position (the entries of one run, packed), and ``intent-<kind>-<n>``
-(the entries a run is about to write). Readers read only up to ``Seq``.
+(the entries a run is about to write). Readers read only up to ``Seq``. Partition
+``pending`` indexes the intents not yet cleared (RowKey ``<tenant>_<kind>``), so that the
+outbox sweep finds them without reading every feed.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ LOCK_SECONDS = 60.0  # an append takes well under a second; a dead holder's lock
 _DIGITS = 12
 _AFTER_DIGITS = "a"  # sorts after every block key, before "head" and "intent-..."
 _CURSOR = re.compile(r"^([0-9a-f]{8})\.([0-9]{1,12})$")
+PENDING_PARTITION = "pending"  # tenant IDs are GUIDs: no feed has this partition
+APPENDED_KEPT = 64  # the last appends' keys kept in the head: an append is made once
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ class ChangeFeed:
                  {row["RowKey"] for row in rows}]
         for row in stale:
             self._store.delete(FEED_TABLE, tenant_id, row["RowKey"])
+        self._store.upsert(FEED_TABLE, {"PartitionKey": PENDING_PARTITION,
+                                        "RowKey": f"{tenant_id}_{kind}", "RunId": run_id})
         self._store.write(FEED_TABLE, rows, max_chars=TRANSACTION_CHARS)
 
     def intent(self, tenant_id: str, kind: SyncKind) -> Intent | None:
@@ -149,12 +155,26 @@ class ChangeFeed:
             if kept:
                 self.append(tenant_id, intent.kind, intent.run_id, kept, intent.at)
                 appended = len(kept)
-        self.clear(tenant_id, intent.kind)
+        self.clear(tenant_id, intent.kind, intent.run_id)
         return appended
 
-    def clear(self, tenant_id: str, kind: SyncKind) -> None:
-        for row in self._intent_rows(tenant_id, kind):
+    def clear(self, tenant_id: str, kind: SyncKind, run_id: str | None = None) -> None:
+        """Drop the intent of ``kind`` (with ``run_id``: only if it is that run's, so that a
+        sweep settling a dead run never clears the intent of the run that came next)."""
+        rows = list(self._intent_rows(tenant_id, kind))
+        if run_id is not None and any(r.get("RunId", "") != run_id for r in rows):
+            return
+        for row in rows:
             self._store.delete(FEED_TABLE, tenant_id, row["RowKey"])
+        self._store.delete(FEED_TABLE, PENDING_PARTITION, f"{tenant_id}_{kind}")
+
+    def pending_intents(self) -> list[tuple[str, SyncKind]]:
+        """(tenant, kind) of every intent not cleared yet: a run writing now, or one that
+        died between its intent and its append."""
+        rows = self._store.query(FEED_TABLE, "PartitionKey eq @pk", {"pk": PENDING_PARTITION},
+                                 select=("RowKey",))
+        pending = (str(r["RowKey"]).rsplit("_", 1) for r in rows)
+        return [(tenant_id, KINDS.stored(kind)) for tenant_id, kind in pending]
 
     def _intent_rows(self, tenant_id: str, kind: SyncKind) -> Iterator[Entity]:
         prefix = f"intent-{kind}-"
@@ -165,10 +185,13 @@ class ChangeFeed:
     # --- appending --------------------------------------------------------------------
 
     def append(self, tenant_id: str, kind: SyncKind, run_id: str, changes: Sequence[Change],
-               at: datetime | None = None) -> tuple[str, str]:
+               at: datetime | None = None, *, key: str | None = None) -> tuple[str, str]:
         """Append a run's changes (made at ``at``, default now) after every committed one;
         returns the cursors before and after them. Safe under concurrent appends to the
         same tenant (one at a time, through an ETag-checked lock on the head row).
+
+        An append is made once: ``key`` (default the run ID) among the last appends' keys
+        appends nothing again and returns the current position twice.
 
         Raises:
             StorageError: storage did not answer, or the lock stayed taken.
@@ -190,6 +213,15 @@ class ChangeFeed:
             if etag_locked is None:
                 continue  # another appender took it first
             seq = int(entity.get("Seq", 0))
+            once = key or run_id
+            appended: list[str] = orjson.loads(entity.get("Appended") or "[]")
+            if once in appended:
+                # Appended before (by the run, then by a sweep settling it, or again).
+                entity.update(LockedBy="", LockedUntil="")
+                if self._store.update_if_unchanged(FEED_TABLE, entity, etag_locked) is None:
+                    continue
+                position = cursor_of(str(entity["FeedId"]), seq)
+                return position, position
             self._drop_after(tenant_id, seq)
             when = at or self._clock()
             rows = []
@@ -200,7 +232,9 @@ class ChangeFeed:
                              "SyncKind": kind, "At": iso(when), **encode_changes(part)})
             self._store.write(FEED_TABLE, rows, max_chars=TRANSACTION_CHARS)
             end = seq + len(changes)
-            entity.update(Seq=end, LockedBy="", LockedUntil="", **{f"Applied{kind}": run_id})
+            appended = [*appended, once][-APPENDED_KEPT:]
+            entity.update(Seq=end, LockedBy="", LockedUntil="", Appended=orjson.dumps(
+                appended).decode(), **{f"Applied{kind}": run_id})
             if self._store.update_if_unchanged(FEED_TABLE, entity, etag_locked) is None:
                 continue  # our lock ran out and another appender went first: again
             feed_id = str(entity["FeedId"])

@@ -8,6 +8,7 @@ from functions.core.codes import PROGRESSING, STANDING, WAITING, outcome
 from functions.core.config import Settings
 from functions.core.kinds import KINDS
 from functions.core.model import Health, Run, RunStatus, SyncKind, SyncState, TenantRecord
+from functions.storage.health import move
 
 
 def next_health(state: SyncState, run: Run, now: datetime, settings: Settings) -> None:
@@ -43,8 +44,7 @@ def next_health(state: SyncState, run: Run, now: datetime, settings: Settings) -
         expires = state.secret_expires_on
         if expires and (expires - now).days < settings.secret_warning_days:
             health = Health.SECRET_EXPIRING if expires > now else Health.SECRET_EXPIRED
-    if health != state.health:
-        state.health, state.health_since = health, now
+    move(state, health, now)
 
 
 def schedulable(tenant: TenantRecord, kind: SyncKind, now: datetime) -> bool:

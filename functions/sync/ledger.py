@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from functions.clients.graph import RequestStats
@@ -18,9 +18,12 @@ from functions.core.model import (
     SyncKind,
     SyncState,
     TenantRecord,
+    iso,
     new_run_id,
     utcnow,
 )
+from functions.storage.health import TenantHealth
+from functions.storage.outbox import RUN, OutboxEvent
 from functions.storage.runs import RunTable
 from functions.storage.tenants import TenantTable
 from functions.sync.health import next_health
@@ -52,16 +55,15 @@ def failures_recorded(run: Run) -> Iterator[None]:
 
 @dataclass
 class RunLedger:
-    """Records how runs end and, after each, the tenant's health (written only when it
-    changed), with their telemetry."""
+    """Records how runs end and, after each, the tenant's state (written only when it
+    changed, through ``TenantHealth``), with their telemetry. A run's end is announced in
+    the outbox before its record is saved, and published once it is."""
 
     settings: Settings
     tenants: TenantTable
     runs: RunTable
+    health: TenantHealth
     clock: Callable[[], datetime] = utcnow
-    # Told of every run that ended, with its tenant's state before it (webhook notices).
-    listeners: list[Callable[[TenantRecord, Run, SyncState], None]] = field(
-        default_factory=list)
 
     def finish(
         self, tenant: TenantRecord, run: Run, requests: RequestStats, loaded: SyncState,
@@ -73,30 +75,39 @@ class RunLedger:
         the tenant is written only when the run changed it.
 
         Raises:
-            LeaseLost: another worker closed or took the run meanwhile; nothing was written.
+            LeaseLost: another worker closed or took the run meanwhile; nothing was written
+            but the announcement of its end, which the relay drops (the run did not end so).
             StorageError: storage did not answer.
         """
         run.graph_requests, run.throttled = requests.requests, requests.throttled
         run.ended_at = self.clock()
         run.lease_until = None
+        ended = self._announce(run)
         if not lease.save(run):
             raise LeaseLost(run.run_id)
-        self._after(tenant, run, loaded, tenant_changed=tenant_changed)
+        self._after(tenant, run, loaded, ended, tenant_changed=tenant_changed)
         return run
 
-    def _after(self, tenant: TenantRecord, run: Run, loaded: SyncState, *,
-               tenant_changed: bool = False) -> None:
-        """The tenant's health after ``run`` ended, its telemetry and its log line."""
+    def _announce(self, run: Run) -> OutboxEvent:
+        """The run's end, in the outbox before its record (``sync.finished`` once saved)."""
+        return self.health.outbox.add(run.tenant_id, RUN, run.run_id, {
+            "endedAt": iso(run.ended_at), "status": run.status.value})
+
+    def _after(self, tenant: TenantRecord, run: Run, loaded: SyncState, ended: OutboxEvent,
+               *, tenant_changed: bool = False) -> None:
+        """The tenant's health after ``run`` ended, its telemetry, its events and its log
+        line."""
         assert run.ended_at is not None
-        state = tenant.state(run.kind)
+        kind = SyncKind(run.kind)
+        state = tenant.state(kind)
         next_health(state, run, run.ended_at, self.settings)
+        change = None
         if tenant_changed or state != loaded:
-            self.tenants.save_state(tenant, run.kind, organization=tenant_changed)
-        if state.health != loaded.health:
-            telemetry.health_changed(tenant, run.kind, loaded.health.value)
+            change = self.health.save_state(tenant, kind, loaded, run_id=run.run_id,
+                                            organization=tenant_changed, publish=False)
         telemetry.run_finished(run)
-        for listener in self.listeners:
-            listener(tenant, run, loaded)
+        # The run's end (and its change of health, with whatever is pending of the tenant).
+        self.health.published(run.tenant_id, [ended] if change is None else [], run)
         t = run.totals
         log.info(
             "%s sync %s: tenant %s, +%d ~%d =%d deleted %d restored %d, %d entities written, "
@@ -133,15 +144,17 @@ class RunLedger:
         """
         run.error_code, run.error = code, why
         run.status, run.ended_at, run.lease_until = RunStatus.FAILED, self.clock(), None
+        ended = self._announce(run)
         if self.runs.save_if(run, etag) is None:
             return False
         log.warning("closed %s run %s of tenant %s: %s", run.kind, run.run_id, run.tenant_id,
                     run.error_code, extra={"run_id": run.run_id, "tenant_id": run.tenant_id})
         tenant = self.tenants.find(run.tenant_id)
         if tenant is not None:
-            self._after(tenant, run, replace(tenant.state(run.kind)))
+            self._after(tenant, run, replace(tenant.state(run.kind)), ended)
         else:
             telemetry.run_finished(run)
+            self.health.published(run.tenant_id, [ended], run)
         return True
 
     def duplicate(self, tenant_id: str, kind: SyncKind, trigger: str, holder: Run | None,

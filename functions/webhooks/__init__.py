@@ -3,7 +3,7 @@ tenant's health changed or a credential is about to expire."""
 
 from functions.webhooks.destination import check_url, guarded_session
 from functions.webhooks.model import EVENT_TYPES, Delivery, Event, Subscription
-from functions.webhooks.notices import RunNotices
+from functions.webhooks.notices import WebhookNotices
 from functions.webhooks.store import WebhookTables
 from functions.webhooks.subscriptions import Webhooks
 from functions.webhooks.worker import Deliverer, DeliverySweep, DeliveryWorker, WebhookEvents
@@ -15,9 +15,9 @@ __all__ = [
     "DeliverySweep",
     "DeliveryWorker",
     "Event",
-    "RunNotices",
     "Subscription",
     "WebhookEvents",
+    "WebhookNotices",
     "WebhookTables",
     "Webhooks",
     "check_url",

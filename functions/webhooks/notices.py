@@ -3,16 +3,15 @@ credential is about to expire (or has)."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
+from datetime import datetime
 
-from functions.core.errors import TenantSyncError
-from functions.core.model import Health, Run, SyncState, TenantRecord, utcnow
+from functions.core.model import Health, Run, utcnow
 from functions.core.summary import json_time, run_summary
+from functions.storage.health import HealthChange
 from functions.webhooks.model import CREDENTIAL_EXPIRING, HEALTH_CHANGED, SYNC_FINISHED, Event
 from functions.webhooks.worker import WebhookEvents
 
-log = logging.getLogger("tenantsync.webhooks")
 EXPIRY = frozenset({Health.SECRET_EXPIRING, Health.SECRET_EXPIRED})
 
 
@@ -22,37 +21,33 @@ def sync_finished(run: Run) -> Event:
 
 
 @dataclass
-class RunNotices:
+class WebhookNotices:
+    """The webhook listener of the outbox relay: a run that ended is ``sync.finished``; a
+    change of a side's health is ``tenant.health_changed`` (and ``credential.expiring`` when
+    it is about the secret). Each outbox event is one delivery per subscriber, however often
+    it is published."""
+
     events: WebhookEvents
 
-    def run_ended(self, tenant: TenantRecord, run: Run, before: SyncState) -> None:
-        """Publish the events of a run that ended. Never raises: a notice that cannot be
-        queued is logged, and the run stays as it ended."""
-        state = tenant.state(run.kind)
-        events = [sync_finished(run)]
-        if state.health != before.health:
-            events.append(Event(HEALTH_CHANGED, tenant.tenant_id, {
-                "tenantId": tenant.tenant_id, "kind": run.kind, "health": state.health.value,
-                "previousHealth": before.health.value, "since": json_time(state.health_since),
-                "errorCode": state.last_error_code or None, "error": state.last_error or None,
-                "runId": run.run_id}))
-            if state.health in EXPIRY and state.secret_expires_on is not None:
-                days = (state.secret_expires_on - utcnow()).total_seconds() // 86400
-                events.append(Event(CREDENTIAL_EXPIRING, tenant.tenant_id, {
-                    "tenantId": tenant.tenant_id, "kind": run.kind,
-                    "expiresOn": json_time(state.secret_expires_on), "daysLeft": int(days),
-                    "expired": state.health == Health.SECRET_EXPIRED}))
-        try:
-            subscriptions = self.events.tables.all()  # once for the run's events
-        except TenantSyncError as exc:
-            log.warning("webhook events of tenant %s not queued: %s", tenant.tenant_id,
-                        exc.message)
-            return
+    def run_finished(self, run: Run, event_id: str) -> None:
+        self._publish([sync_finished(run)], event_id, run.ended_at or utcnow())
+
+    def health_changed(self, change: HealthChange) -> None:
+        events = [Event(HEALTH_CHANGED, change.tenant_id, {
+            "tenantId": change.tenant_id, "kind": change.kind.value,
+            "health": change.health.value, "previousHealth": change.previous.value,
+            "since": json_time(change.since), "errorCode": change.error_code or None,
+            "error": change.error or None, "runId": change.run_id or None})]
+        if change.health in EXPIRY and change.secret_expires_on is not None:
+            days = (change.secret_expires_on - (change.since or utcnow())).total_seconds()
+            events.append(Event(CREDENTIAL_EXPIRING, change.tenant_id, {
+                "tenantId": change.tenant_id, "kind": change.kind.value,
+                "expiresOn": json_time(change.secret_expires_on), "daysLeft": int(days // 86400),
+                "expired": change.health == Health.SECRET_EXPIRED}))
+        self._publish(events, change.event_id, change.since or utcnow())
+
+    def _publish(self, events: list[Event], event_id: str, at: datetime) -> None:
+        """Raises StorageError: the outbox keeps the event for the next publication."""
+        subscriptions = self.events.tables.all()  # once for the events of one change
         for event in events:
-            try:
-                self.events.publish(event, subscriptions)
-            except TenantSyncError as exc:
-                log.warning("webhook event %s of tenant %s not queued: %s", event.type,
-                            tenant.tenant_id, exc.message)
-
-
+            self.events.publish(event, subscriptions, once=(event_id, at))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -20,6 +21,15 @@ ATTEMPTS_KEPT = 20  # the latest attempts of a delivery, listed with it
 def new_delivery_id(now: datetime) -> str:
     """Sorts newest first within a subscription's partition, like run ids."""
     return f"{10**13 - int(now.timestamp() * 1000):013d}-{os.urandom(4).hex()}"
+
+
+def event_delivery_id(event_id: str, event_type: str, subscription_id: str,
+                      at: datetime) -> str:
+    """The one delivery of an outbox event to a subscriber: the same id however often the
+    event is published, sorting like :func:`new_delivery_id` by the event's time."""
+    digest = hashlib.blake2b(f"{event_id}|{event_type}|{subscription_id}".encode(),
+                             digest_size=4).hexdigest()
+    return f"{10**13 - int(at.timestamp() * 1000):013d}-{digest}"
 
 
 def _subscription_entity(s: Subscription) -> Entity:
@@ -135,6 +145,10 @@ class WebhookTables:
 
     def save_delivery(self, d: Delivery) -> None:
         self._store.upsert(DELIVERIES, _delivery_entity(d))
+
+    def add_delivery(self, d: Delivery) -> bool:
+        """Record a new delivery; False (nothing written) if one with its id is recorded."""
+        return self._store.insert(DELIVERIES, _delivery_entity(d))
 
     def delivery(self, subscription_id: str, delivery_id: str) -> Delivery:
         """Raises NotFoundError ``unknown_delivery``."""

@@ -32,7 +32,7 @@ from functions.webhooks.model import (
     Subscription,
 )
 from functions.webhooks.signing import signature
-from functions.webhooks.store import WebhookTables, new_delivery_id
+from functions.webhooks.store import WebhookTables, event_delivery_id, new_delivery_id
 
 log = logging.getLogger("tenantsync.webhooks")
 MAX_DELAY_SECONDS = 6 * 3600  # a retry waits at most this long (the queue allows 7 days)
@@ -55,11 +55,15 @@ class WebhookEvents:
     queue: Callable[[], JobQueue]
     clock: Callable[[], datetime] = utcnow
 
-    def publish(self, event: Event, subscriptions: list[Subscription] | None = None
-                ) -> list[Delivery]:
+    def publish(self, event: Event, subscriptions: list[Subscription] | None = None, *,
+                once: tuple[str, datetime] | None = None) -> list[Delivery]:
         """Record and queue the event's deliveries (none when nobody subscribed to it).
         ``subscriptions``: every subscription, when the caller has just read them (a run's
         events share one read); read here otherwise.
+
+        ``once``: the outbox event's id and time. Each delivery's id is then made from them,
+        so that publishing the event again (after a crash) finds the delivery recorded and
+        neither records nor queues a second one (the same ``webhook-id`` for a subscriber).
 
         Raises:
             StorageError: storage did not answer.
@@ -74,9 +78,12 @@ class WebhookEvents:
             "+00:00", "Z"), "data": event.data}, separators=(",", ":"))
         deliveries = []
         for subscription in wanted:
-            delivery = Delivery(subscription.id, new_delivery_id(now), event.type, body, now,
+            delivery_id = (new_delivery_id(now) if once is None else
+                           event_delivery_id(once[0], event.type, subscription.id, once[1]))
+            delivery = Delivery(subscription.id, delivery_id, event.type, body, now,
                                 next_attempt_at=now)
-            self.tables.save_delivery(delivery)
+            if not self.tables.add_delivery(delivery):
+                continue  # published before: its message is queued, or the sweep's to queue
             self.queue().send(queue_message(delivery, attempt=0))
             deliveries.append(delivery)
         return deliveries
@@ -271,15 +278,15 @@ class DeliveryWorker:
         return handled
 
     def serve(self, stop: threading.Event, poll_seconds: float = 0.5,
-              sweep: DeliverySweep | None = None, sweep_seconds: float = 600.0) -> None:
-        """Drain the queue every ``poll_seconds`` until ``stop`` is set, and run ``sweep``
+              sweep: Callable[[], object] | None = None, sweep_seconds: float = 600.0) -> None:
+        """Drain the queue every ``poll_seconds`` until ``stop`` is set, and call ``sweep``
         every ``sweep_seconds``, as the function app's timer does."""
         swept = time.monotonic()
         while not stop.wait(poll_seconds):
             try:
                 if sweep is not None and time.monotonic() - swept >= sweep_seconds:
                     swept = time.monotonic()
-                    sweep.sweep()
+                    sweep()
                 self.drain(stop)
             except StorageError as exc:
                 log.warning("webhook worker: %s", exc.message)

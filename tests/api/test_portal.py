@@ -46,12 +46,17 @@ def test_a_portal_mirrors_a_tenant_through_the_change_feed(
     assert empty == {"items": [], "cursor": None, "more": False}
     first = harness.sync(t)
     changes, cursor, pages = read_feed(api, t.id, page_size=3)
-    assert pages == 3 and len(changes) == 8
-    assert [c["sequence"] for c in changes] == list(range(1, 9))
+    assert pages == 3 and len(changes) == 9
+    assert [c["sequence"] for c in changes] == list(range(1, 10))
     assert set(changes[0]) == {"sequence", "entity", "entityId", "change", "name", "runId",
                                "syncKind", "changedAt"}
+    # The run's 8 changes, then the change of health it made (the side is healthy now).
+    assert {k: changes[8][k] for k in ("entity", "entityId", "change", "name", "runId")} == {
+        "entity": "health", "entityId": "directory", "change": "changed", "name": "healthy",
+        "runId": first.run_id}
     run = api.get(f"/api/tenants/{t.id}/runs/{first.run_id}").json()
-    assert run["changesTo"] == cursor and run["changesFrom"].endswith(".0")
+    assert run["changesTo"] == cursor.split(".")[0] + ".8"
+    assert run["changesFrom"].endswith(".0")
 
     # The mirror: users by id, kept from the feed alone plus a read of what changed.
     users = {u["id"]: u for u in api.get(f"/api/tenants/{t.id}/users").json()["items"]}
@@ -229,7 +234,8 @@ def test_the_guard_is_visible_previewable_and_released_exactly_as_previewed(
     applied = api.get(release.json()["statusUrl"]).json()
     assert applied["status"] == "succeeded", applied
     written = {(c["entity"], c["entityId"], c["change"]) for c in read_feed(api, t.id, before)[0]}
-    assert written == previewed
+    # Exactly the previewed changes, and the side's change of health (held -> healthy).
+    assert written == previewed | {("health", "directory", "changed")}
     assert set(harness.users(t, deleted_only=True)) == set(leavers)
     assert api.get(f"/api/tenants/{t.id}").json()["health"] == "healthy"
     assert_error(api.get(f"/api/tenants/{t.id}/directory/held"), 404, "nothing_held")

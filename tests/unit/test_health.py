@@ -15,9 +15,11 @@ from functions.core.model import (
     Health,
     Run,
     RunStatus,
+    SyncKind,
     SyncState,
     TenantRecord,
 )
+from functions.storage.health import HealthChange, happened, move
 from functions.sync.engine import alive
 from functions.sync.health import next_health, schedulable
 
@@ -105,3 +107,34 @@ def test_a_run_is_alive_while_its_lease_or_queue_time_lasts() -> None:
     assert alive(queued, NOW + timedelta(seconds=899), SETTINGS)
     assert not alive(queued, NOW + timedelta(seconds=900), SETTINGS)
     assert not alive(_run(RunStatus.SUCCEEDED), NOW, SETTINGS)
+
+
+def _change(previous: Health, at_previous: int | None, health: Health, at: int,
+            event: str) -> HealthChange:
+    def minute(m: int | None) -> datetime | None:
+        return None if m is None else NOW + timedelta(minutes=m)
+
+    return HealthChange("t", SyncKind.DIRECTORY, previous, minute(at_previous), health,
+                        minute(at), event_id=event)
+
+
+def test_the_stored_state_proves_which_pending_changes_of_health_were_written() -> None:
+    first = _change(Health.UNKNOWN, None, Health.HEALTHY, 1, "a")
+    second = _change(Health.HEALTHY, 1, Health.FAILING, 2, "b")
+    never = _change(Health.FAILING, 2, Health.QUARANTINED, 3, "c")  # its write failed
+    stored = SyncState(health=Health.FAILING, health_since=NOW + timedelta(minutes=2))
+    assert happened([first, second, never], stored) == [first, second]
+    # Written, then overwritten by a later change that was also written: both happened.
+    later = _change(Health.FAILING, 2, Health.HEALTHY, 4, "d")
+    again = SyncState(health=Health.HEALTHY, health_since=NOW + timedelta(minutes=4))
+    assert happened([first, second, never, later], again) == [first, second, later]
+    assert happened([never], stored) == []
+    assert happened([], stored) == []
+
+
+def test_moving_to_the_same_health_is_no_change() -> None:
+    state = SyncState(health=Health.HEALTHY, health_since=NOW)
+    assert not move(state, Health.HEALTHY, NOW + timedelta(hours=1))
+    assert state.health_since == NOW
+    assert move(state, Health.FAILING, NOW + timedelta(hours=1))
+    assert (state.health, state.health_since) == (Health.FAILING, NOW + timedelta(hours=1))

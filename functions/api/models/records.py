@@ -358,13 +358,14 @@ class ChangeOut(BaseModel):
     """One change a sync wrote, at its position in the tenant's change feed."""
 
     sequence: int = Field(description="Its position in the feed (1, 2, 3, ...)")
-    entity: str = Field(description="user, group, membership, device, detectedApp, managedApp")
-    entityId: str = Field(description="The record's id (a membership: <groupId>_<userId>)")
+    entity: str = Field(description="user, group, membership, device, detectedApp, "
+                                    "managedApp; health (its id: the side that changed)")
+    entityId: str = Field(description="The record's id (membership: <groupId>_<userId>)")
     change: str = Field(description="created, updated, deleted, restored (users, groups); "
                                     "added, ended (memberships); created, updated, retired, "
                                     "restored (devices); detected, changed, removed, restored "
-                                    "(apps)")
-    name: str = Field(description="The record's display name, when it has one")
+                                    "(apps); changed (health)")
+    name: str = Field(description="The record's display name, if any (health: the new one)")
     runId: str
     syncKind: str = Field(description="directory or devices")
     changedAt: datetime
