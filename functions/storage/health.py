@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from functions.core import telemetry
 from functions.core.changes import CHANGED, HEALTH_ENTITY, Change
 from functions.core.errors import TenantSyncError
+from functions.core.kinds import KINDS
 from functions.core.model import Health, Run, SyncKind, SyncState, TenantRecord, utcnow
 from functions.storage.entities import iso, parse_time
 from functions.storage.feed import ChangeFeed
@@ -44,7 +45,7 @@ class HealthChange:
     event_id: str = ""
 
     def data(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "previous": self.previous.value,
+        return {"kind": str(self.kind), "previous": self.previous.value,
                 "previousSince": iso(self.previous_since), "health": self.health.value,
                 "since": iso(self.since), "errorCode": self.error_code, "error": self.error,
                 "runId": self.run_id, "secretExpiresOn": iso(self.secret_expires_on)}
@@ -52,7 +53,7 @@ class HealthChange:
     @classmethod
     def of(cls, event: OutboxEvent) -> HealthChange:
         d = event.data
-        return cls(event.tenant_id, SyncKind(d["kind"]), Health(d["previous"]),
+        return cls(event.tenant_id, KINDS.stored(d["kind"]), Health(d["previous"]),
                    parse_time(d.get("previousSince")), Health(d["health"]),
                    parse_time(d.get("since")), d.get("errorCode", ""), d.get("error", ""),
                    d.get("runId", ""), parse_time(d.get("secretExpiresOn")), event.id)
@@ -158,7 +159,7 @@ class TenantHealth:
         change = HealthChange(tenant.tenant_id, kind, before.health, before.health_since,
                               state.health, state.health_since, state.last_error_code,
                               state.last_error[:2000], run_id, state.secret_expires_on)
-        event = self.outbox.add(tenant.tenant_id, HEALTH, kind.value, change.data())
+        event = self.outbox.add(tenant.tenant_id, HEALTH, str(kind), change.data())
         return replace(change, event_id=event.id)
 
     def published(self, tenant_id: str, written: Sequence[OutboxEvent] = (),
@@ -194,7 +195,7 @@ class HealthEntries:
     feed: ChangeFeed
 
     def health_changed(self, change: HealthChange) -> None:
-        entry = Change(HEALTH_ENTITY, change.kind.value, CHANGED, change.health.value,
+        entry = Change(HEALTH_ENTITY, str(change.kind), CHANGED, change.health.value,
                        iso(change.since))
         self.feed.append(change.tenant_id, change.kind, change.run_id, [entry],
                          change.since, key=change.event_id)

@@ -98,7 +98,7 @@ class RunLedger:
         """The tenant's health after ``run`` ended, its telemetry, its events and its log
         line."""
         assert run.ended_at is not None
-        kind = SyncKind(run.kind)
+        kind = run.kind
         state = tenant.state(kind)
         next_health(state, run, run.ended_at, self.settings)
         change = None

@@ -79,7 +79,7 @@ class QueueWorker:
                 for delivery in queue.receive(visibility_seconds=self.visibility_seconds):
                     took = True
                     try:
-                        run = self._handle(delivery, SyncKind(kind))
+                        run = self._handle(delivery, kind)
                     except StorageError as exc:
                         # Left on the queue: delivered again once its visibility runs out.
                         log.warning("%s job left on the queue: %s", kind, exc.message)

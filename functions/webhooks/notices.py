@@ -34,14 +34,14 @@ class WebhookNotices:
 
     def health_changed(self, change: HealthChange) -> None:
         events = [Event(HEALTH_CHANGED, change.tenant_id, {
-            "tenantId": change.tenant_id, "kind": change.kind.value,
+            "tenantId": change.tenant_id, "kind": str(change.kind),
             "health": change.health.value, "previousHealth": change.previous.value,
             "since": json_time(change.since), "errorCode": change.error_code or None,
             "error": change.error or None, "runId": change.run_id or None})]
         if change.health in EXPIRY and change.secret_expires_on is not None:
             days = (change.secret_expires_on - (change.since or utcnow())).total_seconds()
             events.append(Event(CREDENTIAL_EXPIRING, change.tenant_id, {
-                "tenantId": change.tenant_id, "kind": change.kind.value,
+                "tenantId": change.tenant_id, "kind": str(change.kind),
                 "expiresOn": json_time(change.secret_expires_on), "daysLeft": int(days // 86400),
                 "expired": change.health == Health.SECRET_EXPIRED}))
         self._publish(events, change.event_id, change.since or utcnow())
