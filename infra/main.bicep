@@ -96,6 +96,9 @@ param partnerAppId string = ''
 @description('Base URL the API is reached at (consent links return there); empty: the function app\'s host name.')
 param publicUrl string = ''
 
+@description('Public HTTPS base URL of the function app for Graph change notifications (e.g. https://<app>.azurewebsites.net); empty: notifications off, the timer syncs only.')
+param notificationUrl string = ''
+
 @description('Days the Log Analytics workspace keeps telemetry.')
 @minValue(30)
 @maxValue(730)
@@ -111,6 +114,7 @@ var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
 var directoryQueueName = 'tenantsync-directory'
 var devicesQueueName = 'tenantsync-devices'
 var webhookQueueName = 'tenantsync-webhooks'
+var notificationQueueName = 'tenantsync-notifications'
 // The tables the app uses (functions/storage/tables.py TABLE_NAMES; tests/infra keeps them equal).
 var tableSuffixes = [
   'tenants'
@@ -127,6 +131,8 @@ var tableSuffixes = [
   'deliveries'
   'consents'
   'checkpoints'
+  'subscriptions'
+  'notified'
 ]
 var tableNames = [for suffix in tableSuffixes: '${tablePrefix}${suffix}']
 
@@ -162,6 +168,7 @@ module storage 'modules/storage.bicep' = {
       directoryQueueName
       devicesQueueName
       webhookQueueName
+      notificationQueueName
     ]
     tableNames: tableNames
   }
@@ -214,6 +221,8 @@ module functionApp 'modules/functionapp.bicep' = {
     directoryQueueName: directoryQueueName
     devicesQueueName: devicesQueueName
     webhookQueueName: webhookQueueName
+    notificationQueueName: notificationQueueName
+    notificationUrl: notificationUrl
     directoryAppId: directoryAppId
     inventoryAppId: inventoryAppId
     partnerAppId: partnerAppId

@@ -18,6 +18,7 @@ from functions.api import (
     routes_devices,
     routes_directory,
     routes_health,
+    routes_notifications,
     routes_partners,
     routes_runs,
     routes_software,
@@ -48,6 +49,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     routes_changes.router,
     routes_webhooks.router,
     routes_consent.router,
+    routes_notifications.router,
 )
 
 DESCRIPTION = """\
