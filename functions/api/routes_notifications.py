@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from functions.api.errors import responses
+from functions.api.models import ErrorBody
 from functions.api.notifications import answer_notification
 from functions.api.params import KEYED, ServicesDep, TenantId, services
 from functions.api.strict import checks_own_query
@@ -25,7 +26,9 @@ _DELIVERY: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/plain": {"schema": {"type": "string"}}},
           "description": "The validation handshake: the token, as plain text"},
     202: {"description": "Taken: the tenants named are synced soon"},
-    **responses(400, 403, 404, 413, 503),
+    **responses(400, 404, 413, 503),
+    403: {"model": ErrorBody, "description": "Every notification refused (not this "
+          "deployment's: unknown subscription, wrong clientState, replay)"},
 }
 
 
