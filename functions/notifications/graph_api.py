@@ -1,5 +1,6 @@
-"""Graph's /subscriptions, through GraphClient's public API: GET and POST directly; PATCH
-(renew) and DELETE as a one-request JSON batch, since GraphClient sends no other method
+"""Graph's /subscriptions, through GraphClient's public API: POST directly; PATCH (renew),
+DELETE and the reauthorize POST (answered 204 without a body) as a one-request JSON batch,
+since GraphClient sends no other method and decodes every answer as JSON
 ("Combine multiple HTTP requests using JSON batching": any method, URL relative to the
 version, the answer's own status inside a 200)."""
 
@@ -56,7 +57,8 @@ class GraphSubscriptions:
         Raises:
             GraphError: 404 once Graph removed it.
         """
-        self._graph.post(f"/subscriptions/{subscription_id}/reauthorize", {})
+        # Answered 204 without a body, which GraphClient.post does not take: batched.
+        self._one("POST", f"/subscriptions/{subscription_id}/reauthorize", {})
 
     def delete(self, subscription_id: str) -> None:
         """Delete a subscription; one Graph no longer has is not an error."""

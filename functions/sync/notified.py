@@ -43,6 +43,7 @@ class NotifiedSyncs:
     queue: Callable[[], JobQueue]
     subscriber: Subscriber
     clock: Callable[[], datetime] = utcnow
+    retry_seconds: int = RETRY_SECONDS
 
     def trigger(self, tenant_id: str, since: datetime | None = None) -> Triggered:
         """Start (or join) a directory sync of a tenant a notification named.
@@ -71,7 +72,7 @@ class NotifiedSyncs:
             log.info("notification of tenant %s dropped: a run kept reading", tenant_id)
             return Triggered.DROPPED
         self.queue().send(json.dumps({"kind": "trigger", "tenantId": tenant_id,
-                                      "since": iso(since)}), delay_seconds=RETRY_SECONDS)
+                                      "since": iso(since)}), delay_seconds=self.retry_seconds)
         return Triggered.WAITING
 
     def lifecycle(self, tenant_id: str, subscription_id: str, event: str) -> None:
