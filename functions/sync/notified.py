@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from functions.core.errors import ConflictError, ErrorCode, NotFoundError
+from functions.core.errors import ConflictError, ErrorCode, NotFoundError, StorageError
 from functions.core.model import RunStatus, SyncKind, Trigger, utcnow
 from functions.notifications import Subscriber
 from functions.storage.entities import iso, parse_time
@@ -26,7 +27,7 @@ from functions.sync.starts import SyncStarter
 
 log = logging.getLogger("tenantsync.notified")
 
-RETRY_SECONDS = 10  # how long a trigger waits for the tenant's reading run to end
+RETRY_SECONDS = 5  # how long a trigger waits for the tenant's reading run to end
 GIVE_UP_AFTER = timedelta(hours=1)  # past this the timer's sync has it anyway
 
 
@@ -99,3 +100,25 @@ class NotifiedSyncs:
             # Whatever the event, changes may have gone unheard meanwhile (users and groups
             # have no `missed` event): a sync reads them.
             self.trigger(tenant_id)
+
+    def drain(self) -> int:
+        """Handle every visible message of the notification queue, as the queue function
+        does in Azure (a message is deleted once handled); how many."""
+        queue, handled = self.queue(), 0
+        while deliveries := queue.receive(visibility_seconds=60):
+            for delivery in deliveries:
+                self.handle(delivery.text)
+                queue.delete(delivery)
+                handled += 1
+        return handled
+
+    def serve(self, stop: threading.Event, poll_seconds: float = 1.0) -> None:
+        """Drain the notification queue every ``poll_seconds`` until ``stop`` is set (the
+        local stack's stand-in for the queue function)."""
+        while not stop.wait(poll_seconds):
+            try:
+                self.drain()
+            except StorageError as exc:
+                log.warning("notification worker: %s", exc.message)
+            except Exception:
+                log.exception("notification worker: a message failed; going on")
