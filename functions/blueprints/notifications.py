@@ -50,10 +50,11 @@ def notification_work(message: func.QueueMessage) -> None:
     get_services().notified.handle(message.get_body().decode("utf-8", errors="replace"))
 
 
-@bp.timer_trigger(arg_name="timer", schedule="0 20 */3 * * *", run_on_startup=False)
+@bp.timer_trigger(arg_name="timer", schedule="0 20,50 * * * *", run_on_startup=False)
 def notification_upkeep(timer: func.TimerRequest) -> None:
-    """Every 3 hours: make missing subscriptions, renew those with under 7 days left, remove
-    those of tenants gone (nothing when TENANTSYNC_NOTIFICATION_URL is unset)."""
+    """Every 30 minutes: make missing subscriptions (new tenants, new level-1 groups), renew
+    those with under 7 days left, remove those of tenants gone (nothing when
+    TENANTSYNC_NOTIFICATION_URL is unset and none is left)."""
     services = get_services()
     if services.settings.notification_url or services.subscriptions.tenant_ids():
         services.subscriber.upkeep()
