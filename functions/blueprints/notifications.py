@@ -56,5 +56,5 @@ def notification_upkeep(timer: func.TimerRequest) -> None:
     those with under 7 days left, remove those of tenants gone (nothing when
     TENANTSYNC_NOTIFICATION_URL is unset and none is left)."""
     services = get_services()
-    if services.settings.notification_url or services.subscriptions.tenant_ids():
+    if services.settings.notification_url or next(services.subscriptions.tenant_ids(), None):
         services.subscriber.upkeep()

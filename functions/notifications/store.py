@@ -98,6 +98,16 @@ class SubscriptionTable:
         self._store.upsert(SEEN, entity)
         return True
 
+    def prune_sightings(self, subscription_id: str, before: datetime) -> int:
+        """Delete the sightings of a subscription taken before ``before`` (past any replay
+        window); how many."""
+        old = [e["RowKey"] for e in self._store.query(
+            SEEN, "PartitionKey eq @pk and SeenAt lt @before",
+            {"pk": subscription_id, "before": iso(before)}, select=("RowKey",))]
+        for row in old:
+            self._store.delete(SEEN, subscription_id, str(row))
+        return len(old)
+
     def forget_sighting(self, subscription_id: str, fingerprint: bytes) -> None:
         """Undo :meth:`first_sighting` when the notification could not be acted on, so that
         Graph's retry is taken."""

@@ -9,7 +9,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from functions.clients.graph import GraphClient, RequestStats
 from functions.clients.tenant_graph import TenantGraphs
@@ -37,6 +37,7 @@ from functions.notifications.model import (
     group_resource,
     secret_name,
 )
+from functions.notifications.receiver import REPLAY_WINDOW
 from functions.notifications.store import SubscriptionTable
 from functions.storage.tenants import TenantTable
 
@@ -157,6 +158,8 @@ class Subscriber:
         now = self.clock()
         for resource in wanted:
             record = have.get(resource)
+            if record is not None:
+                self.table.prune_sightings(record.subscription_id, now - REPLAY_WINDOW)
             if record is not None and record.expires_at - now > RENEW_WITHIN:
                 continue
             if record is not None and self._renewed(api(), record, now):
@@ -190,7 +193,8 @@ class Subscriber:
         name = secret_name(tenant_id, resource)
         client_state = SecretValue(secrets.token_urlsafe(48))  # 64 characters of Graph's 128
         try:
-            self.secrets.put(name, client_state, expires_on=now + LIFETIME + timedelta(days=1),
+            # No expiry: a renewed subscription keeps its clientState past the first term.
+            self.secrets.put(name, client_state, expires_on=None,
                              content_type="graph-client-state")
             sub_id, expires = api.create(resource, *self.urls(), client_state, now + LIFETIME)
         except GraphError as exc:

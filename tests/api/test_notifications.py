@@ -11,6 +11,7 @@ import pytest
 
 from functions.core.model import Health, RunStatus, SyncKind, Trigger, utcnow
 from functions.notifications.model import SubscriptionRecord
+from functions.notifications.receiver import REPLAY_WINDOW
 from functions.sync.notified import Triggered
 from tests.api.conftest import Api, LiveServer, queued_jobs, run_queued_jobs
 from tests.conftest import Harness
@@ -153,10 +154,15 @@ def test_subscriptions_are_renewed_before_they_expire_and_made_again_when_gone(
             record.tenant_id, record.subscription_id, record.resource, soon,
             record.secret_name, record.created_at))
     sim.remove_subscription(first["/users"]["id"])  # Graph deleted it meanwhile
+    group = f"/groups/{tenant.level0}/members"
+    table = services.subscriptions
+    table.first_sighting(first[group]["id"], b"old", utcnow() - timedelta(hours=5), REPLAY_WINDOW)
+    table.first_sighting(first[group]["id"], b"new", utcnow(), REPLAY_WINDOW)
     assert services.subscriber.ensure(tenant.id).health == "active"
+    seen = [e for e in harness.entities() if e["_table"].endswith("notified")]
+    assert len(seen) == 1  # past the replay window, a sighting is pruned
     now = {s["resource"]: s for s in graph_subscriptions(harness)}
     assert now["/users"]["id"] != first["/users"]["id"]  # made again
-    group = f"/groups/{tenant.level0}/members"
     assert now[group]["id"] == first[group]["id"]  # renewed in place
     assert now[group]["expirationDateTime"] > first[group]["expirationDateTime"]
     stored = {r.resource: r for r in services.subscriptions.of_tenant(tenant.id)}
