@@ -117,7 +117,8 @@ class Notifier:
             wait = due - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            self._post(url, body)
+            # Each POST on a thread of its own: a slow endpoint holds up no other delivery.
+            threading.Thread(target=self._post, args=(url, body), daemon=True).start()
 
     def _post(self, url: str, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode("utf-8")

@@ -66,9 +66,10 @@ class Subscriber:
 def subscriber(sim: Simulator) -> Iterator[Subscriber]:
     endpoint = Subscriber()
     yield endpoint
-    endpoint.server.shutdown()
     for sub in sim.subscriptions():
         sim.remove_subscription(sub["id"])
+    endpoint.server.shutdown()
+    endpoint.server.server_close()
     sim.set_subscription_quota(100)
     sim.set_roles(TENANT, APP, ["GroupMember.Read.All", "User.Read.All"])
 
@@ -169,4 +170,30 @@ def test_renew_delete_and_reauthorization(sim: Simulator, subscriber: Subscriber
     assert len(subscriber.wait(2)) == 2
     assert session.delete(url, headers=auth, timeout=10).status_code == 204
     assert session.get(url, headers=auth, timeout=10).status_code == 404
+    assert sim.subscriptions() == []
+
+
+def test_the_control_api_sets_the_delay_and_lists_deliveries(
+        sim: Simulator, subscriber: Subscriber) -> None:
+    control = http(sim)
+    assert control.put(f"{sim.base_url}/_sim/notification_delay", json={"seconds": 0.5},
+                       timeout=10).status_code == 200
+    assert control.put(f"{sim.base_url}/_sim/notification_delay", json={"seconds": -1},
+                       timeout=10).status_code == 400
+    sub = _create(sim, _users(subscriber)).json()
+    listed = control.get(f"{sim.base_url}/_sim/subscriptions", timeout=10).json()["value"]
+    assert [s["id"] for s in listed] == [sub["id"]]
+    changed = time.time()
+    sim.upsert_object(TENANT, "users", {"id": USERS[2], "displayName": "Later"})
+    time.sleep(0.2)
+    assert subscriber.received == []  # held for the delay
+    assert len(subscriber.wait(1)) == 1
+    [sent] = control.get(f"{sim.base_url}/_sim/notifications", timeout=10).json()["value"][-1:]
+    assert sent["status"] == 202 and sent["at"] - changed >= 0.5
+    assert control.put(f"{sim.base_url}/_sim/notification_delay", json={"seconds": 0},
+                       timeout=10).status_code == 200
+    assert control.post(f"{sim.base_url}/_sim/subscriptions/{sub['id']}/"
+                        "reauthorization_required", timeout=10).status_code == 200
+    assert control.delete(f"{sim.base_url}/_sim/subscriptions/{sub['id']}",
+                          timeout=10).status_code == 200
     assert sim.subscriptions() == []
