@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from functions.api.errors import responses
 from functions.api.models import ErrorBody
+from functions.api.models.notifications import TenantNotificationsOut, notifications_out
 from functions.api.notifications import answer_notification
 from functions.api.params import KEYED, ServicesDep, TenantId, services
 from functions.api.strict import checks_own_query
@@ -16,6 +17,9 @@ from functions.api.urls import API_PREFIX
 from functions.notifications import LIFECYCLE_PATH, NOTIFY_PATH
 
 router = APIRouter(tags=["notifications"])
+# Graph's own endpoints: Microsoft Graph calls them, never an operator, so they have no
+# command (functions/api/app.py mounts them apart from ROUTERS).
+graph_router = APIRouter(tags=["notifications"])
 
 
 async def _raw_body(request: Request) -> bytes:
@@ -32,7 +36,7 @@ _DELIVERY: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post(NOTIFY_PATH.removeprefix(API_PREFIX), status_code=202, responses=_DELIVERY)
+@graph_router.post(NOTIFY_PATH.removeprefix(API_PREFIX), status_code=202, responses=_DELIVERY)
 @checks_own_query  # validationToken only: answer_notification
 def graph_notifications(request: Request, body: bytes = Depends(_raw_body)) -> Response:
     """Where Microsoft Graph delivers change notifications of directory tenants.
@@ -47,7 +51,7 @@ def graph_notifications(request: Request, body: bytes = Depends(_raw_body)) -> R
     return Response(content, status_code=status, headers=headers)
 
 
-@router.post(LIFECYCLE_PATH.removeprefix(API_PREFIX), status_code=202, responses=_DELIVERY)
+@graph_router.post(LIFECYCLE_PATH.removeprefix(API_PREFIX), status_code=202, responses=_DELIVERY)
 @checks_own_query
 def graph_lifecycle(request: Request, body: bytes = Depends(_raw_body)) -> Response:
     """Where Graph delivers lifecycle events (`reauthorizationRequired`): checked as
@@ -58,23 +62,13 @@ def graph_lifecycle(request: Request, body: bytes = Depends(_raw_body)) -> Respo
     return Response(content, status_code=status, headers=headers)
 
 
-@router.get("/tenants/{tenantId}/notifications", dependencies=KEYED,
-            responses=responses(400, 404, 503))
-def tenant_notifications(tenant_id: TenantId, s: ServicesDep) -> dict[str, object]:
+@router.get("/tenants/{tenantId}/notifications", response_model=TenantNotificationsOut,
+            dependencies=KEYED, responses=responses(400, 404, 503))
+def tenant_notifications(tenant_id: TenantId, services: ServicesDep) -> TenantNotificationsOut:
     """Whether Graph tells this deployment of the tenant's directory changes: `health`
     (`off`, `active`, `permission_missing`, `quota_reached`, `failing`), the fix when it is
     not active, and the subscriptions (id, resource, expiry; never their clientState)."""
-    s.tenants.get(tenant_id)
-    status = s.subscriptions.status(tenant_id) if s.settings.notification_url else None
-    return {
-        "tenantId": tenant_id,
-        "health": status.health.value if status else "off",
-        "code": status.code if status else "",
-        "message": status.message if status else (
-            "" if s.settings.notification_url else
-            "Change notifications are off: set TENANTSYNC_NOTIFICATION_URL to turn them on."),
-        "checkedAt": status.checked_at.isoformat() if status and status.checked_at else None,
-        "subscriptions": [{"id": r.subscription_id, "resource": r.resource,
-                           "expiresAt": r.expires_at.isoformat()}
-                          for r in s.subscriptions.of_tenant(tenant_id)],
-    }
+    services.tenants.get(tenant_id)
+    enabled = bool(services.settings.notification_url)
+    return notifications_out(tenant_id, services.subscriptions.status(tenant_id),
+                             services.subscriptions.of_tenant(tenant_id), enabled)
