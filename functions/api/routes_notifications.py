@@ -30,7 +30,7 @@ _DELIVERY: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/plain": {"schema": {"type": "string"}}},
           "description": "The validation handshake: the token, as plain text"},
     202: {"description": "Taken: the tenants named are synced soon"},
-    **responses(400, 404, 413, 503),
+    **responses(400, 404, 409, 413, 503),
     403: {"model": ErrorBody, "description": "Every notification refused (not this "
           "deployment's: unknown subscription, wrong clientState, replay)"},
 }
