@@ -21,7 +21,8 @@ class TenantNotificationsOut(BaseModel):
 
     tenantId: str
     health: NotificationHealth
-    code: str = Field(description="The error code when not active (empty otherwise)")
+    code: str = Field(default="", description="The error code when not active (empty "
+                      "otherwise)")
     message: str = Field(description="What is wrong and the fix, when not active")
     checkedAt: datetime | None = Field(description="The last upkeep of its subscriptions")
     subscriptions: list[SubscriptionOut]
@@ -35,7 +36,7 @@ def notifications_out(tenant_id: str, status: TenantNotifications | None,
                       records: list[SubscriptionRecord], enabled: bool) -> TenantNotificationsOut:
     if not enabled or status is None:
         return TenantNotificationsOut(
-            tenantId=tenant_id, health=NotificationHealth.OFF, code="",
+            tenantId=tenant_id, health=NotificationHealth.OFF,
             message=OFF if not enabled else "Not subscribed yet: the next upkeep (every 30 "
             "minutes) subscribes the tenant.", checkedAt=None,
             subscriptions=[SubscriptionOut(id=r.subscription_id, resource=r.resource,
