@@ -285,4 +285,8 @@ class Subscriber:
                 log.info("subscription %s left to expire: %s", record.subscription_id,
                          exc.message)
         self.table.delete(record.tenant_id, record.subscription_id)
-        self.secrets.delete(record.secret_name)
+        try:
+            self.secrets.delete(record.secret_name)
+        except SecretStoreError as exc:  # its subscription is gone: the secret unlocks nothing
+            log.warning("clientState secret of subscription %s not deleted: %s",
+                        record.subscription_id, exc.message)

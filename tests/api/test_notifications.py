@@ -233,3 +233,16 @@ def test_notifications_are_off_without_the_setting(harness: Harness, world: Worl
     assert answer.json()["error"]["code"] == "not_configured"
     assert harness.services.subscriber.upkeep() == {}
     assert api.get(f"/api/tenants/{tenant.id}/notifications").json()["health"] == "off"
+
+
+def test_a_notification_is_never_taken_as_data(
+        harness: Harness, world: World, api: Api, live_server: LiveServer) -> None:
+    tenant, ids = start_notified(harness, world, live_server.base_url)
+    users = next(s for s in graph_subscriptions(harness) if s["resource"] == "/users")
+    before = {u.id: u for u in harness.users_of(tenant.id)}
+    forged = notification(users, ids["tom"], changeType="deleted",
+                          resourceData={"id": ids["tom"], "displayName": "Evil",
+                                        "accountEnabled": False})
+    assert api.post(NOTIFY, data=body(forged)).status_code == 202
+    assert run_queued_jobs(harness, "directory") == 1  # it only started a sync ...
+    assert {u.id: u for u in harness.users_of(tenant.id)} == before  # ... which read Graph
