@@ -246,3 +246,25 @@ def test_a_notification_is_never_taken_as_data(
     assert api.post(NOTIFY, data=body(forged)).status_code == 202
     assert run_queued_jobs(harness, "directory") == 1  # it only started a sync ...
     assert {u.id: u for u in harness.users_of(tenant.id)} == before  # ... which read Graph
+
+
+def test_a_subscription_graph_no_longer_has_is_made_again_after_its_lifecycle_event(
+        harness: Harness, world: World, api: Api, live_server: LiveServer) -> None:
+    tenant, _ = start_notified(harness, world, live_server.base_url)
+    assert harness.sim is not None
+    users = next(s for s in graph_subscriptions(harness) if s["resource"] == "/users")
+    harness.sim.remove_subscription(users["id"])  # reauthorize will answer 404
+    event = {"subscriptionId": users["id"], "tenantId": tenant.id,
+             "clientState": users["clientState"], "lifecycleEvent": "reauthorizationRequired",
+             "subscriptionExpirationDateTime": users["expirationDateTime"]}
+    answer = api.post("/api/notifications/lifecycle", data=body(event))
+    assert answer.status_code == 202
+    queue = harness.services.notification_queue
+    for message in queue.receive(visibility_seconds=30):
+        harness.services.notified.handle(message.text)
+        queue.delete(message)
+    again = next(s for s in graph_subscriptions(harness) if s["resource"] == "/users")
+    assert again["id"] != users["id"] and again["clientState"] != users["clientState"]
+    stored = {r.resource: r.subscription_id
+              for r in harness.services.subscriptions.of_tenant(tenant.id)}
+    assert stored["/users"] == again["id"]
