@@ -7,12 +7,14 @@ from functions.blueprints.consent import bp as consent
 from functions.blueprints.devices import bp as devices
 from functions.blueprints.directory import bp as directory
 from functions.blueprints.health import bp as health
+from functions.blueprints.notifications import bp as notifications
 from functions.blueprints.poison import bp as poison
 from functions.blueprints.webhooks import bp as webhooks
 
 # The HTTP API (every route, function key required) beside the timer and queue functions;
 # the anonymous health function wins /api/health and the anonymous consent callback
-# /api/consent/callback (see functions/blueprints/health.py and consent.py).
+# /api/consent/callback, the anonymous Graph endpoints /api/notifications/* (see
+# functions/blueprints/health.py, consent.py and notifications.py).
 app = func.AsgiFunctionApp(
     app=create_app(), http_auth_level=func.AuthLevel.FUNCTION, function_name=API_FUNCTION_NAME
 )
@@ -22,3 +24,4 @@ app.register_functions(health)
 app.register_functions(poison)
 app.register_functions(webhooks)
 app.register_functions(consent)
+app.register_functions(notifications)

@@ -182,6 +182,7 @@ def local_settings(
         "TENANTSYNC_DEVICES_SCHEDULE": "0 15 */6 * * *",
         "TENANTSYNC_DEVICES_QUEUE": "tenantsync-devices",
         "TENANTSYNC_WEBHOOK_QUEUE": "tenantsync-webhooks",
+        "TENANTSYNC_NOTIFICATION_QUEUE": "tenantsync-notifications",
     }
     if identity:
         # What the Functions host sets for the app's managed identity (App Service protocol).

@@ -30,6 +30,7 @@ from functions.devices.staging import CheckpointStore
 from functions.devices.store import InventoryTables
 from functions.directory.slice import DirectorySlice
 from functions.directory.store import DirectoryTables
+from functions.notifications import NotificationReceiver, Subscriber, SubscriptionTable
 from functions.onboarding import Onboarding
 from functions.onboarding.checks import ConnectionTest
 from functions.onboarding.consent import ConsentFlow
@@ -48,6 +49,7 @@ from functions.storage.tenants import TenantTable
 from functions.sync.engine import SyncEngine
 from functions.sync.guard import DeletionGuard
 from functions.sync.ledger import RunLedger
+from functions.sync.notified import NotifiedSyncs
 from functions.sync.outbox import EventRelay
 from functions.sync.poison import PoisonedJobs
 from functions.sync.pool import LocalRunner
@@ -273,6 +275,32 @@ class Services:
     @cached_property
     def delivery_sweep(self) -> DeliverySweep:
         return DeliverySweep(self.webhook_tables, lambda: self.webhook_queue)
+
+    # --- change notifications (opt-in) -------------------------------------------------
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionTable:
+        return SubscriptionTable(self.tables)
+
+    @cached_property
+    def subscriber(self) -> Subscriber:
+        def tracked_groups(tenant_id: str) -> list[str]:
+            return [g.id for g in self.directory.groups(tenant_id) if not g.deleted]
+
+        return Subscriber(self.settings, self.subscriptions, self.tenants, self.secrets,
+                          self.graphs, tracked_groups)
+
+    @cached_property
+    def notification_receiver(self) -> NotificationReceiver:
+        return NotificationReceiver(self.subscriptions, self.secrets)
+
+    @cached_property
+    def notification_queue(self) -> JobQueue:
+        return self._queue(self.settings.notification_queue)
+
+    @cached_property
+    def notified(self) -> NotifiedSyncs:
+        return NotifiedSyncs(self.starter, lambda: self.notification_queue, self.subscriber)
 
     @cached_property
     def slices(self) -> dict[SyncKind, SyncSlice[Any, Any, Any]]:

@@ -99,6 +99,9 @@ param partnerAppId string = ''
 @description('Base URL the API is reached at (consent links return there); empty: the function app\'s host name.')
 param publicUrl string = ''
 
+@description('Public HTTPS base URL of the function app for Graph change notifications (e.g. https://<app>.azurewebsites.net); empty: notifications off, the timer syncs only.')
+param notificationUrl string = ''
+
 @description('Days the Log Analytics workspace keeps telemetry.')
 @minValue(30)
 @maxValue(730)
@@ -114,6 +117,7 @@ var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
 var directoryQueueName = 'tenantsync-directory'
 var devicesQueueName = 'tenantsync-devices'
 var webhookQueueName = 'tenantsync-webhooks'
+var notificationQueueName = 'tenantsync-notifications'
 // The tables the app uses (functions/storage/tables.py TABLE_NAMES; tests/infra keeps them equal).
 var tableSuffixes = [
   'tenants'
@@ -131,6 +135,8 @@ var tableSuffixes = [
   'consents'
   'checkpoints'
   'outbox'
+  'subscriptions'
+  'notified'
 ]
 var tableNames = [for suffix in tableSuffixes: '${tablePrefix}${suffix}']
 
@@ -160,6 +166,7 @@ var queueNames = [
   directoryQueueName
   devicesQueueName
   webhookQueueName
+  notificationQueueName
   '${directoryQueueName}-poison'
   '${devicesQueueName}-poison'
 ]
@@ -247,6 +254,8 @@ module functionApp 'modules/functionapp.bicep' = {
     directoryQueueName: directoryQueueName
     devicesQueueName: devicesQueueName
     webhookQueueName: webhookQueueName
+    notificationQueueName: notificationQueueName
+    notificationUrl: notificationUrl
     directoryAppId: directoryAppId
     inventoryAppId: inventoryAppId
     partnerAppId: partnerAppId

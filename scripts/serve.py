@@ -33,7 +33,8 @@ from devstack.receiver import Received, Receiver  # noqa: E402
 from devstack.sample import SampleTenant, cli_runner, onboard_by_consent_link, serve_api  # noqa: E402
 from devstack.stack import exit_on_sigterm  # noqa: E402
 from functions.api import create_app  # noqa: E402
-from functions.services import get_services  # noqa: E402
+from functions.core.errors import TenantSyncError  # noqa: E402
+from functions.services import Services, get_services  # noqa: E402
 
 FIXTURE = ROOT / "samples" / "demo.json"
 log = logging.getLogger("tenantsync.serve")
@@ -47,6 +48,9 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=7071)
     parser.add_argument("--no-worker", action="store_true",
                         help="leave queued sync jobs on the queue")
+    parser.add_argument("--notifications", action="store_true",
+                        help="turn on Graph change notifications: the simulator posts them "
+                             "to this API (TENANTSYNC_NOTIFICATION_URL)")
     parser.add_argument("--state-file", type=Path, default=STATE_FILE,
                         help="where to write the running stack's settings (removed on exit)")
     parser.add_argument("--empty", action="store_true",
@@ -61,6 +65,8 @@ def main() -> int:
     # Consent links return to this API (TENANTSYNC_PUBLIC_URL), a registered redirect URI.
     with LocalStack(with_callback(FIXTURE, base), public_url=base) as stack:
         os.environ.update(stack.env)
+        if args.notifications:
+            os.environ["TENANTSYNC_NOTIFICATION_URL"] = base  # loopback HTTP, as served
         # The sample endpoint is on loopback with its own CA: allowed here, never by default.
         os.environ.update(TENANTSYNC_WEBHOOK_ALLOW_PRIVATE="true",
                           TENANTSYNC_WEBHOOK_CA_BUNDLE=receiver.ca_path,
@@ -84,6 +90,13 @@ def main() -> int:
                                  daemon=True).start()
                 threading.Thread(target=services.delivery_worker.serve, args=(stop,),
                                  kwargs={"sweep": sweep}, daemon=True).start()
+                # The notification queue function and, with --notifications, the upkeep
+                # timer (every minute here: a tenant onboarded now is subscribed within one).
+                threading.Thread(target=services.notified.serve, args=(stop,),
+                                 daemon=True).start()
+                if args.notifications:
+                    threading.Thread(target=_upkeep, args=(services, stop),
+                                     daemon=True).start()
             server = serve_api(create_app(), args.port, log_level="info")
             sample = SampleTenant.of(fixture)
             if not args.empty:
@@ -140,6 +153,14 @@ def _say_how(state_file: Path, stack: LocalStack, api: str, sample: SampleTenant
           f"  curl -s -X POST {api}/webhooks -H 'content-type: application/json' "
           f"-d '{{\"url\": \"{receiver.url}\", \"eventTypes\": [\"sync.finished\", "
           f"\"tenant.health_changed\", \"credential.expiring\"]}}'", flush=True)
+
+
+def _upkeep(services: Services, stop: threading.Event) -> None:
+    while not stop.wait(60):
+        try:
+            services.subscriber.upkeep()
+        except TenantSyncError as exc:
+            logging.getLogger("tenantsync.serve").warning("upkeep: %s", exc.message)
 
 
 def write_state(path: Path, stack: LocalStack, api: str) -> None:

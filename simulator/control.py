@@ -79,7 +79,33 @@ def _route(state: SimState, req: Request) -> Response:
         return json_response(200, _OK)
     if len(parts) >= 4 and parts[0] == "tenants":
         return _tenant_route(state, req, parts[1], parts[2:])
+    if parts[0] in ("subscriptions", "notification_delay", "subscription_quota",
+                    "notifications"):
+        return _subscription_route(state, req, parts)
     return json_response(404, {"error": f"no control route {method} {req.path}"})
+
+
+def _subscription_route(state: SimState, req: Request, parts: list[str]) -> Response:
+    """Change notifications: the delay, the quota, lifecycle events, removals."""
+    subs, method = state.subscriptions, req.method
+    if parts == ["notification_delay"] and method == "PUT":
+        subs.set_delay(_field(_body(req), "seconds", '{"seconds": number}'))
+    elif parts == ["subscription_quota"] and method == "PUT":
+        subs.set_quota(_field(_body(req), "limit", '{"limit": number}'))
+    elif parts == ["notifications"] and method == "GET":
+        return json_response(200, {"value": [
+            {"url": d.url, "status": d.status, "at": d.at, "seconds": round(d.seconds, 4),
+             "count": len(d.body.get("value") or [])} for d in subs.notifier.recorded()]})
+    elif parts == ["subscriptions"] and method == "GET":
+        return json_response(200, {"value": [{**s.as_json(), "tenantId": s.tenant_id}
+                                             for s in subs.live()]})
+    elif len(parts) == 2 and method == "DELETE":
+        subs.remove(parts[1])
+    elif len(parts) == 3 and parts[2] == "reauthorization_required" and method == "POST":
+        subs.require_reauthorization(parts[1])
+    else:
+        return json_response(404, {"error": f"no control route {method} {req.path}"})
+    return json_response(200, _OK)
 
 
 def _field(body: object, name: str, shape: str) -> Any:

@@ -28,6 +28,7 @@ from . import (
     paging,
     partner_graph,
     partnercenter,
+    subscriptions,
 )
 from .export_jobs import parse_export_config
 from .faults import Fault, evaluate, relink
@@ -55,6 +56,8 @@ def _graph_kind(rest: list[str]) -> str | None:
         return intune_kind
     if lowered == ["$batch"]:
         return "graph.batch"
+    if lowered and lowered[0] == "subscriptions":
+        return "graph.subscriptions"
     if exports.is_export_path(lowered):
         return "graph.exportJobs"
     if len(lowered) >= 2 and lowered[0] == "tenantrelationships" and lowered[1] in _GDAP_SETS:
@@ -196,6 +199,7 @@ class Simulator:
         if server is None:
             return
         self._storage.stop()
+        self.state.subscriptions.notifier.close()
         for each in (server, self._identity_server):
             if each is not None:
                 each.shutdown()
@@ -299,6 +303,31 @@ class Simulator:
     def set_signed_in_admin(self, tenant_id: str | None) -> None:
         """The tenant whose admin answers /organizations and /common (None: nobody)."""
         self.state.set_signed_in_admin(tenant_id)
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """Every live Graph subscription, as Graph shows it (with the tenant it is in)."""
+        return [{**s.as_json(), "tenantId": s.tenant_id}
+                for s in self.state.subscriptions.live()]
+
+    def notifications_sent(self) -> list[Any]:
+        """Every POST made to a subscriber (handshakes excluded), oldest first."""
+        return self.state.subscriptions.notifier.recorded()
+
+    def set_notification_delay(self, seconds: float) -> None:
+        """Seconds between a change and its notification (0: at once)."""
+        self.state.subscriptions.set_delay(seconds)
+
+    def set_subscription_quota(self, limit: int) -> None:
+        """User (and group) subscriptions allowed per app and tenant (Graph: 100)."""
+        self.state.subscriptions.set_quota(limit)
+
+    def require_reauthorization(self, subscription_id: str) -> None:
+        """Send the subscription's `reauthorizationRequired` lifecycle event."""
+        self.state.subscriptions.require_reauthorization(subscription_id)
+
+    def remove_subscription(self, subscription_id: str) -> None:
+        """Graph deletes a subscription (as after a missed renewal)."""
+        self.state.subscriptions.remove(subscription_id)
 
     def set_faults(self, faults: list[dict[str, Any]]) -> None:
         self.state.set_faults(faults)
@@ -409,6 +438,11 @@ class Simulator:
             return intune.handle(self.state, req, kind)
         if kind == "graph.batch":
             return batch.handle(self.state, req, self._batched)
+        if kind == "graph.subscriptions":
+            claims = graph.authenticate(self.state, req)
+            if isinstance(claims, Response):
+                return claims
+            return subscriptions.handle(self.state, req, claims)
         if kind == "graph.exportJobs":
             return exports.handle(self.state, req)
         if kind == "graph.organization":

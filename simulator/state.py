@@ -22,6 +22,7 @@ from .fixture import fail, guid, member_ids, parse_object, parse_roles, parse_se
 from .intune_data import INTUNE_KINDS, edit_intune
 from .model import KINDS, Application, Tenant, World
 from .sections import SECTION_KEYS, apply_section, directory_of
+from .subscriptions import Subscriptions
 from .throttle import Limiter, parse_throttling
 from .validate import mapping
 from .vault_store import VaultStore
@@ -46,6 +47,7 @@ class SimState:
         self.marker = secrets.token_hex(4)  # ties skip tokens to this instance
         self.limiter = Limiter(world.throttling)  # Intune budgets (has its own lock)
         self.exports = ExportStore(world.export_jobs, self.signing_key)  # has its own lock
+        self.subscriptions = Subscriptions()  # change notifications (has its own lock)
         self._requests: Counter[str] = Counter()
         self._statuses: Counter[str] = Counter()
         self._batched: Counter[str] = Counter()  # $batch requests by "METHOD kind"
@@ -94,8 +96,12 @@ class SimState:
             current = tenant.members[group]
             to_add = member_ids(tenant, group, add, "add")
             to_remove = [guid(item, f"remove[{index}]") for index, item in enumerate(remove)]
+            before = list(current)
             current[:] = [member for member in current if member not in to_remove]
             current.extend(member for member in to_add if member not in current)
+            if current != before:
+                self.subscriptions.changed(tenant.id, "groups", group, "updated",
+                                           membership=True)
 
     def upsert_object(self, tenant_id: str, kind: str, raw: object) -> None:
         """Create or replace a directory object; a group's `members`, if given, replace its own.
@@ -121,6 +127,10 @@ class SimState:
                 tenant.members.setdefault(obj.id, [])
                 if members is not None:
                     tenant.members[obj.id] = member_ids(tenant, obj.id, members, f"{kind}.members")
+            if kind in ("users", "groups"):
+                # Creation arrives as `updated` too (subscription resource, changeType).
+                self.subscriptions.changed(tenant.id, kind, obj.id, "updated",
+                                           membership=members is not None)
 
     def delete_object(self, tenant_id: str, kind: str, object_id: str) -> None:
         """Remove an object, and its memberships, from a tenant (or an Intune item)."""
@@ -138,6 +148,8 @@ class SimState:
             for members in tenant.members.values():
                 if key in members:
                     members.remove(key)
+            if kind in ("users", "groups"):
+                self.subscriptions.changed(tenant.id, kind, key, "deleted")
 
     def set_roles(self, tenant_id: str, client_id: str, roles: list[str] | None) -> None:
         """Grant `roles` to an application's service principal; None removes the principal."""

@@ -83,6 +83,7 @@ class Harness:
         self.env["TENANTSYNC_DIRECTORY_QUEUE"] = f"q{self.prefix}"
         self.env["TENANTSYNC_DEVICES_QUEUE"] = f"d{self.prefix}"
         self.env["TENANTSYNC_WEBHOOK_QUEUE"] = f"w{self.prefix}"
+        self.env["TENANTSYNC_NOTIFICATION_QUEUE"] = f"n{self.prefix}"
         self.env["TENANTSYNC_GRAPH_MAX_RETRY_WAIT"] = "2"
         self.env.update(overrides)
         for name, value in self.env.items():

@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 
 from functions.cli import main
 from functions.core.config import Settings
@@ -13,6 +14,14 @@ from functions.core.model import Health, RunStatus
 from functions.core.sensitive import SecretValue
 from functions.services import Services
 from tests.conftest import Harness
+from tests.notify_helpers import (
+    body,
+    graph_subscriptions,
+    notification,
+    serve_api,
+    start_notified,
+    wait_for,
+)
 from tests.world import World, seed_example
 
 
@@ -106,3 +115,36 @@ def test_secret_rotated_by_another_instance_is_used_without_a_failed_run(
     run = worker.runner.run_one("directory", t.id, "queue")
     assert run.status == RunStatus.SUCCEEDED
     assert run.error_code == ""
+
+
+def test_client_states_appear_in_no_log_entity_or_answer(
+    harness: Harness, world: World, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A subscription's clientState is a secret: only Key Vault and Graph hold it."""
+    caplog.set_level(logging.DEBUG)  # every logger: uvicorn, the API, msal, azure, urllib3
+    with serve_api() as base_url:
+        t, ids = start_notified(harness, world, base_url)
+        made = graph_subscriptions(harness)
+        users = next(s for s in made if s["resource"] == "/users")
+        sim = harness.sim
+        assert sim is not None
+        sim.remove_member(t.id, t.level0, ids["tom"])  # a real notification
+        assert wait_for(lambda: any(d.status == 202 for d in sim.notifications_sent()))
+        notify = f"{base_url}/api/notifications/graph"
+        answers = [
+            requests.post(notify, data=body(notification(users, ids["john"])), timeout=10),
+            requests.post(notify, data=body(notification(users, ids["john"],
+                                                         client_state="wrong")), timeout=10),
+            requests.get(f"{base_url}/api/tenants/{t.id}/notifications", timeout=10),
+        ]
+        harness.services.subscriber.remove_tenant(t.id)
+    assert [a.status_code for a in answers] == [202, 403, 200]
+    log_text = "\n".join(r.getMessage() + " " + repr(r.__dict__) for r in caplog.records)
+    answer_text = "\n".join(f"{a.headers!r} {a.text}" for a in answers)
+    entity_text = repr(harness.entities())
+    assert len(made) == 3
+    for state in (s["clientState"] for s in made):
+        assert state not in log_text
+        assert state not in entity_text
+        assert state not in answer_text
+    assert any(r.name.startswith("uvicorn") for r in caplog.records)  # the scan saw the server

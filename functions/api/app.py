@@ -18,6 +18,7 @@ from functions.api import (
     routes_devices,
     routes_directory,
     routes_health,
+    routes_notifications,
     routes_partners,
     routes_runs,
     routes_software,
@@ -48,7 +49,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     routes_changes.router,
     routes_webhooks.router,
     routes_consent.router,
+    routes_notifications.router,
 )
+# Endpoints only Microsoft calls (Graph's change notifications): no command of their own.
+CALLBACK_ROUTERS: tuple[APIRouter, ...] = (routes_notifications.graph_router,)
 
 DESCRIPTION = """\
 Onboard Microsoft tenants and partner connections, start directory and device syncs, and
@@ -77,7 +81,7 @@ def create_app(*, body_timeout: float = BODY_TIMEOUT_SECONDS) -> FastAPI:
         dependencies=[Depends(known_query)], redirect_slashes=False,
         generate_unique_id_function=operation_id,
     )
-    for router in ROUTERS:
+    for router in (*ROUTERS, *CALLBACK_ROUTERS):
         app.include_router(router, prefix=API_PREFIX)
     _offline_docs(app)
     install_error_handlers(app)

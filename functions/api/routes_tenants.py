@@ -128,7 +128,8 @@ def delete_tenant(
                     "show again if the tenant is re-added)."
     )] = False,
 ) -> Response:
-    """Remove a tenant's configuration and its secret (soft-deleted in Key Vault).
+    """Remove a tenant's configuration and its secret (soft-deleted in Key Vault), and its
+    Graph change-notification subscriptions.
 
     Synced data stays unless `purge=true`: the only hard delete, and only on request. A
     partner's customer comes back at the partner's next discovery: exclude it on the partner
@@ -143,5 +144,6 @@ def delete_tenant(
         services.runs.purge(tenant_id)
         services.feed.purge(tenant_id)
         services.holds.purge(tenant_id)
+    services.subscriber.remove_tenant(tenant_id)  # its Graph subscriptions and their secrets
     services.onboarding.remove_tenant(tenant_id)
     return Response(status_code=204)

@@ -16,6 +16,7 @@ from functions.cli import (
     directory,
     feed,
     local,
+    notifications,
     onboarding,
     partners,
     runs,
@@ -31,7 +32,7 @@ from functions.services import get_services
 COMMANDS: tuple[Command, ...] = (
     *tenants.COMMANDS, *partners.COMMANDS, *syncs.COMMANDS, *directory.COMMANDS,
     *devices.COMMANDS, *runs.COMMANDS, *local.COMMANDS, *onboarding.COMMANDS,
-    *feed.COMMANDS, *webhooks.COMMANDS,
+    *feed.COMMANDS, *webhooks.COMMANDS, *notifications.COMMANDS,
 )
 
 # The help of each first word that groups several commands.

@@ -80,6 +80,9 @@ OUTCOMES: dict[E, Outcome] = {
     E.PERMISSION_MISSING: Outcome(422, Health.PERMISSION_MISSING),
     E.GROUP_NOT_FOUND: _FAILING_422,
     E.INTUNE_NOT_LICENSED: Outcome(422, Health.INTUNE_NOT_LICENSED),
+    # change notifications: their own health (functions/notifications), not the tenant's
+    E.NOTIFICATIONS_PERMISSION_MISSING: Outcome(422, None),
+    E.NOTIFICATIONS_QUOTA: Outcome(409, None), E.NOTIFICATION_REFUSED: Outcome(403, None),
     # standing reasons not to query a tenant (skipped runs)
     E.EXCLUDED: Outcome(409, Health.EXCLUDED), E.INACTIVE: Outcome(409, Health.INACTIVE),
     E.UNSUPPORTED: Outcome(409, Health.UNSUPPORTED),

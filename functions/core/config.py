@@ -118,6 +118,10 @@ class Settings:
     inventory_app: DeploymentApp = NO_APP
     partner_app: DeploymentApp = NO_APP
     public_url: str | None = None
+    # Graph change notifications (opt-in): the function app's public HTTPS base URL, and the
+    # queue of their follow-up work (a trigger while a sync runs, lifecycle events).
+    notification_url: str | None = None
+    notification_queue: str = "tenantsync-notifications"
     consent_link_hours: float = 72.0
     # A device read stops (its progress saved for the next run) once it has read this long:
     # well under Flex Consumption's 30-minute function timeout, leaving room for the write.
@@ -223,6 +227,8 @@ class Settings:
             inventory_app=_deployment_app(get, "INVENTORY"),
             partner_app=_deployment_app(get, "PARTNER"),
             public_url=_public_url(get),
+            notification_url=_notification_url(get("TENANTSYNC_NOTIFICATION_URL")),
+            notification_queue=get("TENANTSYNC_NOTIFICATION_QUEUE") or d.notification_queue,
             consent_link_hours=max(0.01, number("TENANTSYNC_CONSENT_LINK_HOURS",
                                                 d.consent_link_hours)),
             run_time_budget_seconds=max(0.0, number("TENANTSYNC_RUN_TIME_BUDGET_SECONDS",
@@ -270,4 +276,21 @@ def _public_url(get: Callable[[str], str | None]) -> str | None:
     if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?", url):
         raise ConfigurationError("TENANTSYNC_PUBLIC_URL must be the API's base URL, like "
                                  "https://tenantsync.example.com (no query or fragment)")
+    return url
+
+
+_LOOPBACK = re.compile(r"^http://(127\.[0-9.]+|localhost|\[::1\])(:[0-9]{1,5})?$")
+
+
+def _notification_url(url: str | None) -> str | None:
+    """TENANTSYNC_NOTIFICATION_URL: HTTPS (Graph delivers to HTTPS only); plain HTTP only on
+    loopback, where the local stack serves the API to the simulator."""
+    if url is None:
+        return None
+    url = url.rstrip("/")
+    https = re.fullmatch(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?", url)
+    if not https and not _LOOPBACK.match(url):
+        raise ConfigurationError(
+            "TENANTSYNC_NOTIFICATION_URL must be the function app's public HTTPS base URL, "
+            "like https://tenantsync.azurewebsites.net (no path, query or fragment)")
     return url

@@ -95,6 +95,10 @@ class ErrorCode(StrEnum):
     CONSENT_FAILED = "consent_failed"
     # Graph refused what the sync needs
     PERMISSION_MISSING = "permission_missing"
+    # Graph would not make a change-notification subscription (the timer's syncs go on)
+    NOTIFICATIONS_PERMISSION_MISSING = "notifications_permission_missing"
+    NOTIFICATIONS_QUOTA = "notifications_quota_reached"
+    NOTIFICATION_REFUSED = "notification_refused"  # a notification that is not ours
     GROUP_NOT_FOUND = "group_not_found"
     INTUNE_NOT_LICENSED = "intune_not_licensed"
     # a tenant the sync must not query (the run is skipped)

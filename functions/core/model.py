@@ -36,6 +36,7 @@ class Trigger(StrEnum):
     HTTP = "http"
     QUEUE = "queue"
     CLI = "cli"
+    NOTIFICATION = "notification"  # Graph said the tenant's directory changed
 
 
 # A run id: 13 digits that sort newest first within a tenant's partition, and 8 random hex.

@@ -20,6 +20,11 @@ SATISFIED_BY: dict[str, tuple[str, ...]] = {
         "GroupMember.Read.All", "Group.Read.All", "Directory.Read.All",
         "GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All",
     ),
+    # "Create subscription" to /groups (change notifications, optional); GroupMember.Read.All
+    # is not listed for it
+    "Group.Read.All": (
+        "Group.Read.All", "Directory.Read.All", "Group.ReadWrite.All", "Directory.ReadWrite.All",
+    ),
     # "Get user"; without it a member listing gives user members with their id only
     "User.Read.All": (
         "User.Read.All", "Directory.Read.All", "User.ReadWrite.All", "Directory.ReadWrite.All",
@@ -45,6 +50,7 @@ SATISFIED_BY: dict[str, tuple[str, ...]] = {
 }
 
 DIRECTORY_NEEDS = ("GroupMember.Read.All", "User.Read.All")
+NOTIFICATION_NEEDS = ("Group.Read.All",)  # optional: without it, groups are not subscribed
 DEVICE_NEEDS = ("Organization.Read.All", "DeviceManagementManagedDevices.Read.All",
                 "DeviceManagementApps.Read.All")
 GDAP_NEEDS = ("DelegatedAdminRelationship.Read.All",)

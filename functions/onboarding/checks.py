@@ -14,6 +14,7 @@ from functions.core.errors import ErrorCode, GraphError, TenantError
 from functions.core.kinds import KINDS
 from functions.core.model import SyncKind
 from functions.core.permissions import (
+    NOTIFICATION_NEEDS,
     missing,
     satisfied,
     token_roles,
@@ -29,6 +30,7 @@ class ConnectionCheck:
     group_name: str = ""
     organization: str = ""
     roles: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what works without being needed (optional permissions)
 
 
 @dataclass
@@ -70,7 +72,13 @@ class ConnectionTest:
         graph = self._graph(token)
         name = GroupTreeReader(graph, tenant_id).read_root(group_id).display_name \
             if group_id else ""
-        return ConnectionCheck(name, self._organization(graph, roles), roles)
+        notes: tuple[str, ...] = ()
+        if self.settings.notification_url and missing(NOTIFICATION_NEEDS, roles):
+            notes = (f"Optional: app {client_id} lacks Group.Read.All in tenant {tenant_id}, so "
+                     "Graph will not tell of group membership changes as they happen (change "
+                     "notifications); the timer's syncs read them. Grant it and consent again "
+                     "to hear of them within minutes.",)
+        return ConnectionCheck(name, self._organization(graph, roles), roles, notes)
 
     def devices(self, tenant_id: str, client_id: str,
                 credential: ClientCredential) -> ConnectionCheck:

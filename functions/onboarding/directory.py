@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +16,8 @@ from functions.core.validation import scope as check_scope
 from functions.onboarding.checks import ConnectionCheck, ConnectionTest
 from functions.onboarding.names import directory_secret_name
 from functions.storage.tenants import TenantTable
+
+log = logging.getLogger("tenantsync.onboarding")
 
 
 @dataclass
@@ -66,6 +69,8 @@ class Onboarding:
                                        what=f"app {client_id}")
         prepared = self.credentials.prepare(given)
         check = self.test.directory(tenant_id, client_id, prepared.material, group_id, scope)
+        for note in check.notes:
+            log.warning(note, extra={"tenant_id": tenant_id})
         saved = self.credentials.save(prepared, directory_secret_name(tenant_id))
         return self.store_directory(tenant_id, client_id, group_id, scope, saved,
                                     prepared.expires_on, check.group_name)

@@ -82,6 +82,12 @@ param devicesQueueName string = 'tenantsync-devices'
 @description('Queue of webhook delivery attempts.')
 param webhookQueueName string = 'tenantsync-webhooks'
 
+@description('Queue of change notifications\' follow-up work (a trigger while a sync runs, lifecycle events).')
+param notificationQueueName string = 'tenantsync-notifications'
+
+@description('Public HTTPS base URL Graph delivers change notifications to; empty: notifications off.')
+param notificationUrl string = ''
+
 @description('Partner Center API base URL (customer discovery from Partner Center).')
 param partnerCenterUrl string = 'https://api.partnercenter.microsoft.com'
 
@@ -137,6 +143,8 @@ var appSettings = {
   TENANTSYNC_DIRECTORY_QUEUE: directoryQueueName
   TENANTSYNC_DEVICES_QUEUE: devicesQueueName
   TENANTSYNC_WEBHOOK_QUEUE: webhookQueueName
+  TENANTSYNC_NOTIFICATION_QUEUE: notificationQueueName
+  TENANTSYNC_NOTIFICATION_URL: notificationUrl
   // Admin-consent onboarding: the deployment's own apps, each signing in with this app's
   // user-assigned identity as a federated credential (no secret), and where links return.
   TENANTSYNC_DIRECTORY_APP_ID: directoryAppId

@@ -203,6 +203,8 @@ def test_each_command_prints_what_the_api_answers(
     assert answer.status_code == 202 and found == answer.json()
     assert found["excluded"] == [beta] and found["queued"] == []
     assert p.run("get_health", "health", "--json").json() == p.get("/api/health")
+    assert p.run("tenant_notifications", "tenant", "notifications", "--tenant-id", t.id,
+                 "--json").json() == p.get(f"/api/tenants/{t.id}/notifications")
     # Without a customer awaiting consent, every item is deterministic (no new link).
     links = p.run("partner_consent_links", "partner", "consent-links", "--partner-tenant-id",
                   partner.id, "--json").json()

@@ -20,7 +20,7 @@ LAYERS = {
     "functions.services": 4,
     "functions.sync": 3,
     "functions.directory": 2, "functions.devices": 2, "functions.partners": 2,
-    "functions.onboarding": 2, "functions.webhooks": 2,
+    "functions.onboarding": 2, "functions.webhooks": 2, "functions.notifications": 2,
     "functions.clients": 1, "functions.storage": 1,
     "functions.core": 0,
 }
