@@ -22,7 +22,9 @@ def test_real_runs_emit_every_event_and_dimension_the_dashboard_queries(
 ) -> None:
     t, ids = seed_example(world)
     failing, _ = seed_example(world)
-    harness.start()
+    # Change notifications on, to an endpoint that never answers Graph's handshake: the
+    # upkeep reports each tenant's notification health (failing) all the same.
+    harness.start(TENANTSYNC_NOTIFICATION_URL="https://127.0.0.1:9")
     harness.onboard(t, secret_expires_on=datetime.now(UTC) + timedelta(days=5))
     harness.onboard(failing)
     assert harness.sim is not None
@@ -41,6 +43,11 @@ def test_real_runs_emit_every_event_and_dimension_the_dashboard_queries(
     poisoned = SyncJob(failing.id, "directory", "timer", queued.run_id)
     indexed_functions()["directory_job_poisoned"].get_user_function()(
         func.QueueMessage(body=poisoned.to_json().encode()))
+    functions = indexed_functions()
+    functions["notification_upkeep"].get_user_function()(None)
+    refused = functions["graph_notifications"].get_user_function()(func.HttpRequest(
+        "POST", "https://app.example/api/notifications/graph", body=b"{not json"))
+    assert refused.status_code == 400
 
     emitted: dict[str, set[str]] = defaultdict(set)
     for record in caplog.records:
