@@ -27,6 +27,8 @@ from functions.core.model import Run, SyncKind, Trigger
 from functions.devices.slice import DeviceSlice
 from functions.devices.staging import CheckpointStore
 from functions.devices.store import InventoryTables
+from functions.directory.delta_state import DeltaStateStore
+from functions.directory.resync import DirectoryReads
 from functions.directory.slice import DirectorySlice
 from functions.directory.store import DirectoryTables
 from functions.onboarding import Onboarding
@@ -255,7 +257,9 @@ class Services:
     @cached_property
     def engine(self) -> SyncEngine:
         slices: dict[str, SyncSlice] = {
-            SyncKind.DIRECTORY: DirectorySlice(self.settings, self.directory),
+            SyncKind.DIRECTORY: DirectorySlice(self.settings, self.directory, DirectoryReads(
+                self.directory, DeltaStateStore(self.tables),
+                self.settings.directory_reconcile_hours)),
             SyncKind.DEVICES: DeviceSlice(self.inventory, CheckpointStore(self.tables),
                                           self.settings),
         }

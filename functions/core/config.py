@@ -103,6 +103,9 @@ class Settings:
     # An unchanged read skips the comparison with the tables only within this many hours
     # of the last full comparison (so storage that lost writes converges).
     full_compare_hours: float = 6.0
+    # Directory syncs read only the changes (delta) between full reads; a full read runs at
+    # least this often as reconciliation (at most a week: delta tokens live 7 days).
+    directory_reconcile_hours: float = 24.0
     # Webhooks: the deliveries' queue, retries (base x 2^attempt seconds), when a failing
     # subscription is disabled, whether private destinations are allowed (the local demo).
     webhook_queue: str = "tenantsync-webhooks"
@@ -202,6 +205,8 @@ class Settings:
             run_lease_seconds=max(1.0, number("TENANTSYNC_RUN_LEASE_SECONDS", 120.0)),
             queued_run_timeout_seconds=number("TENANTSYNC_QUEUED_RUN_TIMEOUT_SECONDS", 900.0),
             full_compare_hours=number("TENANTSYNC_FULL_COMPARE_HOURS", 6.0),
+            directory_reconcile_hours=min(168.0, max(0.0, number(
+                "TENANTSYNC_DIRECTORY_RECONCILE_HOURS", 24.0))),
             webhook_queue=get("TENANTSYNC_WEBHOOK_QUEUE") or "tenantsync-webhooks",
             webhook_allow_private=_flag(get("TENANTSYNC_WEBHOOK_ALLOW_PRIVATE"), False),
             webhook_retry_base_seconds=max(
