@@ -253,6 +253,9 @@ def test_fifty_random_rounds_of_delta_equal_full_syncs_row_for_row(harness: Harn
     full = twin(harness, t)
     sync_both(harness, full, t)
     assert harness.sim is not None
+    # Small pages: groups spread over pages, and every page repeats an object (a replay).
+    harness.sim.state.set_delta_paging({"users_page": 3, "groups_page": 2, "members_page": 4,
+                                        "repeat": True})
     rng = random.Random(20)
     deleted: list[str] = []
     by_delta = 0
