@@ -259,7 +259,7 @@ class Services:
         slices: dict[str, SyncSlice] = {
             SyncKind.DIRECTORY: DirectorySlice(self.settings, self.directory, DirectoryReads(
                 self.directory, DeltaStateStore(self.tables),
-                self.settings.directory_reconcile_hours)),
+                self.settings.directory_reconcile_hours, self.settings.full_compare_hours)),
             SyncKind.DEVICES: DeviceSlice(self.inventory, CheckpointStore(self.tables),
                                           self.settings),
         }

@@ -28,6 +28,7 @@ from functions.directory.delta import (
 from functions.directory.delta_apply import apply_changes
 from functions.directory.delta_state import DeltaState, DeltaStateStore, followable
 from functions.directory.model import DirectoryGroup, GroupTree, StoredDirectory
+from functions.directory.plan import tree_fingerprint
 from functions.directory.reader import GroupTreeReader
 from functions.directory.store import DirectoryTables
 
@@ -46,6 +47,9 @@ class DirectoryReads:
     tables: DirectoryTables
     states: DeltaStateStore
     reconcile_hours: float
+    # The engine compares with every stored entity this often: a delta read then checks the
+    # tables still hold the state's tree (storage that lost writes converges by a full read).
+    full_compare_hours: float = 6.0
     clock: Callable[[], datetime] = utcnow
     # Between a run's read and its write: the state to keep once the tree is written, and
     # the tables as a delta read loaded them (the engine's load takes them, not twice).
@@ -60,7 +64,10 @@ class DirectoryReads:
         why = self._why_full(old, tenant, group_id)
         if why is None and old is not None:
             try:
-                tree = self._delta(graph, tenant_id, old)
+                verified = tenant.state(SyncKind.DIRECTORY).verified_at
+                check = verified is None or (self.clock() - verified
+                                             >= timedelta(hours=self.full_compare_hours))
+                tree = self._delta(graph, tenant_id, old, check=check)
                 log.info("delta re-sync", extra={"tenant_id": tenant_id})
                 return tree
             except DeltaDoubt as exc:
@@ -106,19 +113,29 @@ class DirectoryReads:
         self._pending[tenant_id] = (state, old)
         return _followed(tree, state)
 
-    def _delta(self, graph: GraphClient, tenant_id: str, old: DeltaState) -> FollowedTree:
+    def _delta(self, graph: GraphClient, tenant_id: str, old: DeltaState, *,
+               check: bool) -> FollowedTree:
+        """The tree from the changes since ``old``; ``check``: the tables are compared in
+        full by this run, so first make sure they still hold the state's tree."""
         changes, groups_link, users_link = read_changes(graph, old)
         state = replace(old, groups_link=groups_link, users_link=users_link,
                         tracked={g: dict(o) for g, o in old.tracked.items()})
-        if not changes.groups and not changes.users:
+        unchanged = not changes.groups and not changes.users
+        stored = self.tables.load(tenant_id) if check or not unchanged else None
+        previous = previous_tree(stored, old) if stored is not None else None
+        if previous is not None and tree_fingerprint(previous) != old.fingerprint:
+            raise DeltaDoubt("the tables do not hold the tree the delta state was kept with")
+        if unchanged:
             # Nothing changed: the tables hold the tree (its fingerprint is the state's).
             tree = FollowedTree(root=DirectoryGroup(old.root_id, old.root_name), delta=state,
                                 unchanged=True)
             tree.ignored = ignored_of(old.tracked, old.root_id)
             self._pending[tenant_id] = (state, old)
+            if stored is not None:
+                self._loaded[tenant_id] = stored  # the engine compares with them next
             return tree
-        stored = self.tables.load(tenant_id)
-        previous = previous_tree(stored, old)
+        assert stored is not None
+        assert previous is not None
         rebuilt, tracked = apply_changes(previous, old, changes, stored,
                                          lambda ids: look_up(graph, ids))
         state.tracked, state.root_name = tracked, rebuilt.root.display_name
