@@ -28,6 +28,8 @@ from functions.core.model import Run, SyncKind, Trigger
 from functions.devices.slice import DeviceSlice
 from functions.devices.staging import CheckpointStore
 from functions.devices.store import InventoryTables
+from functions.directory.delta_state import DeltaStateStore
+from functions.directory.resync import DirectoryReads
 from functions.directory.slice import DirectorySlice
 from functions.directory.store import DirectoryTables
 from functions.notifications import NotificationReceiver, Subscriber, SubscriptionTable
@@ -305,7 +307,9 @@ class Services:
     @cached_property
     def slices(self) -> dict[SyncKind, SyncSlice[Any, Any, Any]]:
         slices: dict[SyncKind, SyncSlice[Any, Any, Any]] = {
-            SyncKind.DIRECTORY: DirectorySlice(self.settings, self.directory),
+            SyncKind.DIRECTORY: DirectorySlice(self.settings, self.directory, DirectoryReads(
+                self.directory, DeltaStateStore(self.tables),
+                self.settings.directory_reconcile_hours, self.settings.full_compare_hours)),
             SyncKind.DEVICES: DeviceSlice(self.inventory, CheckpointStore(self.tables),
                                           self.settings),
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .delta_log import PERMANENTLY_DELETED, SOFT_DELETED
 from .export_jobs import parse_export_config
 from .fixture import FixtureError, fail
 from .state import SimState
@@ -60,6 +61,14 @@ def _route(state: SimState, req: Request) -> Response:
         return json_response(200, _OK)
     if parts == ["export_jobs"] and method == "PUT":
         state.exports.configure(parse_export_config(_body(req)))
+        return json_response(200, _OK)
+    if parts == ["delta"] and method == "PUT":
+        state.set_delta_paging(_body(req))
+        return json_response(200, _OK)
+    expiry = len(parts) == 3 and parts[0] == "tenants" and parts[2] in ("delta_expiry",
+                                                                         "delta_resync")
+    if expiry and method == "POST":
+        state.expire_delta_tokens(parts[1], resync=parts[2] == "delta_resync")
         return json_response(200, _OK)
     if len(parts) == 2 and parts[0] == "tenants" and method == "PATCH":
         state.update_tenant(parts[1], _body(req))
@@ -141,7 +150,10 @@ def _tenant_route(state: SimState, req: Request, tenant: str, rest: list[str]) -
         state.upsert_object(tenant, rest[1], _body(req))
         return json_response(200, _OK)
     if len(rest) == 3 and rest[0] == "objects" and method == "DELETE":
-        state.delete_object(tenant, rest[1], rest[2])
+        # ?permanent=true: a hard delete (users/groups delta say `deleted`, not `changed`).
+        permanent = req.query.get("permanent") == "true"
+        state.delete_object(tenant, rest[1], rest[2],
+                            PERMANENTLY_DELETED if permanent else SOFT_DELETED)
         return json_response(200, _OK)
     if len(rest) == 2 and rest[0] == "service_principals" and method in ("PUT", "DELETE"):
         roles = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from . import paging
+from . import delta, paging
 from .fixture import is_guid
 from .model import DirectoryObject, Tenant
 from .state import SimState
@@ -229,6 +229,9 @@ def handle(state: SimState, req: Request) -> Response:
     if isinstance(claims, Response):
         return claims
     object_id = segments[1]
+    if object_id == "delta" and len(segments) == 2:
+        roles = USER_READ if segments[0] == "users" else GROUP_READ
+        return delta.handle(state, req, claims, segments[0], roles, USER_READ)
     if segments[0] == "users":
         if len(segments) > 2:
             return bad_segment(req, segments[2])

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from .collection import Collection
+from .delta_log import DeltaLog
 from .inventory import EMPTY_LINKS, AppLinks
 
 # Kinds of directory objects, as named in the fixture and the control API.
@@ -96,6 +97,7 @@ class Tenant:
     gdap: Gdap | None = None  # delegated admin customers and relationships (partner side)
     partner_center: PartnerCenter | None = None  # Partner Center customers (partner side)
     admin_consent: str = "accept"  # what the tenant's admin answers at /adminconsent
+    delta: DeltaLog = field(default_factory=DeltaLog)  # changes since start: users/groups delta
 
 
 @dataclass(frozen=True)

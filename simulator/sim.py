@@ -78,6 +78,8 @@ def classify(path: str) -> tuple[str, str | None]:
             return partner_kind, None
         if rest == ["groups"]:
             return "graph.groups", None
+        if len(rest) == 2 and rest[1] == "delta":
+            return "graph.delta", None
         if len(rest) == 2 and rest[0] == "groups":
             return "graph.group", None
         if len(rest) >= 3 and rest[0] == "groups" and rest[2] == "members":

@@ -16,6 +16,7 @@ from .credentials import (
     parse_federated_credentials,
     parse_signed_in_admin,
 )
+from .delta_log import SOFT_DELETED, DeltaConfig
 from .export_jobs import ExportStore
 from .faults import Fault, describe, parse_faults
 from .fixture import fail, guid, member_ids, parse_object, parse_roles, parse_secrets
@@ -48,6 +49,7 @@ class SimState:
         self.limiter = Limiter(world.throttling)  # Intune budgets (has its own lock)
         self.exports = ExportStore(world.export_jobs, self.signing_key)  # has its own lock
         self.subscriptions = Subscriptions()  # change notifications (has its own lock)
+        self.delta = DeltaConfig()  # how users/groups delta rounds are paged
         self._requests: Counter[str] = Counter()
         self._statuses: Counter[str] = Counter()
         self._batched: Counter[str] = Counter()  # $batch requests by "METHOD kind"
@@ -99,6 +101,7 @@ class SimState:
             before = list(current)
             current[:] = [member for member in current if member not in to_remove]
             current.extend(member for member in to_add if member not in current)
+            self._log_members(tenant, group, before, current)
             if current != before:
                 self.subscriptions.changed(tenant.id, "groups", group, "updated",
                                            membership=True)
@@ -123,17 +126,21 @@ class SimState:
                 fail(f"{kind}.id", f"'{obj.id}' is already a {existing.kind[:-1]}")
             members = raw.get("members") if isinstance(raw, dict) else None
             tenant.objects[obj.id] = obj
+            tenant.delta.touched(obj.id)
             if kind == "groups":
-                tenant.members.setdefault(obj.id, [])
+                before = list(tenant.members.setdefault(obj.id, []))
                 if members is not None:
                     tenant.members[obj.id] = member_ids(tenant, obj.id, members, f"{kind}.members")
+                    self._log_members(tenant, obj.id, before, tenant.members[obj.id])
             if kind in ("users", "groups"):
                 # Creation arrives as `updated` too (subscription resource, changeType).
                 self.subscriptions.changed(tenant.id, kind, obj.id, "updated",
                                            membership=members is not None)
 
-    def delete_object(self, tenant_id: str, kind: str, object_id: str) -> None:
-        """Remove an object, and its memberships, from a tenant (or an Intune item)."""
+    def delete_object(self, tenant_id: str, kind: str, object_id: str,
+                      reason: str = SOFT_DELETED) -> None:
+        """Remove an object, and its memberships, from a tenant (or an Intune item);
+        ``reason`` is what users/groups delta says of it (``changed``: soft-deleted)."""
         with self.lock:
             tenant = self._tenant_or_fail(tenant_id)
             if kind in INTUNE_KINDS:
@@ -145,11 +152,46 @@ class SimState:
                 fail("id", f"no {kind} object '{object_id}' in tenant '{tenant.id}'")
             del tenant.objects[key]
             tenant.members.pop(key, None)
+            # Its memberships go silently: group delta is reported not to emit a member
+            # `@removed` for a deleted user (reference: GDC issues #2829, #5855).
+            tenant.delta.removed(key, kind, reason)
             for members in tenant.members.values():
                 if key in members:
                     members.remove(key)
             if kind in ("users", "groups"):
                 self.subscriptions.changed(tenant.id, kind, key, "deleted")
+
+    @staticmethod
+    def _log_members(tenant: Tenant, group: str, before: list[str], after: list[str]) -> None:
+        kinds = {m: tenant.objects[m].kind for m in (*before, *after) if m in tenant.objects}
+        tenant.delta.members_replaced(group, before, after, kinds)
+
+    def expire_delta_tokens(self, tenant_id: str, *, resync: bool = False) -> None:
+        """Every delta token issued so far answers 400 syncStateNotFound from now on (or,
+        with ``resync``, 410 Gone: a resync after tenant maintenance)."""
+        with self.lock:
+            tenant = self._tenant_or_fail(tenant_id)
+            # Issue times are wall-clock seconds: a token of this very instant is stale too.
+            cutoff = time.time() + 1e-6
+            if resync:
+                tenant.delta.reset_before = cutoff
+            else:
+                tenant.delta.expired_before = cutoff
+
+    def set_delta_paging(self, raw: object) -> None:
+        """How delta rounds are paged: users_page, groups_page, members_page (1-10000),
+        repeat (bool), token_lifetime (seconds)."""
+        body = mapping(raw, "body", ("users_page", "groups_page", "members_page", "repeat",
+                                     "token_lifetime"))
+        for name, value in body.items():
+            if name == "repeat":
+                if not isinstance(value, bool):
+                    fail(name, "must be true or false")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    1 <= value <= (1e9 if name == "token_lifetime" else 10000)):
+                fail(name, "must be a positive number")
+        with self.lock:
+            self.delta.update(body)
 
     def set_roles(self, tenant_id: str, client_id: str, roles: list[str] | None) -> None:
         """Grant `roles` to an application's service principal; None removes the principal."""

@@ -103,6 +103,9 @@ class Settings:
     # An unchanged read skips the comparison with the tables only within this many hours
     # of the last full comparison (so storage that lost writes converges).
     full_compare_hours: float = 6.0
+    # Directory syncs read only the changes (delta) between full reads; a full read runs at
+    # least this often as reconciliation (at most a week: delta tokens live 7 days).
+    directory_reconcile_hours: float = 24.0
     # Webhooks: the deliveries' queue, retries (base x 2^attempt seconds), when a failing
     # subscription is disabled, whether private destinations are allowed (the local demo).
     webhook_queue: str = "tenantsync-webhooks"
@@ -214,6 +217,8 @@ class Settings:
             webhook_queue=get("TENANTSYNC_WEBHOOK_QUEUE") or d.webhook_queue,
             webhook_allow_private=_flag(get("TENANTSYNC_WEBHOOK_ALLOW_PRIVATE"),
                                         d.webhook_allow_private),
+            directory_reconcile_hours=min(168.0, max(0.0, number(
+                "TENANTSYNC_DIRECTORY_RECONCILE_HOURS", d.directory_reconcile_hours))),
             webhook_retry_base_seconds=max(
                 0.0, number("TENANTSYNC_WEBHOOK_RETRY_BASE_SECONDS", d.webhook_retry_base_seconds)),
             webhook_max_attempts=max(1, int(number("TENANTSYNC_WEBHOOK_MAX_ATTEMPTS",

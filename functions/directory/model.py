@@ -35,6 +35,9 @@ class GroupTree:
     groups: dict[str, DirectoryGroup] = field(default_factory=dict)
     memberships: set[tuple[str, str]] = field(default_factory=set)  # (group id, user id)
     ignored: Counter[str] = field(default_factory=Counter)
+    # Per group read (level 0 and 1): its direct members that are not users, id -> why they
+    # are ignored (the tables do not keep them; a delta re-sync follows them).
+    others: dict[str, dict[str, str]] = field(default_factory=dict)
     complete: bool = True
     error_code: str = ""
     error: str = ""

@@ -149,6 +149,7 @@ class GroupTreeReader:
                     else:
                         reason = _IGNORED_TYPES.get(str(kind), "other")
                         ignored.setdefault(reason, set()).add(str(item.get("id")))
+                        tree.others.setdefault(group_id, {})[str(item.get("id"))] = reason
         except GraphError as exc:
             self._fail(tree, _group_error(exc, self._tenant_id, group_id, level))
         return groups
@@ -174,4 +175,5 @@ class GroupTreeReader:
         # Runs in a worker thread: the shared sets are updated after the listing, in one go.
         for reason, object_id in found_ignored:
             ignored.setdefault(reason, set()).add(object_id)
+        tree.others[group_id] = {object_id: reason for reason, object_id in found_ignored}
         return users

@@ -12,6 +12,7 @@ from functions.core.changes import Change, written_as_planned
 from functions.core.config import Settings
 from functions.core.errors import ErrorCode, TenantSyncError
 from functions.core.model import AppConnection, Run, SyncKind, TenantRecord
+from functions.directory.delta import FollowedTree
 from functions.directory.model import GroupTree, StoredDirectory
 from functions.directory.plan import (
     DirectoryChanges,
@@ -20,6 +21,7 @@ from functions.directory.plan import (
     tree_fingerprint,
 )
 from functions.directory.reader import GroupTreeReader
+from functions.directory.resync import DirectoryReads
 from functions.directory.store import DirectoryTables
 from functions.storage.tables import WriteStats
 
@@ -28,6 +30,8 @@ from functions.storage.tables import WriteStats
 class DirectorySlice:
     settings: Settings
     tables: DirectoryTables
+    # Delta re-syncs (None: every sync reads in full). See ``resync``.
+    reads: DirectoryReads | None = None
 
     kind = SyncKind.DIRECTORY
     incomplete_note = "Nobody was marked deleted by this run."
@@ -48,6 +52,8 @@ class DirectorySlice:
 
     def read(self, graph: GraphClient, tenant: TenantRecord) -> GroupTree:
         assert tenant.directory is not None
+        if self.reads is not None:
+            return self.reads.read(graph, tenant, tenant.directory.group_id)
         return GroupTreeReader(graph, tenant.tenant_id).read(tenant.directory.group_id)
 
     def observe(self, tenant: TenantRecord, read: GroupTree, run: Run) -> bool:
@@ -55,16 +61,29 @@ class DirectorySlice:
         return False
 
     def digest(self, read: GroupTree) -> str:
-        return tree_fingerprint(read)
+        if isinstance(read, FollowedTree) and read.unchanged and read.delta is not None:
+            return read.delta.fingerprint  # no change since the tree the tables hold
+        digest = tree_fingerprint(read)
+        if self.reads is not None:
+            self.reads.digested(read, digest)
+        return digest
 
     def count_unchanged(self, read: GroupTree, run: Run) -> None:
-        run.users.unchanged, run.groups.unchanged = len(read.users), len(read.groups)
+        if isinstance(read, FollowedTree) and read.unchanged and read.delta is not None:
+            run.users.unchanged = read.delta.user_count
+            run.groups.unchanged = read.delta.group_count
+        else:
+            run.users.unchanged, run.groups.unchanged = len(read.users), len(read.groups)
+        if self.reads is not None:
+            # The tables hold exactly this read: its delta state (new links) may be kept.
+            self.reads.written(run.tenant_id)
 
     def load(self, tenant_id: str) -> StoredDirectory:
-        return self.tables.load(tenant_id)
+        return self.reads.stored(tenant_id) if self.reads else self.tables.load(tenant_id)
 
     def plan(self, read: GroupTree, stored: StoredDirectory, now: datetime) -> DirectoryChanges:
-        return plan_directory_changes(read, stored, now)
+        tree = self.reads.tree_for(read, stored) if self.reads else read
+        return plan_directory_changes(tree, stored, now)
 
     def count(self, changes: DirectoryChanges, run: Run) -> None:
         run.users, run.groups = changes.user_counts, changes.group_counts
@@ -77,7 +96,10 @@ class DirectorySlice:
 
     def write(self, tenant_id: str, stored: StoredDirectory,
               changes: DirectoryChanges) -> WriteStats:
-        return self.tables.write(tenant_id, stored, changes)
+        written = self.tables.write(tenant_id, stored, changes)
+        if self.reads is not None:
+            self.reads.written(tenant_id)  # only once the tree is written whole
+        return written
 
     def feed(self, changes: DirectoryChanges) -> list[Change]:
         return changes.entries

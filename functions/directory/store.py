@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from functions.directory import entities as dent
+from functions.directory.delta_state import DeltaStateStore
 from functions.directory.model import GroupRecord, MembershipRecord, StoredDirectory, UserRecord
 from functions.directory.plan import DirectoryChanges
 from functions.storage.tables import TableFilter, TableStore, WriteStats
@@ -152,8 +153,9 @@ class DirectoryTables:
         return [dent.group_record(e) for e in rows], token
 
     def purge(self, tenant_id: str) -> int:
-        """Hard-delete a tenant's users, groups and memberships; returns how many rows."""
-        return sum(
+        """Hard-delete a tenant's users, groups and memberships (and its delta state);
+        returns how many rows."""
+        return DeltaStateStore(self._store).purge(tenant_id) + sum(
             self._store.delete_partition(table, tenant_id)
             for table in ("users", "memberships", "groups")
         )
