@@ -5,7 +5,9 @@ Functions host's Python worker does once, and drains the job queues as the host'
 listener does: up to ``batch`` messages at a time per queue, a new batch once no more than
 ``threshold`` are in flight, each message run on a pool of ``threads`` (the Python worker's
 thread pool for sync functions) by the queue function's code (``JobRunner.handle``, the body
-of ``run_queued_job``), deleted once its run is recorded.
+of ``run_queued_job``), deleted once its run is recorded. Like the host, it takes a batch in
+one request (``JobQueue.receive`` asks for one message a request: azure-storage-queue's
+page size is 1 unless ``messages_per_page`` is given).
 
 It answers the controller on stdin: ``status`` prints how much is in flight and done;
 ``report`` prints, as one JSON line, its counters since it started; ``stop`` ends it.
@@ -38,6 +40,10 @@ class Instance:
         self.services = get_services()
         self.services.tables  # noqa: B018 - the host builds its clients before the first message
         self.queues = self.services.queues
+        settings = self.services.settings
+        names = {"directory": settings.directory_queue, "devices": settings.devices_queue}
+        self.listeners = {kind: _host_listener(settings.storage_connection or "", names[kind])
+                          for kind in self.queues}
         self.visibility = self.services.worker.visibility_seconds
         self.batch, self.threshold = batch, threshold
         self.pool = ThreadPoolExecutor(threads)
@@ -49,13 +55,14 @@ class Instance:
 
     def listen(self, kind: str) -> None:
         """The host's listener for one queue: poll, back off while it is empty."""
-        queue, idle = self.queues[kind], 0.05
+        queue, idle = self.listeners[kind], 0.05
         while not self.stop.is_set():
             with self.lock:
                 took = 0
                 if self.in_flight[kind] <= self.threshold:
-                    deliveries = queue.receive(visibility_seconds=self.visibility,
-                                               max_messages=self.batch)
+                    deliveries = list(queue.receive_messages(
+                        max_messages=self.batch, messages_per_page=self.batch,
+                        visibility_timeout=self.visibility))
                     took = len(deliveries)
                     self.in_flight[kind] += took
                     for delivery in deliveries:
@@ -68,11 +75,10 @@ class Instance:
             idle = min(1.0, idle * 2)
 
     def run(self, kind: str, delivery: Any) -> None:
-        queue = self.queues[kind]
         record: list[str] = []
         try:
-            run = self.services.jobs.handle(delivery.text, kind)
-            queue.delete(delivery)
+            run = self.services.jobs.handle(delivery.content, kind)
+            self.listeners[kind].delete_message(delivery)
             if run is not None:
                 record = [run.tenant_id, kind, run.run_id, run.status.value, run.error_code]
         except Exception:  # as the host does: the message stays, delivered again later
@@ -98,6 +104,17 @@ class Instance:
                     "storage_ops": storage_operations(),
                     "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
                     "peak_mb": high_water_mb()}
+
+
+def _host_listener(connection: str, name: str) -> Any:
+    """The host's own client for a queue (base64 messages, counted by the storage meter)."""
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+    from functions.storage.meter import METERED
+
+    return QueueClient.from_connection_string(
+        connection, name, message_encode_policy=TextBase64EncodePolicy(),
+        message_decode_policy=TextBase64DecodePolicy(), **METERED)
 
 
 def main() -> int:
