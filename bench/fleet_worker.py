@@ -6,12 +6,13 @@ listener does: up to ``batch`` messages at a time per queue, a new batch once no
 ``threshold`` are in flight, each message run on a pool of ``threads`` (the Python worker's
 thread pool for sync functions) by the queue function's code (``JobRunner.handle``, the body
 of ``run_queued_job``), deleted once its run is recorded. Like the host, it takes a batch in
-one request (``JobQueue.receive`` asks for one message a request: azure-storage-queue's
-page size is 1 unless ``messages_per_page`` is given).
+one request (``JobQueue.receive`` asks for one message a request: azure-storage-queue's page
+size is 1 unless ``messages_per_page`` is given).
 
-It answers the controller on stdin: ``status`` prints how much is in flight and done;
-``report`` prints, as one JSON line, its counters since it started; ``stop`` ends it.
-"""
+It answers the controller on stdin: ``hold`` stops taking messages (while the timer fans
+out, so that the drain is timed on its own) and ``go`` starts again; ``status`` prints how
+much is in flight and done; ``report`` prints, as one JSON line, its counters since it
+started; ``stop`` ends it."""
 
 from __future__ import annotations
 
@@ -52,11 +53,16 @@ class Instance:
         self.runs: list[list[str]] = []  # [tenant, kind, run id, status, error code]
         self.failures = 0
         self.stop = threading.Event()
+        self.go = threading.Event()
+        self.go.set()
 
     def listen(self, kind: str) -> None:
         """The host's listener for one queue: poll, back off while it is empty."""
         queue, idle = self.listeners[kind], 0.05
         while not self.stop.is_set():
+            if not self.go.is_set():
+                self.go.wait(0.05)
+                continue
             with self.lock:
                 took = 0
                 if self.in_flight[kind] <= self.threshold:
@@ -127,7 +133,10 @@ def main() -> int:
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         command = line.strip()
-        if command == "status":
+        if command in ("hold", "go"):
+            (instance.go.clear if command == "hold" else instance.go.set)()
+            print(json.dumps(instance.status()), flush=True)
+        elif command == "status":
             print(json.dumps(instance.status()), flush=True)
         elif command == "report":
             print(json.dumps(instance.report()), flush=True)
