@@ -139,7 +139,8 @@ def print_cycles(cycles: list[Cycle], fleet: Fleet, shape: InstanceShape, cores:
               f"{c.sim['batch']['subrequests']}), 429s {c.sim['throttled']}, token "
               f"{c.requests('token')} (at most {tokens}), discovery {c.requests('discovery')}, "
               f"identity {c.requests('identity')}, Key Vault GET {c.requests('keyvault', 'GET')}"
-              f" (at most {reads}); CPU s: workers {c.delta('cpu_s'):.1f}, timer "
+              f" (at most {reads}); storage operations: timer {c.timer['ops']:.0f}, workers "
+              f"{c.delta('storage_ops'):.0f}; CPU s: workers {c.delta('cpu_s'):.1f}, timer "
               f"{c.timer['cpu_s']:.1f}, simulator {c.peers['simulator']:.1f}, Azurite "
               f"{c.peers['azurite']:.1f}; runs {dict(c.statuses)}, synced once "
               f"{c.synced_once}, duplicates {c.duplicates}, missed {c.missed}, left queued or "
@@ -147,6 +148,21 @@ def print_cycles(cycles: list[Cycle], fleet: Fleet, shape: InstanceShape, cores:
               f"message failures {c.delta('failures'):.0f}, drained {c.drained}")
         for i, runs in enumerate(c.worker_runs()):
             print(f"    instance {i}: {len(runs)} runs, peak {c.after[i]['peak_mb']} MB")
+        print("    longest runs: " + ", ".join(
+            f"{kind} of {_size(fleet, tenant, kind)} {float(took):.1f} s"
+            for tenant, kind, *_, took in longest(c, 3)))
+
+
+def longest(cycle: Cycle, count: int) -> list[list[str]]:
+    """The cycle's longest runs: one of them bounds its drain from below, whatever K."""
+    runs = [r for worker in cycle.worker_runs() for r in worker if r[0]]
+    return sorted(runs, key=lambda r: -float(r[-1]))[:count]
+
+
+def _size(fleet: Fleet, tenant: str, kind: str) -> str:
+    if kind == "devices":
+        return f"{fleet.devices.get(tenant, 0):,} devices"
+    return f"{fleet.directory.get(tenant, ('', '', '', 0))[3]:,} users"
 
 
 def print_fanout(fanout: dict[str, Any]) -> None:

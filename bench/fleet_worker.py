@@ -50,7 +50,7 @@ class Instance:
         self.pool = ThreadPoolExecutor(threads)
         self.lock = threading.Lock()  # in flight and runs change under it, atomically with receives
         self.in_flight = dict.fromkeys(self.queues, 0)
-        self.runs: list[list[str]] = []  # [tenant, kind, run id, status, error code]
+        self.runs: list[list[str]] = []  # [tenant, kind, run id, status, error code, seconds]
         self.failures = 0
         self.stop = threading.Event()
         self.go = threading.Event()
@@ -86,9 +86,11 @@ class Instance:
             run = self.services.jobs.handle(delivery.content, kind)
             self.listeners[kind].delete_message(delivery)
             if run is not None:
-                record = [run.tenant_id, kind, run.run_id, run.status.value, run.error_code]
+                took = (run.ended_at - run.started_at).total_seconds() if run.ended_at else 0.0
+                record = [run.tenant_id, kind, run.run_id, run.status.value, run.error_code,
+                          f"{took:.2f}"]
         except Exception:  # as the host does: the message stays, delivered again later
-            record = ["", kind, "", "exception", ""]
+            record = ["", kind, "", "exception", "", "0"]
             with self.lock:
                 self.failures += 1
         finally:
