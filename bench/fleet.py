@@ -164,21 +164,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--directory-tenants", type=int, default=200)
     parser.add_argument("--device-tenants", type=int, default=20)
-    parser.add_argument("--k", default="1,2", help="instance counts, comma-separated")
+    parser.add_argument("--k", default="1,2",
+                        help="instance counts, comma-separated (empty: the fan-out alone)")
     parser.add_argument("--latency", type=float, default=0.03)
     parser.add_argument("--fanout-tenants", type=int, default=2000,
                         help="tenant rows for the separate fan-out measurement (0: none)")
     parser.add_argument("--seed", type=int, default=21)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    ks = [int(k) for k in args.k.split(",")]
+    ks = [int(k) for k in args.k.split(",") if k]  # --k "": the fan-out measurement alone
     shape = instance_shape()
     print(f"building {args.directory_tenants} directory tenants and {args.device_tenants} "
           "device tenants ...", flush=True)
     fleet = build(args.directory_tenants, args.device_tenants, args.seed)
     cycles = [c for k in ks for c in run_k(fleet, k, args, shape)]
     fanout = measure_fanout(args.fanout_tenants) if args.fanout_tenants else None
-    print_cycles(cycles, fleet, shape, os.cpu_count() or 1)
+    if cycles:
+        print_cycles(cycles, fleet, shape, os.cpu_count() or 1)
     if fanout:
         print_fanout(fanout)
     return print_checks(check_floors(cycles, fleet, shape, fanout))

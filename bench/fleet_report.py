@@ -196,10 +196,11 @@ def check_floors(cycles: list[Cycle], fleet: Fleet, shape: InstanceShape,
         checks.append((f"K={c.k} cycle {c.number}: Key Vault reads <= 1 per secret per instance "
                        f"({c.requests('keyvault', 'GET')} <= {reads})",
                        c.requests("keyvault", "GET") <= reads))
-    peak = max(a["peak_mb"] for c in cycles for a in c.after)
-    checks.append((f"peak memory an instance + {LARGEST_TENANT_MB} MB for the largest tenant "
-                   f"<= {shape.memory_mb} MB ({peak:.0f} + {LARGEST_TENANT_MB})",
-                   peak + LARGEST_TENANT_MB <= shape.memory_mb))
+    if cycles:
+        peak = max(a["peak_mb"] for c in cycles for a in c.after)
+        checks.append((f"peak memory an instance + {LARGEST_TENANT_MB} MB for the largest "
+                       f"tenant <= {shape.memory_mb} MB ({peak:.0f} + {LARGEST_TENANT_MB})",
+                       peak + LARGEST_TENANT_MB <= shape.memory_mb))
     if fanout:
         projected = fanout["seconds"] * FANOUT_FLOOR_TENANTS / fanout["tenants"]
         checks.append((f"timer fan-out of {FANOUT_FLOOR_TENANTS:,} due tenants <= "
