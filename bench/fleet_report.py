@@ -82,7 +82,8 @@ class Cycle:
                     continue
                 tenants.add((tenant, i))
                 if kind == "devices":
-                    secrets.add(("inventory app", i))
+                    if tenant in fleet.secret_devices:
+                        secrets.add(("inventory app", i))
                 elif fleet.directory.get(tenant, ("", "", "", 0))[1]:
                     secrets.add((tenant, i))
         return tenants, secrets

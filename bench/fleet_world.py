@@ -1,5 +1,6 @@
-"""The fleet benchmark's world: many directory tenants and one partner's device tenants of
-sizes drawn from a fixed seed, and how they are onboarded on a local stack."""
+"""The fleet benchmark's world: many directory tenants and two partners' device tenants of
+sizes drawn from a fixed seed, and how they are onboarded on a local stack. Half of each
+sign in with a client secret, half federated through the function app's managed identity."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 DIRECTORY_ROLES = ["GroupMember.Read.All", "User.Read.All"]
+PARTNER_ROLES = ["DelegatedAdminRelationship.Read.All"]
 DEPLOYMENT_DIRECTORY_ROLES = [*DIRECTORY_ROLES, "Organization.Read.All"]
 INVENTORY_ROLES = ["Organization.Read.All", "DeviceManagementManagedDevices.Read.All",
                    "DeviceManagementApps.Read.All"]
@@ -27,7 +29,9 @@ class Fleet:
     # tenant -> (app, secret or "" for federated, level-0 group, users)
     directory: dict[str, tuple[str, str, str, int]] = field(default_factory=dict)
     devices: dict[str, int] = field(default_factory=dict)  # tenant -> managed devices
-    partner: dict[str, str] = field(default_factory=dict)
+    # Each partner: tenant, app, inventory_app, and salt ("" for a federated one).
+    partners: list[dict[str, str]] = field(default_factory=list)
+    secret_devices: set[str] = field(default_factory=set)  # device tenants read with a secret
 
 
 def directory_size(rng: random.Random, n: int) -> int:
@@ -91,7 +95,13 @@ def build(directory_tenants: int, device_tenants: int, seed: int = 21) -> Fleet:
         fixture["tenants"][tenant] = data
         fleet.directory[tenant] = (app, secret, level0, users)
     if device_tenants:
-        _device_tenants(fleet, new, rng, device_tenants, salt, secret_app)
+        secret_partner = _secret_partner(fleet, new, salt, secret_app)
+        federated_partner = _federated_partner(fleet, new, home, federated)
+        for t in range(device_tenants):
+            partner = secret_partner if t % 2 == 0 else federated_partner
+            tenant = _device_tenant(fleet, new, rng, t, partner)
+            if partner is secret_partner:
+                fleet.secret_devices.add(tenant)
     return fleet
 
 
@@ -113,43 +123,69 @@ def _directory_tenant(new: Any, n: int, users: int) -> tuple[str, dict[str, Any]
                     "devices": {}, "contacts": {}}
 
 
-def _device_tenants(fleet: Fleet, new: Any, rng: random.Random, count: int, salt: str,
-                    secret_app: Any) -> None:
-    fx = fleet.fixture
-    partner, partner_app, inventory_app = new(), new(), new()
-    fx["applications"][partner_app] = secret_app("partner app", partner, f"p-{salt}")
-    fx["applications"][inventory_app] = secret_app("inventory app", partner, f"i-{salt}",
-                                                   multitenant=True)
-    gdap: dict[str, list[Any]] = {"customers": [], "relationships": []}
-    fx["tenants"][partner] = {
+def _partner(fleet: Fleet, partner: str, apps: tuple[str, str], salt: str) -> dict[str, str]:
+    """A partner tenant's GDAP section and its two apps' service principals."""
+    partner_app, inventory_app = apps
+    tenant = fleet.fixture["tenants"].setdefault(partner, {
         "display_name": "MSP", "users": {}, "groups": {}, "devices": {}, "contacts": {},
-        "service_principals": {partner_app: {"roles": ["DelegatedAdminRelationship.Read.All"]},
-                               inventory_app: {"roles": INVENTORY_ROLES}},
-        "gdap": gdap}
-    fleet.partner = {"tenant": partner, "app": partner_app, "inventory_app": inventory_app,
-                     "salt": salt}
-    for t in range(count):
-        tid, devices = new(), device_size(rng, t)
-        apps = [uuid.UUID(int=rng.getrandbits(128)).hex for _ in range(DETECTED_APPS)]
-        managed = {new(): _device(t, d, rng.sample(apps, APPS_A_DEVICE), new)
-                   for d in range(devices)}
-        fx["tenants"][tid] = {
-            "display_name": f"Customer {t:03d}", "users": {}, "groups": {}, "devices": {},
-            "contacts": {}, "service_principals": {inventory_app: {"roles": INVENTORY_ROLES}},
-            "intune": {"licensed": True, "managed_devices": managed,
-                       "detected_apps": {a: {"displayName": f"App {i}", "version": "1.0",
-                                             "publisher": "Fabrikam", "platform": "windows",
-                                             "sizeInByte": 1000} for i, a in enumerate(apps)},
-                       "mobile_apps": {new(): {"@odata.type": "#microsoft.graph.win32LobApp",
-                                               "displayName": f"Mobile {m}",
-                                               "publisher": "Fabrikam"}
-                                       for m in range(MOBILE_APPS)}}}
-        gdap["relationships"].append({
-            "id": f"{new()}-{new()}", "displayName": f"GDAP {t}", "status": "active",
-            "customer": {"tenantId": tid, "displayName": f"Customer {t:03d}"},
-            "endDateTime": "2030-06-01T00:00:00Z"})
-        gdap["customers"].append({"id": tid, "tenantId": tid, "displayName": f"Customer {t:03d}"})
-        fleet.devices[tid] = devices
+        "service_principals": {}})
+    tenant["gdap"] = {"customers": [], "relationships": []}
+    tenant["service_principals"].update({partner_app: {"roles": PARTNER_ROLES},
+                                         inventory_app: {"roles": INVENTORY_ROLES}})
+    entry = {"tenant": partner, "app": partner_app, "inventory_app": inventory_app,
+             "salt": salt}
+    fleet.partners.append(entry)
+    return entry
+
+
+def _secret_partner(fleet: Fleet, new: Any, salt: str, secret_app: Any) -> dict[str, str]:
+    partner, partner_app, inventory_app = new(), new(), new()
+    apps = fleet.fixture["applications"]
+    apps[partner_app] = secret_app("partner app", partner, f"p-{salt}")
+    apps[inventory_app] = secret_app("inventory app", partner, f"i-{salt}", multitenant=True)
+    return _partner(fleet, partner, (partner_app, inventory_app), salt)
+
+
+def _federated_partner(fleet: Fleet, new: Any, home: str, federated: dict[str, Any]
+                       ) -> dict[str, str]:
+    """The deployment's own partner and inventory apps, in the identity's home tenant,
+    trusting the managed identity (as infra/app-registrations.bicep sets them up)."""
+    partner_app, inventory_app = new(), new()
+    for app, name, roles, multitenant in (
+            (partner_app, "tenantsync partner", PARTNER_ROLES, False),
+            (inventory_app, "tenantsync inventory", INVENTORY_ROLES, True)):
+        fleet.fixture["applications"][app] = {
+            "home_tenant": home, "display_name": name, "multitenant": multitenant,
+            "federated_credentials": [dict(federated)], "required_roles": roles,
+            "certificates": []}
+    return _partner(fleet, home, (partner_app, inventory_app), "")
+
+
+def _device_tenant(fleet: Fleet, new: Any, rng: random.Random, t: int,
+                   partner: dict[str, str]) -> str:
+    tid, devices = new(), device_size(rng, t)
+    apps = [uuid.UUID(int=rng.getrandbits(128)).hex for _ in range(DETECTED_APPS)]
+    managed = {new(): _device(t, d, rng.sample(apps, APPS_A_DEVICE), new)
+               for d in range(devices)}
+    fleet.fixture["tenants"][tid] = {
+        "display_name": f"Customer {t:03d}", "users": {}, "groups": {}, "devices": {},
+        "contacts": {},
+        "service_principals": {partner["inventory_app"]: {"roles": INVENTORY_ROLES}},
+        "intune": {"licensed": True, "managed_devices": managed,
+                   "detected_apps": {a: {"displayName": f"App {i}", "version": "1.0",
+                                         "publisher": "Fabrikam", "platform": "windows",
+                                         "sizeInByte": 1000} for i, a in enumerate(apps)},
+                   "mobile_apps": {new(): {"@odata.type": "#microsoft.graph.win32LobApp",
+                                           "displayName": f"Mobile {m}", "publisher": "Fabrikam"}
+                                   for m in range(MOBILE_APPS)}}}
+    gdap = fleet.fixture["tenants"][partner["tenant"]]["gdap"]
+    gdap["relationships"].append({
+        "id": f"{new()}-{new()}", "displayName": f"GDAP {t}", "status": "active",
+        "customer": {"tenantId": tid, "displayName": f"Customer {t:03d}"},
+        "endDateTime": "2030-06-01T00:00:00Z"})
+    gdap["customers"].append({"id": tid, "tenantId": tid, "displayName": f"Customer {t:03d}"})
+    fleet.devices[tid] = devices
+    return tid
 
 
 def _device(t: int, d: int, apps: list[str], new: Any) -> dict[str, Any]:
@@ -173,7 +209,7 @@ def write_fixture(fleet: Fleet, directory: Path) -> Path:
 
 def onboard(services: Any, fleet: Fleet, threads: int = 8) -> list[str]:
     """Onboard every directory tenant (connection test, credential to Key Vault, tenant row)
-    and the partner, then discover its customers; returns the errors met."""
+    and the partners, then discover their customers; returns the errors met."""
     from functions.clients.credentials import CredentialInput
     from functions.core.sensitive import SecretValue
 
@@ -188,9 +224,12 @@ def onboard(services: Any, fleet: Fleet, threads: int = 8) -> list[str]:
 
     with ThreadPoolExecutor(threads) as pool:
         errors = [e for e in pool.map(add, fleet.directory.items()) if e]
-    if fleet.partner:
-        p = fleet.partner
-        services.partners.add(p["tenant"], p["app"], SecretValue("p-" + p["salt"]),
-                              p["inventory_app"], SecretValue("i-" + p["salt"]), source="gdap")
+    for p in fleet.partners:
+        partner: SecretValue | CredentialInput = (
+            SecretValue("p-" + p["salt"]) if p["salt"] else CredentialInput.of("federated"))
+        inventory: SecretValue | CredentialInput = (
+            SecretValue("i-" + p["salt"]) if p["salt"] else CredentialInput.of("federated"))
+        services.partners.add(p["tenant"], p["app"], partner, p["inventory_app"], inventory,
+                              source="gdap")
         services.partners.discover(p["tenant"])
     return errors
