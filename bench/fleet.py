@@ -5,19 +5,19 @@
     full size: --directory-tenants 2000 --device-tenants 200 --k 1,2,4,8 --fanout-tenants 10000
 
 For each K, on a fresh Azurite and simulator: onboards every tenant (directory tenants of
-20-2,000 users, half with a client secret, half federated through the managed identity; one
-partner's device tenants of 50-1,000 devices), sets 30 ms of latency on every simulated
-request, starts K worker processes (``bench.fleet_worker``: each its own services and
-caches, draining the queues as the Functions host does, at the concurrency host.json and
-infra/ set), then runs two cycles: the timers' fan-out (``Scheduler.schedule``, the code the
-timer functions call) for directory and devices while the workers hold, then the workers
-drain every queued job; the second cycle with nothing changed. Prints per K and cycle: fan-out
-and drain time, tenants a second while draining, scaling against K = 1, Graph / token /
-Key Vault requests a tenant (the simulator's counters), storage operations a tenant
-(tenantsync's own meter), CPU seconds a tenant (workers, simulator and Azurite apart), CPU
-use, peak memory an instance, and the exactly-once accounting from the runs table.
-Separately, the timer's fan-out over ``--fanout-tenants`` tenant rows. Then the floors, FAIL
-where one is missed.
+20-2,000 users and device tenants of 50-1,000 devices under two partners; half of each with
+a client secret, half federated through the managed identity), sets 30 ms of latency on
+every simulated request, starts K worker processes (``bench.fleet_worker``: each its own
+services and caches, draining the queues as the Functions host does, at the concurrency
+host.json and infra/ set), then runs two cycles: the timers' fan-out
+(``Scheduler.schedule``, the code the timer functions call) for directory and devices while
+the workers hold, then the workers drain every queued job; the second cycle with nothing
+changed. Prints per K and cycle: fan-out and drain time, tenants a second while draining,
+scaling against K = 1, Graph / token / Key Vault requests a tenant (the simulator's
+counters), storage operations a tenant (tenantsync's own meter), CPU seconds a tenant
+(workers, simulator and Azurite apart), CPU use, peak memory an instance, and the
+exactly-once accounting from the runs table. Separately, the timer's fan-out over
+``--fanout-tenants`` tenant rows. Then the floors, FAIL where one is missed.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ meter it reads. (The benchmark's figures come from `python -m bench.fleet`, not 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -23,17 +24,19 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_the_smallest_fleet_syncs_every_tenant_exactly_once_on_one_and_two_instances() -> None:
     bench = subprocess.run(
         [sys.executable, "-m", "bench.fleet", "--directory-tenants", "4", "--device-tenants",
-         "1", "--k", "1,2", "--fanout-tenants", "20"],
+         "2", "--k", "1,2", "--fanout-tenants", "20"],
         cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
     out = bench.stdout
     assert "every tenant synced exactly once" in out, bench.stderr[-2000:]
     for k in (1, 2):
         for cycle in (1, 2):
-            assert (f"PASS  K={k} cycle {cycle}: every tenant synced exactly once (5/5; "
+            assert (f"PASS  K={k} cycle {cycle}: every tenant synced exactly once (6/6; "
                     in out), out
-            # The runs table, the workers and the simulator agree: 5 runs, all succeeded.
-            assert f"K={k} cycle {cycle}: " in out
-    assert out.count("runs {'succeeded': 5}, synced once 5, duplicates 0, missed 0, "
+        # The federated half signed in through the managed identity's endpoint.
+        assert re.search(rf"K={k} cycle 1: .* identity [1-9]", out), out
+    # Two directory tenants with a secret, two federated; a device tenant under a partner
+    # with a secret, one under the federated partner: 6 runs each cycle, all succeeded.
+    assert out.count("runs {'succeeded': 6}, synced once 6, duplicates 0, missed 0, "
                      "left queued or running 0") == 4, out
     assert "timer fan-out alone: 20 tenant rows -> 20 jobs" in out
 
