@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +131,7 @@ def run_k(fleet: Fleet, k: int, args: argparse.Namespace, shape: InstanceShape
                 before = workers.ask("report")
                 peer_cpu = {name: cpu_seconds(pid, children=True) for name, pid in peers.items()}
                 timer_cpu, timer_ops = cpu_seconds(), storage_operations()
-                since = utcnow() - timedelta(seconds=1)
+                since = utcnow()  # the runs of this cycle are queued from now on
                 # The instances wait while the timer fans out: the drain is timed on its own
                 # (in Azure the two overlap; the fan-out has its own floor).
                 workers.ask("hold")

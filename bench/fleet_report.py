@@ -59,6 +59,8 @@ class Cycle:
         wanted = [(t, "directory") for t in fleet.directory] + [(t, "devices")
                                                                  for t in fleet.devices]
         for tenant, kind in wanted:
+            # Queued by this cycle's fan-out (or a run of it continuing): times are stored to
+            # the microsecond, and the previous cycle had drained before ``since``.
             mine = [r for r in runs.recent(tenant, limit=50) if r.kind == kind
                     and (r.queued_at or r.started_at) >= since]
             real = [r for r in mine if r.error_code != "duplicate_delivery"]
@@ -181,7 +183,8 @@ def check_floors(cycles: list[Cycle], fleet: Fleet, shape: InstanceShape,
     checks: list[tuple[str, bool]] = []
     for c in cycles:
         checks.append((f"K={c.k} cycle {c.number}: every tenant synced exactly once "
-                       f"({c.synced_once}/{total}; 0 duplicates, 0 missed, 0 left)",
+                       f"({c.synced_once}/{total}; duplicates {c.duplicates}, missed "
+                       f"{c.missed}, left {c.left})",
                        c.synced_once == total and not (c.duplicates or c.missed or c.left)))
     rates = {c.k: c.tenants / c.wall_s for c in cycles if c.number == 1}
     if 1 in rates and 2 in rates:
