@@ -26,6 +26,7 @@ from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 from functions.core.errors import InputError, StorageError
 from functions.core.kinds import KINDS
 from functions.core.validation import table_key
+from functions.storage.meter import METERED
 
 Entity = dict[str, Any]
 
@@ -89,11 +90,12 @@ class TableStore:
 
     @classmethod
     def from_connection_string(cls, connection: str, prefix: str) -> TableStore:
-        return cls(TableServiceClient.from_connection_string(connection), prefix)
+        return cls(TableServiceClient.from_connection_string(connection, **METERED), prefix)
 
     @classmethod
     def from_endpoint(cls, endpoint: str, credential: TokenCredential, prefix: str) -> TableStore:
-        return cls(TableServiceClient(endpoint=endpoint, credential=credential), prefix)
+        return cls(TableServiceClient(endpoint=endpoint, credential=credential, **METERED),
+                   prefix)
 
     def table(self, name: str) -> TableClient:
         client = self._clients.get(name)
@@ -197,11 +199,8 @@ class TableStore:
             can be repeated.
         """
         table_key(partition, "partition key")
-        keys = [
-            (e["PartitionKey"], e["RowKey"])
-            for e in self.query(table, "PartitionKey eq @pk", {"pk": partition},
-                                select=("PartitionKey", "RowKey"))
-        ]
+        keys = [(e["PartitionKey"], e["RowKey"]) for e in self.query(
+            table, "PartitionKey eq @pk", {"pk": partition}, select=("PartitionKey", "RowKey"))]
         client = self.table(table)
         try:
             for i in range(0, len(keys), MAX_BATCH):
