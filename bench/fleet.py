@@ -28,8 +28,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from functions.core.model import SyncKind
 
 from bench import cpu_seconds, print_checks
 from bench.devices import set_latency, sim_stats
@@ -84,7 +88,7 @@ class Workers:
                 proc.kill()
 
 
-def wait_until_drained(workers: Workers, queues: dict[str, Any], expected: int,
+def wait_until_drained(workers: Workers, queues: Mapping[SyncKind, Any], expected: int,
                        timeout: float) -> bool:
     """Until the queues are empty and no worker has anything in flight, twice with nothing
     done in between (a run that ends may queue its own continuation), and at least

@@ -22,7 +22,10 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from functions.core.model import SyncKind
 
 
 def high_water_mb() -> float:
@@ -56,7 +59,7 @@ class Instance:
         self.go = threading.Event()
         self.go.set()
 
-    def listen(self, kind: str) -> None:
+    def listen(self, kind: SyncKind) -> None:
         """The host's listener for one queue: poll, back off while it is empty."""
         queue, idle = self.listeners[kind], 0.05
         while not self.stop.is_set():
@@ -80,7 +83,7 @@ class Instance:
             self.stop.wait(idle)
             idle = min(1.0, idle * 2)
 
-    def run(self, kind: str, delivery: Any) -> None:
+    def run(self, kind: SyncKind, delivery: Any) -> None:
         record: list[str] = []
         try:
             run = self.services.jobs.handle(delivery.content, kind)
