@@ -43,11 +43,13 @@ class SyncStarter:
     clock: Callable[[], datetime] = utcnow
 
     def start(self, tenant_id: str, kind: SyncKind, trigger: str,
-              options: RunOptions | None = None, *, enqueue: bool = True) -> SyncJob:
+              options: RunOptions | None = None, *, enqueue: bool = True,
+              known: bool = False) -> SyncJob:
         """Claim the tenant's sync of ``kind``, record its run as queued and (``enqueue``)
         put its job on the kind's queue; returns the job (its ``run_id`` names the run).
 
         Without ``enqueue`` the caller runs the job itself (the command line does).
+        ``known``: the caller has just read the tenant (the schedule), so it is not read again.
 
         Raises:
             NotFoundError: ``unknown_tenant``.
@@ -55,7 +57,8 @@ class SyncStarter:
             StorageError: the run could not be recorded or queued (a queued run whose job
             could not be put on the queue is recorded as failed, so that it blocks nothing).
         """
-        self.tenants.get(tenant_id)
+        if not known:
+            self.tenants.get(tenant_id)
         now = self.clock()
         run_id = new_run_id(now)
         self._claim(tenant_id, kind, run_id)
