@@ -134,7 +134,10 @@ class JobQueue:
         try:
             return [Delivery(m.content, m, int(m.dequeue_count or 1))
                     for m in self._client.receive_messages(
-                        max_messages=max_messages, visibility_timeout=visibility_seconds)]
+                        # One request for the batch: the SDK's page is one message unless
+                        # told otherwise (messages_per_page defaults to 1).
+                        max_messages=max_messages, messages_per_page=max_messages,
+                        visibility_timeout=visibility_seconds)]
         except AzureError as exc:
             raise StorageError(f"could not read the job queue ({type(exc).__name__})") from None
 
