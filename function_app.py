@@ -4,11 +4,9 @@ import azure.functions as func
 
 from functions.api import API_FUNCTION_NAME, create_app
 from functions.blueprints.consent import bp as consent
-from functions.blueprints.devices import bp as devices
-from functions.blueprints.directory import bp as directory
 from functions.blueprints.health import bp as health
 from functions.blueprints.notifications import bp as notifications
-from functions.blueprints.poison import bp as poison
+from functions.blueprints.syncs import devices, directory
 from functions.blueprints.webhooks import bp as webhooks
 
 # The HTTP API (every route, function key required) beside the timer and queue functions;
@@ -21,7 +19,6 @@ app = func.AsgiFunctionApp(
 app.register_functions(directory)
 app.register_functions(devices)
 app.register_functions(health)
-app.register_functions(poison)
 app.register_functions(webhooks)
 app.register_functions(consent)
 app.register_functions(notifications)
