@@ -55,5 +55,15 @@ def json_flag(p: argparse.ArgumentParser) -> None:
                    help="print what the HTTP API answers (a list: the items of every page)")
 
 
+def enable_flags(p: argparse.ArgumentParser, enable: str, disable: str) -> None:
+    """``--enable`` / ``--disable`` (one of them at most), as ``args.enabled``: True, False or
+    None when neither is given."""
+    state = p.add_mutually_exclusive_group()
+    state.add_argument("--enable", dest="enabled", action="store_const", const=True,
+                       help=enable)
+    state.add_argument("--disable", dest="enabled", action="store_const", const=False,
+                       help=disable)
+
+
 def kind_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", choices=KINDS.names(), help="only runs of this kind")

@@ -19,7 +19,7 @@ from functions.cli.output import (
     print_record,
     when,
 )
-from functions.cli.registry import Command, json_flag, tenant_flag
+from functions.cli.registry import Command, enable_flags, json_flag, tenant_flag
 from functions.cli.run_text import describe_run
 from functions.core.config import DEFAULT_GRAPH_SCOPE
 from functions.core.errors import InputError
@@ -129,11 +129,8 @@ def _update_options(p: argparse.ArgumentParser) -> None:
                    "one, consented without a group: its first sync runs at once)")
     p.add_argument("--scope", help="a new OAuth scope")
     add_credential_options(p)
-    state = p.add_mutually_exclusive_group()
-    state.add_argument("--enable", dest="enabled", action="store_const", const=True,
-                       help="include the tenant in scheduled syncs again")
-    state.add_argument("--disable", dest="enabled", action="store_const", const=False,
-                       help="leave the tenant out of scheduled syncs")
+    enable_flags(p, "include the tenant in scheduled syncs again",
+                 "leave the tenant out of scheduled syncs")
     json_flag(p)
 
 

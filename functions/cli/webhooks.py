@@ -26,7 +26,7 @@ from functions.api.models.webhooks import (
 )
 from functions.cli.inputs import body, checked
 from functions.cli.output import Column, Table, pages, plural, print_items, print_record, when
-from functions.cli.registry import Command, json_flag
+from functions.cli.registry import Command, enable_flags, json_flag
 from functions.core.errors import InputError
 from functions.services import Services
 from functions.webhooks.model import EVENT_TYPES
@@ -150,11 +150,8 @@ def cmd_webhook_show(s: Services, args: argparse.Namespace) -> int:
 def _update_options(p: argparse.ArgumentParser) -> None:
     _webhook_flag(p)
     _subscription_options(p, creating=False)
-    state = p.add_mutually_exclusive_group()
-    state.add_argument("--enable", dest="enabled", action="store_const", const=True,
-                       help="turn it on (again, after repeated failures disabled it)")
-    state.add_argument("--disable", dest="enabled", action="store_const", const=False,
-                       help="send nothing until it is enabled")
+    enable_flags(p, "turn it on (again, after repeated failures disabled it)",
+                 "send nothing until it is enabled")
     json_flag(p)
 
 
