@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -24,7 +26,7 @@ from functions.core import telemetry
 from functions.core.config import Settings
 from functions.core.errors import ConfigurationError
 from functions.core.kinds import KINDS
-from functions.core.model import Run, SyncKind, Trigger
+from functions.core.model import Run, SyncKind, Trigger, utcnow
 from functions.devices.slice import DeviceSlice
 from functions.devices.staging import CheckpointStore
 from functions.devices.store import InventoryTables
@@ -76,6 +78,9 @@ class Services:
     settings: Settings
     # Set in a LocalRunner's worker processes: one limit on Graph requests for all of them.
     shared_graph_slots: Any = None
+    # What the sync engine's parts take as now (the starter, engine, ledger, schedule,
+    # guard, health and outbox): the wall clock, or a test's clock that it moves on.
+    clock: Callable[[], datetime] = utcnow
 
     # --- clients ---------------------------------------------------------------------
 
@@ -219,7 +224,7 @@ class Services:
 
     @cached_property
     def ledger(self) -> RunLedger:
-        return RunLedger(self.settings, self.tenants, self.runs, self.health)
+        return RunLedger(self.settings, self.tenants, self.runs, self.health, clock=self.clock)
 
     # --- health and the outbox: events as durable as the changes they describe --------
 
@@ -230,7 +235,8 @@ class Services:
     @cached_property
     def health(self) -> TenantHealth:
         return TenantHealth(self.tenants, self.outbox,
-                            lambda tenant, written, run: self.relay.publish(tenant, written, run))
+                            lambda tenant, written, run: self.relay.publish(tenant, written, run),
+                            clock=self.clock)
 
     @cached_property
     def relay(self) -> EventRelay:
@@ -238,7 +244,8 @@ class Services:
         return EventRelay(
             self.settings, self.outbox, self.tenants, self.runs,
             health_listeners=[HealthTelemetry(), HealthEntries(self.feed), notices],
-            run_listeners=[notices.run_finished], feed=self.feed, slices=self.slices)
+            run_listeners=[notices.run_finished], feed=self.feed, slices=self.slices,
+            clock=self.clock)
 
     # --- webhooks --------------------------------------------------------------------
 
@@ -302,7 +309,8 @@ class Services:
 
     @cached_property
     def notified(self) -> NotifiedSyncs:
-        return NotifiedSyncs(self.starter, lambda: self.notification_queue, self.subscriber)
+        return NotifiedSyncs(self.starter, lambda: self.notification_queue, self.subscriber,
+                             clock=self.clock)
 
     @cached_property
     def slices(self) -> dict[SyncKind, SyncSlice[Any, Any, Any]]:
@@ -320,15 +328,18 @@ class Services:
     @cached_property
     def engine(self) -> SyncEngine:
         return SyncEngine(self.settings, self.tenants, self.runs, self.ledger, self.graphs,
-                          self.slices, feed=self.feed, guard=DeletionGuard(self.holds))
+                          self.slices, feed=self.feed,
+                          guard=DeletionGuard(self.holds, clock=self.clock), clock=self.clock)
 
     @cached_property
     def starter(self) -> SyncStarter:
-        return SyncStarter(self.settings, self.tenants, self.runs, self.ledger, self.queues)
+        return SyncStarter(self.settings, self.tenants, self.runs, self.ledger, self.queues,
+                           clock=self.clock)
 
     @cached_property
     def scheduler(self) -> Scheduler:
-        return Scheduler(self.tenants, self.partner_table, self.partners, self.starter)
+        return Scheduler(self.tenants, self.partner_table, self.partners, self.starter,
+                         clock=self.clock)
 
     @cached_property
     def jobs(self) -> JobRunner:
@@ -336,7 +347,7 @@ class Services:
 
     @cached_property
     def poisoned(self) -> PoisonedJobs:
-        return PoisonedJobs(self.runs, self.ledger)
+        return PoisonedJobs(self.runs, self.ledger, clock=self.clock)
 
     @cached_property
     def worker(self) -> QueueWorker:

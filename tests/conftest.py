@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -55,8 +56,23 @@ def indexed_functions() -> dict[str, Any]:
     return {f.get_function_name(): f for f in app.get_functions()}
 
 
+class TestClock:
+    """The wall clock moved on by a test: where waiting (a lease running out, a queued run
+    timing out) is what is under test, the test moves the clock instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
 class Harness:
-    """The real tenantsync services pointed at Azurite and an in-process simulator."""
+    """The real tenantsync services pointed at Azurite and an in-process simulator, with a
+    clock the test may move on (``clock.advance``)."""
 
     def __init__(self, azurite: AzuriteProcess, world: World, monkeypatch: pytest.MonkeyPatch):
         self.azurite = azurite
@@ -66,6 +82,7 @@ class Harness:
         self.sim: Simulator | None = None
         self.env: dict[str, str] = {}
         self._services: Services | None = None
+        self.clock = TestClock()
 
     def start(self, **overrides: str) -> Harness:
         """Start the simulator on the world as built so far; ``overrides`` are env settings."""
@@ -95,7 +112,7 @@ class Harness:
     @property
     def services(self) -> Services:
         if self._services is None:
-            self._services = Services(Settings.from_env(self.env))
+            self._services = Services(Settings.from_env(self.env), clock=self.clock)
         return self._services
 
     def stop(self) -> None:

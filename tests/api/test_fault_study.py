@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -108,7 +107,8 @@ def test_a_run_cut_off_from_storage_is_closed_by_the_next_start_after_its_lease(
     stuck = services.runs.get(t.id, job.run_id)
     assert stuck.status == RunStatus.RUNNING  # nobody could record its end; no retry comes
     assert stuck.lease_until is not None
-    time.sleep(max(0.0, (stuck.lease_until - datetime.now(UTC)).total_seconds()) + 0.2)
+    # The lease runs out: the clock moves on past it rather than the test sleeping.
+    harness.clock.advance(max(0.0, (stuck.lease_until - harness.clock()).total_seconds()) + 0.2)
     again = services.starter.start(t.id, "directory", "http", enqueue=False)
     closed = services.runs.get(t.id, job.run_id)
     assert (closed.status, closed.error_code) == (RunStatus.FAILED, "run_abandoned")
@@ -124,7 +124,7 @@ def test_a_queued_run_whose_job_was_lost_is_closed_by_the_schedule(
     services = harness.services
     lost = services.starter.start(t.id, "directory", "http", enqueue=False)  # never delivered
     assert services.scheduler.schedule("directory") == (0, 1)  # still queued: not twice
-    time.sleep(3.5)
+    harness.clock.advance(3.5)  # past the queued-run timeout
     assert services.scheduler.schedule("directory") == (1, 0)
     assert lost.run_id is not None
     closed = services.runs.get(t.id, lost.run_id)
@@ -140,7 +140,7 @@ def test_the_schedule_closes_a_dead_run_of_a_tenant_it_does_not_start(
     services = harness.services
     lost = services.starter.start(t.id, "directory", "http", enqueue=False)
     services.onboarding.set_enabled(t.id, False)
-    time.sleep(3.5)
+    harness.clock.advance(3.5)  # past the queued-run timeout
     assert services.scheduler.schedule("directory") == (0, 1)
     assert lost.run_id is not None
     assert services.runs.get(t.id, lost.run_id).status == RunStatus.FAILED
