@@ -21,6 +21,7 @@ from .faults import Fault, describe, parse_faults
 from .fixture import fail, guid, member_ids, parse_object, parse_roles, parse_secrets
 from .intune_data import INTUNE_KINDS, edit_intune
 from .model import KINDS, Application, Tenant, World
+from .partner_access import PartnerAccess
 from .sections import SECTION_KEYS, apply_section, directory_of
 from .throttle import Limiter, parse_throttling
 from .validate import mapping
@@ -46,6 +47,7 @@ class SimState:
         self.marker = secrets.token_hex(4)  # ties skip tokens to this instance
         self.limiter = Limiter(world.throttling)  # Intune budgets (has its own lock)
         self.exports = ExportStore(world.export_jobs, self.signing_key)  # has its own lock
+        self.partner_access = PartnerAccess()  # the partner side (simulator.partner_access)
         self._requests: Counter[str] = Counter()
         self._statuses: Counter[str] = Counter()
         self._batched: Counter[str] = Counter()  # $batch requests by "METHOD kind"
