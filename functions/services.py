@@ -14,6 +14,7 @@ from azure.core.credentials import TokenCredential
 from azure.keyvault.secrets import SecretClient
 
 from functions.clients.credentials import Credentials
+from functions.clients.delegated import DelegatedTokens
 from functions.clients.entra import TokenProvider
 from functions.clients.federation import ManagedIdentityAssertion
 from functions.clients.identity import TrustingSession, azure_credential
@@ -22,7 +23,7 @@ from functions.clients.tenant_graph import TenantGraphs
 from functions.clients.vault import SecretStore
 from functions.core import telemetry
 from functions.core.config import Settings
-from functions.core.errors import ConfigurationError
+from functions.core.errors import ConfigurationError, ConflictError
 from functions.core.model import Run, SyncKind, Trigger
 from functions.devices.slice import DeviceSlice
 from functions.devices.staging import CheckpointStore
@@ -34,9 +35,13 @@ from functions.onboarding.checks import ConnectionTest
 from functions.onboarding.consent import ConsentFlow
 from functions.onboarding.consent_state import StateSigner
 from functions.partners import Partners
+from functions.partners.consent import PartnerConsent
+from functions.partners.consent_retry import ConsentRetry
+from functions.partners.signin import PartnerSignIn
 from functions.storage.consents import ConsentTable
 from functions.storage.feed import ChangeFeed
 from functions.storage.holds import HoldTable
+from functions.storage.partner_access import ConsentAuditTable, PartnerAccessTable
 from functions.storage.partners import PartnerTable
 from functions.storage.queues import JobQueue, SyncJob
 from functions.storage.runs import RunTable
@@ -206,6 +211,33 @@ class Services:
     def partners(self) -> Partners:
         return Partners(self.settings, self.partner_table, self.tenants, self.secrets,
                         self.tokens, self.session, self.credentials)
+
+    # --- consent from the partner's side (functions.partners.signin, .consent) ----------
+
+    @cached_property
+    def partner_signin(self) -> PartnerSignIn:
+        s = self.settings
+        return PartnerSignIn(s, self.partner_table, PartnerAccessTable(self.tables),
+                             self.secrets, self.credentials,
+                             DelegatedTokens(s.authority_host, self.session,
+                                             instance_discovery=s.instance_discovery))
+
+    def _first_device_sync(self, tenant_id: str) -> str:
+        try:
+            return self.starter.start(tenant_id, SyncKind.DEVICES, Trigger.HTTP).run_id or ""
+        except ConflictError as exc:  # one is queued or running already: that one it is
+            return exc.run_id or ""
+
+    @cached_property
+    def partner_consent(self) -> PartnerConsent:
+        return PartnerConsent(self.settings, self.partner_table, self.tenants,
+                              ConsentAuditTable(self.tables), self.partner_signin, self.tokens,
+                              self.secrets, self.session, self._first_device_sync)
+
+    @cached_property
+    def consent_retry(self) -> ConsentRetry:
+        return ConsentRetry(self.tenants, self.partner_table, self.tokens, self.secrets,
+                            self._first_device_sync)
 
     # --- the sync engine -------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from .partner_access import (
     CLOUD_APPLICATION_ADMIN,
     GLOBAL_ADMIN,
     GRAPH_APP_ID,
+    GRAPH_APP_ROLES,
     PRIVILEGED_ROLE_ADMIN,
     PartnerAccess,
     RoleAssignment,
@@ -90,8 +91,8 @@ def _principal(tenant: Tenant, client_id: str, state: SimState) -> dict[str, Any
     }
     if client_id == GRAPH_APP_ID:
         item["displayName"] = "Microsoft Graph"
-        roles = {name for held in tenant.roles.values() for name in held}
-        roles |= {a.role for a in state.partner_access.assignments}
+        # Every tenant's Graph principal lists all of Graph's app roles.
+        roles = set(GRAPH_APP_ROLES) | {name for held in tenant.roles.values() for name in held}
         item["appRoles"] = [{"id": role_id(n), "value": n, "allowedMemberTypes": ["Application"],
                              "isEnabled": True, "displayName": n} for n in sorted(roles)]
     return item

@@ -32,7 +32,7 @@ TABLE_NAMES = (
     "tenants", "users", "groups", "memberships", "runs", "partners", "inventory", "claims",
     "feed", "holds", "webhooks", "deliveries",
     "consents",
-    "checkpoints",
+    "checkpoints", "partneraccess", "consentaudit",
 )
 MAX_BATCH = 100  # Table Storage: at most 100 operations per transaction, one partition.
 _TOKEN_PART = re.compile(r"^[\x20-\x7e]{1,1024}$")
