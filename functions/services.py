@@ -209,8 +209,11 @@ class Services:
 
     @cached_property
     def partners(self) -> Partners:
-        return Partners(self.settings, self.partner_table, self.tenants, self.secrets,
-                        self.tokens, self.session, self.credentials)
+        partners = Partners(self.settings, self.partner_table, self.tenants, self.secrets,
+                            self.tokens, self.session, self.credentials)
+        partners.after_discovery = lambda found: self.partner_consent.after_discovery(
+            found.partner_tenant_id)
+        return partners
 
     # --- consent from the partner's side (functions.partners.signin, .consent) ----------
 

@@ -97,7 +97,8 @@ def test_function_app_serves_the_api_behind_a_key_and_health_without_one() -> No
     # must come before the ASGI catch-all (functions/blueprints/health.py).
     http = sorted(name for name, f in functions.items()
                   if f.get_bindings()[0].type == "httpTrigger")
-    assert http == ["consent_callback", "health", API_FUNCTION_NAME]
+    assert http == ["consent_callback", "health", "partner_sign_in_callback",
+                    API_FUNCTION_NAME]
     # Entra's redirect cannot carry a function key: the consent callback is anonymous too,
     # and its literal route comes before the catch-all the same way.
     callback = functions["consent_callback"].get_bindings()[0]

@@ -17,6 +17,7 @@ from functions.cli import (
     feed,
     local,
     onboarding,
+    partner_consent,
     partners,
     runs,
     syncs,
@@ -31,7 +32,7 @@ from functions.services import get_services
 COMMANDS: tuple[Command, ...] = (
     *tenants.COMMANDS, *partners.COMMANDS, *syncs.COMMANDS, *directory.COMMANDS,
     *devices.COMMANDS, *runs.COMMANDS, *local.COMMANDS, *onboarding.COMMANDS,
-    *feed.COMMANDS, *webhooks.COMMANDS,
+    *feed.COMMANDS, *webhooks.COMMANDS, *partner_consent.COMMANDS,
 )
 
 # The help of each first word that groups several commands.

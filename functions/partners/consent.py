@@ -141,6 +141,18 @@ class PartnerConsent:
         self.signin.used(partner.partner_tenant_id)
         return answers
 
+    def after_discovery(self, partner_tenant_id: str) -> list[CustomerConsent]:
+        """Consent after a discovery, only where the partner opted in (it writes in
+        customers' tenants). Never raises: a failure is logged, the discovery stands."""
+        if not self.signin.status(partner_tenant_id).auto_consent:
+            return []
+        try:
+            return self.run(partner_tenant_id)
+        except TenantSyncError as exc:
+            log.warning("consent after discovery of partner %s failed: %s",
+                        partner_tenant_id, exc.code)
+            return []
+
     def _customers(self, partner: PartnerConnection, only: str | None) -> list[TenantRecord]:
         found = []
         for tenant in self.tenants.list():

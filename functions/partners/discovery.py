@@ -85,6 +85,8 @@ class Partners:
     session: requests.Session
     credentials: Credentials
     clock: Callable[[], datetime] = utcnow
+    # Called after each discovery (the partner-side consent of partners that opted in).
+    after_discovery: Callable[[Discovery], object] | None = None
 
     def add(
         self, partner_tenant_id: str, partner_client_id: str,
@@ -207,6 +209,8 @@ class Partners:
                 tenant.device_state.health_since = self.clock()
                 self.tenants.save(tenant)
                 result.inactive.append(tenant.tenant_id)
+        if self.after_discovery is not None:
+            self.after_discovery(result)
         return result
 
     def _upsert(self, partner: PartnerConnection, customer: Customer, excluded: set[str],
