@@ -59,16 +59,22 @@ class PartnerSide:
         harness.services.partners.discover(p.id)
 
 
+def browser_redirect(harness: Harness, url: str) -> str:
+    """Open a sign-in address as the agent's browser, up to Entra's redirect: the address
+    the browser is sent to (tenantsync's callback with Entra's answer)."""
+    assert harness.sim is not None
+    session = requests.Session()
+    session.trust_env = False
+    answer = session.get(url, allow_redirects=False, verify=harness.sim.ca_path, timeout=10)
+    assert answer.status_code == 302, answer.text
+    location = str(answer.headers["Location"])
+    parts = urlsplit(location)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == SIGN_IN_CALLBACK
+    return location
+
+
 def sign_in(harness: Harness, partner_id: str) -> str:
     """Start the partner's sign-in and answer it as the agent's browser: the callback's
     query (what the browser would bring back to tenantsync)."""
-    assert harness.sim is not None
     start = harness.services.partner_signin.start(partner_id)
-    session = requests.Session()
-    session.trust_env = False
-    answer = session.get(start.url, allow_redirects=False, verify=harness.sim.ca_path,
-                         timeout=10)
-    assert answer.status_code == 302, answer.text
-    location = urlsplit(answer.headers["Location"])
-    assert f"{location.scheme}://{location.netloc}{location.path}" == SIGN_IN_CALLBACK
-    return location.query
+    return urlsplit(browser_redirect(harness, start.url)).query

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from functions.api.consent_page import HEADERS
 from functions.api.errors import responses
@@ -61,7 +61,7 @@ class ConsentRun(Input):
 
 
 class AutoConsent(Input):
-    autoConsent: bool = Field(description="Consent customers after each discovery (it "
+    autoConsent: StrictBool = Field(description="Consent customers after each discovery (it "
                                           "writes in customers' tenants: off by default)")
 
 

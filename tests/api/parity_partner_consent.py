@@ -6,22 +6,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from functions.partners.signin import refresh_token_name
 from tests.conftest import Harness
-from tests.partner_side import SIGN_IN_CALLBACK, PartnerSide
-
-
-def _browser_redirect(harness: Harness, url: str) -> str:
-    assert harness.sim is not None
-    session = requests.Session()
-    session.trust_env = False
-    answer = session.get(url, allow_redirects=False, verify=harness.sim.ca_path, timeout=10)
-    assert answer.status_code == 302, answer.text
-    location = answer.headers["Location"]
-    assert location.startswith(SIGN_IN_CALLBACK)
-    return location
+from tests.partner_side import PartnerSide, browser_redirect
 
 
 def partner_side_consent(p: Any, harness: Harness, side: PartnerSide, customer: str) -> None:
@@ -34,7 +21,7 @@ def partner_side_consent(p: Any, harness: Harness, side: PartnerSide, customer: 
     assert answer.status_code == 201, answer.text
     assert set(started) == set(answer.json()) and started["partnerTenantId"] == pid
     assert urlsplit(started["url"]).path.endswith("/oauth2/v2.0/authorize")
-    redirect = _browser_redirect(harness, answer.json()["url"])
+    redirect = browser_redirect(harness, answer.json()["url"])
     signed = p.run("partner_sign_in_callback", "partner", "sign-in-complete",
                    "--redirect-url", redirect, "--json").json()
     assert signed == p.get(f"/api/partners/{pid}/sign-in") and signed["health"] == "signed_in"
