@@ -225,9 +225,9 @@ class Services:
                              DelegatedTokens(s.authority_host, self.session,
                                              instance_discovery=s.instance_discovery))
 
-    def _first_device_sync(self, tenant_id: str) -> str:
+    def _first_sync(self, tenant_id: str, kind: SyncKind = SyncKind.DEVICES) -> str:
         try:
-            return self.starter.start(tenant_id, SyncKind.DEVICES, Trigger.HTTP).run_id or ""
+            return self.starter.start(tenant_id, kind, Trigger.HTTP).run_id or ""
         except ConflictError as exc:  # one is queued or running already: that one it is
             return exc.run_id or ""
 
@@ -235,12 +235,11 @@ class Services:
     def partner_consent(self) -> PartnerConsent:
         return PartnerConsent(self.settings, self.partner_table, self.tenants,
                               ConsentAuditTable(self.tables), self.partner_signin, self.tokens,
-                              self.secrets, self.session, self._first_device_sync)
+                              self.secrets, self.session, self._first_sync)
 
     @cached_property
     def consent_retry(self) -> ConsentRetry:
-        return ConsentRetry(self.tenants, self.partner_table, self.tokens, self.secrets,
-                            self._first_device_sync)
+        return ConsentRetry(self.tenants, self.tokens, self.secrets, self._first_sync)
 
     # --- the sync engine -------------------------------------------------------------
 

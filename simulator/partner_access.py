@@ -173,6 +173,18 @@ class PartnerAccess:
     def has_principal(self, tenant: Tenant, client_id: str) -> bool:
         return client_id in tenant.roles or (tenant.id, client_id) in self.principals
 
+    def grant_later(self, tenant: Tenant, client_id: str, roles: list[str]) -> None:
+        """An admin's consent while a propagation delay is set: the principal and each role
+        it lacks reach tokens only once the delay has passed."""
+        if client_id not in tenant.roles:
+            self.add_principal(tenant, client_id)
+        held = tenant.roles.get(client_id, [])
+        visible_at = time.time() + self.propagation_seconds
+        for role in roles:
+            if role not in held:
+                self.assignments.append(RoleAssignment(
+                    str(uuid.uuid4()), tenant.id, client_id, role, "", visible_at))
+
     def settle(self, world: World) -> None:
         """Move principals and role assignments whose delay has passed into the tenants'
         roles, which the token endpoint reads. The caller holds the lock."""

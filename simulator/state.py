@@ -204,6 +204,9 @@ class SimState:
     def grant_admin_consent(self, tenant: Tenant, app: Application) -> None:
         """Create or update the app's service principal with its requested permissions.
         Consent adds grants and never removes one. The caller holds the lock."""
+        if self.partner_access.propagation_seconds:  # Entra's delay before tokens see it
+            self.partner_access.grant_later(tenant, app.client_id, app.required_roles)
+            return
         granted = tenant.roles.setdefault(app.client_id, [])
         granted.extend(role for role in app.required_roles if role not in granted)
 

@@ -94,7 +94,7 @@ def test_consent_waits_for_propagation_then_the_retry_connects(
     assert tenant.device_state.health_since is not None
     time.sleep(1.6)
     due = tenant.device_state.health_since + timedelta(seconds=31)
-    assert s.consent_retry.sweep(due) == {contoso: "connected"}
+    assert s.consent_retry.sweep(due) == {f"{contoso}/devices": "connected"}
     assert run_queued_jobs(harness, "devices") == 1
     assert s.tenants.get(contoso).device_state.health == Health.HEALTHY
 

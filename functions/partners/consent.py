@@ -258,7 +258,8 @@ class PartnerConsent:
                    ) -> CustomerConsent:
         """Test the connection now; queue the first sync, or await propagation."""
         tid = tenant.tenant_id
-        ready = connection_ready(self.tokens, self.secrets, partner, tid)
+        ready = connection_ready(self.tokens, self.secrets, tid, partner.inventory_client_id,
+                                 partner.inventory_credential)
         if not ready:
             await_consent(self.tenants, tid, self.clock())
             return CustomerConsent(tid, tenant.display_name, ConsentOutcome.PROPAGATION_PENDING,
