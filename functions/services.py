@@ -41,7 +41,11 @@ from functions.partners.signin import PartnerSignIn
 from functions.storage.consents import ConsentTable
 from functions.storage.feed import ChangeFeed
 from functions.storage.holds import HoldTable
-from functions.storage.partner_access import ConsentAuditTable, PartnerAccessTable
+from functions.storage.partner_access import (
+    ConsentAuditTable,
+    ConsentRecord,
+    PartnerAccessTable,
+)
 from functions.storage.partners import PartnerTable
 from functions.storage.queues import JobQueue, SyncJob
 from functions.storage.runs import RunTable
@@ -59,12 +63,14 @@ from functions.webhooks import (
     Deliverer,
     DeliverySweep,
     DeliveryWorker,
+    Event,
     RunNotices,
     WebhookEvents,
     Webhooks,
     WebhookTables,
     guarded_session,
 )
+from functions.webhooks.model import CONSENT_GRANTED
 
 
 @dataclass
@@ -233,9 +239,17 @@ class Services:
 
     @cached_property
     def partner_consent(self) -> PartnerConsent:
+        def notify(record: ConsentRecord) -> None:
+            self.webhook_events.publish(Event(CONSENT_GRANTED, record.tenant_id, {
+                "tenantId": record.tenant_id, "partnerTenantId": record.partner_tenant_id,
+                "outcome": record.outcome, "permissions": record.permissions,
+                "delegatedScopes": record.delegated_scopes, "userId": record.user_id or None,
+                "at": record.at.isoformat().replace("+00:00", "Z")}))
+
         return PartnerConsent(self.settings, self.partner_table, self.tenants,
                               ConsentAuditTable(self.tables), self.partner_signin, self.tokens,
-                              self.secrets, self.session, self._first_sync)
+                              self.secrets, self.session, self._first_sync, feed=self.feed,
+                              notify=notify)
 
     @cached_property
     def consent_retry(self) -> ConsentRetry:

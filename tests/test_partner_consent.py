@@ -52,6 +52,9 @@ def test_unconsented_customers_are_connected_from_the_partners_side(
     audit = s.partner_consent.audit.list(side.partner.id)
     assert {(r.tenant_id, r.outcome, r.user_id) for r in audit} == {
         (contoso, "connected", side.agent), (fabrikam, "no_consent_role", side.agent)}
+    feed = [e.change for e in s.feed.page(contoso, None, 100).entries]
+    assert [(c.entity, c.entity_id, c.change) for c in feed if c.entity == "consent"] == [
+        ("consent", side.partner.id, "granted")]
     # A second run writes nothing: Contoso is done, Fabrikam gets the same answer.
     second = s.partner_consent.run(side.partner.id)
     assert [(a.tenant_id, a.outcome, a.writes) for a in second] == [

@@ -25,6 +25,7 @@ from functions.clients.delegated import GRAPH_DEFAULT, PARTNER_CENTER_DEFAULT
 from functions.clients.entra import TokenProvider, VaultCredential
 from functions.clients.graph import GraphClient
 from functions.clients.vault import SecretStore
+from functions.core.changes import Change
 from functions.core.config import DEFAULT_GRAPH_SCOPE, Settings
 from functions.core.errors import (
     AuthenticationError,
@@ -33,7 +34,7 @@ from functions.core.errors import (
     NotFoundError,
     TenantSyncError,
 )
-from functions.core.model import Health, PartnerConnection, TenantRecord, utcnow
+from functions.core.model import Health, PartnerConnection, SyncKind, TenantRecord, utcnow
 from functions.core.permissions import DEVICE_NEEDS, missing
 from functions.core.sensitive import SecretValue
 from functions.core.validation import guid
@@ -45,6 +46,7 @@ from functions.partners.consent_steps import (
     grant_app_roles,
 )
 from functions.partners.signin import PartnerSignIn
+from functions.storage.feed import ChangeFeed
 from functions.storage.partner_access import ConsentAuditTable, ConsentRecord
 from functions.storage.partners import PartnerTable
 from functions.storage.tenants import TenantTable
@@ -99,6 +101,8 @@ class PartnerConsent:
     session: requests.Session
     start: Callable[[str], str]  # tenant -> run id of its first device sync
     clock: Callable[[], datetime] = utcnow
+    feed: ChangeFeed | None = None  # a consent written is a change of the tenant's feed
+    notify: Callable[[ConsentRecord], None] | None = None  # the webhook event of a consent
 
     def run(self, partner_tenant_id: str, tenant_id: str | None = None) -> list[CustomerConsent]:
         """Consent the inventory app into the partner's customers that need it (or into
@@ -281,12 +285,24 @@ class PartnerConsent:
 
     def _record(self, partner: PartnerConnection, answer: CustomerConsent) -> None:
         signed = self.signin.status(partner.partner_tenant_id)
-        self.audit.add(ConsentRecord(
+        record = ConsentRecord(
             partner_tenant_id=partner.partner_tenant_id, tenant_id=answer.tenant_id,
             at=self.clock(), outcome=answer.outcome, user_id=signed.user_id,
             permissions=answer.permissions,
             delegated_scopes=list(DELEGATED_SCOPES) if answer.writes else [],
-            message=answer.message, writes=answer.writes))
+            message=answer.message, writes=answer.writes)
+        self.audit.add(record)
+        if not answer.writes:
+            return  # only a consent that wrote something is a change and an event
+        try:
+            if self.feed is not None:
+                self.feed.append(answer.tenant_id, SyncKind.DEVICES, answer.run_id, [Change(
+                    "consent", partner.partner_tenant_id, "granted",
+                    ", ".join(answer.permissions))], at=record.at)
+            if self.notify is not None:
+                self.notify(record)
+        except TenantSyncError as exc:  # the consent stands; its notice is logged as lost
+            log.warning("consent notice of %s not written: %s", answer.tenant_id, exc.code)
 
 
 def _refusal_message(refusal: PartnerCenterRefusal, link: str) -> str:
