@@ -19,7 +19,8 @@ def classify(parts: list[str]) -> tuple[str, str | None] | None:
     if lowered and lowered[0] == "partnercenter" and partner_consent.matches(lowered[1:]):
         return "partnercenter.applicationconsents", None
     if lowered and lowered[0] == "v1.0" and service_principals.is_path(lowered[1:]):
-        return "graph.servicePrincipals", None
+        gdap = lowered[1] == "tenantrelationships"
+        return ("graph.accessAssignments" if gdap else "graph.servicePrincipals"), None
     if len(parts) == 4 and lowered[1:] == _AUTHORIZE_PATH:
         return "authorize", parts[0]
     return None
@@ -40,7 +41,7 @@ def route(state: SimState, kind: str, path_tenant: str | None, req: Request) -> 
         return None
     if kind == "authorize" and path_tenant is not None:
         return partner_signin.authorize(state, req, path_tenant)
-    if kind == "graph.servicePrincipals":
+    if kind in ("graph.servicePrincipals", "graph.accessAssignments"):
         return service_principals.handle(state, req)
     if kind == "partnercenter.applicationconsents":
         parts = req.path[len(partnercenter.PREFIX):].strip("/").split("/")

@@ -117,7 +117,7 @@ class PartnerConsent:
         customers = self._customers(partner, guid(tenant_id, "tenant ID") if tenant_id else None)
         if not customers:
             return []
-        roles = self._roles(partner)
+        roles = self._roles(partner, {t.tenant_id for t in customers})
         try:
             pc_token = self.signin.token(partner.partner_tenant_id, partner.partner_tenant_id,
                                          PARTNER_CENTER_DEFAULT)
@@ -175,8 +175,10 @@ class PartnerConsent:
                                 f"{partner.partner_tenant_id}", code=ErrorCode.UNKNOWN_TENANT)
         return found
 
-    def _roles(self, partner: PartnerConnection) -> dict[str, tuple[str, set[str]]]:
-        """customer -> (the best relationship status, roles its active ones assign)."""
+    def _roles(self, partner: PartnerConnection,
+               wanted: set[str]) -> dict[str, tuple[str, set[str]]]:
+        """customer -> (the best relationship status, roles its active ones assign), for
+        the ``wanted`` customers (their relationships' access assignments only)."""
         credential = VaultCredential(self.tokens, self.secrets, partner.partner_tenant_id,
                                      partner.partner_client_id, partner.partner_credential,
                                      DEFAULT_GRAPH_SCOPE)
@@ -186,6 +188,8 @@ class PartnerConsent:
                                 {"$top": "300"}):
             for rel in page:
                 customer = str((rel.get("customer") or {}).get("tenantId") or "").lower()
+                if customer not in wanted:
+                    continue
                 status, held = found.get(customer, ("", set()))
                 if rel.get("status") == "active":
                     status = "active"

@@ -100,19 +100,17 @@ def grant_app_roles(settings: Settings, session: requests.Session, token: Callab
     """
     graph = GraphClient.configured(settings, token, session)
     result = StepResult()
-    found = graph.get("/servicePrincipals", {"$filter": f"appId eq '{inventory_app}'",
-                                             "$select": "id,appId"}).get("value") or []
-    if found:
-        principal = str(found[0]["id"])
-    else:
-        try:
-            principal = str(graph.post("/servicePrincipals", {"appId": inventory_app})["id"])
-            result.principal_created, result.writes = True, result.writes + 1
-        except GraphError as exc:
-            if exc.status != 409:  # created meanwhile (Request_MultipleObjectsWithSameKeyValue)
-                raise
-            again = graph.get("/servicePrincipals", {"$filter": f"appId eq '{inventory_app}'"})
-            principal = str((again.get("value") or [{}])[0].get("id") or "")
+    # Created first, looked up only if it exists (409): a customer that lacks consent
+    # mostly lacks the principal too, so this saves a request there.
+    try:
+        principal = str(graph.post("/servicePrincipals", {"appId": inventory_app})["id"])
+        result.principal_created, result.writes = True, result.writes + 1
+    except GraphError as exc:
+        if exc.status != 409:  # Request_MultipleObjectsWithSameKeyValue: it exists
+            raise
+        found = graph.get("/servicePrincipals", {"$filter": f"appId eq '{inventory_app}'",
+                                                 "$select": "id,appId"})
+        principal = str((found.get("value") or [{}])[0].get("id") or "")
     resource = graph.get(f"/servicePrincipals(appId='{GRAPH_APP_ID}')",
                          {"$select": "id,appRoles"})
     role_ids = {str(r.get("value")): str(r.get("id")) for r in resource.get("appRoles") or []}
