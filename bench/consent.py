@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -130,7 +131,9 @@ def main() -> int:
             waiting = set(facts["consentable"])
             while waiting and time.monotonic() < deadline:
                 s.consent_retry.sweep(utcnow())
-                s.worker.drain()
+                # The queue fans out across instances in Azure: workers drain it together.
+                with ThreadPoolExecutor(max_workers=8) as pool:
+                    list(pool.map(lambda _: s.worker.drain(), range(8)))
                 waiting = {t for t in waiting
                            if s.tenants.get(t).device_state.health != Health.HEALTHY}
                 if waiting:

@@ -12,8 +12,9 @@ import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -67,6 +68,16 @@ class SignInStart:
 
 
 @dataclass
+class _Run:
+    """What a run of delegated tokens reads once."""
+
+    partner: PartnerConnection
+    material: Any
+    refresh_token: SecretValue
+    newest: SecretValue | None = None
+
+
+@dataclass
 class PartnerSignIn:
     settings: Settings
     partners: PartnerTable
@@ -75,6 +86,8 @@ class PartnerSignIn:
     credentials: Credentials
     delegated: DelegatedTokens
     clock: Callable[[], datetime] = utcnow
+    _runs: dict[str, _Run] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _partner(self, partner_tenant_id: str) -> tuple[PartnerConnection, Any]:
         partner = self.partners.get(guid(partner_tenant_id, "partner tenant ID"))
@@ -159,13 +172,43 @@ class PartnerSignIn:
 
     def token(self, partner_tenant_id: str, tenant_id: str, scope: str) -> SecretValue:
         """A delegated token of the signed-in admin agent for ``scope`` at ``tenant_id``'s
-        authority; the refresh token that comes with it replaces the stored one.
+        authority. Within a run (:meth:`begin` .. :meth:`used`) the newest refresh token is
+        held in memory and saved once at its end; outside one, at once.
 
         Raises:
             AuthenticationError: ``partner_not_signed_in``, ``partner_sign_in_expired``,
             ``partner_mfa_required`` (the sign-in's health turns to sign_in_required), or
             what the tenant refused (``partner_app_not_consented``, ``partner_no_access``).
         """
+        held = self._runs.get(partner_tenant_id)
+        run = held or self._load(partner_tenant_id)
+        try:
+            got: Delegated = self.delegated.redeem(
+                tenant_id, run.partner.partner_client_id, run.material, run.refresh_token,
+                scope, run.partner.partner_tenant_id)
+        except AuthenticationError as exc:
+            if exc.code in _LOST:
+                self._lost(run.partner.partner_tenant_id, exc)
+            raise
+        if got.refresh_token is not None:
+            with self._lock:
+                # Each use returns a new refresh token; the old one stays valid (Entra's
+                # refresh-token docs), so keeping the newest of concurrent uses is enough.
+                run.newest = got.refresh_token
+        if held is None and run.newest is not None:
+            self._keep(run.partner.partner_tenant_id, run.newest)
+        return got.access_token
+
+    def begin(self, partner_tenant_id: str) -> None:
+        """Start a run of many tokens: the partner, its app's credential and the refresh
+        token are read once.
+
+        Raises:
+            AuthenticationError: ``partner_not_signed_in``. SecretStoreError.
+        """
+        self._runs[partner_tenant_id] = self._load(partner_tenant_id)
+
+    def _load(self, partner_tenant_id: str) -> _Run:
         partner, material = self._partner(partner_tenant_id)
         pid = partner.partner_tenant_id
         try:
@@ -176,16 +219,7 @@ class PartnerSignIn:
             raise AuthenticationError(
                 f"Partner {pid} has not signed in: " + SIGN_IN_AGAIN.format(partner=pid),
                 code=ErrorCode.PARTNER_NOT_SIGNED_IN) from None
-        try:
-            got: Delegated = self.delegated.redeem(tenant_id, partner.partner_client_id,
-                                                   material, stored, scope, pid)
-        except AuthenticationError as exc:
-            if exc.code in _LOST:
-                self._lost(pid, exc)
-            raise
-        if got.refresh_token is not None and got.refresh_token.reveal() != stored.reveal():
-            self._keep(pid, got.refresh_token)
-        return got.access_token
+        return _Run(partner, material, stored)
 
     def _lost(self, pid: str, exc: AuthenticationError) -> None:
         record = self.access.find(pid)
@@ -194,7 +228,10 @@ class PartnerSignIn:
         self.access.save(record)
 
     def used(self, partner_tenant_id: str) -> None:
-        """Record that the sign-in served a consent (its last use)."""
+        """End a run: keep the newest refresh token, record the sign-in's last use."""
+        run = self._runs.pop(partner_tenant_id, None)
+        if run is not None and run.newest is not None:
+            self._keep(partner_tenant_id, run.newest)
         record = self.access.find(partner_tenant_id)
         if record.health == SignInHealth.SIGNED_IN:
             record.last_used_at = self.clock()
