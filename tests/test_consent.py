@@ -382,3 +382,20 @@ def test_of_two_callbacks_racing_with_one_link_only_one_uses_it(
     first.used_at = second.used_at = datetime.now(UTC)
     assert table.use(first, etag_a)  # both read it unused; the first write wins
     assert not table.use(second, etag_b)  # the other's ETag is stale: it loses
+
+
+def test_links_never_used_are_purged_a_while_after_they_expire(
+    harness: Harness, world: World
+) -> None:
+    d, t, _ = consent_world(world)
+    harness.start(**d.env())
+    flow = harness.services.consent
+    used = flow.create("directory", tenant_id=t.id, group_id=t.level0)
+    flow.complete(redirect_of(harness, used.url))
+    unused = flow.create("directory", tenant_id=t.id, group_id=t.level0)
+    consents = harness.services.consents
+    assert consents.purge_expired(datetime.now(UTC)) == 0  # nothing expired yet
+    later = unused.consent.expires_at + timedelta(seconds=1)
+    assert consents.purge_expired(later) == 1
+    assert consents.find(unused.consent.consent_id) is None
+    assert consents.get(used.consent.consent_id).used_at is not None  # a used one stays

@@ -10,6 +10,7 @@ that). It answers exactly as the API's own route of the same path does locally.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import azure.functions as func
@@ -46,4 +47,7 @@ def partner_sign_in_callback(req: func.HttpRequest) -> func.HttpResponse:
 # the back-off's granularity; functions/partners/consent_retry.py).
 @bp.timer_trigger(arg_name="timer", schedule="0 * * * * *", run_on_startup=False)
 def consent_retry(timer: func.TimerRequest) -> None:
-    get_services().consent_retry.sweep(utcnow())
+    services, now = get_services(), utcnow()
+    services.consent_retry.sweep(now)
+    # Links never used are kept a week past their expiry (GET /consents/{id} says expired).
+    services.consents.purge_expired(now - timedelta(days=7))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -86,21 +87,26 @@ class ConsentRetry:
     def sweep(self, now: datetime) -> dict[str, str]:
         """Test every awaiting tenant that is due: "tenant/kind" -> "connected" (first sync
         queued), "waiting" or "gave_up". One tenant's failure never stops the others."""
-        outcomes: dict[str, str] = {}
-        for tenant in self.tenants.list():
-            for kind, conn, needs in (
-                    (SyncKind.DEVICES, tenant.devices, DEVICE_NEEDS),
-                    (SyncKind.DIRECTORY, tenant.directory, DIRECTORY_NEEDS)):
-                if conn is None or not due(tenant.state(kind), now):
-                    continue
-                key = f"{tenant.tenant_id}/{kind}"
-                try:
-                    outcomes[key] = self._retry(tenant, kind, conn.client_id, conn.credential,
-                                                needs, now)
-                except (SecretStoreError, AuthenticationError) as exc:
-                    log.warning("consent retry of %s failed: %s", key, exc.code)
-                    outcomes[key] = "waiting"
-        return outcomes
+        due_now = [(tenant, kind, conn.client_id, conn.credential, needs)
+                   for tenant in self.tenants.list()
+                   for kind, conn, needs in (
+                       (SyncKind.DEVICES, tenant.devices, DEVICE_NEEDS),
+                       (SyncKind.DIRECTORY, tenant.directory, DIRECTORY_NEEDS))
+                   if conn is not None and due(tenant.state(kind), now)]
+
+        def one(item: tuple[TenantRecord, SyncKind, str, Credential, tuple[str, ...]]
+                ) -> tuple[str, str]:
+            tenant, kind = item[0], item[1]
+            key = f"{tenant.tenant_id}/{kind}"
+            try:
+                return key, self._retry(*item, now)
+            except (SecretStoreError, AuthenticationError) as exc:
+                log.warning("consent retry of %s failed: %s", key, exc.code)
+                return key, "waiting"
+
+        # Each test waits on Entra: many awaiting tenants are tested side by side.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return dict(pool.map(one, due_now))
 
     def _retry(self, tenant: TenantRecord, kind: SyncKind, client_id: str,
                credential: Credential, needs: tuple[str, ...], now: datetime) -> str:
