@@ -214,8 +214,8 @@ def _signs_in(env: dict[str, str], partner_id: str, ca_path: str) -> None:
     session.trust_env = False
     entra = session.get(lines[1].strip(), allow_redirects=False, verify=ca_path, timeout=10)
     page = session.get(entra.headers["Location"], timeout=30)
-    shown = re.sub(r"<[^>]+>", " ", page.text).split("Signed in", 1)[-1].strip()
-    print(f"(the agent's browser shows: Signed in {shown[:90]} ...)")
+    shown = re.search(r"<p>(.*?)</p>", page.text)
+    print(f"(the agent's browser shows: {html.unescape(shown.group(1)) if shown else page.text})")
     rest, _ = waiting.communicate(timeout=90)
     print(rest, end="", flush=True)
     if waiting.returncode != 0:

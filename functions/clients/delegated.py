@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,8 +98,12 @@ class DelegatedTokens:
         """A new authorization-code flow (with PKCE): its ``auth_uri`` is where the partner
         user signs in; the whole dict is needed to finish it (it holds the PKCE verifier)."""
         app = self._app(partner_tenant_id, client_id, credential)
-        return dict(app.initiate_auth_code_flow([PARTNER_CENTER_USER], redirect_uri=redirect_uri,
-                                                state=state))
+        with warnings.catch_warnings():
+            # MSAL recommends form_post; the code comes back in the query to a GET page (as
+            # the admin-consent callback), used once and bound to this flow's PKCE verifier.
+            warnings.simplefilter("ignore", UserWarning)
+            return dict(app.initiate_auth_code_flow(
+                [PARTNER_CENTER_USER], redirect_uri=redirect_uri, state=state))
 
     def finish(self, partner_tenant_id: str, client_id: str, credential: ClientCredential,
                flow: dict[str, Any], params: dict[str, str]) -> SignedIn:
