@@ -127,3 +127,21 @@ def test_no_sign_in_means_no_consent_and_a_named_fix(harness: Harness, world: Wo
                                               "https://graph.microsoft.com/.default")
     assert caught.value.code == "partner_not_signed_in"
     assert "tenantsync partner sign-in" in caught.value.message
+
+
+def test_consent_follows_each_discovery_only_where_the_partner_opted_in(
+        harness: Harness, world: World) -> None:
+    side = PartnerSide(world)
+    contoso = side.customer("Contoso")
+    started(harness, side)
+    s = harness.services
+    s.partner_signin.complete(sign_in(harness, side.partner.id))
+    s.partners.discover(side.partner.id)  # off by default: nothing is written
+    assert s.tenants.get(contoso).device_state.health == Health.CONSENT_MISSING
+    assert s.partner_consent.audit.list(side.partner.id) == []
+    record = s.partner_signin.status(side.partner.id)
+    record.auto_consent = True
+    s.partner_signin.access.save(record)
+    s.partners.discover(side.partner.id)
+    [audited] = s.partner_consent.audit.list(side.partner.id)
+    assert (audited.tenant_id, audited.outcome) == (contoso, "connected")
