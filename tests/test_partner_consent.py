@@ -145,3 +145,25 @@ def test_consent_follows_each_discovery_only_where_the_partner_opted_in(
     s.partners.discover(side.partner.id)
     [audited] = s.partner_consent.audit.list(side.partner.id)
     assert (audited.tenant_id, audited.outcome) == (contoso, "connected")
+
+
+def test_a_sign_in_without_mfa_or_outside_admin_agents_gets_partner_centers_named_refusal(
+        harness: Harness, world: World) -> None:
+    side = PartnerSide(world)
+    contoso = side.customer("Contoso")
+    side.users[side.agent]["mfa"] = False
+    started(harness, side)
+    s = harness.services
+    signed = s.partner_signin.complete(sign_in(harness, side.partner.id))
+    assert "no MFA claim" in signed.last_error
+    [answer] = s.partner_consent.run(side.partner.id)
+    assert answer.outcome == ConsentOutcome.PARTNER_CENTER_REFUSED
+    assert "multi-factor" in answer.message and answer.writes == 0
+    assert harness.sim is not None
+    with harness.sim.state.lock:
+        user = harness.sim.state.partner_access.partners[side.partner.id].users[side.agent]
+        user.mfa, user.admin_agent = True, False
+    s.partner_signin.complete(sign_in(harness, side.partner.id))
+    [answer] = s.partner_consent.run(side.partner.id)
+    assert answer.outcome == ConsentOutcome.NOT_ADMIN_AGENT and "AdminAgents" in answer.message
+    assert s.tenants.get(contoso).device_state.health == Health.CONSENT_MISSING
