@@ -129,15 +129,27 @@ def main() -> int:
                   f"{dict(Counter(a.outcome.value for a in answers.values()))}", flush=True)
             deadline = time.monotonic() + args.propagation_seconds + 600
             waiting = set(facts["consentable"])
+            phases: dict[str, list[float]] = {"sweep": [], "drain": []}
+            healthy_at: list[float] = []
             while waiting and time.monotonic() < deadline:
-                s.consent_retry.sweep(utcnow())
-                # The queue fans out across instances in Azure: workers drain it together.
-                with ThreadPoolExecutor(max_workers=8) as pool:
-                    list(pool.map(lambda _: s.worker.drain(), range(8)))
-                waiting = {t for t in waiting
-                           if s.tenants.get(t).device_state.health != Health.HEALTHY}
+                mark = time.perf_counter()
+                connected = sum(1 for v in s.consent_retry.sweep(utcnow()).values()
+                                if v == "connected")
+                if connected:
+                    phases["sweep"].append(time.perf_counter() - mark)
+                    mark = time.perf_counter()
+                    # The queue fans out across instances in Azure: workers drain it together.
+                    with ThreadPoolExecutor(max_workers=8) as pool:
+                        list(pool.map(lambda _: s.worker.drain(), range(8)))
+                    phases["drain"].append(time.perf_counter() - mark)
+                health = {t.tenant_id: t.device_state.health for t in s.tenants.list()}
+                done = {t for t in waiting if health.get(t) == Health.HEALTHY}
+                healthy_at += [time.perf_counter() - signed_at] * len(done)
+                waiting -= done
                 if waiting:
-                    time.sleep(1.0)
+                    time.sleep(0.5)
+            results["phases"] = {k: round(sum(v), 1) for k, v in phases.items()}
+            results["healthy at"] = [round(x, 1) for x in (healthy_at[:1] + healthy_at[-1:])]
             results["sign-in to synced s"] = round(time.perf_counter() - signed_at, 1)
             used = consent_requests(sim, ca) - before
             second = s.partner_consent.run(pid)
@@ -170,7 +182,9 @@ def report(args: argparse.Namespace, facts: dict[str, Any], r: dict[str, Any]) -
     print(f"consent requests: {r['requests']} ({per_customer:.1f} per consentable customer, "
           f"{permissions} permissions) {r['by_kind']}; writes {r['writes']}")
     print(f"sign-in to all synced: {r['sign-in to synced s']} s (consent run "
-          f"{r['consent run s']} s; a sync of {consentable}: {r['sync 50 s']} s)")
+          f"{r['consent run s']} s; a sync of {consentable}: {r['sync 50 s']} s); first and "
+          f"last healthy at {r['healthy at']} s; retry sweeps {r['phases']['sweep']} s, "
+          f"queued first syncs {r['phases']['drain']} s")
     limit = args.propagation_seconds + 2 * r["sync 50 s"]
     checks = [
         (f"all {consentable} consentable customers healthy, 0 customer-side steps",
