@@ -138,9 +138,11 @@ def main() -> int:
                 if connected:
                     phases["sweep"].append(time.perf_counter() - mark)
                     mark = time.perf_counter()
-                    # The queue fans out across instances in Azure: workers drain it together.
-                    with ThreadPoolExecutor(max_workers=8) as pool:
-                        list(pool.map(lambda _: s.worker.drain(), range(8)))
+                    # The queue fans out across instances in Azure: workers drain it together,
+                    # as many as the batch path runs syncs at once (device concurrency).
+                    workers = s.settings.device_concurrency
+                    with ThreadPoolExecutor(max_workers=workers) as pool:
+                        list(pool.map(lambda _: s.worker.drain(), range(workers)))
                     phases["drain"].append(time.perf_counter() - mark)
                 health = {t.tenant_id: t.device_state.health for t in s.tenants.list()}
                 done = {t for t in waiting if health.get(t) == Health.HEALTHY}

@@ -37,6 +37,11 @@ def test_unconsented_customers_are_connected_from_the_partners_side(
     started(harness, side)
     s = harness.services
     assert s.tenants.get(contoso).device_state.health == Health.CONSENT_MISSING
+    allowed = {a.tenant_id: a for a in s.partner_consent.access(side.partner.id)}
+    assert allowed[contoso].may_consent and not allowed[fabrikam].may_consent
+    assert "Privileged Role Administrator" in allowed[fabrikam].missing
+    assert allowed[contoso].roles == ["Application Administrator",
+                                      "Privileged Role Administrator"]
     access = s.partner_signin.complete(sign_in(harness, side.partner.id))
     assert (access.health, access.user_id) == (SignInHealth.SIGNED_IN, side.agent)
     answers = {a.tenant_id: a for a in s.partner_consent.run(side.partner.id)}

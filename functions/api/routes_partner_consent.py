@@ -172,6 +172,32 @@ def list_partner_consents(
         writes=r.writes) for r in records])
 
 
+class CustomerAccessOut(BaseModel):
+    tenantId: str
+    name: str
+    relationship: str = Field(description="active, another status, or none")
+    roles: list[str] = Field(description="Roles its active GDAP relationships assign")
+    mayConsent: bool = Field(description="Whether the partner's side may consent here")
+    missing: str | None = Field(description="What is missing for that, and the fix")
+
+
+class GdapAccess(BaseModel):
+    partnerTenantId: str
+    items: list[CustomerAccessOut]
+
+
+@router.get("/partners/{partnerTenantId}/gdap-access", response_model=GdapAccess,
+            dependencies=KEYED, responses=responses(400, 404, 502, 503))
+def get_partner_gdap_access(partner_id: PartnerId, services: ServicesDep) -> GdapAccess:
+    """What the partner's GDAP relationships allow in each customer: whether a consent from
+    the partner's side may work there and, if not, what is missing (relationship not
+    active, no role that may consent). Reads only; the consent link works regardless."""
+    found = services.partner_consent.access(partner_id)
+    return GdapAccess(partnerTenantId=partner_id, items=[CustomerAccessOut(
+        tenantId=a.tenant_id, name=a.name, relationship=a.relationship, roles=a.roles,
+        mayConsent=a.may_consent, missing=a.missing or None) for a in found])
+
+
 _PAGE = {"content": {"text/html": {"schema": {"type": "string"}}}}
 
 

@@ -150,6 +150,20 @@ def cmd_consents(s: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gdap_access(s: Services, args: argparse.Namespace) -> int:
+    partner_id = checked(Guid, args.partner_tenant_id, "--partner-tenant-id")
+    found = routes.get_partner_gdap_access(partner_id=partner_id, services=s)
+    if args.json:
+        print_record(found)
+        return 0
+    table = Table(Column("TENANT", 36), Column("NAME", 20), Column("RELATIONSHIP", 12),
+                  Column("MAY CONSENT", 11), Column("MISSING", 0))
+    for a in found.items:
+        table.row(a.tenantId, a.name, a.relationship, "yes" if a.mayConsent else "no",
+                  a.missing or "-")
+    return 0
+
+
 COMMANDS = (
     Command(("partner", "sign-in"), "sign in once as the partner's admin agent (prints the "
             "address to open, then waits)", _sign_in_options, cmd_sign_in,
@@ -163,6 +177,9 @@ COMMANDS = (
             _auto_options, cmd_auto_consent, ("set_partner_auto_consent",)),
     Command(("partner", "consent"), "consent the inventory app into GDAP customers from the "
             "partner's side", _consent_options, cmd_consent, ("run_partner_consent",)),
+    Command(("partner", "gdap-access"), "whether the partner's side may consent in each "
+            "customer, and what is missing", _status_options, cmd_gdap_access,
+            ("get_partner_gdap_access",)),
     Command(("partner", "consents"), "every consent made from the partner's side",
             _consent_options, cmd_consents, ("list_partner_consents",)),
 )

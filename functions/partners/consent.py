@@ -78,6 +78,24 @@ class ConsentOutcome(StrEnum):
     FAILED = "failed"
 
 
+ROLE_NAMES = {GLOBAL_ADMIN: "Global Administrator",
+              PRIVILEGED_ROLE_ADMIN: "Privileged Role Administrator",
+              APPLICATION_ADMIN: "Application Administrator",
+              CLOUD_APPLICATION_ADMIN: "Cloud Application Administrator"}
+
+
+@dataclass
+class CustomerAccess:
+    """What the partner's GDAP relationships allow in one customer."""
+
+    tenant_id: str
+    name: str
+    relationship: str  # "active", another status, or "none"
+    roles: list[str]  # the roles its active relationships assign (names where known)
+    may_consent: bool
+    missing: str  # what is missing for a consent from the partner's side ("" if nothing)
+
+
 @dataclass
 class CustomerConsent:
     """One customer's answer: what happened and, unless connected, the fix."""
@@ -155,6 +173,32 @@ class PartnerConsent:
                 return list(pool.map(one, customers))
         finally:
             self.signin.used(pid)
+
+    def access(self, partner_tenant_id: str) -> list[CustomerAccess]:
+        """What the partner's GDAP relationships allow in each of its customers: whether
+        the partner side may consent there, and if not, what is missing (read only).
+
+        Raises:
+            NotFoundError: ``unknown_partner``. TenantError: the relationships could not be
+            read (the partner app needs DelegatedAdminRelationship.Read.All).
+        """
+        partner = self.partners.get(guid(partner_tenant_id, "partner tenant ID"))
+        customers = [t for t in self.tenants.list() if t.devices is not None
+                     and t.devices.partner_tenant_id == partner.partner_tenant_id]
+        roles = self._roles(partner, {t.tenant_id for t in customers})
+        found = []
+        for tenant in customers:
+            status, held = roles.get(tenant.tenant_id, ("none", set()))
+            names = sorted(ROLE_NAMES.get(r, r) for r in held)
+            if status != "active":
+                missing_text = f"no active GDAP relationship (status: {status or 'none'})"
+            elif not held & CONSENT_ROLES or not held & APP_ROLE_ROLES:
+                missing_text = f"a role that may consent: {ROLES_NEEDED}"
+            else:
+                missing_text = ""
+            found.append(CustomerAccess(tenant.tenant_id, tenant.display_name, status or "none",
+                                        names, not missing_text, missing_text))
+        return found
 
     def after_discovery(self, partner_tenant_id: str) -> list[CustomerConsent]:
         """Consent after a discovery, only where the partner opted in (it writes in

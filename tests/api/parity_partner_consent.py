@@ -15,6 +15,10 @@ def partner_side_consent(p: Any, harness: Harness, side: PartnerSide, customer: 
     pid = side.partner.id
     side.connect(harness)
     harness.services.runner.run_one("devices", customer, "cli")
+    access = p.run("get_partner_gdap_access", "partner", "gdap-access", "--partner-tenant-id",
+                   pid, "--json").json()
+    assert access == p.get(f"/api/partners/{pid}/gdap-access")
+    assert [(a["tenantId"], a["mayConsent"]) for a in access["items"]] == [(customer, True)]
     started = p.run("start_partner_sign_in", "partner", "sign-in", "--partner-tenant-id", pid,
                     "--wait-seconds", "0", "--json").json()
     answer = p.api.post(f"/api/partners/{pid}/sign-in")
