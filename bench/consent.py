@@ -108,13 +108,17 @@ def main() -> int:
                            source="gdap")
             s.partners.discover(pid)
             print(f"{args.customers} customers discovered; first syncs ...", flush=True)
-            s.runner.run_many("devices", facts["customers"], "cli")
+            # The yardstick: the first (full) sync of as many consented customers as will be
+            # consented, which is what each of those gets once connected.
             consented = [t for t in facts["customers"] if t not in facts["unconsented"]]
+            yardstick = consented[:len(facts["consentable"])]
             started = time.perf_counter()
-            s.runner.run_many("devices", consented[:len(facts["consentable"])], "cli")
+            s.runner.run_many("devices", yardstick, "cli")
             results["sync 50 s"] = round(time.perf_counter() - started, 1)
-            print(f"a sync of {len(facts['consentable'])} consented customers: "
+            print(f"the first sync of {len(yardstick)} consented customers: "
                   f"{results['sync 50 s']} s", flush=True)
+            s.runner.run_many("devices", [t for t in facts["customers"]
+                                          if t not in yardstick], "cli")
             before = consent_requests(sim, ca)
 
             signed_at = time.perf_counter()
@@ -184,7 +188,7 @@ def report(args: argparse.Namespace, facts: dict[str, Any], r: dict[str, Any]) -
     print(f"consent requests: {r['requests']} ({per_customer:.1f} per consentable customer, "
           f"{permissions} permissions) {r['by_kind']}; writes {r['writes']}")
     print(f"sign-in to all synced: {r['sign-in to synced s']} s (consent run "
-          f"{r['consent run s']} s; a sync of {consentable}: {r['sync 50 s']} s); first and "
+          f"{r['consent run s']} s; a first sync of {consentable}: {r['sync 50 s']} s); first and "
           f"last healthy at {r['healthy at']} s; retry sweeps {r['phases']['sweep']} s, "
           f"queued first syncs {r['phases']['drain']} s")
     limit = args.propagation_seconds + 2 * r["sync 50 s"]
@@ -194,7 +198,8 @@ def report(args: argparse.Namespace, facts: dict[str, Any], r: dict[str, Any]) -
         (f"the {args.no_role} others carry the named reason", r["named"] == args.no_role),
         (f"consent requests per customer <= 3 + {permissions}",
          per_customer <= 3 + permissions),
-        (f"sign-in to all synced <= {limit:.1f} s (propagation + 2 x sync of {consentable})",
+        (f"sign-in to all synced <= {limit:.1f} s (propagation + 2 x first sync of "
+         f"{consentable})",
          r["sign-in to synced s"] <= limit),
         ("0 refresh tokens in tables", r["token_in_tables"] == 0),
         ("a second run changes nothing (0 consent writes)", r["second_writes"] == 0),
