@@ -220,16 +220,19 @@ def operator_of(fixture: dict[str, Any]) -> dict[str, str]:
             "secret": app["secrets"][0]["value"]}
 
 
-SAMPLE_CALLBACK = "http://127.0.0.1:7071/api/consent/callback"
+SAMPLE_HOST = "http://127.0.0.1:7071"
+SAMPLE_CALLBACK = f"{SAMPLE_HOST}/api/consent/callback"
 
 
 def with_callback(fixture_path: Path, public_url: str) -> Path:
-    """A copy of a fixture whose apps also accept ``{public_url}/api/consent/callback`` as a
-    redirect URI (Entra redirects only to a registered one; the samples register port 7071)."""
+    """A copy of a fixture whose apps also accept their callbacks at ``public_url`` (the
+    consent callback, the partner sign-in's) as redirect URIs (Entra redirects only to a
+    registered one; the samples register port 7071)."""
     fixture = json.loads(fixture_path.read_text())
     for app in fixture["applications"].values():
-        if SAMPLE_CALLBACK in app.get("redirect_uris", []):
-            app["redirect_uris"].append(f"{public_url}/api/consent/callback")
+        uris = app.get("redirect_uris", [])
+        uris.extend([public_url + uri[len(SAMPLE_HOST):] for uri in uris
+                     if uri.startswith(SAMPLE_HOST + "/")])
     path = Path(tempfile.mkdtemp(prefix="tenantsync-fixture-")) / fixture_path.name
     path.write_text(json.dumps(fixture))
     return path

@@ -16,6 +16,7 @@ from azure.core.credentials import TokenCredential
 from azure.keyvault.secrets import SecretClient
 
 from functions.clients.credentials import Credentials
+from functions.clients.delegated import DelegatedTokens
 from functions.clients.entra import TokenProvider
 from functions.clients.federation import ManagedIdentityAssertion
 from functions.clients.identity import TrustingSession, azure_credential
@@ -24,7 +25,7 @@ from functions.clients.tenant_graph import TenantGraphs
 from functions.clients.vault import SecretStore
 from functions.core import telemetry
 from functions.core.config import Settings
-from functions.core.errors import ConfigurationError
+from functions.core.errors import ConfigurationError, ConflictError
 from functions.core.kinds import KINDS
 from functions.core.model import Run, SyncKind, Trigger, utcnow
 from functions.devices.slice import DeviceSlice
@@ -40,11 +41,19 @@ from functions.onboarding.checks import ConnectionTest
 from functions.onboarding.consent import ConsentFlow
 from functions.onboarding.consent_state import StateSigner
 from functions.partners import Partners
+from functions.partners.consent import PartnerConsent
+from functions.partners.consent_retry import ConsentRetry
+from functions.partners.signin import PartnerSignIn
 from functions.storage.consents import ConsentTable
 from functions.storage.feed import ChangeFeed
 from functions.storage.health import HealthEntries, HealthTelemetry, TenantHealth
 from functions.storage.holds import HoldTable
 from functions.storage.outbox import Outbox
+from functions.storage.partner_access import (
+    ConsentAuditTable,
+    ConsentRecord,
+    PartnerAccessTable,
+)
 from functions.storage.partners import PartnerTable
 from functions.storage.queues import JobQueue, SyncJob
 from functions.storage.runs import RunTable
@@ -65,12 +74,14 @@ from functions.webhooks import (
     Deliverer,
     DeliverySweep,
     DeliveryWorker,
+    Event,
     WebhookEvents,
     WebhookNotices,
     Webhooks,
     WebhookTables,
     guarded_session,
 )
+from functions.webhooks.model import CONSENT_GRANTED
 
 
 @dataclass
@@ -217,8 +228,45 @@ class Services:
 
     @cached_property
     def partners(self) -> Partners:
-        return Partners(self.settings, self.partner_table, self.tenants, self.secrets,
-                        self.tokens, self.session, self.credentials, self.health)
+        partners = Partners(self.settings, self.partner_table, self.tenants, self.secrets,
+                            self.tokens, self.session, self.credentials, self.health)
+        partners.after_discovery = lambda found: self.partner_consent.after_discovery(
+            found.partner_tenant_id)
+        return partners
+
+    # --- consent from the partner's side (functions.partners.signin, .consent) ----------
+
+    @cached_property
+    def partner_signin(self) -> PartnerSignIn:
+        s = self.settings
+        return PartnerSignIn(s, self.partner_table, PartnerAccessTable(self.tables),
+                             self.secrets, self.credentials,
+                             DelegatedTokens(s.authority_host, self.session,
+                                             instance_discovery=s.instance_discovery))
+
+    def _first_sync(self, tenant_id: str, kind: SyncKind = SyncKind.DEVICES) -> str:
+        try:
+            return self.starter.start(tenant_id, kind, Trigger.HTTP).run_id or ""
+        except ConflictError as exc:  # one is queued or running already: that one it is
+            return exc.run_id or ""
+
+    @cached_property
+    def partner_consent(self) -> PartnerConsent:
+        def notify(record: ConsentRecord) -> None:
+            self.webhook_events.publish(Event(CONSENT_GRANTED, record.tenant_id, {
+                "tenantId": record.tenant_id, "partnerTenantId": record.partner_tenant_id,
+                "outcome": record.outcome, "permissions": record.permissions,
+                "delegatedScopes": record.delegated_scopes, "userId": record.user_id or None,
+                "at": record.at.isoformat().replace("+00:00", "Z")}))
+
+        return PartnerConsent(self.settings, self.partner_table, self.tenants,
+                              ConsentAuditTable(self.tables), self.partner_signin, self.tokens,
+                              self.secrets, self.session, self._first_sync, feed=self.feed,
+                              notify=notify)
+
+    @cached_property
+    def consent_retry(self) -> ConsentRetry:
+        return ConsentRetry(self.tenants, self.tokens, self.secrets, self._first_sync)
 
     # --- the sync engine -------------------------------------------------------------
 

@@ -10,8 +10,11 @@ uvicorn, then:
    redirect as the admin's browser would, to the callback the local API serves;
 2. runs the first sync the callback queued, shows what was imported, removes a member in the
    simulator, syncs again and shows who is now "Azure ID: deleted";
-3. adds a partner (MSP) with client secrets (the seeds' own path), and sends the customer
-   that never consented a consent link of its own, which brings it in.
+3. adds a partner (MSP) with client secrets (the seeds' own path); its admin agent signs in
+   once (in the simulator) and tenantsync connects the GDAP customer that never consented
+   from the partner's side, with no step in its tenant; the customer whose relationship
+   lacks a role that may consent gets the named reason and a consent link of its own, which
+   its admin opens.
 
 Stops what it started, whatever happens.
 """
@@ -19,9 +22,12 @@ Stops what it started, whatever happens.
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
+import re
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from devstack import LocalStack, with_callback  # noqa: E402
 from devstack.sample import (  # noqa: E402
+    TENANTSYNC,
     SampleTenant,
     admin_opens,
     cli_runner,
@@ -134,7 +141,16 @@ def main() -> int:
             tenantsync("device", "--tenant-id", healthy, "--device-id", laptop)
             step("the devices Google Chrome is on")
             tenantsync("devices", "--tenant-id", healthy, "--app-id", chrome)
-            step("a consent link for each customer whose admin never consented")
+            step("the partner's admin agent signs in once (MFA; in the simulator it answers "
+                 "at once): tenantsync keeps the refresh token in Key Vault only")
+            _signs_in(env, partner_id, stack.simulator.ca_path)
+            step("consent from the partner's side: no step in any customer's tenant; each "
+                 "customer gets a named answer (exit 1: one needs a fix)")
+            tenantsync("partner", "consent", "--partner-tenant-id", partner_id, expect=1)
+            tenantsync("worker")
+            tenantsync("partner", "consents", "--partner-tenant-id", partner_id)
+            step("the customer whose relationship lacks the role: a consent link, which its "
+                 "admin opens")
             links = json.loads(tenantsync("partner", "consent-links", "--partner-tenant-id",
                                           partner_id, "--json", capture=True))
             print(f"customers by device health: {links['progress']}")
@@ -149,6 +165,28 @@ def main() -> int:
             server.should_exit = True
     step("stopped the API, Azurite and the simulator")
     return 0
+
+
+def _signs_in(env: dict[str, str], partner_id: str, ca_path: str) -> None:
+    """`tenantsync partner sign-in` prints the address and waits; the agent's browser opens it
+    (Entra answers at once in the simulator and returns to the local API's callback)."""
+    print(f"$ tenantsync partner sign-in --partner-tenant-id {partner_id}", flush=True)
+    waiting = subprocess.Popen([*TENANTSYNC, "partner", "sign-in", "--partner-tenant-id",
+                                partner_id, "--wait-seconds", "60"], env=env, text=True,
+                               stdout=subprocess.PIPE)
+    assert waiting.stdout is not None
+    lines = [waiting.stdout.readline(), waiting.stdout.readline()]
+    print("".join(lines), end="", flush=True)
+    session = requests.Session()
+    session.trust_env = False
+    entra = session.get(lines[1].strip(), allow_redirects=False, verify=ca_path, timeout=10)
+    page = session.get(entra.headers["Location"], timeout=30)
+    shown = re.search(r"<p>(.*?)</p>", page.text)
+    print(f"(the agent's browser shows: {html.unescape(shown.group(1)) if shown else page.text})")
+    rest, _ = waiting.communicate(timeout=90)
+    print(rest, end="", flush=True)
+    if waiting.returncode != 0:
+        raise SystemExit(f"tenantsync partner sign-in exited with {waiting.returncode}")
 
 
 def _remove_member(base: str, ca: str, tenant_id: str, group_id: str, member: str) -> None:

@@ -146,6 +146,17 @@ def handle(state: SimState, req: Request, path_tenant: str) -> Response:
             error, code, message = problem
             params = [("error", error), ("error_description", f"AADSTS{code}: {message}")]
             return _redirect(redirect_uri, _with_state(params, state_value))
+        if tenant.admin_consent == "cancel":
+            # A cancel, as observed (azure-docs #114009): access_denied, AADSTS65004, an
+            # error_uri, admin_consent and state, and no `tenant`.
+            params = [
+                ("error", "access_denied"),
+                ("error_description", "AADSTS65004: User declined to consent to access the "
+                 "app.\r\n" + _trace(req)),
+                ("error_uri", "https://login.microsoftonline.com/error?code=65004"),
+                ("admin_consent", "True"),
+            ]
+            return _redirect(redirect_uri, _with_state(params, state_value))
         if tenant.admin_consent == "refuse":
             # The v2.0 admin consent docs' error response: admin_consent, error,
             # error_description (AADSTS65004) and state.

@@ -23,7 +23,7 @@ _CERT_KEYS = ("id", "pem", "expires")
 _FIC_KEYS = ("name", "issuer", "subject", "audiences")
 _MI_KEYS = ("principal_id", "home_tenant")
 MAX_FEDERATED_CREDENTIALS = 20  # "A maximum of 20 federated identity credentials" per app
-CONSENT_DECISIONS = ("accept", "refuse")
+CONSENT_DECISIONS = ("accept", "refuse", "cancel")
 
 
 def parse_certificates(raw: object, path: str) -> list[AppCertificate]:

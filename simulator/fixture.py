@@ -65,6 +65,7 @@ _TOP_KEYS = (
     "signed_in_admin_tenant",
     "federation_propagation_seconds",
     "export_jobs",
+    "partner_access",  # parsed by simulator.partner_access (the partner side)
 )
 _APP_KEYS = (
     "home_tenant",

@@ -27,6 +27,7 @@ from . import (
     keyvault,
     paging,
     partner_graph,
+    partner_routes,
     partnercenter,
     subscriptions,
 )
@@ -68,6 +69,9 @@ def _graph_kind(rest: list[str]) -> str | None:
 def classify(path: str) -> tuple[str, str | None]:
     """(path kind for stats and routing, tenant named in the path or None)."""
     parts = path.strip("/").split("/")
+    partner_side = partner_routes.classify(parts)
+    if partner_side is not None:
+        return partner_side
     if parts[0] == "partnercenter":
         customers = [part.lower() for part in parts[1:]] == ["v1", "customers"]
         return ("partnercenter.customers" if customers else "partnercenter.other"), None
@@ -150,6 +154,7 @@ class Simulator:
 
     def __init__(self, fixture: dict[str, Any], host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = SimState(parse_fixture(fixture))
+        partner_routes.load(self.state, fixture)
         self._host = host
         self._port = port
         self._server: TLSServer | None = None
@@ -424,6 +429,9 @@ class Simulator:
         return tid if isinstance(tid, str) else None
 
     def _route(self, kind: str, path_tenant: str | None, req: Request) -> Response:
+        partner_side = partner_routes.route(self.state, kind, path_tenant, req)
+        if partner_side is not None:
+            return partner_side
         if kind == "token" and path_tenant is not None:
             if req.method != "POST":
                 message = "The endpoint only accepts POST, OPTIONS requests. "

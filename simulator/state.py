@@ -22,6 +22,7 @@ from .faults import Fault, describe, parse_faults
 from .fixture import fail, guid, member_ids, parse_object, parse_roles, parse_secrets
 from .intune_data import INTUNE_KINDS, edit_intune
 from .model import KINDS, Application, Tenant, World
+from .partner_access import PartnerAccess
 from .sections import SECTION_KEYS, apply_section, directory_of
 from .subscriptions import Subscriptions
 from .throttle import Limiter, parse_throttling
@@ -50,6 +51,7 @@ class SimState:
         self.exports = ExportStore(world.export_jobs, self.signing_key)  # has its own lock
         self.subscriptions = Subscriptions()  # change notifications (has its own lock)
         self.delta = DeltaConfig()  # how users/groups delta rounds are paged
+        self.partner_access = PartnerAccess()  # the partner side (simulator.partner_access)
         self._requests: Counter[str] = Counter()
         self._statuses: Counter[str] = Counter()
         self._batched: Counter[str] = Counter()  # $batch requests by "METHOD kind"
@@ -256,6 +258,9 @@ class SimState:
     def grant_admin_consent(self, tenant: Tenant, app: Application) -> None:
         """Create or update the app's service principal with its requested permissions.
         Consent adds grants and never removes one. The caller holds the lock."""
+        if self.partner_access.propagation_seconds:  # Entra's delay before tokens see it
+            self.partner_access.grant_later(tenant, app.client_id, app.required_roles)
+            return
         granted = tenant.roles.setdefault(app.client_id, [])
         granted.extend(role for role in app.required_roles if role not in granted)
 

@@ -4,7 +4,9 @@ without storing anything."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
 
@@ -146,10 +148,16 @@ def test_an_expired_link_is_refused(harness: Harness, world: World) -> None:
 
 @pytest.mark.parametrize(("error", "description", "code", "words"), [
     ("consent_required", "AADSTS65004: The resource owner or authorization server denied the "
-     "request.", "consent_denied", "did not accept"),
-    ("access_denied", "AADSTS65004: The user canceled.", "consent_denied", "did not accept"),
+     "request.", "consent_denied", "Privileged Role Administrator"),
+    # How Entra really sends a cancel on its admin-consent page (no `tenant`).
+    ("access_denied", "AADSTS65004: User declined to consent to access the app.",
+     "consent_denied", "The consent was cancelled (access_denied, AADSTS65004)"),
     ("invalid_scope", "AADSTS70011: The provided value for scope is not valid.",
-     "consent_failed", "refused the consent request"),
+     "consent_failed", "refused the permissions the link asks for"),
+    ("unauthorized_client", "AADSTS700016: Application not found.", "consent_failed",
+     "does not allow this app"),
+    ("server_error", "AADSTS50000: There was an error issuing a token.", "consent_failed",
+     "in a few minutes"),
     ("temporarily_unavailable", "AADSTS90033: A transient error has occurred.",
      "consent_failed", "in a few minutes"),
 ])
@@ -171,6 +179,57 @@ def test_consent_errors_give_a_clear_answer_and_store_nothing(
     assert description.split(":")[0] in err.message  # Entra's code, never its text
     assert "Trace ID" not in err.message
     assert stored(harness) == before
+
+
+def test_a_cancel_as_entra_sends_it_is_answered_as_a_cancel_not_a_malformed_request(
+    harness: Harness, world: World
+) -> None:
+    d, t, _ = consent_world(world)
+    harness.start(**d.env())
+    link = harness.services.consent.create("directory", tenant_id=t.id, group_id=t.level0)
+    state = query_of(link.url.split("?", 1)[1])["state"]
+
+    # Observed (azure-docs #114009): no tenant, an error_uri; MSAL's error_subcode=cancel.
+    query = urlencode({"error": "access_denied", "error_subcode": "cancel",
+                       "error_description": "AADSTS65004: User declined to consent to access "
+                                            "the app.", "admin_consent": "True",
+                       "error_uri": "https://login.microsoftonline.com/error?code=65004",
+                       "state": state})
+    err = _complete_error(harness, query)
+    assert (err.code, err.message.split(",")[0]) == ("consent_denied",
+                                                     "The consent was cancelled (access_denied")
+    assert "select Accept" in err.message
+
+
+def test_the_simulated_cancel_gets_the_cancel_answer(harness: Harness, world: World) -> None:
+    d, t, _ = consent_world(world)
+    world.fixture["tenants"][t.id]["admin_consent"] = "cancel"
+    harness.start(**d.env())
+    link = harness.services.consent.create("directory", tenant_id=t.id, group_id=t.level0)
+
+    err = _complete_error(harness, redirect_of(harness, link.url))
+    assert err.code == "consent_denied" and err.message.startswith("The consent was cancelled")
+
+
+def test_a_consent_entra_still_propagates_is_completed_by_the_retry(
+    harness: Harness, world: World
+) -> None:
+    d, t, _ = consent_world(world)
+    world.fixture["partner_access"] = {"propagation_seconds": 1.0}
+    harness.start(**d.env())
+    link = harness.services.consent.create("directory", tenant_id=t.id, group_id=t.level0)
+
+    result = harness.services.consent.complete(redirect_of(harness, link.url))
+    assert (result.awaiting_consent, result.run_id) == (True, "")
+    tenant = harness.services.tenants.get(t.id)
+    assert tenant.directory_state.health == "awaiting_consent"
+    assert tenant.directory_state.health_since is not None
+
+    time.sleep(1.1)
+    due = tenant.directory_state.health_since + timedelta(seconds=30)
+    assert harness.services.consent_retry.sweep(due) == {f"{t.id}/directory": "connected"}
+    assert run_queued_jobs(harness, "directory") == 1
+    assert harness.services.tenants.get(t.id).directory_state.health == "healthy"
 
 
 def test_a_refusing_admin_gets_the_refusal_page_and_the_link_stays_open(
@@ -323,3 +382,20 @@ def test_of_two_callbacks_racing_with_one_link_only_one_uses_it(
     first.used_at = second.used_at = datetime.now(UTC)
     assert table.use(first, etag_a)  # both read it unused; the first write wins
     assert not table.use(second, etag_b)  # the other's ETag is stale: it loses
+
+
+def test_links_never_used_are_purged_a_while_after_they_expire(
+    harness: Harness, world: World
+) -> None:
+    d, t, _ = consent_world(world)
+    harness.start(**d.env())
+    flow = harness.services.consent
+    used = flow.create("directory", tenant_id=t.id, group_id=t.level0)
+    flow.complete(redirect_of(harness, used.url))
+    unused = flow.create("directory", tenant_id=t.id, group_id=t.level0)
+    consents = harness.services.consents
+    assert consents.purge_expired(datetime.now(UTC)) == 0  # nothing expired yet
+    later = unused.consent.expires_at + timedelta(seconds=1)
+    assert consents.purge_expired(later) == 1
+    assert consents.find(unused.consent.consent_id) is None
+    assert consents.get(used.consent.consent_id).used_at is not None  # a used one stays

@@ -98,6 +98,7 @@ def test_function_app_serves_the_api_behind_a_key_and_health_without_one() -> No
     http = sorted(name for name, f in functions.items()
                   if f.get_bindings()[0].type == "httpTrigger")
     assert http == ["consent_callback", "graph_lifecycle", "graph_notifications", "health",
+                    "partner_sign_in_callback",
                     API_FUNCTION_NAME]
     # Entra's redirect cannot carry a function key: the consent callback is anonymous too,
     # and its literal route comes before the catch-all the same way.
@@ -105,6 +106,9 @@ def test_function_app_serves_the_api_behind_a_key_and_health_without_one() -> No
     assert callback.route == "consent/callback"
     assert callback.auth_level == func.AuthLevel.ANONYMOUS
     assert callback.methods == [func.HttpMethod.GET]
+    signed = functions["partner_sign_in_callback"].get_bindings()[0]
+    assert (signed.route, signed.auth_level) == ("partners/sign-in/callback",
+                                                 func.AuthLevel.ANONYMOUS)
 
 
 def test_the_consent_callback_function_answers_the_page_the_api_route_does(
@@ -197,3 +201,27 @@ def test_a_directory_job_on_the_devices_queue_is_refused(harness: Harness, world
     job_fn(func.QueueMessage(body=json.dumps(
         {"tenant_id": t.id, "kind": "directory", "trigger": "timer"}).encode()))
     assert not harness.services.runs.recent(t.id, 5)
+
+
+def test_the_partner_sign_in_callback_function_keeps_the_sign_in(
+    harness: Harness, world: World
+) -> None:
+    from urllib.parse import urlsplit
+
+    from tests.partner_side import PUBLIC_URL, PartnerSide, browser_redirect
+
+    side = PartnerSide(world)
+    side.customer("Contoso")
+    harness.start(TENANTSYNC_PUBLIC_URL=PUBLIC_URL)
+    side.connect(harness)
+    started = harness.services.partner_signin.start(side.partner.id)
+    query = urlsplit(browser_redirect(harness, started.url)).query
+    callback = indexed_functions()["partner_sign_in_callback"].get_user_function()
+    page = callback(func.HttpRequest(
+        "GET", f"https://app.example/api/partners/sign-in/callback?{query}", body=b""))
+    assert page.status_code == 200
+    assert 'data-outcome="signed-in"' in page.get_body().decode()
+    again = callback(func.HttpRequest(
+        "GET", f"https://app.example/api/partners/sign-in/callback?{query}", body=b""))
+    assert again.status_code == 400  # finished once
+    assert harness.services.partner_signin.status(side.partner.id).health == "signed_in"

@@ -40,9 +40,9 @@ _STYLE = (
 )
 
 
-def _page(ok: bool, title: str, paragraphs: list[str]) -> str:
+def _page(ok: bool, title: str, paragraphs: list[str], word: str = "") -> str:
     body = "".join(f"<p>{p}</p>" for p in paragraphs)
-    outcome_word = "connected" if ok else "not-connected"
+    outcome_word = word or ("connected" if ok else "not-connected")
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -56,6 +56,15 @@ def _page(ok: bool, title: str, paragraphs: list[str]) -> str:
 def connected_page(result: ConsentResult) -> str:
     name = html.escape(result.tenant_name or "Your tenant")
     who = f"<strong>{name}</strong> (tenant <code>{html.escape(result.tenant_id)}</code>)"
+    if result.awaiting_consent:
+        # Entra confirmed the consent but has not propagated it yet: not a failure.
+        return _page(True, "Connection being completed", [
+            f"Thank you: your consent for {who} was received. Microsoft Entra takes a few "
+            "seconds to minutes to apply it; your provider's service completes the "
+            "connection on its own as soon as it has, with nothing more to do on your side.",
+            "<small>You can close this page. To disconnect later, remove the app under "
+            "Entra ID &gt; Enterprise applications.</small>",
+        ], word="completing")
     if result.kind == SyncKind.DEVICES:
         what = "its Intune devices and software"
         nxt = ("The first sync has started; your provider sees the devices within minutes, "

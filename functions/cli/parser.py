@@ -18,6 +18,7 @@ from functions.cli import (
     local,
     notifications,
     onboarding,
+    partner_consent,
     partners,
     runs,
     syncs,
@@ -32,7 +33,7 @@ from functions.services import get_services
 COMMANDS: tuple[Command, ...] = (
     *tenants.COMMANDS, *partners.COMMANDS, *syncs.COMMANDS, *directory.COMMANDS,
     *devices.COMMANDS, *runs.COMMANDS, *local.COMMANDS, *onboarding.COMMANDS,
-    *feed.COMMANDS, *webhooks.COMMANDS, *notifications.COMMANDS,
+    *feed.COMMANDS, *webhooks.COMMANDS, *notifications.COMMANDS, *partner_consent.COMMANDS,
 )
 
 # The help of each first word that groups several commands.

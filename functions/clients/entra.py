@@ -76,6 +76,13 @@ class TokenProvider:
         with self._lock:
             self._apps.clear()
 
+    def forget_app(self, tenant_id: str, client_id: str) -> None:
+        """Drop one app's cached tokens in one tenant: after a consent its next token must
+        come from Entra (a cached one lacks the roles granted since)."""
+        with self._lock:
+            for key in [k for k in self._apps if k[:2] == (tenant_id, client_id)]:
+                del self._apps[key]
+
     def _app(
         self, tenant_id: str, client_id: str, credential: ClientCredential
     ) -> msal.ConfidentialClientApplication:

@@ -113,11 +113,17 @@ OUTCOMES: dict[E, Outcome] = {
     # ours
     E.CONFIGURATION: Outcome(500, Health.FAILING),
     E.INTERNAL_ERROR: Outcome(500, Health.FAILING),
+    # consent from the partner's side: the partner's sign-in, not a tenant's health
+    E.PARTNER_NOT_SIGNED_IN: Outcome(409, None), E.PARTNER_SIGN_IN_EXPIRED: Outcome(409, None),
+    E.PARTNER_MFA_REQUIRED: Outcome(409, None), E.PARTNER_SIGN_IN_FAILED: Outcome(400, None),
+    E.PARTNER_APP_NOT_CONSENTED: Outcome(422, None), E.PARTNER_NO_ACCESS: Outcome(422, None),
+    # consented, and Entra has not propagated it yet: retried on a back-off, not a failure
+    E.CONSENT_PENDING: Outcome(503, Health.AWAITING_CONSENT),
 }
 
 # Healths that say why a tenant is not queried at all: not failures, never quarantined.
 STANDING = frozenset({Health.EXCLUDED, Health.INACTIVE, Health.UNSUPPORTED,
-                      Health.AWAITING_GROUP})
+                      Health.AWAITING_GROUP, Health.AWAITING_CONSENT})
 
 # Healths of a run that waits for a person (a held sync): not a failure either.
 WAITING = frozenset({Health.DELETION_HELD})

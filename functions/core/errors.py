@@ -132,6 +132,14 @@ class ErrorCode(StrEnum):
     # ours
     CONFIGURATION = "configuration"
     INTERNAL_ERROR = "internal_error"
+    # consent from the partner's side (a partner user's delegated sign-in)
+    PARTNER_NOT_SIGNED_IN = "partner_not_signed_in"
+    PARTNER_SIGN_IN_EXPIRED = "partner_sign_in_expired"
+    PARTNER_MFA_REQUIRED = "partner_mfa_required"
+    PARTNER_SIGN_IN_FAILED = "partner_sign_in_failed"
+    PARTNER_APP_NOT_CONSENTED = "partner_app_not_consented"
+    PARTNER_NO_ACCESS = "partner_no_access"
+    CONSENT_PENDING = "consent_pending"  # consented; Entra is still propagating it
 
 
 class TenantSyncError(Exception):

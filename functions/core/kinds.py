@@ -51,7 +51,8 @@ class Kind:
 
 # The tables every kind of sync shares; each kind's own are in its entry.
 SHARED_TABLES = ("tenants", "runs", "partners", "claims", "feed", "holds", "webhooks",
-                 "deliveries", "consents", "outbox", "subscriptions", "notified")
+                 "deliveries", "consents", "outbox", "subscriptions", "notified",
+                 "partneraccess", "consentaudit")
 
 
 class KindRegistry:

@@ -90,6 +90,7 @@ class Health(StrEnum):
     DELETION_HELD = "deletion_held"  # the deletion guard holds a sync until it is released
     AWAITING_GROUP = "awaiting_group"  # consented without a level-0 group: choose one
     IN_PROGRESS = "in_progress"  # a read too large for one run, resumed by the next
+    AWAITING_CONSENT = "awaiting_consent"  # consented; Entra propagates it (retried on a back-off)
 
 
 class CredentialType(StrEnum):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
+from functions.clients.claims import token_roles
 from functions.clients.credentials import Credentials
 from functions.core.config import DEFAULT_GRAPH_SCOPE, Settings
 from functions.core.errors import (
@@ -19,6 +20,7 @@ from functions.core.errors import (
     ConflictError,
     ErrorCode,
     InputError,
+    TenantError,
     TenantSyncError,
 )
 from functions.core.model import (
@@ -34,6 +36,7 @@ from functions.core.validation import guid
 from functions.onboarding.checks import ConnectionCheck, ConnectionTest
 from functions.onboarding.consent_state import StateSigner, callback_parameters
 from functions.onboarding.directory import Onboarding
+from functions.partners.consent_retry import awaiting
 from functions.storage.consents import ConsentTable
 from functions.storage.partners import PartnerTable
 from functions.storage.tenants import TenantTable
@@ -46,6 +49,9 @@ CALLBACK_PATH = "/api/consent/callback"
 # Healths of a partner's customer that an admin's (new) consent fixes: the app is not
 # installed in the tenant, or was consented before it asked for all its permissions.
 NEEDS_CONSENT = (Health.CONSENT_MISSING, Health.PERMISSION_MISSING)
+# What a connection test says while a consent Entra just confirmed is still propagating.
+PROPAGATING = frozenset({ErrorCode.APP_NOT_FOUND, ErrorCode.CONSENT_MISSING,
+                         ErrorCode.PERMISSION_MISSING})
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ class ConsentResult:
     run_id: str
     awaiting_group: bool
     consent_id: str = ""  # the link it used (GET /api/consents/{consentId})
+    awaiting_consent: bool = False  # Entra still propagates the consent: tested again soon
 
 
 class ConsentRefused(TenantSyncError):
@@ -212,10 +219,24 @@ class ConsentFlow:
         existing = self.tenants.find(tenant_id)
         group = consent.group_id or (existing.directory.group_id
                                      if existing and existing.directory else "")
-        if consent.kind == SyncKind.DIRECTORY:
-            check = self.test.directory(tenant_id, client_id, material, group)
-        else:
-            check = self.test.devices(tenant_id, client_id, material)
+        try:
+            if consent.kind == SyncKind.DIRECTORY:
+                check = self.test.directory(tenant_id, client_id, material, group)
+            else:
+                check = self.test.devices(tenant_id, client_id, material)
+            pending = False
+        except TenantError as exc:
+            # Entra said the admin consented: a refusal now is its propagation delay
+            # (AADSTS700016, a token without the roles), followed up by consent_retry.
+            if exc.code not in PROPAGATING or (consent.kind == SyncKind.DIRECTORY
+                                               and not group):
+                raise
+            # Consent grants every role at once: a token with some of them means the app
+            # does not ask for the others (named now), not that Entra is still at it.
+            if exc.code == ErrorCode.PERMISSION_MISSING and token_roles(self.test.tokens.token(
+                    tenant_id, client_id, material, DEFAULT_GRAPH_SCOPE)):
+                raise
+            check, pending = ConnectionCheck(), True
         consent.used_at, consent.consented_tenant_id = now, tenant_id
         if not self.consents.use(consent, etag):
             raise ConflictError("This consent link was used already: the tenant is connected.",
@@ -226,7 +247,10 @@ class ConsentFlow:
         else:
             tenant = self._store_devices(consent, existing, tenant_id, client_id, credential,
                                          expires, check, now)
-        run_id = "" if consent.kind == SyncKind.DIRECTORY and not group else \
+        if pending:
+            awaiting(tenant.state(consent.kind), now)
+            self.tenants.save(tenant)
+        run_id = "" if pending or (consent.kind == SyncKind.DIRECTORY and not group) else \
             self._first_sync(tenant_id, consent.kind)
         consent.run_id = run_id
         self.consents.save(consent)
@@ -234,7 +258,7 @@ class ConsentFlow:
                  extra={"tenant_id": tenant_id, "run_id": run_id})
         return ConsentResult(consent.kind, tenant_id, check.organization or tenant.organization,
                              check.group_name, run_id, consent.kind == SyncKind.DIRECTORY
-                             and not group, consent.consent_id)
+                             and not group, consent.consent_id, awaiting_consent=pending)
 
     def _store_directory(self, tenant_id: str, client_id: str, credential: Credential,
                          expires: datetime | None, group: str, check: ConnectionCheck,
@@ -282,10 +306,30 @@ class ConsentFlow:
             return exc.run_id or ""
 
 
-# OAuth 2.0 (RFC 6749 4.1.2.1) and Entra's v2.0 admin consent: the admin declined
-# (access_denied; consent_required with AADSTS65004), or the request was not acceptable.
-_DECLINED = ("access_denied", "consent_required")
 _TRANSIENT = ("server_error", "temporarily_unavailable")
+_AGAIN = "open the link again"
+# Entra's errors at the admin-consent redirect (RFC 6749 4.1.2.1 and Entra's v2.0 docs), each
+# with what happened and what to do.
+_REFUSALS: dict[str, str] = {
+    "consent_required": (
+        "The administrator did not grant the consent{cited}, so nothing was connected. Only "
+        "a Global Administrator or Privileged Role Administrator of your tenant may grant it: "
+        "sign in as one, " + _AGAIN + " and select Accept."),
+    "invalid_scope": (
+        "Microsoft Entra refused the permissions the link asks for{cited}: the link was "
+        "changed or the app's registration is incomplete; ask your provider for a new link."),
+    "unauthorized_client": (
+        "Microsoft Entra does not allow this app to ask for consent{cited}: the app may be "
+        "disabled or blocked in your tenant; check Enterprise applications, then "
+        + _AGAIN + "."),
+    "invalid_client": (
+        "Microsoft Entra does not know the app of this link{cited}: ask your provider for a "
+        "new link."),
+    "interaction_required": (
+        "Microsoft Entra needs you to sign in again (for example with multi-factor "
+        "authentication){cited}: " + _AGAIN + "."),
+    "login_required": ("Microsoft Entra needs you to sign in{cited}: " + _AGAIN + "."),
+}
 
 
 def _refusal(error: str, description: str) -> ConsentRefused:
@@ -293,16 +337,21 @@ def _refusal(error: str, description: str) -> ConsentRefused:
     found = re.search(r"AADSTS[0-9]{1,9}", description)
     code = found.group(0) if found else ""
     cited = f" ({error}{', ' + code if code else ''})"
-    if error in _DECLINED:
+    if error == "access_denied":
+        # A cancel on the admin-consent page comes back as access_denied, AADSTS65004 and
+        # no `tenant` (azure-docs #114009); MSAL's error_subcode=cancel says the same.
         return ConsentRefused(
-            "The administrator did not accept the permissions" + cited + ", so nothing was "
-            "connected. To connect, open the link again, sign in as a Global Administrator "
-            "or Privileged Role Administrator of your tenant and accept.",
+            "The consent was cancelled" + cited + ", so nothing was connected and nothing "
+            "changed in your tenant. To connect, " + _AGAIN + " and select Accept.",
             code=ErrorCode.CONSENT_DENIED)
     if error in _TRANSIENT:
         return ConsentRefused("Microsoft Entra could not complete the consent just now"
-                              + cited + ": open the link again in a few minutes.",
+                              + cited + ": " + _AGAIN + " in a few minutes.",
                               code=ErrorCode.CONSENT_FAILED)
+    if error in _REFUSALS:
+        return ConsentRefused(_REFUSALS[error].format(cited=cited),
+                              code=ErrorCode.CONSENT_DENIED if error == "consent_required"
+                              else ErrorCode.CONSENT_FAILED)
     return ConsentRefused("Microsoft Entra refused the consent request" + cited + ": the "
                           "link may have been changed or the app's registration is "
                           "incomplete; ask your provider for a new link.",

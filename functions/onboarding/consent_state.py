@@ -29,6 +29,7 @@ _PARAMETERS: dict[str, tuple[int, re.Pattern[str]]] = {
     "error": (64, re.compile(r"^[a-z_]+$")),
     "error_description": (4096, re.compile(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")),
     "error_uri": (1024, re.compile(r"^https://[\x21-\x7e]+$")),
+    "error_subcode": (64, re.compile(r"^[a-z_]+$")),  # "cancel" (MSAL's OAuth2 responses)
 }
 
 

@@ -88,6 +88,8 @@ class Partners:
     credentials: Credentials
     health: TenantHealth  # every change of a customer's device health goes through it
     clock: Callable[[], datetime] = utcnow
+    # Called after each discovery (the partner-side consent of partners that opted in).
+    after_discovery: Callable[[Discovery], object] | None = None
 
     def add(
         self, partner_tenant_id: str, partner_client_id: str,
@@ -210,6 +212,8 @@ class Partners:
                 move(tenant.device_state, Health.INACTIVE, self.clock())
                 self.health.save(tenant, before)
                 result.inactive.append(tenant.tenant_id)
+        if self.after_discovery is not None:
+            self.after_discovery(result)
         return result
 
     def _upsert(self, partner: PartnerConnection, customer: Customer, excluded: set[str],

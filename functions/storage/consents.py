@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from functions.core.errors import NotFoundError, StorageError
@@ -65,3 +66,14 @@ class ConsentTable:
 
     def save(self, consent: ConsentRequest) -> None:
         self._store.upsert("consents", _entity(consent))
+
+    def purge_expired(self, before: datetime) -> int:
+        """Delete the links never used that expired before ``before`` (a used link stays:
+        it says which tenant consented and its first run). Returns how many went."""
+        gone = 0
+        for e in self._store.query("consents", "PartitionKey eq @pk", {"pk": CONSENT_PARTITION}):
+            expires = parse_time(e.get("ExpiresAt"))
+            if not e.get("UsedAt") and expires is not None and expires < before:
+                self._store.delete("consents", CONSENT_PARTITION, e["RowKey"])
+                gone += 1
+        return gone

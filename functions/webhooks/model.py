@@ -10,7 +10,8 @@ from typing import Any
 SYNC_FINISHED = "sync.finished"
 HEALTH_CHANGED = "tenant.health_changed"
 CREDENTIAL_EXPIRING = "credential.expiring"
-EVENT_TYPES = (SYNC_FINISHED, HEALTH_CHANGED, CREDENTIAL_EXPIRING)
+CONSENT_GRANTED = "tenant.consented"  # tenantsync consented its app from the partner's side
+EVENT_TYPES = (SYNC_FINISHED, HEALTH_CHANGED, CREDENTIAL_EXPIRING, CONSENT_GRANTED)
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 

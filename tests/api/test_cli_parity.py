@@ -14,9 +14,11 @@ from devstack.receiver import Receiver
 from functions.api.app import ROUTERS
 from functions.cli.parser import operations
 from tests.api.conftest import Api, assert_error
+from tests.api.parity_partner_consent import partner_side_consent
 from tests.cli_tools import Cli, Result
 from tests.conftest import Harness
 from tests.consent_helpers import redirect_of
+from tests.partner_side import PartnerSide
 from tests.world import Deployment, Partner, Tenant, World, seed_example
 
 
@@ -96,6 +98,8 @@ def test_each_command_prints_what_the_api_answers(
     guarded.add(guarded.level0, *staff)
     joining = world.tenant("Joining")
     joining.add(joining.level0, joining.user("Sam Roe"))
+    zero_touch = PartnerSide(world)
+    unconsented = zero_touch.customer("Unconsented")
     harness.start(**deployment.env(), TENANTSYNC_WEBHOOK_ALLOW_PRIVATE="true",
                   TENANTSYNC_WEBHOOK_RETRY_BASE_SECONDS="0",
                   TENANTSYNC_WEBHOOK_CA_BUNDLE=receiver.ca_path)
@@ -213,6 +217,7 @@ def test_each_command_prints_what_the_api_answers(
 
     deletion_guard(p, harness, guarded, staff)
     consent(p, harness, deployment, joining)
+    partner_side_consent(p, harness, zero_touch, unconsented)
 
     p.run("delete_partner", "partner", "remove", "--partner-tenant-id", partner.id)
     assert_error(p.api.get(f"/api/partners/{partner.id}"), 404, "unknown_partner")

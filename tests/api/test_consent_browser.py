@@ -57,5 +57,5 @@ def test_chromium_shows_a_refusal_and_nothing_is_stored(
     dom = _rendered(url, tmp_path / "profile")
     assert 'data-outcome="not-connected"' in dom
     assert ">Not connected</h1>" in dom
-    assert "did not accept the permissions" in dom
+    assert "did not grant the consent" in dom
     assert stored(harness) == before

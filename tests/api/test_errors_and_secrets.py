@@ -10,10 +10,12 @@ import pytest
 
 from tests.api.conftest import Api, assert_error, partner_body, run_queued_jobs, tenant_body
 from tests.conftest import Harness
+from tests.partner_side import PUBLIC_URL, PartnerSide, browser_redirect
 from tests.world import Partner, World, new_id, seed_example
 
 ANONYMOUS = {"/api/health", "/api/consent/callback", "/api/notifications/graph",
-             "/api/notifications/lifecycle"}  # Graph posts to these without a key
+             "/api/notifications/lifecycle",  # Graph posts to these without a key
+             "/api/partners/sign-in/callback"}
 
 
 def test_health_says_storage_and_key_vault_are_reachable(harness: Harness, api: Api) -> None:
@@ -64,7 +66,8 @@ def test_the_openapi_document_is_published_with_function_key_security(
             # 422 is a connection test's answer: onboarding, a consent's callback, and
             # reading a tenant's groups.
             assert "422" not in operation["responses"] or method in {"post", "patch"} or (
-                path in {"/api/tenants/{tenantId}/directory/groups", "/api/consent/callback"})
+                path in {"/api/tenants/{tenantId}/directory/groups", "/api/consent/callback",
+                         "/api/partners/sign-in/callback"})
     assert api.get("/api/docs").status_code == 200
 
 
@@ -206,4 +209,50 @@ def test_partner_and_inventory_secrets_appear_in_no_answer_and_no_log_record(
     assert "Traceback" not in transcript
     assert len(api.answers) == 27
     assert sum(r.status_code >= 400 for r in api.answers) == 14
+    assert any(r.name.startswith("uvicorn") for r in caplog.records)
+
+
+def test_the_partners_refresh_token_appears_in_no_answer_no_log_record_and_no_table(
+    harness: Harness, world: World, api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    side = PartnerSide(world)
+    customer = side.customer("Alpha")
+    harness.start(TENANTSYNC_PUBLIC_URL=PUBLIC_URL)
+    side.connect(harness)
+    harness.services.runner.run_one("devices", customer, "cli")
+    caplog.set_level(logging.DEBUG)  # every logger: uvicorn, the API, msal, azure, urllib3
+    pid = side.partner.id
+    started = api.post(f"/api/partners/{pid}/sign-in")
+    assert started.status_code == 201
+    assert harness.sim is not None
+    sim = harness.sim.state
+    location = browser_redirect(harness, started.json()["url"])  # the agent's browser
+    callback = api.get("/api/partners/sign-in/callback?" + location.split("?", 1)[1])
+    assert callback.status_code == 200 and "Signed in" in callback.text
+    replayed = api.get("/api/partners/sign-in/callback?" + location.split("?", 1)[1])
+    assert replayed.status_code == 400  # a sign-in is finished once
+    first = harness.services.secrets.get(f"partner-{pid}-refresh-token", fresh=True)
+    assert api.post(f"/api/partners/{pid}/consent").json()["items"][0]["outcome"] == (
+        "connected")
+    renewed = harness.services.secrets.get(f"partner-{pid}-refresh-token", fresh=True)
+    with sim.lock:  # revoked: the next use fails and the health names the fix
+        for grant in sim.partner_access.refresh_tokens.values():
+            grant.state = "revoked"
+    refused = api.post(f"/api/partners/{pid}/consent", json={"tenantId": customer})
+    assert refused.json()["items"][0]["outcome"] == "sign_in_required"
+    status = api.get(f"/api/partners/{pid}/sign-in").json()
+    assert status["health"] == "sign_in_required" and "sign in again" in status["lastError"]
+    assert api.get(f"/api/partners/{pid}/consents").status_code == 200
+
+    tokens = [first.value.reveal(), renewed.value.reveal(),
+              *sim.partner_access.refresh_tokens]
+    transcript = api.transcript()
+    logs = "\n".join(f"{r.getMessage()} {r.__dict__!r}" for r in caplog.records)
+    entities = repr(harness.entities())
+    assert first.value.reveal() != renewed.value.reveal()
+    for token in tokens:
+        assert token not in transcript
+        assert token not in logs
+        assert token not in entities
+    assert "Traceback" not in transcript
     assert any(r.name.startswith("uvicorn") for r in caplog.records)

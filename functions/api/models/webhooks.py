@@ -11,7 +11,8 @@ from functions.api.models.fields import MAX_TENANT_IDS, Guid
 from functions.api.models.inputs import Input, UpdateInput
 from functions.webhooks.model import EVENT_TYPES, Delivery, Subscription
 
-EventType = Literal["sync.finished", "tenant.health_changed", "credential.expiring"]
+EventType = Literal["sync.finished", "tenant.health_changed", "credential.expiring",
+                    "tenant.consented"]
 _TYPES = ", ".join(EVENT_TYPES)
 
 
