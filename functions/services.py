@@ -211,7 +211,7 @@ class Services:
 
     @cached_property
     def onboarding(self) -> Onboarding:
-        return Onboarding(self.tenants, self.credentials, self.connection_test)
+        return Onboarding(self.tenants, self.health, self.credentials, self.connection_test)
 
     @cached_property
     def consents(self) -> ConsentTable:
@@ -222,7 +222,7 @@ class Services:
         def first_sync(tenant_id: str, kind: SyncKind) -> str:
             return self.starter.start(tenant_id, kind, Trigger.HTTP).run_id or ""
 
-        return ConsentFlow(self.settings, self.consents, self.tenants,
+        return ConsentFlow(self.settings, self.consents, self.tenants, self.health,
                            self.partner_table, self.credentials, self.connection_test,
                            self.onboarding, StateSigner(self.secrets), first_sync)
 
@@ -259,14 +259,14 @@ class Services:
                 "delegatedScopes": record.delegated_scopes, "userId": record.user_id or None,
                 "at": record.at.isoformat().replace("+00:00", "Z")}))
 
-        return PartnerConsent(self.settings, self.partner_table, self.tenants,
+        return PartnerConsent(self.settings, self.partner_table, self.tenants, self.health,
                               ConsentAuditTable(self.tables), self.partner_signin, self.tokens,
                               self.secrets, self.session, self._first_sync, feed=self.feed,
                               notify=notify)
 
     @cached_property
     def consent_retry(self) -> ConsentRetry:
-        return ConsentRetry(self.tenants, self.tokens, self.secrets, self._first_sync)
+        return ConsentRetry(self.tenants, self.health, self.tokens, self.secrets, self._first_sync)
 
     # --- the sync engine -------------------------------------------------------------
 

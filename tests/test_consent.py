@@ -13,6 +13,7 @@ import pytest
 from functions.core.errors import TenantSyncError
 from functions.core.model import CredentialType, Health, RunStatus, SyncKind
 from tests.api.conftest import run_queued_jobs, stored
+from tests.api.test_health_events import in_feed
 from tests.conftest import Harness
 from tests.consent_helpers import consent_world, intune_customer, query_of, redirect_of
 from tests.world import World
@@ -230,6 +231,9 @@ def test_a_consent_entra_still_propagates_is_completed_by_the_retry(
     assert harness.services.consent_retry.sweep(due) == {f"{t.id}/directory": "connected"}
     assert run_queued_jobs(harness, "directory") == 1
     assert harness.services.tenants.get(t.id).directory_state.health == "healthy"
+    # Each change of health on the way, onboarding's and the retry's too, is told once.
+    assert in_feed(harness, t.id) == [("directory", "awaiting_consent"),
+                                      ("directory", "unknown"), ("directory", "healthy")]
 
 
 def test_a_refusing_admin_gets_the_refusal_page_and_the_link_stays_open(

@@ -38,6 +38,7 @@ from functions.onboarding.consent_state import StateSigner, callback_parameters
 from functions.onboarding.directory import Onboarding
 from functions.partners.consent_retry import awaiting
 from functions.storage.consents import ConsentTable
+from functions.storage.health import TenantHealth
 from functions.storage.partners import PartnerTable
 from functions.storage.tenants import TenantTable
 
@@ -84,6 +85,7 @@ class ConsentFlow:
     settings: Settings
     consents: ConsentTable
     tenants: TenantTable
+    health: TenantHealth  # every change of a side's health goes through it
     partners: PartnerTable
     credentials: Credentials
     test: ConnectionTest
@@ -249,7 +251,7 @@ class ConsentFlow:
                                          expires, check, now)
         if pending:
             awaiting(tenant.state(consent.kind), now)
-            self.tenants.save(tenant)
+            self.health.replace(tenant)
         run_id = "" if pending or (consent.kind == SyncKind.DIRECTORY and not group) else \
             self._first_sync(tenant_id, consent.kind)
         consent.run_id = run_id
@@ -268,11 +270,11 @@ class ConsentFlow:
             check.group_name or check.organization)
         if check.organization and check.organization != tenant.organization:
             tenant.organization = check.organization
-            self.tenants.save(tenant)
+            self.health.replace(tenant)
         if not group:
             tenant.directory_state.health, tenant.directory_state.health_since = (
                 Health.AWAITING_GROUP, now)
-            self.tenants.save(tenant)
+            self.health.replace(tenant)
         return tenant
 
     def _store_devices(self, consent: ConsentRequest, existing: TenantRecord | None,
@@ -296,7 +298,7 @@ class ConsentFlow:
         state.last_error_code = state.last_error = ""
         state.consecutive_failures, state.quarantined_until = 0, None
         state.secret_expires_on = expires
-        self.tenants.save(tenant)
+        self.health.replace(tenant)
         return tenant
 
     def _first_sync(self, tenant_id: str, kind: SyncKind) -> str:

@@ -15,6 +15,7 @@ from functions.core.validation import guid
 from functions.core.validation import scope as check_scope
 from functions.onboarding.checks import ConnectionCheck, ConnectionTest
 from functions.onboarding.names import directory_secret_name
+from functions.storage.health import TenantHealth
 from functions.storage.tenants import TenantTable
 
 log = logging.getLogger("tenantsync.onboarding")
@@ -23,6 +24,7 @@ log = logging.getLogger("tenantsync.onboarding")
 @dataclass
 class Onboarding:
     tenants: TenantTable
+    health: TenantHealth  # every change of a side's health goes through it
     credentials: Credentials
     test: ConnectionTest
 
@@ -92,7 +94,7 @@ class Onboarding:
             tenant.display_name = display_name
         tenant.secret_expires_on = expires_on
         tenant.enabled = True
-        self.tenants.save(tenant)
+        self.health.replace(tenant)
         return tenant
 
     def set_directory_secret(
@@ -190,7 +192,7 @@ class Onboarding:
                 tenant.display_name = check.group_name
         if enabled is not None:
             tenant.enabled = enabled
-        self.tenants.save(tenant)
+        self.health.replace(tenant)
         return tenant
 
     def remove_tenant(self, tenant_id: str) -> TenantRecord:
@@ -214,5 +216,5 @@ class Onboarding:
     def set_enabled(self, tenant_id: str, enabled: bool) -> TenantRecord:
         tenant = self.tenants.get(guid(tenant_id, "tenant ID"))
         tenant.enabled = enabled
-        self.tenants.save(tenant)
+        self.health.replace(tenant)
         return tenant

@@ -48,6 +48,7 @@ from functions.partners.consent_steps import (
 )
 from functions.partners.signin import PartnerSignIn
 from functions.storage.feed import ChangeFeed
+from functions.storage.health import TenantHealth
 from functions.storage.partner_access import ConsentAuditTable, ConsentRecord
 from functions.storage.partners import PartnerTable
 from functions.storage.tenants import TenantTable
@@ -114,6 +115,7 @@ class PartnerConsent:
     settings: Settings
     partners: PartnerTable
     tenants: TenantTable
+    health: TenantHealth  # every change of a side's health goes through it
     audit: ConsentAuditTable
     signin: PartnerSignIn
     tokens: TokenProvider
@@ -324,7 +326,7 @@ class PartnerConsent:
         ready = connection_ready(self.tokens, self.secrets, tid, partner.inventory_client_id,
                                  partner.inventory_credential)
         if not ready:
-            await_consent(self.tenants, tid, self.clock())
+            await_consent(self.health, self.tenants, tid, self.clock())
             return CustomerConsent(tid, tenant.display_name, ConsentOutcome.PROPAGATION_PENDING,
                                    "Consented; Microsoft Entra is still propagating it. The "
                                    "connection is tested again on a back-off and the first "
@@ -334,7 +336,7 @@ class PartnerConsent:
                                      health_since=self.clock(), last_error_code="",
                                      last_error="", consecutive_failures=0,
                                      quarantined_until=None)
-        self.tenants.save(fresh)
+        self.health.replace(fresh)
         run_id = self.start(tid)
         message = ("Connected from the partner's side; the first sync is queued." if
                    outcome == ConsentOutcome.CONNECTED else

@@ -22,6 +22,7 @@ from functions.core.config import DEFAULT_GRAPH_SCOPE
 from functions.core.errors import AuthenticationError, ErrorCode, SecretStoreError
 from functions.core.model import Credential, Health, SyncKind, SyncState, TenantRecord
 from functions.core.permissions import DEVICE_NEEDS, DIRECTORY_NEEDS, missing
+from functions.storage.health import TenantHealth
 from functions.storage.tenants import TenantTable
 
 log = logging.getLogger("tenantsync.partners")
@@ -60,12 +61,13 @@ def awaiting(state: SyncState, now: datetime) -> None:
     state.consecutive_failures, state.quarantined_until = 0, now + GIVE_UP
 
 
-def await_consent(tenants: TenantTable, tenant_id: str, now: datetime) -> None:
+def await_consent(health: TenantHealth, tenants: TenantTable, tenant_id: str,
+                  now: datetime) -> None:
     """Mark a tenant's device side ``awaiting_consent`` from ``now``."""
     tenant = tenants.find(tenant_id)
     if tenant is not None:
         awaiting(tenant.device_state, now)
-        tenants.save(tenant)
+        health.replace(tenant)
 
 
 def due(state: SyncState, now: datetime) -> bool:
@@ -80,6 +82,7 @@ def due(state: SyncState, now: datetime) -> bool:
 @dataclass
 class ConsentRetry:
     tenants: TenantTable
+    health: TenantHealth  # every change of a side's health goes through it
     tokens: TokenProvider
     secrets: SecretStore
     start: Callable[[str, SyncKind], str]  # (tenant, kind) -> run id of its first sync
@@ -117,15 +120,15 @@ class ConsentRetry:
             state.health, state.health_since = Health.UNKNOWN, now
             state.last_error_code = state.last_error = ""
             state.consecutive_failures, state.quarantined_until = 0, None
-            self.tenants.save(tenant)
+            self.health.replace(tenant)
             self.start(tenant.tenant_id, kind)
             return "connected"
         if now - state.health_since >= GIVE_UP:
             state.health, state.health_since = Health.CONSENT_MISSING, now
             state.last_error_code, state.last_error = ErrorCode.CONSENT_MISSING, GAVE_UP
             state.consecutive_failures, state.quarantined_until = 0, None
-            self.tenants.save(tenant)
+            self.health.replace(tenant)
             return "gave_up"
         state.consecutive_failures += 1
-        self.tenants.save(tenant)
+        self.health.replace(tenant)
         return "waiting"

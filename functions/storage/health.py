@@ -136,6 +136,15 @@ class TenantHealth:
             self.published(tenant.tenant_id)
         return changes
 
+    def replace(self, tenant: TenantRecord) -> list[HealthChange]:
+        """Write a tenant record changed by hand (onboarding, a consent), announcing each
+        side's change of health from the record as stored now.
+
+        Raises:
+            StorageError: storage did not answer.
+        """
+        return self.save(tenant, self.tenants.find(tenant.tenant_id))
+
     def set(self, tenant: TenantRecord, kind: SyncKind, health: Health, *,
             error_code: str = "", error: str = "") -> HealthChange | None:
         """Put one side in ``health`` with the error that explains it, and write it.
