@@ -26,47 +26,16 @@ from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 from functions.core.errors import InputError, StorageError
 from functions.core.kinds import KINDS
 from functions.core.validation import table_key
+from functions.storage.filters import TableFilter
 from functions.storage.meter import METERED
 
 Entity = dict[str, Any]
+__all__ = ["MAX_BATCH", "TABLE_NAMES", "Entity", "TableFilter", "TableStore", "WriteStats",
+           "entity_chars"]
 
 TABLE_NAMES = KINDS.tables()  # those of the built-in kinds (the deployment creates these)
 MAX_BATCH = 100  # Table Storage: at most 100 operations per transaction, one partition.
 _TOKEN_PART = re.compile(r"^[\x20-\x7e]{1,1024}$")
-
-
-class TableFilter:
-    """A filter built clause by clause, every value a parameter: input never enters the text.
-
-    ``equal`` and ``prefix`` skip a ``None`` or empty value, so optional filters chain.
-    """
-
-    def __init__(self, partition: str | None = None) -> None:
-        self._clauses: list[str] = []
-        self.params: dict[str, Any] = {}
-        self.equal("PartitionKey", partition)
-
-    def _param(self, value: Any) -> str:
-        name = f"p{len(self.params)}"
-        self.params[name] = value
-        return name
-
-    def equal(self, column: str, value: Any) -> TableFilter:
-        if value is not None:
-            self._clauses.append(f"{column} eq @{self._param(value)}")
-        return self
-
-    def prefix(self, column: str, prefix: str | None) -> TableFilter:
-        """Values of ``column`` that start with ``prefix`` (``lo <= value < hi``)."""
-        if prefix:
-            hi = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-            self._clauses.append(
-                f"{column} ge @{self._param(prefix)} and {column} lt @{self._param(hi)}")
-        return self
-
-    @property
-    def text(self) -> str:
-        return " and ".join(self._clauses)
 
 
 @dataclass

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 LAYERS = {
     "function_app": 5, "functions.api": 5, "functions.cli": 5, "functions.blueprints": 5,
-    "functions.services": 4,
+    "functions.services": 4, "functions.connections": 4,
     "functions.sync": 3,
     "functions.directory": 2, "functions.devices": 2, "functions.partners": 2,
     "functions.onboarding": 2, "functions.webhooks": 2, "functions.notifications": 2,
@@ -86,5 +86,5 @@ def test_every_module_is_in_a_layer() -> None:
 
 def test_no_file_grows_past_about_four_hundred_lines() -> None:
     long = {str(p.relative_to(ROOT)): n for _, p in _modules()
-            if (n := len(p.read_text().splitlines())) > 420}
+            if (n := len(p.read_text().splitlines())) > 400}
     assert not long

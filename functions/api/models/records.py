@@ -6,17 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-)
+from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api.models.fields import Kind
-from functions.core.model import (
-    Health,
-    RunStatus,
-)
+from functions.core.model import Health, RunStatus
 
 
 class ErrorDetail(BaseModel):
