@@ -23,7 +23,6 @@ from urllib.parse import quote, urlencode
 from .delta_log import DeltaLog
 from .model import Tenant
 from .state import SimState
-from .tokens import b64url, b64url_decode
 from .wire import GRAPH_JSON, Request, Response, graph_error, json_response
 
 MAX_FILTER_IDS = 50  # user-delta / group-delta: "up to 50" ids combined with `or`
@@ -39,13 +38,15 @@ def _sign(state: SimState, payload: bytes) -> str:
 
 def encode_token(state: SimState, query: dict[str, Any]) -> str:
     payload = json.dumps(query, separators=(",", ":")).encode()
-    return f"{b64url(payload)}.{_sign(state, payload)}"
+    # Hex, not base64 of JSON: Graph's delta tokens are opaque, and a stored deltaLink must
+    # not look like a JWT (the secret scans look for those in every table).
+    return f"{payload.hex()}.{_sign(state, payload)}"
 
 
 def decode_token(state: SimState, token: str) -> dict[str, Any] | None:
     body, _, mac = token.partition(".")
     try:
-        payload = b64url_decode(body)
+        payload = bytes.fromhex(body)
         query = json.loads(payload)
     except ValueError:
         return None

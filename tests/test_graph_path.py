@@ -87,8 +87,9 @@ def _client(harness: Harness, t: Tenant, **kwargs: object) -> tuple[GraphClient,
 
 
 def _synced(harness: Harness, t: Tenant, monkeypatch: pytest.MonkeyPatch) -> Simulator:
-    """The tenant onboarded and synced once, with member pages of two."""
-    harness.start()
+    """The tenant onboarded and synced once, with member pages of two; every sync reads the
+    whole tree (no delta re-sync), whose member pages the faults are in."""
+    harness.start(TENANTSYNC_DIRECTORY_RECONCILE_HOURS="0")
     harness.onboard(t)
     monkeypatch.setattr(reader, "PAGE_SIZE", "2")
     assert harness.sync(t).status == RunStatus.SUCCEEDED
