@@ -137,6 +137,8 @@ var tableSuffixes = [
   'outbox'
   'subscriptions'
   'notified'
+  'partneraccess'
+  'consentaudit'
 ]
 var tableNames = [for suffix in tableSuffixes: '${tablePrefix}${suffix}']
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from bench.fleet_report import Cycle
 from bench.fleet_world import build
 from devstack.stack import AzuriteProcess
@@ -21,6 +23,7 @@ from functions.storage.tables import TableStore
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_the_smallest_fleet_syncs_every_tenant_exactly_once_on_one_and_two_instances() -> None:
     bench = subprocess.run(
         [sys.executable, "-m", "bench.fleet", "--directory-tenants", "4", "--device-tenants",

@@ -53,6 +53,7 @@ def all_read(harness: Harness, runs: list[Run], tenants: list[str], apps: int = 
         assert len(list(harness.services.inventory.detected_apps(tenant_id))) == apps
 
 
+@pytest.mark.slow
 def test_runs_started_again_after_a_kill_wait_for_the_window_the_dead_process_spent(
     harness: Harness, world: World
 ) -> None:
@@ -71,6 +72,7 @@ def test_runs_started_again_after_a_kill_wait_for_the_window_the_dead_process_sp
     assert harness.sim.stats()["budget_throttled"]["devices"] > 0  # the budget was met
 
 
+@pytest.mark.slow
 def test_two_processes_stay_inside_budgets_they_do_not_know_and_none_ends_partial(
     harness: Harness, world: World
 ) -> None:
@@ -94,6 +96,7 @@ class Killed(BaseException):
     """The worker's instance is recycled: nothing after this point runs."""
 
 
+@pytest.mark.slow
 def test_a_sync_started_again_right_after_its_process_was_killed_ends_succeeded(
     harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -39,6 +39,7 @@ def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
     return err
 
 
+@pytest.mark.slow
 def test_onboard_sync_and_list_through_the_cli(
     harness: Harness, world: World, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -89,6 +90,7 @@ def test_onboard_sync_and_list_through_the_cli(
     assert tenant["displayName"] == "TinyMDM"
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_clear_line_nonzero_and_changes_nothing(
     harness: Harness, world: World, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

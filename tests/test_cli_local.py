@@ -12,12 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from devstack.stack import free_port
 from tests.cli_tools import ROOT, run_cli
 
 TENANTSYNC = f"{shlex.quote(sys.executable)} -m functions.cli"
 
 
+@pytest.mark.slow
 def test_local_env_prints_a_running_stacks_settings_for_the_shell(tmp_path: Path) -> None:
     state = tmp_path / "local.json"
     serve = subprocess.Popen(
@@ -50,6 +53,7 @@ def test_local_env_prints_a_running_stacks_settings_for_the_shell(tmp_path: Path
         serve.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_serve_starts_with_the_sample_tenant_and_partner_onboarded(tmp_path: Path) -> None:
     state = tmp_path / "local.json"
     serve = subprocess.Popen(
@@ -78,6 +82,7 @@ def test_serve_starts_with_the_sample_tenant_and_partner_onboarded(tmp_path: Pat
         serve.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_local_env_finds_the_settings_above_and_quotes_them(tmp_path: Path) -> None:
     (tmp_path / ".tenantsync").mkdir()
     value = "it's; $(not run) `either`"

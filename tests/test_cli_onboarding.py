@@ -45,6 +45,7 @@ def test_a_consent_link_connects_a_tenant_awaiting_its_group_chosen_by_name(
     assert harness.services.tenants.get(t.id).health == Health.HEALTHY
 
 
+@pytest.mark.slow
 def test_tenant_add_with_a_certificate_file_and_with_the_managed_identity(
     harness: Harness, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -93,6 +94,7 @@ def test_bad_certificate_input_is_one_line_and_stores_nothing(
     assert harness.services.tenants.find(t.id) is None
 
 
+@pytest.mark.slow
 def test_a_federated_partner_connection_and_its_customers_consent_links(
     harness: Harness, world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -130,6 +132,7 @@ def test_partner_add_without_the_secret_its_type_needs_is_one_line(
     assert harness.services.partner_table.find(partner.id) is None
 
 
+@pytest.mark.slow
 def test_a_tenant_and_a_partners_inventory_app_switch_to_a_certificate(
     harness: Harness, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

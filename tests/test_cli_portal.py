@@ -38,6 +38,7 @@ def _next_line(process: subprocess.Popen[str], deadline: float) -> dict[str, Any
     raise AssertionError("no line in time")
 
 
+@pytest.mark.slow
 def test_following_the_feed_prints_each_new_change_as_a_sync_writes_it(
     harness: Harness, world: World,
 ) -> None:
@@ -97,6 +98,7 @@ def test_the_feed_reads_well_and_says_where_to_read_on(
         assert refused.code == 2 and words in refused.error
 
 
+@pytest.mark.slow
 def test_a_held_sync_reads_well_and_is_released_one_tenant_at_a_time(
     harness: Harness, world: World, cli: Cli,
 ) -> None:
@@ -133,6 +135,7 @@ def receiver() -> Iterator[Receiver]:
     r.stop()
 
 
+@pytest.mark.slow
 def test_the_webhook_signing_secret_is_shown_once_by_add_and_rotate_and_nowhere_else(
     harness: Harness, world: World, cli: Cli, receiver: Receiver,
     caplog: pytest.LogCaptureFixture,

@@ -36,6 +36,7 @@ def _connect(harness: Harness, p: dict[str, str]) -> None:
     harness.services.partners.discover(p["_partner"])
 
 
+@pytest.mark.slow
 def test_a_terminal_sees_each_tenant_before_the_last_one_finishes(
     harness: Harness, world: World,
 ) -> None:
@@ -84,6 +85,7 @@ def test_a_terminal_sees_each_tenant_before_the_last_one_finishes(
     assert slow in text  # the ID beside the name
 
 
+@pytest.mark.slow
 def test_json_prints_one_run_record_per_tenant_as_the_api_does(
     harness: Harness, world: World, capsys: pytest.CaptureFixture[str],
 ) -> None:

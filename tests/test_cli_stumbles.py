@@ -135,6 +135,7 @@ def test_secret_env_given_the_secret_itself_is_refused_without_repeating_it(
     assert stored(harness) == before
 
 
+@pytest.mark.slow
 def test_nothing_typed_into_a_secret_flag_is_ever_printed(
     harness: Harness, world: World, cli: Cli, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -166,6 +167,7 @@ def test_nothing_typed_into_a_secret_flag_is_ever_printed(
     assert stored(harness) == before
 
 
+@pytest.mark.slow
 def test_a_reader_that_stops_early_ends_the_command_quietly(
     harness: Harness, world: World,
 ) -> None:
@@ -181,6 +183,7 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(
     assert done.stderr == ""  # no BrokenPipeError traceback
 
 
+@pytest.mark.slow
 def test_a_missing_consent_gives_an_admin_consent_link_that_works(
     harness: Harness, world: World, cli: Cli,
 ) -> None:
@@ -254,6 +257,7 @@ def test_partner_errors_name_the_app_and_the_flag_to_fix(
     assert "(command line: --partner-client-id)" in unknown_app.error
 
 
+@pytest.mark.slow
 def test_rotating_the_inventory_secret_every_customer_depends_on(
     harness: Harness, world: World, cli: Cli, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -286,6 +290,7 @@ def test_rotating_the_inventory_secret_every_customer_depends_on(
     assert sorted(r["tenantId"] for r in synced.lines()) == sorted(customers)
 
 
+@pytest.mark.slow
 def test_tenant_remove_keeps_the_synced_data_and_purge_deletes_it(
     harness: Harness, world: World, cli: Cli,
 ) -> None:
@@ -301,6 +306,7 @@ def test_tenant_remove_keeps_the_synced_data_and_purge_deletes_it(
     assert harness.services.runs.recent(t.id, 5) == []
 
 
+@pytest.mark.slow
 def test_verbose_shows_tenantsync_and_very_verbose_adds_the_http_traffic(
     harness: Harness, world: World,
 ) -> None:
@@ -319,6 +325,7 @@ def test_verbose_shows_tenantsync_and_very_verbose_adds_the_http_traffic(
     assert t.secret not in very.err and world.operator_secret not in very.err
 
 
+@pytest.mark.slow
 def test_demo_help_prints_help_and_runs_nothing() -> None:
     done = subprocess.run(["bash", "scripts/demo.sh", "--help"], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, check=False)

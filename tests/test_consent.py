@@ -98,6 +98,7 @@ def test_devices_link_connects_a_tenant_and_starts_its_device_sync(
     assert harness.services.tenants.get(customer).device_state.health == Health.HEALTHY
 
 
+@pytest.mark.slow
 def test_a_used_link_is_refused_the_second_time_and_changes_nothing(
     harness: Harness, world: World
 ) -> None:
@@ -212,6 +213,7 @@ def test_the_simulated_cancel_gets_the_cancel_answer(harness: Harness, world: Wo
     assert err.code == "consent_denied" and err.message.startswith("The consent was cancelled")
 
 
+@pytest.mark.slow
 def test_a_consent_entra_still_propagates_is_completed_by_the_retry(
     harness: Harness, world: World
 ) -> None:
@@ -276,6 +278,7 @@ def test_a_link_for_one_tenant_consented_by_another_is_refused(
     "admin_consent=maybe",
     "&".join(f"p{i}=1" for i in range(40)),
 ])
+@pytest.mark.slow
 def test_malformed_or_oversized_callback_parameters_are_400(
     harness: Harness, world: World, query: str
 ) -> None:
@@ -288,6 +291,7 @@ def test_malformed_or_oversized_callback_parameters_are_400(
     assert stored(harness) == before
 
 
+@pytest.mark.slow
 def test_a_missing_permission_of_the_deployment_app_is_named_and_nothing_stored(
     harness: Harness, world: World
 ) -> None:
@@ -320,6 +324,7 @@ def test_links_need_the_deployment_settings(harness: Harness, world: World) -> N
     assert "TENANTSYNC_DIRECTORY_APP_ID" in caught.value.message
 
 
+@pytest.mark.slow
 def test_a_partners_customers_without_consent_get_links_and_are_synced_once_consented(
     harness: Harness, world: World
 ) -> None:

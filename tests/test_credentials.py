@@ -106,6 +106,7 @@ def test_device_sync_with_federated_partner_and_inventory_apps(
     assert (device_state.health, device_state.secret_expires_on) == (Health.HEALTHY, None)
 
 
+@pytest.mark.slow
 def test_device_sync_with_certificates_and_the_inventory_certificate_near_expiry(
     harness: Harness, world: World
 ) -> None:
@@ -140,6 +141,7 @@ def test_a_directory_certificate_near_expiry_turns_the_health_to_expiring(
     assert harness.services.tenants.get(t.id).health == Health.SECRET_EXPIRING
 
 
+@pytest.mark.slow
 def test_a_new_certificate_takes_effect_at_the_next_token_request(
     harness: Harness, world: World
 ) -> None:
@@ -273,6 +275,7 @@ def test_a_federated_credential_on_an_app_of_the_customer_tenant_says_why_it_can
     assert "consent link" in err.message
 
 
+@pytest.mark.slow
 def test_a_federated_credential_still_propagating_works_once_it_has(
     harness: Harness, world: World
 ) -> None:
@@ -305,6 +308,7 @@ def test_a_missing_or_wrong_managed_identity_names_the_setting(
     assert harness.services.tenants.find(t.id) is None
 
 
+@pytest.mark.slow
 def test_the_deployment_app_signs_in_with_a_key_vault_certificate_in_pkcs12(
     harness: Harness, world: World
 ) -> None:

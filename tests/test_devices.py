@@ -137,6 +137,7 @@ def test_device_gone_from_intune_is_retired_with_a_time_then_restored(
     assert len(list(harness.services.inventory.devices(tid, DeviceFilter()))) == 3  # kept
 
 
+@pytest.mark.slow
 def test_failure_in_the_middle_of_the_device_listing_retires_nothing(
     harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -162,6 +163,7 @@ def test_failure_in_the_middle_of_the_device_listing_retires_nothing(
     assert sync(harness, tid).devices.marked_deleted == 2
 
 
+@pytest.mark.slow
 def test_second_unchanged_device_sync_writes_no_entity(harness: Harness, world: World) -> None:
     partner = Partner(world)
     tid = partner.customer("Epsilon", devices=5, detected=70, mobile=4)
@@ -187,6 +189,7 @@ def test_second_unchanged_device_sync_writes_no_entity(harness: Harness, world: 
     assert etags(harness.entities()) == etags(before)
 
 
+@pytest.mark.slow
 def test_devices_of_users_marked_deleted_in_the_directory_are_listed(
     harness: Harness, world: World
 ) -> None:
@@ -273,6 +276,7 @@ def _health_after_sync(harness: Harness, tid: str) -> Health:
     return harness.services.tenants.get(tid).device_state.health
 
 
+@pytest.mark.slow
 def test_each_health_state_is_reached_from_its_cause(
     harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -332,6 +336,7 @@ def test_secret_expiring_and_expired_are_health_states(harness: Harness, world: 
     assert _health_after_sync(harness, tid) == Health.SECRET_EXPIRED
 
 
+@pytest.mark.slow
 def test_one_failing_tenant_leaves_the_others_succeeded(harness: Harness, world: World) -> None:
     partner = Partner(world)
     good = [partner.customer(f"Good {i}") for i in range(3)]
@@ -360,6 +365,7 @@ def test_one_failing_tenant_leaves_the_others_succeeded(harness: Harness, world:
     assert runs[slow].error_code == "graph_unreachable"
 
 
+@pytest.mark.slow
 def test_sync_across_many_tenants_stays_correct_when_throttled(
     harness: Harness, world: World
 ) -> None:
@@ -379,6 +385,7 @@ def test_sync_across_many_tenants_stays_correct_when_throttled(
         assert len(list(harness.services.inventory.detected_apps(tid))) == 60
 
 
+@pytest.mark.slow
 def test_partner_and_inventory_secrets_appear_in_no_log_entity_or_error(
     harness: Harness, world: World, caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
@@ -446,6 +453,7 @@ def _one_customer(harness: Harness, world: World, name: str, **kwargs: Any
     return partner, tid
 
 
+@pytest.mark.slow
 def test_a_big_tenant_is_bucketed_rewritten_by_bucket_and_regrown_without_losing_a_record(
     harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -521,6 +529,7 @@ def _children() -> set[int]:
     return found
 
 
+@pytest.mark.slow
 def test_sync_many_shares_tenants_between_worker_processes(
     harness: Harness, world: World
 ) -> None:
@@ -561,6 +570,7 @@ def test_sync_many_shares_tenants_between_worker_processes(
         r.run_id for r in runs}
 
 
+@pytest.mark.slow
 def test_a_one_bucket_tenant_that_outgrows_it_gets_a_layout_row_and_loses_nothing(
     harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -584,6 +594,7 @@ def test_a_one_bucket_tenant_that_outgrows_it_gets_a_layout_row_and_loses_nothin
     assert sync(harness, tid).entities_written == 0
 
 
+@pytest.mark.slow
 def test_tenants_in_flight_share_the_graph_request_limit(harness: Harness, world: World) -> None:
     partner = Partner(world)
     tenants = [partner.customer(f"Limit {i}", devices=2) for i in range(6)]
@@ -599,6 +610,7 @@ def test_tenants_in_flight_share_the_graph_request_limit(harness: Harness, world
     assert 1 < harness.sim.stats()["graph_in_flight_peak"] <= 3
 
 
+@pytest.mark.slow
 def test_a_worker_process_that_dies_mid_sync_costs_no_tenant(
     harness: Harness, world: World
 ) -> None:

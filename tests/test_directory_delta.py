@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
+
 from functions.core.config import Settings
 from functions.core.model import RunOptions, RunStatus
 from functions.core.sensitive import SecretValue
@@ -77,6 +79,7 @@ def test_unchanged_delta_resync_costs_two_requests_and_no_write(harness: Harness
     assert again.users.unchanged == 5 and again.ignored["nested_group"] == 1
 
 
+@pytest.mark.slow
 def test_delta_resync_applies_changes_exactly_as_a_full_sync(harness: Harness,
                                                              world: World) -> None:
     t, ids = seed_example(world)
@@ -110,6 +113,7 @@ def test_delta_resync_applies_changes_exactly_as_a_full_sync(harness: Harness,
     assert users[ids["dana"]].display_name == "Dana Director"
 
 
+@pytest.mark.slow
 def test_expired_token_falls_back_to_a_full_read(harness: Harness, world: World) -> None:
     t, ids = seed_example(world)
     harness.start()
@@ -133,6 +137,7 @@ def test_expired_token_falls_back_to_a_full_read(harness: Harness, world: World)
     assert differences(harness.services, full, t.id) == []
 
 
+@pytest.mark.slow
 def test_group_joining_level0_and_restored_user_are_read_in_full(harness: Harness,
                                                                  world: World) -> None:
     t, ids = seed_example(world)
@@ -165,6 +170,7 @@ def test_group_joining_level0_and_restored_user_are_read_in_full(harness: Harnes
     assert differences(harness.services, full, t.id) == []
 
 
+@pytest.mark.slow
 def test_failed_delta_round_falls_back_to_a_full_read(harness: Harness, world: World) -> None:
     t, ids = seed_example(world)
     harness.start()
@@ -239,6 +245,7 @@ def _random_round(rng: random.Random, sim: Simulator, t: Tenant, groups: list[st
         sim.add_member(t.id, rng.choice(targets), uid)
 
 
+@pytest.mark.slow
 def test_fifty_random_rounds_of_delta_equal_full_syncs_row_for_row(harness: Harness,
                                                                    world: World) -> None:
     t = world.tenant()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from functions.core.model import RunStatus
 from tests.conftest import Harness
 from tests.world import World, seed_example
@@ -145,6 +147,7 @@ def test_user_who_left_a_level1_group_is_marked_deleted(harness: Harness, world:
     assert ids["jane"] not in harness.users(t, group_id=ids["management"])
 
 
+@pytest.mark.slow
 def test_user_who_comes_back_is_restored(harness: Harness, world: World) -> None:
     t, ids = seed_example(world)
     harness.start()
@@ -187,6 +190,7 @@ def _etags(harness: Harness) -> dict[tuple[str, str, str], str]:
                                                                    "memberships"))}
 
 
+@pytest.mark.slow
 def test_second_sync_without_change_writes_no_entity(harness: Harness, world: World) -> None:
     t = harness.start_onboarded()
     harness.sync(t)

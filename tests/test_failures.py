@@ -27,6 +27,7 @@ def _big_tenant(world: World, direct: int = 5, in_group: int = 5):  # type: igno
     ("listing", "page"),
     [("level0", 1), ("level0", 2), ("level1", 1), ("level1", 2)],
 )
+@pytest.mark.slow
 def test_failure_at_any_page_marks_nobody_deleted_and_next_run_converges(
     harness: Harness, world: World, listing: str, page: int
 ) -> None:
@@ -78,6 +79,7 @@ def test_vanished_level1_group_makes_the_run_partial_without_deletions(
     assert not harness.users(t, deleted_only=True)
 
 
+@pytest.mark.slow
 def test_throttling_with_retry_after_is_waited_out(harness: Harness, world: World) -> None:
     t, _ids = seed_example(world)
     harness.start()

@@ -36,6 +36,7 @@ def keys(entries: list[FeedEntry]) -> list[tuple[str, str, str]]:
     return [e.change.key for e in entries]
 
 
+@pytest.mark.slow
 def test_directory_changes_each_appear_once_in_the_order_written(
     harness: Harness, world: World
 ) -> None:
@@ -117,6 +118,7 @@ def test_directory_changes_each_appear_once_in_the_order_written(
     assert group.member_count == 1
 
 
+@pytest.mark.slow
 def test_device_and_app_changes_each_appear_once(harness: Harness, world: World) -> None:
     partner = Partner(world)
     tid = partner.customer("Customer", devices=3, detected=3, mobile=2)
@@ -154,6 +156,7 @@ def test_device_and_app_changes_each_appear_once(harness: Harness, world: World)
     assert unchanged.changes_to == "" and len(everything(harness, tid)) == 14
 
 
+@pytest.mark.slow
 def test_paging_across_many_runs_neither_skips_nor_repeats(
     harness: Harness, world: World
 ) -> None:
@@ -205,6 +208,7 @@ def test_a_cursor_of_another_feed_or_past_the_end_is_refused(
         assert caught.value.code == "invalid_cursor"
 
 
+@pytest.mark.slow
 def test_concurrent_appends_to_one_feed_keep_every_block_whole(
     harness: Harness, world: World
 ) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import azure.functions as func
+import pytest
 from azure.functions.timer import TimerRequest
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
@@ -68,6 +69,7 @@ def test_queue_function_runs_a_sync_from_a_timer_job(harness: Harness, world: Wo
     assert len(harness.users(t)) == 5
 
 
+@pytest.mark.slow
 def test_queue_function_drops_a_malformed_job_without_touching_storage(
     harness: Harness, world: World
 ) -> None:
@@ -163,6 +165,7 @@ def test_the_api_and_health_answer_through_the_functions_http_adapter(
     assert health.mimetype == "application/json"
 
 
+@pytest.mark.slow
 def test_devices_timer_discovers_customers_and_the_queue_function_syncs_them(
     harness: Harness, world: World
 ) -> None:

@@ -93,6 +93,7 @@ def test_hardware_details_come_from_a_single_read_and_never_the_unlock_code(
     assert other[0].details_as_of == found.device(1)["lastSyncDateTime"]
 
 
+@pytest.mark.slow
 def test_an_app_gone_from_a_device_ends_that_link_with_a_time_and_is_never_deleted(
     harness: Harness, world: World
 ) -> None:
@@ -155,6 +156,7 @@ def test_details_are_read_again_only_for_devices_that_checked_in(
     assert again.entities_written == 0
 
 
+@pytest.mark.slow
 def test_a_batch_retries_only_its_throttled_and_failed_requests(
     harness: Harness, world: World
 ) -> None:
@@ -181,6 +183,7 @@ def test_a_batch_retries_only_its_throttled_and_failed_requests(
     assert stored is not None and stored[0].details_as_of is not None
 
 
+@pytest.mark.slow
 def test_the_pacing_keeps_a_tenant_inside_its_intune_budget_without_a_429(
     harness: Harness, world: World
 ) -> None:
@@ -205,6 +208,7 @@ def _masked(device: DeviceRecord) -> DeviceRecord:
     return replace(device, **dict.fromkeys(EXTRA_FIELDS))
 
 
+@pytest.mark.slow
 def test_a_tenant_that_may_export_reports_takes_the_export_path_with_the_same_records(
     harness: Harness, world: World
 ) -> None:

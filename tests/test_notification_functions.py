@@ -39,6 +39,7 @@ def test_the_function_echoes_the_handshake_as_plain_text(harness: Harness) -> No
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
 
 
+@pytest.mark.slow
 def test_the_function_refuses_an_oversized_body_and_counts_it(
         harness: Harness, world: World, caplog: pytest.LogCaptureFixture) -> None:
     with serve_api() as base_url:
@@ -59,6 +60,7 @@ def test_the_function_refuses_an_oversized_body_and_counts_it(
         assert accepted.status_code == 202
 
 
+@pytest.mark.slow
 def test_the_upkeep_timer_subscribes_tenants_and_unsubscribes_those_no_longer_synced(
         harness: Harness, world: World) -> None:
     with serve_api() as base_url:
@@ -74,6 +76,7 @@ def test_the_upkeep_timer_subscribes_tenants_and_unsubscribes_those_no_longer_sy
         assert harness.services.subscriptions.of_tenant(tenant.id) == []
 
 
+@pytest.mark.slow
 def test_a_tenant_record_gone_leaves_graph_subscriptions_to_expire_but_none_of_ours(
         harness: Harness, world: World) -> None:
     with serve_api() as base_url:

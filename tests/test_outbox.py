@@ -137,6 +137,7 @@ def _check(harness: Harness, t: Tenant, subscriptions: list[str],
     return gaps
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["killed", "storage_failed"])
 def test_a_sync_stopped_at_any_write_leaves_every_change_with_exactly_one_event(
     harness: Harness, world: World, receiver: Receiver, monkeypatch: pytest.MonkeyPatch,

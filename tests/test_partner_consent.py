@@ -28,6 +28,7 @@ def started(harness: Harness, side: PartnerSide) -> Harness:
     return harness
 
 
+@pytest.mark.slow
 def test_unconsented_customers_are_connected_from_the_partners_side(
         harness: Harness, world: World) -> None:
     side = PartnerSide(world)
@@ -88,6 +89,7 @@ def test_a_revoked_sign_in_is_the_partners_health_and_names_the_fix(
     assert s.tenants.get(contoso).device_state.health == Health.CONSENT_MISSING
 
 
+@pytest.mark.slow
 def test_consent_waits_for_propagation_then_the_retry_connects(
         harness: Harness, world: World) -> None:
     side = PartnerSide(world, propagation_seconds=1.5)

@@ -68,6 +68,7 @@ def test_a_poisoned_job_whose_run_had_ended_is_left_as_it_ended(
     assert [e["outcome"] for e in poison_events(caplog)] == ["already_ended"]
 
 
+@pytest.mark.slow
 def test_a_poisoned_message_that_is_no_job_is_reported_not_dropped_silently(
     harness: Harness, world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -94,6 +95,7 @@ def test_a_job_without_a_run_gets_a_failed_run_of_its_own(
     assert (run.status, run.error_code) == (RunStatus.FAILED, "job_poisoned")
 
 
+@pytest.mark.slow
 def test_the_local_worker_fails_a_job_after_its_last_delivery(
     harness: Harness, world: World
 ) -> None:

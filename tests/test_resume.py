@@ -56,6 +56,7 @@ def changed_estate(harness: Harness, found: Estate) -> tuple[str, str, str]:
     return gone_device, device, gone_app
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["read", "export"])
 def test_a_read_cut_at_every_step_resumes_and_concludes_nothing_before_the_end(
     harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch, path: str
@@ -132,6 +133,7 @@ class Killed(BaseException):
     """The worker's instance is recycled: nothing after this point runs."""
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_read_is_resumed_from_its_last_save(
     harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -172,6 +174,7 @@ def test_a_run_killed_mid_read_is_resumed_from_its_last_save(
     assert stored == set(found.devices)
 
 
+@pytest.mark.slow
 def test_a_queued_run_that_stops_part_way_queues_its_own_continuation(
     harness: Harness, world: World
 ) -> None:
@@ -199,6 +202,7 @@ def test_a_queued_run_that_stops_part_way_queues_its_own_continuation(
     assert [r for r in listed if r.tenant_id == found.tenant] == []
 
 
+@pytest.mark.slow
 def test_a_command_line_sync_goes_on_until_the_whole_read_is_done(
     harness: Harness, world: World
 ) -> None:
@@ -211,6 +215,7 @@ def test_a_command_line_sync_goes_on_until_the_whole_read_is_done(
     assert len(harness.services.runs.recent(found.tenant, 20)) > 3
 
 
+@pytest.mark.slow
 def test_the_documented_command_line_sync_of_one_tenant_goes_on_until_the_read_is_done(
     harness: Harness, world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:

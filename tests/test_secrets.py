@@ -25,6 +25,7 @@ from tests.notify_helpers import (
 from tests.world import World, seed_example
 
 
+@pytest.mark.slow
 def test_client_secret_appears_in_no_log_entity_error_or_output(
     harness: Harness, world: World, caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
@@ -100,6 +101,7 @@ def test_secret_expiry_is_kept_with_the_tenant_and_warns_before(
     assert tenant.health == Health.SECRET_EXPIRING
 
 
+@pytest.mark.slow
 def test_secret_rotated_by_another_instance_is_used_without_a_failed_run(
     harness: Harness, world: World
 ) -> None:
@@ -117,6 +119,7 @@ def test_secret_rotated_by_another_instance_is_used_without_a_failed_run(
     assert run.error_code == ""
 
 
+@pytest.mark.slow
 def test_client_states_appear_in_no_log_entity_or_answer(
     harness: Harness, world: World, caplog: pytest.LogCaptureFixture,
 ) -> None:

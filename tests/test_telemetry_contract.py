@@ -17,6 +17,7 @@ from tests.infra.queries import used_dimensions
 from tests.world import World, seed_example
 
 
+@pytest.mark.slow
 def test_real_runs_emit_every_event_and_dimension_the_dashboard_queries(
     harness: Harness, world: World, caplog: pytest.LogCaptureFixture
 ) -> None:

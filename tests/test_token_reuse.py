@@ -20,6 +20,7 @@ def entra_and_vault(stats: dict[str, Any]) -> dict[str, int]:
             "vault": kinds.get("GET keyvault", 0)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("processes", ["1", "2"])
 def test_a_second_sync_in_one_instance_asks_entra_and_key_vault_nothing(
     harness: Harness, world: World, processes: str

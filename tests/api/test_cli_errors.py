@@ -15,6 +15,7 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
     return Cli(capsys)
 
 
+@pytest.mark.slow
 def test_adding_an_onboarded_tenant_is_the_apis_409_and_names_tenant_update(
     harness: Harness, world: World, api: Api, cli: Cli, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -30,6 +31,7 @@ def test_adding_an_onboarded_tenant_is_the_apis_409_and_names_tenant_update(
     assert stored(harness) == before  # nothing overwritten, no new secret version
 
 
+@pytest.mark.slow
 def test_devices_of_deleted_users_without_a_directory_connection_is_the_apis_409(
     harness: Harness, world: World, api: Api, cli: Cli,
 ) -> None:

@@ -80,6 +80,7 @@ def receiver() -> Iterator[Receiver]:
     r.stop()
 
 
+@pytest.mark.slow
 def test_each_command_prints_what_the_api_answers(
     harness: Harness, world: World, parity: Parity, monkeypatch: pytest.MonkeyPatch,
     receiver: Receiver,

@@ -28,6 +28,7 @@ def _text(page: str) -> str:
     return re.sub(r"<[^>]+>", " ", page)
 
 
+@pytest.mark.slow
 def test_a_link_followed_by_the_admins_browser_connects_and_says_so(
     harness: Harness, world: World, api: Api, live_server: LiveServer
 ) -> None:
@@ -116,6 +117,7 @@ def test_consented_without_a_group_the_portal_chooses_one_by_name(
     assert api.get(f"/api/tenants/{t.id}").json()["health"] == "healthy"
 
 
+@pytest.mark.slow
 def test_a_partner_lists_a_link_for_each_customer_that_must_consent(
     harness: Harness, world: World, api: Api, live_server: LiveServer
 ) -> None:

@@ -8,6 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.api.conftest import Api, LiveServer, run_queued_jobs, stored
 from tests.conftest import Harness
 from tests.consent_helpers import consent_world
@@ -31,6 +33,7 @@ def _rendered(url: str, profile: Path) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_chromium_follows_the_link_to_a_page_that_says_connected(
     harness: Harness, world: World, api: Api, live_server: LiveServer, tmp_path: Path
 ) -> None:
@@ -46,6 +49,7 @@ def test_chromium_follows_the_link_to_a_page_that_says_connected(
     assert run_queued_jobs(harness, "directory") == 1
 
 
+@pytest.mark.slow
 def test_chromium_shows_a_refusal_and_nothing_is_stored(
     harness: Harness, world: World, api: Api, live_server: LiveServer, tmp_path: Path
 ) -> None:

@@ -21,6 +21,7 @@ from tests.world import World, new_id
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}")
 
 
+@pytest.mark.slow
 def test_certificates_and_federated_tokens_never_show(
     harness: Harness, world: World, api: Api, live_server: LiveServer,
     caplog: pytest.LogCaptureFixture,

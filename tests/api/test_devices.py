@@ -57,6 +57,7 @@ def _names(response: requests.Response) -> set[str]:
     return {d["name"] for d in response.json()["items"]}
 
 
+@pytest.mark.slow
 def test_device_sync_is_refused_for_tenants_it_would_skip(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -93,6 +94,7 @@ def test_device_sync_is_refused_for_tenants_it_would_skip(
     assert api.post(f"/api/tenants/{ok}/devices/sync").status_code == 202
 
 
+@pytest.mark.slow
 def test_devices_with_every_field_filters_and_pages(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -146,6 +148,7 @@ def test_devices_with_every_field_filters_and_pages(
     assert _names(api.get(devices, params={"userDeleted": "false"})) == set(by_name)
 
 
+@pytest.mark.slow
 def test_device_and_software_filters_return_only_the_callers_tenants_rows(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -181,6 +184,7 @@ def test_device_and_software_filters_return_only_the_callers_tenants_rows(
     assert stored(harness) == before
 
 
+@pytest.mark.slow
 def test_devices_of_users_marked_deleted_in_the_directory(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -222,6 +226,7 @@ def test_devices_of_users_marked_deleted_in_the_directory(
     assert "directory connection" in error["message"]
 
 
+@pytest.mark.slow
 def test_detected_and_managed_software_in_pages(harness: Harness, world: World, api: Api) -> None:
     partner = Partner(world)
     tid = partner.customer("Apps", devices=1, detected=5, mobile=3)
@@ -286,6 +291,7 @@ def test_unknown_and_malformed_tenants_of_device_and_software_lists(
         assert_error(api.get(f"/api/tenants/bad/{path}"), 400, "invalid_guid")
 
 
+@pytest.mark.slow
 def test_tenants_show_both_kinds_and_filter_by_health(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -320,6 +326,7 @@ def test_tenants_show_both_kinds_and_filter_by_health(
         assert_error(api.get("/api/tenants", params={"health": bad}), 400, "invalid_request")
 
 
+@pytest.mark.slow
 def test_purge_deletes_a_customers_devices_and_software_and_waits_for_its_sync(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -348,6 +355,7 @@ def test_purge_deletes_a_customers_devices_and_software_and_waits_for_its_sync(
     assert harness.services.runner.run_one("devices", kept, "cli").status == "succeeded"
 
 
+@pytest.mark.slow
 def test_concurrent_sync_starts_queue_exactly_one_run(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -403,6 +411,7 @@ def test_a_claim_left_by_a_start_that_died_blocks_for_a_minute_only(
     assert runs.insert_claim(tid, "directory", "0000000000001-deadbeef", datetime.now(UTC))
 
 
+@pytest.mark.slow
 def test_the_schedule_and_http_starts_never_queue_a_tenant_twice(
     harness: Harness, world: World, api: Api
 ) -> None:

@@ -20,6 +20,7 @@ from tests.conftest import Harness
 from tests.world import Tenant, World, seed_example
 
 
+@pytest.mark.slow
 def test_a_started_sync_is_queued_and_the_queue_function_completes_that_run(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -74,6 +75,7 @@ def _ids(response: Any) -> set[str]:
     return {u["id"] for u in response.json()["items"]}
 
 
+@pytest.mark.slow
 def test_user_filters(harness: Harness, world: World, api: Api) -> None:
     t, ids = seed_example(world)
     harness.start()
@@ -152,6 +154,7 @@ def _two_synced_tenants(harness: Harness, world: World) -> tuple[Tenant, Tenant,
 
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("field", ["namePrefix", "emailPrefix"])
 def test_filter_values_cannot_break_out_of_the_tenants_query(
     harness: Harness, world: World, api: Api, field: str
@@ -171,6 +174,7 @@ def test_filter_values_cannot_break_out_of_the_tenants_query(
     assert stored(harness) == before
 
 
+@pytest.mark.slow
 def test_injection_in_ids_tokens_and_kinds_is_refused(
     harness: Harness, world: World, api: Api
 ) -> None:

@@ -50,6 +50,7 @@ def test_unknown_routes_and_methods_get_the_error_body(harness: Harness, api: Ap
     assert_error(api.delete("/api/health"), 405, "method_not_allowed")
 
 
+@pytest.mark.slow
 def test_the_openapi_document_is_published_with_function_key_security(
     harness: Harness, api: Api
 ) -> None:
@@ -71,6 +72,7 @@ def test_the_openapi_document_is_published_with_function_key_security(
     assert api.get("/api/docs").status_code == 200
 
 
+@pytest.mark.slow
 def test_client_secrets_appear_in_no_answer_and_no_log_record(
     harness: Harness, world: World, api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -154,6 +156,7 @@ def test_a_declared_oversized_body_is_refused_before_it_is_read(
     assert json.loads(body)["error"]["code"] == "body_too_large"
 
 
+@pytest.mark.slow
 def test_partner_and_inventory_secrets_appear_in_no_answer_and_no_log_record(
     harness: Harness, world: World, api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -212,6 +215,7 @@ def test_partner_and_inventory_secrets_appear_in_no_answer_and_no_log_record(
     assert any(r.name.startswith("uvicorn") for r in caplog.records)
 
 
+@pytest.mark.slow
 def test_the_partners_refresh_token_appears_in_no_answer_no_log_record_and_no_table(
     harness: Harness, world: World, api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -88,6 +88,7 @@ def _only_run(harness: Harness, tenant: Tenant, status: RunStatus) -> str:
 # --- storage outage during a run, the job not retried ------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_cut_off_from_storage_is_closed_by_the_next_start_after_its_lease(
     harness: Harness, world: World, outage: Outage
 ) -> None:
@@ -117,6 +118,7 @@ def test_a_run_cut_off_from_storage_is_closed_by_the_next_start_after_its_lease(
     assert not harness.users(t, deleted_only=True)
 
 
+@pytest.mark.slow
 def test_a_queued_run_whose_job_was_lost_is_closed_by_the_schedule(
     harness: Harness, world: World
 ) -> None:
@@ -133,6 +135,7 @@ def test_a_queued_run_whose_job_was_lost_is_closed_by_the_schedule(
     assert services.tenants.get(t.id).directory_state.consecutive_failures == 0
 
 
+@pytest.mark.slow
 def test_the_schedule_closes_a_dead_run_of_a_tenant_it_does_not_start(
     harness: Harness, world: World
 ) -> None:
@@ -149,6 +152,7 @@ def test_the_schedule_closes_a_dead_run_of_a_tenant_it_does_not_start(
 # --- the syncing process killed -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_killed_sync_blocks_http_starts_only_until_its_lease_runs_out(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -173,6 +177,7 @@ def test_a_killed_sync_blocks_http_starts_only_until_its_lease_runs_out(
 # --- the local worker killed --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_killed_local_worker_loses_no_job(harness: Harness, world: World, api: Api) -> None:
     t = harness.start_onboarded(**FAST)
     assert harness.sim is not None
@@ -197,6 +202,7 @@ def test_a_killed_local_worker_loses_no_job(harness: Harness, world: World, api:
 # --- the same message delivered twice at once ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_same_job_delivered_twice_at_once_syncs_once(harness: Harness, world: World) -> None:
     t = harness.start_onboarded()
     services = harness.services
@@ -219,6 +225,7 @@ def test_the_same_job_delivered_twice_at_once_syncs_once(harness: Harness, world
 # --- a CLI sync while a queued one runs ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_cli_sync_while_a_queued_one_waits_is_refused_and_names_it(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -232,6 +239,7 @@ def test_a_cli_sync_while_a_queued_one_waits_is_refused_and_names_it(
     assert harness.services.runs.get(t.id, queued).status == RunStatus.SUCCEEDED
 
 
+@pytest.mark.slow
 def test_a_killed_cli_run_holds_back_the_timer_too_until_its_lease_runs_out(
     harness: Harness, world: World
 ) -> None:
@@ -261,6 +269,7 @@ def _token_fault(harness: Harness, status: int, times: int | None) -> None:
     harness.sim.set_faults([fault])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("status", [503, 429])
 def test_one_busy_answer_from_the_token_endpoint_is_retried(
     harness: Harness, world: World, status: int, caplog: pytest.LogCaptureFixture
@@ -275,6 +284,7 @@ def test_one_busy_answer_from_the_token_endpoint_is_retried(
 @pytest.mark.parametrize(("status", "code", "http"), [
     (503, "authority_unreachable", 502), (429, "authority_throttled", 503),
 ])
+@pytest.mark.slow
 def test_a_token_endpoint_that_stays_busy_is_a_named_dependency_error(
     harness: Harness, world: World, api: Api, caplog: pytest.LogCaptureFixture,
     status: int, code: str, http: int,
@@ -291,6 +301,7 @@ def test_a_token_endpoint_that_stays_busy_is_a_named_dependency_error(
     assert not [r for r in caplog.records if r.exc_info]
 
 
+@pytest.mark.slow
 def test_a_key_vault_connection_reset_is_retried(harness: Harness, world: World) -> None:
     t = harness.start_onboarded(TENANTSYNC_SECRET_CACHE_SECONDS="0")
     assert harness.sim is not None
@@ -299,6 +310,7 @@ def test_a_key_vault_connection_reset_is_retried(harness: Harness, world: World)
     assert harness.sync(t).status == RunStatus.SUCCEEDED
 
 
+@pytest.mark.slow
 def test_a_key_vault_that_stays_unreachable_is_key_vault_error_everywhere(
     harness: Harness, world: World, api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -322,6 +334,7 @@ def test_a_key_vault_that_stays_unreachable_is_key_vault_error_everywhere(
     assert not [r for r in caplog.records if r.exc_info]
 
 
+@pytest.mark.slow
 def test_a_storage_connection_reset_after_a_transaction_was_sent_is_retried(
     outage: Outage,
 ) -> None:
@@ -340,6 +353,7 @@ def test_a_storage_connection_reset_after_a_transaction_was_sent_is_retried(
 # --- storage that acknowledged writes and lost them -----------------------------------------
 
 
+@pytest.mark.slow
 def test_storage_that_lost_acknowledged_writes_converges_at_the_next_full_comparison(
     harness: Harness, world: World
 ) -> None:
@@ -359,6 +373,7 @@ def test_storage_that_lost_acknowledged_writes_converges_at_the_next_full_compar
     assert {ids["tom"], ids["jane"]} <= set(harness.users(t))
 
 
+@pytest.mark.slow
 def test_a_write_cut_short_makes_the_next_identical_read_compare_in_full(
     harness: Harness, world: World
 ) -> None:
@@ -414,6 +429,7 @@ def test_rows_left_over_from_an_interrupted_relayout_are_cleaned_up(
 # --- a group's members --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_page_of_a_groups_members_is_one_query(
     harness: Harness, world: World, api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -439,6 +455,7 @@ def test_a_page_of_a_groups_members_is_one_query(
 # --- clean stops ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_stopping_the_local_stack_stops_azurite_and_the_simulator(
     tmp_path: Path, sig: signal.Signals
@@ -477,6 +494,7 @@ def _alive(pid: int) -> bool:
 # --- racing starts -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_twenty_starts_at_once_from_http_the_timer_and_the_cli_queue_one_run(
     harness: Harness, world: World, api: Api
 ) -> None:

@@ -50,6 +50,7 @@ def in_telemetry(caplog: pytest.LogCaptureFixture, tenant_id: str) -> list[tuple
             and getattr(r, "tenant_id", "") == tenant_id]
 
 
+@pytest.mark.slow
 def test_discovery_marking_customers_excluded_inactive_or_unsupported_tells_it_once(
     harness: Harness, world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -98,6 +99,7 @@ def _held(harness: Harness, world: World) -> tuple[str, str]:
     return t.id, subscription
 
 
+@pytest.mark.slow
 def test_discarding_a_held_sync_tells_the_change_of_health(
     harness: Harness, world: World, api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -112,6 +114,7 @@ def test_discarding_a_held_sync_tells_the_change_of_health(
     assert in_telemetry(caplog, tenant_id)[-1] == ("directory", "healthy")
 
 
+@pytest.mark.slow
 def test_releasing_a_held_sync_tells_the_change_of_health(
     harness: Harness, world: World, api: Api
 ) -> None:

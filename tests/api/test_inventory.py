@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import requests
 
 from tests.api.conftest import INJECTIONS, Api, assert_error, stored
@@ -46,6 +47,7 @@ def _synced(harness: Harness, world: World) -> Estate:
     return found
 
 
+@pytest.mark.slow
 def test_one_device_with_its_hardware_and_its_software_ended_links_included(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -74,6 +76,7 @@ def test_one_device_with_its_hardware_and_its_software_ended_links_included(
     assert three["software"][0]["publisher"] == "Fabrikam"
 
 
+@pytest.mark.slow
 def test_one_device_refuses_a_malformed_id_and_answers_404_for_an_unknown_one(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -90,6 +93,7 @@ def test_one_device_refuses_a_malformed_id_and_answers_404_for_an_unknown_one(
     assert stored(harness) == before
 
 
+@pytest.mark.slow
 def test_the_devices_of_an_app_page_and_refuse_bad_input(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -116,6 +120,7 @@ def test_the_devices_of_an_app_page_and_refuse_bad_input(
     assert stored(harness) == before
 
 
+@pytest.mark.slow
 def test_devices_by_app_name_prefix_and_version_in_any_case(
     harness: Harness, world: World, api: Api
 ) -> None:

@@ -64,6 +64,7 @@ def test_a_tenant_subscribes_to_its_users_and_tracked_groups(
     assert len({s["clientState"] for s in made}) == 3  # one secret per subscription
 
 
+@pytest.mark.slow
 def test_a_change_in_the_simulator_reaches_the_tables_through_a_notification(
         harness: Harness, world: World, live_server: LiveServer) -> None:
     tenant, ids = start_notified(harness, world, live_server.base_url)
@@ -78,6 +79,7 @@ def test_a_change_in_the_simulator_reaches_the_tables_through_a_notification(
     assert harness.services.runs.get(tenant.id, run_id).status == RunStatus.SUCCEEDED
 
 
+@pytest.mark.slow
 def test_many_notifications_for_one_tenant_become_one_run(
         harness: Harness, world: World, api: Api, live_server: LiveServer) -> None:
     tenant, ids = start_notified(harness, world, live_server.base_url)
@@ -93,6 +95,7 @@ def test_many_notifications_for_one_tenant_become_one_run(
 
 @pytest.mark.parametrize("case", ["wrong_client_state", "unknown_subscription", "replay",
                                   "malformed", "oversized", "removed"])
+@pytest.mark.slow
 def test_what_is_not_ours_is_refused_counted_and_changes_nothing(
         harness: Harness, world: World, api: Api, live_server: LiveServer,
         caplog: pytest.LogCaptureFixture, case: str) -> None:
@@ -142,6 +145,7 @@ def test_a_notification_while_a_run_reads_waits_and_starts_the_next_run(
     assert len(_notification_runs(harness, tenant.id)) == 1
 
 
+@pytest.mark.slow
 def test_subscriptions_are_renewed_before_they_expire_and_made_again_when_gone(
         harness: Harness, world: World, live_server: LiveServer) -> None:
     tenant, _ = start_notified(harness, world, live_server.base_url)
@@ -170,6 +174,7 @@ def test_subscriptions_are_renewed_before_they_expire_and_made_again_when_gone(
     assert stored["/users"].subscription_id == now["/users"]["id"]
 
 
+@pytest.mark.slow
 def test_reauthorization_required_is_answered_from_the_queue(
         harness: Harness, world: World, live_server: LiveServer) -> None:
     tenant, ids = start_notified(harness, world, live_server.base_url)
@@ -211,6 +216,7 @@ def test_the_quota_is_a_health_naming_the_limit(
     assert len(graph_subscriptions(harness)) == 2  # users, and the level-0 group
 
 
+@pytest.mark.slow
 def test_removing_a_tenant_removes_its_subscriptions_and_their_secrets(
         harness: Harness, world: World, api: Api, live_server: LiveServer) -> None:
     tenant, _ = start_notified(harness, world, live_server.base_url)
@@ -235,6 +241,7 @@ def test_notifications_are_off_without_the_setting(harness: Harness, world: Worl
     assert api.get(f"/api/tenants/{tenant.id}/notifications").json()["health"] == "off"
 
 
+@pytest.mark.slow
 def test_a_notification_is_never_taken_as_data(
         harness: Harness, world: World, api: Api, live_server: LiveServer) -> None:
     tenant, ids = start_notified(harness, world, live_server.base_url)
@@ -248,6 +255,7 @@ def test_a_notification_is_never_taken_as_data(
     assert {u.id: u for u in harness.users_of(tenant.id)} == before  # ... which read Graph
 
 
+@pytest.mark.slow
 def test_a_subscription_graph_no_longer_has_is_made_again_after_its_lifecycle_event(
         harness: Harness, world: World, api: Api, live_server: LiveServer) -> None:
     tenant, _ = start_notified(harness, world, live_server.base_url)

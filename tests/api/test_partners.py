@@ -21,6 +21,7 @@ from tests.world import Partner, World, new_id
 UNKNOWN = "11111111-2222-3333-4444-555555555555"
 
 
+@pytest.mark.slow
 def test_creating_a_partner_discovers_customers_and_queues_a_device_sync_of_each(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -165,6 +166,7 @@ def test_oversized_and_missing_bodies_and_an_existing_partner_are_refused(
     assert stored(harness) == before
 
 
+@pytest.mark.slow
 def test_partners_are_read_and_listed_in_pages(harness: Harness, world: World, api: Api) -> None:
     first, second = Partner(world, "First MSP"), Partner(world, "Second MSP")
     listed = first.customer("Listed")
@@ -202,6 +204,7 @@ def test_partners_are_read_and_listed_in_pages(harness: Harness, world: World, a
     assert stored(harness) == before
 
 
+@pytest.mark.slow
 def test_a_new_inventory_secret_is_a_new_key_vault_version_after_both_apps_are_tested(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -258,6 +261,7 @@ def test_a_new_inventory_secret_is_a_new_key_vault_version_after_both_apps_are_t
     ({"excluded": ["nope"]}, "invalid_guid"),
     ({"partnerTenantId": UNKNOWN}, "invalid_request"),
 ])
+@pytest.mark.slow
 def test_malformed_partner_patches_are_400_and_change_nothing(
     harness: Harness, world: World, api: Api, body: dict[str, object], code: str
 ) -> None:
@@ -284,6 +288,7 @@ def test_a_past_expiry_is_refused_by_its_own_field_name(
     assert "new" not in error["message"].split()
 
 
+@pytest.mark.slow
 def test_excluding_a_customer_with_patch_applies_at_once(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -304,6 +309,7 @@ def test_excluding_a_customer_with_patch_applies_at_once(
     assert api.post(f"/api/tenants/{keep}/devices/sync").status_code == 202
 
 
+@pytest.mark.slow
 def test_discover_now_queues_new_customers_and_marks_ended_ones_inactive(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -355,6 +361,7 @@ def test_a_failing_discovery_keeps_the_saved_connection_and_says_why(
     assert stored(harness) == before
 
 
+@pytest.mark.slow
 def test_removing_a_partner_keeps_its_customers_data_and_makes_them_inactive(
     harness: Harness, world: World, api: Api
 ) -> None:

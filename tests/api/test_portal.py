@@ -36,6 +36,7 @@ def read_feed(api: Api, tenant_id: str, cursor: str | None = None,
             return items, cursor, pages
 
 
+@pytest.mark.slow
 def test_a_portal_mirrors_a_tenant_through_the_change_feed(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -87,6 +88,7 @@ def test_a_portal_mirrors_a_tenant_through_the_change_feed(
     "groups?groupId=00000000-0000-0000-0000-000000000000", "runs?limit=5", "changes?since=1",
     "devices?user_deleted=true", "?Purge=true",
 ])
+@pytest.mark.slow
 def test_unknown_query_parameters_are_refused_naming_them(
     harness: Harness, world: World, api: Api, query: str
 ) -> None:
@@ -139,6 +141,7 @@ def test_a_405_lists_every_method_of_the_path(harness: Harness, api: Api) -> Non
     assert held.headers["allow"] == "GET, DELETE"
 
 
+@pytest.mark.slow
 def test_a_body_that_never_arrives_is_timed_out() -> None:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(body_timeout=0.5), host="127.0.0.1",
@@ -167,6 +170,7 @@ def test_a_body_that_never_arrives_is_timed_out() -> None:
         thread.join(timeout=10)
 
 
+@pytest.mark.slow
 def test_the_guard_is_visible_previewable_and_released_exactly_as_previewed(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -241,6 +245,7 @@ def test_the_guard_is_visible_previewable_and_released_exactly_as_previewed(
     assert_error(api.get(f"/api/tenants/{t.id}/directory/held"), 404, "nothing_held")
 
 
+@pytest.mark.slow
 def test_a_held_sync_can_be_discarded(harness: Harness, world: World, api: Api) -> None:
     t = world.tenant()
     members = [t.user(f"User {i:02d}") for i in range(12)]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from tests.api.conftest import Api, assert_error
 from tests.conftest import Harness
 from tests.world import World, seed_example
 
 
+@pytest.mark.slow
 def test_one_run_and_a_tenants_runs_newest_first_in_pages(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -34,6 +37,7 @@ def test_one_run_and_a_tenants_runs_newest_first_in_pages(
         "items"] == []
 
 
+@pytest.mark.slow
 def test_failures_across_tenants(harness: Harness, world: World, api: Api) -> None:
     good, _ = seed_example(world)
     bad = world.tenant("Fabrikam")

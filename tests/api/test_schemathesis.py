@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.api.conftest import Api, connect_partner
 from tests.conftest import Harness
 from tests.world import Deployment, Partner, World, seed_example
@@ -41,6 +43,7 @@ CHECKS = ",".join([
 MAX_EXAMPLES = 40
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     harness: Harness, world: World, api: Api, tmp_path: Path
 ) -> None:

@@ -178,6 +178,7 @@ def test_unknown_and_malformed_tenant_ids(harness: Harness, world: World, api: A
         assert "path.tenantId" in error["message"]
 
 
+@pytest.mark.slow
 def test_a_new_secret_is_a_new_key_vault_version_after_a_connection_test(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -229,6 +230,7 @@ def test_patch_changes_the_group_after_testing_it_with_the_saved_secret(
     ({"tenantId": "11111111-2222-3333-4444-555555555555"}, "invalid_request"),
     ({"groupId": "Management"}, "invalid_guid"),
 ])
+@pytest.mark.slow
 def test_malformed_patches_are_400_and_change_nothing(
     harness: Harness, world: World, api: Api, body: dict[str, object], code: str
 ) -> None:
@@ -250,6 +252,7 @@ def test_disable_and_enable_leave_a_tenant_out_of_and_back_in_the_schedule(
     assert harness.services.scheduler.schedule("directory") == (1, 0)
 
 
+@pytest.mark.slow
 def test_delete_removes_the_configuration_and_keeps_the_synced_data(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -270,6 +273,7 @@ def test_delete_removes_the_configuration_and_keeps_the_synced_data(
     assert len(harness.users(t)) == 5  # the kept data is the tenant's again
 
 
+@pytest.mark.slow
 def test_purge_is_the_only_hard_delete_and_touches_only_that_tenant(
     harness: Harness, world: World, api: Api
 ) -> None:
@@ -288,6 +292,7 @@ def test_purge_is_the_only_hard_delete_and_touches_only_that_tenant(
     assert harness.services.tenants.find(other.id) is not None
 
 
+@pytest.mark.slow
 def test_delete_waits_for_a_queued_sync(harness: Harness, world: World, api: Api) -> None:
     t = harness.start_onboarded()
     run_id = api.post(f"/api/tenants/{t.id}/directory/sync").json()["runId"]

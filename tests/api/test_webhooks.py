@@ -54,6 +54,7 @@ def verify(secret: str, got: Any) -> dict[str, Any]:
     return dict(Webhook(secret).verify(got.body, got.headers))
 
 
+@pytest.mark.slow
 def test_a_finished_sync_is_delivered_signed_with_its_change_feed_range(
     harness: Harness, world: World, api: Api, receiver: Receiver
 ) -> None:
@@ -86,6 +87,7 @@ def test_a_finished_sync_is_delivered_signed_with_its_change_feed_range(
     assert [a["statusCode"] for a in deliveries[0]["attempts"]] == [204]
 
 
+@pytest.mark.slow
 def test_failures_are_retried_with_the_same_id_then_the_subscription_is_disabled(
     harness: Harness, world: World, api: Api, receiver: Receiver
 ) -> None:
@@ -156,6 +158,7 @@ def lose_the_message(harness: Harness, world: World, api: Api, receiver: Receive
     return created, pending
 
 
+@pytest.mark.slow
 def test_a_delivery_whose_message_was_lost_is_queued_again_once_by_the_sweep(
     harness: Harness, world: World, api: Api, receiver: Receiver
 ) -> None:
@@ -178,6 +181,7 @@ def test_a_delivery_whose_message_was_lost_is_queued_again_once_by_the_sweep(
     assert (delivered.status, delivered.generation) == ("delivered", pending.generation + 1)
 
 
+@pytest.mark.slow
 def test_the_sweep_timer_queues_an_overdue_delivery(
     harness: Harness, world: World, api: Api, receiver: Receiver
 ) -> None:
@@ -216,6 +220,7 @@ def test_only_https_urls_without_credentials_are_accepted(
                  400, "invalid_url")
 
 
+@pytest.mark.slow
 def test_the_address_a_name_resolves_to_is_checked_before_connecting(
     receiver: Receiver
 ) -> None:
@@ -245,6 +250,7 @@ def test_which_addresses_are_refused(address: str, allowed: bool, why: str | Non
     assert refusal(ipaddress.ip_address(address), allowed) == why
 
 
+@pytest.mark.slow
 def test_a_rotated_secret_signs_beside_the_old_one_until_its_grace_ends(
     harness: Harness, world: World, api: Api, receiver: Receiver
 ) -> None:
@@ -273,6 +279,7 @@ def test_a_rotated_secret_signs_beside_the_old_one_until_its_grace_ends(
         verify(rotated["secret"], got)
 
 
+@pytest.mark.slow
 def test_health_changes_and_expiring_credentials_are_told(
     harness: Harness, world: World, api: Api, receiver: Receiver
 ) -> None:
@@ -293,6 +300,7 @@ def test_health_changes_and_expiring_credentials_are_told(
     assert deliver(harness) == 0
 
 
+@pytest.mark.slow
 def test_the_signing_secret_appears_in_no_log_table_or_later_answer(
     harness: Harness, world: World, api: Api, receiver: Receiver,
     caplog: pytest.LogCaptureFixture

@@ -42,6 +42,7 @@ def test_template_parses(path: Path) -> None:
     assert template.get("resources") or template.get("modules")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)  # the first run installs checkov into .venv-checkov
 def test_checkov_reports_no_failed_check_and_parses_every_file(tmp_path: Path) -> None:
     report_path = tmp_path / "checkov.json"

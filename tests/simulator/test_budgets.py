@@ -47,6 +47,7 @@ def statuses(sim: Simulator, url: str, bearer: str, times: int) -> list[int]:
     return [get(sim, url, bearer).status_code for _ in range(times)]
 
 
+@pytest.mark.slow
 def test_small_budget_throttles_then_recovers(partner_sim: Simulator) -> None:
     partner_sim.set_throttling(
         {"window_seconds": 1, "intune_devices_per_window": 3, "intune_apps_per_window": 2}

@@ -240,6 +240,7 @@ def callback_sim() -> Iterator[tuple[Simulator, str]]:
     server.server_close()
 
 
+@pytest.mark.slow
 def test_a_client_that_follows_redirects_lands_on_the_app(
     callback_sim: tuple[Simulator, str],
 ) -> None:
@@ -260,6 +261,7 @@ def test_a_client_that_follows_redirects_lands_on_the_app(
     assert parse_qs(urlsplit(_Callback.seen[0]).query)["tenant"] == [CUSTOMER]
 
 
+@pytest.mark.slow
 def test_headless_chromium_follows_the_302(
     callback_sim: tuple[Simulator, str], tmp_path: Path
 ) -> None:

@@ -156,6 +156,7 @@ def test_job_lifecycle_by_polls_and_the_app_inventory_zip(
     assert kinds["GET storage.export"] == 1
 
 
+@pytest.mark.slow
 def test_the_storage_host_refuses_a_bearer_token_a_forged_url_and_expired_ones(
     inventory_sim: Simulator, writer: str
 ) -> None:
@@ -183,6 +184,7 @@ def test_the_storage_host_refuses_a_bearer_token_a_forged_url_and_expired_ones(
     assert "Signature not valid in the specified time frame" in expired.text
 
 
+@pytest.mark.slow
 def test_jobs_can_be_made_to_fail_or_to_advance_with_time(
     inventory_sim: Simulator, writer: str
 ) -> None:

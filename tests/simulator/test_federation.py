@@ -163,6 +163,7 @@ def test_forged_and_expired_identity_tokens(host_identity: Simulator) -> None:
     assert result["error_codes"] == [700024]
 
 
+@pytest.mark.slow
 def test_new_record_answers_70021_until_it_propagates(
     host_identity: Simulator, records: Callable[[list[dict[str, Any]]], None]
 ) -> None:

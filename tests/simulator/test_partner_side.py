@@ -118,6 +118,7 @@ def test_revoked_and_expired_refresh_tokens_are_refused(psim: Simulator) -> None
     assert 700082 in customer_token(psim, other, CONSENTABLE)["error_codes"]
 
 
+@pytest.mark.slow
 def test_service_principal_and_app_roles_reach_app_only_tokens_after_the_delay(
         psim: Simulator) -> None:
     signed = sign_in(psim)

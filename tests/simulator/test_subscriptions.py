@@ -89,6 +89,7 @@ def _users(subscriber: Subscriber, **extra: Any) -> dict[str, Any]:
             **extra}
 
 
+@pytest.mark.slow
 def test_create_validates_the_endpoint_and_a_change_notifies_with_ids_only(
         sim: Simulator, subscriber: Subscriber) -> None:
     created = _create(sim, _users(subscriber))
@@ -105,6 +106,7 @@ def test_create_validates_the_endpoint_and_a_change_notifies_with_ids_only(
     assert "Renamed" not in json.dumps(batch)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["html", "wrong"])
 def test_a_handshake_not_echoed_as_plain_text_fails_the_create(
         sim: Simulator, subscriber: Subscriber, mode: str) -> None:
@@ -122,6 +124,7 @@ def test_a_handshake_not_echoed_as_plain_text_fails_the_create(
     ({"notificationUrl": "https://example.com/hook"}, "loopback"),
     ({"resource": "/groups/x/owners"}, "not supported"),
 ])
+@pytest.mark.slow
 def test_malformed_subscriptions_are_refused(sim: Simulator, subscriber: Subscriber,
                                              extra: dict[str, Any], fragment: str) -> None:
     if isinstance(extra.get("expirationDateTime"), int):
@@ -131,6 +134,7 @@ def test_malformed_subscriptions_are_refused(sim: Simulator, subscriber: Subscri
     assert fragment in refused.json()["error"]["message"]
 
 
+@pytest.mark.slow
 def test_group_subscriptions_need_group_read_all_and_honour_the_quota(
         sim: Simulator, subscriber: Subscriber) -> None:
     body = _users(subscriber, resource=f"/groups/{GROUP_FIVE}/members")
@@ -148,6 +152,7 @@ def test_group_subscriptions_need_group_read_all_and_honour_the_quota(
     sim.add_member(TENANT, GROUP_FIVE, USERS[4])
 
 
+@pytest.mark.slow
 def test_renew_delete_and_reauthorization(sim: Simulator, subscriber: Subscriber) -> None:
     sub = _create(sim, _users(subscriber, lifecycleNotificationUrl=subscriber.url)).json()
     session, token = http(sim), graph_token(sim)
@@ -175,6 +180,7 @@ def test_renew_delete_and_reauthorization(sim: Simulator, subscriber: Subscriber
     assert sim.subscriptions() == []
 
 
+@pytest.mark.slow
 def test_the_control_api_sets_the_delay_and_lists_deliveries(
         sim: Simulator, subscriber: Subscriber) -> None:
     control = http(sim)
