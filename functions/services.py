@@ -38,11 +38,7 @@ from functions.storage.feed import ChangeFeed
 from functions.storage.health import HealthEntries, HealthTelemetry, TenantHealth
 from functions.storage.holds import HoldTable
 from functions.storage.outbox import Outbox
-from functions.storage.partner_access import (
-    ConsentAuditTable,
-    ConsentRecord,
-    PartnerAccessTable,
-)
+from functions.storage.partner_access import ConsentAuditTable, ConsentRecord, PartnerAccessTable
 from functions.storage.partners import PartnerTable
 from functions.storage.queues import JobQueue, SyncJob
 from functions.storage.runs import RunTable

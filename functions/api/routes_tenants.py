@@ -43,10 +43,10 @@ def create_tenant(body: TenantCreate, response: Response, services: ServicesDep)
                              fields=_FIELDS)
     assert given is not None  # credentialType has a default
     existing = services.tenants.find(body.tenantId)
-    onboard = (services.onboarding.add_directory_tenant
-               if existing is not None and existing.directory is None
-               else services.onboarding.create_directory_tenant)
-    tenant = onboard(body.tenantId, body.clientId, given, body.groupId, scope=body.scope)
+    # A tenant known from its device side gets its directory side; any other must be new.
+    tenant = services.onboarding.add_directory_tenant(
+        body.tenantId, body.clientId, given, body.groupId, scope=body.scope,
+        new=existing is None or existing.directory is not None)
     response.headers["Location"] = tenant_url(tenant.tenant_id)
     return tenant_out(tenant)
 

@@ -8,8 +8,8 @@ import argparse
 from functions.api import routes_devices, routes_software
 from functions.api.models import AppId, FilterValue, Guid, Prefix
 from functions.cli.inputs import checked
-from functions.cli.output import Column, Table, pages, plural, print_items, print_record, when
-from functions.cli.registry import Command, json_flag, tenant_flag
+from functions.cli.output import Column, Table, pages, plural, print_items, when
+from functions.cli.registry import Command, json_flag, printed_json, tenant_flag
 from functions.core.errors import ErrorCode, InputError
 from functions.services import Services
 
@@ -81,8 +81,7 @@ def cmd_device(s: Services, args: argparse.Namespace) -> int:
     device = routes_devices.get_device(
         tenant_id=checked(Guid, args.tenant_id, "--tenant-id"),
         device_id=checked(Guid, args.device_id, "--device-id"), services=s)
-    if args.json:
-        print_record(device)
+    if printed_json(args, device):
         return 0
     memory, storage = device.physicalMemoryBytes, device.totalStorageBytes
     print(f"{device.name}  ({device.id})")
@@ -121,27 +120,23 @@ def _software_options(p: argparse.ArgumentParser) -> None:
 
 def cmd_software(s: Services, args: argparse.Namespace) -> int:
     tenant_id = checked(Guid, args.tenant_id, "--tenant-id")
+    route = (routes_software.list_managed_apps if args.managed
+             else routes_software.list_detected_apps)
+    apps = pages(route, tenant_id=tenant_id, services=s, removed=args.removed)
+    if args.json:
+        print_items(apps)
+        return 0
     if args.managed:
-        managed = pages(routes_software.list_managed_apps, tenant_id=tenant_id, services=s,
-                        removed=args.removed)
-        if args.json:
-            print_items(managed)
-            return 0
         table = Table(Column("ID", 36), Column("NAME", 36), Column("TYPE", 28),
                       Column("PUBLISHER", 0))
-        for m in managed:
+        for m in apps:
             table.row(m.id, m.name + (" (removed)" if m.removed else ""), m.type,
                       m.publisher or "")
         print(plural(table.rows, "managed app", "managed apps"))
         return 0
-    detected = pages(routes_software.list_detected_apps, tenant_id=tenant_id, services=s,
-                     removed=args.removed)
-    if args.json:
-        print_items(detected)
-        return 0
     table = Table(Column("NAME", 36), Column("VERSION", 16), Column("PUBLISHER", 24),
                   Column("DEVICES", 0))
-    for a in detected:
+    for a in apps:
         table.row(a.name + (" (removed)" if a.removed else ""), a.version or "",
                   a.publisher or "", a.deviceCount or 0)
     print(plural(table.rows, "detected app", "detected apps"))

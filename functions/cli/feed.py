@@ -18,8 +18,8 @@ from functions.api import routes_changes, routes_directory
 from functions.api.models import ChangeOut, ChangePage, Guid, HeldSync
 from functions.api.paging import MAX_PAGE_SIZE, PageRequest
 from functions.cli.inputs import checked
-from functions.cli.output import Column, Table, as_json, plural, print_line, print_record, when
-from functions.cli.registry import Command, json_flag, tenant_flag
+from functions.cli.output import Column, Table, as_json, plural, print_line, when
+from functions.cli.registry import Command, json_flag, printed_json, tenant_flag
 from functions.core import changes as ch
 from functions.core.errors import InputError
 from functions.services import Services
@@ -184,8 +184,7 @@ def _held_options(p: argparse.ArgumentParser) -> None:
 def cmd_held_show(s: Services, args: argparse.Namespace) -> int:
     tenant_id = checked(Guid, args.tenant_id, "--tenant-id")
     held = _every_change(s, tenant_id, args.change)
-    if args.json:
-        print_record(held)
+    if printed_json(args, held):
         return 0
     c = held.counts
     print(f"tenant {tenant_id}: directory run {held.runId} held back at {when(held.heldAt)}")

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from functions.api.errors import validation_code
-from functions.api.models import Timestamp, utc
+from functions.api.models import Guid, Timestamp, utc
 from functions.api.models.inputs import MAX_CERTIFICATE
 from functions.clients.certificates import parse_certificate
 from functions.core.errors import InputError
@@ -43,6 +43,15 @@ def checked(kind: Any, value: Any, flag: str) -> Any:
     except ValidationError as exc:
         errors = [dict(e) for e in exc.errors()]
         raise InputError(f"{flag} {errors[0]['msg']}", code=validation_code(errors)) from None
+
+
+def partner_id_of(args: argparse.Namespace) -> str:
+    """``--partner-tenant-id`` as the API takes it (a GUID, lower-cased).
+
+    Raises:
+        InputError: ``invalid_guid``, naming the flag.
+    """
+    return str(checked(Guid, args.partner_tenant_id, "--partner-tenant-id"))
 
 
 def body(model: type[M], fields: Mapping[str, tuple[str, Any]]) -> M:

@@ -7,8 +7,8 @@ import argparse
 from functions.api import routes_notifications
 from functions.api.models import Guid
 from functions.cli.inputs import checked
-from functions.cli.output import print_record, when
-from functions.cli.registry import Command, json_flag, tenant_flag
+from functions.cli.output import when
+from functions.cli.registry import Command, json_flag, printed_json, tenant_flag
 from functions.services import Services
 
 
@@ -20,8 +20,7 @@ def _options(p: argparse.ArgumentParser) -> None:
 def cmd_tenant_notifications(s: Services, args: argparse.Namespace) -> int:
     status = routes_notifications.tenant_notifications(
         tenant_id=checked(Guid, args.tenant_id, "--tenant-id"), services=s)
-    if args.json:
-        print_record(status)
+    if printed_json(args, status):
         return 0
     print(f"tenant {status.tenantId}: change notifications {status.health.value}"
           + (f" (checked {when(status.checkedAt)})" if status.checkedAt else ""))

@@ -10,9 +10,9 @@ from fastapi import Response
 
 from functions.api import routes_consent
 from functions.api.models import ConsentCreate, Guid, Prefix
-from functions.cli.inputs import body, checked
+from functions.cli.inputs import body, checked, partner_id_of
 from functions.cli.output import Column, Table, pages, plural, print_items, print_record, when
-from functions.cli.registry import Command, json_flag, partner_flag, tenant_flag
+from functions.cli.registry import Command, json_flag, partner_json_flags, printed_json, tenant_flag
 from functions.core.errors import InputError
 from functions.core.kinds import KINDS
 from functions.services import Services
@@ -37,8 +37,7 @@ def cmd_consent_link(s: Services, args: argparse.Namespace) -> int:
         "partnerTenantId": ("--partner-tenant-id", args.partner_tenant_id),
     })
     link = routes_consent.create_consent(body=create, response=Response(), services=s)
-    if args.json:
-        print_record(link)
+    if printed_json(args, link):
         return 0
     who = f"tenant {link.tenantId}" if link.tenantId else "any tenant"
     print(f"admin-consent link for a {link.kind} connection ({who}), valid until "
@@ -54,8 +53,7 @@ def _show_options(p: argparse.ArgumentParser) -> None:
 
 def cmd_consent_show(s: Services, args: argparse.Namespace) -> int:
     consent = routes_consent.get_consent(consent_id=args.consent_id, services=s)
-    if args.json:
-        print_record(consent)
+    if printed_json(args, consent):
         return 0
     print(f"{consent.consentId}: {consent.kind} link, {consent.status}, valid until "
           f"{when(consent.expiresAt)}")
@@ -109,16 +107,13 @@ def cmd_consent_complete(s: Services, args: argparse.Namespace) -> int:
     return 0
 
 
-def _partner_options(p: argparse.ArgumentParser) -> None:
-    partner_flag(p)
-    json_flag(p)
+_partner_options = partner_json_flags
 
 
 def cmd_partner_consent_links(s: Services, args: argparse.Namespace) -> int:
-    partner_id = checked(Guid, args.partner_tenant_id, "--partner-tenant-id")
+    partner_id = partner_id_of(args)
     listed = routes_consent.partner_consent_links(partner_id=partner_id, services=s)
-    if args.json:
-        print_record(listed)
+    if printed_json(args, listed):
         return 0
     print("customers by device health: " + (", ".join(
         f"{health} {count}" for health, count in sorted(listed.progress.items())) or "none"))

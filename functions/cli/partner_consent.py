@@ -9,9 +9,15 @@ import time
 
 from functions.api import routes_partner_consent as routes
 from functions.api.models import Guid
-from functions.cli.inputs import body, checked
+from functions.cli.inputs import body, checked, partner_id_of
 from functions.cli.output import Column, Table, print_record, when
-from functions.cli.registry import Command, json_flag, partner_flag
+from functions.cli.registry import (
+    Command,
+    json_flag,
+    partner_flag,
+    partner_json_flags,
+    printed_json,
+)
 from functions.core.errors import InputError
 from functions.services import Services
 
@@ -26,7 +32,7 @@ def _sign_in_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_sign_in(s: Services, args: argparse.Namespace) -> int:
-    partner_id = checked(Guid, args.partner_tenant_id, "--partner-tenant-id")
+    partner_id = partner_id_of(args)
     started = routes.start_partner_sign_in(partner_id=partner_id, services=s)
     if args.json and not args.wait_seconds:
         print_record(started)
@@ -51,16 +57,13 @@ def cmd_sign_in(s: Services, args: argparse.Namespace) -> int:
     return 1
 
 
-def _status_options(p: argparse.ArgumentParser) -> None:
-    partner_flag(p)
-    json_flag(p)
+_status_options = partner_json_flags
 
 
 def cmd_sign_in_status(s: Services, args: argparse.Namespace) -> int:
-    partner_id = checked(Guid, args.partner_tenant_id, "--partner-tenant-id")
+    partner_id = partner_id_of(args)
     status = routes.get_partner_sign_in(partner_id=partner_id, services=s)
-    if args.json:
-        print_record(status)
+    if printed_json(args, status):
         return 0
     who = f" as {status.userName or status.userId}" if status.userId else ""
     print(f"{status.health}{who}" + (f" since {when(status.signedInAt)}"
@@ -101,11 +104,10 @@ def _auto_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_auto_consent(s: Services, args: argparse.Namespace) -> int:
-    partner_id = checked(Guid, args.partner_tenant_id, "--partner-tenant-id")
+    partner_id = partner_id_of(args)
     wanted = body(routes.AutoConsent, {"autoConsent": ("--on", bool(args.on))})
     status = routes.set_partner_auto_consent(partner_id=partner_id, body=wanted, services=s)
-    if args.json:
-        print_record(status)
+    if printed_json(args, status):
         return 0
     print(f"consent after each discovery: {'on' if status.autoConsent else 'off'}")
     return 0
@@ -119,7 +121,7 @@ def _consent_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_consent(s: Services, args: argparse.Namespace) -> int:
-    partner_id = checked(Guid, args.partner_tenant_id, "--partner-tenant-id")
+    partner_id = partner_id_of(args)
     run = body(routes.ConsentRun, {"tenantId": ("--tenant-id", args.tenant_id)})
     answers = routes.run_partner_consent(partner_id=partner_id, services=s, body=run)
     if args.json:
@@ -135,12 +137,11 @@ def cmd_consent(s: Services, args: argparse.Namespace) -> int:
 
 
 def cmd_consents(s: Services, args: argparse.Namespace) -> int:
-    partner_id = checked(Guid, args.partner_tenant_id, "--partner-tenant-id")
+    partner_id = partner_id_of(args)
     tenant_id = checked(Guid, args.tenant_id, "--tenant-id") if args.tenant_id else None
     audit = routes.list_partner_consents(partner_id=partner_id, services=s,
                                          tenant_id=tenant_id)
-    if args.json:
-        print_record(audit)
+    if printed_json(args, audit):
         return 0
     table = Table(Column("WHEN", 20), Column("TENANT", 36), Column("OUTCOME", 22),
                   Column("PERMISSIONS", 0))
@@ -151,10 +152,9 @@ def cmd_consents(s: Services, args: argparse.Namespace) -> int:
 
 
 def cmd_gdap_access(s: Services, args: argparse.Namespace) -> int:
-    partner_id = checked(Guid, args.partner_tenant_id, "--partner-tenant-id")
+    partner_id = partner_id_of(args)
     found = routes.get_partner_gdap_access(partner_id=partner_id, services=s)
-    if args.json:
-        print_record(found)
+    if printed_json(args, found):
         return 0
     table = Table(Column("TENANT", 36), Column("NAME", 20), Column("RELATIONSHIP", 12),
                   Column("MAY CONSENT", 11), Column("MISSING", 0))

@@ -29,10 +29,17 @@ from functions.cli.inputs import (
     credential_fields,
     expiry,
     one_stdin_secret,
+    partner_id_of,
 )
-from functions.cli.output import Column, Table, pages, plural, print_items, print_line, print_record
+from functions.cli.output import Column, Table, pages, plural, print_items, print_line
 from functions.cli.progress import machine_output
-from functions.cli.registry import Command, json_flag, partner_flag
+from functions.cli.registry import (
+    Command,
+    json_flag,
+    partner_flag,
+    partner_json_flags,
+    printed_json,
+)
 from functions.cli.syncs import run_batch
 from functions.core.errors import InputError, SecretStoreError, TenantError
 from functions.core.model import CUSTOMER_SOURCES, PartnerConnection, SyncKind, Trigger
@@ -80,14 +87,7 @@ def cmd_partner_add(s: Services, args: argparse.Namespace) -> int:
     one_stdin_secret(args, _PARTNER, _INVENTORY)
     create = body(PartnerCreate, {
         "partnerTenantId": ("--partner-tenant-id", args.partner_tenant_id),
-        "partnerClientId": ("--partner-client-id", args.partner_client_id),
-        **_app_credential(args, _PARTNER, "partner", creating=True),
-        "partnerSecretExpiresOn": ("--partner-secret-expires", expiry(args, _PARTNER)),
-        "inventoryClientId": ("--inventory-client-id", args.inventory_client_id),
-        **_app_credential(args, _INVENTORY, "inventory", creating=True),
-        "inventorySecretExpiresOn": ("--inventory-secret-expires", expiry(args, _INVENTORY)),
-        "source": ("--source", args.source), "customers": ("--customer", args.customer),
-        "includePartnerTenant": ("--include-partner-tenant", args.include_partner_tenant),
+        **_connection_fields(args, creating=True),
         "excluded": ("--exclude", args.exclude),
     })
     partner = routes_partners.save_new_partner(s, create)
@@ -149,16 +149,13 @@ def cmd_partner_list(s: Services, args: argparse.Namespace) -> int:
     return 0
 
 
-def _show_options(p: argparse.ArgumentParser) -> None:
-    partner_flag(p)
-    json_flag(p)
+_show_options = partner_json_flags
 
 
 def cmd_partner_show(s: Services, args: argparse.Namespace) -> int:
-    pid = checked(Guid, args.partner_tenant_id, "--partner-tenant-id")
+    pid = partner_id_of(args)
     partner = routes_partners.get_partner(partner_id=pid, services=s)
-    if args.json:
-        print_record(partner)
+    if printed_json(args, partner):
         return 0
     print(f"partner {partner.partnerTenantId}: customers from {partner.source}"
           + (" (and its own tenant)" if partner.includePartnerTenant else ""))
@@ -192,18 +189,25 @@ def _update_options(p: argparse.ArgumentParser) -> None:
     json_flag(p)
 
 
-def cmd_partner_update(s: Services, args: argparse.Namespace) -> int:
-    pid = checked(Guid, args.partner_tenant_id, "--partner-tenant-id")
-    one_stdin_secret(args, _PARTNER, _INVENTORY)
-    changes: dict[str, tuple[str, Any]] = {
+def _connection_fields(args: argparse.Namespace, *, creating: bool) -> dict[str, tuple[str, Any]]:
+    """The API fields of both apps and of the customers' source, from their flags."""
+    return {
         "partnerClientId": ("--partner-client-id", args.partner_client_id),
-        **_app_credential(args, _PARTNER, "partner", creating=False),
+        **_app_credential(args, _PARTNER, "partner", creating=creating),
         "partnerSecretExpiresOn": ("--partner-secret-expires", expiry(args, _PARTNER)),
         "inventoryClientId": ("--inventory-client-id", args.inventory_client_id),
-        **_app_credential(args, _INVENTORY, "inventory", creating=False),
+        **_app_credential(args, _INVENTORY, "inventory", creating=creating),
         "inventorySecretExpiresOn": ("--inventory-secret-expires", expiry(args, _INVENTORY)),
         "source": ("--source", args.source), "customers": ("--customer", args.customer),
         "includePartnerTenant": ("--include-partner-tenant", args.include_partner_tenant),
+    }
+
+
+def cmd_partner_update(s: Services, args: argparse.Namespace) -> int:
+    pid = partner_id_of(args)
+    one_stdin_secret(args, _PARTNER, _INVENTORY)
+    changes: dict[str, tuple[str, Any]] = {
+        **_connection_fields(args, creating=False),
         "excluded": ("--exclude", _excluded(s, pid, args)),
     }
     if all(value is None for _, value in changes.values()):
@@ -232,7 +236,7 @@ def _excluded(s: Services, pid: str, args: argparse.Namespace) -> list[str] | No
 
 
 def cmd_partner_discover(s: Services, args: argparse.Namespace) -> int:
-    pid = checked(Guid, args.partner_tenant_id, "--partner-tenant-id")
+    pid = partner_id_of(args)
     return _discover_and_sync(s, args, None, pid)
 
 
@@ -241,7 +245,7 @@ def _remove_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_partner_remove(s: Services, args: argparse.Namespace) -> int:
-    pid = checked(Guid, args.partner_tenant_id, "--partner-tenant-id")
+    pid = partner_id_of(args)
     customers = [t for t in s.partners.customers_of(pid) if t.devices and t.devices.active]
     routes_partners.delete_partner(partner_id=pid, services=s)
     print(f"removed partner connection {pid} and its two secrets; its {len(customers)} active "

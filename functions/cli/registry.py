@@ -11,6 +11,9 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import BaseModel
+
+from functions.cli.output import print_record
 from functions.core.kinds import KINDS
 from functions.services import Services
 
@@ -50,6 +53,12 @@ def partner_flag(p: argparse._ActionsContainer) -> None:
                    help="the partner's own tenant ID")
 
 
+def partner_json_flags(p: argparse.ArgumentParser) -> None:
+    """The options of a read of one partner connection: its id, and ``--json``."""
+    partner_flag(p)
+    json_flag(p)
+
+
 def json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help="print what the HTTP API answers (a list: the items of every page)")
@@ -63,6 +72,14 @@ def enable_flags(p: argparse.ArgumentParser, enable: str, disable: str) -> None:
                        help=enable)
     state.add_argument("--disable", dest="enabled", action="store_const", const=False,
                        help=disable)
+
+
+def printed_json(args: argparse.Namespace, record: BaseModel) -> bool:
+    """With ``--json``, print ``record`` as the API answers it and say so (the caller is
+    done); without, print nothing (the caller prints its human text)."""
+    if args.json:
+        print_record(record)
+    return bool(args.json)
 
 
 def kind_flag(p: argparse.ArgumentParser) -> None:

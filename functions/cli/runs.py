@@ -11,7 +11,7 @@ from functions.api.health import check_health
 from functions.api.models import Guid, RunId, RunOut, Timestamp, utc
 from functions.cli.inputs import checked
 from functions.cli.output import Column, Table, pages, plural, print_items, print_record, when
-from functions.cli.registry import Command, json_flag, kind_flag, tenant_flag
+from functions.cli.registry import Command, json_flag, kind_flag, printed_json, tenant_flag
 from functions.cli.run_text import changes
 from functions.services import Services
 
@@ -54,8 +54,7 @@ def _show_options(p: argparse.ArgumentParser) -> None:
 def cmd_runs_show(s: Services, args: argparse.Namespace) -> int:
     run = routes_runs.get_run(tenant_id=checked(Guid, args.tenant_id, "--tenant-id"),
                               run_id=checked(RunId, args.run_id, "--run-id"), services=s)
-    if args.json:
-        print_record(run)
+    if printed_json(args, run):
         return 0
     print(f"run {run.runId} of tenant {run.tenantId}: {run.kind}, {run.trigger}, "
           f"{run.status.value}, {when(run.startedAt)} to {when(run.endedAt) or '...'}")

@@ -19,7 +19,7 @@ from functions.cli.output import (
     print_record,
     when,
 )
-from functions.cli.registry import Command, enable_flags, json_flag, tenant_flag
+from functions.cli.registry import Command, enable_flags, json_flag, printed_json, tenant_flag
 from functions.cli.run_text import describe_run
 from functions.core.config import DEFAULT_GRAPH_SCOPE
 from functions.core.errors import InputError
@@ -99,8 +99,7 @@ def _problem(t: Tenant, side: str, code: str, message: str | None) -> str:
 def cmd_tenant_show(s: Services, args: argparse.Namespace) -> int:
     tenant = routes_tenants.get_tenant(tenant_id=checked(Guid, args.tenant_id, "--tenant-id"),
                                        services=s)
-    if args.json:
-        print_record(tenant)
+    if printed_json(args, tenant):
         return 0
     print(f"tenant {tenant.tenantId}: {tenant.displayName or '(no name yet)'} "
           f"({'enabled' if tenant.enabled else 'disabled'}), since {when(tenant.createdAt)}")

@@ -26,7 +26,7 @@ from functions.api.models.webhooks import (
 )
 from functions.cli.inputs import body, checked
 from functions.cli.output import Column, Table, pages, plural, print_items, print_record, when
-from functions.cli.registry import Command, enable_flags, json_flag
+from functions.cli.registry import Command, enable_flags, json_flag, printed_json
 from functions.core.errors import InputError
 from functions.services import Services
 from functions.webhooks.model import EVENT_TYPES
@@ -140,9 +140,7 @@ def _print_webhook(w: Webhook) -> None:
 
 def cmd_webhook_show(s: Services, args: argparse.Namespace) -> int:
     webhook = routes_webhooks.get_webhook(webhook_id=_webhook_id(args), services=s)
-    if args.json:
-        print_record(webhook)
-    else:
+    if not printed_json(args, webhook):
         _print_webhook(webhook)
     return 0
 
@@ -170,9 +168,7 @@ def cmd_webhook_update(s: Services, args: argparse.Namespace) -> int:
                          code="invalid_request")
     webhook = routes_webhooks.update_webhook(webhook_id=webhook_id,
                                              body=body(WebhookUpdate, changes), services=s)
-    if args.json:
-        print_record(webhook)
-    else:
+    if not printed_json(args, webhook):
         _print_webhook(webhook)
     return 0
 
@@ -255,9 +251,7 @@ def _print_delivery(d: DeliveryOut) -> None:
 def cmd_webhook_delivery(s: Services, args: argparse.Namespace) -> int:
     delivery = routes_webhooks.get_delivery(webhook_id=_webhook_id(args),
                                             delivery_id=_delivery_id(args), services=s)
-    if args.json:
-        print_record(delivery)
-    else:
+    if not printed_json(args, delivery):
         _print_delivery(delivery)
     return 0
 

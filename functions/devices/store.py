@@ -19,13 +19,7 @@ from functions.devices.model import (
 from functions.devices.plan import InventoryChanges, StoredInventory
 from functions.devices.staging import CHECKPOINT_TABLE
 from functions.storage.entities import Entity
-from functions.storage.packed import (
-    LAYOUT_ROW,
-    Packing,
-    bucket_of,
-    parse_row_key,
-    row_key,
-)
+from functions.storage.packed import LAYOUT_ROW, Packing, bucket_of, parse_row_key, row_key
 from functions.storage.tables import MAX_BATCH, TableStore, WriteStats, entity_chars
 
 # The kinds packed into a tenant's inventory rows (property name prefix -> record type).

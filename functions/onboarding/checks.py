@@ -13,12 +13,7 @@ from functions.core.config import DEFAULT_GRAPH_SCOPE, Settings
 from functions.core.errors import ErrorCode, GraphError, TenantError
 from functions.core.kinds import KINDS
 from functions.core.model import SyncKind
-from functions.core.permissions import (
-    NOTIFICATION_NEEDS,
-    missing,
-    satisfied,
-    token_roles,
-)
+from functions.core.permissions import NOTIFICATION_NEEDS, missing, satisfied, token_roles
 from functions.directory.reader import GroupTreeReader
 
 

@@ -48,20 +48,29 @@ class Onboarding:
         *,
         scope: str = DEFAULT_GRAPH_SCOPE,
         secret_expires_on: datetime | None = None,
+        new: bool = False,
     ) -> TenantRecord:
         """Onboard (or re-onboard) a tenant's directory connection, signing in with a client
         secret, a certificate or the managed identity (``credential``; a bare secret is a
-        secret expiring on ``secret_expires_on``).
+        secret expiring on ``secret_expires_on``); ``new``: only a tenant not onboarded yet.
 
         Nothing is stored unless the connection test passes (a token, every permission the
         sync needs, the level-0 group).
 
         Raises:
             InputError: malformed input (a certificate that is not one, ...).
+            ConflictError: ``tenant_exists`` (``new``): change an onboarded tenant with
+            :meth:`update_directory_tenant`.
             AuthenticationError / TenantError: the connection test failed.
             SecretStoreError / StorageError: the vault or the tables failed.
         """
         tenant_id = guid(tenant_id, "tenant ID")
+        if new and self.tenants.find(tenant_id) is not None:
+            raise ConflictError(
+                f"tenant {tenant_id} is already onboarded: change it with PATCH "
+                f"/api/tenants/{tenant_id} (tenantsync tenant update --tenant-id {tenant_id})",
+                code="tenant_exists",
+            )
         client_id = guid(client_id, "client ID")
         group_id = guid(group_id, "group ID")
         scope = check_scope(scope)
@@ -106,35 +115,6 @@ class Onboarding:
         """
         return self.update_directory_tenant(
             tenant_id, credential=CredentialInput.of("secret", secret, secret_expires_on))
-
-    def create_directory_tenant(
-        self,
-        tenant_id: str,
-        client_id: str,
-        credential: SecretValue | CredentialInput,
-        group_id: str,
-        *,
-        scope: str = DEFAULT_GRAPH_SCOPE,
-        secret_expires_on: datetime | None = None,
-    ) -> TenantRecord:
-        """Onboard a tenant that is not onboarded yet (see :meth:`add_directory_tenant`).
-
-        Raises:
-            ConflictError: ``tenant_exists``; change an onboarded tenant with
-            :meth:`update_directory_tenant`.
-            and what :meth:`add_directory_tenant` raises.
-        """
-        tenant_id = guid(tenant_id, "tenant ID")
-        if self.tenants.find(tenant_id) is not None:
-            raise ConflictError(
-                f"tenant {tenant_id} is already onboarded: change it with PATCH "
-                f"/api/tenants/{tenant_id} (tenantsync tenant update --tenant-id {tenant_id})",
-                code="tenant_exists",
-            )
-        return self.add_directory_tenant(
-            tenant_id, client_id, credential, group_id, scope=scope,
-            secret_expires_on=secret_expires_on,
-        )
 
     def update_directory_tenant(
         self,

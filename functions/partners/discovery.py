@@ -17,12 +17,7 @@ from functions.clients.entra import TokenProvider, VaultCredential
 from functions.clients.graph import GraphClient
 from functions.clients.vault import SecretStore
 from functions.core.config import DEFAULT_GRAPH_SCOPE, Settings
-from functions.core.errors import (
-    AuthenticationError,
-    GraphError,
-    InputError,
-    TenantError,
-)
+from functions.core.errors import AuthenticationError, GraphError, InputError, TenantError
 from functions.core.model import (
     CUSTOMER_SOURCES,
     DeviceConnection,

@@ -20,19 +20,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from functions.clients.credentials import Credentials
-from functions.clients.delegated import (
-    SIGN_IN_AGAIN,
-    Delegated,
-    DelegatedTokens,
-)
+from functions.clients.delegated import SIGN_IN_AGAIN, Delegated, DelegatedTokens
 from functions.clients.vault import SecretStore
 from functions.core.config import Settings
-from functions.core.errors import (
-    AuthenticationError,
-    ErrorCode,
-    InputError,
-    SecretStoreError,
-)
+from functions.core.errors import AuthenticationError, ErrorCode, InputError, SecretStoreError
 from functions.core.model import PartnerConnection, utcnow
 from functions.core.sensitive import SecretValue
 from functions.core.validation import guid

@@ -7,20 +7,10 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import (
-    AfterValidator,
-    BeforeValidator,
-    Field,
-    WithJsonSchema,
-)
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from functions.core.model import (
-    CREDENTIAL_TYPES,
-    CUSTOMER_SOURCES,
-    RUN_ID_PATTERN,
-    is_run_id,
-)
+from functions.core.model import CREDENTIAL_TYPES, CUSTOMER_SOURCES, RUN_ID_PATTERN, is_run_id
 from functions.core.validation import is_guid
 
 

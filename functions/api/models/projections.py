@@ -24,12 +24,7 @@ from functions.api.models.records import (
     Tenant,
     User,
 )
-from functions.core.model import (
-    ConsentRequest,
-    PartnerConnection,
-    Run,
-    TenantRecord,
-)
+from functions.core.model import ConsentRequest, PartnerConnection, Run, TenantRecord
 from functions.core.summary import run_summary
 from functions.devices.model import (
     DetectedAppRecord,
