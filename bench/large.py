@@ -16,7 +16,7 @@ from typing import Any
 
 from bench import peak_rss_mb
 from bench.fixtures import Minimum, budget_seconds, build, links_of
-from functions.core.model import SyncKind
+from functions.core.model import Run, SyncKind
 
 ROOT = Path(__file__).resolve().parent.parent
 _KINDS = ("graph.managedDevices", "graph.detectedApps", "graph.detectedAppDevices",
@@ -52,25 +52,26 @@ def run_large_child(facts_file: Path, sim: dict[str, str]) -> None:
     services = get_services()
     checkpoints = CheckpointStore(services.tables)
     sim_stats(sim, reset=True)
-    read = {"apps": 0, "details": 0}
-    while True:
-        before = _kinds(sim_stats(sim))
-        started = time.perf_counter()
-        run = services.runner.run_one(SyncKind.DEVICES, tenant, "cli")
-        wall = time.perf_counter() - started
+    # One command-line sync: it goes on run after run until the read is done (the starter's
+    # resume); each run's figures are taken as it ends.
+    at: dict[str, Any] = {"before": _kinds(sim_stats(sim)), "started": time.perf_counter(),
+          "read": {"apps": 0, "details": 0}}
+
+    def ended(run: Run) -> None:
+        wall = time.perf_counter() - at["started"]
         stats = sim_stats(sim)
-        sent = {k: v - before[k] for k, v in _kinds(stats).items()}
+        sent = {k: v - at["before"][k] for k, v in _kinds(stats).items()}
         checkpoint, _ = checkpoints.load(tenant)
         now = ({"apps": checkpoint.apps_read, "details": checkpoint.details_read}
                if checkpoint else None)
         print(json.dumps({
             "status": run.status.value, "code": run.error_code, "wall_s": round(wall, 1),
-            "http": run.graph_requests, "sent": sent, "read_before": dict(read),
+            "http": run.graph_requests, "sent": sent, "read_before": dict(at["read"]),
             "read_after": now, "throttled": stats["throttled"] + stats["batch"]["throttled"],
             "written": run.entities_written, "progress": run.error[:200]}), flush=True)
-        if now is None:
-            break
-        read = now
+        at.update(before=_kinds(stats), started=time.perf_counter(), read=now or at["read"])
+
+    services.runner.run_one(SyncKind.DEVICES, tenant, "cli", on_run=ended)
     pairs = [(s.id, s.apps) for s in services.inventory.software(tenant)]
     print(json.dumps({"digest": links_digest(pairs), "links": sum(len(a) for _, a in pairs),
                       "peak_rss_mb": peak_rss_mb()}), flush=True)
