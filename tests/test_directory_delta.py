@@ -65,6 +65,19 @@ def sync_both(harness: Harness, full: Services, tenant: Tenant) -> tuple[bool, i
     return read_in_full, run.graph_requests
 
 
+def synced_pair(harness: Harness, world: World) -> tuple[Tenant, dict[str, str], Services,
+                                                      Simulator]:
+    """The example tenant onboarded, synced once with delta and once by its full-reading
+    twin: (tenant, ids, the twin's services, the simulator)."""
+    t, ids = seed_example(world)
+    harness.start()
+    harness.onboard(t)
+    full = twin(harness, t)
+    sync_both(harness, full, t)
+    assert harness.sim is not None
+    return t, ids, full, harness.sim
+
+
 def test_unchanged_delta_resync_costs_two_requests_and_no_write(harness: Harness) -> None:
     t = harness.start_onboarded()
     first = harness.sync(t)
@@ -82,13 +95,7 @@ def test_unchanged_delta_resync_costs_two_requests_and_no_write(harness: Harness
 @pytest.mark.slow
 def test_delta_resync_applies_changes_exactly_as_a_full_sync(harness: Harness,
                                                              world: World) -> None:
-    t, ids = seed_example(world)
-    harness.start()
-    harness.onboard(t)
-    full = twin(harness, t)
-    sync_both(harness, full, t)
-    sim = harness.sim
-    assert sim is not None
+    t, ids, full, sim = synced_pair(harness, world)
     newcomer = "6a1f2d3e-0000-4000-8000-00000000beef"
     sim.upsert_object(t.id, "users", {"id": newcomer, "displayName": "New Hire",
                                       "mail": None, "userPrincipalName": "new@contoso.example"})
@@ -115,23 +122,18 @@ def test_delta_resync_applies_changes_exactly_as_a_full_sync(harness: Harness,
 
 @pytest.mark.slow
 def test_expired_token_falls_back_to_a_full_read(harness: Harness, world: World) -> None:
-    t, ids = seed_example(world)
-    harness.start()
-    harness.onboard(t)
-    full = twin(harness, t)
-    sync_both(harness, full, t)
-    assert harness.sim is not None
-    harness.sim.remove_member(t.id, ids["management"], ids["jane"])
-    harness.sim.state.expire_delta_tokens(t.id)
+    t, ids, full, sim = synced_pair(harness, world)
+    sim.remove_member(t.id, ids["management"], ids["jane"])
+    sim.state.expire_delta_tokens(t.id)
     read_in_full, _ = sync_both(harness, full, t)
     assert read_in_full
     assert differences(harness.services, full, t.id) == []
-    harness.sim.add_member(t.id, ids["management"], ids["jane"])  # delta again from here
+    sim.add_member(t.id, ids["management"], ids["jane"])  # delta again from here
     read_in_full, _ = sync_both(harness, full, t)
     assert not read_in_full
     assert differences(harness.services, full, t.id) == []
-    harness.sim.state.expire_delta_tokens(t.id, resync=True)  # 410 Gone
-    harness.sim.remove_member(t.id, t.level0, ids["tom"])
+    sim.state.expire_delta_tokens(t.id, resync=True)  # 410 Gone
+    sim.remove_member(t.id, t.level0, ids["tom"])
     read_in_full, _ = sync_both(harness, full, t)
     assert read_in_full
     assert differences(harness.services, full, t.id) == []
@@ -140,13 +142,7 @@ def test_expired_token_falls_back_to_a_full_read(harness: Harness, world: World)
 @pytest.mark.slow
 def test_group_joining_level0_and_restored_user_are_read_in_full(harness: Harness,
                                                                  world: World) -> None:
-    t, ids = seed_example(world)
-    harness.start()
-    harness.onboard(t)
-    full = twin(harness, t)
-    sync_both(harness, full, t)
-    sim = harness.sim
-    assert sim is not None
+    t, ids, full, sim = synced_pair(harness, world)
     sim.remove_member(t.id, ids["management"], ids["dg"])
     sim.add_member(t.id, t.level0, ids["dg"])  # level 2 -> level 1: no delta state yet
     read_in_full, _ = sync_both(harness, full, t)
@@ -172,14 +168,9 @@ def test_group_joining_level0_and_restored_user_are_read_in_full(harness: Harnes
 
 @pytest.mark.slow
 def test_failed_delta_round_falls_back_to_a_full_read(harness: Harness, world: World) -> None:
-    t, ids = seed_example(world)
-    harness.start()
-    harness.onboard(t)
-    full = twin(harness, t)
-    sync_both(harness, full, t)
-    assert harness.sim is not None
-    harness.sim.remove_member(t.id, ids["management"], ids["jane"])
-    harness.sim.set_faults([{"match": {"path_contains": "/groups/delta"}, "kind": "status",
+    t, ids, full, sim = synced_pair(harness, world)
+    sim.remove_member(t.id, ids["management"], ids["jane"])
+    sim.set_faults([{"match": {"path_contains": "/groups/delta"}, "kind": "status",
                              "status": 500, "code": "InternalServerError", "times": 1}])
     read_in_full, _ = sync_both(harness, full, t)
     assert read_in_full
