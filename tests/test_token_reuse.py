@@ -49,7 +49,17 @@ def test_a_second_sync_in_one_instance_asks_entra_and_key_vault_nothing(
         harness.sim.reset_stats()
         again = instance.runner.run_many("devices", tenants, "queue")
         assert {r.status for r in again} == {RunStatus.SUCCEEDED}
-        assert entra_and_vault(harness.sim.stats()) == {"token": 0, "discovery": 0, "vault": 0}
+        warm = entra_and_vault(harness.sim.stats())
+        if own == 1:
+            assert warm == {"token": 0, "discovery": 0, "vault": 0}
+        else:
+            # The runner hands tenants to whichever process is free: a tenant that lands on
+            # the other process this time is new to that instance, and signs in there once
+            # (never a Key Vault read: each process read the shared secret already).
+            assert warm["vault"] == 0
+            assert warm["token"] == warm["discovery"] <= len(tenants)
+            # No tenant signed in twice in one process over both syncs.
+            assert (cold["token"] - own) + warm["token"] <= own * len(tenants)
     finally:
         instance.runner.close()
 
