@@ -30,15 +30,17 @@ from functions.onboarding.checks import ConnectionTest
 from functions.onboarding.consent import ConsentFlow
 from functions.onboarding.consent_state import StateSigner
 from functions.partners import Partners
+from functions.partners.audit import ConsentEntries, ConsentLog, ConsentNotices
 from functions.partners.consent import PartnerConsent
 from functions.partners.consent_retry import ConsentRetry
+from functions.partners.revoke import ConsentRemoval
 from functions.partners.signin import PartnerSignIn
 from functions.storage.consents import ConsentTable
 from functions.storage.feed import ChangeFeed
 from functions.storage.health import HealthEntries, HealthTelemetry, TenantHealth
 from functions.storage.holds import HoldTable
 from functions.storage.outbox import Outbox
-from functions.storage.partner_access import ConsentAuditTable, ConsentRecord, PartnerAccessTable
+from functions.storage.partner_access import ConsentAuditTable, PartnerAccessTable
 from functions.storage.partners import PartnerTable
 from functions.storage.queues import JobQueue, SyncJob
 from functions.storage.runs import RunTable
@@ -58,14 +60,12 @@ from functions.webhooks import (
     Deliverer,
     DeliverySweep,
     DeliveryWorker,
-    Event,
     WebhookEvents,
     WebhookNotices,
     Webhooks,
     WebhookTables,
     guarded_session,
 )
-from functions.webhooks.model import CONSENT_GRANTED
 
 
 @dataclass
@@ -155,17 +155,18 @@ class Services(Connections):
 
     @cached_property
     def partner_consent(self) -> PartnerConsent:
-        def notify(record: ConsentRecord) -> None:
-            self.webhook_events.publish(Event(CONSENT_GRANTED, record.tenant_id, {
-                "tenantId": record.tenant_id, "partnerTenantId": record.partner_tenant_id,
-                "outcome": record.outcome, "permissions": record.permissions,
-                "delegatedScopes": record.delegated_scopes, "userId": record.user_id or None,
-                "at": record.at.isoformat().replace("+00:00", "Z")}))
-
         return PartnerConsent(self.settings, self.partner_table, self.tenants, self.health,
                               ConsentAuditTable(self.tables), self.partner_signin, self.tokens,
-                              self.secrets, self.session, self._first_sync, feed=self.feed,
-                              notify=notify)
+                              self.secrets, self.session, self._first_sync,
+                              outbox=self.outbox,
+                              publish=lambda tenant, written: self.relay.publish(tenant, written))
+
+    @cached_property
+    def consent_removal(self) -> ConsentRemoval:
+        log = ConsentLog(ConsentAuditTable(self.tables), self.outbox,
+                         lambda tenant, written: self.relay.publish(tenant, written))
+        return ConsentRemoval(self.settings, self.partner_table, self.partner_signin, log,
+                              self.session, clock=self.clock)
 
     @cached_property
     def consent_retry(self) -> ConsentRetry:
@@ -196,7 +197,8 @@ class Services(Connections):
             self.settings, self.outbox, self.tenants, self.runs,
             health_listeners=[HealthTelemetry(), HealthEntries(self.feed), notices],
             run_listeners=[notices.run_finished], feed=self.feed, slices=self.slices,
-            clock=self.clock)
+            clock=self.clock, consents=ConsentAuditTable(self.tables),
+            consent_listeners=[ConsentEntries(self.feed), ConsentNotices(self.webhook_events)])
 
     # --- webhooks --------------------------------------------------------------------
 

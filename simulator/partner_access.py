@@ -64,6 +64,11 @@ def sp_id(tenant_id: str, client_id: str) -> str:
     return str(uuid.uuid5(uuid.UUID(tenant_id), client_id))
 
 
+def held_assignment_id(tenant_id: str, client_id: str, role: str) -> str:
+    """The id of an assignment an admin's consent made (the fixture's, a link's)."""
+    return str(uuid.uuid5(uuid.UUID(tenant_id), f"{client_id}/{role}"))
+
+
 @dataclass
 class PartnerUser:
     id: str
@@ -172,6 +177,30 @@ class PartnerAccess:
 
     def has_principal(self, tenant: Tenant, client_id: str) -> bool:
         return client_id in tenant.roles or (tenant.id, client_id) in self.principals
+
+    def remove_principal(self, tenant: Tenant, client_id: str) -> None:
+        """DELETE of a service principal: it and its app role assignments go."""
+        tenant.roles.pop(client_id, None)
+        self.principals.pop((tenant.id, client_id), None)
+        self.assignments = [a for a in self.assignments
+                            if not (a.tenant == tenant.id and a.principal_client == client_id)]
+
+    def remove_assignment(self, tenant: Tenant, assignment_id: str) -> bool:
+        """DELETE of an app role assignment, made through Graph or held from an admin's
+        consent (its id derived as the listing shows it); False if there is none."""
+        for item in self.assignments:
+            if item.tenant == tenant.id and item.id == assignment_id.lower():
+                self.assignments.remove(item)
+                held = tenant.roles.get(item.principal_client, [])
+                if item.role in held:
+                    held.remove(item.role)
+                return True
+        for client_id, held in tenant.roles.items():
+            for role in list(held):
+                if held_assignment_id(tenant.id, client_id, role) == assignment_id.lower():
+                    held.remove(role)
+                    return True
+        return False
 
     def grant_later(self, tenant: Tenant, client_id: str, roles: list[str]) -> None:
         """An admin's consent while a propagation delay is set: the principal and each role

@@ -31,6 +31,7 @@ from .partner_access import (
     PartnerAccess,
     RoleAssignment,
     access_assignment_items,
+    held_assignment_id,
     role_id,
     role_name,
     sp_id,
@@ -137,10 +138,14 @@ def handle(state: SimState, req: Request) -> Response:
             if req.method == "POST":
                 return _create(state, req, caller, tenant)
             return _list(state, req, caller, tenant)
+        if len(parts) == 2 and req.method == "DELETE":
+            return _delete_principal(state, req, caller, tenant, parts[1])
         if len(parts) == 2:
             return _get_one(state, req, caller, tenant, parts[1], by_app=False)
         if len(parts) == 3 and lowered[2] == "approleassignedto":
             return _assigned_to(state, req, caller, tenant, parts[1])
+        if len(parts) == 4 and lowered[2] == "approleassignedto" and req.method == "DELETE":
+            return _unassign(state, req, caller, tenant, parts[1], parts[3])
     return graph_error(req, 400, "BadRequest", f"Resource not found for the segment "
                        f"'{parts[-1]}'.")
 
@@ -198,6 +203,32 @@ def _create(state: SimState, req: Request, caller: _Caller, tenant: Tenant) -> R
     return json_response(201, _principal(tenant, app_id, state), content_type=GRAPH_JSON)
 
 
+def _delete_principal(state: SimState, req: Request, caller: _Caller, tenant: Tenant,
+                      key: str) -> Response:
+    """DELETE /servicePrincipals/{id}: Application.ReadWrite.All and, delegated, a role that
+    may manage enterprise apps (Graph's page for the delete)."""
+    if not caller.may(WRITE_SCOPES, CREATE_ROLES):
+        return denied(req)
+    client_id = _find(state, tenant, key, by_app=False)
+    if client_id is None or client_id == GRAPH_APP_ID:
+        return _not_found(req, key)
+    state.partner_access.remove_principal(tenant, client_id)
+    return Response(204, b"", {})
+
+
+def _unassign(state: SimState, req: Request, caller: _Caller, tenant: Tenant, resource: str,
+              assignment_id: str) -> Response:
+    """DELETE /servicePrincipals/{resource}/appRoleAssignedTo/{id}: the same scope and roles
+    as assigning one (Microsoft Graph app roles: Privileged Role Administrator or Global)."""
+    if _find(state, tenant, resource, by_app=False) != GRAPH_APP_ID:
+        return _not_found(req, resource)
+    if not caller.may(ASSIGN_SCOPES, GRAPH_ASSIGN_ROLES):
+        return denied(req)
+    if not state.partner_access.remove_assignment(tenant, assignment_id):
+        return _not_found(req, assignment_id)
+    return Response(204, b"", {})
+
+
 def _assignment(item: RoleAssignment, state: SimState, tenant: Tenant) -> dict[str, Any]:
     app = state.world.applications.get(item.principal_client)
     return {"id": item.id, "appRoleId": role_id(item.role), "createdDateTime": item.created,
@@ -225,7 +256,7 @@ def _assigned_to(state: SimState, req: Request, caller: _Caller, tenant: Tenant,
             for held_role in held:
                 if (client_id, held_role) not in listed:
                     items.append(_assignment(RoleAssignment(
-                        str(uuid.uuid5(uuid.UUID(tenant.id), f"{client_id}/{held_role}")),
+                        held_assignment_id(tenant.id, client_id, held_role),
                         tenant.id, client_id, held_role, "2024-01-01T00:00:00Z", 0.0),
                         state, tenant))
         return json_response(200, {"value": items}, content_type=GRAPH_JSON)

@@ -91,6 +91,10 @@ class ConsentAuditItem(BaseModel):
     delegatedScopes: list[str]
     message: str
     writes: int
+    action: str = Field(description="granted (a consent), or revoked (a tenant removed with "
+                                    "revokeConsent took back what consents made)")
+    principalCreated: bool = Field(description="granted: tenantsync created the inventory "
+                                               "app's service principal; revoked: removed it")
 
 
 class ConsentAudit(BaseModel):
@@ -169,7 +173,8 @@ def list_partner_consents(
     return ConsentAudit(partnerTenantId=partner_id, items=[ConsentAuditItem(
         tenantId=r.tenant_id, at=r.at, outcome=r.outcome, userId=r.user_id or None,
         permissions=r.permissions, delegatedScopes=r.delegated_scopes, message=r.message,
-        writes=r.writes) for r in records])
+        writes=r.writes, action=r.action, principalCreated=r.principal_created)
+        for r in records])
 
 
 class CustomerAccessOut(BaseModel):

@@ -127,16 +127,27 @@ def delete_tenant(
                     "devices, detected and managed apps and runs. Without it they stay (and "
                     "show again if the tenant is re-added)."
     )] = False,
+    revoke_consent: Annotated[bool, Query(
+        alias="revokeConsent",
+        description="Also remove, in the customer's tenant, what tenantsync consented there "
+                    "from the partner's side (the app role assignments it added, the service "
+                    "principal if it created it, the partner app's delegated grant), as the "
+                    "consent audit records it; nothing else. Needs the partner's sign-in. If "
+                    "it fails, the tenant is kept (409 consent_removal_failed, with the fix)."
+    )] = False,
 ) -> Response:
     """Remove a tenant's configuration and its secret (soft-deleted in Key Vault), and its
-    Graph change-notification subscriptions.
+    Graph change-notification subscriptions. Without `revokeConsent=true` nothing in the
+    customer's tenant is touched.
 
     Synced data stays unless `purge=true`: the only hard delete, and only on request. A
     partner's customer comes back at the partner's next discovery: exclude it on the partner
     connection to keep it out.
     """
-    services.tenants.get(tenant_id)
+    tenant = services.tenants.get(tenant_id)
     ensure_idle(services, tenant_id, KINDS.names())  # a run in flight would write it back
+    if revoke_consent:  # first: if it fails, the tenant is all still there to retry
+        services.consent_removal.revoke(tenant)
     if purge:
         # Data first: if this fails the tenant is still there and the call can be repeated.
         services.directory.purge(tenant_id)

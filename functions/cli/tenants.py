@@ -177,14 +177,21 @@ def _remove_options(p: argparse.ArgumentParser) -> None:
     tenant_flag(p)
     p.add_argument("--purge", action="store_true",
                    help="also hard-delete its synced users, groups, devices, software and runs")
+    p.add_argument("--revoke-consent", action="store_true",
+                   help="also remove in the customer's tenant what tenantsync consented there "
+                        "from the partner's side (as its consent audit says), nothing else")
 
 
 def cmd_tenant_remove(s: Services, args: argparse.Namespace) -> int:
     tenant_id = checked(Guid, args.tenant_id, "--tenant-id")
-    routes_tenants.delete_tenant(tenant_id=tenant_id, services=s, purge=args.purge)
+    routes_tenants.delete_tenant(tenant_id=tenant_id, services=s, purge=args.purge,
+                                 revoke_consent=args.revoke_consent)
     print(f"removed tenant {tenant_id} and its secret" + (
         " and purged its synced data" if args.purge else
         "; its synced data stays (--purge deletes it)"))
+    if args.revoke_consent:
+        print("removed in the customer's tenant what tenantsync consented there (see "
+              "`tenantsync partner consent-audit`)")
     return 0
 
 

@@ -102,6 +102,11 @@ class GraphClient:
         """
         return self.sender.send("POST", path, None, body=orjson.dumps(body))
 
+    def delete(self, path: str) -> None:
+        """DELETE a Graph object (a removal of what tenantsync consented); retried and
+        raising as :meth:`get` does (404: it is gone already)."""
+        self.sender.send("DELETE", path)
+
     def download(self, url: str, *, spool_bytes: int = 16 << 20) -> IO[bytes]:
         """Fetch a signed download URL into a rewound file, without the bearer token (see
         :meth:`GraphSender.download`)."""

@@ -62,6 +62,9 @@ def _error_fields(response: requests.Response) -> tuple[str, str, str]:
     except ValueError:
         return "", response.reason or "", request_id
     error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(body, dict) and error is None and "description" in body:
+        # Partner Center's error shape: {"code": N, "description": "...", "source": ...}.
+        return str(body.get("code") or ""), str(body.get("description") or ""), request_id
     if not isinstance(error, dict):
         return "", response.reason or "", request_id
     inner = error.get("innerError") or {}
@@ -188,7 +191,7 @@ class GraphSender:
                 if digest is not None:
                     digest.update(content)  # the body as sent, for change checks
                 # orjson: a page of 1,000 devices decodes in about half json's time.
-                answer: dict[str, Any] = orjson.loads(content)
+                answer: dict[str, Any] = orjson.loads(content) if content else {}  # 204
                 return answer
             graph_code, message, request_id = _error_fields(response)
             if (self.retry.retriable(response.status_code)

@@ -117,6 +117,8 @@ OUTCOMES: dict[E, Outcome] = {
     E.PARTNER_NOT_SIGNED_IN: Outcome(409, None), E.PARTNER_SIGN_IN_EXPIRED: Outcome(409, None),
     E.PARTNER_MFA_REQUIRED: Outcome(409, None), E.PARTNER_SIGN_IN_FAILED: Outcome(400, None),
     E.PARTNER_APP_NOT_CONSENTED: Outcome(422, None), E.PARTNER_NO_ACCESS: Outcome(422, None),
+    # removing what tenantsync consented failed: the tenant is kept until it is repeated
+    E.CONSENT_REMOVAL_FAILED: Outcome(409, None),
     # consented, and Entra has not propagated it yet: retried on a back-off, not a failure
     E.CONSENT_PENDING: Outcome(503, Health.AWAITING_CONSENT),
 }

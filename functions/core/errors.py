@@ -140,6 +140,7 @@ class ErrorCode(StrEnum):
     PARTNER_APP_NOT_CONSENTED = "partner_app_not_consented"
     PARTNER_NO_ACCESS = "partner_no_access"
     CONSENT_PENDING = "consent_pending"  # consented; Entra is still propagating it
+    CONSENT_REMOVAL_FAILED = "consent_removal_failed"  # the tenant was kept: fix, repeat
 
 
 class TenantSyncError(Exception):

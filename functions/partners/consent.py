@@ -13,7 +13,7 @@ the others; every attempt is audited.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -26,7 +26,6 @@ from functions.clients.delegated import GRAPH_DEFAULT, PARTNER_CENTER_DEFAULT
 from functions.clients.entra import TokenProvider, VaultCredential
 from functions.clients.graph import GraphClient
 from functions.clients.vault import SecretStore
-from functions.core.changes import Change
 from functions.core.config import DEFAULT_GRAPH_SCOPE, Settings
 from functions.core.errors import (
     AuthenticationError,
@@ -35,20 +34,22 @@ from functions.core.errors import (
     NotFoundError,
     TenantSyncError,
 )
-from functions.core.model import Health, PartnerConnection, SyncKind, TenantRecord, utcnow
+from functions.core.model import Health, PartnerConnection, TenantRecord, utcnow
 from functions.core.permissions import DEVICE_NEEDS, missing
 from functions.core.sensitive import SecretValue
 from functions.core.validation import guid
+from functions.partners.audit import ConsentLog
 from functions.partners.consent_retry import await_consent, connection_ready
 from functions.partners.consent_steps import (
     DELEGATED_SCOPES,
     PartnerCenterRefusal,
+    StepResult,
     consent_partner_app,
     grant_app_roles,
 )
 from functions.partners.signin import PartnerSignIn
-from functions.storage.feed import ChangeFeed
 from functions.storage.health import TenantHealth
+from functions.storage.outbox import Outbox, OutboxEvent
 from functions.storage.partner_access import ConsentAuditTable, ConsentRecord
 from functions.storage.partners import PartnerTable
 from functions.storage.tenants import TenantTable
@@ -108,6 +109,8 @@ class CustomerConsent:
     permissions: list[str] = field(default_factory=list)  # app roles assigned now
     writes: int = 0
     run_id: str = ""
+    made: StepResult = field(default_factory=StepResult)  # what it wrote in the tenant
+    partner_center: bool = False  # whether applicationconsents wrote the delegated grant
 
 
 @dataclass
@@ -123,8 +126,8 @@ class PartnerConsent:
     session: requests.Session
     start: Callable[[str], str]  # tenant -> run id of its first device sync
     clock: Callable[[], datetime] = utcnow
-    feed: ChangeFeed | None = None  # a consent written is a change of the tenant's feed
-    notify: Callable[[ConsentRecord], None] | None = None  # the webhook event of a consent
+    outbox: Outbox | None = None  # a consent that wrote is an event, through the outbox
+    publish: Callable[[str, Sequence[OutboxEvent]], object] | None = None  # the relay's
 
     def run(self, partner_tenant_id: str, tenant_id: str | None = None) -> list[CustomerConsent]:
         """Consent the inventory app into the partner's customers that need it (or into
@@ -286,23 +289,28 @@ class PartnerConsent:
         except PartnerCenterRefusal as refusal:
             return CustomerConsent(tid, name, ConsentOutcome(refusal.reason),
                                    _refusal_message(refusal, link))
+        steps = StepResult()
         try:
-            steps = grant_app_roles(self.settings, self.session, self._delegated(partner, tid),
-                                    partner.inventory_client_id)
+            grant_app_roles(self.settings, self.session, self._delegated(partner, tid),
+                            partner.inventory_client_id, steps)
         except GraphError as exc:
             outcome = ConsentOutcome.NO_CONSENT_ROLE if exc.status == 403 else \
                 ConsentOutcome.FAILED
             return CustomerConsent(tid, name, outcome, f"Graph refused the app role "
                                    f"assignment ({exc.message}). It needs {ROLES_NEEDED}. "
-                                   f"{link}", writes=int(wrote))
+                                   f"{link}", steps.assigned, int(wrote) + steps.writes,
+                                   made=steps, partner_center=wrote)
         except AuthenticationError as exc:
             outcome = ConsentOutcome.SIGN_IN_REQUIRED if exc.code in (
                 ErrorCode.PARTNER_SIGN_IN_EXPIRED, ErrorCode.PARTNER_MFA_REQUIRED) else \
                 ConsentOutcome.PROPAGATION_PENDING if exc.code == \
                 ErrorCode.PARTNER_APP_NOT_CONSENTED else ConsentOutcome.FAILED
-            return CustomerConsent(tid, name, outcome, exc.message, writes=int(wrote))
-        return self._connected(partner, tenant, ConsentOutcome.CONNECTED, steps.assigned,
-                               int(wrote) + steps.writes)
+            return CustomerConsent(tid, name, outcome, exc.message, writes=int(wrote),
+                                   partner_center=wrote)
+        answer = self._connected(partner, tenant, ConsentOutcome.CONNECTED, steps.assigned,
+                                 int(wrote) + steps.writes)
+        answer.made, answer.partner_center = steps, wrote
+        return answer
 
     def _delegated(self, partner: PartnerConnection, tenant_id: str) -> Callable[[], str]:
         token = self.signin.token(partner.partner_tenant_id, tenant_id, GRAPH_DEFAULT)
@@ -348,24 +356,15 @@ class PartnerConsent:
                 user_id: str | None = None) -> None:
         if user_id is None:
             user_id = self.signin.status(partner.partner_tenant_id).user_id
-        record = ConsentRecord(
+        made = answer.made
+        ConsentLog(self.audit, self.outbox, self.publish).record(ConsentRecord(
             partner_tenant_id=partner.partner_tenant_id, tenant_id=answer.tenant_id,
             at=self.clock(), outcome=answer.outcome, user_id=user_id,
             permissions=answer.permissions,
-            delegated_scopes=list(DELEGATED_SCOPES) if answer.writes else [],
-            message=answer.message, writes=answer.writes)
-        self.audit.add(record)
-        if not answer.writes:
-            return  # only a consent that wrote something is a change and an event
-        try:
-            if self.feed is not None:
-                self.feed.append(answer.tenant_id, SyncKind.DEVICES, answer.run_id, [Change(
-                    "consent", partner.partner_tenant_id, "granted",
-                    ", ".join(answer.permissions))], at=record.at)
-            if self.notify is not None:
-                self.notify(record)
-        except TenantSyncError as exc:  # the consent stands; its notice is logged as lost
-            log.warning("consent notice of %s not written: %s", answer.tenant_id, exc.code)
+            delegated_scopes=list(DELEGATED_SCOPES) if answer.partner_center else [],
+            message=answer.message, writes=answer.writes, run_id=answer.run_id,
+            principal_id=made.principal_id, principal_created=made.principal_created,
+            assignments=dict(made.assignments), partner_center=answer.partner_center))
 
 
 def _refusal_message(refusal: PartnerCenterRefusal, link: str) -> str:

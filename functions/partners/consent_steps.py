@@ -17,7 +17,7 @@ import requests
 
 from functions.clients.graph import GraphClient
 from functions.core.config import Settings
-from functions.core.errors import GraphError
+from functions.core.errors import GraphError, GraphThrottledError
 from functions.core.permissions import DEVICE_NEEDS
 from functions.core.sensitive import SecretValue
 
@@ -41,76 +41,72 @@ class PartnerCenterRefusal(Exception):
 class StepResult:
     """What the Graph step found and did in the customer's tenant."""
 
+    principal_id: str = ""
     principal_created: bool = False
     assigned: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
     writes: int = 0
+    assignments: dict[str, str] = field(default_factory=dict)  # permission -> id, made now
 
 
 def consent_partner_app(session: requests.Session, settings: Settings, token: SecretValue,
                         customer: str, partner_app: str) -> bool:
     """POST applicationconsents for the partner app; True if it wrote, False if the consent
-    existed already.
+    existed already. 429 and 503 are retried honouring Retry-After within one retry budget
+    (the one Graph request path, with Partner Center as its host).
 
     Raises:
-        PartnerCenterRefusal: ``partner_center_refused`` (MFA, throttled, down),
-        ``not_admin_agent``, ``no_consent_role``, ``relationship_not_active``.
+        PartnerCenterRefusal: ``partner_center_refused`` (MFA, throttled once the budget is
+        spent, down), ``not_admin_agent``, ``no_consent_role``, ``relationship_not_active``.
     """
-    url = f"{settings.partner_center_url.rstrip('/')}/v1/customers/{customer}/applicationconsents"
+    center = GraphClient.configured(settings, token.reveal, session,
+                                    base_url=settings.partner_center_url)
     body = {"applicationId": partner_app, "applicationGrants": [
         {"enterpriseApplicationId": GRAPH_APP_ID, "scope": ",".join(DELEGATED_SCOPES)}]}
     try:
-        answer = session.post(url, json=body, timeout=settings.graph_timeout, headers={
-            "Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"})
-    except requests.RequestException as exc:
-        raise PartnerCenterRefusal("partner_center_refused", 0,
-                                   f"Partner Center could not be reached ({type(exc).__name__})"
-                                   ) from None
-    if answer.status_code in (200, 201):
-        return True
-    description = _description(answer)
-    if answer.status_code == 400 and _ALREADY in description.lower():
-        return False
-    if answer.status_code == 403 and "adminagents" in description.lower():
-        raise PartnerCenterRefusal("not_admin_agent", 403, description)
-    if answer.status_code == 403 and "relationship" in description.lower() \
-            and "no active" in description.lower():
-        raise PartnerCenterRefusal("relationship_not_active", 403, description)
-    if answer.status_code == 403:
-        raise PartnerCenterRefusal("no_consent_role", 403, description)
-    raise PartnerCenterRefusal("partner_center_refused", answer.status_code, description)
-
-
-def _description(answer: requests.Response) -> str:
-    try:
-        body = answer.json()
-    except ValueError:
-        return f"HTTP {answer.status_code}"
-    text = body.get("description") if isinstance(body, dict) else None
-    return str(text or f"HTTP {answer.status_code}")[:300]
+        center.post(f"/v1/customers/{customer}/applicationconsents", body)
+    except GraphThrottledError as exc:
+        raise PartnerCenterRefusal("partner_center_refused", 429, exc.message) from None
+    except GraphError as exc:
+        description = exc.message.split(": ", 1)[-1][:300]
+        text = description.lower()
+        if exc.status == 400 and _ALREADY in text:
+            return False
+        if exc.status == 403 and "adminagents" in text:
+            raise PartnerCenterRefusal("not_admin_agent", 403, description) from None
+        if exc.status == 403 and "relationship" in text and "no active" in text:
+            raise PartnerCenterRefusal("relationship_not_active", 403, description) from None
+        if exc.status == 403:
+            raise PartnerCenterRefusal("no_consent_role", 403, description) from None
+        if exc.status == 0:
+            description = "Partner Center could not be reached"
+        raise PartnerCenterRefusal("partner_center_refused", exc.status, description) from None
+    return True
 
 
 def grant_app_roles(settings: Settings, session: requests.Session, token: Callable[[], str],
-                    inventory_app: str) -> StepResult:
+                    inventory_app: str, result: StepResult) -> StepResult:
     """Create the inventory app's service principal if missing and assign it exactly the
-    Graph application permissions the device sync needs that it lacks.
+    Graph application permissions the device sync needs that it lacks; ``result`` says
+    what was done, also when a later step fails (so that it is audited, and removable).
 
     Raises:
         GraphError: a read or write failed (403: the role that may do it is missing).
     """
     graph = GraphClient.configured(settings, token, session)
-    result = StepResult()
     # Created first, looked up only if it exists (409): a customer that lacks consent
     # mostly lacks the principal too, so this saves a request there.
     try:
         principal = str(graph.post("/servicePrincipals", {"appId": inventory_app})["id"])
-        result.principal_created, result.writes = True, result.writes + 1
+        result.principal_id, result.principal_created = principal, True
+        result.writes += 1
     except GraphError as exc:
         if exc.status != 409:  # Request_MultipleObjectsWithSameKeyValue: it exists
             raise
         found = graph.get("/servicePrincipals", {"$filter": f"appId eq '{inventory_app}'",
                                                  "$select": "id,appId"})
         principal = str((found.get("value") or [{}])[0].get("id") or "")
+        result.principal_id = principal
     resource = graph.get(f"/servicePrincipals(appId='{GRAPH_APP_ID}')",
                          {"$select": "id,appRoles"})
     role_ids = {str(r.get("value")): str(r.get("id")) for r in resource.get("appRoles") or []}
@@ -126,15 +122,16 @@ def grant_app_roles(settings: Settings, session: requests.Session, token: Callab
             result.already.append(need)
             continue
         try:
-            graph.post(f"/servicePrincipals/{resource['id']}/appRoleAssignedTo",
-                       {"principalId": principal, "resourceId": resource["id"],
-                        "appRoleId": role})
+            made = graph.post(f"/servicePrincipals/{resource['id']}/appRoleAssignedTo",
+                              {"principalId": principal, "resourceId": resource["id"],
+                               "appRoleId": role})
         except GraphError as exc:
             if exc.status == 400 and _ALREADY in exc.message.lower():
                 result.already.append(need)
                 continue
             raise
         result.assigned.append(need)
+        result.assignments[need] = str(made.get("id") or "")
         result.writes += 1
     return result
 

@@ -3,7 +3,9 @@ once the event reached its listeners (docs/design.md, "Outbox").
 
 Table ``<p>outbox``: PartitionKey tenant ID, RowKey ``<microseconds since 1970>-<random>``
 (sorts in the order written). A row names its ``Topic`` (``run``: a run ended; ``health``:
-a side's health changed), its ``Subject`` (the run ID; the sync kind) and the event's data.
+a side's health changed; ``consent``: tenantsync consented, or removed a consent, in the
+customer's tenant), its ``Subject`` (the run ID; the sync kind; the consent's audit row key)
+and the event's data.
 Only pending events are kept, so the table stays small and a sweep reads it whole.
 """
 
@@ -21,7 +23,7 @@ from functions.storage.entities import Entity, iso, parse_time
 from functions.storage.tables import TableStore
 
 OUTBOX_TABLE = "outbox"
-RUN, HEALTH = "run", "health"  # topics
+RUN, HEALTH, CONSENT = "run", "health", "consent"  # topics
 
 
 @dataclass(frozen=True)

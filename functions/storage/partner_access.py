@@ -13,6 +13,7 @@ from functions.storage.entities import iso, parse_time
 from functions.storage.tables import TableStore
 
 ACCESS_PARTITION = "partner"
+GRANTED, REVOKED = "granted", "revoked"  # what a consent record did
 
 
 class SignInHealth:
@@ -52,6 +53,23 @@ class ConsentRecord:
     delegated_scopes: list[str] = field(default_factory=list)
     message: str = ""
     writes: int = 0  # consent writes made (Partner Center, service principal, assignments)
+    action: str = GRANTED  # granted (a consent) or revoked (a removal of what one made)
+    run_id: str = ""  # the first sync a consent queued
+    # What it wrote (granted) or removed (revoked) in the customer's tenant, so that a
+    # removal touches only what tenantsync made: the app's service principal (and whether
+    # tenantsync created it), each app role assignment by permission, and whether Partner
+    # Center's applicationconsents wrote the partner app's delegated grant.
+    principal_id: str = ""
+    principal_created: bool = False
+    assignments: dict[str, str] = field(default_factory=dict)  # permission -> assignment id
+    partner_center: bool = False
+
+    @property
+    def key(self) -> str:
+        """Its row key in the partner's partition: newest first (counts down from the far
+        future), one per customer and moment."""
+        inverted = 10**13 - int(self.at.timestamp() * 1000)
+        return f"{inverted:013d}-{self.tenant_id}"
 
 
 class PartnerAccessTable:
@@ -90,14 +108,22 @@ class ConsentAuditTable:
         self._store = store
 
     def add(self, record: ConsentRecord) -> None:
-        inverted = 10**13 - int(record.at.timestamp() * 1000)
         self._store.upsert("consentaudit", {
             "PartitionKey": record.partner_tenant_id,
-            "RowKey": f"{inverted:013d}-{record.tenant_id}", "TenantId": record.tenant_id,
+            "RowKey": record.key, "TenantId": record.tenant_id,
             "At": iso(record.at), "Outcome": record.outcome, "UserId": record.user_id,
             "Permissions": json.dumps(record.permissions),
             "DelegatedScopes": json.dumps(record.delegated_scopes),
-            "Message": record.message[:2000], "Writes": record.writes})
+            "Message": record.message[:2000], "Writes": record.writes,
+            "Action": record.action, "RunId": record.run_id,
+            "PrincipalId": record.principal_id, "PrincipalCreated": record.principal_created,
+            "Assignments": json.dumps(record.assignments),
+            "PartnerCenter": record.partner_center})
+
+    def get(self, partner_tenant_id: str, key: str) -> ConsentRecord | None:
+        """One record by its :attr:`ConsentRecord.key`, or None."""
+        e = self._store.get("consentaudit", partner_tenant_id, key)
+        return _record(e) if e is not None else None
 
     def list(self, partner_tenant_id: str, tenant_id: str | None = None) -> list[ConsentRecord]:
         rows = self._store.query("consentaudit", "PartitionKey eq @pk",
@@ -114,4 +140,9 @@ def _record(e: dict[str, Any]) -> ConsentRecord:
         outcome=e.get("Outcome", ""), user_id=e.get("UserId", ""),
         permissions=json.loads(e.get("Permissions") or "[]"),
         delegated_scopes=json.loads(e.get("DelegatedScopes") or "[]"),
-        message=e.get("Message", ""), writes=int(e.get("Writes", 0)))
+        message=e.get("Message", ""), writes=int(e.get("Writes", 0)),
+        action=e.get("Action") or GRANTED, run_id=e.get("RunId", ""),
+        principal_id=e.get("PrincipalId", ""),
+        principal_created=bool(e.get("PrincipalCreated", False)),
+        assignments=json.loads(e.get("Assignments") or "{}"),
+        partner_center=bool(e.get("PartnerCenter", False)))

@@ -15,10 +15,12 @@ from typing import Any
 from functions.core.changes import Change
 from functions.core.config import Settings
 from functions.core.model import Run, SyncKind, TenantRecord, utcnow
+from functions.partners.audit import ConsentListener, stored_consent
 from functions.storage.entities import iso
 from functions.storage.feed import ChangeFeed
 from functions.storage.health import HealthChange, HealthListener, happened
-from functions.storage.outbox import HEALTH, RUN, Outbox, OutboxEvent
+from functions.storage.outbox import CONSENT, HEALTH, RUN, Outbox, OutboxEvent
+from functions.storage.partner_access import ConsentAuditTable
 from functions.storage.runs import RunTable
 from functions.storage.tenants import TenantTable
 from functions.sync.engine import alive
@@ -43,6 +45,8 @@ class EventRelay:
     feed: ChangeFeed | None = None
     slices: Mapping[SyncKind, SyncSlice[Any, Any, Any]] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
+    consents: ConsentAuditTable | None = None  # proves a consent event's change is stored
+    consent_listeners: list[ConsentListener] = field(default_factory=list)
 
     def publish(self, tenant_id: str, written: Sequence[OutboxEvent] = (),
                 run: Run | None = None) -> int:
@@ -70,6 +74,8 @@ class EventRelay:
                 published += self._run_ended(event, now, run)
             elif event.topic == HEALTH:
                 sides.setdefault(event.subject, []).append(event)
+            elif event.topic == CONSENT:
+                published += self._consented(event, now)
             else:
                 log.error("outbox event %s of tenant %s has an unknown topic %r; dropped",
                           event.id, tenant_id, event.topic)
@@ -110,6 +116,23 @@ class EventRelay:
         log.warning("run %s of tenant %s did not end as announced (its record was not "
                     "saved); its event is dropped", event.subject, event.tenant_id)
         self.outbox.remove(event)
+        return 0
+
+    # --- tenantsync consented (or removed a consent) in the customer's tenant ------------
+
+    def _consented(self, event: OutboxEvent, now: datetime) -> int:
+        if self.consents is None:
+            return 0  # a relay that cannot prove it leaves it to one that can
+        record = stored_consent(self.consents, event)
+        if record is not None:
+            for listener in self.consent_listeners:
+                listener(record, event.id)
+            self.outbox.remove(event)
+            return 1
+        if not self._young(event, now):
+            log.warning("consent %s of tenant %s was never audited; its event is dropped",
+                        event.subject, event.tenant_id)
+            self.outbox.remove(event)
         return 0
 
     # --- a side's health changed -----------------------------------------------------------

@@ -11,7 +11,9 @@ SYNC_FINISHED = "sync.finished"
 HEALTH_CHANGED = "tenant.health_changed"
 CREDENTIAL_EXPIRING = "credential.expiring"
 CONSENT_GRANTED = "tenant.consented"  # tenantsync consented its app from the partner's side
-EVENT_TYPES = (SYNC_FINISHED, HEALTH_CHANGED, CREDENTIAL_EXPIRING, CONSENT_GRANTED)
+CONSENT_REVOKED = "tenant.consent_revoked"  # a removal took back what that consent wrote
+EVENT_TYPES = (SYNC_FINISHED, HEALTH_CHANGED, CREDENTIAL_EXPIRING, CONSENT_GRANTED,
+               CONSENT_REVOKED)
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 

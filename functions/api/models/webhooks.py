@@ -12,7 +12,7 @@ from functions.api.models.inputs import Input, UpdateInput
 from functions.webhooks.model import EVENT_TYPES, Delivery, Subscription
 
 EventType = Literal["sync.finished", "tenant.health_changed", "credential.expiring",
-                    "tenant.consented"]
+                    "tenant.consented", "tenant.consent_revoked"]
 _TYPES = ", ".join(EVENT_TYPES)
 
 
