@@ -174,3 +174,40 @@ def test_a_sign_in_without_mfa_or_outside_admin_agents_gets_partner_centers_name
     [answer] = s.partner_consent.run(side.partner.id)
     assert answer.outcome == ConsentOutcome.NOT_ADMIN_AGENT and "AdminAgents" in answer.message
     assert s.tenants.get(contoso).device_state.health == Health.CONSENT_MISSING
+
+
+def test_partner_center_throttling_and_outages_are_retried_within_one_budget(
+        harness: Harness, world: World) -> None:
+    side = PartnerSide(world)
+    contoso = side.customer("Contoso")
+    started(harness, side)
+    s = harness.services
+    s.partner_signin.complete(sign_in(harness, side.partner.id))
+    assert harness.sim is not None
+    harness.sim.set_faults([
+        {"match": {"path_contains": "/applicationconsents"}, "kind": "throttle",
+         "retry_after": 0.05, "times": 2},
+        {"match": {"path_contains": "/applicationconsents"}, "kind": "status", "status": 503,
+         "retry_after": 0.05, "times": 1}])
+    [answer] = s.partner_consent.run(side.partner.id)
+    assert (answer.tenant_id, answer.outcome) == (contoso, ConsentOutcome.CONNECTED)
+    assert answer.writes == 1 + 1 + 3
+    assert [f["applied"] for f in harness.sim.stats()["faults"]] == [2, 1]
+
+
+def test_partner_center_still_throttling_when_the_budget_is_spent_is_named(
+        harness: Harness, world: World) -> None:
+    side = PartnerSide(world)
+    contoso = side.customer("Contoso")
+    started(harness, side)
+    s = harness.services
+    s.partner_signin.complete(sign_in(harness, side.partner.id))
+    assert harness.sim is not None
+    harness.sim.set_faults([{"match": {"path_contains": "/applicationconsents"},
+                             "kind": "throttle", "retry_after": 0}])
+    [answer] = s.partner_consent.run(side.partner.id)
+    assert answer.outcome == ConsentOutcome.PARTNER_CENTER_REFUSED
+    assert "throttling" in answer.message and answer.writes == 0
+    [fault] = harness.sim.stats()["faults"]
+    assert fault["applied"] == 16  # the first try and the budget's 15 throttled retries
+    assert s.tenants.get(contoso).device_state.health == Health.CONSENT_MISSING
