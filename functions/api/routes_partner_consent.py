@@ -18,7 +18,9 @@ from pydantic import BaseModel, Field, StrictBool
 from functions.api.consent_page import HEADERS
 from functions.api.errors import responses
 from functions.api.models.fields import Guid
+from functions.api.models.gdap import CustomerAccessOut, GdapAccess, PartnerAdded
 from functions.api.models.inputs import Input
+from functions.api.models.records import PartnerSaved, Problem
 from functions.api.params import KEYED, PartnerId, ServicesDep, services
 from functions.api.strict import checks_own_query
 from functions.api.urls import API_PREFIX
@@ -177,30 +179,38 @@ def list_partner_consents(
         for r in records])
 
 
-class CustomerAccessOut(BaseModel):
-    tenantId: str
-    name: str
-    relationship: str = Field(description="active, another status, or none")
-    roles: list[str] = Field(description="Roles its active GDAP relationships assign")
-    mayConsent: bool = Field(description="Whether the partner's side may consent here")
-    missing: str | None = Field(description="What is missing for that, and the fix")
-
-
-class GdapAccess(BaseModel):
-    partnerTenantId: str
-    items: list[CustomerAccessOut]
-
-
 @router.get("/partners/{partnerTenantId}/gdap-access", response_model=GdapAccess,
             dependencies=KEYED, responses=responses(400, 404, 502, 503))
 def get_partner_gdap_access(partner_id: PartnerId, services: ServicesDep) -> GdapAccess:
     """What the partner's GDAP relationships allow in each customer: whether a consent from
     the partner's side may work there and, if not, what is missing (relationship not
     active, no role that may consent). Reads only; the consent link works regardless."""
-    found = services.partner_consent.access(partner_id)
-    return GdapAccess(partnerTenantId=partner_id, items=[CustomerAccessOut(
+    return GdapAccess(partnerTenantId=partner_id, items=access_out(services, partner_id))
+
+
+def access_out(services: Services, partner_id: str) -> list[CustomerAccessOut]:
+    """The GDAP access of each customer, as the API answers it.
+
+    Raises:
+        NotFoundError: ``unknown_partner``. TenantError: the relationships could not be read.
+    """
+    return [CustomerAccessOut(
         tenantId=a.tenant_id, name=a.name, relationship=a.relationship, roles=a.roles,
-        mayConsent=a.may_consent, missing=a.missing or None) for a in found])
+        mayConsent=a.may_consent, missing=a.missing or None)
+        for a in services.partner_consent.access(partner_id)]
+
+
+def partner_added(services: Services, saved: PartnerSaved) -> PartnerAdded:
+    """A saved partner's answer with its GDAP access (source gdap): what is missing for a
+    consent from the partner's side, checked when the connection is saved."""
+    if saved.source != "gdap" or saved.discovery is None:
+        return PartnerAdded(**saved.model_dump())
+    try:
+        items = access_out(services, saved.partnerTenantId)
+    except TenantSyncError as exc:
+        return PartnerAdded(**saved.model_dump(),
+                            gdapAccessError=Problem(code=exc.code, message=exc.message))
+    return PartnerAdded(**saved.model_dump(), gdapAccess=items)
 
 
 _PAGE = {"content": {"text/html": {"schema": {"type": "string"}}}}

@@ -24,8 +24,10 @@ from functions.api.models import (
     partner_out,
 )
 from functions.api.models import Partner as PartnerOut
+from functions.api.models.gdap import PartnerAdded
 from functions.api.paging import PageParams
 from functions.api.params import KEYED, PartnerId, ServicesDep
+from functions.api.routes_partner_consent import partner_added
 from functions.api.syncs import discover_and_queue, ensure_idle, sync_started
 from functions.api.urls import partner_url
 from functions.clients.credentials import CredentialInput
@@ -44,21 +46,23 @@ router = APIRouter(prefix="/partners", tags=["partners"], dependencies=KEYED)
 
 
 @router.post(
-    "", status_code=201, response_model=PartnerSaved,
+    "", status_code=201, response_model=PartnerAdded,
     responses={**responses(400, 409, 413, 422, 502, 503), **located(201, "Saved")},
 )
 def create_partner(body: PartnerCreate, response: Response,
-                   services: ServicesDep) -> PartnerSaved:
+                   services: ServicesDep) -> PartnerAdded:
     """Save a partner connection, discover its customers and queue a device sync of each.
 
     Both apps are tested first (each must get a token in the partner tenant); if either
     fails the answer is 422 with the fix and nothing is stored. The secrets go to Key Vault
     only. A discovery that fails afterwards leaves the connection saved and is reported in
-    `discoveryError`.
+    `discoveryError`. For source `gdap` the answer says, per customer, whether its GDAP
+    relationship is active and assigns a role that may consent from the partner's side, and
+    what is missing (`gdapAccess`, as `GET /partners/{partnerTenantId}/gdap-access`).
     """
     partner = save_new_partner(services, body)
     response.headers["Location"] = partner_url(partner.partner_tenant_id)
-    return _discovered(services, partner)
+    return partner_added(services, _discovered(services, partner))
 
 
 def save_new_partner(services: Services, body: PartnerCreate) -> PartnerConnection:

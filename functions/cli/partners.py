@@ -21,6 +21,8 @@ from functions.api.models import (
     discovery_out,
     partner_out,
 )
+from functions.api.models.gdap import PartnerAdded
+from functions.api.routes_partner_consent import partner_added
 from functions.api.syncs import job_started, sync_started
 from functions.cli.inputs import (
     add_credential_options,
@@ -91,13 +93,15 @@ def cmd_partner_add(s: Services, args: argparse.Namespace) -> int:
         "excluded": ("--exclude", args.exclude),
     })
     partner = routes_partners.save_new_partner(s, create)
-    return _discover_and_sync(s, args, partner)
+    return _discover_and_sync(s, args, partner, added=True)
 
 
 def _discover_and_sync(s: Services, args: argparse.Namespace,
-                       saved: PartnerConnection | None, partner_id: str = "") -> int:
+                       saved: PartnerConnection | None, partner_id: str = "", *,
+                       added: bool = False) -> int:
     """Discover the partner's customers, print what the API would answer (the saved
-    connection with its discovery, or the discovery), then sync the new customers here."""
+    connection with its discovery, or the discovery; once ``added``, its GDAP access),
+    then sync the new customers here."""
     machine = machine_output(args.json)
     pid = saved.partner_tenant_id if saved is not None else partner_id
     if saved is not None and not machine:
@@ -113,16 +117,35 @@ def _discover_and_sync(s: Services, args: argparse.Namespace,
     found = discovery_out(discovery, [job_started(j) for j in batch.jobs]
                           + [sync_started(r) for r in batch.active])
     if machine:
-        print_line(found if saved is None else _saved(saved, found, None))
+        print_line(found if saved is None else _saved(saved, found, None, s if added else None))
     else:
         _print_discovery(discovery)
+        if saved is not None and added:
+            _print_access(_saved(saved, found, None, s))
     return run_batch(s, SyncKind.DEVICES, batch, args.json)
 
 
 def _saved(partner: PartnerConnection, discovery: DiscoveryOut | None,
-           problem: Problem | None) -> PartnerSaved:
-    return PartnerSaved(**partner_out(partner).model_dump(), discovery=discovery,
-                        discoveryError=problem)
+           problem: Problem | None, added_to: Services | None = None) -> PartnerSaved:
+    saved = PartnerSaved(**partner_out(partner).model_dump(), discovery=discovery,
+                         discoveryError=problem)
+    return partner_added(added_to, saved) if added_to is not None else saved
+
+
+def _print_access(saved: PartnerSaved) -> None:
+    """What `partner gdap-access` says, in short: where the partner's side may consent."""
+    if not isinstance(saved, PartnerAdded):
+        return
+    if saved.gdapAccessError is not None:
+        print(f"GDAP access could not be read: {saved.gdapAccessError.message}")
+        return
+    if saved.gdapAccess is None:
+        return
+    blocked = [a for a in saved.gdapAccess if not a.mayConsent]
+    print(f"GDAP access: the partner's side may consent in "
+          f"{len(saved.gdapAccess) - len(blocked)} of {len(saved.gdapAccess)} customers")
+    for a in blocked:
+        print(f"  {a.tenantId} {a.name}: missing {a.missing}")
 
 
 def _print_discovery(d: Discovery) -> None:
