@@ -131,9 +131,9 @@ class Partners:
                                                                         "app's certificate")
         # Connection test: both apps must get a token in the partner tenant.
         scope = PARTNER_CENTER_SCOPE if source == "partner-center" else DEFAULT_GRAPH_SCOPE
-        with _which_app("partner"):
+        with _which_app("partner", pid, connection.partner_client_id):
             self.tokens.token(pid, connection.partner_client_id, partner_ready.material, scope)
-        with _which_app("inventory"):
+        with _which_app("inventory", pid, connection.inventory_client_id):
             self.tokens.token(pid, connection.inventory_client_id, inventory_ready.material,
                               DEFAULT_GRAPH_SCOPE)
         partner_saved = self.credentials.save(partner_ready, partner_secret_name(pid))
@@ -337,12 +337,24 @@ _APP_CODES = frozenset({"app_not_found", "app_disabled", "consent_missing"})
 
 
 @contextlib.contextmanager
-def _which_app(role: str) -> Iterator[None]:
+def _which_app(role: str, partner_tenant_id: str, app: str) -> Iterator[None]:
     """Say which of a partner's two apps a token error is about, and which input fixes it."""
     try:
         yield
     except AuthenticationError as exc:
         what, client_id, secret, certificate = _APPS[role]
+        if exc.code == "federation_wrong_tenant":
+            # A FIC trusts an identity of the app's own tenant only (workload identity
+            # docs, AADSTS700236): a partner's own app cannot use the deployment's identity.
+            raise AuthenticationError(
+                f"{what[0].upper()}{what[1:]} failed its connection test: app {app} is not "
+                "registered in the deployment's tenant, and a federated credential works only "
+                "on an app registered in the same tenant as the function app's managed "
+                f"identity (AADSTS700236). Use a certificate for this app ({certificate[0]}; "
+                f"command line: {certificate[1]}), or the deployment's {role} app: "
+                "multitenant, registered in the deployment's tenant, consented in tenant "
+                f"{partner_tenant_id}, with credential type federated.",
+                code=exc.code, aadsts=exc.aadsts) from None
         fix = (secret if exc.code in _SECRET_CODES
                else certificate if exc.code in _CERTIFICATE_CODES
                else client_id if exc.code in _APP_CODES
