@@ -18,7 +18,7 @@ from functions.storage.outbox import CONSENT
 from functions.webhooks.model import CONSENT_GRANTED, CONSENT_REVOKED
 from tests.api.conftest import run_queued_jobs
 from tests.conftest import Harness
-from tests.partner_side import PUBLIC_URL, PartnerSide, sign_in
+from tests.partner_side import PRIVILEGED_ROLE_ADMIN, PUBLIC_URL, PartnerSide, sign_in
 from tests.world import World
 
 GRAPH = "00000003-0000-0000-c000-000000000000"
@@ -190,3 +190,30 @@ def test_a_consent_event_left_by_a_crash_is_published_by_the_sweep(
     s.relay.sweep()  # again: nothing twice
     assert len([e for e in s.feed.page(contoso, None, 100).entries
                 if e.change.entity == "consent"]) == 1
+
+
+@pytest.mark.slow
+def test_a_removal_without_the_role_that_may_do_it_is_refused_and_nothing_changes(
+        harness: Harness, world: World, receiver: Receiver) -> None:
+    side = PartnerSide(world)
+    contoso = side.customer("Contoso")
+    _started(harness, side, receiver)
+    s = harness.services
+    [answer] = s.partner_consent.run(side.partner.id)
+    assert answer.outcome == ConsentOutcome.CONNECTED
+    assert run_queued_jobs(harness, "devices") == 1
+    before = _customer_side(harness, side, contoso)
+    assert harness.sim is not None
+    state = harness.sim.state
+    with state.lock:  # the relationship no longer assigns Privileged Role Administrator
+        held = state.partner_access.partners[side.partner.id].assignments
+        for relationship, groups in held.items():
+            held[relationship] = [(g, roles - {PRIVILEGED_ROLE_ADMIN}) for g, roles in groups]
+    with pytest.raises(TenantError) as caught:
+        _remove(harness, contoso, revoke=True)
+    assert caught.value.code == "consent_removal_failed"
+    assert "403" in caught.value.message and "roles" in caught.value.message
+    assert s.tenants.find(contoso) is not None
+    assert _customer_side(harness, side, contoso) == before
+    assert [r.action for r in s.partner_consent.audit.list(side.partner.id, contoso)] == [
+        "granted"]

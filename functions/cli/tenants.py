@@ -190,8 +190,8 @@ def cmd_tenant_remove(s: Services, args: argparse.Namespace) -> int:
         " and purged its synced data" if args.purge else
         "; its synced data stays (--purge deletes it)"))
     if args.revoke_consent:
-        print("removed in the customer's tenant what tenantsync consented there (see "
-              "`tenantsync partner consent-audit`)")
+        print("removed in the customer's tenant what tenantsync had consented there, if "
+              "anything, and nothing else (`tenantsync partner consents` lists each removal)")
     return 0
 
 
