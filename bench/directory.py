@@ -7,9 +7,9 @@ some level-3 noise; onboards it; syncs it (a full read), again unchanged (a delt
 again after 1% churn made in the simulator (``bench.directory_churn``), and once more as a
 reconciliation read (in full), each sync in a child process of its own so that its peak
 memory is the sync's alone. Prints, per run: Graph requests and the minimum possible, table
-transactions, entities written, wall time and peak memory, tenantsync's CPU seconds (the
-child's, user + system) and Azurite's, and both per 1,000 entities written; then checks the
-issue's floors.
+transactions, entities written, wall time and peak memory; tenantsync's CPU seconds (the
+child's, user + system), Azurite's and the simulator's; tenantsync's CPU and wall seconds
+per 1,000 entities written; then checks the issue's floors.
 
 ``--code PATH`` runs the first sync only, with the checkout at PATH (its own ``.venv``) in
 the child, on the same fixture and stack: run it for the commit before a change and then
@@ -173,6 +173,7 @@ def main() -> int:
                 if label == "reconciliation":
                     env["TENANTSYNC_DIRECTORY_RECONCILE_HOURS"] = "0"  # due now: a full read
                 azurite_cpu = cpu_seconds(stack.azurite.pid or "self", children=True)
+                simulator_cpu = cpu_seconds(stack.simulator.pid or "self", children=True)
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 child = subprocess.run(
                     [python, "-m", "bench.directory", "--child-run", facts["tenant"]],
@@ -180,6 +181,8 @@ def main() -> int:
                 )
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 azurite_cpu = cpu_seconds(stack.azurite.pid or "self", children=True) - azurite_cpu
+                simulator_cpu = (cpu_seconds(stack.simulator.pid or "self", children=True)
+                                 - simulator_cpu)
                 if child.returncode != 0:
                     print(child.stderr, file=sys.stderr)
                     return 1
@@ -188,6 +191,7 @@ def main() -> int:
                 result["cpu_s"] = round(after.ru_utime + after.ru_stime
                                         - before.ru_utime - before.ru_stime, 2)
                 result["azurite_cpu_s"] = round(azurite_cpu, 2)
+                result["simulator_cpu_s"] = round(simulator_cpu, 2)
                 if label == "1% churn re-sync":
                     result["changed_entities"] = changed_entities(seen, etags(
                         stack.azurite.connection_string, services.settings.table_prefix,
@@ -211,13 +215,14 @@ def print_runs(facts: dict[str, Any], results: list[tuple[str, dict[str, Any]]])
               f"{r['graph_requests'] / facts['min_requests']:>6.3f} {r['throttled']:>5} "
               f"{r['transactions']:>12} {r['entities_written']:>8} {r['wall_s']:>7} "
               f"{r['peak_rss_mb']:>8}")
-    print(f"\n{'run':<18} {'tenantsync CPU s':>16} {'Azurite CPU s':>13} "
+    print(f"\n{'run':<18} {'tenantsync CPU s':>16} {'Azurite CPU s':>13} {'simulator CPU s':>15} "
           f"{'CPU s /1k written':>17} {'wall s /1k written':>18}")
     for label, r in results:
         per_k = r["entities_written"] / 1000
         cpu_k = f"{r['cpu_s'] / per_k:.3f}" if per_k else "-"
         wall_k = f"{r['wall_s'] / per_k:.3f}" if per_k else "-"
-        print(f"{label:<18} {r['cpu_s']:>16} {r['azurite_cpu_s']:>13} {cpu_k:>17} {wall_k:>18}")
+        print(f"{label:<18} {r['cpu_s']:>16} {r['azurite_cpu_s']:>13} "
+              f"{r['simulator_cpu_s']:>15} {cpu_k:>17} {wall_k:>18}")
 
 
 def report(facts: dict[str, Any], results: list[tuple[str, dict[str, Any]]],
