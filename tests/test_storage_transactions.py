@@ -4,15 +4,29 @@ error that names the table, with nothing of that transaction written."""
 
 from __future__ import annotations
 
+import base64
+import json
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+import trustme
+from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
-from azure.data.tables import EdmType, EntityProperty, UpdateMode
+from azure.data.tables import (
+    EdmType,
+    EntityProperty,
+    TableClient,
+    TableServiceClient,
+    UpdateMode,
+)
 
-from devstack.stack import AzuriteProcess
+from devstack.stack import AZURITE, AzuriteProcess, free_port
 from functions.core.errors import StorageError
 from functions.storage import meter
 from functions.storage.tables import TableStore
@@ -105,3 +119,91 @@ def test_entity_json_types_what_json_alone_would_lose() -> None:
                         "I": 3, "T": True, "S": "s", "N": None})
     assert body == (b'{"PartitionKey":"p","RowKey":"r","B":"AP8=","B@odata.type":"Edm.Binary",'
                     b'"D":1.5,"D@odata.type":"Edm.Double","I":3,"T":true,"S":"s"}')
+
+
+class _StorageToken:
+    """An Entra-shaped access token for Azurite's ``--oauth basic`` (it checks the issuer,
+    the audience and the times, not the signature): stands in for azure-identity."""
+
+    def __init__(self) -> None:
+        self.scopes: list[str] = []
+
+    def get_token(self, *scopes: str, **_: object) -> AccessToken:
+        self.scopes.extend(scopes)
+        now = int(time.time())
+
+        def part(value: dict[str, object]) -> str:
+            return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+        claims = {"aud": "https://storage.azure.com", "iat": now - 60, "nbf": now - 60,
+                  "exp": now + 3600, "iss": f"https://sts.windows.net/{uuid.uuid4()}/"}
+        return AccessToken(f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2ln",
+                           now + 3600)
+
+
+def test_a_token_credential_signs_the_transaction_over_https(tmp_path: Path) -> None:
+    # Production reaches storage with a managed identity (TableStore.from_endpoint): the
+    # transaction goes through the client's pipeline, so its bearer token goes with it.
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    port = free_port()
+    azurite = subprocess.Popen(
+        [str(AZURITE), "--inMemoryPersistence", "--disableTelemetry", "--silent",
+         "--skipApiVersionCheck", "--oauth", "basic", "--cert", str(tmp_path / "cert.pem"),
+         "--key", str(tmp_path / "key.pem"), "--tablePort", str(port),
+         "--blobPort", str(free_port()), "--queuePort", str(free_port())],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        token = _StorageToken()
+        service = TableServiceClient(endpoint=f"https://127.0.0.1:{port}/devstoreaccount1",
+                                     credential=token, connection_verify=str(tmp_path / "ca.pem"))
+        store = TableStore(service, "tok")
+        store.ensure_tables()
+        sent: list[str] = []
+        partition = str(uuid.uuid4())
+        stats = store.write("users", [{"PartitionKey": partition, "RowKey": f"r{n:03d}", "N": n}
+                                      for n in range(150)])
+        assert (stats.entities, stats.transactions) == (150, 2)
+        assert token.scopes and all(s == "https://storage.azure.com/.default"
+                                    for s in token.scopes)
+        stored = store.query("users", "PartitionKey eq @pk", {"pk": partition})
+        assert sorted(e["N"] for e in stored) == list(range(150))
+        # Without a token Azurite's OAuth refuses: the credential is what let them in.
+        anonymous = TableClient(endpoint=f"https://127.0.0.1:{port}/devstoreaccount1",
+                                table_name="tokusers", credential=_NoToken(),
+                                connection_verify=str(tmp_path / "ca.pem"))
+        with pytest.raises(HttpResponseError):
+            submit_upserts(anonymous, [{"PartitionKey": partition, "RowKey": "x"},
+                                       {"PartitionKey": partition, "RowKey": "y"}],
+                           raw_request_hook=lambda r: sent.append(
+                               r.http_request.headers.get("Authorization", "")))
+        assert sent and sent[0].startswith("Bearer ")
+        assert "x" not in {e["RowKey"] for e in store.query(
+            "users", "PartitionKey eq @pk", {"pk": partition})}
+    finally:
+        azurite.terminate()
+        azurite.wait(10)
+
+
+class _NoToken(_StorageToken):
+    """A token Azurite's OAuth refuses (another audience)."""
+
+    def get_token(self, *scopes: str, **_: object) -> AccessToken:
+        good = super().get_token(*scopes)
+        header, claims, signature = good.token.split(".")
+        body = json.loads(base64.urlsafe_b64decode(claims + "=="))
+        body["aud"] = "https://vault.azure.net"
+        wrong = base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
+        return AccessToken(f"{header}.{wrong}.{signature}", good.expires_on)
