@@ -7,7 +7,13 @@ some level-3 noise; onboards it; syncs it (a full read), again unchanged (a delt
 again after 1% churn made in the simulator (``bench.directory_churn``), and once more as a
 reconciliation read (in full), each sync in a child process of its own so that its peak
 memory is the sync's alone. Prints, per run: Graph requests and the minimum possible, table
-transactions, entities written, wall time and peak memory, then checks the issue's floors.
+transactions, entities written, wall time and peak memory; tenantsync's CPU seconds (the
+child's, user + system), Azurite's and the simulator's; tenantsync's CPU and wall seconds
+per 1,000 entities written; then checks the issue's floors.
+
+``--code PATH`` runs the first sync only, with the checkout at PATH (its own ``.venv``) in
+the child, on the same fixture and stack: run it for the commit before a change and then
+without it for the change, back to back, and compare the CPU and wall figures.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import resource
 import subprocess
 import sys
 import tempfile
@@ -23,7 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench import peak_rss_mb, print_checks
+from bench import cpu_seconds, peak_rss_mb, print_checks
 from bench.directory_churn import Churn, apply_churn, changed_entities, etags, plan_churn
 from functions.core.model import SyncKind
 
@@ -124,6 +131,9 @@ def main() -> int:
     parser.add_argument("--churn", type=int, default=None,
                         help="changes between the unchanged and the churn re-sync "
                              "(default: 1%% of the users)")
+    parser.add_argument("--code", type=Path, default=None,
+                        help="run only the first sync, with the checkout at this path "
+                             "(its .venv), for a back-to-back comparison")
     parser.add_argument("--child-run", metavar="TENANT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_run:
@@ -151,8 +161,10 @@ def main() -> int:
             )
             results = []
             seen: dict[tuple[str, str], str] = {}
-            for label in ("first sync", "unchanged re-sync", "1% churn re-sync",
-                          "reconciliation"):
+            code = args.code.resolve() if args.code else ROOT
+            python = str(code / ".venv" / "bin" / "python") if args.code else sys.executable
+            labels = ["first sync", "unchanged re-sync", "1% churn re-sync", "reconciliation"]
+            for label in labels[:1] if args.code else labels:
                 env = stack.environ()
                 if label == "1% churn re-sync":
                     apply_churn(churn, stack.simulator.base_url, stack.simulator.ca_path)
@@ -160,24 +172,38 @@ def main() -> int:
                                  facts["tenant"])
                 if label == "reconciliation":
                     env["TENANTSYNC_DIRECTORY_RECONCILE_HOURS"] = "0"  # due now: a full read
+                azurite_cpu = cpu_seconds(stack.azurite.pid or "self", children=True)
+                simulator_cpu = cpu_seconds(stack.simulator.pid or "self", children=True)
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 child = subprocess.run(
-                    [sys.executable, "-m", "bench.directory", "--child-run", facts["tenant"]],
-                    env=env, cwd=ROOT, capture_output=True, text=True, check=False,
+                    [python, "-m", "bench.directory", "--child-run", facts["tenant"]],
+                    env=env, cwd=code, capture_output=True, text=True, check=False,
                 )
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                azurite_cpu = cpu_seconds(stack.azurite.pid or "self", children=True) - azurite_cpu
+                simulator_cpu = (cpu_seconds(stack.simulator.pid or "self", children=True)
+                                 - simulator_cpu)
                 if child.returncode != 0:
                     print(child.stderr, file=sys.stderr)
                     return 1
                 result = json.loads(child.stdout.strip().splitlines()[-1])
+                # The child's own CPU (it is reaped by now), its start and imports included.
+                result["cpu_s"] = round(after.ru_utime + after.ru_stime
+                                        - before.ru_utime - before.ru_stime, 2)
+                result["azurite_cpu_s"] = round(azurite_cpu, 2)
+                result["simulator_cpu_s"] = round(simulator_cpu, 2)
                 if label == "1% churn re-sync":
                     result["changed_entities"] = changed_entities(seen, etags(
                         stack.azurite.connection_string, services.settings.table_prefix,
                         facts["tenant"]))
                 results.append((label, result))
+    if args.code:
+        print_runs(facts, results)
+        return 0 if results[0][1]["status"] == "succeeded" else 1
     return report(facts, results, churn)
 
 
-def report(facts: dict[str, Any], results: list[tuple[str, dict[str, Any]]],
-           churn: Churn) -> int:
+def print_runs(facts: dict[str, Any], results: list[tuple[str, dict[str, Any]]]) -> None:
     print(f"\ntree: {facts['users']:,} users, {facts['level1_groups']} level-1 groups, "
           f"{facts['noise_users']} level-3 users (ignored); "
           f"minimum Graph requests {facts['min_requests']}")
@@ -189,6 +215,19 @@ def report(facts: dict[str, Any], results: list[tuple[str, dict[str, Any]]],
               f"{r['graph_requests'] / facts['min_requests']:>6.3f} {r['throttled']:>5} "
               f"{r['transactions']:>12} {r['entities_written']:>8} {r['wall_s']:>7} "
               f"{r['peak_rss_mb']:>8}")
+    print(f"\n{'run':<18} {'tenantsync CPU s':>16} {'Azurite CPU s':>13} {'simulator CPU s':>15} "
+          f"{'CPU s /1k written':>17} {'wall s /1k written':>18}")
+    for label, r in results:
+        per_k = r["entities_written"] / 1000
+        cpu_k = f"{r['cpu_s'] / per_k:.3f}" if per_k else "-"
+        wall_k = f"{r['wall_s'] / per_k:.3f}" if per_k else "-"
+        print(f"{label:<18} {r['cpu_s']:>16} {r['azurite_cpu_s']:>13} "
+              f"{r['simulator_cpu_s']:>15} {cpu_k:>17} {wall_k:>18}")
+
+
+def report(facts: dict[str, Any], results: list[tuple[str, dict[str, Any]]],
+           churn: Churn) -> int:
+    print_runs(facts, results)
     (first, second, churned, reconciled) = (r for _, r in results)
     print(f"churn: {churn.changes} changes; the pages carrying them: {churn.min_pages}; "
           f"entities they changed (ETags): {churned['changed_entities']}")
@@ -206,6 +245,7 @@ def report(facts: dict[str, Any], results: list[tuple[str, dict[str, Any]]],
          churned["entities_written"] == churned["changed_entities"] > 0),
         ("reconciliation read after the churn writes 0 entities (delta = full)",
          reconciled["entities_written"] == 0),
+        ("first sync: peak memory <= 277 MB", first["peak_rss_mb"] <= 277),
         ("peak memory < 300 MB", max(r["peak_rss_mb"] for _, r in results) < 300),
     ]
     return print_checks(checks)

@@ -28,6 +28,7 @@ from functions.core.kinds import KINDS
 from functions.core.validation import table_key
 from functions.storage.filters import TableFilter
 from functions.storage.meter import METERED
+from functions.storage.transactions import submit_upserts
 
 Entity = dict[str, Any]
 __all__ = ["MAX_BATCH", "TABLE_NAMES", "Entity", "TableFilter", "TableStore", "WriteStats",
@@ -278,10 +279,7 @@ class TableStore:
             else:
                 # A POST: azure-core sends it again on a 500/503/504, not after a dropped
                 # answer (read errors: idempotent methods only). Upserts are idempotent.
-                client.submit_transaction(
-                    [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in batch],
-                    retry_on_methods=_IDEMPOTENT_POST,
-                )
+                submit_upserts(client, batch, retry_on_methods=_IDEMPOTENT_POST)
             return len(batch)
 
         # Batches leave as they fill, a few waiting at most: no write holds all its entities.
