@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.fleet [--directory-tenants 200] [--device-tenants 20]
         [--k 1,2] [--latency 0.03] [--fanout-tenants 2000] [--seed 21]
+        [--graph-app-budget 300] [--unpaced]
     full size: --directory-tenants 2000 --device-tenants 200 --k 1,2,4,8 --fanout-tenants 10000
 
 For each K, on a fresh Azurite and simulator: onboards every tenant (directory tenants of
@@ -18,6 +19,13 @@ counters), storage operations a tenant (tenantsync's own meter), CPU seconds a t
 (workers, simulator and Azurite apart), CPU use, peak memory an instance, and the
 exactly-once accounting from the runs table. Separately, the timer's fan-out over
 ``--fanout-tenants`` tenant rows. Then the floors, FAIL where one is missed.
+
+Graph's identity and access budget per app across all tenants is on in the simulator at
+``--graph-app-budget`` requests per 20 s (Graph's is about 50,000; scaled down so that the
+deployment's directory app, which half the directory tenants share, meets it here), and the
+workers draw on the shared budget record at the same figure (``--unpaced``: they do not, and
+learn of the budget from 429s only). Per K and cycle: the busiest app's most requests in one
+window, across all instances, against the budget, and the 429s.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ if TYPE_CHECKING:
 
 from bench import cpu_seconds, print_checks
 from bench.devices import set_latency, sim_stats
+from bench.fleet_budget import budget_floors, print_budget
 from bench.fleet_fanout import InstanceShape, instance_shape, measure_fanout
 from bench.fleet_report import Cycle, check_floors, print_cycles, print_fanout
 from bench.fleet_world import Fleet, build, onboard, write_fixture
@@ -115,6 +124,7 @@ def run_k(fleet: Fleet, k: int, args: argparse.Namespace, shape: InstanceShape
     from functions.services import Services
     from functions.storage.meter import storage_operations
 
+    fleet.fixture["throttling"]["directory_app_requests_per_window"] = args.graph_app_budget
     with tempfile.TemporaryDirectory() as tmp, LocalStack(write_fixture(fleet, Path(tmp))) as stack:
         # The managed identity's endpoint is read from the environment (azure-identity).
         os.environ.update(stack.env)
@@ -127,7 +137,11 @@ def run_k(fleet: Fleet, k: int, args: argparse.Namespace, shape: InstanceShape
         set_latency(stack, args.latency)
         sim = {"url": stack.simulator.base_url, "ca": stack.simulator.ca_path}
         peers = {"simulator": stack.simulator.pid or 0, "azurite": stack.azurite.pid or 0}
-        workers = Workers(k, stack.environ(), shape)
+        environ = stack.environ()
+        if not args.unpaced:  # every instance draws on one budget record, as the infra sets
+            environ["TENANTSYNC_GRAPH_APP_BUDGET"] = str(args.graph_app_budget)
+            environ["TENANTSYNC_GRAPH_APP_WINDOW_SECONDS"] = "20"
+        workers = Workers(k, environ, shape)
         cycles: list[Cycle] = []
         try:
             for number in (1, 2):
@@ -173,6 +187,11 @@ def main() -> int:
     parser.add_argument("--fanout-tenants", type=int, default=2000,
                         help="tenant rows for the separate fan-out measurement (0: none)")
     parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--graph-app-budget", type=int, default=300,
+                        help="directory requests per 20 s per app across all tenants and "
+                             "instances, in the simulator and the workers' shared budget")
+    parser.add_argument("--unpaced", action="store_true",
+                        help="the workers do not draw on the shared budget record")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     ks = [int(k) for k in args.k.split(",") if k]  # --k "": the fan-out measurement alone
@@ -184,9 +203,11 @@ def main() -> int:
     fanout = measure_fanout(args.fanout_tenants) if args.fanout_tenants else None
     if cycles:
         print_cycles(cycles, fleet, shape, os.cpu_count() or 1)
+        print_budget(cycles, args.graph_app_budget, not args.unpaced, os.cpu_count() or 1)
     if fanout:
         print_fanout(fanout)
-    return print_checks(check_floors(cycles, fleet, shape, fanout))
+    return print_checks(check_floors(cycles, fleet, shape, fanout)
+                        + budget_floors(cycles, args.graph_app_budget))
 
 
 if __name__ == "__main__":

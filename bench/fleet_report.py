@@ -45,6 +45,12 @@ class Cycle:
     def delta(self, key: str) -> float:
         return float(sum(a[key] - b[key] for b, a in zip(self.before, self.after, strict=True)))
 
+    def cpu_use(self, cores: int) -> float:
+        """Every process of the benchmark (workers, timer, simulator, Azurite) against the
+        machine's cores, fan-out and drain together."""
+        used = self.delta("cpu_s") + self.timer["cpu_s"] + sum(self.peers.values())
+        return used / ((self.wall_s + self.fanout_s) * cores)
+
     @property
     def tenants(self) -> int:
         return self.synced_once or 1
@@ -121,7 +127,7 @@ def print_cycles(cycles: list[Cycle], fleet: Fleet, shape: InstanceShape, cores:
         rate = c.tenants / c.wall_s
         worker_cpu = c.delta("cpu_s") + c.timer["cpu_s"]
         peer_cpu = sum(c.peers.values())
-        use = (worker_cpu + peer_cpu) / ((c.wall_s + c.fanout_s) * cores)
+        use = c.cpu_use(cores)
         ops = c.delta("storage_ops") + c.timer["ops"]
         peak = max(a["peak_mb"] for a in c.after)
         print(f"{c.k:>2} {c.number:>5} {c.fanout_s:>9.2f} {c.wall_s:>7.1f} {rate:>9.2f} "

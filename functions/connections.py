@@ -18,6 +18,7 @@ from azure.keyvault.secrets import SecretClient
 from functions.clients.entra import TokenProvider
 from functions.clients.federation import ManagedIdentityAssertion
 from functions.clients.identity import TrustingSession, azure_credential
+from functions.clients.pacing import SharedBudget
 from functions.clients.retry import RetryPolicy
 from functions.clients.tenant_graph import TenantGraphs
 from functions.clients.vault import SecretStore
@@ -25,6 +26,7 @@ from functions.core.config import Settings
 from functions.core.errors import ConfigurationError
 from functions.core.kinds import KINDS
 from functions.core.model import SyncKind, utcnow
+from functions.storage.budgets import BudgetTable
 from functions.storage.queues import JobQueue
 from functions.storage.tables import TableStore
 
@@ -111,5 +113,10 @@ class Connections:
 
     @cached_property
     def graphs(self) -> TenantGraphs:
-        return TenantGraphs(self.settings, self.tokens, self.secrets, self.session,
-                            self.graph_slots)
+        s = self.settings
+        budget = None
+        if s.graph_app_budget > 0:
+            budget = SharedBudget(BudgetTable(self.tables), s.graph_app_budget,
+                                  s.graph_app_window_seconds, prefix="graph-directory-")
+        return TenantGraphs(s, self.tokens, self.secrets, self.session, self.graph_slots,
+                            app_budget=budget)

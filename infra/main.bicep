@@ -139,6 +139,7 @@ var tableSuffixes = [
   'notified'
   'partneraccess'
   'consentaudit'
+  'budgets'
 ]
 var tableNames = [for suffix in tableSuffixes: '${tablePrefix}${suffix}']
 

@@ -9,6 +9,7 @@ from . import delta, paging
 from .fixture import is_guid
 from .model import DirectoryObject, Tenant
 from .state import SimState
+from .throttle import ACROSS_TENANTS, retry_after_header
 from .tokens import GRAPH, bearer_claims, is_expired
 from .wire import GRAPH_JSON, Request, Response, graph_error, json_response
 
@@ -228,6 +229,9 @@ def handle(state: SimState, req: Request) -> Response:
     claims = authenticate(state, req)
     if isinstance(claims, Response):
         return claims
+    throttled = _over_app_budget(state, req, claims)
+    if throttled is not None:
+        return throttled
     object_id = segments[1]
     if object_id == "delta" and len(segments) == 2:
         roles = USER_READ if segments[0] == "users" else GROUP_READ
@@ -248,6 +252,17 @@ def handle(state: SimState, req: Request) -> Response:
     elif len(segments) > 4:
         return bad_segment(req, segments[4])
     return _members(state, req, claims, object_id, cast)
+
+
+def _over_app_budget(state: SimState, req: Request, claims: dict[str, Any]) -> Response | None:
+    """Graph's 429 when the app has spent its identity and access budget across all tenants
+    (throttling-limits: per app across tenants, whatever tenant asks), else None."""
+    wait = state.limiter.admit(str(claims.get("appid", "")), ACROSS_TENANTS, "directory")
+    if wait is None:
+        return None
+    return graph_error(req, 429, "TooManyRequests",
+                       "Too many requests for this application across all tenants.",
+                       {"Retry-After": retry_after_header(wait)})
 
 
 def _get_object(

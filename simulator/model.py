@@ -133,12 +133,16 @@ class PartnerCenter:
 
 @dataclass(frozen=True)
 class ThrottleConfig:
-    """Intune request budgets per (app, tenant) and category over a sliding window."""
+    """Intune request budgets per (app, tenant) and category, and the directory's budget per
+    app across all tenants, over a sliding window."""
 
     enabled: bool = True
     window_seconds: float = 20.0
     devices_per_window: int = 2000  # managedDevices + detectedApps
     apps_per_window: int = 1000  # mobileApps
+    # Graph's identity and access budget per app across tenants: 150,000 RU per 20 s, a
+    # members page 3 RU (2 with $select): about 50,000 requests, counted as requests here.
+    directory_app_per_window: int = 50_000
 
 
 @dataclass(frozen=True)

@@ -352,6 +352,7 @@ class SimState:
                 "graph_service_ms": round(
                     1000 * self._graph_service[1] / max(1, self._graph_service[0]), 2),
                 "budget_throttled": dict(self.limiter.rejected),
+                "app_window_peak": dict(self.limiter.peak),
                 "by_status": dict(sorted(self._statuses.items())),
                 "batch": {
                     "subrequests": sum(self._batched.values()),

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_the_smallest_fleet_syncs_every_tenant_exactly_once_on_one_and_two_instances() -> None:
     bench = subprocess.run(
         [sys.executable, "-m", "bench.fleet", "--directory-tenants", "4", "--device-tenants",
-         "2", "--k", "1,2", "--fanout-tenants", "20"],
-        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+         "2", "--k", "1,2", "--fanout-tenants", "20", "--graph-app-budget", "20"],
+        cwd=ROOT, capture_output=True, text=True, timeout=400, check=False)
     out = bench.stdout
     assert "every tenant synced exactly once" in out, bench.stderr[-2000:]
     for k in (1, 2):
@@ -43,6 +43,14 @@ def test_the_smallest_fleet_syncs_every_tenant_exactly_once_on_one_and_two_insta
     assert out.count("runs {'succeeded': 6}, synced once 6, duplicates 0, missed 0, "
                      "left queued or running 0") == 4, out
     assert "timer fan-out alone: 20 tenant rows -> 20 jobs" in out
+    # The two federated tenants share the deployment's directory app and its budget: a 5 s
+    # slot admits 4 of the 20, fewer than their reads, so the instances waited, met no 429.
+    for k in (1, 2):
+        for cycle in (1, 2):
+            held = re.search(rf"PASS  K={k} cycle {cycle}: Graph's per-app budget held by all "
+                             r"instances together \(peak window (\d+) <= 20, 0 429s for it, "
+                             r"0 runs partial or failed\)", out)
+            assert held is not None and int(held.group(1)) > 0, out
 
 
 def _run(tenant: str, kind: str, status: str, when: datetime, code: str = "") -> Any:

@@ -3,9 +3,9 @@ through one :class:`~functions.clients.sender.GraphSender` (token, host rule, re
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from typing import IO, Any
 
 import orjson
@@ -40,7 +40,7 @@ class GraphClient:
         timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         stats: RequestStats | None = None,
-        slots: threading.Semaphore | None = None,
+        slots: AbstractContextManager[Any] | None = None,
         hosts: Iterable[str] = (),
     ) -> None:
         self.sender = GraphSender(
@@ -53,7 +53,7 @@ class GraphClient:
     def configured(
         cls, settings: Settings, token: Callable[[], str], session: requests.Session,
         *, base_url: str | None = None, max_retries: int | None = None,
-        stats: RequestStats | None = None, slots: threading.Semaphore | None = None,
+        stats: RequestStats | None = None, slots: AbstractContextManager[Any] | None = None,
     ) -> GraphClient:
         """A client with the deployment's endpoint (or ``base_url``: Partner Center's, for
         the partner discovery), retry budget and timeout."""

@@ -2,7 +2,9 @@
 
 Intune limits each app in each tenant to a number of requests per sliding window. A
 :class:`RequestPacer` remembers what it sent in the last window and grants a request only
-when it still fits, so that the service never has to refuse one of ours.
+when it still fits, so that the service never has to refuse one of ours. Graph's
+identity and access budget is the app's across all tenants: a :class:`SharedPacer` draws on
+a record every instance shares, so K instances together stay inside it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 
 class Deadline:
@@ -135,3 +139,103 @@ class RequestPacer:
                 return 0
             self.waited += needed
             self._sleep(needed)
+
+
+class BudgetClaims(Protocol):
+    """Where every instance records what it claimed of a shared budget (a table row per
+    budget and time slot, ``functions.storage.budgets``)."""
+
+    def claim(self, key: str, slot: int, limit: int, wanted: int) -> int:
+        """Claim up to ``wanted`` of the ``limit`` of slot number ``slot``; what was granted
+        (0: every instance together has claimed the slot's limit)."""
+        ...
+
+
+class SharedPacer:
+    """At most ``limit`` requests in any ``window`` seconds, across every instance that draws
+    on the same ``key`` (Graph's per-app budgets are the app's across all tenants and all
+    instances, not one instance's).
+
+    Time is cut into ``parts`` slots of ``window / parts`` seconds on the wall clock; each
+    slot admits ``limit / (parts + 1)``, so that any window, which overlaps at most
+    ``parts + 1`` slots, stays inside the limit. An instance claims a chunk of a slot at a
+    time (one storage write per chunk, not per request); what it leaves unused at the end of
+    the slot is lost, never carried over. When the slot is spent, ``take`` waits for the
+    next one: a request that would be throttled waits for its window instead of failing.
+    """
+
+    def __init__(self, claims: BudgetClaims, key: str, limit: int, window: float, *,
+                 parts: int = 4, chunk: int = 0, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.key = key
+        self.slot_seconds = window / max(1, parts)
+        self.slot_limit = max(1, limit // (max(1, parts) + 1))
+        self.chunk = max(1, min(chunk or self.slot_limit // 10, self.slot_limit))
+        self._claims, self._clock, self._sleep = claims, clock, sleep
+        self._slot, self._left, self._spent = -1, 0, False
+        self._lock = threading.Lock()
+        self.waited = 0.0  # seconds spent waiting for a slot, for the figures
+        self.claimed = 0  # requests claimed from the shared record (used or not)
+
+    def take(self) -> None:
+        """Wait until one more request fits the shared budget, and count it."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                slot = int(now // self.slot_seconds)
+                if slot != self._slot:
+                    self._slot, self._left, self._spent = slot, 0, False
+                if self._left > 0:
+                    self._left -= 1
+                    return
+                if not self._spent:
+                    granted = self._claims.claim(self.key, slot, self.slot_limit, self.chunk)
+                    self.claimed += granted
+                    # A grant belongs to its slot: one that arrives after the slot ended
+                    # is dropped (already counted against that slot, never sent in another).
+                    if granted and int(self._clock() // self.slot_seconds) == slot:
+                        self._left = granted - 1
+                        return
+                    self._spent = granted == 0
+                    if not self._spent:
+                        continue
+                wait = (slot + 1) * self.slot_seconds - self._clock()
+            wait = max(0.001, wait)
+            self.waited += wait
+            self._sleep(wait)
+
+
+class SharedBudget:
+    """The process's pacers of one shared budget, one per key (an app's id)."""
+
+    def __init__(self, claims: BudgetClaims, limit: int, window: float, *,
+                 prefix: str = "") -> None:
+        self.claims, self.limit, self.window, self.prefix = claims, limit, window, prefix
+        self._pacers: dict[str, SharedPacer] = {}
+        self._lock = threading.Lock()
+
+    def pacer(self, key: str) -> SharedPacer:
+        with self._lock:
+            found = self._pacers.get(key)
+            if found is None:
+                found = self._pacers[key] = SharedPacer(
+                    self.claims, self.prefix + key, self.limit, self.window)
+            return found
+
+
+class PacedSlots:
+    """A Graph request's slot, taken after the shared budget granted the request: waiting
+    for the budget holds no slot, so other apps' requests go on meanwhile."""
+
+    def __init__(self, pacer: SharedPacer, slots: AbstractContextManager[Any] | None) -> None:
+        self._pacer, self._slots = pacer, slots
+
+    def __enter__(self) -> PacedSlots:
+        self._pacer.take()
+        if self._slots is not None:
+            self._slots.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._slots is not None:
+            self._slots.__exit__(*exc)

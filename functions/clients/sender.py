@@ -86,7 +86,7 @@ class GraphSender:
         self, base_url: str, token: Callable[[], str], session: requests.Session, *,
         retry: RetryPolicy, timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep, stats: RequestStats | None = None,
-        slots: threading.Semaphore | None = None, hosts: Iterable[str] = (),
+        slots: AbstractContextManager[Any] | None = None, hosts: Iterable[str] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry

@@ -4,13 +4,16 @@ Vault, or the function app's managed identity)."""
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import requests
 
 from functions.clients.entra import TokenProvider, VaultCredential
 from functions.clients.graph import GraphClient, RequestStats
+from functions.clients.pacing import PacedSlots, SharedBudget
 from functions.clients.vault import SecretStore
 from functions.core import telemetry
 from functions.core.config import Settings
@@ -26,6 +29,8 @@ class TenantGraphs:
     secrets: SecretStore
     session: requests.Session
     slots: threading.Semaphore | None = None  # Graph requests in flight, per process
+    # Graph's identity and access budget per app, shared with every instance (None: off).
+    app_budget: SharedBudget | None = None
 
     def for_app(
         self, tenant_id: str, client_id: str, credential: Credential | str, scope: str, *,
@@ -45,5 +50,9 @@ class TenantGraphs:
         if expires_on:
             state.secret_expires_on = expires_on
             telemetry.secret_expiry(tenant_id, kind, expires_on, now)
+        slots: AbstractContextManager[Any] | None = self.slots
+        if self.app_budget is not None and kind == SyncKind.DIRECTORY:
+            # Directory reads spend the app's budget across all tenants (groups, users).
+            slots = PacedSlots(self.app_budget.pacer(client_id), self.slots)
         return GraphClient.configured(self.settings, signer, self.session, stats=stats,
-                                      slots=self.slots)
+                                      slots=slots)

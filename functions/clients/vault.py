@@ -55,6 +55,11 @@ class SecretStore:
         self._cache: dict[str, tuple[float, StoredSecret]] = {}
         self._reading: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        # A new client's first request meets the vault's auth challenge and signs the
+        # instance in; threads that ask at once would each do both (one token request and
+        # one 401 each), so the first operation goes alone and the others wait for it.
+        self._first = threading.Lock()
+        self._met = False
 
     def _call(self, action: str, name: str, operation: Callable[[], T], *,
               expected: tuple[type[AzureError], ...] = ()) -> T:
@@ -67,7 +72,13 @@ class SecretStore:
             SecretStoreError: the vault refused, or stayed unreachable.
         """
         try:
-            return operation()
+            if self._met:
+                return operation()
+            with self._first:
+                try:
+                    return operation()
+                finally:
+                    self._met = True
         except expected:
             raise
         except AzureError as exc:

@@ -94,6 +94,10 @@ class Settings:
     partner_center_url: str = "https://api.partnercenter.microsoft.com"
     device_concurrency: int = 16
     graph_concurrency: int = 8
+    # Graph's identity and access budget per app across all tenants and instances (requests
+    # per window; 0: not paced here, each instance only backs off on 429s).
+    graph_app_budget: int = 0
+    graph_app_window_seconds: float = 20.0
     worker_processes: int = 1
     secret_cache_seconds: float = 3600.0
     # A running run renews its lease this often (a quarter of it); a run whose lease ran out
@@ -208,6 +212,10 @@ class Settings:
                                 or d.partner_center_url).rstrip("/"),
             device_concurrency=int(number("TENANTSYNC_DEVICE_CONCURRENCY", d.device_concurrency)),
             graph_concurrency=int(number("TENANTSYNC_GRAPH_CONCURRENCY", d.graph_concurrency)),
+            graph_app_budget=max(0, int(number("TENANTSYNC_GRAPH_APP_BUDGET",
+                                               d.graph_app_budget))),
+            graph_app_window_seconds=max(1.0, number("TENANTSYNC_GRAPH_APP_WINDOW_SECONDS",
+                                                     d.graph_app_window_seconds)),
             worker_processes=int(number("TENANTSYNC_WORKER_PROCESSES", d.worker_processes)),
             secret_cache_seconds=number("TENANTSYNC_SECRET_CACHE_SECONDS", d.secret_cache_seconds),
             run_lease_seconds=max(1.0, number("TENANTSYNC_RUN_LEASE_SECONDS", d.run_lease_seconds)),

@@ -52,7 +52,7 @@ class Kind:
 # The tables every kind of sync shares; each kind's own are in its entry.
 SHARED_TABLES = ("tenants", "runs", "partners", "claims", "feed", "holds", "webhooks",
                  "deliveries", "consents", "outbox", "subscriptions", "notified",
-                 "partneraccess", "consentaudit")
+                 "partneraccess", "consentaudit", "budgets")
 
 
 class KindRegistry:

@@ -64,7 +64,7 @@ def test_small_budget_throttles_then_recovers(partner_sim: Simulator) -> None:
     assert error["code"] == "TooManyRequests"
     assert json.loads(error["message"])["_version"] == 3
     stats = partner_sim.stats()
-    assert stats["budget_throttled"] == {"devices": 1, "apps": 0}
+    assert stats["budget_throttled"] == {"devices": 1, "apps": 0, "directory": 0}
     assert stats["throttled"] == 1
     time.sleep(retry_after)
     assert get(partner_sim, DEVICES_URL, bearer).status_code == 200
