@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -39,8 +40,8 @@ from functions.storage.consents import ConsentTable
 from functions.storage.feed import ChangeFeed
 from functions.storage.health import HealthEntries, HealthTelemetry, TenantHealth
 from functions.storage.holds import HoldTable
-from functions.storage.outbox import Outbox
-from functions.storage.partner_access import ConsentAuditTable, PartnerAccessTable
+from functions.storage.outbox import Outbox, OutboxEvent
+from functions.storage.partner_access import ConsentAuditTable, ConsentRecord, PartnerAccessTable
 from functions.storage.partners import PartnerTable
 from functions.storage.queues import JobQueue, SyncJob
 from functions.storage.runs import RunTable
@@ -158,13 +159,15 @@ class Services(Connections):
         return PartnerConsent(self.settings, self.partner_table, self.tenants, self.health,
                               ConsentAuditTable(self.tables), self.partner_signin, self.tokens,
                               self.secrets, self.session, self._first_sync,
-                              outbox=self.outbox,
-                              publish=lambda tenant, written: self.relay.publish(tenant, written))
+                              outbox=self.outbox, publish=self._publish_consent)
+
+    def _publish_consent(self, tenant_id: str, written: Sequence[OutboxEvent],
+                         record: ConsentRecord) -> int:
+        return self.relay.publish(tenant_id, written, consent=record)
 
     @cached_property
     def consent_removal(self) -> ConsentRemoval:
-        log = ConsentLog(ConsentAuditTable(self.tables), self.outbox,
-                         lambda tenant, written: self.relay.publish(tenant, written))
+        log = ConsentLog(ConsentAuditTable(self.tables), self.outbox, self._publish_consent)
         return ConsentRemoval(self.settings, self.partner_table, self.partner_signin, log,
                               self.session, clock=self.clock)
 

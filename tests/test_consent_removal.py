@@ -167,7 +167,7 @@ def test_a_consent_event_left_by_a_crash_is_published_by_the_sweep(
     class Killed(BaseException):
         """The process ends here: after the audit row, before the event is published."""
 
-    def crash(tenant: str, written: object) -> None:
+    def crash(tenant: str, written: object, record: object) -> None:
         raise Killed(tenant)
 
     s.partner_consent.publish = crash

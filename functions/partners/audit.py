@@ -22,14 +22,16 @@ from functions.webhooks.worker import WebhookEvents
 log = logging.getLogger("tenantsync.partners")
 
 ConsentListener = Callable[[ConsentRecord, str], None]  # a stored consent, its event's id
+# (tenant, events just written, the audit row written after them) -> the relay's publish
+ConsentPublish = Callable[[str, Sequence[OutboxEvent], ConsentRecord], object]
 
 
 @dataclass
 class ConsentLog:
     audit: ConsentAuditTable
     outbox: Outbox | None = None
-    # Hands a tenant's pending events on (the relay's publish).
-    publish: Callable[[str, Sequence[OutboxEvent]], object] | None = None
+    # Hands the events just written on, with the audit row that proves them (the relay's).
+    publish: ConsentPublish | None = None
 
     def record(self, record: ConsentRecord) -> None:
         """Audit one consent (or a try); one that wrote in the customer's tenant is also an
@@ -48,7 +50,7 @@ class ConsentLog:
         if self.publish is None:
             return
         try:
-            self.publish(record.tenant_id, [event])
+            self.publish(record.tenant_id, [event], record)
         except TenantSyncError as exc:  # stays pending: the sweep publishes it
             log.warning("consent event of %s left for the sweep: %s", record.tenant_id,
                         exc.code)

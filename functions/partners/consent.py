@@ -13,7 +13,7 @@ the others; every attempt is audited.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -38,7 +38,7 @@ from functions.core.model import Health, PartnerConnection, TenantRecord, utcnow
 from functions.core.permissions import DEVICE_NEEDS, missing
 from functions.core.sensitive import SecretValue
 from functions.core.validation import guid
-from functions.partners.audit import ConsentLog
+from functions.partners.audit import ConsentLog, ConsentPublish
 from functions.partners.consent_retry import await_consent, connection_ready
 from functions.partners.consent_steps import (
     DELEGATED_SCOPES,
@@ -49,7 +49,7 @@ from functions.partners.consent_steps import (
 )
 from functions.partners.signin import PartnerSignIn
 from functions.storage.health import TenantHealth
-from functions.storage.outbox import Outbox, OutboxEvent
+from functions.storage.outbox import Outbox
 from functions.storage.partner_access import ConsentAuditTable, ConsentRecord
 from functions.storage.partners import PartnerTable
 from functions.storage.tenants import TenantTable
@@ -127,7 +127,7 @@ class PartnerConsent:
     start: Callable[[str], str]  # tenant -> run id of its first device sync
     clock: Callable[[], datetime] = utcnow
     outbox: Outbox | None = None  # a consent that wrote is an event, through the outbox
-    publish: Callable[[str, Sequence[OutboxEvent]], object] | None = None  # the relay's
+    publish: ConsentPublish | None = None  # the relay's publish
 
     def run(self, partner_tenant_id: str, tenant_id: str | None = None) -> list[CustomerConsent]:
         """Consent the inventory app into the partner's customers that need it (or into

@@ -20,7 +20,7 @@ from functions.storage.entities import iso
 from functions.storage.feed import ChangeFeed
 from functions.storage.health import HealthChange, HealthListener, happened
 from functions.storage.outbox import CONSENT, HEALTH, RUN, Outbox, OutboxEvent
-from functions.storage.partner_access import ConsentAuditTable
+from functions.storage.partner_access import ConsentAuditTable, ConsentRecord
 from functions.storage.runs import RunTable
 from functions.storage.tenants import TenantTable
 from functions.sync.engine import alive
@@ -49,20 +49,21 @@ class EventRelay:
     consent_listeners: list[ConsentListener] = field(default_factory=list)
 
     def publish(self, tenant_id: str, written: Sequence[OutboxEvent] = (),
-                run: Run | None = None) -> int:
+                run: Run | None = None, consent: ConsentRecord | None = None) -> int:
         """Hand a tenant's pending events to their listeners, oldest first, each once its
         change is stored; returns how many were handed on.
 
         ``written``: events the caller has just written, with ``run``, the run record it
-        has just saved. When they are all runs' ends, only they are published (a run's end
-        is proved by its own record, so without reading the outbox; what an earlier crash
-        left waits for the sweep). A change of health is published with everything pending
-        of its tenant: the chain of its side's changes proves which were written.
+        has just saved (or ``consent``, the consent audit row). When they are all runs'
+        ends or consents, only they are published (each is proved by its own record, so
+        without reading the outbox; what an earlier crash left waits for the sweep). A
+        change of health is published with everything pending of its tenant: the chain of
+        its side's changes proves which were written.
 
         Raises:
             StorageError: storage did not answer (what is left stays pending).
         """
-        quick = bool(written) and all(e.topic == RUN for e in written)
+        quick = bool(written) and all(e.topic in (RUN, CONSENT) for e in written)
         events = list(written) if quick else self.outbox.pending(tenant_id)
         if not events:
             return 0
@@ -75,7 +76,7 @@ class EventRelay:
             elif event.topic == HEALTH:
                 sides.setdefault(event.subject, []).append(event)
             elif event.topic == CONSENT:
-                published += self._consented(event, now)
+                published += self._consented(event, now, consent)
             else:
                 log.error("outbox event %s of tenant %s has an unknown topic %r; dropped",
                           event.id, tenant_id, event.topic)
@@ -120,10 +121,12 @@ class EventRelay:
 
     # --- tenantsync consented (or removed a consent) in the customer's tenant ------------
 
-    def _consented(self, event: OutboxEvent, now: datetime) -> int:
+    def _consented(self, event: OutboxEvent, now: datetime,
+                   saved: ConsentRecord | None) -> int:
         if self.consents is None:
             return 0  # a relay that cannot prove it leaves it to one that can
-        record = stored_consent(self.consents, event)
+        record = saved if saved is not None and saved.key == event.subject else \
+            stored_consent(self.consents, event)
         if record is not None:
             for listener in self.consent_listeners:
                 listener(record, event.id)
