@@ -37,6 +37,9 @@ param createInventoryApp bool = true
 @description('Create the partner app that lists an MSP\'s customers (GDAP relationships).')
 param createPartnerApp bool = true
 
+@description('Make the partner app multitenant, for a partner tenant that is not this (the deployment\'s) tenant: the federated credential works only on apps registered where the function app\'s identity lives, so the partner\'s Global Administrator consents this app in the partner tenant instead (docs/deploy.md).')
+param partnerAppMultitenant bool = false
+
 @description('Principal (object) ID of the function app\'s user-assigned managed identity (azd output MANAGED_IDENTITY_PRINCIPAL_ID). When set, each app gets a federated credential trusting it. The identity must live in this tenant.')
 param managedIdentityPrincipalId string = ''
 
@@ -84,6 +87,12 @@ var consentRedirectUris = empty(apiBaseUrl) ? [] : [
 // principal (object) ID and the audience the fixed token-exchange audience of public Azure.
 var managedIdentityIssuer = '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
 var tokenExchangeAudience = 'api://AzureADTokenExchange'
+
+// Where Entra returns the partner's admin agent after the one sign-in (authorization code):
+// the API's anonymous partner_sign_in_callback function (functions/blueprints/consent.py).
+var partnerSignInRedirectUris = empty(apiBaseUrl) ? [] : [
+  '${apiBaseUrl}/api/partners/sign-in/callback'
+]
 var useManagedIdentityCredential = !empty(managedIdentityPrincipalId)
 
 resource graphServicePrincipal 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
@@ -202,8 +211,12 @@ resource inventoryManagedIdentityCredential 'Microsoft.Graph/applications/federa
 resource partnerApp 'Microsoft.Graph/applications@v1.0' = if (createPartnerApp) {
   uniqueName: '${namePrefix}-partner'
   displayName: '${namePrefix} partner customers'
-  // Used in this (the partner's) tenant only: GDAP relationships are the partner's objects.
-  signInAudience: 'AzureADMyOrg'
+  // GDAP relationships are the partner's objects: this tenant only, unless the partner
+  // tenant is another one (partnerAppMultitenant), where it is consented and signed in to.
+  signInAudience: partnerAppMultitenant ? 'AzureADMultipleOrgs' : 'AzureADMyOrg'
+  web: {
+    redirectUris: partnerSignInRedirectUris
+  }
   requiredResourceAccess: [
     {
       resourceAppId: graphAppId

@@ -419,7 +419,15 @@ def test_inventory_app_is_multitenant_with_its_three_permissions() -> None:
 def test_partner_app_lists_gdap_relationships_in_its_own_tenant() -> None:
     template = parse("app-registrations.bicep")
     app = body(template["resources"]["partnerApp"]["config"])
-    assert app["signInAudience"] == "AzureADMyOrg"
+    # One tenant by default; multitenant only when the partner tenant is another one.
+    audience = json.dumps(app["signInAudience"])
+    assert "partnerAppMultitenant" in audience
+    assert "AzureADMyOrg" in audience and "AzureADMultipleOrgs" in audience
+    assert template["parameters"]["partnerAppMultitenant"]["default"] is False
+    # The admin agent's one sign-in returns to the API's callback.
+    assert app["web"]["redirectUris"] == "partnerSignInRedirectUris"
+    uris = json.dumps(template["variables"]["partnerSignInRedirectUris"]["value"])
+    assert "apiBaseUrl" in uris and "/api/partners/sign-in/callback" in uris
     assert _requested_roles(app, template) == {
         GRAPH_APP_ROLES["DelegatedAdminRelationship.Read.All"]}
     assert template["outputs"]["partnerAppClientId"]
