@@ -11,6 +11,9 @@ import pytest
 from functions.core.config import Settings
 from functions.core.model import RunOptions, RunStatus
 from functions.core.sensitive import SecretValue
+from functions.directory.delta import previous_tree
+from functions.directory.delta_state import DeltaStateStore
+from functions.directory.digest import tree_fingerprint
 from functions.services import Services
 from simulator import Simulator
 from tests.conftest import Harness
@@ -256,11 +259,54 @@ def test_fifty_random_rounds_of_delta_equal_full_syncs_row_for_row(harness: Harn
                                         "repeat": True})
     rng = random.Random(20)
     deleted: list[str] = []
-    by_delta = 0
+    by_delta = touched_only = 0
+    states = DeltaStateStore(harness.services.tables)
     for _ in range(50):
         for _ in range(rng.randint(1, 4)):
             _random_round(rng, harness.sim, t, [*groups, *nested], deleted)
+        before = states.load(t.id)
         read_in_full, _ = sync_both(harness, full, t)
         by_delta += not read_in_full
         assert differences(harness.services, full, t.id) == []
+        # The digest a delta updated record by record is the whole tables' tree's digest.
+        state = states.load(t.id)
+        assert state is not None and before is not None
+        tables = harness.services.directory.load(t.id)
+        assert tree_fingerprint(previous_tree(tables, state)) == state.fingerprint
+        # Loaded only what its changes touched (a run that loads every row notes when).
+        touched_only += not read_in_full and state.compared_at == before.compared_at
     assert by_delta >= 30  # most rounds were followed by delta, not read again
+    assert touched_only >= 25
+
+
+@pytest.mark.slow
+def test_delta_loading_only_the_touched_rows_counts_and_guards_as_a_full_sync(
+        harness: Harness, world: World) -> None:
+    t = world.tenant()
+    people = [t.user(f"Person {i}") for i in range(12)]
+    team = t.group("Team", *people[4:])
+    t.add(t.level0, *people[:4], team)
+    harness.start(TENANTSYNC_DELETION_GUARD_MIN="3")
+    harness.onboard(t)
+    full = twin(harness, t)
+    sync_both(harness, full, t)
+    assert harness.sim is not None
+    harness.sim.upsert_object(t.id, "users", {"id": people[0], "displayName": "Renamed",
+                                              "userPrincipalName": "p0@contoso.example"})
+    run = harness.sync(t)
+    other = full.runner.run_one("directory", t.id, "cli")
+    assert run.status == other.status == RunStatus.SUCCEEDED
+    # The 11 users it did not load are counted unchanged, as the full comparison counts them.
+    assert (run.users.updated, run.users.unchanged) == (1, 11)
+    assert (other.users.updated, other.users.unchanged) == (1, 11)
+    assert run.entities_written == other.entities_written == 1
+    for person in people[5:]:
+        harness.sim.delete_object(t.id, "users", person)  # 7 of 12: over half
+    held = harness.sync(t)
+    assert held.status == RunStatus.SKIPPED and held.error_code == "deletion_guard"
+    assert "7 of 12" in held.error
+    assert not harness.users(t)[people[5]].deleted  # nothing was written
+    released = harness.sync(t, allow_mass_deletion=True)
+    assert released.status == RunStatus.SUCCEEDED and released.users.marked_deleted == 7
+    full.runner.run_one("directory", t.id, "cli", RunOptions(allow_mass_deletion=True))
+    assert differences(harness.services, full, t.id) == []

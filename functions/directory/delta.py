@@ -36,10 +36,13 @@ class DeltaDoubt(Exception):
 @dataclass
 class FollowedTree(GroupTree):
     """A tree with the delta state to keep once it is written. ``unchanged``: no tracked
-    group or user changed, so the tree was not rebuilt (the tables stand for it)."""
+    group or user changed, so the tree was not rebuilt (the tables stand for it). With a
+    ``digest``: the tree is the part the changes touched (see ``delta_touched``)."""
 
     delta: DeltaState | None = None
     unchanged: bool = False
+    # Set when the tree is only the part the changes touched: the whole new tree's digest.
+    digest: str = ""
 
 
 @dataclass
