@@ -7,7 +7,8 @@ some level-3 noise; onboards it; syncs it (a full read), again unchanged (a delt
 again after 1% churn made in the simulator (``bench.directory_churn``), and once more as a
 reconciliation read (in full), each sync in a child process of its own so that its peak
 memory is the sync's alone. Prints, per run: Graph requests and the minimum possible, table
-transactions, entities written, wall time and peak memory, then checks the issue's floors.
+transactions, entities written, wall time, the sync process's CPU seconds (its own, not
+Azurite's or the simulator's) and peak memory, then checks the issue's floors.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench import peak_rss_mb, print_checks
+from bench import cpu_seconds, peak_rss_mb, print_checks
 from bench.directory_churn import Churn, apply_churn, changed_entities, etags, plan_churn
 from functions.core.model import SyncKind
 
@@ -104,13 +105,13 @@ def run_sync(tenant_id: str) -> dict[str, Any]:
     """Child process: one directory sync; prints its figures as JSON."""
     from functions.services import get_services
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     run = get_services().runner.run_one(SyncKind.DIRECTORY, tenant_id, "cli")
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     return {
         "status": run.status.value, "error": run.error, "graph_requests": run.graph_requests,
         "throttled": run.throttled, "transactions": run.transactions,
-        "entities_written": run.entities_written, "wall_s": round(wall, 2),
+        "entities_written": run.entities_written, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
         "peak_rss_mb": peak_rss_mb(),
         "users_created": run.users.created, "users_unchanged": run.users.unchanged,
         "ignored": dict(run.ignored),
@@ -182,13 +183,13 @@ def report(facts: dict[str, Any], results: list[tuple[str, dict[str, Any]]],
           f"{facts['noise_users']} level-3 users (ignored); "
           f"minimum Graph requests {facts['min_requests']}")
     header = (f"{'run':<18} {'status':<9} {'requests':>8} {'x min':>6} {'429s':>5} "
-              f"{'transactions':>12} {'written':>8} {'wall s':>7} {'peak MB':>8}")
+              f"{'transactions':>12} {'written':>8} {'wall s':>7} {'cpu s':>6} {'peak MB':>8}")
     print(header)
     for label, r in results:
         print(f"{label:<18} {r['status']:<9} {r['graph_requests']:>8} "
               f"{r['graph_requests'] / facts['min_requests']:>6.3f} {r['throttled']:>5} "
               f"{r['transactions']:>12} {r['entities_written']:>8} {r['wall_s']:>7} "
-              f"{r['peak_rss_mb']:>8}")
+              f"{r.get('cpu_s', '-'):>6} {r['peak_rss_mb']:>8}")
     (first, second, churned, reconciled) = (r for _, r in results)
     print(f"churn: {churn.changes} changes; the pages carrying them: {churn.min_pages}; "
           f"entities they changed (ETags): {churned['changed_entities']}")
