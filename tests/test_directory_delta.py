@@ -310,3 +310,18 @@ def test_delta_loading_only_the_touched_rows_counts_and_guards_as_a_full_sync(
     assert released.status == RunStatus.SUCCEEDED and released.users.marked_deleted == 7
     full.runner.run_one("directory", t.id, "cli", RunOptions(allow_mass_deletion=True))
     assert differences(harness.services, full, t.id) == []
+
+
+@pytest.mark.slow
+def test_full_sync_reads_in_full_as_many_requests_as_a_full_read(harness: Harness,
+                                                                  world: World) -> None:
+    t, ids, full, sim = synced_pair(harness, world)
+    sim.remove_member(t.id, ids["management"], ids["jane"])
+    reads = member_reads(sim)
+    run = harness.sync(t, full=True)
+    assert run.status == RunStatus.SUCCEEDED
+    assert member_reads(sim) > reads  # every listing again, not the delta rounds
+    other = full.runner.run_one("directory", t.id, "cli")  # its twin reads in full always
+    assert run.graph_requests == other.graph_requests > 3
+    assert differences(harness.services, full, t.id) == []
+    assert not sync_both(harness, full, t)[0]  # the next sync follows delta from there

@@ -57,12 +57,14 @@ class DirectoryReads:
     _pending: dict[str, tuple[DeltaState, DeltaState | None]] = field(default_factory=dict)
     _loaded: dict[str, StoredDirectory] = field(default_factory=dict)
 
-    def read(self, graph: GraphClient, tenant: TenantRecord, group_id: str) -> FollowedTree:
+    def read(self, graph: GraphClient, tenant: TenantRecord, group_id: str, *,
+             full: bool = False) -> FollowedTree:
+        """The tenant's tree: only the changes, or in full (``full``: asked for)."""
         tenant_id = tenant.tenant_id
         self._pending.pop(tenant_id, None)
         self._loaded.pop(tenant_id, None)
         old = self.states.load(tenant_id)
-        why = self._why_full(old, tenant, group_id)
+        why = "a full read was asked for" if full else self._why_full(old, tenant, group_id)
         if why is None and old is not None:
             try:
                 # The engine's verified_at follows every write; a re-sync that loaded only

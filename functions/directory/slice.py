@@ -50,10 +50,10 @@ class DirectorySlice:
                     "group yet: choose one of its groups (PATCH groupId) to start syncing.")
         return None
 
-    def read(self, graph: GraphClient, tenant: TenantRecord) -> GroupTree:
+    def read(self, graph: GraphClient, tenant: TenantRecord, *, full: bool = False) -> GroupTree:
         assert tenant.directory is not None
         if self.reads is not None:
-            return self.reads.read(graph, tenant, tenant.directory.group_id)
+            return self.reads.read(graph, tenant, tenant.directory.group_id, full=full)
         return GroupTreeReader(graph, tenant.tenant_id).read(tenant.directory.group_id)
 
     def observe(self, tenant: TenantRecord, read: GroupTree, run: Run) -> bool:
