@@ -64,6 +64,29 @@ def test_a_tenant_subscribes_to_its_users_and_tracked_groups(
     assert len({s["clientState"] for s in made}) == 3  # one secret per subscription
 
 
+def test_a_new_tenant_subscribes_right_after_its_first_successful_sync(
+        harness: Harness, world: World, live_server: LiveServer) -> None:
+    tenant, ids = start_notified(harness, world, live_server.base_url, subscribe=False)
+    assert graph_subscriptions(harness) == []  # made from the queue, not by the run itself
+    assert harness.services.notified.drain() == 1  # no upkeep timer was needed
+    made = graph_subscriptions(harness)
+    assert sorted(s["resource"] for s in made) == sorted([
+        "/users", f"/groups/{tenant.level0}/members", f"/groups/{ids['management']}/members"])
+    status = harness.services.subscriptions.status(tenant.id)
+    assert status is not None and status.health.value == "active"
+    harness.sync(tenant)  # not its first: the upkeep keeps them from here
+    assert harness.services.notified.drain() == 0
+    assert len(graph_subscriptions(harness)) == 3
+
+
+def test_without_notifications_a_first_sync_queues_no_subscription(
+        harness: Harness, world: World) -> None:
+    t = harness.start_onboarded()
+    assert harness.sync(t).status == RunStatus.SUCCEEDED
+    assert harness.services.notified.drain() == 0
+    assert harness.sim is not None and harness.sim.subscriptions() == []
+
+
 @pytest.mark.slow
 def test_a_change_in_the_simulator_reaches_the_tables_through_a_notification(
         harness: Harness, world: World, live_server: LiveServer) -> None:
