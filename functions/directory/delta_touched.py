@@ -138,6 +138,8 @@ def load_touched(
             if e is not None}
     stored.users = rows
     active = {uid: row for uid, row in rows.items() if not row.deleted}
+    if any(uid not in active for _, uid in stored.memberships):
+        raise DeltaDoubt("an active membership's user is not active in the tables")
     wanted = [dent.membership_key(g, uid) for uid, row in active.items() for g in row.group_ids
               if (g, uid) not in stored.memberships]
     for key, entity in _point_reads(store, "memberships", tenant_id, wanted).items():

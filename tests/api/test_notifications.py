@@ -155,6 +155,7 @@ def test_a_notification_while_a_run_reads_waits_and_starts_the_next_run(
         harness: Harness, world: World, live_server: LiveServer) -> None:
     tenant, _ = start_notified(harness, world, live_server.base_url, subscribe=False)
     services = harness.services
+    assert services.notified.drain() == 1  # the first sync's subscriptions, made now
     services.notified.retry_seconds = 0  # the message visible at once, not in 10 s
     job = services.starter.start(tenant.id, SyncKind.DIRECTORY, Trigger.HTTP)
     run = services.runs.get(tenant.id, job.run_id or "")
