@@ -33,6 +33,11 @@ class DeltaDoubt(Exception):
     """The changes cannot be followed exactly: read in full instead."""
 
 
+class TablesDiffer(DeltaDoubt):
+    """The tables do not hold the tree the delta state stands for (storage lost writes):
+    read in full, and compare with every row whatever the digest says."""
+
+
 @dataclass
 class FollowedTree(GroupTree):
     """A tree with the delta state to keep once it is written. ``unchanged``: no tracked

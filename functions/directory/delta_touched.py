@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from functions.directory import entities as dent
-from functions.directory.delta import Changes, DeltaDoubt, ignored_of
+from functions.directory.delta import Changes, DeltaDoubt, TablesDiffer, ignored_of
 from functions.directory.delta_state import DeltaState
 from functions.directory.digest import (
     group_line,
@@ -87,7 +87,7 @@ def load_touched(
         group = dent.group_record(e)
         groups[group.id] = group
     if {gid for gid, g in groups.items() if not g.deleted} != state.level1:
-        raise DeltaDoubt("the level-1 groups in the tables are not the tracked ones")
+        raise TablesDiffer("the level-1 groups in the tables are not the tracked ones")
     level1 = {gid: DirectoryGroup(gid, groups[gid].display_name) for gid in state.level1}
     root_name = state.root_name
     tracked = {gid: dict(others) for gid, others in state.tracked.items()}
@@ -139,12 +139,12 @@ def load_touched(
     stored.users = rows
     active = {uid: row for uid, row in rows.items() if not row.deleted}
     if any(uid not in active for _, uid in stored.memberships):
-        raise DeltaDoubt("an active membership's user is not active in the tables")
+        raise TablesDiffer("an active membership's user is not active in the tables")
     wanted = [dent.membership_key(g, uid) for uid, row in active.items() for g in row.group_ids
               if (g, uid) not in stored.memberships]
     for key, entity in _point_reads(store, "memberships", tenant_id, wanted).items():
         if entity is None or not entity.get("Active", True):
-            raise DeltaDoubt(f"membership {key} is not in the tables as the tree holds it")
+            raise TablesDiffer(f"membership {key} is not in the tables as the tree holds it")
         m = dent.membership_record(entity)
         stored.memberships[(m.group_id, m.user_id)] = m
         if dent.member_record(entity) is None:
@@ -161,7 +161,7 @@ def load_touched(
         old_direct = row is not None and row.direct
         if row is not None:
             if (not old_direct and not old_groups) or not old_groups <= state.level1:
-                raise DeltaDoubt(f"user {uid} is not in the tables as the tree holds it")
+                raise TablesDiffer(f"user {uid} is not in the tables as the tree holds it")
             removed_lines.append(user_line(_user(row), old_direct))
             removed_lines.extend(membership_line(g, uid) for g in old_groups)
         direct = direct_now.get(uid, old_direct) and uid not in deleted
@@ -199,7 +199,7 @@ def load_touched(
 
     stored.untouched_users = state.user_count - len(active)
     if stored.untouched_users < 0:
-        raise DeltaDoubt("the delta state counts fewer users than the tables hold")
+        raise TablesDiffer("the delta state counts fewer users than the tables hold")
     digest = updated(state.fingerprint, removed_lines, tree_lines(tree))
     return Touched(tree, stored, tracked, digest,
                    user_count=stored.untouched_users + len(tree.users),

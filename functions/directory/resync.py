@@ -19,6 +19,7 @@ from functions.core.model import SyncKind, TenantRecord, utcnow
 from functions.directory.delta import (
     DeltaDoubt,
     FollowedTree,
+    TablesDiffer,
     ignored_of,
     look_up,
     previous_tree,
@@ -78,6 +79,10 @@ class DirectoryReads:
             except DeltaDoubt as exc:
                 why = str(exc)
                 self._loaded.pop(tenant_id, None)
+                if isinstance(exc, TablesDiffer):
+                    # The engine must compare the full read with every row, not trust a
+                    # digest equal to the one the lost writes were meant to give.
+                    tenant.state(SyncKind.DIRECTORY).verified_at = None
         log.info("full read: %s", why, extra={"tenant_id": tenant_id})
         return self._full(graph, tenant_id, group_id, old)
 
@@ -142,7 +147,7 @@ class DirectoryReads:
         stored = self.tables.load(tenant_id) if check or not unchanged else None
         previous = previous_tree(stored, old) if stored is not None else None
         if previous is not None and tree_fingerprint(previous) != old.fingerprint:
-            raise DeltaDoubt("the tables do not hold the tree the delta state was kept with")
+            raise TablesDiffer("the tables do not hold the tree the delta state was kept with")
         if stored is not None:
             state.compared_at = self.clock()
         if unchanged:
