@@ -29,6 +29,10 @@ from functions.sync.starts import SyncStarter
 log = logging.getLogger("tenantsync.notified")
 
 RETRY_SECONDS = 5  # how long a trigger waits for the tenant's reading run to end
+# The run a trigger finds is most often one that has written already and is finishing (its
+# feed, its state): look again after a second at first, then every RETRY_SECONDS.
+QUICK_RETRY_SECONDS = 1
+QUICK_RETRIES_FOR = timedelta(seconds=10)
 GIVE_UP_AFTER = timedelta(hours=1)  # past this the timer's sync has it anyway
 
 
@@ -73,8 +77,10 @@ class NotifiedSyncs:
         if self.clock() - since > GIVE_UP_AFTER:
             log.info("notification of tenant %s dropped: a run kept reading", tenant_id)
             return Triggered.DROPPED
+        quick = self.clock() - since < QUICK_RETRIES_FOR
+        delay = min(QUICK_RETRY_SECONDS, self.retry_seconds) if quick else self.retry_seconds
         self.queue().send(json.dumps({"kind": "trigger", "tenantId": tenant_id,
-                                      "since": iso(since)}), delay_seconds=self.retry_seconds)
+                                      "since": iso(since)}), delay_seconds=delay)
         return Triggered.WAITING
 
     def after_run(self, tenant: TenantRecord, run: Run, before: SyncState) -> None:

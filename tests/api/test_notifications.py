@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import timedelta
 
 import pytest
@@ -167,6 +168,27 @@ def test_a_notification_while_a_run_reads_waits_and_starts_the_next_run(
     services.runs.save(run)
     services.notified.handle(message.text)
     assert len(_notification_runs(harness, tenant.id)) == 1
+
+
+def test_a_waiting_trigger_looks_again_after_a_second_at_first(
+        harness: Harness, world: World, live_server: LiveServer) -> None:
+    tenant, _ = start_notified(harness, world, live_server.base_url)
+    services = harness.services
+    job = services.starter.start(tenant.id, SyncKind.DIRECTORY, Trigger.HTTP)
+    run = services.runs.get(tenant.id, job.run_id or "")
+    run.status, run.lease_until = RunStatus.RUNNING, utcnow() + timedelta(minutes=2)
+    services.runs.save(run)
+    queue = services.notification_queue
+    sent = time.monotonic()
+    assert services.notified.trigger(tenant.id) == Triggered.WAITING
+    # Visible after a second (a run that wrote is finishing), not after RETRY_SECONDS.
+    [first] = wait_for(lambda: queue.receive(visibility_seconds=30), timeout=4.0)
+    assert time.monotonic() - sent < 4.5
+    queue.delete(first)
+    late = utcnow() - timedelta(seconds=30)  # a trigger waiting for long: every 5 s
+    assert services.notified.trigger(tenant.id, since=late) == Triggered.WAITING
+    time.sleep(2.0)
+    assert queue.receive(visibility_seconds=30) == []
 
 
 @pytest.mark.slow
