@@ -94,6 +94,8 @@ class DirectoryReads:
         if state.root_id != group_id.lower():
             return "the level-0 group changed"
         fingerprint = tenant.state(SyncKind.DIRECTORY).fingerprint
+        if not updatable(state.fingerprint):
+            return "the tree's digest is of an older kind (once, after an upgrade)"
         if not fingerprint or fingerprint != state.fingerprint:
             return "the tables are not the tree the delta state was kept with"
         if self.clock() - state.full_read_at >= timedelta(hours=self.reconcile_hours):
@@ -132,7 +134,7 @@ class DirectoryReads:
         state = replace(old, groups_link=groups_link, users_link=users_link,
                         tracked={g: dict(o) for g, o in old.tracked.items()})
         unchanged = not changes.groups and not changes.users
-        if not unchanged and not check and updatable(old.fingerprint):
+        if not unchanged and not check:
             # Trusted as the engine's digest shortcut is: load only what the changes touch.
             part = load_touched(self.tables.store, tenant_id, old, changes,
                                 lambda ids: look_up(graph, ids))
