@@ -341,3 +341,19 @@ def test_tables_that_lost_a_row_are_read_and_compared_in_full(harness: Harness,
     assert read_in_full  # her membership row was not where the tree says: no guess
     assert differences(harness.services, full, t.id) == []  # the lost row is back
     assert not sync_both(harness, full, t)[0]
+
+
+@pytest.mark.slow
+def test_a_lost_user_row_is_found_when_the_full_comparison_is_due(harness: Harness,
+                                                                  world: World) -> None:
+    t, ids = seed_example(world)
+    harness.start(TENANTSYNC_FULL_COMPARE_HOURS="0")  # due at every sync
+    harness.onboard(t)
+    assert harness.sync(t).status == RunStatus.SUCCEEDED
+    assert harness.sim is not None
+    harness.services.tables.delete("users", t.id, ids["tom"])  # storage lost it
+    reads = member_reads(harness.sim)
+    run = harness.sync(t)  # nothing changed in Entra: the tables are checked all the same
+    assert run.status == RunStatus.SUCCEEDED
+    assert member_reads(harness.sim) > reads  # they differ from the state's tree: in full
+    assert run.users.created == 1 and not harness.users(t)[ids["tom"]].deleted
