@@ -111,13 +111,13 @@ def run_sync(tenant_id: str) -> dict[str, Any]:
     """Child process: one directory sync; prints its figures as JSON."""
     from functions.services import get_services
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     run = get_services().runner.run_one(SyncKind.DIRECTORY, tenant_id, "cli")
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     return {
         "status": run.status.value, "error": run.error, "graph_requests": run.graph_requests,
         "throttled": run.throttled, "transactions": run.transactions,
-        "entities_written": run.entities_written, "wall_s": round(wall, 2),
+        "entities_written": run.entities_written, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
         "peak_rss_mb": peak_rss_mb(),
         "users_created": run.users.created, "users_unchanged": run.users.unchanged,
         "ignored": dict(run.ignored),
@@ -208,7 +208,7 @@ def print_runs(facts: dict[str, Any], results: list[tuple[str, dict[str, Any]]])
           f"{facts['noise_users']} level-3 users (ignored); "
           f"minimum Graph requests {facts['min_requests']}")
     header = (f"{'run':<18} {'status':<9} {'requests':>8} {'x min':>6} {'429s':>5} "
-              f"{'transactions':>12} {'written':>8} {'wall s':>7} {'peak MB':>8}")
+              f"{'transactions':>12} {'written':>8} {'wall s':>7} {'cpu s':>6} {'peak MB':>8}")
     print(header)
     for label, r in results:
         print(f"{label:<18} {r['status']:<9} {r['graph_requests']:>8} "

@@ -17,7 +17,7 @@ from functions.core import telemetry
 from functions.core.config import Settings
 from functions.core.errors import ConflictError
 from functions.core.kinds import KINDS
-from functions.core.model import Run, SyncKind, Trigger
+from functions.core.model import Run, SyncKind, SyncState, TenantRecord, Trigger
 from functions.devices.slice import DeviceSlice
 from functions.devices.staging import CheckpointStore
 from functions.devices.store import InventoryTables
@@ -179,7 +179,12 @@ class Services(Connections):
 
     @cached_property
     def ledger(self) -> RunLedger:
-        return RunLedger(self.settings, self.tenants, self.runs, self.health, clock=self.clock)
+        def ended(tenant: TenantRecord, run: Run, before: SyncState) -> None:
+            if self.settings.notification_url:
+                self.notified.after_run(tenant, run, before)
+
+        return RunLedger(self.settings, self.tenants, self.runs, self.health, clock=self.clock,
+                         ended_hook=ended)
 
     # --- health and the outbox: events as durable as the changes they describe --------
 

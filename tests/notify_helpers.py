@@ -46,14 +46,16 @@ def start_notified(harness: Harness, world: World, base_url: str, *,
                    roles: list[str] | None = None, subscribe: bool = True,
                    **overrides: str) -> tuple[Tenant, dict[str, str]]:
     """The seed's example tenant, onboarded and synced once (its level-1 group stored),
-    with notifications to ``base_url`` and, with ``subscribe``, its subscriptions made."""
+    with notifications to ``base_url`` and, with ``subscribe``, its subscriptions made
+    (without, the first sync's message to make them waits on the notification queue)."""
     tenant, ids = seed_example(world)
     tenant.data["service_principals"][tenant.app_id]["roles"] = list(roles or NOTIFY_ROLES)
     harness.start(TENANTSYNC_NOTIFICATION_URL=base_url, **overrides)
     harness.onboard(tenant)
-    harness.sync(tenant)
+    harness.sync(tenant)  # its first success queues the making of its subscriptions
     if subscribe:
-        harness.services.subscriber.ensure(tenant.id)
+        harness.services.notified.drain()
+        harness.services.subscriber.ensure(tenant.id)  # made already: nothing to do
     return tenant, ids
 
 

@@ -11,6 +11,9 @@ import pytest
 from functions.core.config import Settings
 from functions.core.model import RunOptions, RunStatus
 from functions.core.sensitive import SecretValue
+from functions.directory.delta import previous_tree
+from functions.directory.delta_state import DeltaStateStore
+from functions.directory.digest import tree_fingerprint
 from functions.services import Services
 from simulator import Simulator
 from tests.conftest import Harness
@@ -256,11 +259,101 @@ def test_fifty_random_rounds_of_delta_equal_full_syncs_row_for_row(harness: Harn
                                         "repeat": True})
     rng = random.Random(20)
     deleted: list[str] = []
-    by_delta = 0
+    by_delta = touched_only = 0
+    states = DeltaStateStore(harness.services.tables)
     for _ in range(50):
         for _ in range(rng.randint(1, 4)):
             _random_round(rng, harness.sim, t, [*groups, *nested], deleted)
+        before = states.load(t.id)
         read_in_full, _ = sync_both(harness, full, t)
         by_delta += not read_in_full
         assert differences(harness.services, full, t.id) == []
+        # The digest a delta updated record by record is the whole tables' tree's digest.
+        state = states.load(t.id)
+        assert state is not None and before is not None
+        tables = harness.services.directory.load(t.id)
+        assert tree_fingerprint(previous_tree(tables, state)) == state.fingerprint
+        # Loaded only what its changes touched (a run that loads every row notes when).
+        touched_only += not read_in_full and state.compared_at == before.compared_at
     assert by_delta >= 30  # most rounds were followed by delta, not read again
+    assert touched_only >= 25
+
+
+@pytest.mark.slow
+def test_delta_loading_only_the_touched_rows_counts_and_guards_as_a_full_sync(
+        harness: Harness, world: World) -> None:
+    t = world.tenant()
+    people = [t.user(f"Person {i}") for i in range(12)]
+    team = t.group("Team", *people[4:])
+    t.add(t.level0, *people[:4], team)
+    harness.start(TENANTSYNC_DELETION_GUARD_MIN="3")
+    harness.onboard(t)
+    full = twin(harness, t)
+    sync_both(harness, full, t)
+    assert harness.sim is not None
+    harness.sim.upsert_object(t.id, "users", {"id": people[0], "displayName": "Renamed",
+                                              "userPrincipalName": "p0@contoso.example"})
+    run = harness.sync(t)
+    other = full.runner.run_one("directory", t.id, "cli")
+    assert run.status == other.status == RunStatus.SUCCEEDED
+    # The 11 users it did not load are counted unchanged, as the full comparison counts them.
+    assert (run.users.updated, run.users.unchanged) == (1, 11)
+    assert (other.users.updated, other.users.unchanged) == (1, 11)
+    assert run.entities_written == other.entities_written == 1
+    for person in people[5:]:
+        harness.sim.delete_object(t.id, "users", person)  # 7 of 12: over half
+    held = harness.sync(t)
+    assert held.status == RunStatus.SKIPPED and held.error_code == "deletion_guard"
+    assert "7 of 12" in held.error
+    assert not harness.users(t)[people[5]].deleted  # nothing was written
+    released = harness.sync(t, allow_mass_deletion=True)
+    assert released.status == RunStatus.SUCCEEDED and released.users.marked_deleted == 7
+    full.runner.run_one("directory", t.id, "cli", RunOptions(allow_mass_deletion=True))
+    assert differences(harness.services, full, t.id) == []
+
+
+@pytest.mark.slow
+def test_full_sync_reads_in_full_as_many_requests_as_a_full_read(harness: Harness,
+                                                                  world: World) -> None:
+    t, ids, full, sim = synced_pair(harness, world)
+    sim.remove_member(t.id, ids["management"], ids["jane"])
+    reads = member_reads(sim)
+    run = harness.sync(t, full=True)
+    assert run.status == RunStatus.SUCCEEDED
+    assert member_reads(sim) > reads  # every listing again, not the delta rounds
+    other = full.runner.run_one("directory", t.id, "cli")  # its twin reads in full always
+    assert run.graph_requests == other.graph_requests > 3
+    assert differences(harness.services, full, t.id) == []
+    assert not sync_both(harness, full, t)[0]  # the next sync follows delta from there
+
+
+@pytest.mark.slow
+def test_tables_that_lost_a_row_are_read_and_compared_in_full(harness: Harness,
+                                                              world: World) -> None:
+    t, ids, full, sim = synced_pair(harness, world)
+    jane = harness.users(t)[ids["jane"]]
+    [group] = jane.group_ids
+    harness.services.tables.delete("memberships", t.id, f"{group}_{ids['jane']}")  # lost
+    sim.upsert_object(t.id, "users", {"id": ids["jane"], "displayName": "Jane Roe",
+                                      "mail": "jane.roe@contoso.example",
+                                      "userPrincipalName": "jane.doe@contoso.onmicrosoft.com"})
+    read_in_full, _ = sync_both(harness, full, t)
+    assert read_in_full  # her membership row was not where the tree says: no guess
+    assert differences(harness.services, full, t.id) == []  # the lost row is back
+    assert not sync_both(harness, full, t)[0]
+
+
+@pytest.mark.slow
+def test_a_lost_user_row_is_found_when_the_full_comparison_is_due(harness: Harness,
+                                                                  world: World) -> None:
+    t, ids = seed_example(world)
+    harness.start(TENANTSYNC_FULL_COMPARE_HOURS="0")  # due at every sync
+    harness.onboard(t)
+    assert harness.sync(t).status == RunStatus.SUCCEEDED
+    assert harness.sim is not None
+    harness.services.tables.delete("users", t.id, ids["tom"])  # storage lost it
+    reads = member_reads(harness.sim)
+    run = harness.sync(t)  # nothing changed in Entra: the tables are checked all the same
+    assert run.status == RunStatus.SUCCEEDED
+    assert member_reads(harness.sim) > reads  # they differ from the state's tree: in full
+    assert run.users.created == 1 and not harness.users(t)[ids["tom"]].deleted

@@ -49,11 +49,14 @@ def start_directory_sync(
     answer is 409 with that run's id (`error.runId`). `{"allowMassDeletion": true}`
     releases a sync the deletion guard held back (404 `nothing_held` when none is): it
     applies exactly the previewed changes (`GET .../directory/held`), and is held again,
-    with a new preview, if the directory changed since.
+    with a new preview, if the directory changed since. `{"full": true}` reads the whole
+    tree from Graph, not only the changes since the last sync (as the CLI's `--full`).
     """
     release = body is not None and body.allowMassDeletion
     check_directory_start(services, tenant_id, release=release)
-    run = start_sync(services, tenant_id, KIND, RunOptions(allow_mass_deletion=release))
+    full = body is not None and body.full
+    run = start_sync(services, tenant_id, KIND,
+                     RunOptions(full=full, allow_mass_deletion=release))
     url = run_url(tenant_id, run.run_id)
     response.headers["Location"] = url
     return SyncStarted(runId=run.run_id, tenantId=tenant_id, kind=KIND, status=run.status,

@@ -23,8 +23,9 @@ from functions.services import Services
 from functions.sync.health import schedulable
 from functions.sync.pool import Batch
 
-FULL_HELP = ("compare with every stored entity even when what was read is unchanged since "
-             "the last complete sync")
+FULL_HELP = ("read in full (a directory sync reads every listing, not only the changes "
+             "since its last sync) and compare with every stored entity even when what was "
+             "read is unchanged since the last complete sync")
 
 
 def run_batch(s: Services, kind: SyncKind, batch: Batch, json_flag: bool) -> int:

@@ -52,9 +52,10 @@ class DeviceSlice:
                     "ended; its devices are kept as they were last synced.")
         return None
 
-    def read(self, graph: GraphClient, tenant: TenantRecord) -> Inventory:
+    def read(self, graph: GraphClient, tenant: TenantRecord, *, full: bool = False) -> Inventory:
         """As much of the tenant's inventory as this run's time allows: a whole read, or one
-        ``in_progress`` whose progress is saved for the next run (docs/inventory.md)."""
+        ``in_progress`` whose progress is saved for the next run (docs/inventory.md). Every
+        read is of everything already (``full`` changes only the engine's comparison)."""
         return InventoryCycle(graph, tenant.tenant_id, checkpoints=self.checkpoints,
                               tables=self.tables, settings=self.settings).read()
 

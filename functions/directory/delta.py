@@ -33,13 +33,21 @@ class DeltaDoubt(Exception):
     """The changes cannot be followed exactly: read in full instead."""
 
 
+class TablesDiffer(DeltaDoubt):
+    """The tables do not hold the tree the delta state stands for (storage lost writes):
+    read in full, and compare with every row whatever the digest says."""
+
+
 @dataclass
 class FollowedTree(GroupTree):
     """A tree with the delta state to keep once it is written. ``unchanged``: no tracked
-    group or user changed, so the tree was not rebuilt (the tables stand for it)."""
+    group or user changed, so the tree was not rebuilt (the tables stand for it). With a
+    ``digest``: the tree is the part the changes touched (see ``delta_touched``)."""
 
     delta: DeltaState | None = None
     unchanged: bool = False
+    # Set when the tree is only the part the changes touched: the whole new tree's digest.
+    digest: str = ""
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Table ``<p>checkpoints`` (the sync state kept between runs), partition = tenant ID. Row
 ``directory.delta``: the deltaLinks of the tenant's groups and users rounds, the fingerprint
-and counts of the tree the tables hold, when the last full read was. Rows
+and counts of the tree the tables hold, when the last full read was and when a run last
+loaded every row (``ComparedAt``). Rows
 ``directory.delta.g.<group id>``: one per tracked group (level 0 and each level-1 group),
 its direct members that are not users (by id, with why they are ignored), which the tables
 do not keep. The state stands for the tables only while its fingerprint is the tenant's.
@@ -42,6 +43,9 @@ class DeltaState:
     group_count: int = 0
     # Tracked group (level 0 and level 1) -> its non-user direct members: id -> reason.
     tracked: dict[str, dict[str, str]] = field(default_factory=dict)
+    # When a run last loaded every stored row of the tenant (a delta re-sync that loads only
+    # what its changes touch does not): the tables are trusted this long after it.
+    compared_at: datetime | None = None
 
     @property
     def level1(self) -> set[str]:
@@ -53,7 +57,7 @@ def _head(tenant_id: str, state: DeltaState) -> dict[str, object]:
             "RootName": state.root_name, "GroupsLink": state.groups_link,
             "UsersLink": state.users_link, "FullReadAt": iso(state.full_read_at),
             "Fingerprint": state.fingerprint, "UserCount": state.user_count,
-            "GroupCount": state.group_count}
+            "GroupCount": state.group_count, "ComparedAt": iso(state.compared_at)}
 
 
 def _others_text(others: dict[str, str]) -> str:
@@ -94,7 +98,8 @@ class DeltaStateStore:
             users_link=str(head.get("UsersLink") or ""), full_read_at=full_read_at,
             fingerprint=str(head.get("Fingerprint") or ""),
             user_count=int(str(head.get("UserCount") or 0)),
-            group_count=int(str(head.get("GroupCount") or 0)), tracked=tracked)
+            group_count=int(str(head.get("GroupCount") or 0)), tracked=tracked,
+            compared_at=parse_time(head.get("ComparedAt")))
 
     def save(self, tenant_id: str, new: DeltaState, old: DeltaState | None) -> int:
         """Write what differs from ``old`` (the state as loaded); returns rows written or

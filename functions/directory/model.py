@@ -38,6 +38,9 @@ class GroupTree:
     # Per group read (level 0 and 1): its direct members that are not users, id -> why they
     # are ignored (the tables do not keep them; a delta re-sync follows them).
     others: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Active user members per level-1 group, where the tree holds only the memberships a
+    # delta re-sync's changes touched (else counted from ``memberships``).
+    member_counts: dict[str, int] = field(default_factory=dict)
     complete: bool = True
     error_code: str = ""
     error: str = ""
@@ -90,3 +93,6 @@ class StoredDirectory:
     memberships: dict[tuple[str, str], MembershipRecord] = field(default_factory=dict)
     # Membership rows written before they carried their user's columns (storage detail).
     unprojected: set[tuple[str, str]] = field(default_factory=set)
+    # Active users in the tables that were not loaded (a delta re-sync loads only what its
+    # changes touch): unchanged, but counted (the deletion guard's share, the run's counts).
+    untouched_users: int = 0

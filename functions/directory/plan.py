@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -82,7 +81,8 @@ def plan_directory_changes(
 
     for group in tree.groups.values():
         old_group = stored.groups.get(group.id)
-        count = members_of.get(group.id, 0)
+        # A delta re-sync's tree holds only the memberships its changes touch: its counts.
+        count = tree.member_counts.get(group.id, members_of.get(group.id, 0))
         if not removals_allowed and old_group is not None:
             count = max(count, old_group.member_count)
         new_group = GroupRecord(group.id, group.display_name, member_count=count,
@@ -96,6 +96,8 @@ def plan_directory_changes(
             added.append(MembershipRecord(group_id, user_id, changed_at=now))
             changes.memberships_added += 1
 
+    # Users the tables hold that a delta re-sync did not load: its changes left them as they are.
+    changes.user_counts.unchanged += stored.untouched_users
     ended: list[MembershipRecord] = []
     if removals_allowed:
         for user_id, old_user in stored.users.items():
@@ -134,7 +136,7 @@ def deletion_guard(
     of the users currently active: more often a misconfigured group than a mass departure.
     """
     marked = changes.user_counts.marked_deleted
-    active = sum(1 for u in stored.users.values() if not u.deleted)
+    active = stored.untouched_users + sum(1 for u in stored.users.values() if not u.deleted)
     if marked >= minimum and active and marked / active > ratio:
         return (
             f"This sync would mark {marked} of {active} users deleted (over {ratio:.0%}); "
@@ -144,17 +146,3 @@ def deletion_guard(
             "--allow-mass-deletion)."
         )
     return None
-
-
-def tree_fingerprint(tree: GroupTree) -> str:
-    """A digest of everything a sync stores from a tree; equal digests mean equal writes."""
-    digest = hashlib.sha256()
-    for uid in sorted(tree.users):
-        u = tree.users[uid]
-        digest.update(f"u|{uid}|{u.display_name}|{u.email or ''}|{u.upn}|"
-                      f"{uid in tree.direct_user_ids}\n".encode())
-    for gid in sorted(tree.groups):
-        digest.update(f"g|{gid}|{tree.groups[gid].display_name}\n".encode())
-    for gid, uid in sorted(tree.memberships):
-        digest.update(f"m|{gid}|{uid}\n".encode())
-    return digest.hexdigest()

@@ -19,6 +19,7 @@ from functions.core.model import SyncKind, TenantRecord, utcnow
 from functions.directory.delta import (
     DeltaDoubt,
     FollowedTree,
+    TablesDiffer,
     ignored_of,
     look_up,
     previous_tree,
@@ -27,8 +28,9 @@ from functions.directory.delta import (
 )
 from functions.directory.delta_apply import apply_changes
 from functions.directory.delta_state import DeltaState, DeltaStateStore, followable
+from functions.directory.delta_touched import load_touched
+from functions.directory.digest import tree_fingerprint, updatable
 from functions.directory.model import DirectoryGroup, GroupTree, StoredDirectory
-from functions.directory.plan import tree_fingerprint
 from functions.directory.reader import GroupTreeReader
 from functions.directory.store import DirectoryTables
 
@@ -56,15 +58,19 @@ class DirectoryReads:
     _pending: dict[str, tuple[DeltaState, DeltaState | None]] = field(default_factory=dict)
     _loaded: dict[str, StoredDirectory] = field(default_factory=dict)
 
-    def read(self, graph: GraphClient, tenant: TenantRecord, group_id: str) -> FollowedTree:
+    def read(self, graph: GraphClient, tenant: TenantRecord, group_id: str, *,
+             full: bool = False) -> FollowedTree:
+        """The tenant's tree: only the changes, or in full (``full``: asked for)."""
         tenant_id = tenant.tenant_id
         self._pending.pop(tenant_id, None)
         self._loaded.pop(tenant_id, None)
         old = self.states.load(tenant_id)
-        why = self._why_full(old, tenant, group_id)
+        why = "a full read was asked for" if full else self._why_full(old, tenant, group_id)
         if why is None and old is not None:
             try:
-                verified = tenant.state(SyncKind.DIRECTORY).verified_at
+                # The engine's verified_at follows every write; a re-sync that loaded only
+                # what changed compared nothing else, so the state says when a run did.
+                verified = old.compared_at
                 check = verified is None or (self.clock() - verified
                                              >= timedelta(hours=self.full_compare_hours))
                 tree = self._delta(graph, tenant_id, old, check=check)
@@ -73,6 +79,10 @@ class DirectoryReads:
             except DeltaDoubt as exc:
                 why = str(exc)
                 self._loaded.pop(tenant_id, None)
+                if isinstance(exc, TablesDiffer):
+                    # The engine must compare the full read with every row, not trust a
+                    # digest equal to the one the lost writes were meant to give.
+                    tenant.state(SyncKind.DIRECTORY).verified_at = None
         log.info("full read: %s", why, extra={"tenant_id": tenant_id})
         return self._full(graph, tenant_id, group_id, old)
 
@@ -84,6 +94,8 @@ class DirectoryReads:
         if state.root_id != group_id.lower():
             return "the level-0 group changed"
         fingerprint = tenant.state(SyncKind.DIRECTORY).fingerprint
+        if not updatable(state.fingerprint):
+            return "the tree's digest is of an older kind (once, after an upgrade)"
         if not fingerprint or fingerprint != state.fingerprint:
             return "the tables are not the tree the delta state was kept with"
         if self.clock() - state.full_read_at >= timedelta(hours=self.reconcile_hours):
@@ -105,7 +117,7 @@ class DirectoryReads:
         root = group_id.lower()
         tracked = {gid.lower(): tree.others.get(gid, {}) for gid in [group_id, *tree.groups]}
         state = DeltaState(root, tree.root.display_name, links[0], links[1], started,
-                           tracked=tracked)
+                           tracked=tracked, compared_at=old.compared_at if old else None)
         if not followable(state):
             log.warning("a group has too many non-user members to follow by delta",
                         extra={"tenant_id": tenant_id})
@@ -116,15 +128,30 @@ class DirectoryReads:
     def _delta(self, graph: GraphClient, tenant_id: str, old: DeltaState, *,
                check: bool) -> FollowedTree:
         """The tree from the changes since ``old``; ``check``: the tables are compared in
-        full by this run, so first make sure they still hold the state's tree."""
+        full by this run, so first make sure they still hold the state's tree (else only
+        the rows the changes touch are loaded)."""
         changes, groups_link, users_link = read_changes(graph, old)
         state = replace(old, groups_link=groups_link, users_link=users_link,
                         tracked={g: dict(o) for g, o in old.tracked.items()})
         unchanged = not changes.groups and not changes.users
+        if not unchanged and not check:
+            # Trusted as the engine's digest shortcut is: load only what the changes touch.
+            part = load_touched(self.tables.store, tenant_id, old, changes,
+                                lambda ids: look_up(graph, ids))
+            state.tracked, state.root_name = part.tracked, part.tree.root.display_name
+            state.fingerprint = part.digest
+            state.user_count, state.group_count = part.user_count, part.group_count
+            self._loaded[tenant_id] = part.stored
+            self._pending[tenant_id] = (state, old)
+            touched = _followed(part.tree, state)
+            touched.digest = part.digest
+            return touched
         stored = self.tables.load(tenant_id) if check or not unchanged else None
         previous = previous_tree(stored, old) if stored is not None else None
         if previous is not None and tree_fingerprint(previous) != old.fingerprint:
-            raise DeltaDoubt("the tables do not hold the tree the delta state was kept with")
+            raise TablesDiffer("the tables do not hold the tree the delta state was kept with")
+        if stored is not None:
+            state.compared_at = self.clock()
         if unchanged:
             # Nothing changed: the tables hold the tree (its fingerprint is the state's).
             tree = FollowedTree(root=DirectoryGroup(old.root_id, old.root_name), delta=state,
@@ -154,11 +181,17 @@ class DirectoryReads:
     def stored(self, tenant_id: str) -> StoredDirectory:
         """The tables as this run's delta read loaded them, else loaded now."""
         loaded = self._loaded.pop(tenant_id, None)
-        return loaded if loaded is not None else self.tables.load(tenant_id)
+        if loaded is not None:
+            return loaded
+        pending = self._pending.get(tenant_id)
+        if pending is not None:
+            pending[0].compared_at = self.clock()  # every row is loaded and compared
+        return self.tables.load(tenant_id)
 
     def digested(self, read: GroupTree, digest: str) -> None:
         """Note the digest (and counts) of a complete read on the state it will keep."""
-        if isinstance(read, FollowedTree) and read.delta is not None and not read.unchanged:
+        if (isinstance(read, FollowedTree) and read.delta is not None and not read.unchanged
+                and not read.digest):
             read.delta.fingerprint = digest
             read.delta.user_count, read.delta.group_count = len(read.users), len(read.groups)
 

@@ -13,12 +13,12 @@ from functions.core.config import Settings
 from functions.core.errors import ErrorCode, TenantSyncError
 from functions.core.model import AppConnection, Run, SyncKind, TenantRecord
 from functions.directory.delta import FollowedTree
+from functions.directory.digest import tree_fingerprint
 from functions.directory.model import GroupTree, StoredDirectory
 from functions.directory.plan import (
     DirectoryChanges,
     deletion_guard,
     plan_directory_changes,
-    tree_fingerprint,
 )
 from functions.directory.reader import GroupTreeReader
 from functions.directory.resync import DirectoryReads
@@ -50,10 +50,10 @@ class DirectorySlice:
                     "group yet: choose one of its groups (PATCH groupId) to start syncing.")
         return None
 
-    def read(self, graph: GraphClient, tenant: TenantRecord) -> GroupTree:
+    def read(self, graph: GraphClient, tenant: TenantRecord, *, full: bool = False) -> GroupTree:
         assert tenant.directory is not None
         if self.reads is not None:
-            return self.reads.read(graph, tenant, tenant.directory.group_id)
+            return self.reads.read(graph, tenant, tenant.directory.group_id, full=full)
         return GroupTreeReader(graph, tenant.tenant_id).read(tenant.directory.group_id)
 
     def observe(self, tenant: TenantRecord, read: GroupTree, run: Run) -> bool:
@@ -63,13 +63,16 @@ class DirectorySlice:
     def digest(self, read: GroupTree) -> str:
         if isinstance(read, FollowedTree) and read.unchanged and read.delta is not None:
             return read.delta.fingerprint  # no change since the tree the tables hold
+        if isinstance(read, FollowedTree) and read.digest:
+            return read.digest  # the part a delta touched: the whole tree's digest
         digest = tree_fingerprint(read)
         if self.reads is not None:
             self.reads.digested(read, digest)
         return digest
 
     def count_unchanged(self, read: GroupTree, run: Run) -> None:
-        if isinstance(read, FollowedTree) and read.unchanged and read.delta is not None:
+        if (isinstance(read, FollowedTree) and (read.unchanged or read.digest)
+                and read.delta is not None):
             run.users.unchanged = read.delta.user_count
             run.groups.unchanged = read.delta.group_count
         else:

@@ -48,6 +48,10 @@ class DirectoryTables:
     def __init__(self, store: TableStore) -> None:
         self._store = store
 
+    @property
+    def store(self) -> TableStore:
+        return self._store
+
     def load(self, tenant_id: str) -> StoredDirectory:
         """Everything stored for a tenant's directory, for the sync to compare against."""
         stored = StoredDirectory()
@@ -70,8 +74,10 @@ class DirectoryTables:
               ) -> WriteStats:
         """Write the changed users, groups and memberships.
 
-        A membership row carries its user's columns, so the memberships of a changed user
-        are written again with it (and rows written before they carried them, once).
+        An active membership row carries its user's columns, so the active memberships of
+        a changed user are written again with it (and rows written before they carried
+        them, once). An ended one keeps its user as it was then (only active rows are read
+        with their user's columns), so a delta re-sync need not load it.
 
         Raises:
             StorageError: a transaction failed (what was written before it stays).
@@ -80,7 +86,7 @@ class DirectoryTables:
         rows = {(m.group_id, m.user_id): m for m in changes.memberships}
         changed_users = {u.id for u in changes.users}
         for key, membership in stored.memberships.items():
-            if key[1] in changed_users or key in stored.unprojected:
+            if (key[1] in changed_users and membership.active) or key in stored.unprojected:
                 rows.setdefault(key, membership)
         stats = WriteStats()
         # Groups before memberships before users: a reader never sees a membership whose

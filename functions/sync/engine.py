@@ -142,7 +142,7 @@ class SyncEngine:
         state = tenant.state(run.kind)
         graph = self.graphs.for_app(tenant.tenant_id, app.client_id, app.credential, app.scope,
                                     kind=run.kind, state=state, stats=stats, now=self.clock())
-        read = part.read(graph, tenant)
+        read = part.read(graph, tenant, full=run.options.full)
         changed = part.observe(tenant, read, run)
         if read.in_progress:
             # A resumable read stopped part-way (its time ran out, or throttling outlasted

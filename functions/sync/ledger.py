@@ -64,6 +64,9 @@ class RunLedger:
     runs: RunTable
     health: TenantHealth
     clock: Callable[[], datetime] = utcnow
+    # Told of every run once it ended and was recorded (the tenant, the run, the state it
+    # had before); its failure is logged, never the run's.
+    ended_hook: Callable[[TenantRecord, Run, SyncState], None] | None = None
 
     def finish(
         self, tenant: TenantRecord, run: Run, requests: RequestStats, loaded: SyncState,
@@ -117,6 +120,11 @@ class RunLedger:
             run.throttled, f", error {run.error_code}" if run.error_code else "",
             extra={"run_id": run.run_id, "tenant_id": run.tenant_id, "status": run.status.value},
         )
+        if self.ended_hook is not None:
+            try:
+                self.ended_hook(tenant, run, loaded)
+            except Exception:
+                log.exception("after run %s of tenant %s", run.run_id, run.tenant_id)
 
     def close_dead(self, run: Run, etag: str) -> bool:
         """Close a run nobody will finish: a running run whose lease ran out (its worker was

@@ -5,7 +5,8 @@ Many notifications for one tenant become one run: while the tenant's run is stil
 its read has not begun, so it will see every change notified so far, and a later
 notification is folded into it. A notification that arrives while a run is *reading* may
 describe a change that read missed: its trigger waits on the notification queue and starts
-the next run once that one ended. Lifecycle events wait on the same queue.
+the next run once that one ended. Lifecycle events wait on the same queue, and so does the
+making of a new tenant's subscriptions after its first successful sync.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from functions.core.errors import ConflictError, ErrorCode, NotFoundError, StorageError
-from functions.core.model import RunStatus, SyncKind, Trigger, utcnow
+from functions.core.model import Run, RunStatus, SyncKind, SyncState, TenantRecord, Trigger, utcnow
 from functions.notifications import Subscriber
 from functions.storage.entities import iso, parse_time
 from functions.storage.queues import JobQueue
@@ -28,6 +29,10 @@ from functions.sync.starts import SyncStarter
 log = logging.getLogger("tenantsync.notified")
 
 RETRY_SECONDS = 5  # how long a trigger waits for the tenant's reading run to end
+# The run a trigger finds is most often one that has written already and is finishing (its
+# feed, its state): look again after a second at first, then every RETRY_SECONDS.
+QUICK_RETRY_SECONDS = 1
+QUICK_RETRIES_FOR = timedelta(seconds=10)
 GIVE_UP_AFTER = timedelta(hours=1)  # past this the timer's sync has it anyway
 
 
@@ -72,9 +77,22 @@ class NotifiedSyncs:
         if self.clock() - since > GIVE_UP_AFTER:
             log.info("notification of tenant %s dropped: a run kept reading", tenant_id)
             return Triggered.DROPPED
+        quick = self.clock() - since < QUICK_RETRIES_FOR
+        delay = min(QUICK_RETRY_SECONDS, self.retry_seconds) if quick else self.retry_seconds
         self.queue().send(json.dumps({"kind": "trigger", "tenantId": tenant_id,
-                                      "since": iso(since)}), delay_seconds=self.retry_seconds)
+                                      "since": iso(since)}), delay_seconds=delay)
         return Triggered.WAITING
+
+    def after_run(self, tenant: TenantRecord, run: Run, before: SyncState) -> None:
+        """After a tenant's first successful directory sync (its level-1 groups now stored),
+        queue the making of its subscriptions, unless it has some already: it hears of
+        changes from then on, not only after the next upkeep (which stays the safety net)."""
+        first = before.verified_at is None  # set by every complete, written sync
+        if (run.kind != SyncKind.DIRECTORY or run.status != RunStatus.SUCCEEDED or not first
+                or not self.subscriber.enabled
+                or self.subscriber.table.status(tenant.tenant_id) is not None):
+            return
+        self.queue().send(json.dumps({"kind": "subscribe", "tenantId": tenant.tenant_id}))
 
     def lifecycle(self, tenant_id: str, subscription_id: str, event: str) -> None:
         """Queue the answer to a lifecycle event (Graph wants the POST answered at once)."""
@@ -92,6 +110,11 @@ class NotifiedSyncs:
             return
         if kind == "trigger":
             self.trigger(tenant_id, parse_time(message.get("since")) or self.clock())
+        elif kind == "subscribe":
+            try:
+                self.subscriber.ensure(tenant_id)
+            except NotFoundError:
+                log.info("tenant %s was removed before its subscriptions were made", tenant_id)
         elif kind == "lifecycle":
             event = str(message.get("event", ""))
             subscription_id = str(message.get("subscriptionId", ""))

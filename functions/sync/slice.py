@@ -61,8 +61,9 @@ class SyncSlice(Protocol[Read, Stored, Changes]):
         """Why the tenant must not be queried at all (the run is skipped), if it must not."""
         ...
 
-    def read(self, graph: GraphClient, tenant: TenantRecord) -> Read:
-        """Read the tenant from Graph. Raises TenantError for a failure that ends the whole
+    def read(self, graph: GraphClient, tenant: TenantRecord, *, full: bool = False) -> Read:
+        """Read the tenant from Graph (``full``: everything, not only what changed, where the
+        slice can read either way). Raises TenantError for a failure that ends the whole
         run; a listing that failed part-way gives an incomplete result."""
         ...
 

@@ -57,6 +57,21 @@ def test_a_started_sync_is_queued_and_the_queue_function_completes_that_run(
     assert api.post(f"/api/tenants/{t.id}/directory/sync").status_code == 202
 
 
+def test_a_sync_started_with_full_reads_the_whole_tree(harness: Harness, api: Api) -> None:
+    t = harness.start_onboarded()
+    assert harness.sync(t).status.value == "succeeded"
+    assert harness.sim is not None
+    first = int(harness.sim.stats()["by_path_kind"].get("GET graph.members", 0))
+    assert api.post(f"/api/tenants/{t.id}/directory/sync").status_code == 202
+    assert run_queued_jobs(harness, "directory") == 1  # by delta: no listing read again
+    assert harness.sim.stats()["by_path_kind"].get("GET graph.members", 0) == first
+    r = api.post(f"/api/tenants/{t.id}/directory/sync", json={"full": True})
+    assert r.status_code == 202, r.text
+    assert run_queued_jobs(harness, "directory") == 1
+    assert harness.sim.stats()["by_path_kind"].get("GET graph.members", 0) == 2 * first
+    assert api.get(r.json()["statusUrl"]).json()["status"] == "succeeded"
+
+
 def test_sync_start_bad_input_is_4xx_and_queues_nothing(
     harness: Harness, world: World, api: Api
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import timedelta
 
 import pytest
@@ -62,6 +63,29 @@ def test_a_tenant_subscribes_to_its_users_and_tracked_groups(
     stored = repr(harness.entities()) + json.dumps(status)
     assert all(s["clientState"] not in stored for s in made)  # only in Key Vault
     assert len({s["clientState"] for s in made}) == 3  # one secret per subscription
+
+
+def test_a_new_tenant_subscribes_right_after_its_first_successful_sync(
+        harness: Harness, world: World, live_server: LiveServer) -> None:
+    tenant, ids = start_notified(harness, world, live_server.base_url, subscribe=False)
+    assert graph_subscriptions(harness) == []  # made from the queue, not by the run itself
+    assert harness.services.notified.drain() == 1  # no upkeep timer was needed
+    made = graph_subscriptions(harness)
+    assert sorted(s["resource"] for s in made) == sorted([
+        "/users", f"/groups/{tenant.level0}/members", f"/groups/{ids['management']}/members"])
+    status = harness.services.subscriptions.status(tenant.id)
+    assert status is not None and status.health.value == "active"
+    harness.sync(tenant)  # not its first: the upkeep keeps them from here
+    assert harness.services.notified.drain() == 0
+    assert len(graph_subscriptions(harness)) == 3
+
+
+def test_without_notifications_a_first_sync_queues_no_subscription(
+        harness: Harness, world: World) -> None:
+    t = harness.start_onboarded()
+    assert harness.sync(t).status == RunStatus.SUCCEEDED
+    assert harness.services.notified.drain() == 0
+    assert harness.sim is not None and harness.sim.subscriptions() == []
 
 
 @pytest.mark.slow
@@ -132,6 +156,7 @@ def test_a_notification_while_a_run_reads_waits_and_starts_the_next_run(
         harness: Harness, world: World, live_server: LiveServer) -> None:
     tenant, _ = start_notified(harness, world, live_server.base_url, subscribe=False)
     services = harness.services
+    assert services.notified.drain() == 1  # the first sync's subscriptions, made now
     services.notified.retry_seconds = 0  # the message visible at once, not in 10 s
     job = services.starter.start(tenant.id, SyncKind.DIRECTORY, Trigger.HTTP)
     run = services.runs.get(tenant.id, job.run_id or "")
@@ -143,6 +168,27 @@ def test_a_notification_while_a_run_reads_waits_and_starts_the_next_run(
     services.runs.save(run)
     services.notified.handle(message.text)
     assert len(_notification_runs(harness, tenant.id)) == 1
+
+
+def test_a_waiting_trigger_looks_again_after_a_second_at_first(
+        harness: Harness, world: World, live_server: LiveServer) -> None:
+    tenant, _ = start_notified(harness, world, live_server.base_url)
+    services = harness.services
+    job = services.starter.start(tenant.id, SyncKind.DIRECTORY, Trigger.HTTP)
+    run = services.runs.get(tenant.id, job.run_id or "")
+    run.status, run.lease_until = RunStatus.RUNNING, utcnow() + timedelta(minutes=2)
+    services.runs.save(run)
+    queue = services.notification_queue
+    sent = time.monotonic()
+    assert services.notified.trigger(tenant.id) == Triggered.WAITING
+    # Visible after a second (a run that wrote is finishing), not after RETRY_SECONDS.
+    [first] = wait_for(lambda: queue.receive(visibility_seconds=30), timeout=4.0)
+    assert time.monotonic() - sent < 4.5
+    queue.delete(first)
+    late = utcnow() - timedelta(seconds=30)  # a trigger waiting for long: every 5 s
+    assert services.notified.trigger(tenant.id, since=late) == Triggered.WAITING
+    time.sleep(2.0)
+    assert queue.receive(visibility_seconds=30) == []
 
 
 @pytest.mark.slow

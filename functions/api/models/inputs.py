@@ -259,6 +259,11 @@ class DirectorySyncRequest(Input):
         default=False,
         description="Release the sync the deletion guard held back: apply exactly its "
                     "previewed changes (GET .../directory/held)")
+    full: StrictBool = Field(
+        default=False,
+        description="Read the whole tree from Graph (every listing, not only the changes "
+                    "since the last sync) and compare with every stored row (the CLI's "
+                    "--full)")
 class ConsentCreate(Input):
     """An admin-consent link: what it connects, for which tenant, with which group."""
 
