@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench import peak_rss_mb, print_checks
+from bench import cpu_seconds, peak_rss_mb, print_checks
 from bench.directory_churn import Churn, apply_churn, changed_entities, etags, plan_churn
 from functions.core.model import SyncKind
 
@@ -104,14 +104,15 @@ def run_sync(tenant_id: str) -> dict[str, Any]:
     """Child process: one directory sync; prints its figures as JSON."""
     from functions.services import get_services
 
-    started = time.perf_counter()
-    run = get_services().runner.run_one(SyncKind.DIRECTORY, tenant_id, "cli")
+    services = get_services()
+    cpu, started = cpu_seconds(children=True), time.perf_counter()
+    run = services.runner.run_one(SyncKind.DIRECTORY, tenant_id, "cli")
     wall = time.perf_counter() - started
     return {
         "status": run.status.value, "error": run.error, "graph_requests": run.graph_requests,
         "throttled": run.throttled, "transactions": run.transactions,
         "entities_written": run.entities_written, "wall_s": round(wall, 2),
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(), "cpu_s": round(cpu_seconds(children=True) - cpu, 2),
         "users_created": run.users.created, "users_unchanged": run.users.unchanged,
         "ignored": dict(run.ignored),
     }
@@ -189,6 +190,8 @@ def report(facts: dict[str, Any], results: list[tuple[str, dict[str, Any]]],
               f"{r['graph_requests'] / facts['min_requests']:>6.3f} {r['throttled']:>5} "
               f"{r['transactions']:>12} {r['entities_written']:>8} {r['wall_s']:>7} "
               f"{r['peak_rss_mb']:>8}")
+    print("tenantsync CPU s a tenant (one tenant): " + ", ".join(
+        f"{label} {r['cpu_s']}" for label, r in results))
     (first, second, churned, reconciled) = (r for _, r in results)
     print(f"churn: {churn.changes} changes; the pages carrying them: {churn.min_pages}; "
           f"entities they changed (ETags): {churned['changed_entities']}")
