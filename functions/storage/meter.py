@@ -37,6 +37,6 @@ def proxies_in_environment() -> bool:
 # The client keywords: one counts each request (the retry policy comes first in the
 # pipelines of azure-data-tables and azure-storage-queue, so every attempt is counted); the
 # other reads the environment only when a proxy is set there: with it on, requests scans the
-# whole environment (and looks for .netrc) on every request, a tenth of a device sync's CPU.
+# whole environment (and looks for .netrc) on every request (~0.2 ms of CPU each).
 METERED: dict[str, Any] = {"raw_request_hook": count_operation,
                            "use_env_settings": proxies_in_environment()}
