@@ -185,8 +185,10 @@ def report_msp(args: argparse.Namespace, results: list[tuple[str, dict[str, Any]
     for label, r in results:
         cpu = r["cpu_s"]
         busy = sum(cpu.values()) / (r["wall_s"] * cores) if r["wall_s"] else 0.0
-        print(f"{label:<18} tenantsync {cpu['tenantsync']:>5}, simulator {cpu['simulator']:>5}, "
-              f"Azurite {cpu['azurite']:>5}: the cores were {busy:.0%} busy")
+        per_tenant = cpu["tenantsync"] / args.tenants
+        print(f"{label:<18} tenantsync {cpu['tenantsync']:>5} ({per_tenant:.3f} a tenant), "
+              f"simulator {cpu['simulator']:>5}, Azurite {cpu['azurite']:>5}: the "
+              f"cores were {busy:.0%} busy")
     print(f"\nThe simulator's time per Graph request, from its arrival to its answer (the "
           f"bound counts {args.latency * 1000:.0f} ms; more is the simulator's own work and "
           "waits for a core):")

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench import peak_rss_mb
+from bench import cpu_seconds, peak_rss_mb
 from bench.fixtures import Minimum, budget_seconds, build, links_of
 from functions.core.model import Run, SyncKind
 
@@ -55,7 +55,7 @@ def run_large_child(facts_file: Path, sim: dict[str, str]) -> None:
     # One command-line sync: it goes on run after run until the read is done (the starter's
     # resume); each run's figures are taken as it ends.
     at: dict[str, Any] = {"before": _kinds(sim_stats(sim)), "started": time.perf_counter(),
-          "read": {"apps": 0, "details": 0}}
+          "read": {"apps": 0, "details": 0}, "cpu": cpu_seconds(children=True)}
 
     def ended(run: Run) -> None:
         wall = time.perf_counter() - at["started"]
@@ -68,8 +68,10 @@ def run_large_child(facts_file: Path, sim: dict[str, str]) -> None:
             "status": run.status.value, "code": run.error_code, "wall_s": round(wall, 1),
             "http": run.graph_requests, "sent": sent, "read_before": dict(at["read"]),
             "read_after": now, "throttled": stats["throttled"] + stats["batch"]["throttled"],
-            "written": run.entities_written, "progress": run.error[:200]}), flush=True)
-        at.update(before=_kinds(stats), started=time.perf_counter(), read=now or at["read"])
+            "written": run.entities_written, "progress": run.error[:200],
+            "cpu_s": round(cpu_seconds(children=True) - at["cpu"], 2)}), flush=True)
+        at.update(before=_kinds(stats), started=time.perf_counter(), read=now or at["read"],
+                  cpu=cpu_seconds(children=True))
 
     services.runner.run_one(SyncKind.DEVICES, tenant, "cli", on_run=ended)
     pairs = [(s.id, s.apps) for s in services.inventory.software(tenant)]
@@ -145,7 +147,8 @@ def report_large(args: argparse.Namespace, runs: list[dict[str, Any]], final: di
           f"(minimum {min_pages}); batched reads {subrequests:,} (minimum "
           f"{minimum.subrequests:,}); redone {redone_total}; wall {wall:.0f} s against "
           f"{bound:.0f} s that Intune's budget forces ({wall / bound:.2f}x); "
-          f"links stored {final['links']:,}; peak memory {final['peak_rss_mb']} MB")
+          f"links stored {final['links']:,}; peak memory {final['peak_rss_mb']} MB; "
+          f"tenantsync CPU {sum(r['cpu_s'] for r in runs):.1f} s (the one tenant, all runs)")
     last = runs[-1]
     return [
         ("large: resumed until done (the last run succeeded, every other one in progress)",

@@ -42,6 +42,7 @@ def read_app_devices(batch: GraphBatch, app_ids: list[str],
     walks: dict[str, LinkGuard] = {}
     budgets: dict[str, RetryBudget] = {}
     requests = [SubRequest(app, _APP_DEVICES.format(app=quote(app, safe=""))) for app in app_ids]
+    position_of = positions.get  # bound once: the loop below runs once per link
     while requests:
         outcome = batch.run(requests, deadline, budgets=budgets)
         if outcome.undone:
@@ -59,7 +60,7 @@ def read_app_devices(batch: GraphBatch, app_ids: list[str],
             # One pass from the answer to positions: a tenant's links number in the tens of
             # thousands, and this loop is the device read's busiest.
             result.found[app] += [p for d in answer.body.get("value") or ()
-                                  if (p := positions.get(d["id"])) is not None]
+                                  if (p := position_of(d["id"])) is not None]
             next_link = answer.body.get("@odata.nextLink")
             if next_link:
                 links = walks.setdefault(app, batch.link_guard())

@@ -77,9 +77,12 @@ _DETAIL_AT = tuple(_FIELDS.index(name) for name in (*DETAIL_FIELDS, "details_as_
 _EXTRA_AT = tuple(_FIELDS.index(name) for name in EXTRA_FIELDS)
 
 
-def with_details(inventory: Inventory, stored: dict[str, DeviceRecord]) -> dict[str, DeviceRecord]:
+def with_details(inventory: Inventory, stored: dict[str, DeviceRecord],
+                 now: datetime | None = None) -> dict[str, DeviceRecord]:
     """The listed devices with their details: read this time (as of the check-in the list
-    gives), else as stored; the export columns likewise."""
+    gives), else as stored; the export columns likewise. A device built anew here carries
+    ``changed_at=now`` already (it is written only if it changed; then it needs no second
+    copy to be stamped)."""
     merged: dict[str, DeviceRecord] = {}
     details, extras = inventory.details, inventory.extras
     for device_id, listed in inventory.devices.items():
@@ -106,6 +109,7 @@ def with_details(inventory: Inventory, stored: dict[str, DeviceRecord]) -> dict[
         elif kept is not None:
             for at in _EXTRA_AT:
                 values[at] = kept[at]
+        values[-1] = now  # changed_at, the last field
         merged[device_id] = DeviceRecord(*values)
     return merged
 
@@ -150,7 +154,7 @@ def plan_inventory_changes(
     Nothing is retired, removed or ended from an incomplete read.
     """
     changes = InventoryChanges(saved=inventory.saved)  # ended once they are written
-    devices = with_details(inventory, stored.devices)
+    devices = with_details(inventory, stored.devices, now)
     _plan(devices, stored.devices, inventory.devices_complete, now,
           "retired", "retired_at", changes.devices, changes.device_counts)
     _plan(inventory.detected_apps, stored.detected_apps, inventory.detected_apps_complete, now,
@@ -186,14 +190,16 @@ def plan_inventory_changes(
 
 
 def _stamped(written: list[Any], now: datetime) -> list[Any]:
-    """The records, each with ``changed_at=now``. Built by position, not with ``replace``
+    """The records, each with ``changed_at=now`` (those ``with_details`` built carry it
+    already and are kept as they are). Built by position, not with ``replace``
     (about half its time for a device's 40 fields): ``changed_at`` is every record's last
     field, which the test of this module checks."""
     if not written:
         return written
     record_type = type(written[0])
     others = _BUT_LAST[record_type]
-    return [record_type(*others(record), now) for record in written]
+    return [record if record.changed_at is now else record_type(*others(record), now)
+            for record in written]
 
 
 _BUT_LAST = {record_type: attrgetter(*[f.name for f in fields(record_type)][:-1])

@@ -116,7 +116,7 @@ def read_listing(graph: GraphClient, name: str, tenant_id: str,
                        before_page=None if pacer is None else lambda: pacer.take(1))
     try:
         for page in walk:
-            listing.records.extend(parse(item) for item in page)
+            listing.records.extend(map(parse, page))
     except GraphError as exc:
         found = fatal(exc, tenant_id, permission)
         if found is not None:

@@ -147,3 +147,22 @@ def test_written_records_are_the_planned_ones_with_the_run_time() -> None:
     assert changes.detected_apps == [app, replace(stored.detected_apps["old"], removed=True,
                                                   removed_at=NOW)]
     assert [a.removed for a in changes.detected_apps] == [False, True]
+
+
+def test_devices_read_with_details_are_written_once_stamped_with_the_run_time() -> None:
+    # with_details builds these with changed_at=now; the plan keeps them as built.
+    old = replace(a_device(0), physical_memory_bytes=8, details_as_of=a_device(0).last_sync_at)
+    details = (16, "MAC", "ICC", "U2", "Profile", "2.0")
+    read = Inventory(devices={a_device(i).id: a_device(i) for i in range(2)},
+                     details={a_device(i).id: details for i in range(2)},
+                     devices_complete=True, software_complete=True)
+    changes = plan_inventory_changes(read, StoredInventory(devices={old.id: old}), NOW)
+    assert sorted(d.id for d in changes.devices) == sorted(a_device(i).id for i in range(2))
+    for device in changes.devices:
+        assert device.changed_at == NOW
+        assert (device.physical_memory_bytes, device.udid) == (16, "U2")
+    assert (changes.device_counts.created, changes.device_counts.updated) == (1, 1)
+    # The same details again: nothing to write, whatever changed_at the rebuilt record has.
+    stored = StoredInventory(devices={d.id: replace(d, changed_at=None)
+                                      for d in changes.devices})
+    assert plan_inventory_changes(read, stored, NOW).devices == []
