@@ -9,19 +9,31 @@ from typing import Any
 
 _lock = threading.Lock()
 _sent = 0
+_by_table: dict[tuple[str, str], int] = {}  # (HTTP method, table or queue) -> requests
 
 
-def count_operation(_request: Any) -> None:
+def count_operation(request: Any) -> None:
     """azure-core's ``raw_request_hook``: called once for every request the pipeline sends."""
     global _sent
+    sent = request.http_request
+    # The resource is the path's last segment up to its keys: ``table(PartitionKey=...)``.
+    resource = sent.url.split("?", 1)[0].rsplit("/", 1)[-1].split("(", 1)[0]
     with _lock:
         _sent += 1
+        key = (sent.method, resource)
+        _by_table[key] = _by_table.get(key, 0) + 1
 
 
 def storage_operations() -> int:
     """Table and queue requests this process has sent since it started."""
     with _lock:
         return _sent
+
+
+def operations_by_table() -> dict[tuple[str, str], int]:
+    """Requests sent so far by (HTTP method, table): what a run read and wrote where."""
+    with _lock:
+        return dict(_by_table)
 
 
 # The client keyword that counts each request (the retry policy comes first in the
