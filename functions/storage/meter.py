@@ -4,6 +4,7 @@ storage, each retry included, as each is a billed transaction. The fleet benchma
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -39,3 +40,15 @@ def operations_by_table() -> dict[tuple[str, str], int]:
 # The client keyword that counts each request (the retry policy comes first in the
 # pipelines of azure-data-tables and azure-storage-queue, so every attempt is counted).
 METERED: dict[str, Any] = {"raw_request_hook": count_operation}
+
+
+# The proxy variables: as for the sign-in session (``clients.identity``), storage reads the
+# environment only when one is set. Storage is verified against the default CA store.
+_PROXIES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def client_options() -> dict[str, Any]:
+    """The keywords every storage client is built with: the meter, and the environment's
+    proxy settings only when it has any (requests otherwise scans the whole environment for
+    them on every request: a tenth of an unchanged device sync's CPU)."""
+    return {**METERED, "use_env_settings": any(os.environ.get(n) for n in _PROXIES)}
