@@ -121,11 +121,11 @@ def _host_listener(connection: str, name: str) -> Any:
     """The host's own client for a queue (base64 messages, counted by the storage meter)."""
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-    from functions.storage.meter import METERED
+    from functions.storage.meter import client_options
 
     return QueueClient.from_connection_string(
         connection, name, message_encode_policy=TextBase64EncodePolicy(),
-        message_decode_policy=TextBase64DecodePolicy(), **METERED)
+        message_decode_policy=TextBase64DecodePolicy(), **client_options())
 
 
 def main() -> int:

@@ -50,8 +50,8 @@ class OrganizationSlice:
     def standing(self, tenant: TenantRecord) -> tuple[ErrorCode, str] | None:
         return None
 
-    def read(self, graph: GraphClient, tenant: TenantRecord, *,
-             full: bool = False) -> OrganizationRead:
+    def read(self, graph: GraphClient, tenant: TenantRecord, *, full: bool = False,
+             known: str = "") -> OrganizationRead:
         body = graph.get("/organization", {"$select": "displayName"})
         return OrganizationRead(str(body["value"][0]["displayName"]))
 

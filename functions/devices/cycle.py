@@ -35,6 +35,7 @@ from functions.devices.parts import (
 from functions.devices.reader import read_listing, read_organization
 from functions.devices.staging import CheckpointStore
 from functions.devices.store import InventoryTables
+from functions.devices.unchanged import fingerprint, known_device_listing
 
 log = logging.getLogger("tenantsync.devices")
 
@@ -72,8 +73,9 @@ class InventoryCycle:
     def __init__(self, graph: GraphClient, tenant_id: str, *, checkpoints: CheckpointStore,
                  tables: InventoryTables, settings: Settings,
                  clock: Callable[[], datetime] = utcnow,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, known: str = "") -> None:
         self._graph, self._tenant_id = graph, tenant_id
+        self._known = known  # the tables' fingerprint, when this run may trust it
         self._checkpoints, self._tables = checkpoints, tables
         self._settings, self._clock, self._monotonic = settings, clock, monotonic
         window = settings.intune_window_seconds + PACING_MARGIN
@@ -212,6 +214,10 @@ class InventoryCycle:
 
     def _details(self, deadline: Deadline, first: bool) -> bool:
         cp, listed = self.checkpoint, self._listings()
+        listed_as = known_device_listing(self._known)
+        if self._wanted is None and listed_as and cp.digests.get("devices") == listed_as:
+            # Listed as when the tables were last written whole: nobody checked in since.
+            self._wanted, cp.details_wanted = [], 0
         if self._wanted is None:
             stamps = self._tables.details_as_of(self._tenant_id)
             missing = object()
@@ -350,7 +356,16 @@ class InventoryCycle:
         cp = self.checkpoint
         parts = {kind: self._parts(kind) for kind in
                  ("devices", "detectedapps", "managedapps", "links", "details", "extras")}
-        assemble(inventory, parts, [cp.digests.get(name, "") for name, _, _ in _LISTINGS])
+        found = fingerprint(parts, cp.digests)
+        if found == self._known and not cp.incomplete:
+            # The tables hold exactly this read (the engine compares and writes nothing):
+            # only its records' counts are used, not the software and details they carry.
+            inventory.devices = {d.id: d for d in records(parts["devices"])}
+            inventory.detected_apps = {a.id: a for a in records(parts["detectedapps"])}
+            inventory.managed_apps = {m.id: m for m in records(parts["managedapps"])}
+        else:
+            assemble(inventory, parts, [cp.digests.get(name, "") for name, _, _ in _LISTINGS])
+        inventory.digest = found
         complete = {part: part not in cp.incomplete for part in _PARTS}
         inventory.devices_complete = complete["devices"]
         inventory.detected_apps_complete = complete["detected_apps"]

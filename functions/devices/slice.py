@@ -52,12 +52,14 @@ class DeviceSlice:
                     "ended; its devices are kept as they were last synced.")
         return None
 
-    def read(self, graph: GraphClient, tenant: TenantRecord, *, full: bool = False) -> Inventory:
+    def read(self, graph: GraphClient, tenant: TenantRecord, *, full: bool = False,
+             known: str = "") -> Inventory:
         """As much of the tenant's inventory as this run's time allows: a whole read, or one
         ``in_progress`` whose progress is saved for the next run (docs/inventory.md). Every
-        read is of everything already (``full`` changes only the engine's comparison)."""
+        read is of everything already (``full`` changes only the engine's comparison); a read
+        that finds ``known`` again loads nothing stored (see ``unchanged``)."""
         return InventoryCycle(graph, tenant.tenant_id, checkpoints=self.checkpoints,
-                              tables=self.tables, settings=self.settings).read()
+                              tables=self.tables, settings=self.settings, known=known).read()
 
     def observe(self, tenant: TenantRecord, read: Inventory, run: Run) -> bool:
         org = read.organization

@@ -50,7 +50,8 @@ class DirectorySlice:
                     "group yet: choose one of its groups (PATCH groupId) to start syncing.")
         return None
 
-    def read(self, graph: GraphClient, tenant: TenantRecord, *, full: bool = False) -> GroupTree:
+    def read(self, graph: GraphClient, tenant: TenantRecord, *, full: bool = False,
+             known: str = "") -> GroupTree:
         assert tenant.directory is not None
         if self.reads is not None:
             return self.reads.read(graph, tenant, tenant.directory.group_id, full=full)

@@ -19,7 +19,7 @@ from functions.core.errors import InputError, StorageError
 from functions.core.kinds import KINDS
 from functions.core.model import RunOptions, SyncKind, Trigger, is_run_id
 from functions.core.validation import guid
-from functions.storage.meter import METERED
+from functions.storage.meter import client_options
 
 
 @dataclass(frozen=True)
@@ -93,14 +93,14 @@ class JobQueue:
     def from_connection_string(cls, connection: str, name: str) -> JobQueue:
         return cls(QueueClient.from_connection_string(
             connection, name, message_encode_policy=TextBase64EncodePolicy(),
-            message_decode_policy=TextBase64DecodePolicy(), **METERED,
+            message_decode_policy=TextBase64DecodePolicy(), **client_options(),
         ))
 
     @classmethod
     def from_endpoint(cls, endpoint: str, name: str, credential: TokenCredential) -> JobQueue:
         return cls(QueueClient(
             endpoint, name, credential=credential, message_encode_policy=TextBase64EncodePolicy(),
-            message_decode_policy=TextBase64DecodePolicy(), **METERED,
+            message_decode_policy=TextBase64DecodePolicy(), **client_options(),
         ))
 
     def ensure(self) -> None:

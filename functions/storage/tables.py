@@ -27,7 +27,7 @@ from functions.core.errors import InputError, StorageError
 from functions.core.kinds import KINDS
 from functions.core.validation import table_key
 from functions.storage.filters import TableFilter
-from functions.storage.meter import METERED
+from functions.storage.meter import client_options
 from functions.storage.transactions import submit_upserts
 
 Entity = dict[str, Any]
@@ -60,11 +60,12 @@ class TableStore:
 
     @classmethod
     def from_connection_string(cls, connection: str, prefix: str) -> TableStore:
-        return cls(TableServiceClient.from_connection_string(connection, **METERED), prefix)
+        return cls(TableServiceClient.from_connection_string(connection, **client_options()),
+                   prefix)
 
     @classmethod
     def from_endpoint(cls, endpoint: str, credential: TokenCredential, prefix: str) -> TableStore:
-        return cls(TableServiceClient(endpoint=endpoint, credential=credential, **METERED),
+        return cls(TableServiceClient(endpoint=endpoint, credential=credential, **client_options()),
                    prefix)
 
     def table(self, name: str) -> TableClient:

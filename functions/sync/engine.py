@@ -142,7 +142,10 @@ class SyncEngine:
         state = tenant.state(run.kind)
         graph = self.graphs.for_app(tenant.tenant_id, app.client_id, app.credential, app.scope,
                                     kind=run.kind, state=state, stats=stats, now=self.clock())
-        read = part.read(graph, tenant, full=run.options.full)
+        # Whether the tables' fingerprint may stand for a comparison is decided once, before
+        # the read: a read that finds it again may then leave out what only a comparison uses.
+        known = state.fingerprint if self._trusted(state, run) else ""
+        read = part.read(graph, tenant, full=run.options.full, known=known)
         changed = part.observe(tenant, read, run)
         if read.in_progress:
             # A resumable read stopped part-way (its time ran out, or throttling outlasted
@@ -151,7 +154,7 @@ class SyncEngine:
             run.status, run.error_code, run.error = RunStatus.PARTIAL, read.error_code, read.error
             return changed
         digest = part.digest(read) if read.complete else ""
-        if digest and digest == state.fingerprint and self._trusted(state, run):
+        if digest and digest == known:
             # Same read as the last complete, fully written one, compared in full not long
             # ago: the tables hold exactly this, so there is nothing to compare or write.
             part.count_unchanged(read, run)

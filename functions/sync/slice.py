@@ -61,10 +61,15 @@ class SyncSlice(Protocol[Read, Stored, Changes]):
         """Why the tenant must not be queried at all (the run is skipped), if it must not."""
         ...
 
-    def read(self, graph: GraphClient, tenant: TenantRecord, *, full: bool = False) -> Read:
+    def read(self, graph: GraphClient, tenant: TenantRecord, *, full: bool = False,
+             known: str = "") -> Read:
         """Read the tenant from Graph (``full``: everything, not only what changed, where the
         slice can read either way). Raises TenantError for a failure that ends the whole
-        run; a listing that failed part-way gives an incomplete result."""
+        run; a listing that failed part-way gives an incomplete result.
+
+        ``known``: the fingerprint of what the tables hold when this run may take it for a
+        comparison (else empty): a complete read whose digest equals it is neither compared
+        nor written, so the read may leave out what only the comparison would use."""
         ...
 
     def observe(self, tenant: TenantRecord, read: Read, run: Run) -> bool:

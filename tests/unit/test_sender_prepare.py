@@ -7,12 +7,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import pytest
 import requests
 
 from functions.clients.retry import RetryPolicy
 from functions.clients.sender import GraphSender
-from functions.storage.meter import PROXY_VARIABLES, proxies_in_environment
 
 
 class Recorder(requests.adapters.BaseAdapter):
@@ -70,12 +68,3 @@ def test_a_post_carries_its_json_body_and_type() -> None:
     assert sent.headers["Content-Type"] == "application/json"
     assert sent.headers["Content-Length"] == "16"
     assert sent.headers["Authorization"] == "Bearer T0KEN"
-
-
-def test_storage_clients_read_the_environment_only_when_a_proxy_is_set(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    assert proxies_in_environment() is False
-    monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
-    assert proxies_in_environment() is True
