@@ -118,7 +118,8 @@ class SyncStarter:
         # The claim as this process last wrote it, if it did: tried with its ETag first, so
         # a re-sync started here needs no insert that fails and no read of the claim.
         found = self.runs.remembered_claim(tenant_id, kind)
-        for _ in range(5):
+        remembered = found is not None
+        for _ in range(5 if found is None else 6):
             now = self.clock()
             if found is None:
                 if self.runs.insert_claim(tenant_id, kind, run_id, now):
@@ -127,10 +128,17 @@ class SyncStarter:
                 if found is None:
                     continue  # removed meanwhile (by hand): insert again
             (claim, etag), found = found, None
+            from_memory, remembered = remembered, False
             if claim.run_id and self.runs.ended_here(tenant_id, kind, claim.run_id):
                 pass  # its run ended, saved by this process: over for good, nothing to read
-            elif not self._free(tenant_id, kind, claim, now):
-                continue  # its dead run renewed its lease after all: look again
+            else:
+                try:
+                    if not self._free(tenant_id, kind, claim, now):
+                        continue  # its dead run renewed its lease after all: look again
+                except ConflictError:
+                    if not from_memory:
+                        raise
+                    continue  # refused only on the claim as stored now: read it
             if self.runs.replace_claim(tenant_id, kind, run_id, now, etag):
                 return
         found = self.runs.read_claim(tenant_id, kind)
