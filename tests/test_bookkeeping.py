@@ -69,3 +69,30 @@ def test_an_unchanged_directory_resync_costs_few_bookkeeping_requests(
     used = counted(harness, before)
     print(dict(used))
     assert_bookkeeping(used)
+
+
+def test_with_worker_processes_the_starts_read_back_nothing_of_their_own(
+        harness: Harness, world: World) -> None:
+    partner = Partner(world)
+    tids = [partner.customer(f"Eta {i}", devices=2, detected=3, mobile=1) for i in range(2)]
+    harness.start(TENANTSYNC_WORKER_PROCESSES="2")
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    runner = harness.services.runner
+    try:
+        for _ in range(2):
+            runs = runner.run_many("devices", tids, "cli")
+            assert [r.status for r in runs] == [RunStatus.SUCCEEDED] * 2
+        before = operations_by_target()
+        runs = runner.run_many("devices", tids, "cli")
+        assert [r.status for r in runs] == [RunStatus.SUCCEEDED] * 2
+        assert all(r.entities_written == 0 for r in runs)
+        # This process only starts (the workers take and run, counted in their processes):
+        # each start replaces the claim it wrote and inserts the queued run; that the claim's
+        # run ended came back from the worker that ended it, so it is not read.
+        used = counted(harness, before)
+        assert used["claims"] == 2 and used["runs"] == 2, used
+        stored = {r.run_id: harness.services.runs.get(r.tenant_id, r.run_id) for r in runs}
+        assert all(s.status == RunStatus.SUCCEEDED for s in stored.values())
+    finally:
+        runner.close()

@@ -55,6 +55,21 @@ class RunTable:
         found = self._queued.pop((tenant_id, kind), None)
         return found if found is not None and found[0].run_id == run_id else None
 
+    def remember_queued(self, run: Run, etag: str) -> None:
+        """Take in a queued run's record and ETag from the process that recorded it (a
+        worker process that runs its job for it)."""
+        self._queued[(run.tenant_id, run.kind)] = (run, etag)
+
+    def ended_keys(self, runs: list[Run]) -> list[tuple[str, str, str]]:
+        """Of ``runs``, the (tenant, kind, run id) that this process saved as ended."""
+        return [(r.tenant_id, r.kind, r.run_id) for r in runs
+                if self._ended.get((r.tenant_id, r.kind)) == r.run_id]
+
+    def remember_ended(self, ended: list[tuple[str, str, str]]) -> None:
+        """Take in runs another process of this host saved as ended (``ended_keys``)."""
+        for tenant_id, kind, run_id in ended:
+            self._ended[(tenant_id, kind)] = run_id
+
     def ended_here(self, tenant_id: str, kind: SyncKind, run_id: str) -> bool:
         """Whether this process saved ``run_id`` as ended (a run that ended never becomes
         active again, so this needs no read)."""
