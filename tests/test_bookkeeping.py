@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
+from functions.core.config import Settings
+from functions.core.errors import ConflictError
 from functions.core.model import RunOptions, RunStatus
+from functions.services import Services
 from functions.storage.meter import operations_by_target, target
 from tests.conftest import Harness
 from tests.test_devices import connect
@@ -96,3 +101,29 @@ def test_with_worker_processes_the_starts_read_back_nothing_of_their_own(
         assert all(s.status == RunStatus.SUCCEEDED for s in stored.values())
     finally:
         runner.close()
+
+
+def test_a_claim_remembered_by_one_process_never_lets_it_start_over_another_s_run(
+        harness: Harness, world: World) -> None:
+    partner = Partner(world)
+    tid = partner.customer("Theta", devices=2, detected=3, mobile=1)
+    harness.start()
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    here = harness.services
+    there = Services(Settings.from_env(harness.env), clock=harness.clock)  # another instance
+    assert here.runner.run_one("devices", tid, "cli").status == RunStatus.SUCCEEDED
+    # The other instance queues a run: the claim this process remembers is stale now.
+    queued = there.starter.start(tid, "devices", "timer", enqueue=False)
+    with pytest.raises(ConflictError) as refused:
+        here.starter.start(tid, "devices", "http", enqueue=False)
+    assert refused.value.run_id == queued.run_id
+    # That run ends over there; a start here then takes the claim, read afresh.
+    assert there.engine.execute(queued).status == RunStatus.SUCCEEDED
+    again = here.runner.run_one("devices", tid, "cli")
+    assert again.status == RunStatus.SUCCEEDED
+    claim = here.runs.read_claim(tid, "devices")
+    assert claim is not None and claim[0].run_id == again.run_id
+    # And the other instance, whose memory is stale in turn, is refused nothing it may do.
+    third = there.runner.run_one("devices", tid, "cli")
+    assert third.status == RunStatus.SUCCEEDED and third.run_id != again.run_id
