@@ -43,7 +43,7 @@ from functions.storage.holds import HoldTable
 from functions.storage.outbox import Outbox, OutboxEvent
 from functions.storage.partner_access import ConsentAuditTable, ConsentRecord, PartnerAccessTable
 from functions.storage.partners import PartnerTable
-from functions.storage.queues import JobQueue, SyncJob
+from functions.storage.queues import JobQueue
 from functions.storage.runs import RunTable
 from functions.storage.tenants import TenantTable
 from functions.sync.engine import SyncEngine
@@ -52,7 +52,7 @@ from functions.sync.ledger import RunLedger
 from functions.sync.notified import NotifiedSyncs
 from functions.sync.outbox import EventRelay
 from functions.sync.poison import PoisonedJobs
-from functions.sync.pool import LocalRunner
+from functions.sync.pool import EndedKey, LocalRunner, Share
 from functions.sync.schedule import Scheduler
 from functions.sync.slice import SyncSlice
 from functions.sync.starts import SyncStarter
@@ -338,9 +338,9 @@ def _start_worker(settings: Settings, graph_slots: Any, ended: Any) -> None:
     _worker.tables  # noqa: B018 - builds the storage clients before the first job
 
 
-def _run_share(jobs: list[SyncJob]) -> list[Run]:
+def _run_share(share: Share) -> tuple[list[Run], list[EndedKey]]:
     assert _worker is not None, "started without _start_worker"
-    return _worker.runner.execute_here(jobs, on_run=_ended.put)
+    return _worker.runner.run_share_here(share, _ended.put)
 
 
 def get_services() -> Services:

@@ -1,7 +1,15 @@
-"""The runs table and the per-tenant, per-kind sync claims."""
+"""The runs table and the per-tenant, per-kind sync claims.
+
+A process remembers what it last wrote of each tenant's claim and runs, with the ETag
+storage gave it, so that its next start and take need not read them back: each remembered
+record is only ever used for a write conditional on that ETag, so a record that another
+writer changed since makes the write fail and the caller reads it as before
+(docs/design.md, "Bookkeeping").
+"""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,9 +30,60 @@ class Claim:
 class RunTable:
     def __init__(self, store: TableStore) -> None:
         self._store = store
+        # This process's last writes, at most one of each per tenant and kind (bounded).
+        self._claims: dict[tuple[str, str], tuple[Claim, str]] = {}
+        self._queued: dict[tuple[str, str], tuple[Run, str]] = {}
+        self._ended: dict[tuple[str, str], str] = {}
 
     def save(self, run: Run) -> None:
         self._store.upsert("runs", ent.run_entity(run))
+        self._forget_queued(run)
+
+    def record_queued(self, run: Run) -> None:
+        """Record a new queued run (its id is new: an insert), remembered with its ETag for
+        the take that follows in this process, if it does."""
+        etag = self._store.insert_versioned("runs", ent.run_entity(run))
+        if etag is None:  # an id already recorded (never made twice): written over as before
+            self.save(run)
+            return
+        self._queued[(run.tenant_id, run.kind)] = (copy.deepcopy(run), etag)
+
+    def remembered_queued(self, tenant_id: str, kind: SyncKind,
+                          run_id: str) -> tuple[Run, str] | None:
+        """The queued run this process recorded last for the tenant and kind, if it is
+        ``run_id``, with the ETag of that write (taken out: it is used once)."""
+        found = self._queued.pop((tenant_id, kind), None)
+        return found if found is not None and found[0].run_id == run_id else None
+
+    def remember_queued(self, run: Run, etag: str) -> None:
+        """Take in a queued run's record and ETag from the process that recorded it (a
+        worker process that runs its job for it)."""
+        self._queued[(run.tenant_id, run.kind)] = (run, etag)
+
+    def ended_keys(self, runs: list[Run]) -> list[tuple[str, str, str]]:
+        """Of ``runs``, the (tenant, kind, run id) that this process saved as ended."""
+        return [(r.tenant_id, r.kind, r.run_id) for r in runs
+                if self._ended.get((r.tenant_id, r.kind)) == r.run_id]
+
+    def remember_ended(self, ended: list[tuple[str, str, str]]) -> None:
+        """Take in runs another process of this host saved as ended (``ended_keys``)."""
+        for tenant_id, kind, run_id in ended:
+            self._ended[(tenant_id, kind)] = run_id
+
+    def ended_here(self, tenant_id: str, kind: SyncKind, run_id: str) -> bool:
+        """Whether this process saved ``run_id`` as ended (a run that ended never becomes
+        active again, so this needs no read)."""
+        return self._ended.get((tenant_id, kind)) == run_id
+
+    def _forget_queued(self, run: Run) -> None:
+        found = self._queued.get((run.tenant_id, run.kind))
+        if found is not None and found[0].run_id == run.run_id:
+            self._queued.pop((run.tenant_id, run.kind), None)
+
+    def _saved(self, run: Run) -> None:
+        self._forget_queued(run)
+        if not run.active:
+            self._ended[(run.tenant_id, run.kind)] = run.run_id
 
     def get(self, tenant_id: str, run_id: str) -> Run:
         entity = self._store.get("runs", tenant_id, run_id)
@@ -40,7 +99,10 @@ class RunTable:
     def save_if(self, run: Run, etag: str) -> str | None:
         """Save a run only if its record still has ``etag``: its new ETag, or None when
         another writer changed it first (another worker took it, or a closer closed it)."""
-        return self._store.update_if_unchanged("runs", ent.run_entity(run), etag)
+        new_etag = self._store.update_if_unchanged("runs", ent.run_entity(run), etag)
+        if new_etag is not None:
+            self._saved(run)
+        return new_etag
 
     def renew_if(self, run: Run, etag: str) -> str | None:
         """Write only the run's lease (and attempt count) if the record still has ``etag``."""
@@ -58,16 +120,29 @@ class RunTable:
         claimed_at = ent.parse_time(entity.get("ClaimedAt")) or datetime.fromtimestamp(0, UTC)
         return Claim(str(entity.get("RunId", "")), claimed_at), etag
 
+    def remembered_claim(self, tenant_id: str, kind: SyncKind) -> tuple[Claim, str] | None:
+        """The claim as this process last wrote it, with that write's ETag (no request):
+        good only for :meth:`replace_claim`, which fails if it changed since."""
+        return self._claims.get((tenant_id, kind))
+
     def insert_claim(self, tenant_id: str, kind: SyncKind, run_id: str, now: datetime) -> bool:
         """Take a claim nobody holds yet; False if there is one (insert fails on a key
         that exists, so of two racing starters only one inserts)."""
-        return self._store.insert("claims", _claim_entity(tenant_id, kind, run_id, now))
+        etag = self._store.insert_versioned("claims", _claim_entity(tenant_id, kind, run_id, now))
+        if etag is not None:
+            self._claims[(tenant_id, kind)] = (Claim(run_id, now), etag)
+        return etag is not None
 
     def replace_claim(self, tenant_id: str, kind: SyncKind, run_id: str, now: datetime,
                       etag: str) -> bool:
         """Take over a claim read with ``etag``; False if another starter replaced it first."""
         entity = _claim_entity(tenant_id, kind, run_id, now)
-        return self._store.update_if_unchanged("claims", entity, etag) is not None
+        new_etag = self._store.update_if_unchanged("claims", entity, etag)
+        if new_etag is None:
+            self._claims.pop((tenant_id, kind), None)
+            return False
+        self._claims[(tenant_id, kind)] = (Claim(run_id, now), new_etag)
+        return True
 
     def page(
         self, tenant_id: str, *, kind: SyncKind | None = None, page_size: int,
@@ -109,6 +184,9 @@ class RunTable:
 
     def purge(self, tenant_id: str) -> int:
         """Hard-delete a tenant's run history (and its sync claims); returns how many runs."""
+        for memo in (self._claims, self._queued, self._ended):
+            for key in [k for k in list(memo) if k[0] == tenant_id]:
+                memo.pop(key, None)
         self._store.delete_partition("claims", tenant_id)
         return self._store.delete_partition("runs", tenant_id)
 

@@ -94,8 +94,11 @@ class SyncEngine:
         that of two workers delivered the same job only one takes it; else a duplicate."""
         assert job.run_id is not None
         holder: Run | None = None
-        for _ in range(3):
-            found = self.runs.get_versioned(job.tenant_id, job.run_id)
+        # Queued by this process: its record is as written, unless the ETag says otherwise.
+        remembered = self.runs.remembered_queued(job.tenant_id, job.kind, job.run_id)
+        for _ in range(3 if remembered is None else 4):
+            found, remembered = remembered or self.runs.get_versioned(job.tenant_id,
+                                                                      job.run_id), None
             if found is None:
                 break
             holder, etag = found

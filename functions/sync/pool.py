@@ -36,8 +36,10 @@ from functions.sync.starts import SyncStarter
 
 log = logging.getLogger("tenantsync.pool")
 
+# (tenant, kind, run id) of a run a process saved as ended (``RunTable.ended_keys``).
+EndedKey = tuple[str, str, str]
 # In a worker process: what runs its share of the jobs (set by the pool's initializer).
-ShareRunner = Callable[[list[SyncJob]], list[Run]]
+ShareRunner = Callable[["Share"], tuple[list[Run], list[EndedKey]]]
 # Called with each run as it ends, in the thread that asked for the runs.
 RunEnded = Callable[[Run], None]
 # How often the caller looks for runs the worker processes ended, while it waits (s).
@@ -51,6 +53,15 @@ class Batch:
 
     jobs: list[SyncJob] = field(default_factory=list)
     active: list[Run] = field(default_factory=list)
+
+
+@dataclass
+class Share:
+    """A worker process's share of the jobs, with the queued runs' records as this process
+    recorded them and their ETags, so that the worker takes them without reading them."""
+
+    jobs: list[SyncJob]
+    queued: list[tuple[Run, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -162,8 +173,9 @@ class LocalRunner:
         shares = [share for share in (jobs[i::processes] for i in range(processes)) if share]
         pool = self._worker_pool(processes)
         report = _Reporter({job.run_id for job in jobs}, on_run)
-        futures: list[Future[list[Run]]] = [pool.submit(self.run_share, s) for s in shares]
-        pending: set[Future[list[Run]]] = set(futures)
+        futures: list[Future[tuple[list[Run], list[EndedKey]]]] = [
+            pool.submit(self.run_share, self._share(s)) for s in shares]
+        pending: set[Future[tuple[list[Run], list[EndedKey]]]] = set(futures)
         while pending:
             _, pending = wait(pending, timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
             self._drain(report)
@@ -172,9 +184,13 @@ class LocalRunner:
         lost: list[SyncJob] = []
         for share, future in zip(shares, futures, strict=True):
             try:
-                runs.extend(future.result())
+                share_runs, ended = future.result()
             except BrokenProcessPool:
                 lost.extend(share)
+                continue
+            runs.extend(share_runs)
+            # The next start here knows these ended, without reading them.
+            self.runs.remember_ended(ended)
         for run in runs:
             report(run)  # what the queue has not delivered yet
         if lost:
@@ -185,6 +201,21 @@ class LocalRunner:
             self.close()
             runs.extend(self._recover(lost, report))
         return runs
+
+    def _share(self, jobs: list[SyncJob]) -> Share:
+        """A worker's share of ``jobs``, with the queued runs this process recorded."""
+        queued = [found for found in (
+            self.runs.remembered_queued(job.tenant_id, job.kind, job.run_id or "")
+            for job in jobs) if found is not None]
+        return Share(jobs, queued)
+
+    def run_share_here(self, share: Share, on_run: RunEnded) -> tuple[list[Run], list[EndedKey]]:
+        """In a worker process: run a share of the jobs; its runs, and which of them this
+        process saved as ended (for the caller's next starts)."""
+        for run, etag in share.queued:
+            self.runs.remember_queued(run, etag)
+        runs = self.execute_here(share.jobs, on_run=on_run)
+        return runs, self.runs.ended_keys(runs)
 
     def _drain(self, report: Callable[[Run], None]) -> None:
         """Report the runs the worker processes have put on their queue so far."""
@@ -243,7 +274,7 @@ class LocalRunner:
         processes = self.settings.worker_processes
         if processes > 1:
             pool = self._worker_pool(processes)
-            for future in [pool.submit(self.run_share, []) for _ in range(processes)]:
+            for future in [pool.submit(self.run_share, Share([])) for _ in range(processes)]:
                 future.result()
 
     def close(self) -> None:

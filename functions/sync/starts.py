@@ -21,7 +21,7 @@ from functions.core.config import Settings
 from functions.core.errors import ConflictError, ErrorCode, StorageError
 from functions.core.model import Run, RunOptions, RunStatus, SyncKind, new_run_id, utcnow
 from functions.storage.queues import JobQueue, SyncJob
-from functions.storage.runs import RunTable
+from functions.storage.runs import Claim, RunTable
 from functions.storage.tenants import TenantTable
 from functions.sync.engine import alive
 from functions.sync.ledger import RunLedger
@@ -64,7 +64,7 @@ class SyncStarter:
         self._claim(tenant_id, kind, run_id)
         run = Run(run_id, tenant_id, kind, trigger, now, status=RunStatus.QUEUED,
                   options=options or RunOptions(), queued_at=now)
-        self.runs.save(run)
+        self.runs.record_queued(run)
         job = SyncJob(tenant_id, kind, trigger, run_id, run.options)
         if enqueue:
             try:
@@ -115,31 +115,55 @@ class SyncStarter:
         self.holder(tenant_id, kind)
 
     def _claim(self, tenant_id: str, kind: SyncKind, run_id: str) -> None:
-        for _ in range(5):
+        # The claim as this process last wrote it, if it did: tried with its ETag first, so
+        # a re-sync started here needs no insert that fails and no read of the claim.
+        found = self.runs.remembered_claim(tenant_id, kind)
+        remembered = found is not None
+        for _ in range(5 if found is None else 6):
             now = self.clock()
-            if self.runs.insert_claim(tenant_id, kind, run_id, now):
-                return
-            found = self.runs.read_claim(tenant_id, kind)
             if found is None:
-                continue  # removed meanwhile (by hand): insert again
-            claim, etag = found
-            held = self.runs.get_versioned(tenant_id, claim.run_id) if claim.run_id else None
-            if held is None:
-                # Claimed, but its run is not recorded: its starter is recording it now,
-                # or died right there.
-                if now - claim.claimed_at < CLAIM_GRACE:
-                    raise _running(tenant_id, kind, claim.run_id, "queued")
+                if self.runs.insert_claim(tenant_id, kind, run_id, now):
+                    return
+                found = self.runs.read_claim(tenant_id, kind)
+                if found is None:
+                    continue  # removed meanwhile (by hand): insert again
+            (claim, etag), found = found, None
+            from_memory, remembered = remembered, False
+            if claim.run_id and self.runs.ended_here(tenant_id, kind, claim.run_id):
+                pass  # its run ended, saved by this process: over for good, nothing to read
             else:
-                run, run_etag = held
-                if run.active:
-                    if alive(run, now, self.settings):
-                        raise _running(tenant_id, kind, run.run_id, run.status.value)
-                    if not self.ledger.close_dead(run, run_etag):
-                        continue  # it renewed its lease after all: look again
+                try:
+                    if not self._free(tenant_id, kind, claim, now):
+                        continue  # its dead run renewed its lease after all: look again
+                except ConflictError:
+                    if not from_memory:
+                        raise
+                    continue  # refused only on the claim as stored now: read it
             if self.runs.replace_claim(tenant_id, kind, run_id, now, etag):
                 return
         found = self.runs.read_claim(tenant_id, kind)
         raise _running(tenant_id, kind, found[0].run_id if found else "", "starting")
+
+    def _free(self, tenant_id: str, kind: SyncKind, claim: Claim, now: datetime) -> bool:
+        """Whether ``claim`` may be taken over: its run is over, or dead and closed now;
+        False if that run came back to life while being closed.
+
+        Raises:
+            ConflictError: ``sync_running``: its run is alive, or about to be recorded.
+        """
+        held = self.runs.get_versioned(tenant_id, claim.run_id) if claim.run_id else None
+        if held is None:
+            # Claimed, but its run is not recorded: its starter is recording it now,
+            # or died right there.
+            if now - claim.claimed_at < CLAIM_GRACE:
+                raise _running(tenant_id, kind, claim.run_id, "queued")
+            return True
+        run, run_etag = held
+        if not run.active:
+            return True
+        if alive(run, now, self.settings):
+            raise _running(tenant_id, kind, run.run_id, run.status.value)
+        return self.ledger.close_dead(run, run_etag)
 
 
 def _running(tenant_id: str, kind: SyncKind, run_id: str, status: str) -> ConflictError:

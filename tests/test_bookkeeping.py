@@ -1,0 +1,129 @@
+"""What a run costs in storage requests for its own bookkeeping (claims, run records, the
+tenant, the outbox), counted by table with the storage meter, for an unchanged re-sync of a
+device tenant and of a directory tenant (issue 21 item 3)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from functions.core.config import Settings
+from functions.core.errors import ConflictError
+from functions.core.model import RunOptions, RunStatus
+from functions.services import Services
+from functions.storage.meter import operations_by_target, target
+from tests.conftest import Harness
+from tests.test_devices import connect
+from tests.world import Partner, World
+
+
+def counted(harness: Harness, before: dict[str, int]) -> Counter[str]:
+    """This test's requests since ``before``, by table (its prefix taken off)."""
+    now = Counter(operations_by_target())
+    now.subtract(before)
+    return Counter({name.removeprefix(harness.prefix): n for name, n in now.items()
+                    if n and name.startswith(harness.prefix)})
+
+
+def assert_bookkeeping(used: Counter[str]) -> None:
+    """A re-sync started and run in one process: the claim replaced with the ETag this
+    process wrote (was an insert that failed, a read, a replace), the queued run taken with
+    the ETag of its insert (was a read, then the write), the previous run known to be over
+    without a read; the tenant is still read by the start (for its 404) and by the engine,
+    the run's end still goes through the outbox (2) and reaches the subscriptions (1)."""
+    assert used["claims"] == 1, used
+    assert used["runs"] == 3, used  # queued, running, ended
+    assert used["tenants"] <= 2, used
+    assert used["outbox"] <= 2 and used["webhooks"] <= 1, used
+
+
+def test_the_meter_names_the_table_or_queue_of_a_request() -> None:
+    assert target("http://127.0.0.1:10002/devstoreaccount1/truns(PartitionKey='a',"
+                  "RowKey='b')") == "truns"
+    assert target("http://127.0.0.1:10002/devstoreaccount1/tclaims()?$filter=x") == "tclaims"
+    assert target("https://acct.queue.core.windows.net/jobs/messages") == "jobs"
+
+
+def test_an_unchanged_device_resync_costs_few_bookkeeping_requests(
+        harness: Harness, world: World) -> None:
+    partner = Partner(world)
+    tid = partner.customer("Zeta", devices=5, detected=10, mobile=2)
+    harness.start()
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    runner = harness.services.runner
+    for _ in range(2):  # the first sync, then one that finds the claim and checkpoint rows
+        assert runner.run_one("devices", tid, "cli", RunOptions()).status == RunStatus.SUCCEEDED
+    before = operations_by_target()
+    run = runner.run_one("devices", tid, "cli", RunOptions())
+    assert run.status == RunStatus.SUCCEEDED and run.entities_written == 0
+    used = counted(harness, before)
+    print(dict(used))
+    assert_bookkeeping(used)
+
+
+def test_an_unchanged_directory_resync_costs_few_bookkeeping_requests(
+        harness: Harness) -> None:
+    tenant = harness.start_onboarded()
+    for _ in range(2):
+        assert harness.sync(tenant).status == RunStatus.SUCCEEDED
+    before = operations_by_target()
+    run = harness.sync(tenant)
+    assert run.status == RunStatus.SUCCEEDED and run.entities_written == 0
+    used = counted(harness, before)
+    print(dict(used))
+    assert_bookkeeping(used)
+
+
+def test_with_worker_processes_the_starts_read_back_nothing_of_their_own(
+        harness: Harness, world: World) -> None:
+    partner = Partner(world)
+    tids = [partner.customer(f"Eta {i}", devices=2, detected=3, mobile=1) for i in range(2)]
+    harness.start(TENANTSYNC_WORKER_PROCESSES="2")
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    runner = harness.services.runner
+    try:
+        for _ in range(2):
+            runs = runner.run_many("devices", tids, "cli")
+            assert [r.status for r in runs] == [RunStatus.SUCCEEDED] * 2
+        before = operations_by_target()
+        runs = runner.run_many("devices", tids, "cli")
+        assert [r.status for r in runs] == [RunStatus.SUCCEEDED] * 2
+        assert all(r.entities_written == 0 for r in runs)
+        # This process only starts (the workers take and run, counted in their processes):
+        # each start replaces the claim it wrote and inserts the queued run; that the claim's
+        # run ended came back from the worker that ended it, so it is not read.
+        used = counted(harness, before)
+        assert used["claims"] == 2 and used["runs"] == 2, used
+        stored = {r.run_id: harness.services.runs.get(r.tenant_id, r.run_id) for r in runs}
+        assert all(s.status == RunStatus.SUCCEEDED for s in stored.values())
+    finally:
+        runner.close()
+
+
+def test_a_claim_remembered_by_one_process_never_lets_it_start_over_another_s_run(
+        harness: Harness, world: World) -> None:
+    partner = Partner(world)
+    tid = partner.customer("Theta", devices=2, detected=3, mobile=1)
+    harness.start()
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    here = harness.services
+    there = Services(Settings.from_env(harness.env), clock=harness.clock)  # another instance
+    assert here.runner.run_one("devices", tid, "cli").status == RunStatus.SUCCEEDED
+    # The other instance queues a run: the claim this process remembers is stale now.
+    queued = there.starter.start(tid, "devices", "timer", enqueue=False)
+    with pytest.raises(ConflictError) as refused:
+        here.starter.start(tid, "devices", "http", enqueue=False)
+    assert refused.value.run_id == queued.run_id
+    # That run ends over there; a start here then takes the claim, read afresh.
+    assert there.engine.execute(queued).status == RunStatus.SUCCEEDED
+    again = here.runner.run_one("devices", tid, "cli")
+    assert again.status == RunStatus.SUCCEEDED
+    claim = here.runs.read_claim(tid, "devices")
+    assert claim is not None and claim[0].run_id == again.run_id
+    # And the other instance, whose memory is stale in turn, is refused nothing it may do.
+    third = there.runner.run_one("devices", tid, "cli")
+    assert third.status == RunStatus.SUCCEEDED and third.run_id != again.run_id
