@@ -14,20 +14,23 @@ from __future__ import annotations
 import os
 import re
 import time
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, HttpResponseError
+from azure.data.tables import UpdateMode
 
 from functions.core.changes import Change
 from functions.core.errors import ErrorCode, InputError, StorageError
 from functions.core.kinds import KINDS
 from functions.core.model import SyncKind, utcnow
 from functions.storage.entities import Entity, iso, parse_time
-from functions.storage.packed import CHUNK_BYTES, compress
-from functions.storage.tables import TableStore
+from functions.storage.feed_rows import decode_changes, encode_changes
+from functions.storage.tables import MAX_BATCH, TableStore, entity_chars
 
 FEED_TABLE = "feed"
 HEAD_ROW = "head"
@@ -79,21 +82,18 @@ def _key(seq: int) -> str:
     return f"{seq:0{_DIGITS}d}"
 
 
-def encode_changes(changes: Sequence[Change]) -> dict[str, bytes]:
-    """Changes as binary properties ``Entries0..n`` (zlib-compressed JSON rows)."""
-    rows = [[c.entity, c.entity_id, c.change, c.name, c.version] for c in changes]
-    data = compress(orjson.dumps(rows))
-    return {f"Entries{n}": data[start:start + CHUNK_BYTES]
-            for n, start in enumerate(range(0, max(len(data), 1), CHUNK_BYTES))}
+def _intent_row_count(entries: int) -> int:
+    return -(-entries // ENTRIES_PER_ROW)
 
 
-def decode_changes(entity: Entity) -> list[Change]:
-    """The changes ``encode_changes`` put in a row, in their order."""
-    chunks: list[bytes] = []
-    while f"Entries{len(chunks)}" in entity:
-        chunks.append(bytes(entity[f"Entries{len(chunks)}"]))
-    data = b"".join(chunks)
-    return [Change(*row) for row in orjson.loads(zlib.decompress(data))] if data else []
+def _without_timestamp(entity: Entity) -> Entity:
+    return {k: v for k, v in entity.items() if k != "Timestamp"}
+
+
+def _appended(head: Entity) -> list[str]:
+    """The keys of the last appends (an append is made once)."""
+    keys: list[str] = orjson.loads(head.get("Appended") or "[]")
+    return keys
 
 
 class ChangeFeed:
@@ -108,20 +108,23 @@ class ChangeFeed:
     # --- a run's intent ---------------------------------------------------------------
 
     def intend(self, tenant_id: str, kind: SyncKind, run_id: str, changes: Sequence[Change],
-               at: datetime) -> None:
+               at: datetime, *, none_left: bool = False) -> None:
         """Record what a run of ``kind`` is about to write (at ``at``), before it writes it.
+        ``none_left``: the caller (holding the claim of ``kind``) has just found no intent
+        of ``kind``, so there are no rows of an older one to remove first.
 
         Raises:
             StorageError: storage did not answer (the run must not write then).
         """
         rows = []
         for n, start in enumerate(range(0, len(changes), ENTRIES_PER_ROW)):
-            part = changes[start:start + ENTRIES_PER_ROW]
+            part = changes[start:start + ENTRIES_PER_ROW]  # _intent_row_count rows in all
             rows.append({"PartitionKey": tenant_id, "RowKey": f"intent-{kind}-{n:05d}",
                          "RunId": run_id, "At": iso(at), "Count": len(part),
                          **encode_changes(part)})
-        stale = [r for r in self._intent_rows(tenant_id, kind) if r["RowKey"] not in
-                 {row["RowKey"] for row in rows}]
+        stale = [] if none_left else [
+            r for r in self._intent_rows(tenant_id, kind)
+            if r["RowKey"] not in {row["RowKey"] for row in rows}]
         for row in stale:
             self._store.delete(FEED_TABLE, tenant_id, row["RowKey"])
         self._store.upsert(FEED_TABLE, {"PartitionKey": PENDING_PARTITION,
@@ -158,9 +161,17 @@ class ChangeFeed:
         self.clear(tenant_id, intent.kind, intent.run_id)
         return appended
 
-    def clear(self, tenant_id: str, kind: SyncKind, run_id: str | None = None) -> None:
+    def clear(self, tenant_id: str, kind: SyncKind, run_id: str | None = None, *,
+              intended: int | None = None) -> None:
         """Drop the intent of ``kind`` (with ``run_id``: only if it is that run's, so that a
-        sweep settling a dead run never clears the intent of the run that came next)."""
+        sweep settling a dead run never clears the intent of the run that came next).
+        ``intended``: the run that wrote it (``intend`` with ``none_left``) clears its own
+        intent of that many entries by its keys, without reading it."""
+        if intended is not None:
+            for n in range(_intent_row_count(intended)):
+                self._store.delete(FEED_TABLE, tenant_id, f"intent-{kind}-{n:05d}")
+            self._store.delete(FEED_TABLE, PENDING_PARTITION, f"{tenant_id}_{kind}")
+            return
         rows = list(self._intent_rows(tenant_id, kind))
         if run_id is not None and any(r.get("RunId", "") != run_id for r in rows):
             return
@@ -196,6 +207,73 @@ class ChangeFeed:
         Raises:
             StorageError: storage did not answer, or the lock stayed taken.
         """
+        once = key or run_id
+        when = at or self._clock()
+        found = self._store.get_versioned(FEED_TABLE, tenant_id, HEAD_ROW)
+        head = (_without_timestamp(found[0]), found[1]) if found is not None else None
+        if head is not None and once in _appended(head[0]):
+            # Appended before (by the run, then by a sweep settling it, or again).
+            position = cursor_of(str(head[0]["FeedId"]), int(head[0].get("Seq", 0)))
+            return position, position
+        if head is None or not head[0].get("LockedBy"):
+            committed = self._commit_whole(tenant_id, head, kind, run_id, changes, when, once)
+            if committed is not None:
+                return committed
+        return self._append_locked(tenant_id, kind, run_id, changes, when, once)
+
+    def _commit_whole(self, tenant_id: str, head: tuple[Entity, str] | None, kind: SyncKind,
+                      run_id: str, changes: Sequence[Change], when: datetime,
+                      once: str) -> tuple[str, str] | None:
+        """Append in one transaction that writes the blocks and moves ``Seq`` (ETag-checked,
+        so no lock is taken); None when they do not fit one, or another writer went first.
+
+        Only from an unlocked head: no block lies past ``Seq`` then (a locked appender that
+        died leaves its lock set, and the locked path drops its blocks first).
+        """
+        entity: Entity = dict(head[0]) if head is not None else {
+            "PartitionKey": tenant_id, "RowKey": HEAD_ROW, "FeedId": os.urandom(4).hex()}
+        seq = int(entity.get("Seq", 0))
+        rows = self._blocks(tenant_id, kind, run_id, changes, seq, when)
+        if len(rows) + 1 > MAX_BATCH or sum(map(entity_chars, rows)) > TRANSACTION_CHARS:
+            return None
+        entity.update(Seq=seq + len(changes), LockedBy="", LockedUntil="",
+                      Appended=orjson.dumps([*_appended(entity), once][-APPENDED_KEPT:]).decode(),
+                      **{f"Applied{kind}": run_id})
+        operations: list[Any] = [("create", row) for row in rows]
+        if head is None:
+            operations.append(("create", entity))  # two first appends: one of them fails
+        else:
+            operations.append(("update", entity, {
+                "mode": UpdateMode.REPLACE, "etag": head[1],
+                "match_condition": MatchConditions.IfNotModified}))
+        try:
+            self._store.table(FEED_TABLE).submit_transaction(operations)
+        except HttpResponseError as exc:
+            # Azure Table transactions are atomic: a conflict (409) or a changed head (412)
+            # wrote nothing, and the locked path takes over.
+            if exc.status_code in (404, 409, 412):
+                return None
+            raise StorageError(f"Table Storage could not append to the change feed "
+                               f"(HTTP {exc.status_code}); will retry on the next run") from None
+        except AzureError as exc:
+            raise StorageError(f"Table Storage could not append to the change feed "
+                               f"({type(exc).__name__}); will retry on the next run") from None
+        feed_id = str(entity["FeedId"])
+        return cursor_of(feed_id, seq), cursor_of(feed_id, seq + len(changes))
+
+    def _blocks(self, tenant_id: str, kind: SyncKind, run_id: str, changes: Sequence[Change],
+                seq: int, when: datetime) -> list[Entity]:
+        rows = []
+        for start in range(0, len(changes), ENTRIES_PER_ROW):
+            part = changes[start:start + ENTRIES_PER_ROW]
+            rows.append({"PartitionKey": tenant_id, "RowKey": _key(seq + 1 + start),
+                         "Start": seq + 1 + start, "Count": len(part), "RunId": run_id,
+                         "SyncKind": kind, "At": iso(when), **encode_changes(part)})
+        return rows
+
+    def _append_locked(self, tenant_id: str, kind: SyncKind, run_id: str,
+                       changes: Sequence[Change], when: datetime, once: str) -> tuple[str, str]:
+        """Append under the head's lock: blocks in several transactions, then ``Seq``."""
         token = os.urandom(6).hex()
         deadline = time.monotonic() + 3 * LOCK_SECONDS
         while True:
@@ -213,8 +291,7 @@ class ChangeFeed:
             if etag_locked is None:
                 continue  # another appender took it first
             seq = int(entity.get("Seq", 0))
-            once = key or run_id
-            appended: list[str] = orjson.loads(entity.get("Appended") or "[]")
+            appended = _appended(entity)
             if once in appended:
                 # Appended before (by the run, then by a sweep settling it, or again).
                 entity.update(LockedBy="", LockedUntil="")
@@ -223,13 +300,7 @@ class ChangeFeed:
                 position = cursor_of(str(entity["FeedId"]), seq)
                 return position, position
             self._drop_after(tenant_id, seq)
-            when = at or self._clock()
-            rows = []
-            for start in range(0, len(changes), ENTRIES_PER_ROW):
-                part = changes[start:start + ENTRIES_PER_ROW]
-                rows.append({"PartitionKey": tenant_id, "RowKey": _key(seq + 1 + start),
-                             "Start": seq + 1 + start, "Count": len(part), "RunId": run_id,
-                             "SyncKind": kind, "At": iso(when), **encode_changes(part)})
+            rows = self._blocks(tenant_id, kind, run_id, changes, seq, when)
             self._store.write(FEED_TABLE, rows, max_chars=TRANSACTION_CHARS)
             end = seq + len(changes)
             appended = [*appended, once][-APPENDED_KEPT:]
@@ -252,8 +323,7 @@ class ChangeFeed:
         for _ in range(5):
             found = self._store.get_versioned(FEED_TABLE, tenant_id, HEAD_ROW)
             if found is not None:
-                entity, etag = found
-                return {k: v for k, v in entity.items() if k not in ("Timestamp",)}, etag
+                return _without_timestamp(found[0]), found[1]
             self._store.insert(FEED_TABLE, {"PartitionKey": tenant_id, "RowKey": HEAD_ROW,
                                             "Seq": 0, "FeedId": os.urandom(4).hex()})
         raise StorageError("could not create the change feed's head row")

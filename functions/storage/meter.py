@@ -5,12 +5,16 @@ storage, each retry included, as each is a billed transaction. The fleet benchma
 from __future__ import annotations
 
 import os
+import re
 import threading
 from typing import Any
 
 _lock = threading.Lock()
 _sent = 0
 _by_table: dict[tuple[str, str], int] = {}  # (HTTP method, table or queue) -> requests
+# A transaction (POST .../$batch) names its table in its first operation's URL, near the
+# start of its multipart body: it is counted against that table.
+_BATCH_TABLE = re.compile(rb"\r\n[A-Z]+ \S*?/([A-Za-z][A-Za-z0-9]*)\(")
 
 
 def count_operation(request: Any) -> None:
@@ -19,6 +23,9 @@ def count_operation(request: Any) -> None:
     sent = request.http_request
     # The resource is the path's last segment up to its keys: ``table(PartitionKey=...)``.
     resource = sent.url.split("?", 1)[0].rsplit("/", 1)[-1].split("(", 1)[0]
+    if resource == "$batch" and isinstance(sent.body, bytes):
+        found = _BATCH_TABLE.search(sent.body, 0, 2048)
+        resource = found.group(1).decode() if found else resource
     with _lock:
         _sent += 1
         key = (sent.method, resource)
