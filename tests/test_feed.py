@@ -285,7 +285,7 @@ def test_a_run_that_died_after_its_append_is_not_recorded_twice(
     t = harness.start_onboarded()
     feed = harness.services.feed
 
-    def dies(*args: Any) -> None:
+    def dies(*args: Any, **kwargs: Any) -> None:
         raise StorageError("died before clearing its intent")
 
     monkeypatch.setattr(feed, "clear", dies)
