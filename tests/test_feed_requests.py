@@ -43,9 +43,10 @@ def test_a_first_device_sync_and_its_resyncs_make_few_feed_requests(
           f"compared in full {compared_requests}")
     assert again.changes_to == compared.changes_to == ""
     assert len(everything(harness, tid)) == 8
-    # First sync: the intent check, the pending index and intent rows, the append (head read
-    # and one transaction), the intent's clear by its keys (2), then the run's health entry
-    # appended by the relay. It was 19 when each append took the head's lock.
+    # First sync: the intent check, the pending index and the intent row, the append (head
+    # read, then one transaction: blocks, head, the intent row's delete), the pending index's
+    # delete; then the run's health entry appended by the relay (head read, transaction).
+    # It was 19 when each append took the head's lock and the intent was read to clear it.
     assert first_requests <= 8
     assert unchanged_requests == 0  # the fingerprint vouches: the feed is not read
     assert compared_requests == 1  # compared in full, nothing changed: the intent check

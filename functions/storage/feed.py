@@ -29,12 +29,18 @@ from functions.core.errors import ErrorCode, InputError, StorageError
 from functions.core.kinds import KINDS
 from functions.core.model import SyncKind, utcnow
 from functions.storage.entities import Entity, iso, parse_time
-from functions.storage.feed_rows import decode_changes, encode_changes
+from functions.storage.feed_rows import (
+    ENTRIES_PER_ROW,
+    appended_keys,
+    decode_changes,
+    encode_changes,
+    intent_row_count,
+    without_timestamp,
+)
 from functions.storage.tables import MAX_BATCH, TableStore, entity_chars
 
 FEED_TABLE = "feed"
 HEAD_ROW = "head"
-ENTRIES_PER_ROW = 2000  # about 100 KB compressed: a page of the feed reads one or two rows
 # A transaction carries at most 4 MiB: several packed rows go in several (each row is
 # written whole; a block's rows are read only once the head says they are committed).
 TRANSACTION_CHARS = 3_000_000
@@ -80,20 +86,6 @@ def cursor_of(feed_id: str, seq: int) -> str:
 
 def _key(seq: int) -> str:
     return f"{seq:0{_DIGITS}d}"
-
-
-def _intent_row_count(entries: int) -> int:
-    return -(-entries // ENTRIES_PER_ROW)
-
-
-def _without_timestamp(entity: Entity) -> Entity:
-    return {k: v for k, v in entity.items() if k != "Timestamp"}
-
-
-def _appended(head: Entity) -> list[str]:
-    """The keys of the last appends (an append is made once)."""
-    keys: list[str] = orjson.loads(head.get("Appended") or "[]")
-    return keys
 
 
 class ChangeFeed:
@@ -161,17 +153,9 @@ class ChangeFeed:
         self.clear(tenant_id, intent.kind, intent.run_id)
         return appended
 
-    def clear(self, tenant_id: str, kind: SyncKind, run_id: str | None = None, *,
-              intended: int | None = None) -> None:
+    def clear(self, tenant_id: str, kind: SyncKind, run_id: str | None = None) -> None:
         """Drop the intent of ``kind`` (with ``run_id``: only if it is that run's, so that a
-        sweep settling a dead run never clears the intent of the run that came next).
-        ``intended``: the run that wrote it (``intend`` with ``none_left``) clears its own
-        intent of that many entries by its keys, without reading it."""
-        if intended is not None:
-            for n in range(_intent_row_count(intended)):
-                self._store.delete(FEED_TABLE, tenant_id, f"intent-{kind}-{n:05d}")
-            self._store.delete(FEED_TABLE, PENDING_PARTITION, f"{tenant_id}_{kind}")
-            return
+        sweep settling a dead run never clears the intent of the run that came next)."""
         rows = list(self._intent_rows(tenant_id, kind))
         if run_id is not None and any(r.get("RunId", "") != run_id for r in rows):
             return
@@ -207,25 +191,49 @@ class ChangeFeed:
         Raises:
             StorageError: storage did not answer, or the lock stayed taken.
         """
-        once = key or run_id
-        when = at or self._clock()
+        return self._append(tenant_id, kind, run_id, changes, at or self._clock(),
+                            key or run_id, ())[0]
+
+    def commit(self, tenant_id: str, kind: SyncKind, run_id: str, changes: Sequence[Change],
+               at: datetime) -> tuple[str, str]:
+        """``append`` a run's changes, then clear the intent it wrote for them with ``intend``
+        (``none_left``): its rows are known by their keys, and go in the append's own
+        transaction when it fits one (entries and intent then change at once).
+
+        Raises:
+            StorageError: as ``append``; the intent stays and is settled later.
+        """
+        intent_rows = [f"intent-{kind}-{n:05d}" for n in range(intent_row_count(len(changes)))]
+        cursors, cleared = self._append(tenant_id, kind, run_id, changes, at, run_id,
+                                        intent_rows)
+        for row in [] if cleared else intent_rows:
+            self._store.delete(FEED_TABLE, tenant_id, row)
+        self._store.delete(FEED_TABLE, PENDING_PARTITION, f"{tenant_id}_{kind}")
+        return cursors
+
+    def _append(self, tenant_id: str, kind: SyncKind, run_id: str, changes: Sequence[Change],
+                when: datetime, once: str,
+                clearing: Sequence[str]) -> tuple[tuple[str, str], bool]:
+        """The cursors of an append, and whether the ``clearing`` rows went with it."""
         found = self._store.get_versioned(FEED_TABLE, tenant_id, HEAD_ROW)
-        head = (_without_timestamp(found[0]), found[1]) if found is not None else None
-        if head is not None and once in _appended(head[0]):
+        head = (without_timestamp(found[0]), found[1]) if found is not None else None
+        if head is not None and once in appended_keys(head[0]):
             # Appended before (by the run, then by a sweep settling it, or again).
             position = cursor_of(str(head[0]["FeedId"]), int(head[0].get("Seq", 0)))
-            return position, position
+            return (position, position), False
         if head is None or not head[0].get("LockedBy"):
-            committed = self._commit_whole(tenant_id, head, kind, run_id, changes, when, once)
+            committed = self._commit_whole(tenant_id, head, kind, run_id, changes, when, once,
+                                           clearing)
             if committed is not None:
-                return committed
-        return self._append_locked(tenant_id, kind, run_id, changes, when, once)
+                return committed, True
+        return self._append_locked(tenant_id, kind, run_id, changes, when, once), False
 
     def _commit_whole(self, tenant_id: str, head: tuple[Entity, str] | None, kind: SyncKind,
-                      run_id: str, changes: Sequence[Change], when: datetime,
-                      once: str) -> tuple[str, str] | None:
-        """Append in one transaction that writes the blocks and moves ``Seq`` (ETag-checked,
-        so no lock is taken); None when they do not fit one, or another writer went first.
+                      run_id: str, changes: Sequence[Change], when: datetime, once: str,
+                      clearing: Sequence[str]) -> tuple[str, str] | None:
+        """Append in one transaction that writes the blocks, deletes the ``clearing`` rows
+        and moves ``Seq`` (ETag-checked, so no lock is taken); None when they do not fit
+        one, or another writer went first (or a ``clearing`` row is gone).
 
         Only from an unlocked head: no block lies past ``Seq`` then (a locked appender that
         died leaves its lock set, and the locked path drops its blocks first).
@@ -234,12 +242,14 @@ class ChangeFeed:
             "PartitionKey": tenant_id, "RowKey": HEAD_ROW, "FeedId": os.urandom(4).hex()}
         seq = int(entity.get("Seq", 0))
         rows = self._blocks(tenant_id, kind, run_id, changes, seq, when)
-        if len(rows) + 1 > MAX_BATCH or sum(map(entity_chars, rows)) > TRANSACTION_CHARS:
+        if (len(rows) + len(clearing) + 1 > MAX_BATCH
+                or sum(map(entity_chars, rows)) > TRANSACTION_CHARS):
             return None
+        appended = [*appended_keys(entity), once][-APPENDED_KEPT:]
         entity.update(Seq=seq + len(changes), LockedBy="", LockedUntil="",
-                      Appended=orjson.dumps([*_appended(entity), once][-APPENDED_KEPT:]).decode(),
-                      **{f"Applied{kind}": run_id})
+                      Appended=orjson.dumps(appended).decode(), **{f"Applied{kind}": run_id})
         operations: list[Any] = [("create", row) for row in rows]
+        operations += [("delete", {"PartitionKey": tenant_id, "RowKey": row}) for row in clearing]
         if head is None:
             operations.append(("create", entity))  # two first appends: one of them fails
         else:
@@ -291,7 +301,7 @@ class ChangeFeed:
             if etag_locked is None:
                 continue  # another appender took it first
             seq = int(entity.get("Seq", 0))
-            appended = _appended(entity)
+            appended = appended_keys(entity)
             if once in appended:
                 # Appended before (by the run, then by a sweep settling it, or again).
                 entity.update(LockedBy="", LockedUntil="")
@@ -323,7 +333,7 @@ class ChangeFeed:
         for _ in range(5):
             found = self._store.get_versioned(FEED_TABLE, tenant_id, HEAD_ROW)
             if found is not None:
-                return _without_timestamp(found[0]), found[1]
+                return without_timestamp(found[0]), found[1]
             self._store.insert(FEED_TABLE, {"PartitionKey": tenant_id, "RowKey": HEAD_ROW,
                                             "Seq": 0, "FeedId": os.urandom(4).hex()})
         raise StorageError("could not create the change feed's head row")

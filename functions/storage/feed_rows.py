@@ -11,7 +11,10 @@ from functions.core.changes import Change
 from functions.storage.entities import Entity
 from functions.storage.packed import CHUNK_BYTES, compress
 
-__all__ = ["decode_changes", "encode_changes"]
+__all__ = ["ENTRIES_PER_ROW", "appended_keys", "decode_changes", "encode_changes",
+           "intent_row_count", "without_timestamp"]
+
+ENTRIES_PER_ROW = 2000  # about 100 KB compressed: a page of the feed reads one or two rows
 
 
 def encode_changes(changes: Sequence[Change]) -> dict[str, bytes]:
@@ -29,3 +32,18 @@ def decode_changes(entity: Entity) -> list[Change]:
         chunks.append(bytes(entity[f"Entries{len(chunks)}"]))
     data = b"".join(chunks)
     return [Change(*row) for row in orjson.loads(zlib.decompress(data))] if data else []
+
+
+def intent_row_count(entries: int) -> int:
+    """How many rows ``intend`` writes for that many entries."""
+    return -(-entries // ENTRIES_PER_ROW)
+
+
+def without_timestamp(entity: Entity) -> Entity:
+    return {k: v for k, v in entity.items() if k != "Timestamp"}
+
+
+def appended_keys(head: Entity) -> list[str]:
+    """The keys of the last appends (an append is made once)."""
+    keys: list[str] = orjson.loads(head.get("Appended") or "[]")
+    return keys

@@ -14,7 +14,7 @@ _sent = 0
 _by_table: dict[tuple[str, str], int] = {}  # (HTTP method, table or queue) -> requests
 # A transaction (POST .../$batch) names its table in its first operation's URL, near the
 # start of its multipart body: it is counted against that table.
-_BATCH_TABLE = re.compile(rb"\r\n[A-Z]+ \S*?/([A-Za-z][A-Za-z0-9]*)\(")
+_BATCH_TABLE = re.compile(rb"\r\n[A-Z]+ \S*?/([A-Za-z][A-Za-z0-9]*)(?:\(| HTTP/)")
 
 
 def count_operation(request: Any) -> None:

@@ -188,10 +188,13 @@ class SyncEngine:
         written = part.write(tenant.tenant_id, stored, changes)
         run.entities_written, run.transactions = written.entities, written.transactions
         if self.feed is not None and entries:
-            run.changes_from, run.changes_to = self.feed.append(
-                tenant.tenant_id, run.kind, run.run_id, entries, planned_at)
-            self.feed.clear(tenant.tenant_id, run.kind,
-                            intended=None if intent_left else len(entries))
+            if intent_left:
+                run.changes_from, run.changes_to = self.feed.append(
+                    tenant.tenant_id, run.kind, run.run_id, entries, planned_at)
+                self.feed.clear(tenant.tenant_id, run.kind)
+            else:  # the intent's rows are known: cleared in the append's transaction
+                run.changes_from, run.changes_to = self.feed.commit(
+                    tenant.tenant_id, run.kind, run.run_id, entries, planned_at)
         if complete:
             run.status = RunStatus.SUCCEEDED
             state.fingerprint, state.verified_at = digest, self.clock()
