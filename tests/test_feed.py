@@ -285,10 +285,11 @@ def test_a_run_that_died_after_its_append_is_not_recorded_twice(
     t = harness.start_onboarded()
     feed = harness.services.feed
 
-    def dies(*args: Any) -> None:
+    def dies(tenant_id: str, kind: Any, run_id: str, changes: Any, at: Any) -> None:
+        feed.append(tenant_id, kind, run_id, changes, at)
         raise StorageError("died before clearing its intent")
 
-    monkeypatch.setattr(feed, "clear", dies)
+    monkeypatch.setattr(feed, "commit", dies)
     with pytest.raises(StorageError):
         harness.sync(t)
     monkeypatch.undo()

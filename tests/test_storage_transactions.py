@@ -104,6 +104,20 @@ def test_each_transaction_goes_through_the_clients_pipeline_once(store: TableSto
     assert meter.storage_operations() - before == 3  # 100 + 100 + 50, each one request
 
 
+def test_the_meter_counts_each_transaction_against_its_table(store: TableStore) -> None:
+    partition = str(uuid.uuid4())
+    rows, sdk = store._prefix + "rows", store._prefix + "sdk"
+
+    def sent(table: str) -> int:
+        return sum(n for (_, name), n in meter.operations_by_table().items() if name == table)
+
+    before = sent(rows), sent(sdk)
+    store.write("rows", [{"PartitionKey": partition, "RowKey": f"r{n:03d}"} for n in range(150)])
+    store.table("sdk").submit_transaction([("create", {"PartitionKey": partition, "RowKey": "a"}),
+                                           ("upsert", {"PartitionKey": partition, "RowKey": "b"})])
+    assert (sent(rows) - before[0], sent(sdk) - before[1]) == (2, 1)
+
+
 def test_submit_upserts_reports_the_failed_operations_status(store: TableStore) -> None:
     partition = str(uuid.uuid4())
     rows = [{"PartitionKey": partition, "RowKey": "a"},

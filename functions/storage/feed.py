@@ -14,24 +14,33 @@ from __future__ import annotations
 import os
 import re
 import time
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, HttpResponseError
+from azure.data.tables import UpdateMode
 
 from functions.core.changes import Change
 from functions.core.errors import ErrorCode, InputError, StorageError
 from functions.core.kinds import KINDS
 from functions.core.model import SyncKind, utcnow
 from functions.storage.entities import Entity, iso, parse_time
-from functions.storage.packed import CHUNK_BYTES, compress
-from functions.storage.tables import TableStore
+from functions.storage.feed_rows import (
+    ENTRIES_PER_ROW,
+    appended_keys,
+    decode_changes,
+    encode_changes,
+    intent_row_count,
+    without_timestamp,
+)
+from functions.storage.tables import MAX_BATCH, TableStore, entity_chars
 
 FEED_TABLE = "feed"
 HEAD_ROW = "head"
-ENTRIES_PER_ROW = 2000  # about 100 KB compressed: a page of the feed reads one or two rows
 # A transaction carries at most 4 MiB: several packed rows go in several (each row is
 # written whole; a block's rows are read only once the head says they are committed).
 TRANSACTION_CHARS = 3_000_000
@@ -79,23 +88,6 @@ def _key(seq: int) -> str:
     return f"{seq:0{_DIGITS}d}"
 
 
-def encode_changes(changes: Sequence[Change]) -> dict[str, bytes]:
-    """Changes as binary properties ``Entries0..n`` (zlib-compressed JSON rows)."""
-    rows = [[c.entity, c.entity_id, c.change, c.name, c.version] for c in changes]
-    data = compress(orjson.dumps(rows))
-    return {f"Entries{n}": data[start:start + CHUNK_BYTES]
-            for n, start in enumerate(range(0, max(len(data), 1), CHUNK_BYTES))}
-
-
-def decode_changes(entity: Entity) -> list[Change]:
-    """The changes ``encode_changes`` put in a row, in their order."""
-    chunks: list[bytes] = []
-    while f"Entries{len(chunks)}" in entity:
-        chunks.append(bytes(entity[f"Entries{len(chunks)}"]))
-    data = b"".join(chunks)
-    return [Change(*row) for row in orjson.loads(zlib.decompress(data))] if data else []
-
-
 class ChangeFeed:
     """Every tenant's change feed."""
 
@@ -108,20 +100,23 @@ class ChangeFeed:
     # --- a run's intent ---------------------------------------------------------------
 
     def intend(self, tenant_id: str, kind: SyncKind, run_id: str, changes: Sequence[Change],
-               at: datetime) -> None:
+               at: datetime, *, none_left: bool = False) -> None:
         """Record what a run of ``kind`` is about to write (at ``at``), before it writes it.
+        ``none_left``: the caller (holding the claim of ``kind``) has just found no intent
+        of ``kind``, so there are no rows of an older one to remove first.
 
         Raises:
             StorageError: storage did not answer (the run must not write then).
         """
         rows = []
         for n, start in enumerate(range(0, len(changes), ENTRIES_PER_ROW)):
-            part = changes[start:start + ENTRIES_PER_ROW]
+            part = changes[start:start + ENTRIES_PER_ROW]  # _intent_row_count rows in all
             rows.append({"PartitionKey": tenant_id, "RowKey": f"intent-{kind}-{n:05d}",
                          "RunId": run_id, "At": iso(at), "Count": len(part),
                          **encode_changes(part)})
-        stale = [r for r in self._intent_rows(tenant_id, kind) if r["RowKey"] not in
-                 {row["RowKey"] for row in rows}]
+        stale = [] if none_left else [
+            r for r in self._intent_rows(tenant_id, kind)
+            if r["RowKey"] not in {row["RowKey"] for row in rows}]
         for row in stale:
             self._store.delete(FEED_TABLE, tenant_id, row["RowKey"])
         self._store.upsert(FEED_TABLE, {"PartitionKey": PENDING_PARTITION,
@@ -196,6 +191,99 @@ class ChangeFeed:
         Raises:
             StorageError: storage did not answer, or the lock stayed taken.
         """
+        return self._append(tenant_id, kind, run_id, changes, at or self._clock(),
+                            key or run_id, ())[0]
+
+    def commit(self, tenant_id: str, kind: SyncKind, run_id: str, changes: Sequence[Change],
+               at: datetime) -> tuple[str, str]:
+        """``append`` a run's changes, then clear the intent it wrote for them with ``intend``
+        (``none_left``): its rows are known by their keys, and go in the append's own
+        transaction when it fits one (entries and intent then change at once).
+
+        Raises:
+            StorageError: as ``append``; the intent stays and is settled later.
+        """
+        intent_rows = [f"intent-{kind}-{n:05d}" for n in range(intent_row_count(len(changes)))]
+        cursors, cleared = self._append(tenant_id, kind, run_id, changes, at, run_id,
+                                        intent_rows)
+        for row in [] if cleared else intent_rows:
+            self._store.delete(FEED_TABLE, tenant_id, row)
+        self._store.delete(FEED_TABLE, PENDING_PARTITION, f"{tenant_id}_{kind}")
+        return cursors
+
+    def _append(self, tenant_id: str, kind: SyncKind, run_id: str, changes: Sequence[Change],
+                when: datetime, once: str,
+                clearing: Sequence[str]) -> tuple[tuple[str, str], bool]:
+        """The cursors of an append, and whether the ``clearing`` rows went with it."""
+        found = self._store.get_versioned(FEED_TABLE, tenant_id, HEAD_ROW)
+        head = (without_timestamp(found[0]), found[1]) if found is not None else None
+        if head is not None and once in appended_keys(head[0]):
+            # Appended before (by the run, then by a sweep settling it, or again).
+            position = cursor_of(str(head[0]["FeedId"]), int(head[0].get("Seq", 0)))
+            return (position, position), False
+        if head is None or not head[0].get("LockedBy"):
+            committed = self._commit_whole(tenant_id, head, kind, run_id, changes, when, once,
+                                           clearing)
+            if committed is not None:
+                return committed, True
+        return self._append_locked(tenant_id, kind, run_id, changes, when, once), False
+
+    def _commit_whole(self, tenant_id: str, head: tuple[Entity, str] | None, kind: SyncKind,
+                      run_id: str, changes: Sequence[Change], when: datetime, once: str,
+                      clearing: Sequence[str]) -> tuple[str, str] | None:
+        """Append in one transaction that writes the blocks, deletes the ``clearing`` rows
+        and moves ``Seq`` (ETag-checked, so no lock is taken); None when they do not fit
+        one, or another writer went first (or a ``clearing`` row is gone).
+
+        Only from an unlocked head: no block lies past ``Seq`` then (a locked appender that
+        died leaves its lock set, and the locked path drops its blocks first).
+        """
+        entity: Entity = dict(head[0]) if head is not None else {
+            "PartitionKey": tenant_id, "RowKey": HEAD_ROW, "FeedId": os.urandom(4).hex()}
+        seq = int(entity.get("Seq", 0))
+        rows = self._blocks(tenant_id, kind, run_id, changes, seq, when)
+        if (len(rows) + len(clearing) + 1 > MAX_BATCH
+                or sum(map(entity_chars, rows)) > TRANSACTION_CHARS):
+            return None
+        appended = [*appended_keys(entity), once][-APPENDED_KEPT:]
+        entity.update(Seq=seq + len(changes), LockedBy="", LockedUntil="",
+                      Appended=orjson.dumps(appended).decode(), **{f"Applied{kind}": run_id})
+        operations: list[Any] = [("create", row) for row in rows]
+        operations += [("delete", {"PartitionKey": tenant_id, "RowKey": row}) for row in clearing]
+        if head is None:
+            operations.append(("create", entity))  # two first appends: one of them fails
+        else:
+            operations.append(("update", entity, {
+                "mode": UpdateMode.REPLACE, "etag": head[1],
+                "match_condition": MatchConditions.IfNotModified}))
+        try:
+            self._store.table(FEED_TABLE).submit_transaction(operations)
+        except HttpResponseError as exc:
+            # Azure Table transactions are atomic: a conflict (409) or a changed head (412)
+            # wrote nothing, and the locked path takes over.
+            if exc.status_code in (404, 409, 412):
+                return None
+            raise StorageError(f"Table Storage could not append to the change feed "
+                               f"(HTTP {exc.status_code}); will retry on the next run") from None
+        except AzureError as exc:
+            raise StorageError(f"Table Storage could not append to the change feed "
+                               f"({type(exc).__name__}); will retry on the next run") from None
+        feed_id = str(entity["FeedId"])
+        return cursor_of(feed_id, seq), cursor_of(feed_id, seq + len(changes))
+
+    def _blocks(self, tenant_id: str, kind: SyncKind, run_id: str, changes: Sequence[Change],
+                seq: int, when: datetime) -> list[Entity]:
+        rows = []
+        for start in range(0, len(changes), ENTRIES_PER_ROW):
+            part = changes[start:start + ENTRIES_PER_ROW]
+            rows.append({"PartitionKey": tenant_id, "RowKey": _key(seq + 1 + start),
+                         "Start": seq + 1 + start, "Count": len(part), "RunId": run_id,
+                         "SyncKind": kind, "At": iso(when), **encode_changes(part)})
+        return rows
+
+    def _append_locked(self, tenant_id: str, kind: SyncKind, run_id: str,
+                       changes: Sequence[Change], when: datetime, once: str) -> tuple[str, str]:
+        """Append under the head's lock: blocks in several transactions, then ``Seq``."""
         token = os.urandom(6).hex()
         deadline = time.monotonic() + 3 * LOCK_SECONDS
         while True:
@@ -213,8 +301,7 @@ class ChangeFeed:
             if etag_locked is None:
                 continue  # another appender took it first
             seq = int(entity.get("Seq", 0))
-            once = key or run_id
-            appended: list[str] = orjson.loads(entity.get("Appended") or "[]")
+            appended = appended_keys(entity)
             if once in appended:
                 # Appended before (by the run, then by a sweep settling it, or again).
                 entity.update(LockedBy="", LockedUntil="")
@@ -223,13 +310,7 @@ class ChangeFeed:
                 position = cursor_of(str(entity["FeedId"]), seq)
                 return position, position
             self._drop_after(tenant_id, seq)
-            when = at or self._clock()
-            rows = []
-            for start in range(0, len(changes), ENTRIES_PER_ROW):
-                part = changes[start:start + ENTRIES_PER_ROW]
-                rows.append({"PartitionKey": tenant_id, "RowKey": _key(seq + 1 + start),
-                             "Start": seq + 1 + start, "Count": len(part), "RunId": run_id,
-                             "SyncKind": kind, "At": iso(when), **encode_changes(part)})
+            rows = self._blocks(tenant_id, kind, run_id, changes, seq, when)
             self._store.write(FEED_TABLE, rows, max_chars=TRANSACTION_CHARS)
             end = seq + len(changes)
             appended = [*appended, once][-APPENDED_KEPT:]
@@ -252,8 +333,7 @@ class ChangeFeed:
         for _ in range(5):
             found = self._store.get_versioned(FEED_TABLE, tenant_id, HEAD_ROW)
             if found is not None:
-                entity, etag = found
-                return {k: v for k, v in entity.items() if k not in ("Timestamp",)}, etag
+                return without_timestamp(found[0]), found[1]
             self._store.insert(FEED_TABLE, {"PartitionKey": tenant_id, "RowKey": HEAD_ROW,
                                             "Seq": 0, "FeedId": os.urandom(4).hex()})
         raise StorageError("could not create the change feed's head row")

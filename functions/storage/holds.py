@@ -9,12 +9,8 @@ from datetime import UTC, datetime
 from functions.core.changes import Change
 from functions.core.model import SyncKind
 from functions.storage.entities import Entity, iso, parse_time
-from functions.storage.feed import (
-    ENTRIES_PER_ROW,
-    TRANSACTION_CHARS,
-    decode_changes,
-    encode_changes,
-)
+from functions.storage.feed import TRANSACTION_CHARS
+from functions.storage.feed_rows import ENTRIES_PER_ROW, decode_changes, encode_changes
 from functions.storage.tables import TableStore
 
 HOLDS_TABLE = "holds"

@@ -164,7 +164,7 @@ class SyncEngine:
             run.status = RunStatus.SUCCEEDED
             return changed
         stored = part.load(tenant.tenant_id)
-        self._settle_feed(part, tenant.tenant_id, run.kind, stored)
+        intent_left = self._settle_feed(part, tenant.tenant_id, run.kind, stored)
         planned_at = self.clock()  # the records' changedAt and their feed entries' time
         changes = part.plan(read, stored, planned_at)
         part.count(changes, run)
@@ -186,13 +186,18 @@ class SyncEngine:
             self.tenants.save_state(tenant, run.kind)
         if self.feed is not None and entries:
             # What is about to be written, first: an interrupted write is settled from it.
-            self.feed.intend(tenant.tenant_id, run.kind, run.run_id, entries, planned_at)
+            self.feed.intend(tenant.tenant_id, run.kind, run.run_id, entries, planned_at,
+                             none_left=not intent_left)
         written = part.write(tenant.tenant_id, stored, changes)
         run.entities_written, run.transactions = written.entities, written.transactions
         if self.feed is not None and entries:
-            run.changes_from, run.changes_to = self.feed.append(
-                tenant.tenant_id, run.kind, run.run_id, entries, planned_at)
-            self.feed.clear(tenant.tenant_id, run.kind)
+            if intent_left:
+                run.changes_from, run.changes_to = self.feed.append(
+                    tenant.tenant_id, run.kind, run.run_id, entries, planned_at)
+                self.feed.clear(tenant.tenant_id, run.kind)
+            else:  # the intent's rows are known: cleared in the append's transaction
+                run.changes_from, run.changes_to = self.feed.commit(
+                    tenant.tenant_id, run.kind, run.run_id, entries, planned_at)
         if complete:
             run.status = RunStatus.SUCCEEDED
             state.fingerprint, state.verified_at = digest, self.clock()
@@ -209,11 +214,12 @@ class SyncEngine:
         return self.guard.verdict(run, part.hold(changes, stored), entries)
 
     def _settle_feed(self, part: SyncSlice[Read, Stored, Changes], tenant_id: str,
-                     kind: SyncKind, stored: Stored) -> None:
+                     kind: SyncKind, stored: Stored) -> bool:
         """Record in the feed what an interrupted run of this kind did write (its intent,
-        kept to what ``stored`` holds as it planned), before planning anew."""
+        kept to what ``stored`` holds as it planned), before planning anew; whether there
+        was one (none: this run, holding the claim, is the only one to write one now)."""
         if self.feed is None:
-            return
+            return False
         intent = self.feed.intent(tenant_id, kind)
         if intent is not None:
             appended = self.feed.settle(tenant_id, intent,
@@ -221,6 +227,7 @@ class SyncEngine:
             log.warning("run %s of tenant %s stopped before clearing its intent of %d "
                         "changes; %d of them (written, not yet in the feed) were appended now",
                         intent.run_id, tenant_id, len(intent.changes), appended)
+        return intent is not None
 
     def _trusted(self, state: SyncState, run: Run) -> bool:
         """Whether the fingerprint may stand for a comparison: not asked to compare in
