@@ -69,6 +69,10 @@ def onboard(harness: Harness, tenants: list[Tenant]) -> list[str]:
     for tenant in tenants:
         harness.services.onboarding.add_directory_tenant(
             tenant.id, home.app_id, SecretValue(home.secret), tenant.level0)
+    # Onboarding's connection tests do not draw on the shared budget (docs/scale.md), but
+    # Graph's window counts them: let it pass, as bench.fleet does, so that what the syncs
+    # meet is their own budget alone.
+    time.sleep(WINDOW)
     return [t.id for t in tenants]
 
 
