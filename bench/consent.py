@@ -203,8 +203,7 @@ def report(args: argparse.Namespace, facts: dict[str, Any], r: dict[str, Any]) -
     per_customer = r["requests"] / max(1, consentable)
     permissions = len(ROLES)
     print(f"\n{args.customers} GDAP customers, {args.unconsented} unconsented, {args.no_role} "
-          f"without a role that may consent; propagation {args.propagation_seconds} s "
-          "(measured on a loaded machine)")
+          f"without a role that may consent; propagation {args.propagation_seconds} s")
     print(f"consentable connected and healthy: {r['healthy']}/{consentable}; "
           f"named reasons: {r['named']}/{args.no_role}")
     print(f"consent requests: {r['requests']} ({per_customer:.1f} per consentable customer, "
