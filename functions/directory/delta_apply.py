@@ -15,6 +15,43 @@ def _reason(odata_type: str) -> str:
     return "nested_group" if odata_type == GROUP else _IGNORED_TYPES.get(odata_type, "other")
 
 
+def walk_groups(changes: Changes, root: str, root_name: str,
+                level1: dict[str, DirectoryGroup], tracked: dict[str, dict[str, str]],
+                member: Callable[[str, str, bool], None]) -> str:
+    """Apply the group deltas' names, level-1 groups and tracked non-user members in place,
+    telling ``member(group, user, present)`` of each user membership a delta reports;
+    returns the level-0 group's name.
+
+    Raises:
+        DeltaDoubt: the level-0 group was deleted, or a group joined level 0 (it has no
+        delta state: its members are unknown).
+    """
+    for gid, delta in changes.groups.items():
+        if delta.removed:
+            if gid == root:
+                raise DeltaDoubt("the level-0 group was deleted")
+            level1.pop(gid, None)  # a deleted level-1 group is gone from level 0 too
+            continue
+        if delta.name is not None:
+            if gid == root:
+                root_name = delta.name
+            elif gid in level1:
+                level1[gid] = DirectoryGroup(gid, delta.name)
+        for mid, (odata_type, present) in delta.members.items():
+            if odata_type == USER:
+                member(gid, mid, present)
+            elif odata_type == GROUP and gid == root:
+                if present and mid not in level1:
+                    raise DeltaDoubt(f"group {mid} joined level 0: it is read in full first")
+                if not present:
+                    level1.pop(mid, None)
+            elif present:
+                tracked.setdefault(gid, {})[mid] = _reason(odata_type)
+            else:
+                tracked.setdefault(gid, {}).pop(mid, None)
+    return root_name
+
+
 def apply_changes(
     prev: GroupTree, state: DeltaState, changes: Changes, stored: StoredDirectory,
     look_up: Callable[[list[str]], dict[str, DirectoryUser]],
@@ -38,30 +75,11 @@ def apply_changes(
         members[gid].add(uid)
     tracked = {gid: dict(others) for gid, others in state.tracked.items()}
 
-    for gid, delta in changes.groups.items():
-        if delta.removed:
-            if gid == root:
-                raise DeltaDoubt("the level-0 group was deleted")
-            level1.pop(gid, None)  # a deleted level-1 group is gone from level 0 too
-            continue
-        if delta.name is not None:
-            if gid == root:
-                root_name = delta.name
-            elif gid in level1:
-                level1[gid] = DirectoryGroup(gid, delta.name)
-        for mid, (odata_type, present) in delta.members.items():
-            if odata_type == USER:
-                target = direct if gid == root else members.setdefault(gid, set())
-                (target.add if present else target.discard)(mid)
-            elif odata_type == GROUP and gid == root:
-                if present and mid not in level1:
-                    raise DeltaDoubt(f"group {mid} joined level 0: it is read in full first")
-                if not present:
-                    level1.pop(mid, None)
-            elif present:
-                tracked.setdefault(gid, {})[mid] = _reason(odata_type)
-            else:
-                tracked.setdefault(gid, {}).pop(mid, None)
+    def member(gid: str, uid: str, present: bool) -> None:
+        target = direct if gid == root else members.setdefault(gid, set())
+        (target.add if present else target.discard)(uid)
+
+    root_name = walk_groups(changes, root, root_name, level1, tracked, member)
 
     # Group delta may miss a deleted member user: the users round drops them everywhere.
     deleted = {uid for uid, user in changes.users.items() if user is None}

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from functions.directory import entities as dent
 from functions.directory.delta import Changes, DeltaDoubt, TablesDiffer, ignored_of
+from functions.directory.delta_apply import walk_groups
 from functions.directory.delta_state import DeltaState
 from functions.directory.digest import (
     group_line,
@@ -34,7 +35,6 @@ from functions.directory.model import (
     StoredDirectory,
     UserRecord,
 )
-from functions.directory.reader import _IGNORED_TYPES, GROUP, USER
 from functions.storage.entities import Entity
 from functions.storage.tables import TableFilter, TableStore
 
@@ -51,10 +51,6 @@ class Touched:
     digest: str  # of the whole new tree
     user_count: int
     group_count: int
-
-
-def _reason(odata_type: str) -> str:
-    return "nested_group" if odata_type == GROUP else _IGNORED_TYPES.get(odata_type, "other")
 
 
 def _point_reads(store: TableStore, table: str, tenant_id: str,
@@ -95,32 +91,13 @@ def load_touched(
     member_now: dict[tuple[str, str], bool] = {}  # (group, user) -> a member now
 
     # The same walk as apply_changes, kept to the changes (no member lists in memory).
-    for gid, delta in changes.groups.items():
-        if delta.removed:
-            if gid == root:
-                raise DeltaDoubt("the level-0 group was deleted")
-            level1.pop(gid, None)
-            continue
-        if delta.name is not None:
-            if gid == root:
-                root_name = delta.name
-            elif gid in level1:
-                level1[gid] = DirectoryGroup(gid, delta.name)
-        for mid, (odata_type, present) in delta.members.items():
-            if odata_type == USER:
-                if gid == root:
-                    direct_now[mid] = present
-                else:
-                    member_now[(gid, mid)] = present
-            elif odata_type == GROUP and gid == root:
-                if present and mid not in level1:
-                    raise DeltaDoubt(f"group {mid} joined level 0: it is read in full first")
-                if not present:
-                    level1.pop(mid, None)
-            elif present:
-                tracked.setdefault(gid, {})[mid] = _reason(odata_type)
-            else:
-                tracked.setdefault(gid, {}).pop(mid, None)
+    def member(gid: str, uid: str, present: bool) -> None:
+        if gid == root:
+            direct_now[uid] = present
+        else:
+            member_now[(gid, uid)] = present
+
+    root_name = walk_groups(changes, root, root_name, level1, tracked, member)
     tracked = {gid: others for gid, others in tracked.items() if gid == root or gid in level1}
     deleted = {uid for uid, user in changes.users.items() if user is None}
 
