@@ -3,11 +3,17 @@ full read would give now, or :class:`DeltaDoubt` where that cannot be known."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from functions.directory.delta import Changes, DeltaDoubt, ignored_of
 from functions.directory.delta_state import DeltaState
-from functions.directory.model import DirectoryGroup, DirectoryUser, GroupTree, StoredDirectory
+from functions.directory.model import (
+    DirectoryGroup,
+    DirectoryUser,
+    GroupTree,
+    StoredDirectory,
+    UserRecord,
+)
 from functions.directory.reader import _IGNORED_TYPES, GROUP, USER
 
 
@@ -52,6 +58,27 @@ def walk_groups(changes: Changes, root: str, root_name: str,
     return root_name
 
 
+def newcomers_found(changes: Changes, rows: Mapping[str, UserRecord], newcomers: set[str],
+                    look_up: Callable[[list[str]], dict[str, DirectoryUser]],
+                    ) -> dict[str, DirectoryUser]:
+    """The newcomers the users round did not carry, read from Graph (a newcomer's stored
+    row may be stale: changes of users outside the tree are not kept).
+
+    Raises:
+        DeltaDoubt: a user came back (a restore brings memberships back that group delta
+        may not report), or a newcomer's properties could not be read.
+    """
+    for uid, user in changes.users.items():
+        old = rows.get(uid)
+        if user is not None and old is not None and old.deleted and uid not in newcomers:
+            raise DeltaDoubt(f"user {uid} came back: its memberships are read in full")
+    unknown = sorted(u for u in newcomers if changes.users.get(u) is None)
+    found = look_up(unknown) if unknown else {}
+    if len(found) != len(unknown):
+        raise DeltaDoubt("a new member's properties could not be read")
+    return found
+
+
 def apply_changes(
     prev: GroupTree, state: DeltaState, changes: Changes, stored: StoredDirectory,
     look_up: Callable[[list[str]], dict[str, DirectoryUser]],
@@ -90,16 +117,7 @@ def apply_changes(
 
     in_tree = set(direct).union(*(members[g] for g in level1 if g in members))
     newcomers = in_tree - set(prev.users)
-    for uid, user in changes.users.items():
-        old = stored.users.get(uid)
-        if user is not None and old is not None and old.deleted and uid not in newcomers:
-            raise DeltaDoubt(f"user {uid} came back: its memberships are read in full")
-    # A newcomer's stored row may be stale (changes of users outside the tree are not
-    # kept): its properties come from the users round, else from Graph.
-    unknown = sorted(u for u in newcomers if changes.users.get(u) is None)
-    found = look_up(unknown) if unknown else {}
-    if len(found) != len(unknown):
-        raise DeltaDoubt("a new member's properties could not be read")
+    found = newcomers_found(changes, stored.users, newcomers, look_up)
 
     tree = GroupTree(root=DirectoryGroup(root, root_name))
     for uid in in_tree:

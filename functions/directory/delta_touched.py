@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from functions.directory import entities as dent
-from functions.directory.delta import Changes, DeltaDoubt, TablesDiffer, ignored_of
-from functions.directory.delta_apply import walk_groups
+from functions.directory.delta import Changes, TablesDiffer, ignored_of
+from functions.directory.delta_apply import newcomers_found, walk_groups
 from functions.directory.delta_state import DeltaState
 from functions.directory.digest import (
     group_line,
@@ -156,16 +156,7 @@ def load_touched(
             tree.direct_user_ids.add(uid)
         tree.memberships.update((g, uid) for g in now)
 
-    for uid, user in changes.users.items():
-        old = rows.get(uid)
-        if user is not None and old is not None and old.deleted and uid not in newcomers:
-            raise DeltaDoubt(f"user {uid} came back: its memberships are read in full")
-    # A newcomer's stored row may be stale: its properties come from the users round, else
-    # from Graph (as apply_changes).
-    unknown = sorted(u for u in newcomers if changes.users.get(u) is None)
-    found = look_up(unknown) if unknown else {}
-    if len(found) != len(unknown):
-        raise DeltaDoubt("a new member's properties could not be read")
+    found = newcomers_found(changes, rows, newcomers, look_up)
     in_tree = tree.direct_user_ids | {uid for _, uid in tree.memberships}
     for uid in in_tree:
         user = changes.users.get(uid) or found.get(uid)
