@@ -28,6 +28,15 @@ def started(harness: Harness, side: PartnerSide) -> Harness:
     return harness
 
 
+def signed_in(harness: Harness, world: World) -> tuple[PartnerSide, str]:
+    """A started partner side with one unconsented customer (Contoso), its agent signed in."""
+    side = PartnerSide(world)
+    contoso = side.customer("Contoso")
+    started(harness, side)
+    harness.services.partner_signin.complete(sign_in(harness, side.partner.id))
+    return side, contoso
+
+
 @pytest.mark.slow
 def test_unconsented_customers_are_connected_from_the_partners_side(
         harness: Harness, world: World) -> None:
@@ -71,11 +80,8 @@ def test_unconsented_customers_are_connected_from_the_partners_side(
 
 def test_a_revoked_sign_in_is_the_partners_health_and_names_the_fix(
         harness: Harness, world: World) -> None:
-    side = PartnerSide(world)
-    contoso = side.customer("Contoso")
-    started(harness, side)
+    side, contoso = signed_in(harness, world)
     s = harness.services
-    s.partner_signin.complete(sign_in(harness, side.partner.id))
     assert harness.sim is not None
     with harness.sim.state.lock:
         for grant in harness.sim.state.partner_access.refresh_tokens.values():
@@ -110,11 +116,8 @@ def test_consent_waits_for_propagation_then_the_retry_connects(
 
 
 def test_the_refresh_token_is_kept_in_key_vault_only(harness: Harness, world: World) -> None:
-    side = PartnerSide(world)
-    side.customer("Contoso")
-    started(harness, side)
+    side, _ = signed_in(harness, world)
     s = harness.services
-    s.partner_signin.complete(sign_in(harness, side.partner.id))
     token = s.secrets.get(refresh_token_name(side.partner.id), fresh=True).value.reveal()
     assert token.startswith("0.AR")
     s.partner_consent.run(side.partner.id)
@@ -138,11 +141,8 @@ def test_no_sign_in_means_no_consent_and_a_named_fix(harness: Harness, world: Wo
 
 def test_consent_follows_each_discovery_only_where_the_partner_opted_in(
         harness: Harness, world: World) -> None:
-    side = PartnerSide(world)
-    contoso = side.customer("Contoso")
-    started(harness, side)
+    side, contoso = signed_in(harness, world)
     s = harness.services
-    s.partner_signin.complete(sign_in(harness, side.partner.id))
     s.partners.discover(side.partner.id)  # off by default: nothing is written
     assert s.tenants.get(contoso).device_state.health == Health.CONSENT_MISSING
     assert s.partner_consent.audit.list(side.partner.id) == []
@@ -178,11 +178,8 @@ def test_a_sign_in_without_mfa_or_outside_admin_agents_gets_partner_centers_name
 
 def test_partner_center_throttling_and_outages_are_retried_within_one_budget(
         harness: Harness, world: World) -> None:
-    side = PartnerSide(world)
-    contoso = side.customer("Contoso")
-    started(harness, side)
+    side, contoso = signed_in(harness, world)
     s = harness.services
-    s.partner_signin.complete(sign_in(harness, side.partner.id))
     assert harness.sim is not None
     harness.sim.set_faults([
         {"match": {"path_contains": "/applicationconsents"}, "kind": "throttle",
@@ -197,11 +194,8 @@ def test_partner_center_throttling_and_outages_are_retried_within_one_budget(
 
 def test_partner_center_still_throttling_when_the_budget_is_spent_is_named(
         harness: Harness, world: World) -> None:
-    side = PartnerSide(world)
-    contoso = side.customer("Contoso")
-    started(harness, side)
+    side, contoso = signed_in(harness, world)
     s = harness.services
-    s.partner_signin.complete(sign_in(harness, side.partner.id))
     assert harness.sim is not None
     harness.sim.set_faults([{"match": {"path_contains": "/applicationconsents"},
                              "kind": "throttle", "retry_after": 0}])
