@@ -41,6 +41,17 @@ def _started(harness: Harness, side: PartnerSide, receiver: Receiver) -> Harness
     return harness
 
 
+def _connected(harness: Harness, world: World, receiver: Receiver) -> tuple[PartnerSide, str]:
+    """One customer (Contoso) connected from the partner's side and synced."""
+    side = PartnerSide(world)
+    contoso = side.customer("Contoso")
+    _started(harness, side, receiver)
+    [answer] = harness.services.partner_consent.run(side.partner.id)
+    assert answer.outcome == ConsentOutcome.CONNECTED
+    assert run_queued_jobs(harness, "devices") == 1
+    return side, contoso
+
+
 def _customer_side(harness: Harness, side: PartnerSide, tid: str) -> dict[str, Any]:
     """What the customer's directory holds of the inventory app and the partner app."""
     assert harness.sim is not None
@@ -123,13 +134,8 @@ def test_removal_takes_back_only_what_tenantsync_consented(
 @pytest.mark.slow
 def test_a_failed_removal_keeps_the_tenant_names_the_fix_and_a_repeat_finishes(
         harness: Harness, world: World, receiver: Receiver) -> None:
-    side = PartnerSide(world)
-    contoso = side.customer("Contoso")
-    _started(harness, side, receiver)
+    side, contoso = _connected(harness, world, receiver)
     s = harness.services
-    [answer] = s.partner_consent.run(side.partner.id)
-    assert answer.outcome == ConsentOutcome.CONNECTED
-    assert run_queued_jobs(harness, "devices") == 1
     assert harness.sim is not None
     # The principal's removal fails; the assignments before it went.
     harness.sim.set_faults([{"match": {"method": "DELETE", "path_contains":
@@ -195,13 +201,8 @@ def test_a_consent_event_left_by_a_crash_is_published_by_the_sweep(
 @pytest.mark.slow
 def test_a_removal_without_the_role_that_may_do_it_is_refused_and_nothing_changes(
         harness: Harness, world: World, receiver: Receiver) -> None:
-    side = PartnerSide(world)
-    contoso = side.customer("Contoso")
-    _started(harness, side, receiver)
+    side, contoso = _connected(harness, world, receiver)
     s = harness.services
-    [answer] = s.partner_consent.run(side.partner.id)
-    assert answer.outcome == ConsentOutcome.CONNECTED
-    assert run_queued_jobs(harness, "devices") == 1
     before = _customer_side(harness, side, contoso)
     assert harness.sim is not None
     state = harness.sim.state
