@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from functions.cli import (
+    cost,
     devices,
     directory,
     feed,
@@ -34,6 +35,7 @@ COMMANDS: tuple[Command, ...] = (
     *tenants.COMMANDS, *partners.COMMANDS, *syncs.COMMANDS, *directory.COMMANDS,
     *devices.COMMANDS, *runs.COMMANDS, *local.COMMANDS, *onboarding.COMMANDS,
     *feed.COMMANDS, *webhooks.COMMANDS, *notifications.COMMANDS, *partner_consent.COMMANDS,
+    *cost.COMMANDS,
 )
 
 # The help of each first word that groups several commands.
@@ -42,6 +44,7 @@ AREAS = {
     "partner": "partner connections (device and software sync of their customers)",
     "sync": "run a sync now, here, with progress",
     "runs": "runs: a tenant's, one, failures across tenants",
+    "cost": "what a tenant costs a month: before onboarding (its size), after (its runs)",
     "local": "the local stack (scripts/serve.sh)",
     "consent": "admin-consent links: one-click onboarding",
     "held": "the directory sync the deletion guard held back: preview, discard",

@@ -60,6 +60,8 @@ def cmd_runs_show(s: Services, args: argparse.Namespace) -> int:
           f"{run.status.value}, {when(run.startedAt)} to {when(run.endedAt) or '...'}")
     print(f"  {changes(run, short=True)}; {run.graphRequests} Graph requests ({run.throttled} "
           f"throttled), {run.entitiesWritten} entities written")
+    if run.cpuMs:  # measured (runs recorded before runs were measured say 0)
+        print(f"  used {run.cpuMs} ms of CPU and {run.storageOperations} storage operations")
     if run.ignored:
         print("  ignored: " + ", ".join(f"{n} {why}" for why, n in sorted(run.ignored.items())))
     if run.errorCode:

@@ -22,6 +22,7 @@ from functions.clients.pacing import Deadline, RequestPacer
 from functions.clients.paging import LinkGuard
 from functions.clients.retry import RetryBudget, RetryPolicy
 from functions.core.errors import GraphError, GraphThrottledError
+from functions.core.usage import carried
 
 MAX_BATCH = 20  # "JSON batch requests are currently limited to 20 individual requests."
 
@@ -131,7 +132,7 @@ class GraphBatch:
                     if sent is None:  # the budget or the deadline says no more
                         stopped = True
                     elif sent:
-                        running[pool.submit(self._send, sent)] = sent
+                        running[pool.submit(carried(self._send), sent)] = sent
                     else:
                         break  # nothing due now
                 if not running:

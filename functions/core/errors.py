@@ -33,6 +33,7 @@ class ErrorCode(StrEnum):
     INVALID_KEY = "invalid_key"
     INVALID_SOURCE = "invalid_source"
     INVALID_JOB = "invalid_job"
+    INVALID_SCHEDULE = "invalid_schedule"
     SECRET_REQUIRED = "secret_required"  # noqa: S105 - a code, not a secret
     CUSTOMERS_REQUIRED = "customers_required"
     INVALID_CURSOR = "invalid_cursor"

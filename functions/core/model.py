@@ -324,6 +324,10 @@ class Run:
     throttled: int = 0
     entities_written: int = 0
     transactions: int = 0
+    # What the run used of its instance (functions/core/usage.py): its threads' CPU, and
+    # the storage requests they sent, up to the save of its final record.
+    cpu_ms: int = 0
+    storage_operations: int = 0
     error_code: str = ""
     error: str = ""
     options: RunOptions = field(default_factory=RunOptions)

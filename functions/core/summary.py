@@ -44,6 +44,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "ignored": {_camel(reason): n for reason, n in run.ignored.items()},
         "graphRequests": run.graph_requests, "throttled": run.throttled,
         "entitiesWritten": run.entities_written, "transactions": run.transactions,
+        "cpuMs": run.cpu_ms, "storageOperations": run.storage_operations,
         "errorCode": run.error_code or None, "error": run.error or None,
         "changesFrom": run.changes_from or None, "changesTo": run.changes_to or None,
     }

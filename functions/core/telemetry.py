@@ -63,6 +63,8 @@ def run_finished(run: Run) -> None:
         graph_requests=run.graph_requests,
         throttled=run.throttled,
         duration_ms=run.duration_ms,
+        cpu_ms=run.cpu_ms,
+        storage_operations=run.storage_operations,
         error_code=run.error_code,
     )
 

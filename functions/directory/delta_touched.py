@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from functions.core.usage import carried
 from functions.directory import entities as dent
 from functions.directory.delta import Changes, TablesDiffer, ignored_of
 from functions.directory.delta_apply import newcomers_found, walk_groups
@@ -59,7 +60,10 @@ def _point_reads(store: TableStore, table: str, tenant_id: str,
     if not keys:
         return {}
     with ThreadPoolExecutor(max_workers=min(READERS, len(keys))) as pool:
-        found = pool.map(lambda key: store.get(table, tenant_id, key), keys)
+        def read(key: str) -> Entity | None:
+            return store.get(table, tenant_id, key)
+
+        found = pool.map(carried(read), keys)
         return dict(zip(keys, found, strict=True))
 
 

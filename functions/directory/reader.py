@@ -9,6 +9,7 @@ from typing import Any
 
 from functions.clients.graph import GraphClient
 from functions.core.errors import GraphError, TenantError
+from functions.core.usage import carried
 from functions.directory.model import DirectoryGroup, DirectoryUser, GroupTree
 
 log = logging.getLogger("tenantsync.directory")
@@ -103,9 +104,10 @@ class GroupTreeReader:
         for group in level1:
             tree.groups[group.id] = group
         with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
-            results = list(pool.map(
-                lambda g: (g, self._list_level1(tree, g.id, ignored)), level1
-            ))
+            def members(group: DirectoryGroup) -> tuple[DirectoryGroup, list[DirectoryUser]]:
+                return group, self._list_level1(tree, group.id, ignored)
+
+            results = list(pool.map(carried(members), level1))
         for group, users in results:
             for user in users:
                 tree.users.setdefault(user.id, user)

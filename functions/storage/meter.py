@@ -12,6 +12,8 @@ from collections import Counter
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from functions.core.usage import count_storage_operation
+
 _lock = threading.Lock()
 _sent = 0
 _by_request: dict[tuple[str, str], int] = {}  # (HTTP method, table or queue) -> requests
@@ -45,6 +47,7 @@ def count_operation(request: Any) -> None:
     with _lock:
         _sent += 1
         _by_request[key] = _by_request.get(key, 0) + 1
+    count_storage_operation()  # and against the run this thread works for, if any
 
 
 def storage_operations() -> int:

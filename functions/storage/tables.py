@@ -25,6 +25,7 @@ from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from functions.core.errors import InputError, StorageError
 from functions.core.kinds import KINDS
+from functions.core.usage import carried
 from functions.core.validation import table_key
 from functions.storage.filters import TableFilter
 from functions.storage.meter import client_options
@@ -295,7 +296,7 @@ class TableStore:
             nonlocal pool
             if pool is None:
                 pool = ThreadPoolExecutor(max_workers=self._write_concurrency)
-            pending.append(pool.submit(submit, batch))
+            pending.append(pool.submit(carried(submit), batch))
             while len(pending) >= 2 * self._write_concurrency:
                 collect(pending.popleft())
 

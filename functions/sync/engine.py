@@ -21,6 +21,7 @@ from typing import Any
 
 from functions.clients.graph import RequestStats
 from functions.clients.tenant_graph import TenantGraphs
+from functions.core import usage
 from functions.core.changes import Change
 from functions.core.config import Settings
 from functions.core.errors import ErrorCode, StorageError
@@ -74,6 +75,11 @@ class SyncEngine:
             StorageError: storage did not answer (the job should be retried later).
         """
         assert job.run_id is not None, "a job is executed only once its run is recorded"
+        # Everything from here is the run's: its threads' CPU and its storage requests.
+        with usage.metered(usage.Usage()):
+            return self._execute(job, take_over)
+
+    def _execute(self, job: SyncJob, take_over: bool) -> Run:
         taken = self._take(job, take_over)
         if isinstance(taken, Run):
             return taken

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from functions.core.errors import StorageError
 from functions.core.model import Run
+from functions.core.usage import carried
 from functions.storage.runs import RunTable
 
 log = logging.getLogger("tenantsync.lease")
@@ -102,7 +103,8 @@ class Lease:
                 if self.lost.is_set():
                     return
 
-        keeper = threading.Thread(target=keep, name=f"lease-{self.run.run_id}", daemon=True)
+        keeper = threading.Thread(target=carried(keep), name=f"lease-{self.run.run_id}",
+                                  daemon=True)
         keeper.start()
         try:
             yield self

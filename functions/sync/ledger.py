@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from functions.clients.graph import RequestStats
-from functions.core import telemetry
+from functions.core import telemetry, usage
 from functions.core.config import Settings
 from functions.core.errors import ErrorCode, StorageError, TenantSyncError
 from functions.core.model import (
@@ -86,6 +86,10 @@ class RunLedger:
         run.ended_at = self.clock()
         run.lease_until = None
         ended = self._announce(run)
+        measured = usage.current()
+        if measured is not None:  # what the run used, up to the save of this record
+            run.cpu_ms = round(measured.cpu_seconds() * 1000)
+            run.storage_operations = measured.storage_operations + 1  # and the save itself
         if not lease.save(run):
             raise LeaseLost(run.run_id)
         self._after(tenant, run, loaded, ended, tenant_changed=tenant_changed)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from functions.core import pricing
+
 from .bicep import body, parse, property_path
-from .queries import REPO_ROOT
+from .queries import REPO_ROOT, workbook_queries
 
 
 def host_queue_settings() -> dict[str, Any]:
@@ -54,3 +56,33 @@ def test_host_storage_moves_to_its_own_account_when_the_parameter_says_so() -> N
     assert settings["AzureWebJobsStorage__queueServiceUri"] == "queueEndpoint"
     roles = body(main["modules"]["roleAssignments"]["config"])["params"]
     assert "hostStorageAccountName" in roles
+
+
+def test_the_cost_model_prices_the_instance_and_schedules_the_infra_sets() -> None:
+    queues = host_queue_settings()
+    main = parse("main.bicep")["parameters"]
+    in_flight = queues["batchSize"] + queues["newBatchThreshold"]
+    memory_gb = main["instanceMemoryMB"]["default"] / 1024
+    schedules = {"directory": main["directorySchedule"]["default"],
+                 "devices": main["devicesSchedule"]["default"]}
+    assert (in_flight, memory_gb) == (pricing.RUNS_AT_ONCE, pricing.INSTANCE_GB)
+    assert schedules == pricing.DEFAULT_SCHEDULES
+
+
+def test_the_workbook_prices_runs_with_the_cost_model_of_the_code() -> None:
+    def number(value: float) -> str:  # as the workbook writes it
+        text = f"{value:.10f}".rstrip("0")
+        return text + "0" if text.endswith(".") else text
+
+    panels = {q.source.split(":", 1)[1]: q.text for q in workbook_queries()}
+    cost = panels["cost-per-tenant"]
+    prices = pricing.PRICES
+    for part in (f"gb_s = {number(pricing.INSTANCE_GB)} * max_of(cpu_s, seconds / "
+                 f"{pricing.RUNS_AT_ONCE})",
+                 f"sum(storage) + {number(pricing.START_TABLE_OPERATIONS)} * count()",
+                 f"gb_seconds * {number(prices.gb_second)}",
+                 f"runs * {number(prices.million_executions)} / 1000000.0",
+                 f"table_operations * {number(prices.table_10k)} / 10000.0",
+                 f"runs * {number(pricing.QUEUE_OPERATIONS)} * {number(prices.queue_10k)} "
+                 "/ 10000.0"):
+        assert part in cost, part

@@ -113,6 +113,11 @@ class RunOut(BaseModel):
     throttled: int
     entitiesWritten: int
     transactions: int
+    cpuMs: int = Field(
+        description="CPU milliseconds its threads used (what the instance is billed for); "
+        "0 for a run recorded before this was measured")
+    storageOperations: int = Field(
+        description="Table and queue requests it sent, up to the save of its record")
     errorCode: str | None
     error: str | None
     changesFrom: str | None = Field(
