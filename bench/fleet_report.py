@@ -37,6 +37,8 @@ class Cycle:
     missed: int = 0
     left: int = 0
     skipped_deliveries: int = 0
+    recorded_cpu_ms: int = 0  # what the cycle's runs recorded they used (functions/core/usage.py)
+    recorded_ops: int = 0
 
     def worker_runs(self) -> list[list[list[str]]]:
         """Each worker's runs of this cycle: [tenant, kind, run id, status, error code]."""
@@ -71,6 +73,8 @@ class Cycle:
                     and (r.queued_at or r.started_at) >= since]
             real = [r for r in mine if r.error_code != "duplicate_delivery"]
             self.statuses.update(r.status.value for r in real)
+            self.recorded_cpu_ms += sum(r.cpu_ms for r in real)
+            self.recorded_ops += sum(r.storage_operations for r in real)
             self.skipped_deliveries += len(mine) - len(real)
             self.left += sum(r.active for r in mine)
             succeeded = sum(r.status.value == "succeeded" for r in real)
@@ -154,7 +158,9 @@ def print_cycles(cycles: list[Cycle], fleet: Fleet, shape: InstanceShape, cores:
               f"{c.peers['azurite']:.1f}; runs {dict(c.statuses)}, synced once "
               f"{c.synced_once}, duplicates {c.duplicates}, missed {c.missed}, left queued or "
               f"running {c.left}, duplicate deliveries skipped {c.skipped_deliveries}, "
-              f"message failures {c.delta('failures'):.0f}, drained {c.drained}")
+              f"message failures {c.delta('failures'):.0f}, drained {c.drained}; the runs "
+              f"recorded {c.recorded_cpu_ms / 1000:.1f} CPU s and {c.recorded_ops} storage "
+              "operations of their own (cost tenant prices these)")
         for i, runs in enumerate(c.worker_runs()):
             print(f"    instance {i}: {len(runs)} runs, peak {c.after[i]['peak_mb']} MB")
         print("    longest runs: " + ", ".join(
