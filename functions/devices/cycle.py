@@ -8,9 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 from functions.clients.batch import GraphBatch
@@ -25,6 +23,8 @@ from functions.devices.checkpoint import EXPORT_PATH, READ_PATH, Checkpoint, Ste
 from functions.devices.model import Inventory, SavedRead
 from functions.devices.parts import (
     LISTING_PART,
+    HeldLinks,
+    Listed,
     assemble,
     decode,
     encode,
@@ -35,7 +35,13 @@ from functions.devices.parts import (
 from functions.devices.reader import read_listing, read_organization
 from functions.devices.staging import CheckpointStore
 from functions.devices.store import InventoryTables
-from functions.devices.unchanged import fingerprint, known_device_listing
+from functions.devices.unchanged import (
+    SOFTWARE,
+    fingerprint,
+    known_device_listing,
+    may_be_unchanged,
+    software_digest,
+)
 
 log = logging.getLogger("tenantsync.devices")
 
@@ -51,20 +57,6 @@ _LISTINGS = (("devices", Step.DEVICES, "devices"),
              ("detected_apps", Step.DETECTED_APPS, "detectedapps"),
              ("managed_apps", Step.MANAGED_APPS, "managedapps"))
 _PARTS = ("devices", "detected_apps", "managed_apps", "software", "details")
-
-
-@dataclass
-class _Listed:
-    """The device and app listings of the read, by position."""
-
-    device_ids: list[str]
-    last_sync: list[str | None]
-    app_ids: list[str]
-    app_names: list[tuple[str, str]]
-
-    @cached_property
-    def positions(self) -> dict[str, int]:
-        return {device: n for n, device in enumerate(self.device_ids)}
 
 
 class InventoryCycle:
@@ -90,8 +82,9 @@ class InventoryCycle:
         self._etag: str | None = None
         self._unsaved: list[tuple[str, Any]] = []  # parts read since the last save
         self._cache: dict[str, Any] = {}  # saved parts, by row key
-        self._listed: _Listed | None = None
+        self._listed: Listed | None = None
         self._wanted: list[int] | None = None
+        self._held = HeldLinks()  # apps' devices not made links yet (see _software)
         self._saved_at = monotonic()
 
     @property
@@ -199,13 +192,15 @@ class InventoryCycle:
         chunk = listed.app_ids[cp.apps_read:cp.apps_read + APP_CHUNK]
         if chunk and not self._fits(len(chunk), deadline, first):
             return False
-        found = read_app_devices(self._batch, chunk,
-                                 deadline.extended(GRACE), listed.positions)
+        found = read_app_devices(self._batch, chunk, deadline.extended(GRACE))
         if found.undone:
             return False
-        links = links_of({cp.apps_read + n: found.found[app] for n, app in enumerate(chunk)})
-        if links:
-            self._keep("links", links)
+        devices_of = {cp.apps_read + n: found.found[app] for n, app in enumerate(chunk)}
+        cp.digests[SOFTWARE] = software_digest(cp.digests.get(SOFTWARE, ""), devices_of)
+        # Made links only when the read may no longer turn out unchanged (docs/inventory.md).
+        self._held.hold(devices_of)
+        if self._held.full or not may_be_unchanged(self._known, cp.digests):
+            self._release()
         self._failures("software", found)
         cp.apps_read += len(chunk)
         if cp.apps_read >= len(listed.app_ids):
@@ -290,8 +285,11 @@ class InventoryCycle:
                                   apps, by_name)
         ordered = sorted(links)
         for start in range(0, len(ordered), APP_CHUNK):
-            self._keep("links", links_of({a: links[a]
-                                          for a in ordered[start:start + APP_CHUNK]}))
+            part = links_of({a: links[a] for a in ordered[start:start + APP_CHUNK]})
+            digests = self.checkpoint.digests
+            digests[SOFTWARE] = software_digest(digests.get(SOFTWARE, ""),
+                                                {a: p.tolist() for a, p in part.items()})
+            self._keep("links", part)
         columns = exports.device_columns(exports.rows(graph, urls[exports.DEVICE_REPORT]),
                                          devices)
         keys = sorted(columns)
@@ -332,17 +330,22 @@ class InventoryCycle:
             saved.append(self._cache[key])
         return saved + [part for k, part in self._unsaved if k == part_type]
 
-    def _listings(self) -> _Listed:
+    def _listings(self) -> Listed:
         if self._listed is None:
             devices = records(self._parts("devices"))
             apps = records(self._parts("detectedapps"))
-            self._listed = _Listed([d.id for d in devices], [d.last_sync_at for d in devices],
+            self._listed = Listed([d.id for d in devices], [d.last_sync_at for d in devices],
                                    [a.id for a in apps], [(a.name, a.version or "") for a in apps])
         return self._listed
+
+    def _release(self) -> None:
+        for links in self._held.release(self._listings().positions, APP_CHUNK):
+            self._keep("links", links)
 
     def _save(self) -> None:
         """Keep what was read since the last save, then the checkpoint (conditional)."""
         cp = self.checkpoint
+        self._release()  # saved parts are links: a resumed read holds nothing
         for kind, part in self._unsaved:
             key, _ = self._checkpoints.put(self._tenant_id, cp.cycle, kind, encode(kind, part))
             cp.add_part(kind, key)
@@ -360,10 +363,13 @@ class InventoryCycle:
         if found == self._known and not cp.incomplete:
             # The tables hold exactly this read (the engine compares and writes nothing):
             # only its records' counts are used, not the software and details they carry.
+            self._held.drop()
             inventory.devices = {d.id: d for d in records(parts["devices"])}
             inventory.detected_apps = {a.id: a for a in records(parts["detectedapps"])}
             inventory.managed_apps = {m.id: m for m in records(parts["managedapps"])}
         else:
+            self._release()
+            parts["links"] = self._parts("links")
             assemble(inventory, parts, [cp.digests.get(name, "") for name, _, _ in _LISTINGS])
         inventory.digest = found
         complete = {part: part not in cp.incomplete for part in _PARTS}

@@ -15,6 +15,8 @@ import hashlib
 import zlib
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -37,6 +39,59 @@ def links_of(devices_of: Mapping[int, Iterable[int]]) -> Links:
     """Apps (by position) and the device positions each is on, sorted, as a links part."""
     return {app: array("I", sorted(set(positions))) for app, positions in devices_of.items()
             if positions}
+
+
+@dataclass
+class Listed:
+    """The device and app listings of a read, by position."""
+
+    device_ids: list[str]
+    last_sync: list[str | None]
+    app_ids: list[str]
+    app_names: list[tuple[str, str]]
+
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        return {device: n for n, device in enumerate(self.device_ids)}
+
+
+def links_from_ids(devices_of: Mapping[int, Iterable[str]], positions: Mapping[str, int]
+                   ) -> Links:
+    """Apps (by position) and the ids of the devices each is on as a links part: a device
+    the listing does not have (enrolled since) is left out: the next read lists it."""
+    position_of = positions.get  # bound once: the loop below runs once per link
+    return links_of({app: [p for device in ids if (p := position_of(device)) is not None]
+                     for app, ids in devices_of.items()})
+
+
+class HeldLinks:
+    """The apps' devices (app position -> device ids as read) that a read holds while it may
+    still turn out unchanged: then they are dropped unused; otherwise released as links."""
+
+    LIMIT = 200_000  # ids held at most (about 20 MB): beyond, they are released at once
+
+    def __init__(self) -> None:
+        self._held: dict[int, list[str]] = {}
+        self._ids = 0
+
+    def hold(self, devices_of: Mapping[int, list[str]]) -> None:
+        self._held.update(devices_of)
+        self._ids += sum(map(len, devices_of.values()))
+
+    @property
+    def full(self) -> bool:
+        return self._ids > self.LIMIT
+
+    def release(self, positions: Mapping[str, int], apps_a_part: int) -> list[Links]:
+        """Every app held, as links parts of ``apps_a_part`` apps at most, in app order."""
+        apps = sorted(self._held)
+        released = [links_from_ids({a: self._held[a] for a in apps[i:i + apps_a_part]},
+                                   positions) for i in range(0, len(apps), apps_a_part)]
+        self.drop()
+        return [links for links in released if links]
+
+    def drop(self) -> None:
+        self._held, self._ids = {}, 0
 
 
 def encode(part_type: str, value: Any) -> bytes:
