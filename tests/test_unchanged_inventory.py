@@ -199,3 +199,22 @@ def test_a_failed_app_read_while_the_listings_are_unchanged_concludes_nothing(
     again, loaded = inventory_reads(lambda: sync(harness, found.tenant))
     assert again.status == RunStatus.SUCCEEDED and again.entities_written == 0
     assert loaded > 0 and known_device_listing(fingerprint_of(harness, found.tenant))
+
+
+def test_an_app_renamed_with_every_device_listed_as_before_is_found(
+    harness: Harness, world: World
+) -> None:
+    found = synced_twice(harness, world)
+    assert harness.sim is not None
+    known = fingerprint_of(harness, found.tenant)
+    app = found.apps[1]
+    renamed = {**found.intune["detected_apps"][app], "id": app, "displayName": "Renamed"}
+    harness.sim.upsert_object(found.tenant, "detected_apps", renamed)
+    run, loaded = inventory_reads(lambda: sync(harness, found.tenant))
+    assert run.status == RunStatus.SUCCEEDED and run.apps.updated == 1, run.error
+    assert run.devices.updated == 0 and run.devices.unchanged == 4 and loaded > 0
+    assert harness.services.inventory.detected_apps_by_id(found.tenant)[app].name == "Renamed"
+    assert {d: software_of(harness, found.tenant, d) for d in found.devices} == {
+        d: set(found.links[d]) for d in found.devices}
+    now = fingerprint_of(harness, found.tenant)
+    assert known_device_listing(now) == known_device_listing(known) and now != known

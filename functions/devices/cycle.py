@@ -15,12 +15,12 @@ from functions.clients.batch import GraphBatch
 from functions.clients.graph import GraphClient
 from functions.clients.pacing import Deadline, RequestPacer
 from functions.core.config import Settings
-from functions.core.errors import ErrorCode, GraphError, StorageError
+from functions.core.errors import ErrorCode, GraphError
 from functions.core.model import utcnow
 from functions.devices import exports
 from functions.devices.batched import BatchedRead, read_app_devices, read_details
 from functions.devices.checkpoint import EXPORT_PATH, READ_PATH, Checkpoint, Step
-from functions.devices.model import Inventory, SavedRead
+from functions.devices.model import Inventory, SavedRead, device_from_graph, device_key
 from functions.devices.parts import (
     LISTING_PART,
     HeldLinks,
@@ -85,6 +85,7 @@ class InventoryCycle:
         self._listed: Listed | None = None
         self._wanted: list[int] | None = None
         self._held = HeldLinks()  # apps' devices not made links yet (see _software)
+        self._raw: list[dict[str, Any]] | None = None  # devices not made records yet
         self._saved_at = monotonic()
 
     @property
@@ -173,9 +174,14 @@ class InventoryCycle:
     def _listing(self, name: str, part_type: str) -> bool:
         cp = self.checkpoint
         pacer = self._apps_pacer if name == "managed_apps" else self.pacer
-        listing = read_listing(self._graph, name, self._tenant_id, pacer)
-        for part in listing_parts(part_type, listing.records):
-            self._keep(part_type, part)
+        # Devices that may be listed as the tables hold them: no records made (yet).
+        hold = name == "devices" and bool(known_device_listing(self._known))
+        listing = read_listing(self._graph, name, self._tenant_id, pacer, parse=not hold)
+        if hold:
+            self._raw = sorted(listing.records, key=lambda item: device_key(item)[0])
+        else:
+            for part in listing_parts(part_type, listing.records):
+                self._keep(part_type, part)
         cp.digests[name] = listing.digest
         if name == "devices":
             cp.devices = len(listing.records)
@@ -185,6 +191,8 @@ class InventoryCycle:
             cp.advance()
         else:
             self._abort(name, listing.error_code, listing.error)
+        if name == "managed_apps" and not may_be_unchanged(self._known, cp.digests):
+            self._make_devices()
         return True
 
     def _software(self, deadline: Deadline, first: bool) -> bool:
@@ -283,12 +291,10 @@ class InventoryCycle:
         by_name = {names: i for i, names in enumerate(listed.app_names)}
         links = exports.app_links(exports.rows(graph, urls[exports.APP_REPORT]), devices,
                                   apps, by_name)
-        ordered = sorted(links)
+        ordered, digests = sorted(links), self.checkpoint.digests
         for start in range(0, len(ordered), APP_CHUNK):
             part = links_of({a: links[a] for a in ordered[start:start + APP_CHUNK]})
-            digests = self.checkpoint.digests
-            digests[SOFTWARE] = software_digest(digests.get(SOFTWARE, ""),
-                                                {a: p.tolist() for a, p in part.items()})
+            digests[SOFTWARE] = software_digest(digests.get(SOFTWARE, ""), part)
             self._keep("links", part)
         columns = exports.device_columns(exports.rows(graph, urls[exports.DEVICE_REPORT]),
                                          devices)
@@ -332,11 +338,18 @@ class InventoryCycle:
 
     def _listings(self) -> Listed:
         if self._listed is None:
-            devices = records(self._parts("devices"))
+            devices = list(map(device_key, self._raw)) if self._raw is not None else [
+                (d.id, d.last_sync_at) for d in records(self._parts("devices"))]
             apps = records(self._parts("detectedapps"))
-            self._listed = Listed([d.id for d in devices], [d.last_sync_at for d in devices],
-                                   [a.id for a in apps], [(a.name, a.version or "") for a in apps])
+            self._listed = Listed([d for d, _ in devices], [at for _, at in devices],
+                                  [a.id for a in apps], [(a.name, a.version or "") for a in apps])
         return self._listed
+
+    def _make_devices(self) -> None:
+        if self._raw is not None:
+            for part in listing_parts("devices", map(device_from_graph, self._raw)):
+                self._keep("devices", part)
+            self._raw = None
 
     def _release(self) -> None:
         for links in self._held.release(self._listings().positions, APP_CHUNK):
@@ -345,7 +358,8 @@ class InventoryCycle:
     def _save(self) -> None:
         """Keep what was read since the last save, then the checkpoint (conditional)."""
         cp = self.checkpoint
-        self._release()  # saved parts are links: a resumed read holds nothing
+        self._make_devices()  # what is saved is records and links: a resumed read holds
+        self._release()  # nothing it did not read itself
         for kind, part in self._unsaved:
             key, _ = self._checkpoints.put(self._tenant_id, cp.cycle, kind, encode(kind, part))
             cp.add_part(kind, key)
@@ -364,14 +378,16 @@ class InventoryCycle:
             # The tables hold exactly this read (the engine compares and writes nothing):
             # only its records' counts are used, not the software and details they carry.
             self._held.drop()
-            inventory.devices = {d.id: d for d in records(parts["devices"])}
+            if self._raw is None:
+                inventory.devices = {d.id: d for d in records(parts["devices"])}
             inventory.detected_apps = {a.id: a for a in records(parts["detectedapps"])}
             inventory.managed_apps = {m.id: m for m in records(parts["managedapps"])}
         else:
+            self._make_devices()
             self._release()
-            parts["links"] = self._parts("links")
+            parts["devices"], parts["links"] = self._parts("devices"), self._parts("links")
             assemble(inventory, parts, [cp.digests.get(name, "") for name, _, _ in _LISTINGS])
-        inventory.digest = found
+        inventory.digest, inventory.devices_listed = found, cp.devices
         complete = {part: part not in cp.incomplete for part in _PARTS}
         inventory.devices_complete = complete["devices"]
         inventory.detected_apps_complete = complete["detected_apps"]
@@ -381,20 +397,3 @@ class InventoryCycle:
         inventory.error_code, inventory.error = cp.error_code, cp.error
         if self._etag is not None:
             inventory.saved = SavedRead(self._etag, cp.cycle)
-
-
-def end_read(checkpoints: CheckpointStore, tenant_id: str, saved: SavedRead | None) -> None:
-    """End a read that was applied: its checkpoint and parts go (a read that never had to
-    be saved left none).
-
-    Raises:
-        CheckpointTaken: another run took the read over meanwhile.
-    """
-    if saved is None:
-        return
-    checkpoints.clear(tenant_id, saved.etag)
-    try:
-        checkpoints.drop(tenant_id, saved.cycle)
-    except StorageError:
-        log.warning("parts of an applied inventory read were left behind",
-                    extra={"tenant_id": tenant_id, "cycle": saved.cycle})

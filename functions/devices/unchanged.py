@@ -21,6 +21,7 @@ of the three listings>``:
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,7 +39,9 @@ def software_digest(previous: str, found: Mapping[int, Sequence[Any]]) -> str:
     the read's checkpoint, so a resumed read goes on with it. Devices listed in another
     order make another digest: a full comparison, never a wrong skip."""
     for app in sorted(found):
-        previous = hashlib.sha256(previous.encode() + orjson.dumps([app, found[app]])).hexdigest()
+        devices = found[app]  # ids as read, or (the export path) positions in an array
+        listed = devices.tolist() if isinstance(devices, array) else devices
+        previous = hashlib.sha256(previous.encode() + orjson.dumps([app, listed])).hexdigest()
     return previous
 
 
