@@ -69,6 +69,8 @@ def read_app_devices(batch: GraphBatch, app_ids: list[str], deadline: Deadline) 
 def read_details(batch: GraphBatch, device_ids: list[str], deadline: Deadline) -> BatchedRead:
     """The details of each device, by a single read that selects them."""
     result = BatchedRead()
+    if not device_ids:  # an unchanged tenant's usual case: no batch (nor its threads)
+        return result
     requests = [SubRequest(d, _DEVICE.format(device=quote(d, safe=""))) for d in device_ids]
     outcome = batch.run(requests, deadline)
     if outcome.undone:

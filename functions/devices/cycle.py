@@ -37,6 +37,7 @@ from functions.devices.staging import CheckpointStore
 from functions.devices.store import InventoryTables
 from functions.devices.unchanged import (
     SOFTWARE,
+    devices_as_read,
     fingerprint,
     known_device_listing,
     may_be_unchanged,
@@ -203,10 +204,9 @@ class InventoryCycle:
         found = read_app_devices(self._batch, chunk, deadline.extended(GRACE))
         if found.undone:
             return False
-        devices_of = {cp.apps_read + n: found.found[app] for n, app in enumerate(chunk)}
-        cp.digests[SOFTWARE] = software_digest(cp.digests.get(SOFTWARE, ""), devices_of)
-        # Made links only when the read may no longer turn out unchanged (docs/inventory.md).
-        self._held.hold(devices_of)
+        read = {cp.apps_read + n: devices_as_read(found.found[a]) for n, a in enumerate(chunk)}
+        cp.digests[SOFTWARE] = software_digest(cp.digests.get(SOFTWARE, ""), read)
+        self._held.hold(read)  # links only once the read may not be unchanged (see HeldLinks)
         if self._held.full or not may_be_unchanged(self._known, cp.digests):
             self._release()
         self._failures("software", found)
@@ -294,7 +294,8 @@ class InventoryCycle:
         ordered, digests = sorted(links), self.checkpoint.digests
         for start in range(0, len(ordered), APP_CHUNK):
             part = links_of({a: links[a] for a in ordered[start:start + APP_CHUNK]})
-            digests[SOFTWARE] = software_digest(digests.get(SOFTWARE, ""), part)
+            digests[SOFTWARE] = software_digest(digests.get(SOFTWARE, ""), {
+                a: devices_as_read(positions) for a, positions in part.items()})
             self._keep("links", part)
         columns = exports.device_columns(exports.rows(graph, urls[exports.DEVICE_REPORT]),
                                          devices)

@@ -65,33 +65,34 @@ def links_from_ids(devices_of: Mapping[int, Iterable[str]], positions: Mapping[s
 
 
 class HeldLinks:
-    """The apps' devices (app position -> device ids as read) that a read holds while it may
-    still turn out unchanged: then they are dropped unused; otherwise released as links."""
+    """The apps' devices (app position -> device ids as read, as JSON) that a read holds
+    while it may still turn out unchanged: then dropped unused, otherwise released as links."""
 
-    LIMIT = 200_000  # ids held at most (about 20 MB): beyond, they are released at once
+    LIMIT = 16 << 20  # bytes held at most (about 400,000 ids): beyond, released at once
 
     def __init__(self) -> None:
-        self._held: dict[int, list[str]] = {}
-        self._ids = 0
+        self._held: dict[int, bytes] = {}
+        self._bytes = 0
 
-    def hold(self, devices_of: Mapping[int, list[str]]) -> None:
+    def hold(self, devices_of: Mapping[int, bytes]) -> None:
         self._held.update(devices_of)
-        self._ids += sum(map(len, devices_of.values()))
+        self._bytes += sum(map(len, devices_of.values()))
 
     @property
     def full(self) -> bool:
-        return self._ids > self.LIMIT
+        return self._bytes > self.LIMIT
 
     def release(self, positions: Mapping[str, int], apps_a_part: int) -> list[Links]:
         """Every app held, as links parts of ``apps_a_part`` apps at most, in app order."""
         apps = sorted(self._held)
-        released = [links_from_ids({a: self._held[a] for a in apps[i:i + apps_a_part]},
-                                   positions) for i in range(0, len(apps), apps_a_part)]
+        released = [links_from_ids({a: orjson.loads(self._held[a])
+                                    for a in apps[i:i + apps_a_part]}, positions)
+                    for i in range(0, len(apps), apps_a_part)]
         self.drop()
         return [links for links in released if links]
 
     def drop(self) -> None:
-        self._held, self._ids = {}, 0
+        self._held, self._bytes = {}, 0
 
 
 def encode(part_type: str, value: Any) -> bytes:

@@ -32,17 +32,23 @@ SOFTWARE = "software"  # the key of the apps' devices' digest among a read's dig
 _LISTINGS = ("devices", "detected_apps", "managed_apps")
 
 
-def software_digest(previous: str, found: Mapping[int, Sequence[Any]]) -> str:
+def software_digest(previous: str, found: Mapping[int, bytes]) -> str:
     """``previous`` (a read's digest of the apps' devices so far) followed by more apps (by
-    position) and their devices as read, an app at a time in app order: however the apps
-    were cut into chunks, the same apps make the same digest. A hex text: it is kept in
-    the read's checkpoint, so a resumed read goes on with it. Devices listed in another
-    order make another digest: a full comparison, never a wrong skip."""
+    position) and their devices (``devices_as_read``), an app at a time in app order:
+    however the apps were cut into chunks, the same apps make the same digest. A hex text:
+    it is kept in the read's checkpoint, so a resumed read goes on with it. Devices listed
+    in another order make another digest: a full comparison, never a wrong skip."""
     for app in sorted(found):
-        devices = found[app]  # ids as read, or (the export path) positions in an array
-        listed = devices.tolist() if isinstance(devices, array) else devices
-        previous = hashlib.sha256(previous.encode() + orjson.dumps([app, listed])).hexdigest()
+        previous = hashlib.sha256(
+            f"{previous}|{app}|".encode() + found[app]).hexdigest()
     return previous
+
+
+def devices_as_read(devices: Sequence[str] | array[int]) -> bytes:
+    """An app's devices as digested and held: the ids as read, as JSON (or, on the export
+    path, the device positions the report gave). One bytes object, not thousands of
+    strings: holding them does not keep the parser from reusing their memory."""
+    return orjson.dumps(devices.tolist() if isinstance(devices, array) else devices)
 
 
 def listings_digest(digests: Mapping[str, str]) -> str:

@@ -4,12 +4,14 @@ the apps' devices a read holds become exactly the links it would have made at on
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
 
 from functions.devices.parts import HeldLinks, links_from_ids
 from functions.devices.unchanged import (
     FORMAT,
     SOFTWARE,
+    devices_as_read,
     fingerprint,
     known_device_listing,
     listings_digest,
@@ -21,8 +23,13 @@ LISTINGS = {"devices": "d" * 64, "detected_apps": "a" * 64, "managed_apps": "m" 
 APPS: dict[int, list[str]] = {0: ["dev-b", "dev-a"], 1: ["dev-c"]}
 
 
+def read(apps: dict[int, list[str]]) -> dict[int, bytes]:
+    return {app: devices_as_read(ids) for app, ids in apps.items()}
+
+
 def digests(apps: dict[int, list[str]] | None = None, **listings: str) -> dict[str, str]:
-    return {**LISTINGS, **listings, SOFTWARE: software_digest("", APPS if apps is None else apps)}
+    return {**LISTINGS, **listings,
+            SOFTWARE: software_digest("", read(APPS if apps is None else apps))}
 
 
 def parts(*, column: str = "x64") -> dict[str, Any]:
@@ -49,16 +56,18 @@ def test_one_link_one_column_or_one_listing_changes_the_fingerprint() -> None:
 
 
 def test_the_apps_devices_digest_goes_on_chunk_by_chunk_and_any_difference_shows() -> None:
+    whole = software_digest("", read(APPS))
     # A resumed read goes on from the digest its checkpoint kept, whatever the chunks.
-    chunked = software_digest(software_digest("", {0: ["dev-b", "dev-a"]}), {1: ["dev-c"]})
-    assert chunked == software_digest("", APPS)
-    assert software_digest("", {1: ["dev-c"], 0: ["dev-b", "dev-a"]}) == software_digest(
-        "", APPS)  # batch answers come in any order: the apps are taken in their order
+    first = software_digest("", read({0: ["dev-b", "dev-a"]}))
+    assert software_digest(first, read({1: ["dev-c"]})) == whole
+    # Batch answers come in any order: the apps are taken in their order.
+    assert software_digest("", read({1: ["dev-c"], 0: ["dev-b", "dev-a"]})) == whole
     # Devices listed in another order: another digest (a full comparison, never a skip).
-    assert software_digest("", {0: ["dev-a", "dev-b"], 1: ["dev-c"]}) != software_digest(
-        "", APPS)
-    assert software_digest("", {0: ["dev-b", "dev-a"], 2: ["dev-c"]}) != software_digest(
-        "", APPS)
+    assert software_digest("", read({0: ["dev-a", "dev-b"], 1: ["dev-c"]})) != whole
+    assert software_digest("", read({0: ["dev-b", "dev-a"], 2: ["dev-c"]})) != whole
+    assert software_digest("", read({0: ["dev-b"], 1: ["dev-a", "dev-c"]})) != whole
+    # The export path's positions are digested as the ids are.
+    assert devices_as_read(array("I", [3, 1])) == devices_as_read([3, 1])  # type: ignore[list-item]
 
 
 def test_only_a_read_listed_exactly_as_the_known_one_may_be_unchanged() -> None:
@@ -84,8 +93,8 @@ def test_held_devices_become_the_links_made_at_once_and_unlisted_ones_are_left_o
     positions = {"dev-a": 0, "dev-b": 1, "dev-c": 2}
     found = {0: ["dev-b", "dev-a", "dev-new"], 1: ["dev-c"], 2: [], 3: ["dev-a"]}
     held = HeldLinks()
-    held.hold({0: found[0], 1: found[1]})
-    held.hold({2: found[2], 3: found[3]})
+    held.hold(read({0: found[0], 1: found[1]}))
+    held.hold(read({2: found[2], 3: found[3]}))
     released = held.release(positions, 2)
     assert [{a: list(p) for a, p in part.items()} for part in released] == [
         {0: [0, 1], 1: [2]}, {3: [0]}]
@@ -96,9 +105,9 @@ def test_held_devices_become_the_links_made_at_once_and_unlisted_ones_are_left_o
 
 def test_holding_more_than_the_limit_asks_for_a_release() -> None:
     held = HeldLinks()
-    held.hold({0: ["dev"] * HeldLinks.LIMIT})
+    held.hold({0: b"x" * HeldLinks.LIMIT})
     assert not held.full
-    held.hold({1: ["dev"]})
+    held.hold({1: b"x"})
     assert held.full
     held.drop()
     assert not held.full and held.release({"dev": 0}, 10) == []
