@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from functions.clients.pacing import Deadline, RequestPacer
 from functions.core.config import Settings
 from functions.core.errors import ErrorCode, GraphError
 from functions.core.model import utcnow
-from functions.devices import exports
+from functions.devices import exports, unchanged
 from functions.devices.batched import BatchedRead, read_app_devices, read_details
 from functions.devices.checkpoint import EXPORT_PATH, READ_PATH, Checkpoint, Step
 from functions.devices.model import Inventory, SavedRead, device_from_graph, device_key
@@ -35,14 +35,6 @@ from functions.devices.parts import (
 from functions.devices.reader import read_listing, read_organization
 from functions.devices.staging import CheckpointStore
 from functions.devices.store import InventoryTables
-from functions.devices.unchanged import (
-    SOFTWARE,
-    devices_as_read,
-    fingerprint,
-    known_device_listing,
-    may_be_unchanged,
-    software_digest,
-)
 
 log = logging.getLogger("tenantsync.devices")
 
@@ -86,7 +78,8 @@ class InventoryCycle:
         self._listed: Listed | None = None
         self._wanted: list[int] | None = None
         self._held = HeldLinks()  # apps' devices not made links yet (see _software)
-        self._raw: list[dict[str, Any]] | None = None  # devices not made records yet
+        # Devices that may be listed as the tables hold them: not made records (yet).
+        self._raw: list[dict[str, Any]] | None = None
         self._saved_at = monotonic()
 
     @property
@@ -175,8 +168,7 @@ class InventoryCycle:
     def _listing(self, name: str, part_type: str) -> bool:
         cp = self.checkpoint
         pacer = self._apps_pacer if name == "managed_apps" else self.pacer
-        # Devices that may be listed as the tables hold them: no records made (yet).
-        hold = name == "devices" and bool(known_device_listing(self._known))
+        hold = name == "devices" and bool(unchanged.known_device_listing(self._known))  # see _raw
         listing = read_listing(self._graph, name, self._tenant_id, pacer, parse=not hold)
         if hold:
             self._raw = sorted(listing.records, key=lambda item: device_key(item)[0])
@@ -192,7 +184,7 @@ class InventoryCycle:
             cp.advance()
         else:
             self._abort(name, listing.error_code, listing.error)
-        if name == "managed_apps" and not may_be_unchanged(self._known, cp.digests):
+        if name == "managed_apps" and not unchanged.may_be_unchanged(self._known, cp.digests):
             self._make_devices()
         return True
 
@@ -204,11 +196,13 @@ class InventoryCycle:
         found = read_app_devices(self._batch, chunk, deadline.extended(GRACE))
         if found.undone:
             return False
-        read = {cp.apps_read + n: devices_as_read(found.found[a]) for n, a in enumerate(chunk)}
-        cp.digests[SOFTWARE] = software_digest(cp.digests.get(SOFTWARE, ""), read)
-        self._held.hold(read)  # links only once the read may not be unchanged (see HeldLinks)
-        if self._held.full or not may_be_unchanged(self._known, cp.digests):
-            self._release()
+        ids = {cp.apps_read + n: found.found[app] for n, app in enumerate(chunk)}
+        read = {app: unchanged.devices_as_read(devices) for app, devices in ids.items()}
+        unchanged.add_software(cp.digests, read)
+        if unchanged.may_be_unchanged(self._known, cp.digests) and not self._held.full:
+            self._held.hold(read)  # links only once the read may not be unchanged
+        else:
+            self._release(ids)
         self._failures("software", found)
         cp.apps_read += len(chunk)
         if cp.apps_read >= len(listed.app_ids):
@@ -217,7 +211,7 @@ class InventoryCycle:
 
     def _details(self, deadline: Deadline, first: bool) -> bool:
         cp, listed = self.checkpoint, self._listings()
-        listed_as = known_device_listing(self._known)
+        listed_as = unchanged.known_device_listing(self._known)
         if self._wanted is None and listed_as and cp.digests.get("devices") == listed_as:
             # Listed as when the tables were last written whole: nobody checked in since.
             self._wanted, cp.details_wanted = [], 0
@@ -294,8 +288,8 @@ class InventoryCycle:
         ordered, digests = sorted(links), self.checkpoint.digests
         for start in range(0, len(ordered), APP_CHUNK):
             part = links_of({a: links[a] for a in ordered[start:start + APP_CHUNK]})
-            digests[SOFTWARE] = software_digest(digests.get(SOFTWARE, ""), {
-                a: devices_as_read(positions) for a, positions in part.items()})
+            unchanged.add_software(digests, {a: unchanged.devices_as_read(p)
+                                             for a, p in part.items()})
             self._keep("links", part)
         columns = exports.device_columns(exports.rows(graph, urls[exports.DEVICE_REPORT]),
                                          devices)
@@ -352,8 +346,9 @@ class InventoryCycle:
                 self._keep("devices", part)
             self._raw = None
 
-    def _release(self) -> None:
-        for links in self._held.release(self._listings().positions, APP_CHUNK):
+    def _release(self, ids: Mapping[int, list[str]] | None = None) -> None:
+        """Make links of what is held, then of ``ids`` (apps' devices just read)."""
+        for links in self._held.release(self._listings().positions, APP_CHUNK, ids or {}):
             self._keep("links", links)
 
     def _save(self) -> None:
@@ -374,7 +369,7 @@ class InventoryCycle:
         cp = self.checkpoint
         parts = {kind: self._parts(kind) for kind in
                  ("devices", "detectedapps", "managedapps", "links", "details", "extras")}
-        found = fingerprint(parts, cp.digests)
+        found = unchanged.fingerprint(parts, cp.digests)
         if found == self._known and not cp.incomplete:
             # The tables hold exactly this read (the engine compares and writes nothing):
             # only its records' counts are used, not the software and details they carry.

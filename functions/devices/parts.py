@@ -82,14 +82,16 @@ class HeldLinks:
     def full(self) -> bool:
         return self._bytes > self.LIMIT
 
-    def release(self, positions: Mapping[str, int], apps_a_part: int) -> list[Links]:
-        """Every app held, as links parts of ``apps_a_part`` apps at most, in app order."""
+    def release(self, positions: Mapping[str, int], apps_a_part: int,
+                then: Mapping[int, list[str]] | None = None) -> list[Links]:
+        """Every app held, as links parts of ``apps_a_part`` apps at most, in app order;
+        then the apps of ``then`` (device ids just read, never held) as one more part."""
         apps = sorted(self._held)
         released = [links_from_ids({a: orjson.loads(self._held[a])
                                     for a in apps[i:i + apps_a_part]}, positions)
                     for i in range(0, len(apps), apps_a_part)]
         self.drop()
-        return [links for links in released if links]
+        return [links for links in [*released, links_from_ids(then or {}, positions)] if links]
 
     def drop(self) -> None:
         self._held, self._bytes = {}, 0

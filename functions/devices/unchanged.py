@@ -44,6 +44,11 @@ def software_digest(previous: str, found: Mapping[int, bytes]) -> str:
     return previous
 
 
+def add_software(digests: dict[str, str], found: Mapping[int, bytes]) -> None:
+    """Go on with a read's digest of the apps' devices (kept among its ``digests``)."""
+    digests[SOFTWARE] = software_digest(digests.get(SOFTWARE, ""), found)
+
+
 def devices_as_read(devices: Sequence[str] | array[int]) -> bytes:
     """An app's devices as digested and held: the ids as read, as JSON (or, on the export
     path, the device positions the report gave). One bytes object, not thousands of

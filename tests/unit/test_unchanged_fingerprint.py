@@ -101,6 +101,9 @@ def test_held_devices_become_the_links_made_at_once_and_unlisted_ones_are_left_o
     assert {a: list(p) for a, p in links_from_ids(found, positions).items()} == {
         0: [0, 1], 1: [2], 3: [0]}
     assert held.release(positions, 2) == []  # released once: nothing is held any more
+    held.hold(read({1: ["dev-a"]}))
+    then = held.release(positions, 2, {5: ["dev-c", "dev-gone"], 6: []})
+    assert [{a: list(p) for a, p in part.items()} for part in then] == [{1: [0]}, {5: [2]}]
 
 
 def test_holding_more_than_the_limit_asks_for_a_release() -> None:
