@@ -218,3 +218,20 @@ def test_an_app_renamed_with_every_device_listed_as_before_is_found(
         d: set(found.links[d]) for d in found.devices}
     now = fingerprint_of(harness, found.tenant)
     assert known_device_listing(now) == known_device_listing(known) and now != known
+
+
+def test_a_device_listing_too_large_to_hold_is_made_records_at_once_with_the_same_outcome(
+    harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = synced_twice(harness, world)
+    known = fingerprint_of(harness, found.tenant)
+    monkeypatch.setattr(cycle, "RAW_DEVICES", 2)  # the tenant has 4
+    again, loaded = inventory_reads(lambda: sync(harness, found.tenant))
+    assert again.status == RunStatus.SUCCEEDED and again.entities_written == 0
+    assert again.devices.unchanged == 4 and loaded == 0
+    assert fingerprint_of(harness, found.tenant) == known
+    app, gains, loses = app_moved(harness, found)
+    run = sync(harness, found.tenant)
+    assert run.status == RunStatus.SUCCEEDED and run.devices.updated == 2
+    assert app in software_of(harness, found.tenant, gains)
+    assert app not in software_of(harness, found.tenant, loses)

@@ -45,6 +45,7 @@ SAVE_EVERY = 10.0  # seconds of reading between saves: a run that dies loses no 
 GRACE = 60.0  # a chunk started in time may finish this much past the run's time
 PACING_MARGIN = 1.0  # seconds added to Intune's window: requests take time to arrive
 _POLL_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)  # between polls of export jobs
+RAW_DEVICES = 10_000  # devices kept as Graph sent them at most (about 25 MB): more, records
 EXPORT_PATIENCE = 3600.0  # seconds export jobs may take before the read gives up on them
 _LISTINGS = (("devices", Step.DEVICES, "devices"),
              ("detected_apps", Step.DETECTED_APPS, "detectedapps"),
@@ -170,10 +171,11 @@ class InventoryCycle:
         pacer = self._apps_pacer if name == "managed_apps" else self.pacer
         hold = name == "devices" and bool(unchanged.known_device_listing(self._known))  # see _raw
         listing = read_listing(self._graph, name, self._tenant_id, pacer, parse=not hold)
-        if hold:
+        if hold and len(listing.records) <= RAW_DEVICES:
             self._raw = sorted(listing.records, key=lambda item: device_key(item)[0])
         else:
-            for part in listing_parts(part_type, listing.records):
+            made = map(device_from_graph, listing.records) if hold else listing.records
+            for part in listing_parts(part_type, made):
                 self._keep(part_type, part)
         cp.digests[name] = listing.digest
         if name == "devices":
