@@ -3,7 +3,6 @@ the details of each device that checked in."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -25,24 +24,22 @@ class BatchedRead:
     """What a batched read found (by app or device id), what failed for good, and whether
     the deadline came first (then nothing of it is to be kept)."""
 
-    found: dict[str, list[int]] = field(default_factory=dict)  # app -> device positions
+    found: dict[str, list[str]] = field(default_factory=dict)  # app -> device ids as listed
     details: dict[str, Details] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)  # 404: deleted since it was listed
     failed: dict[str, GraphError] = field(default_factory=dict)
     undone: bool = False
 
 
-def read_app_devices(batch: GraphBatch, app_ids: list[str],
-                     deadline: Deadline, positions: Mapping[str, int]) -> BatchedRead:
-    """The devices each app is on, as their ``positions`` in the device listing (a device
-    not in it, enrolled since, is left out: the next read lists it), following each app's
-    nextLinks (an app on more than 1,000 devices has more than one page): each app's pages
-    are a walk of their own: one retry budget, the host rule and the loop guard."""
+def read_app_devices(batch: GraphBatch, app_ids: list[str], deadline: Deadline) -> BatchedRead:
+    """The ids of the devices each app is on, in the order Graph listed them, following each
+    app's nextLinks (an app on more than 1,000 devices has more than one page): each app's
+    pages are a walk of their own: one retry budget, the host rule and the loop guard. Only
+    the ids are kept: whether they become links is the caller's to decide (``cycle``)."""
     result = BatchedRead(found={app: [] for app in app_ids})
     walks: dict[str, LinkGuard] = {}
     budgets: dict[str, RetryBudget] = {}
     requests = [SubRequest(app, _APP_DEVICES.format(app=quote(app, safe=""))) for app in app_ids]
-    position_of = positions.get  # bound once: the loop below runs once per link
     while requests:
         outcome = batch.run(requests, deadline, budgets=budgets)
         if outcome.undone:
@@ -57,10 +54,8 @@ def read_app_devices(batch: GraphBatch, app_ids: list[str],
             if not answer.ok:
                 result.failed[app] = answer.error()
                 continue
-            # One pass from the answer to positions: a tenant's links number in the tens of
-            # thousands, and this loop is the device read's busiest.
-            result.found[app] += [p for d in answer.body.get("value") or ()
-                                  if (p := position_of(d["id"])) is not None]
+            # A tenant's links number in the tens of thousands: the ids, and nothing else.
+            result.found[app] += [d["id"] for d in answer.body.get("value") or ()]
             next_link = answer.body.get("@odata.nextLink")
             if next_link:
                 links = walks.setdefault(app, batch.link_guard())
@@ -74,6 +69,8 @@ def read_app_devices(batch: GraphBatch, app_ids: list[str],
 def read_details(batch: GraphBatch, device_ids: list[str], deadline: Deadline) -> BatchedRead:
     """The details of each device, by a single read that selects them."""
     result = BatchedRead()
+    if not device_ids:  # an unchanged tenant's usual case: no batch (nor its threads)
+        return result
     requests = [SubRequest(d, _DEVICE.format(device=quote(d, safe=""))) for d in device_ids]
     outcome = batch.run(requests, deadline)
     if outcome.undone:

@@ -7,24 +7,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 from functions.clients.batch import GraphBatch
 from functions.clients.graph import GraphClient
 from functions.clients.pacing import Deadline, RequestPacer
 from functions.core.config import Settings
-from functions.core.errors import ErrorCode, GraphError, StorageError
+from functions.core.errors import ErrorCode, GraphError
 from functions.core.model import utcnow
-from functions.devices import exports
+from functions.devices import exports, unchanged
 from functions.devices.batched import BatchedRead, read_app_devices, read_details
 from functions.devices.checkpoint import EXPORT_PATH, READ_PATH, Checkpoint, Step
-from functions.devices.model import Inventory, SavedRead
+from functions.devices.model import Inventory, SavedRead, device_from_graph, device_key
 from functions.devices.parts import (
     LISTING_PART,
+    HeldLinks,
+    Listed,
     assemble,
     decode,
     encode,
@@ -35,7 +35,6 @@ from functions.devices.parts import (
 from functions.devices.reader import read_listing, read_organization
 from functions.devices.staging import CheckpointStore
 from functions.devices.store import InventoryTables
-from functions.devices.unchanged import fingerprint, known_device_listing
 
 log = logging.getLogger("tenantsync.devices")
 
@@ -46,25 +45,12 @@ SAVE_EVERY = 10.0  # seconds of reading between saves: a run that dies loses no 
 GRACE = 60.0  # a chunk started in time may finish this much past the run's time
 PACING_MARGIN = 1.0  # seconds added to Intune's window: requests take time to arrive
 _POLL_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)  # between polls of export jobs
+RAW_DEVICES = 10_000  # devices kept as Graph sent them at most (about 25 MB): more, records
 EXPORT_PATIENCE = 3600.0  # seconds export jobs may take before the read gives up on them
 _LISTINGS = (("devices", Step.DEVICES, "devices"),
              ("detected_apps", Step.DETECTED_APPS, "detectedapps"),
              ("managed_apps", Step.MANAGED_APPS, "managedapps"))
 _PARTS = ("devices", "detected_apps", "managed_apps", "software", "details")
-
-
-@dataclass
-class _Listed:
-    """The device and app listings of the read, by position."""
-
-    device_ids: list[str]
-    last_sync: list[str | None]
-    app_ids: list[str]
-    app_names: list[tuple[str, str]]
-
-    @cached_property
-    def positions(self) -> dict[str, int]:
-        return {device: n for n, device in enumerate(self.device_ids)}
 
 
 class InventoryCycle:
@@ -90,8 +76,11 @@ class InventoryCycle:
         self._etag: str | None = None
         self._unsaved: list[tuple[str, Any]] = []  # parts read since the last save
         self._cache: dict[str, Any] = {}  # saved parts, by row key
-        self._listed: _Listed | None = None
+        self._listed: Listed | None = None
         self._wanted: list[int] | None = None
+        self._held = HeldLinks()  # apps' devices not made links yet (see _software)
+        # Devices that may be listed as the tables hold them: not made records (yet).
+        self._raw: list[dict[str, Any]] | None = None
         self._saved_at = monotonic()
 
     @property
@@ -180,9 +169,14 @@ class InventoryCycle:
     def _listing(self, name: str, part_type: str) -> bool:
         cp = self.checkpoint
         pacer = self._apps_pacer if name == "managed_apps" else self.pacer
-        listing = read_listing(self._graph, name, self._tenant_id, pacer)
-        for part in listing_parts(part_type, listing.records):
-            self._keep(part_type, part)
+        hold = name == "devices" and bool(unchanged.known_device_listing(self._known))  # see _raw
+        listing = read_listing(self._graph, name, self._tenant_id, pacer, parse=not hold)
+        if hold and len(listing.records) <= RAW_DEVICES:
+            self._raw = sorted(listing.records, key=lambda item: device_key(item)[0])
+        else:
+            made = map(device_from_graph, listing.records) if hold else listing.records
+            for part in listing_parts(part_type, made):
+                self._keep(part_type, part)
         cp.digests[name] = listing.digest
         if name == "devices":
             cp.devices = len(listing.records)
@@ -192,6 +186,8 @@ class InventoryCycle:
             cp.advance()
         else:
             self._abort(name, listing.error_code, listing.error)
+        if name == "managed_apps" and not unchanged.may_be_unchanged(self._known, cp.digests):
+            self._make_devices()
         return True
 
     def _software(self, deadline: Deadline, first: bool) -> bool:
@@ -199,13 +195,16 @@ class InventoryCycle:
         chunk = listed.app_ids[cp.apps_read:cp.apps_read + APP_CHUNK]
         if chunk and not self._fits(len(chunk), deadline, first):
             return False
-        found = read_app_devices(self._batch, chunk,
-                                 deadline.extended(GRACE), listed.positions)
+        found = read_app_devices(self._batch, chunk, deadline.extended(GRACE))
         if found.undone:
             return False
-        links = links_of({cp.apps_read + n: found.found[app] for n, app in enumerate(chunk)})
-        if links:
-            self._keep("links", links)
+        ids = {cp.apps_read + n: found.found[app] for n, app in enumerate(chunk)}
+        read = {app: unchanged.devices_as_read(devices) for app, devices in ids.items()}
+        unchanged.add_software(cp.digests, read)
+        if unchanged.may_be_unchanged(self._known, cp.digests) and not self._held.full:
+            self._held.hold(read)  # links only once the read may not be unchanged
+        else:
+            self._release(ids)
         self._failures("software", found)
         cp.apps_read += len(chunk)
         if cp.apps_read >= len(listed.app_ids):
@@ -214,7 +213,7 @@ class InventoryCycle:
 
     def _details(self, deadline: Deadline, first: bool) -> bool:
         cp, listed = self.checkpoint, self._listings()
-        listed_as = known_device_listing(self._known)
+        listed_as = unchanged.known_device_listing(self._known)
         if self._wanted is None and listed_as and cp.digests.get("devices") == listed_as:
             # Listed as when the tables were last written whole: nobody checked in since.
             self._wanted, cp.details_wanted = [], 0
@@ -288,10 +287,12 @@ class InventoryCycle:
         by_name = {names: i for i, names in enumerate(listed.app_names)}
         links = exports.app_links(exports.rows(graph, urls[exports.APP_REPORT]), devices,
                                   apps, by_name)
-        ordered = sorted(links)
+        ordered, digests = sorted(links), self.checkpoint.digests
         for start in range(0, len(ordered), APP_CHUNK):
-            self._keep("links", links_of({a: links[a]
-                                          for a in ordered[start:start + APP_CHUNK]}))
+            part = links_of({a: links[a] for a in ordered[start:start + APP_CHUNK]})
+            unchanged.add_software(digests, {a: unchanged.devices_as_read(p)
+                                             for a, p in part.items()})
+            self._keep("links", part)
         columns = exports.device_columns(exports.rows(graph, urls[exports.DEVICE_REPORT]),
                                          devices)
         keys = sorted(columns)
@@ -332,17 +333,31 @@ class InventoryCycle:
             saved.append(self._cache[key])
         return saved + [part for k, part in self._unsaved if k == part_type]
 
-    def _listings(self) -> _Listed:
+    def _listings(self) -> Listed:
         if self._listed is None:
-            devices = records(self._parts("devices"))
+            devices = list(map(device_key, self._raw)) if self._raw is not None else [
+                (d.id, d.last_sync_at) for d in records(self._parts("devices"))]
             apps = records(self._parts("detectedapps"))
-            self._listed = _Listed([d.id for d in devices], [d.last_sync_at for d in devices],
-                                   [a.id for a in apps], [(a.name, a.version or "") for a in apps])
+            self._listed = Listed([d for d, _ in devices], [at for _, at in devices],
+                                  [a.id for a in apps], [(a.name, a.version or "") for a in apps])
         return self._listed
+
+    def _make_devices(self) -> None:
+        if self._raw is not None:
+            for part in listing_parts("devices", map(device_from_graph, self._raw)):
+                self._keep("devices", part)
+            self._raw = None
+
+    def _release(self, ids: Mapping[int, list[str]] | None = None) -> None:
+        """Make links of what is held, then of ``ids`` (apps' devices just read)."""
+        for links in self._held.release(self._listings().positions, APP_CHUNK, ids or {}):
+            self._keep("links", links)
 
     def _save(self) -> None:
         """Keep what was read since the last save, then the checkpoint (conditional)."""
         cp = self.checkpoint
+        self._make_devices()  # what is saved is records and links: a resumed read holds
+        self._release()  # nothing it did not read itself
         for kind, part in self._unsaved:
             key, _ = self._checkpoints.put(self._tenant_id, cp.cycle, kind, encode(kind, part))
             cp.add_part(kind, key)
@@ -356,16 +371,21 @@ class InventoryCycle:
         cp = self.checkpoint
         parts = {kind: self._parts(kind) for kind in
                  ("devices", "detectedapps", "managedapps", "links", "details", "extras")}
-        found = fingerprint(parts, cp.digests)
+        found = unchanged.fingerprint(parts, cp.digests)
         if found == self._known and not cp.incomplete:
             # The tables hold exactly this read (the engine compares and writes nothing):
             # only its records' counts are used, not the software and details they carry.
-            inventory.devices = {d.id: d for d in records(parts["devices"])}
+            self._held.drop()
+            if self._raw is None:
+                inventory.devices = {d.id: d for d in records(parts["devices"])}
             inventory.detected_apps = {a.id: a for a in records(parts["detectedapps"])}
             inventory.managed_apps = {m.id: m for m in records(parts["managedapps"])}
         else:
+            self._make_devices()
+            self._release()
+            parts["devices"], parts["links"] = self._parts("devices"), self._parts("links")
             assemble(inventory, parts, [cp.digests.get(name, "") for name, _, _ in _LISTINGS])
-        inventory.digest = found
+        inventory.digest, inventory.devices_listed = found, cp.devices
         complete = {part: part not in cp.incomplete for part in _PARTS}
         inventory.devices_complete = complete["devices"]
         inventory.detected_apps_complete = complete["detected_apps"]
@@ -375,20 +395,3 @@ class InventoryCycle:
         inventory.error_code, inventory.error = cp.error_code, cp.error
         if self._etag is not None:
             inventory.saved = SavedRead(self._etag, cp.cycle)
-
-
-def end_read(checkpoints: CheckpointStore, tenant_id: str, saved: SavedRead | None) -> None:
-    """End a read that was applied: its checkpoint and parts go (a read that never had to
-    be saved left none).
-
-    Raises:
-        CheckpointTaken: another run took the read over meanwhile.
-    """
-    if saved is None:
-        return
-    checkpoints.clear(tenant_id, saved.etag)
-    try:
-        checkpoints.drop(tenant_id, saved.cycle)
-    except StorageError:
-        log.warning("parts of an applied inventory read were left behind",
-                    extra={"tenant_id": tenant_id, "cycle": saved.cycle})

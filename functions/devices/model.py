@@ -162,6 +162,7 @@ class Inventory:
     error_code: str = ""
     error: str = ""
     digest: str = ""  # of the whole read; empty unless it is complete
+    devices_listed: int = 0  # ``devices`` are left empty by a read found unchanged
     # The progress this read saved (dropped once it was applied); None: it saved none.
     saved: SavedRead | None = None
 
@@ -236,6 +237,11 @@ def device_from_graph(item: dict[str, Any]) -> DeviceRecord:
         _int(get("totalStorageSpaceInBytes")), _int(get("freeStorageSpaceInBytes")),
         encrypted if isinstance(encrypted, bool) else None,
     )
+
+
+def device_key(item: dict[str, Any]) -> tuple[str, str | None]:
+    """A listed managedDevice's id and check-in time, as ``device_from_graph`` makes them."""
+    return str(item.get("id") or ""), item.get("lastSyncDateTime") or None
 
 
 def details_from_graph(item: dict[str, Any]) -> Details:

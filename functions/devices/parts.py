@@ -15,6 +15,8 @@ import hashlib
 import zlib
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -37,6 +39,62 @@ def links_of(devices_of: Mapping[int, Iterable[int]]) -> Links:
     """Apps (by position) and the device positions each is on, sorted, as a links part."""
     return {app: array("I", sorted(set(positions))) for app, positions in devices_of.items()
             if positions}
+
+
+@dataclass
+class Listed:
+    """The device and app listings of a read, by position."""
+
+    device_ids: list[str]
+    last_sync: list[str | None]
+    app_ids: list[str]
+    app_names: list[tuple[str, str]]
+
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        return {device: n for n, device in enumerate(self.device_ids)}
+
+
+def links_from_ids(devices_of: Mapping[int, Iterable[str]], positions: Mapping[str, int]
+                   ) -> Links:
+    """Apps (by position) and the ids of the devices each is on as a links part: a device
+    the listing does not have (enrolled since) is left out: the next read lists it."""
+    position_of = positions.get  # bound once: the loop below runs once per link
+    return links_of({app: [p for device in ids if (p := position_of(device)) is not None]
+                     for app, ids in devices_of.items()})
+
+
+class HeldLinks:
+    """The apps' devices (app position -> device ids as read, as JSON) that a read holds
+    while it may still turn out unchanged: then dropped unused, otherwise released as links."""
+
+    LIMIT = 16 << 20  # bytes held at most (about 400,000 ids): beyond, released at once
+
+    def __init__(self) -> None:
+        self._held: dict[int, bytes] = {}
+        self._bytes = 0
+
+    def hold(self, devices_of: Mapping[int, bytes]) -> None:
+        self._held.update(devices_of)
+        self._bytes += sum(map(len, devices_of.values()))
+
+    @property
+    def full(self) -> bool:
+        return self._bytes > self.LIMIT
+
+    def release(self, positions: Mapping[str, int], apps_a_part: int,
+                then: Mapping[int, list[str]] | None = None) -> list[Links]:
+        """Every app held, as links parts of ``apps_a_part`` apps at most, in app order;
+        then the apps of ``then`` (device ids just read, never held) as one more part."""
+        apps = sorted(self._held)
+        released = [links_from_ids({a: orjson.loads(self._held[a])
+                                    for a in apps[i:i + apps_a_part]}, positions)
+                    for i in range(0, len(apps), apps_a_part)]
+        self.drop()
+        return [links for links in [*released, links_from_ids(then or {}, positions)] if links]
+
+    def drop(self) -> None:
+        self._held, self._bytes = {}, 0
 
 
 def encode(part_type: str, value: Any) -> bytes:

@@ -98,16 +98,17 @@ class Listing:
 
 
 def read_listing(graph: GraphClient, name: str, tenant_id: str,
-                 pacer: RequestPacer | None = None) -> Listing:
+                 pacer: RequestPacer | None = None, *, parse: bool = True) -> Listing:
     """Read a listing (``devices``, ``detected_apps`` or ``managed_apps``) page by page,
-    each page granted by ``pacer`` first.
+    each page granted by ``pacer`` first; its items become records unless ``parse`` is
+    False (then they are kept as Graph sent them: a read that may be unchanged).
 
     Raises:
         TenantError: Intune not licensed, or a permission missing. A listing that fails
         part-way is returned incomplete instead.
     """
     path, query, permission = _LISTINGS[name]
-    parse = PARSERS[name]
+    make = PARSERS[name] if parse else None
     listing = Listing()
     # The pages' bodies as Graph sent them: equal bytes make equal records. (A body that
     # differs only in a paging token costs a full comparison, never a wrong skip.)
@@ -116,7 +117,7 @@ def read_listing(graph: GraphClient, name: str, tenant_id: str,
                        before_page=None if pacer is None else lambda: pacer.take(1))
     try:
         for page in walk:
-            listing.records.extend(map(parse, page))
+            listing.records.extend(page if make is None else map(make, page))
     except GraphError as exc:
         found = fatal(exc, tenant_id, permission)
         if found is not None:

@@ -14,10 +14,10 @@ from functions.core.changes import Change, written_as_planned
 from functions.core.config import DEFAULT_GRAPH_SCOPE, Settings
 from functions.core.errors import ErrorCode, TenantSyncError
 from functions.core.model import AppConnection, Run, SyncKind, TenantRecord
-from functions.devices.cycle import InventoryCycle, end_read
+from functions.devices.cycle import InventoryCycle
 from functions.devices.model import Inventory
 from functions.devices.plan import InventoryChanges, StoredInventory, plan_inventory_changes
-from functions.devices.staging import CheckpointStore
+from functions.devices.staging import CheckpointStore, end_read
 from functions.devices.store import InventoryTables
 from functions.storage.tables import WriteStats
 
@@ -74,7 +74,7 @@ class DeviceSlice:
         return read.digest
 
     def count_unchanged(self, read: Inventory, run: Run) -> None:
-        run.devices.unchanged = len(read.devices)
+        run.devices.unchanged = max(len(read.devices), read.devices_listed)
         run.apps.unchanged = len(read.detected_apps) + len(read.managed_apps)
         # The read needs nothing written: it is over.
         end_read(self.checkpoints, run.tenant_id, read.saved)

@@ -9,12 +9,16 @@ ETag, so a run that lost the tenant's read to another run cannot overwrite it.
 
 from __future__ import annotations
 
+import logging
 import os
 
-from functions.core.errors import ErrorCode, TenantSyncError
+from functions.core.errors import ErrorCode, StorageError, TenantSyncError
 from functions.devices.checkpoint import Checkpoint
+from functions.devices.model import SavedRead
 from functions.storage.entities import iso
 from functions.storage.tables import TableStore, WriteStats
+
+log = logging.getLogger("tenantsync.devices")
 
 CHECKPOINT_TABLE = "checkpoints"
 ROW = "devices"
@@ -120,3 +124,20 @@ class CheckpointStore:
     def purge(self, tenant_id: str) -> int:
         """Hard-delete every checkpoint row and part of a tenant; returns how many rows."""
         return self._store.delete_partition(CHECKPOINT_TABLE, tenant_id)
+
+
+def end_read(checkpoints: CheckpointStore, tenant_id: str, saved: SavedRead | None) -> None:
+    """End a read that was applied: its checkpoint and parts go (a read that never had to
+    be saved left none).
+
+    Raises:
+        CheckpointTaken: another run took the read over meanwhile.
+    """
+    if saved is None:
+        return
+    checkpoints.clear(tenant_id, saved.etag)
+    try:
+        checkpoints.drop(tenant_id, saved.cycle)
+    except StorageError:
+        log.warning("parts of an applied inventory read were left behind",
+                    extra={"tenant_id": tenant_id, "cycle": saved.cycle})
