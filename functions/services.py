@@ -195,7 +195,8 @@ class Services(Connections):
     @cached_property
     def health(self) -> TenantHealth:
         return TenantHealth(self.tenants, self.outbox,
-                            lambda tenant, written, run: self.relay.publish(tenant, written, run),
+                            lambda tenant_id, written, run, tenant: self.relay.publish(
+                                tenant_id, written, run, tenant=tenant),
                             clock=self.clock)
 
     @cached_property
@@ -205,6 +206,7 @@ class Services(Connections):
             self.settings, self.outbox, self.tenants, self.runs,
             health_listeners=[HealthTelemetry(), HealthEntries(self.feed), notices],
             run_listeners=[notices.run_finished], feed=self.feed, slices=self.slices,
+            scopes=[notices.publication],
             clock=self.clock, consents=ConsentAuditTable(self.tables),
             consent_listeners=[ConsentEntries(self.feed), ConsentNotices(self.webhook_events)])
 

@@ -10,7 +10,7 @@ import pytest
 
 from functions.core.config import Settings
 from functions.core.errors import ConflictError
-from functions.core.model import RunOptions, RunStatus
+from functions.core.model import Health, RunOptions, RunStatus, SyncKind
 from functions.services import Services
 from functions.storage.meter import operations_by_target, target
 from tests.conftest import Harness
@@ -61,6 +61,37 @@ def test_an_unchanged_device_resync_costs_few_bookkeeping_requests(
     used = counted(harness, before)
     print(dict(used))
     assert_bookkeeping(used)
+
+
+def test_a_first_device_sync_announces_and_publishes_its_end_and_health_in_few_requests(
+        harness: Harness, world: World) -> None:
+    partner = Partner(world)
+    tid = partner.customer("Iota", devices=5, detected=10, mobile=2)
+    harness.start()
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    before = operations_by_target()
+    run = harness.services.runner.run_one("devices", tid, "cli", RunOptions())
+    assert run.status == RunStatus.SUCCEEDED and run.entities_written > 0
+    used = counted(harness, before)
+    print(dict(used))
+    assert used["claims"] == 1 and used["runs"] == 3, used  # queued, running, ended
+    # The run's end and its first change of health (unknown -> healthy) go into the outbox
+    # in one transaction before the run and the tenant are saved; their publication reads
+    # what is pending of the tenant (older changes of health come first) and removes both
+    # in one transaction (was 5: two inserts, the read, two deletes). The relay proves the
+    # change of health with the tenant record the run has just saved (the tenant is read by
+    # the start and the engine, and written once: was 4), and both events share one read
+    # of the webhook subscriptions (was 2).
+    assert used["outbox"] == 3 and used["webhooks"] == 1 and used["tenants"] == 3, used
+    # The feed: the intent check (with the head), the pending index, the intent, the
+    # append (one transaction, clearing the intent), the index's delete, the health entry.
+    assert used["feed"] <= 6, used
+    tenant = harness.services.tenants.get(tid)
+    assert tenant.state(SyncKind.DEVICES).health == Health.HEALTHY
+    assert not harness.services.outbox.pending(tid)
+    entries = harness.services.feed.page(tid, None, 1000).entries
+    assert [e.change.change for e in entries if e.change.entity == "health"] == ["changed"]
 
 
 def test_an_unchanged_directory_resync_costs_few_bookkeeping_requests(

@@ -47,6 +47,10 @@ class Faults:
         self.count, self.at, self.kind = 0, 0, "killed"
         for name in WRITES:
             monkeypatch.setattr(store, name, self._wrap(getattr(store, name)))
+        # Transactions sent through a table's own client (the feed's append, the outbox's
+        # removals) are writes too.
+        table = store.table
+        monkeypatch.setattr(store, "table", lambda name: _Transactions(table(name), self._wrap))
 
     def _wrap(self, original: Any) -> Any:
         def write(*args: Any, **kwargs: Any) -> Any:
@@ -60,6 +64,16 @@ class Faults:
 
     def arm(self, at: int, kind: str) -> None:
         self.count, self.at, self.kind = 0, at, kind
+
+
+class _Transactions:
+    """A table client whose ``submit_transaction`` is a counted write."""
+
+    def __init__(self, client: Any, wrap: Any) -> None:
+        self._wrapped, self.submit_transaction = client, wrap(client.submit_transaction)
+
+    def __getattr__(self, name: str) -> Any:  # everything else is the client's own
+        return getattr(self._wrapped, name)
 
 
 @pytest.fixture
