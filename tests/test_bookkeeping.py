@@ -87,6 +87,7 @@ def test_a_first_device_sync_announces_and_publishes_its_end_and_health_in_few_r
     # The feed: the intent check (with the head), the pending index, the intent, the
     # append (one transaction, clearing the intent), the index's delete, the health entry.
     assert used["feed"] <= 6, used
+    assert used["holds"] == 0, used  # devices are retired, never deleted: no hold to look up
     tenant = harness.services.tenants.get(tid)
     assert tenant.state(SyncKind.DEVICES).health == Health.HEALTHY
     assert not harness.services.outbox.pending(tid)
