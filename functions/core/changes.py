@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
 import orjson
+
+from functions.core.records import record
 
 # Entity kinds the syncs record today.
 USER, GROUP, MEMBERSHIP = "user", "group", "membership"
@@ -29,7 +31,7 @@ RETIRED = "retired"
 DETECTED, CHANGED, REMOVED = "detected", "changed", "removed"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Change:
     """One change a run writes: ``entity`` kind and ``entity_id``, the ``change`` kind, a
     display ``name`` (empty where a record has none), and ``version``, a digest of the
