@@ -21,6 +21,9 @@ from devstack.receiver import Receiver
 from functions.core.changes import HEALTH_ENTITY, Change, record_version
 from functions.core.errors import StorageError
 from functions.core.model import Health, SyncKind, Trigger, utcnow
+from functions.storage import feed as feed_module
+from functions.storage import outbox as outbox_module
+from functions.storage.changesets import submit_changeset
 from functions.storage.feed import ChangeFeed
 from functions.storage.health import HealthEntries, HealthTelemetry
 from functions.storage.tables import TableStore
@@ -47,10 +50,10 @@ class Faults:
         self.count, self.at, self.kind = 0, 0, "killed"
         for name in WRITES:
             monkeypatch.setattr(store, name, self._wrap(getattr(store, name)))
-        # Transactions sent through a table's own client (the feed's append, the outbox's
-        # removals) are writes too.
-        table = store.table
-        monkeypatch.setattr(store, "table", lambda name: _Transactions(table(name), self._wrap))
+        # The transactions the feed (its append) and the outbox (its removals) encode
+        # themselves are writes too.
+        for module in (feed_module, outbox_module):
+            monkeypatch.setattr(module, "submit_changeset", self._wrap(submit_changeset))
 
     def _wrap(self, original: Any) -> Any:
         def write(*args: Any, **kwargs: Any) -> Any:
@@ -64,16 +67,6 @@ class Faults:
 
     def arm(self, at: int, kind: str) -> None:
         self.count, self.at, self.kind = 0, at, kind
-
-
-class _Transactions:
-    """A table client whose ``submit_transaction`` is a counted write."""
-
-    def __init__(self, client: Any, wrap: Any) -> None:
-        self._wrapped, self.submit_transaction = client, wrap(client.submit_transaction)
-
-    def __getattr__(self, name: str) -> Any:  # everything else is the client's own
-        return getattr(self._wrapped, name)
 
 
 @pytest.fixture

@@ -16,17 +16,15 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 import orjson
-from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError
-from azure.data.tables import UpdateMode
 
 from functions.core.changes import Change
 from functions.core.errors import ErrorCode, InputError, StorageError
 from functions.core.kinds import KINDS
 from functions.core.model import SyncKind, utcnow
+from functions.storage.changesets import CREATE, DELETE, REPLACE, Operation, submit_changeset
 from functions.storage.entities import Entity, iso, parse_time
 from functions.storage.feed_head import HEAD_ROW, Head, KnownHeads, head_and_rows
 from functions.storage.feed_rows import (
@@ -224,16 +222,14 @@ class ChangeFeed:
         appended = [*appended_keys(entity), once][-APPENDED_KEPT:]
         entity.update(Seq=seq + len(changes), LockedBy="", LockedUntil="",
                       Appended=orjson.dumps(appended).decode(), **{f"Applied{kind}": run_id})
-        operations: list[Any] = [("create", row) for row in rows]
-        operations += [("delete", {"PartitionKey": tenant_id, "RowKey": row}) for row in clearing]
-        if head is None:
-            operations.append(("create", entity))  # two first appends: one of them fails
-        else:
-            operations.append(("update", entity, {
-                "mode": UpdateMode.REPLACE, "etag": head[1],
-                "match_condition": MatchConditions.IfNotModified}))
+        operations: list[Operation] = [(CREATE, row, None) for row in rows]
+        operations += [(DELETE, {"PartitionKey": tenant_id, "RowKey": row}, "*")
+                       for row in clearing]
+        # Two first appends: one create of the head fails. Else the head must be unchanged.
+        operations.append((CREATE, entity, None) if head is None else
+                          (REPLACE, entity, head[1]))
         try:
-            parts = self._store.table(FEED_TABLE).submit_transaction(operations)
+            etags = submit_changeset(self._store.table(FEED_TABLE), operations)
         except HttpResponseError as exc:
             # Azure Table transactions are atomic: a conflict (409) or a changed head (412)
             # wrote nothing, and the locked path takes over.
@@ -244,8 +240,8 @@ class ChangeFeed:
         except AzureError as exc:
             raise StorageError(f"Table Storage could not append to the change feed "
                                f"({type(exc).__name__}); will retry on the next run") from None
-        if parts and parts[-1].get("etag"):  # the head's, its operation being the last
-            self._heads.remember(tenant_id, (entity, str(parts[-1]["etag"])))
+        if etags and etags[-1]:  # the head's, its operation being the last
+            self._heads.remember(tenant_id, (entity, etags[-1]))
         feed_id = str(entity["FeedId"])
         return cursor_of(feed_id, seq), cursor_of(feed_id, seq + len(changes))
 

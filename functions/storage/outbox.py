@@ -22,6 +22,7 @@ from azure.core.exceptions import AzureError, HttpResponseError
 
 from functions.core.errors import StorageError
 from functions.core.model import utcnow
+from functions.storage.changesets import DELETE, submit_changeset
 from functions.storage.entities import Entity, iso, parse_time
 from functions.storage.tables import TableStore
 
@@ -114,8 +115,9 @@ class Outbox:
         """
         if len(events) > 1 and len({e.tenant_id for e in events}) == 1:
             try:
-                self._store.table(OUTBOX_TABLE).submit_transaction([
-                    ("delete", {"PartitionKey": e.tenant_id, "RowKey": e.id}) for e in events])
+                submit_changeset(self._store.table(OUTBOX_TABLE), [
+                    (DELETE, {"PartitionKey": e.tenant_id, "RowKey": e.id}, "*")
+                    for e in events])
                 return
             except HttpResponseError as exc:
                 if exc.status_code != 404:  # a transaction is atomic: nothing was removed
