@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from functions.core.config import Settings
-from functions.core.errors import ConflictError
+from functions.core.errors import ConflictError, StorageError
 from functions.core.model import Health, RunOptions, RunStatus, SyncKind
 from functions.services import Services
 from functions.storage.meter import operations_by_target, target
@@ -77,13 +77,13 @@ def test_a_first_device_sync_announces_and_publishes_its_end_and_health_in_few_r
     print(dict(used))
     assert used["claims"] == 1 and used["runs"] == 3, used  # queued, running, ended
     # The run's end and its first change of health (unknown -> healthy) go into the outbox
-    # in one transaction before the run and the tenant are saved; their publication reads
-    # what is pending of the tenant (older changes of health come first) and removes both
-    # in one transaction (was 5: two inserts, the read, two deletes). The relay proves the
-    # change of health with the tenant record the run has just saved (the tenant is read by
-    # the start and the engine, and written once: was 4), and both events share one read
-    # of the webhook subscriptions (was 2).
-    assert used["outbox"] == 3 and used["webhooks"] == 1 and used["tenants"] == 3, used
+    # in one transaction before the run and the tenant are saved, and are removed in one
+    # once published (was 5: two inserts, a read, two deletes). A side's first change has
+    # no older change of its side to be told before it: the outbox is not read. The relay
+    # proves the change with the tenant record the run has just saved (the tenant is read
+    # by the start and the engine, and written once: was 4), and both events share one
+    # read of the webhook subscriptions (was 2).
+    assert used["outbox"] == 2 and used["webhooks"] == 1 and used["tenants"] == 3, used
     # The feed: the intent check (with the head), the pending index, the intent, the
     # append (one transaction, clearing the intent), the index's delete, the health entry.
     assert used["feed"] <= 6, used
@@ -159,3 +159,30 @@ def test_a_claim_remembered_by_one_process_never_lets_it_start_over_another_s_ru
     # And the other instance, whose memory is stale in turn, is refused nothing it may do.
     third = there.runner.run_one("devices", tid, "cli")
     assert third.status == RunStatus.SUCCEEDED and third.run_id != again.run_id
+
+
+def test_a_change_of_health_after_one_left_pending_is_told_after_it_in_order(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    tenant = harness.start_onboarded()
+    s = harness.services
+    assert harness.sync(tenant).status == RunStatus.SUCCEEDED  # a first change: not read
+    # The next run fails, and its publication does not get through: its change of health
+    # (stored) stays pending, as after a crash.
+    assert harness.sim is not None
+    harness.sim.set_faults([{"match": {"path_contains": f"/groups/{tenant.level0}"},
+                             "kind": "status", "status": 503, "code": "ServiceUnavailable",
+                             "retry_after": 0.05}])
+    publish = s.health.publish
+    monkeypatch.setattr(s.health, "publish", lambda *args: (_ for _ in ()).throw(
+        StorageError("the outbox's table did not answer")))
+    assert harness.sync(tenant, full=True).status == RunStatus.FAILED
+    assert [e.topic for e in s.outbox.pending(tenant.id)] == ["run", "health"]
+    # The run after it recovers: not a first change, so what is pending is read and told
+    # first, in the order the changes happened.
+    harness.sim.set_faults([])
+    monkeypatch.setattr(s.health, "publish", publish)
+    assert harness.sync(tenant).status == RunStatus.SUCCEEDED
+    entries = s.feed.page(tenant.id, None, 1000).entries
+    assert [e.change.name for e in entries if e.change.entity == "health"] == [
+        "healthy", "failing", "healthy"]
+    assert not s.outbox.pending(tenant.id)

@@ -15,7 +15,7 @@ from typing import Any
 
 from functions.core.changes import Change
 from functions.core.config import Settings
-from functions.core.model import Run, SyncKind, TenantRecord, utcnow
+from functions.core.model import Health, Run, SyncKind, TenantRecord, utcnow
 from functions.partners.audit import ConsentListener, stored_consent
 from functions.storage.entities import iso
 from functions.storage.feed import ChangeFeed
@@ -59,17 +59,19 @@ class EventRelay:
 
         ``written``: events the caller has just written, with ``run``, the run record it
         has just saved (or ``consent``, the consent audit row). When they are all runs'
-        ends or consents, only they are published (each is proved by its own record, so
-        without reading the outbox; what an earlier crash left waits for the sweep). A
-        change of health is published with everything pending of its tenant: the chain of
-        its side's changes proves which were written. ``tenant``: the tenant record the
-        caller has just saved (the side of ``run``), which then proves that side's changes
-        without reading it again.
+        ends, consents or a side's first change of health, only they are published (each
+        is proved by its own record, so without reading the outbox; what an earlier crash
+        left waits for the sweep). Any other change of health is published with everything
+        pending of its tenant: the chain of its side's changes proves which were written,
+        and they are told oldest first. ``tenant``: the tenant record the caller has just
+        saved (the side of ``run``), which then proves that side's changes without
+        reading it again.
 
         Raises:
             StorageError: storage did not answer (what is left stays pending).
         """
-        quick = bool(written) and all(e.topic in (RUN, CONSENT) for e in written)
+        quick = bool(written) and all(e.topic in (RUN, CONSENT) or _first_change(e)
+                                      for e in written)
         events = list(written) if quick else self.outbox.pending(tenant_id)
         if not events:
             return 0
@@ -207,6 +209,14 @@ class EventRelay:
                         len(intent.changes), added)
             appended += added
         return appended
+
+
+def _first_change(event: OutboxEvent) -> bool:
+    """A side's first change of health (from ``unknown``, never changed before): no older
+    change of that side can be stored, so none has to be told before it (an older one
+    still pending was never stored, and is dropped by the sweep as before)."""
+    return (event.topic == HEALTH and event.data.get("previous") == Health.UNKNOWN.value
+            and not event.data.get("previousSince"))
 
 
 def _written(part: SyncSlice, stored: object) -> Callable[[list[Change]], list[Change]]:
