@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -106,6 +107,23 @@ class TenantHealth:
     publish: Callable[[str, Sequence[OutboxEvent], Run | None, TenantRecord | None],
                       object] | None = None
     clock: Callable[[], datetime] = utcnow
+    # Whether any listener wants a tenant's runs' ends (the relay's ``wants_run_end``),
+    # and the scope in which that look and the publication share their reads (the
+    # relay's ``publication``); without them every run's end is announced.
+    wants_run_end: Callable[[str], bool] | None = None
+    scope: Callable[[], AbstractContextManager[object]] | None = None
+
+    def run_end_wanted(self, tenant_id: str) -> bool:
+        """Whether a run's end of this tenant has anyone to tell (True when unknown).
+
+        Raises:
+            StorageError: storage did not answer.
+        """
+        return self.wants_run_end is None or self.wants_run_end(tenant_id)
+
+    def publication(self) -> AbstractContextManager[object]:
+        """One run's end: whether it is wanted, and its publication, read once."""
+        return self.scope() if self.scope is not None else nullcontext()
 
     def save_state(self, tenant: TenantRecord, kind: SyncKind, before: SyncState, *,
                    run_id: str = "", organization: bool = False,

@@ -85,10 +85,11 @@ class RunLedger:
         run.graph_requests, run.throttled = requests.requests, requests.throttled
         run.ended_at = self.clock()
         run.lease_until = None
-        events = self._announce(tenant, run, loaded)
-        if not lease.save(run):
-            raise LeaseLost(run.run_id)
-        self._after(tenant, run, loaded, events, tenant_changed=tenant_changed)
+        with self.health.publication():  # the run's end is wanted, then told: one look
+            events = self._announce(tenant, run, loaded)
+            if not lease.save(run):
+                raise LeaseLost(run.run_id)
+            self._after(tenant, run, loaded, events, tenant_changed=tenant_changed)
         return run
 
     def _announce(self, tenant: TenantRecord | None, run: Run, loaded: SyncState
@@ -100,6 +101,11 @@ class RunLedger:
         if tenant is None:
             return [self.health.outbox.add(run.tenant_id, *ended)]
         next_health(tenant.state(run.kind), run, run.ended_at, self.settings)
+        if tenant.state(run.kind).health == loaded.health and \
+                not self.health.run_end_wanted(run.tenant_id):
+            # Nobody listens for this tenant's runs' ends (no webhook subscription wants
+            # sync.finished now) and its health stays: there is nothing to announce.
+            return []
         return self.health.announce_with(tenant, run.kind, loaded, ended, run.run_id)
 
     def _after(self, tenant: TenantRecord, run: Run, loaded: SyncState,
@@ -110,7 +116,8 @@ class RunLedger:
             self.health.write_state(tenant, run.kind, organization=tenant_changed)
         telemetry.run_finished(run)
         # The run's end and its change of health (with whatever is pending of the tenant).
-        self.health.published(run.tenant_id, events, run, tenant)
+        if events:
+            self.health.published(run.tenant_id, events, run, tenant)
         t = run.totals
         log.info(
             "%s sync %s: tenant %s, +%d ~%d =%d deleted %d restored %d, %d entities written, "

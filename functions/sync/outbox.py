@@ -50,6 +50,19 @@ class EventRelay:
     consent_listeners: list[ConsentListener] = field(default_factory=list)
     # Entered around each publication (``WebhookNotices.publication``).
     scopes: list[Callable[[], AbstractContextManager[object]]] = field(default_factory=list)
+    # Whether a run listener wants a tenant's runs' ends (``WebhookNotices.wants_run_end``);
+    # None: every run's end is wanted.
+    run_interest: list[Callable[[str], bool]] | None = None
+
+    def wants_run_end(self, tenant_id: str) -> bool:
+        """Whether a run's end of this tenant would reach any run listener now.
+
+        Raises:
+            StorageError: storage did not answer.
+        """
+        if self.run_interest is None:
+            return True
+        return any(wants(tenant_id) for wants in self.run_interest)
 
     def publish(self, tenant_id: str, written: Sequence[OutboxEvent] = (),
                 run: Run | None = None, consent: ConsentRecord | None = None,
@@ -80,7 +93,7 @@ class EventRelay:
         sides: dict[str, list[OutboxEvent]] = {}
         done: list[OutboxEvent] = []  # removed together once handed on (or dropped)
         try:
-            with self._publication():
+            with self.publication():
                 for event in events:
                     if event.topic == RUN:
                         published += self._run_ended(event, now, run, done)
@@ -103,7 +116,7 @@ class EventRelay:
         return published
 
     @contextmanager
-    def _publication(self) -> Iterator[None]:
+    def publication(self) -> Iterator[None]:
         """One publication: listeners that read what they need once for all its events
         (the webhook subscriptions) do so inside it."""
         with ExitStack() as stack:

@@ -45,12 +45,18 @@ class WebhookNotices:
         """The events of one publication (a run's end and its change of health) share one
         read of the subscriptions, made when the first of them needs it. Only for its
         length: a subscription made since on another instance is read by the next one."""
-        outer = getattr(self._read, "subscriptions", None), getattr(self._read, "open", False)
+        if getattr(self._read, "open", False):
+            yield  # inside one already (a run's end: wanted, then published): its read
+            return
         self._read.subscriptions, self._read.open = None, True
         try:
             yield
         finally:
-            self._read.subscriptions, self._read.open = outer
+            self._read.subscriptions, self._read.open = None, False
+
+    def wants_run_end(self, tenant_id: str) -> bool:
+        """Whether a subscription wants this tenant's ``sync.finished`` now."""
+        return any(s.wants(SYNC_FINISHED, tenant_id) for s in self._subscriptions())
 
     def _subscriptions(self) -> list[Subscription]:
         if not getattr(self._read, "open", False):
