@@ -195,8 +195,11 @@ class Services(Connections):
     @cached_property
     def health(self) -> TenantHealth:
         return TenantHealth(self.tenants, self.outbox,
-                            lambda tenant, written, run: self.relay.publish(tenant, written, run),
-                            clock=self.clock)
+                            lambda tenant_id, written, run, tenant: self.relay.publish(
+                                tenant_id, written, run, tenant=tenant),
+                            clock=self.clock,
+                            wants_run_end=lambda tenant_id: self.relay.wants_run_end(tenant_id),
+                            scope=lambda: self.relay.publication())
 
     @cached_property
     def relay(self) -> EventRelay:
@@ -205,6 +208,7 @@ class Services(Connections):
             self.settings, self.outbox, self.tenants, self.runs,
             health_listeners=[HealthTelemetry(), HealthEntries(self.feed), notices],
             run_listeners=[notices.run_finished], feed=self.feed, slices=self.slices,
+            scopes=[notices.publication], run_interest=[notices.wants_run_end],
             clock=self.clock, consents=ConsentAuditTable(self.tables),
             consent_listeners=[ConsentEntries(self.feed), ConsentNotices(self.webhook_events)])
 

@@ -39,6 +39,7 @@ class OrganizationSlice:
 
     kind = ORGANIZATION
     incomplete_note = ""
+    holds_back = False
 
     def app(self, tenant: TenantRecord) -> AppConnection:
         conn = tenant.directory

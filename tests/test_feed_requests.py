@@ -12,7 +12,7 @@ from functions.core.changes import Change
 from functions.core.model import RunOptions, RunStatus, SyncKind
 from functions.storage import meter
 from functions.storage.entities import iso
-from functions.storage.feed import FEED_TABLE, HEAD_ROW
+from functions.storage.feed import FEED_TABLE, HEAD_ROW, ChangeFeed
 from functions.storage.feed_rows import encode_changes
 from tests.api.conftest import connect_partner
 from tests.conftest import Harness
@@ -49,13 +49,36 @@ def test_a_first_device_sync_and_its_resyncs_make_few_feed_requests(
           f"compared in full {compared_requests}")
     assert again.changes_to == compared.changes_to == ""
     assert len(everything(harness, tid)) == 8
-    # First sync: the intent check, the pending index and the intent row, the append (head
-    # read, then one transaction: blocks, head, the intent row's delete), the pending index's
-    # delete; then the run's health entry appended by the relay (head read, transaction).
-    # It was 19 when each append took the head's lock and the intent was read to clear it.
-    assert first_requests <= 8
+    # First sync: the intent check (with the head, one query), the pending index and the
+    # intent row, the append (one transaction: blocks, head, the intent row's delete, checked
+    # against the head the intent check read), the pending index's delete; then the run's
+    # health entry appended by the relay (one transaction, against the head the append
+    # wrote). It was 19 when each append took the head's lock and the intent was read to
+    # clear it, 8 while each append read the head first.
+    assert first_requests <= 6
     assert unchanged_requests == 0  # the fingerprint vouches: the feed is not read
     assert compared_requests == 1  # compared in full, nothing changed: the intent check
+
+
+def test_appends_from_two_processes_each_knowing_an_old_head_lose_nothing(
+    harness: Harness
+) -> None:
+    harness.start()
+    here, tenant_id = harness.services.feed, str(uuid.uuid4())
+    there = ChangeFeed(harness.services.tables, clock=harness.clock)  # another instance
+    made = [Change("device", f"d{i}", "created", str(i), f"v{i}") for i in range(6)]
+    assert here.intent(tenant_id, SyncKind.DEVICES) is None  # "no head yet", remembered
+    assert there.intent(tenant_id, SyncKind.DEVICES) is None  # likewise, over there
+    assert here.append(tenant_id, SyncKind.DEVICES, "run-1", made[:2])[1].endswith(".2")
+    # There, the head it remembers is absent: its create fails and it appends after.
+    assert there.append(tenant_id, SyncKind.DEVICES, "run-2", made[2:4])[1].endswith(".4")
+    # Here, the head it wrote is stale now: the transaction is refused and it reads again.
+    assert here.append(tenant_id, SyncKind.DEVICES, "run-3", made[4:5])[1].endswith(".5")
+    assert there.append(tenant_id, SyncKind.DEVICES, "run-4", made[5:])[1].endswith(".6")
+    page = here.page(tenant_id, None, 100)
+    assert [e.change for e in page.entries] == made and not page.more
+    assert [e.run_id for e in page.entries] == ["run-1", "run-1", "run-2", "run-2", "run-3",
+                                                 "run-4"]
 
 
 def test_an_append_after_a_dead_locked_appender_drops_its_blocks_first(

@@ -21,6 +21,9 @@ from devstack.receiver import Receiver
 from functions.core.changes import HEALTH_ENTITY, Change, record_version
 from functions.core.errors import StorageError
 from functions.core.model import Health, SyncKind, Trigger, utcnow
+from functions.storage import feed as feed_module
+from functions.storage import outbox as outbox_module
+from functions.storage.changesets import submit_changeset
 from functions.storage.feed import ChangeFeed
 from functions.storage.health import HealthEntries, HealthTelemetry
 from functions.storage.tables import TableStore
@@ -47,6 +50,10 @@ class Faults:
         self.count, self.at, self.kind = 0, 0, "killed"
         for name in WRITES:
             monkeypatch.setattr(store, name, self._wrap(getattr(store, name)))
+        # The transactions the feed (its append) and the outbox (its removals) encode
+        # themselves are writes too.
+        for module in (feed_module, outbox_module):
+            monkeypatch.setattr(module, "submit_changeset", self._wrap(submit_changeset))
 
     def _wrap(self, original: Any) -> Any:
         def write(*args: Any, **kwargs: Any) -> Any:

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from operator import attrgetter
 from typing import Any
+
+import orjson
+
+from functions.core.records import record
 
 # Entity kinds the syncs record today.
 USER, GROUP, MEMBERSHIP = "user", "group", "membership"
@@ -27,7 +31,7 @@ RETIRED = "retired"
 DETECTED, CHANGED, REMOVED = "detected", "changed", "removed"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Change:
     """One change a run writes: ``entity`` kind and ``entity_id``, the ``change`` kind, a
     display ``name`` (empty where a record has none), and ``version``, a digest of the
@@ -49,7 +53,16 @@ def record_version(record: Any) -> str:
     """A digest of a record's compared fields (a dataclass): equal digests, equal records.
 
     Fields declared ``compare=False`` (``changed_at``) are left out, like equality does.
+    The fields are encoded as one JSON array (orjson: a third of the time of their reprs,
+    which ``legacy_version`` digests; a first device sync versions 1,300 records a tenant).
     """
+    values = _compared(type(record))(record)
+    return hashlib.blake2b(orjson.dumps(values, default=repr), digest_size=8).hexdigest()
+
+
+def legacy_version(record: Any) -> str:
+    """The digest earlier releases wrote (of the fields' reprs joined by \x1f): intents left
+    by them are still settled against it."""
     values = _compared(type(record))(record)
     return hashlib.blake2b("\x1f".join(map(repr, values)).encode(), digest_size=8).hexdigest()
 
@@ -78,7 +91,8 @@ def written_as_planned(changes: Iterable[Change],
     kept = []
     for change in changes:
         record = stored(change.entity, change.entity_id)
-        if record is not None and record_version(record) == change.version:
+        if record is not None and change.version in (record_version(record),
+                                                     legacy_version(record)):
             kept.append(change)
     return kept
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from functions.core.records import record
+
 # Serial numbers that firmware vendors leave in place of a real one: treated as none.
 JUNK_SERIALS = frozenset({
     "TO BE FILLED BY O.E.M.", "DEFAULT STRING", "SYSTEM SERIAL NUMBER", "0123456789",
@@ -24,7 +26,7 @@ def normalize_serial(value: object) -> str | None:
     return serial
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DeviceRecord:
     """A managed device (hardware asset), keyed by its Intune id."""
 
@@ -80,7 +82,7 @@ EXTRA_FIELDS = ("processor_architecture", "tpm_manufacturer_id", "tpm_manufactur
 Details = tuple[Any, ...]  # values of DETAIL_FIELDS (or EXTRA_FIELDS), in that order
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DeviceSoftware:
     """The detected apps on one device: those found on it now (ids, sorted) and those that
     ended on it, each with the time it was no longer found (kept, never deleted).
@@ -92,7 +94,7 @@ class DeviceSoftware:
     ended: tuple[tuple[str, str], ...] = ()  # (app id, ISO time), sorted
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DetectedAppRecord:
     """Software found on devices (Intune detected apps), with its device count."""
 
@@ -108,7 +110,7 @@ class DetectedAppRecord:
     changed_at: datetime | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ManagedAppRecord:
     """An app Intune manages (deviceAppManagement/mobileApps); type from @odata.type."""
 

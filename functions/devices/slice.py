@@ -30,6 +30,7 @@ class DeviceSlice:
 
     kind = SyncKind.DEVICES
     incomplete_note = "Nothing was retired by this run."
+    holds_back = False  # a device is retired, never deleted: no mass deletion to hold
 
     def app(self, tenant: TenantRecord) -> AppConnection:
         conn = tenant.devices

@@ -35,6 +35,7 @@ class DirectorySlice:
 
     kind = SyncKind.DIRECTORY
     incomplete_note = "Nobody was marked deleted by this run."
+    holds_back = True
 
     def app(self, tenant: TenantRecord) -> AppConnection:
         conn = tenant.directory

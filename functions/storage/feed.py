@@ -15,23 +15,25 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import orjson
-from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError
-from azure.data.tables import UpdateMode
 
 from functions.core.changes import Change
 from functions.core.errors import ErrorCode, InputError, StorageError
 from functions.core.kinds import KINDS
 from functions.core.model import SyncKind, utcnow
+from functions.storage.changesets import CREATE, DELETE, REPLACE, Operation, submit_changeset
 from functions.storage.entities import Entity, iso, parse_time
+from functions.storage.feed_head import HEAD_ROW, Head, KnownHeads, head_and_rows
 from functions.storage.feed_rows import (
     ENTRIES_PER_ROW,
+    FeedEntry,
+    FeedPage,
+    Intent,
     appended_keys,
+    cursor_of,
     decode_changes,
     encode_changes,
     intent_row_count,
@@ -40,7 +42,6 @@ from functions.storage.feed_rows import (
 from functions.storage.tables import MAX_BATCH, TableStore, entity_chars
 
 FEED_TABLE = "feed"
-HEAD_ROW = "head"
 # A transaction carries at most 4 MiB: several packed rows go in several (each row is
 # written whole; a block's rows are read only once the head says they are committed).
 TRANSACTION_CHARS = 3_000_000
@@ -50,38 +51,6 @@ _AFTER_DIGITS = "a"  # sorts after every block key, before "head" and "intent-..
 _CURSOR = re.compile(r"^([0-9a-f]{8})\.([0-9]{1,12})$")
 PENDING_PARTITION = "pending"  # tenant IDs are GUIDs: no feed has this partition
 APPENDED_KEPT = 64  # the last appends' keys kept in the head: an append is made once
-
-
-@dataclass(frozen=True)
-class FeedEntry:
-    """A committed change at its position in the feed."""
-
-    seq: int
-    change: Change
-    run_id: str
-    sync_kind: SyncKind
-    at: datetime
-
-
-@dataclass(frozen=True)
-class FeedPage:
-    entries: list[FeedEntry]
-    cursor: str | None  # after the last entry returned; None while the feed is empty
-    more: bool  # committed entries follow
-
-
-@dataclass(frozen=True)
-class Intent:
-    """The entries a run of ``kind`` was about to write when it was interrupted."""
-
-    kind: SyncKind
-    run_id: str
-    at: datetime
-    changes: list[Change]
-
-
-def cursor_of(feed_id: str, seq: int) -> str:
-    return f"{feed_id}.{seq}"
 
 
 def _key(seq: int) -> str:
@@ -96,6 +65,7 @@ class ChangeFeed:
         self._store = store
         self._clock = clock
         self._sleep = sleep
+        self._heads = KnownHeads()  # read with an intent or written by an append: used once
 
     # --- a run's intent ---------------------------------------------------------------
 
@@ -124,8 +94,10 @@ class ChangeFeed:
         self._store.write(FEED_TABLE, rows, max_chars=TRANSACTION_CHARS)
 
     def intent(self, tenant_id: str, kind: SyncKind) -> Intent | None:
-        """The intent a run of ``kind`` left, if one was not committed and cleared."""
-        rows = list(self._intent_rows(tenant_id, kind))
+        """The intent a run of ``kind`` left, if one was not committed and cleared. The
+        feed's head comes with it (one query) and serves this run's append."""
+        head, rows = head_and_rows(self._store, FEED_TABLE, tenant_id, f"intent-{kind}-")
+        self._heads.remember(tenant_id, head)
         if not rows:
             return None
         run_ids = {r.get("RunId", "") for r in rows}
@@ -215,8 +187,10 @@ class ChangeFeed:
                 when: datetime, once: str,
                 clearing: Sequence[str]) -> tuple[tuple[str, str], bool]:
         """The cursors of an append, and whether the ``clearing`` rows went with it."""
-        found = self._store.get_versioned(FEED_TABLE, tenant_id, HEAD_ROW)
-        head = (without_timestamp(found[0]), found[1]) if found is not None else None
+        known, head = self._heads.take(tenant_id)
+        if not known or (head is not None and once in appended_keys(head[0])):
+            found = self._store.get_versioned(FEED_TABLE, tenant_id, HEAD_ROW)
+            head = (without_timestamp(found[0]), found[1]) if found is not None else None
         if head is not None and once in appended_keys(head[0]):
             # Appended before (by the run, then by a sweep settling it, or again).
             position = cursor_of(str(head[0]["FeedId"]), int(head[0].get("Seq", 0)))
@@ -228,7 +202,7 @@ class ChangeFeed:
                 return committed, True
         return self._append_locked(tenant_id, kind, run_id, changes, when, once), False
 
-    def _commit_whole(self, tenant_id: str, head: tuple[Entity, str] | None, kind: SyncKind,
+    def _commit_whole(self, tenant_id: str, head: Head | None, kind: SyncKind,
                       run_id: str, changes: Sequence[Change], when: datetime, once: str,
                       clearing: Sequence[str]) -> tuple[str, str] | None:
         """Append in one transaction that writes the blocks, deletes the ``clearing`` rows
@@ -248,16 +222,14 @@ class ChangeFeed:
         appended = [*appended_keys(entity), once][-APPENDED_KEPT:]
         entity.update(Seq=seq + len(changes), LockedBy="", LockedUntil="",
                       Appended=orjson.dumps(appended).decode(), **{f"Applied{kind}": run_id})
-        operations: list[Any] = [("create", row) for row in rows]
-        operations += [("delete", {"PartitionKey": tenant_id, "RowKey": row}) for row in clearing]
-        if head is None:
-            operations.append(("create", entity))  # two first appends: one of them fails
-        else:
-            operations.append(("update", entity, {
-                "mode": UpdateMode.REPLACE, "etag": head[1],
-                "match_condition": MatchConditions.IfNotModified}))
+        operations: list[Operation] = [(CREATE, row, None) for row in rows]
+        operations += [(DELETE, {"PartitionKey": tenant_id, "RowKey": row}, "*")
+                       for row in clearing]
+        # Two first appends: one create of the head fails. Else the head must be unchanged.
+        operations.append((CREATE, entity, None) if head is None else
+                          (REPLACE, entity, head[1]))
         try:
-            self._store.table(FEED_TABLE).submit_transaction(operations)
+            etags = submit_changeset(self._store.table(FEED_TABLE), operations)
         except HttpResponseError as exc:
             # Azure Table transactions are atomic: a conflict (409) or a changed head (412)
             # wrote nothing, and the locked path takes over.
@@ -268,6 +240,8 @@ class ChangeFeed:
         except AzureError as exc:
             raise StorageError(f"Table Storage could not append to the change feed "
                                f"({type(exc).__name__}); will retry on the next run") from None
+        if etags and etags[-1]:  # the head's, its operation being the last
+            self._heads.remember(tenant_id, (entity, etags[-1]))
         feed_id = str(entity["FeedId"])
         return cursor_of(feed_id, seq), cursor_of(feed_id, seq + len(changes))
 
@@ -316,8 +290,10 @@ class ChangeFeed:
             appended = [*appended, once][-APPENDED_KEPT:]
             entity.update(Seq=end, LockedBy="", LockedUntil="", Appended=orjson.dumps(
                 appended).decode(), **{f"Applied{kind}": run_id})
-            if self._store.update_if_unchanged(FEED_TABLE, entity, etag_locked) is None:
+            etag_now = self._store.update_if_unchanged(FEED_TABLE, entity, etag_locked)
+            if etag_now is None:
                 continue  # our lock ran out and another appender went first: again
+            self._heads.remember(tenant_id, (entity, etag_now))
             feed_id = str(entity["FeedId"])
             return cursor_of(feed_id, seq), cursor_of(feed_id, end)
 
@@ -396,4 +372,5 @@ class ChangeFeed:
 
     def purge(self, tenant_id: str) -> int:
         """Hard-delete a tenant's feed (with its purged data); returns how many rows."""
+        self._heads.forget(tenant_id)
         return self._store.delete_partition(FEED_TABLE, tenant_id)

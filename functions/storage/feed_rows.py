@@ -1,20 +1,56 @@
-"""How the change feed (and the guard's holds) pack a list of changes into a row."""
+"""What the change feed holds (its entries, pages and intents) and how the feed (and the
+guard's holds) pack a list of changes into a row."""
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import orjson
 
 from functions.core.changes import Change
+from functions.core.model import SyncKind
 from functions.storage.entities import Entity
 from functions.storage.packed import CHUNK_BYTES, compress
 
-__all__ = ["ENTRIES_PER_ROW", "appended_keys", "decode_changes", "encode_changes",
-           "intent_row_count", "without_timestamp"]
+__all__ = ["ENTRIES_PER_ROW", "FeedEntry", "FeedPage", "Intent", "appended_keys", "cursor_of",
+           "decode_changes", "encode_changes", "intent_row_count", "without_timestamp"]
 
 ENTRIES_PER_ROW = 2000  # about 100 KB compressed: a page of the feed reads one or two rows
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """A committed change at its position in the feed."""
+
+    seq: int
+    change: Change
+    run_id: str
+    sync_kind: SyncKind
+    at: datetime
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    entries: list[FeedEntry]
+    cursor: str | None  # after the last entry returned; None while the feed is empty
+    more: bool  # committed entries follow
+
+
+@dataclass(frozen=True)
+class Intent:
+    """The entries a run of ``kind`` was about to write when it was interrupted."""
+
+    kind: SyncKind
+    run_id: str
+    at: datetime
+    changes: list[Change]
+
+
+def cursor_of(feed_id: str, seq: int) -> str:
+    return f"{feed_id}.{seq}"
 
 
 def encode_changes(changes: Sequence[Change]) -> dict[str, bytes]:

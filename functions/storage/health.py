@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -101,9 +102,28 @@ class TenantHealth:
     tenants: TenantTable
     outbox: Outbox
     # Publishes a tenant's pending events now (the relay's ``publish``: the tenant, the
-    # events just written, the run just saved); set by the composition root.
-    publish: Callable[[str, Sequence[OutboxEvent], Run | None], object] | None = None
+    # events just written, the run just saved, the tenant record just saved); set by the
+    # composition root.
+    publish: Callable[[str, Sequence[OutboxEvent], Run | None, TenantRecord | None],
+                      object] | None = None
     clock: Callable[[], datetime] = utcnow
+    # Whether any listener wants a tenant's runs' ends (the relay's ``wants_run_end``),
+    # and the scope in which that look and the publication share their reads (the
+    # relay's ``publication``); without them every run's end is announced.
+    wants_run_end: Callable[[str], bool] | None = None
+    scope: Callable[[], AbstractContextManager[object]] | None = None
+
+    def run_end_wanted(self, tenant_id: str) -> bool:
+        """Whether a run's end of this tenant has anyone to tell (True when unknown).
+
+        Raises:
+            StorageError: storage did not answer.
+        """
+        return self.wants_run_end is None or self.wants_run_end(tenant_id)
+
+    def publication(self) -> AbstractContextManager[object]:
+        """One run's end: whether it is wanted, and its publication, read once."""
+        return self.scope() if self.scope is not None else nullcontext()
 
     def save_state(self, tenant: TenantRecord, kind: SyncKind, before: SyncState, *,
                    run_id: str = "", organization: bool = False,
@@ -160,26 +180,55 @@ class TenantHealth:
             return None
         return self.save_state(tenant, kind, before)
 
-    def _announce(self, tenant: TenantRecord, kind: SyncKind, before: SyncState,
-                  run_id: str) -> HealthChange | None:
+    def announce_with(self, tenant: TenantRecord, kind: SyncKind, before: SyncState,
+                      first: tuple[str, str, dict[str, Any]], run_id: str
+                      ) -> list[OutboxEvent]:
+        """Record the caller's event ``first`` (topic, subject, data) and the change of one
+        side's health from ``before`` (if it changed) in the outbox, in one request, before
+        either change is written; then :meth:`write_state` and :meth:`published`.
+
+        Raises:
+            StorageError: storage did not answer (nothing may be written then).
+        """
+        change = self._change(tenant, kind, before, run_id)
+        events = [first] if change is None else [first, (HEALTH, str(kind), change.data())]
+        return self.outbox.add_all(tenant.tenant_id, events)
+
+    def write_state(self, tenant: TenantRecord, kind: SyncKind, *,
+                    organization: bool = False) -> None:
+        """Write one side's state, its change of health announced (``announce_with``).
+
+        Raises:
+            StorageError: storage did not answer.
+        """
+        self.tenants.save_state(tenant, kind, organization=organization)
+
+    def _change(self, tenant: TenantRecord, kind: SyncKind, before: SyncState,
+                run_id: str) -> HealthChange | None:
         state = tenant.state(kind)
         if state.health == before.health:
             return None
-        change = HealthChange(tenant.tenant_id, kind, before.health, before.health_since,
-                              state.health, state.health_since, state.last_error_code,
-                              state.last_error[:2000], run_id, state.secret_expires_on)
+        return HealthChange(tenant.tenant_id, kind, before.health, before.health_since,
+                            state.health, state.health_since, state.last_error_code,
+                            state.last_error[:2000], run_id, state.secret_expires_on)
+
+    def _announce(self, tenant: TenantRecord, kind: SyncKind, before: SyncState,
+                  run_id: str) -> HealthChange | None:
+        change = self._change(tenant, kind, before, run_id)
+        if change is None:
+            return None
         event = self.outbox.add(tenant.tenant_id, HEALTH, str(kind), change.data())
         return replace(change, event_id=event.id)
 
     def published(self, tenant_id: str, written: Sequence[OutboxEvent] = (),
-                  run: Run | None = None) -> None:
+                  run: Run | None = None, tenant: TenantRecord | None = None) -> None:
         """Publish the tenant's pending events now (see ``EventRelay.publish`` for
-        ``written`` and ``run``). Never raises: what cannot be published now stays in the
-        outbox for the sweep."""
+        ``written``, ``run`` and ``tenant``). Never raises: what cannot be published now
+        stays in the outbox for the sweep."""
         if self.publish is None:
             return
         try:
-            self.publish(tenant_id, written, run)
+            self.publish(tenant_id, written, run, tenant)
         except TenantSyncError as exc:
             log.warning("events of tenant %s left for the outbox sweep: %s", tenant_id,
                         exc.message)

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from azure.core.exceptions import AzureError, HttpResponseError
+
+from functions.core.errors import StorageError
 from functions.core.model import utcnow
+from functions.storage.changesets import DELETE, submit_changeset
 from functions.storage.entities import Entity, iso, parse_time
 from functions.storage.tables import TableStore
 
@@ -65,11 +69,23 @@ class Outbox:
         Raises:
             StorageError: storage did not answer (the change must not be written then).
         """
+        return self.add_all(tenant_id, [(topic, subject, data)])[0]
+
+    def add_all(self, tenant_id: str, events: Sequence[tuple[str, str, dict[str, Any]]]
+                ) -> list[OutboxEvent]:
+        """Record a tenant's events (topic, subject, data), in this order, before the changes
+        they describe are written: in one request (a transaction, when several).
+
+        Raises:
+            StorageError: storage did not answer (the changes must not be written then).
+        """
         now = self._clock()
-        event_id = f"{int(now.timestamp() * 1_000_000):017d}-{os.urandom(4).hex()}"
-        event = OutboxEvent(tenant_id, event_id, topic, subject, data, now)
-        self._store.upsert(OUTBOX_TABLE, _entity(event))
-        return event
+        stamp = int(now.timestamp() * 1_000_000)
+        # One time for all; their keys a microsecond apart keep them in the order given.
+        made = [OutboxEvent(tenant_id, f"{stamp + n:017d}-{os.urandom(4).hex()}", topic,
+                            subject, data, now) for n, (topic, subject, data) in enumerate(events)]
+        self._store.write(OUTBOX_TABLE, [_entity(e) for e in made])
+        return made
 
     def pending(self, tenant_id: str) -> list[OutboxEvent]:
         """A tenant's pending events, oldest first."""
@@ -89,3 +105,26 @@ class Outbox:
     def remove(self, event: OutboxEvent) -> None:
         """The event reached its listeners (or never happened): it is no longer pending."""
         self._store.delete(OUTBOX_TABLE, event.tenant_id, event.id)
+
+    def remove_all(self, events: Sequence[OutboxEvent]) -> None:
+        """``remove`` each of one tenant's events: in one transaction when several (one
+        already gone, removed by a sweep meanwhile, fails it: then one by one).
+
+        Raises:
+            StorageError: storage did not answer (what is left stays pending).
+        """
+        if len(events) > 1 and len({e.tenant_id for e in events}) == 1:
+            try:
+                submit_changeset(self._store.table(OUTBOX_TABLE), [
+                    (DELETE, {"PartitionKey": e.tenant_id, "RowKey": e.id}, "*")
+                    for e in events])
+                return
+            except HttpResponseError as exc:
+                if exc.status_code != 404:  # a transaction is atomic: nothing was removed
+                    raise StorageError(f"Table Storage could not remove outbox events "
+                                       f"(HTTP {exc.status_code}); the sweep retries") from None
+            except AzureError as exc:
+                raise StorageError(f"Table Storage could not remove outbox events "
+                                   f"({type(exc).__name__}); the sweep retries") from None
+        for event in events:
+            self.remove(event)

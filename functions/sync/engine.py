@@ -215,6 +215,8 @@ class SyncEngine:
     def _held(self, part: SyncSlice[Read, Stored, Changes], run: Run, changes: Changes,
               stored: Stored, entries: list[Change]) -> str | None:
         """Why the deletion guard holds the changes back, if it does (see ``guard``)."""
+        if not part.holds_back:
+            return None  # its kind has no holds to read, nor to clear
         if self.guard is None:
             return None if run.options.allow_mass_deletion else part.hold(changes, stored)
         return self.guard.verdict(run, part.hold(changes, stored), entries)

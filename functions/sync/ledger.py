@@ -85,36 +85,43 @@ class RunLedger:
         run.graph_requests, run.throttled = requests.requests, requests.throttled
         run.ended_at = self.clock()
         run.lease_until = None
-        ended = self._announce(run)
-        measured = usage.current()
-        if measured is not None:  # what the run used, up to the save of this record
-            run.cpu_ms = round(measured.cpu_seconds() * 1000)
-            run.storage_operations = measured.storage_operations + 1  # and the save itself
-        if not lease.save(run):
-            raise LeaseLost(run.run_id)
-        self._after(tenant, run, loaded, ended, tenant_changed=tenant_changed)
+        with self.health.publication():  # the run's end is wanted, then told: one look
+            events = self._announce(tenant, run, loaded)
+            measured = usage.current()
+            if measured is not None:  # what the run used, up to the save of this record
+                run.cpu_ms = round(measured.cpu_seconds() * 1000)
+                run.storage_operations = measured.storage_operations + 1  # and the save
+            if not lease.save(run):
+                raise LeaseLost(run.run_id)
+            self._after(tenant, run, loaded, events, tenant_changed=tenant_changed)
         return run
 
-    def _announce(self, run: Run) -> OutboxEvent:
-        """The run's end, in the outbox before its record (``sync.finished`` once saved)."""
-        return self.health.outbox.add(run.tenant_id, RUN, run.run_id, {
-            "endedAt": iso(run.ended_at), "status": run.status.value})
-
-    def _after(self, tenant: TenantRecord, run: Run, loaded: SyncState, ended: OutboxEvent,
-               *, tenant_changed: bool = False) -> None:
-        """The tenant's health after ``run`` ended, its telemetry, its events and its log
-        line."""
+    def _announce(self, tenant: TenantRecord | None, run: Run, loaded: SyncState
+                  ) -> list[OutboxEvent]:
+        """The run's end (``sync.finished`` once saved) and the change of health it makes
+        (the tenant's state moved here), in the outbox before either record: one request."""
         assert run.ended_at is not None
-        kind = run.kind
-        state = tenant.state(kind)
-        next_health(state, run, run.ended_at, self.settings)
-        change = None
-        if tenant_changed or state != loaded:
-            change = self.health.save_state(tenant, kind, loaded, run_id=run.run_id,
-                                            organization=tenant_changed, publish=False)
+        ended = (RUN, run.run_id, {"endedAt": iso(run.ended_at), "status": run.status.value})
+        if tenant is None:
+            return [self.health.outbox.add(run.tenant_id, *ended)]
+        next_health(tenant.state(run.kind), run, run.ended_at, self.settings)
+        if tenant.state(run.kind).health == loaded.health and \
+                not self.health.run_end_wanted(run.tenant_id):
+            # Nobody listens for this tenant's runs' ends (no webhook subscription wants
+            # sync.finished now) and its health stays: there is nothing to announce.
+            return []
+        return self.health.announce_with(tenant, run.kind, loaded, ended, run.run_id)
+
+    def _after(self, tenant: TenantRecord, run: Run, loaded: SyncState,
+               events: list[OutboxEvent], *, tenant_changed: bool = False) -> None:
+        """The tenant's state after ``run`` ended (moved by ``_announce``), its telemetry,
+        its events and its log line."""
+        if tenant_changed or tenant.state(run.kind) != loaded:
+            self.health.write_state(tenant, run.kind, organization=tenant_changed)
         telemetry.run_finished(run)
-        # The run's end (and its change of health, with whatever is pending of the tenant).
-        self.health.published(run.tenant_id, [ended] if change is None else [], run)
+        # The run's end and its change of health (with whatever is pending of the tenant).
+        if events:
+            self.health.published(run.tenant_id, events, run, tenant)
         t = run.totals
         log.info(
             "%s sync %s: tenant %s, +%d ~%d =%d deleted %d restored %d, %d entities written, "
@@ -156,17 +163,18 @@ class RunLedger:
         """
         run.error_code, run.error = code, why
         run.status, run.ended_at, run.lease_until = RunStatus.FAILED, self.clock(), None
-        ended = self._announce(run)
+        tenant = self.tenants.find(run.tenant_id)
+        loaded = replace(tenant.state(run.kind)) if tenant is not None else SyncState()
+        events = self._announce(tenant, run, loaded)
         if self.runs.save_if(run, etag) is None:
             return False
         log.warning("closed %s run %s of tenant %s: %s", run.kind, run.run_id, run.tenant_id,
                     run.error_code, extra={"run_id": run.run_id, "tenant_id": run.tenant_id})
-        tenant = self.tenants.find(run.tenant_id)
         if tenant is not None:
-            self._after(tenant, run, replace(tenant.state(run.kind)), ended)
+            self._after(tenant, run, loaded, events)
         else:
             telemetry.run_finished(run)
-            self.health.published(run.tenant_id, [ended], run)
+            self.health.published(run.tenant_id, events, run)
         return True
 
     def duplicate(self, tenant_id: str, kind: SyncKind, trigger: str, holder: Run | None,

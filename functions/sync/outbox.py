@@ -7,14 +7,15 @@ crash left behind, and records in the change feed what a dead run wrote after it
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from functions.core.changes import Change
 from functions.core.config import Settings
-from functions.core.model import Run, SyncKind, TenantRecord, utcnow
+from functions.core.model import Health, Run, SyncKind, TenantRecord, utcnow
 from functions.partners.audit import ConsentListener, stored_consent
 from functions.storage.entities import iso
 from functions.storage.feed import ChangeFeed
@@ -47,45 +48,81 @@ class EventRelay:
     clock: Callable[[], datetime] = utcnow
     consents: ConsentAuditTable | None = None  # proves a consent event's change is stored
     consent_listeners: list[ConsentListener] = field(default_factory=list)
+    # Entered around each publication (``WebhookNotices.publication``).
+    scopes: list[Callable[[], AbstractContextManager[object]]] = field(default_factory=list)
+    # Whether a run listener wants a tenant's runs' ends (``WebhookNotices.wants_run_end``);
+    # None: every run's end is wanted.
+    run_interest: list[Callable[[str], bool]] | None = None
+
+    def wants_run_end(self, tenant_id: str) -> bool:
+        """Whether a run's end of this tenant would reach any run listener now.
+
+        Raises:
+            StorageError: storage did not answer.
+        """
+        if self.run_interest is None:
+            return True
+        return any(wants(tenant_id) for wants in self.run_interest)
 
     def publish(self, tenant_id: str, written: Sequence[OutboxEvent] = (),
-                run: Run | None = None, consent: ConsentRecord | None = None) -> int:
+                run: Run | None = None, consent: ConsentRecord | None = None,
+                tenant: TenantRecord | None = None) -> int:
         """Hand a tenant's pending events to their listeners, oldest first, each once its
         change is stored; returns how many were handed on.
 
         ``written``: events the caller has just written, with ``run``, the run record it
         has just saved (or ``consent``, the consent audit row). When they are all runs'
-        ends or consents, only they are published (each is proved by its own record, so
-        without reading the outbox; what an earlier crash left waits for the sweep). A
-        change of health is published with everything pending of its tenant: the chain of
-        its side's changes proves which were written.
+        ends, consents or a side's first change of health, only they are published (each
+        is proved by its own record, so without reading the outbox; what an earlier crash
+        left waits for the sweep). Any other change of health is published with everything
+        pending of its tenant: the chain of its side's changes proves which were written,
+        and they are told oldest first. ``tenant``: the tenant record the caller has just
+        saved (the side of ``run``), which then proves that side's changes without
+        reading it again.
 
         Raises:
             StorageError: storage did not answer (what is left stays pending).
         """
-        quick = bool(written) and all(e.topic in (RUN, CONSENT) for e in written)
+        quick = bool(written) and all(e.topic in (RUN, CONSENT) or _first_change(e)
+                                      for e in written)
         events = list(written) if quick else self.outbox.pending(tenant_id)
         if not events:
             return 0
         now = self.clock()
         published = 0
         sides: dict[str, list[OutboxEvent]] = {}
-        for event in events:
-            if event.topic == RUN:
-                published += self._run_ended(event, now, run)
-            elif event.topic == HEALTH:
-                sides.setdefault(event.subject, []).append(event)
-            elif event.topic == CONSENT:
-                published += self._consented(event, now, consent)
-            else:
-                log.error("outbox event %s of tenant %s has an unknown topic %r; dropped",
-                          event.id, tenant_id, event.topic)
-                self.outbox.remove(event)
-        if sides:
-            tenant = self.tenants.find(tenant_id)
-            for rows in sides.values():
-                published += self._health_changed(tenant, rows, now)
+        done: list[OutboxEvent] = []  # removed together once handed on (or dropped)
+        try:
+            with self.publication():
+                for event in events:
+                    if event.topic == RUN:
+                        published += self._run_ended(event, now, run, done)
+                    elif event.topic == HEALTH:
+                        sides.setdefault(event.subject, []).append(event)
+                    elif event.topic == CONSENT:
+                        published += self._consented(event, now, consent, done)
+                    else:
+                        log.error("outbox event %s of tenant %s has an unknown topic %r; "
+                                  "dropped", event.id, tenant_id, event.topic)
+                        done.append(event)
+                if sides:
+                    saved = run.kind if run is not None and tenant is not None else None
+                    found = tenant if saved is not None and set(sides) == {str(saved)} \
+                        else self.tenants.find(tenant_id)
+                    for rows in sides.values():
+                        published += self._health_changed(found, rows, now, done)
+        finally:
+            self.outbox.remove_all(done)
         return published
+
+    @contextmanager
+    def publication(self) -> Iterator[None]:
+        """One publication: listeners that read what they need once for all its events
+        (the webhook subscriptions) do so inside it."""
+        with ExitStack() as stack:
+            for scope in self.scopes:
+                stack.enter_context(scope())
+            yield
 
     def sweep(self) -> int:
         """Publish what writers left pending (they crashed, or storage failed them before
@@ -101,7 +138,8 @@ class EventRelay:
 
     # --- a run ended ---------------------------------------------------------------------
 
-    def _run_ended(self, event: OutboxEvent, now: datetime, saved: Run | None) -> int:
+    def _run_ended(self, event: OutboxEvent, now: datetime, saved: Run | None,
+                   done: list[OutboxEvent]) -> int:
         if saved is not None and saved.run_id == event.subject:
             run: Run | None = saved
         else:
@@ -110,19 +148,19 @@ class EventRelay:
         if run is not None and not run.active and iso(run.ended_at) == event.data["endedAt"]:
             for listener in self.run_listeners:
                 listener(run, event.id)
-            self.outbox.remove(event)
+            done.append(event)
             return 1
         if (run is not None and alive(run, now, self.settings)) or self._young(event, now):
             return 0  # its end may still be written
         log.warning("run %s of tenant %s did not end as announced (its record was not "
                     "saved); its event is dropped", event.subject, event.tenant_id)
-        self.outbox.remove(event)
+        done.append(event)
         return 0
 
     # --- tenantsync consented (or removed a consent) in the customer's tenant ------------
 
-    def _consented(self, event: OutboxEvent, now: datetime,
-                   saved: ConsentRecord | None) -> int:
+    def _consented(self, event: OutboxEvent, now: datetime, saved: ConsentRecord | None,
+                   done: list[OutboxEvent]) -> int:
         if self.consents is None:
             return 0  # a relay that cannot prove it leaves it to one that can
         record = saved if saved is not None and saved.key == event.subject else \
@@ -130,18 +168,18 @@ class EventRelay:
         if record is not None:
             for listener in self.consent_listeners:
                 listener(record, event.id)
-            self.outbox.remove(event)
+            done.append(event)
             return 1
         if not self._young(event, now):
             log.warning("consent %s of tenant %s was never audited; its event is dropped",
                         event.subject, event.tenant_id)
-            self.outbox.remove(event)
+            done.append(event)
         return 0
 
     # --- a side's health changed -----------------------------------------------------------
 
     def _health_changed(self, tenant: TenantRecord | None, rows: list[OutboxEvent],
-                        now: datetime) -> int:
+                        now: datetime, done: list[OutboxEvent]) -> int:
         changes = [HealthChange.of(e) for e in rows]
         stored = happened(changes, tenant.state(changes[0].kind)) if tenant else []
         for change in stored:
@@ -150,11 +188,11 @@ class EventRelay:
         told = {c.event_id for c in stored}
         for event in rows:
             if event.id in told:
-                self.outbox.remove(event)
+                done.append(event)
             elif not self._young(event, now):
                 log.warning("health change %s of tenant %s was never stored; dropped",
                             event.id, event.tenant_id)
-                self.outbox.remove(event)
+                done.append(event)
         return len(stored)
 
     @staticmethod
@@ -184,6 +222,14 @@ class EventRelay:
                         len(intent.changes), added)
             appended += added
         return appended
+
+
+def _first_change(event: OutboxEvent) -> bool:
+    """A side's first change of health (from ``unknown``, never changed before): no older
+    change of that side can be stored, so none has to be told before it (an older one
+    still pending was never stored, and is dropped by the sweep as before)."""
+    return (event.topic == HEALTH and event.data.get("previous") == Health.UNKNOWN.value
+            and not event.data.get("previousSince"))
 
 
 def _written(part: SyncSlice, stored: object) -> Callable[[list[Change]], list[Change]]:

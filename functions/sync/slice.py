@@ -99,6 +99,12 @@ class SyncSlice(Protocol[Read, Stored, Changes]):
         """Put the planned changes' counts on the run."""
         ...
 
+    @property
+    def holds_back(self) -> bool:
+        """Whether the deletion guard may hold its changes back (``hold``); a kind that
+        never does is not looked up in the holds table."""
+        ...
+
     def hold(self, changes: Changes, stored: Stored) -> str | None:
         """Why the deletion guard holds these changes back (an abnormal share marked
         deleted), if it does."""

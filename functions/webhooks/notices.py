@@ -3,13 +3,22 @@ credential is about to expire (or has)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from functions.core.model import Health, Run, utcnow
 from functions.core.summary import json_time, run_summary
 from functions.storage.health import HealthChange
-from functions.webhooks.model import CREDENTIAL_EXPIRING, HEALTH_CHANGED, SYNC_FINISHED, Event
+from functions.webhooks.model import (
+    CREDENTIAL_EXPIRING,
+    HEALTH_CHANGED,
+    SYNC_FINISHED,
+    Event,
+    Subscription,
+)
 from functions.webhooks.worker import WebhookEvents
 
 EXPIRY = frozenset({Health.SECRET_EXPIRING, Health.SECRET_EXPIRED})
@@ -28,6 +37,34 @@ class WebhookNotices:
     it is published."""
 
     events: WebhookEvents
+    # The subscriptions read by the publication running on this thread (see publication).
+    _read: threading.local = field(default_factory=threading.local, repr=False)
+
+    @contextmanager
+    def publication(self) -> Iterator[None]:
+        """The events of one publication (a run's end and its change of health) share one
+        read of the subscriptions, made when the first of them needs it. Only for its
+        length: a subscription made since on another instance is read by the next one."""
+        if getattr(self._read, "open", False):
+            yield  # inside one already (a run's end: wanted, then published): its read
+            return
+        self._read.subscriptions, self._read.open = None, True
+        try:
+            yield
+        finally:
+            self._read.subscriptions, self._read.open = None, False
+
+    def wants_run_end(self, tenant_id: str) -> bool:
+        """Whether a subscription wants this tenant's ``sync.finished`` now."""
+        return any(s.wants(SYNC_FINISHED, tenant_id) for s in self._subscriptions())
+
+    def _subscriptions(self) -> list[Subscription]:
+        if not getattr(self._read, "open", False):
+            return self.events.tables.all()
+        if self._read.subscriptions is None:
+            self._read.subscriptions = self.events.tables.all()
+        found: list[Subscription] = self._read.subscriptions
+        return found
 
     def run_finished(self, run: Run, event_id: str) -> None:
         self._publish([sync_finished(run)], event_id, run.ended_at or utcnow())
@@ -48,6 +85,6 @@ class WebhookNotices:
 
     def _publish(self, events: list[Event], event_id: str, at: datetime) -> None:
         """Raises StorageError: the outbox keeps the event for the next publication."""
-        subscriptions = self.events.tables.all()  # once for the events of one change
+        subscriptions = self._subscriptions()  # once for the events of one publication
         for event in events:
             self.events.publish(event, subscriptions, once=(event_id, at))

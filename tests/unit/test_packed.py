@@ -171,3 +171,16 @@ def test_transactions_never_mix_partitions_and_keep_each_partitions_order() -> N
     for partition in ("p0", "p1", "p2"):
         keys = [r["RowKey"] for b in batches for r in b if r["PartitionKey"] == partition]
         assert keys == [r["RowKey"] for r in rows if r["PartitionKey"] == partition]
+
+
+def test_a_first_layout_estimated_from_a_sample_aims_as_the_whole_would() -> None:
+    records = _tenant(3000, 800)
+    whole = sum(len(PACKING.encode_rows(kind, group.values())) for kind, group in
+                records.items())
+    assert whole > 2 * packed.TARGET_BYTES  # clearly over: only a sample is encoded
+    exact = 1
+    while whole / exact > packed.TARGET_BYTES:
+        exact *= 2
+    assert PACKING.layout_buckets(records, 0)[0] == exact
+    # Near one bucket, the size is the whole encoding's, not an estimate.
+    assert packed._clearly_over(PACKING, _tenant(50, 30)) == 0

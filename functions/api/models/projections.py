@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -106,8 +107,12 @@ def _intune_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+# DeviceRecord's fields, in order (a ``record``: slotted at run time, see core.records).
+_DEVICE_FIELDS = tuple(f.name for f in dataclass_fields(DeviceRecord))
+
+
 def device_out(d: DeviceRecord) -> Device:
-    fields = {_camel(name): getattr(d, name) for name in d.__slots__}
+    fields = {_camel(name): getattr(d, name) for name in _DEVICE_FIELDS}
     fields["enrolledAt"] = _intune_time(d.enrolled_at)
     fields["lastSyncAt"] = _intune_time(d.last_sync_at)
     return Device(**fields)
@@ -127,7 +132,7 @@ def device_detail_out(d: DeviceRecord, software: DeviceSoftware | None,
     now = sorted((item(a, None) for a in software.apps) if software else [],
                  key=lambda i: ((i.name or "").casefold(), i.appId))
     ended = [item(a, at) for a, at in software.ended] if software else []
-    return DeviceDetail(**{_camel(name): getattr(d, name) for name in d.__slots__},
+    return DeviceDetail(**{_camel(name): getattr(d, name) for name in _DEVICE_FIELDS},
                         software=now + ended)
 
 
