@@ -55,8 +55,7 @@ class Recorder(requests.adapters.BaseAdapter):
         else:
             stream = urllib3.HTTPResponse(body=io.BytesIO(body), headers=headers,
                                           status=status, preload_content=False)
-        response = requests.adapters.HTTPAdapter().build_response(request, stream)
-        return response
+        return requests.adapters.HTTPAdapter().build_response(request, stream)
 
     def close(self) -> None:
         pass
