@@ -1,6 +1,7 @@
-"""What a Graph request carries now that it is prepared without the session's merging, and
-when the storage clients read proxies from the environment (pure: a requests adapter that
-answers in place of the network)."""
+"""What a Graph request carries now that it is prepared without the session's merging and
+sent with the session's adapter: the token, headers and query, the environment's proxy
+and the session's trust; a redirect refused, an answer cut off retried (pure: a requests
+adapter that answers in place of the network)."""
 
 from __future__ import annotations
 
@@ -36,11 +37,13 @@ class Recorder(requests.adapters.BaseAdapter):
     def __init__(self, *answers: tuple[int, dict[str, str], bytes], cut: int = 0) -> None:
         super().__init__()
         self.sent: list[requests.PreparedRequest] = []
+        self.settings: list[dict[str, Any]] = []  # what each send was given besides
         self._answers = list(answers)
         self._cut = cut
 
-    def send(self, request: requests.PreparedRequest, **_: Any) -> requests.Response:
+    def send(self, request: requests.PreparedRequest, **settings: Any) -> requests.Response:
         self.sent.append(request)
+        self.settings.append(settings)
         status, headers, body = (self._answers.pop(0) if self._answers
                                  else (200, {}, b'{"value": [1, 2]}'))
         if self._cut:
@@ -124,3 +127,17 @@ def test_an_error_answer_is_read_once_and_its_graph_code_kept() -> None:
         sender.send("GET", "/deviceManagement/managedDevices")
     assert (caught.value.status, caught.value.graph_code) == (403, "Forbidden")
     assert "No permission" in str(caught.value)
+
+
+def test_the_environment_s_proxy_is_used_and_the_session_s_trust_wins(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/elsewhere.pem")
+    sender, recorder = _sender()
+    sender._session.trust_env = True  # as TrustingSession sets it when a proxy is set
+    sender._session.verify = "/etc/tenantsync/ca.pem"
+    sender.send("GET", "/organization")
+    (settings,) = recorder.settings
+    assert settings["proxies"].get("https") == "http://proxy.example:3128"
+    assert settings["verify"] == "/etc/tenantsync/ca.pem"
+    assert settings["timeout"] == 60.0
