@@ -177,7 +177,6 @@ class GraphBatch:
         deadline = deadline or Deadline.never()
         run = _Run(BatchOutcome(), {} if budgets is None else budgets,
                    deque(_Pending(r) for r in requests), [])
-        # One batch at a time is sent on the caller's thread: no thread to hand it to.
         senders = _Senders(self._send, self._in_flight) if self._in_flight > 1 else None
         running = 0
         stopped = False
@@ -189,7 +188,8 @@ class GraphBatch:
                         stopped = True
                     elif not sent:
                         break  # nothing due now
-                    elif senders is None:
+                    elif senders is None or not (running or run.waiting()):
+                        # Nothing could go beside it: sent here, no thread to hand it to.
                         self._settle(run, sent, self._send(sent))
                     else:
                         senders.submit(sent, running)
