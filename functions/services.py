@@ -14,6 +14,7 @@ from functions.clients.credentials import Credentials
 from functions.clients.delegated import DelegatedTokens
 from functions.connections import Connections
 from functions.core import telemetry
+from functions.core.collector import collect_less_often
 from functions.core.config import Settings
 from functions.core.errors import ConflictError
 from functions.core.kinds import KINDS
@@ -335,6 +336,7 @@ _ended: Any = None  # in a worker process: the queue its runs go on as they end
 
 def _start_worker(settings: Settings, graph_slots: Any, ended: Any) -> None:
     global _worker, _ended
+    collect_less_often()
     _worker = Services(settings, shared_graph_slots=graph_slots)
     _ended = ended
     # A run the caller has not read yet must not keep this process from exiting.
@@ -352,6 +354,7 @@ def get_services() -> Services:
     global _services
     with _lock:
         if _services is None:
+            collect_less_often()
             _services = Services(Settings.from_env())
             telemetry.configure_azure_monitor()
         return _services

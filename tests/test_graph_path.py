@@ -247,6 +247,28 @@ def test_a_throttled_request_inside_a_batch_is_retried_under_the_clients_policy(
     assert all(a.ok for a in outcome.answers.values())
 
 
+def test_batches_in_flight_answer_each_request_once_and_a_failed_batch_raises(
+    harness: Harness, world: World
+) -> None:
+    t = world.tenant()
+    users = [t.user(f"User {i}") for i in range(45)]
+    harness.start()
+    assert harness.sim is not None
+    graph, _ = _client(harness, t)
+    requests_ = [SubRequest(u, f"/users/{u}?$select=id") for u in users]
+    outcome = GraphBatch(graph, in_flight=3).run(requests_)
+    assert sorted(outcome.answers) == sorted(users) and not outcome.undone
+    assert all(a.ok and a.body["id"] == key for key, a in outcome.answers.items())
+    assert (graph.stats.requests, graph.stats.batched) == (3, 45)  # 20 + 20 + 5
+    # A $batch refused as a whole: its error, once the batches in flight came back.
+    harness.sim.set_faults([{"match": {"path_contains": "$batch"}, "kind": "status",
+                             "status": 400}])
+    with pytest.raises(GraphError) as failed:
+        GraphBatch(graph, in_flight=3).run(requests_)
+    assert failed.value.status == 400
+    assert not [th for th in threading.enumerate() if th.name == "graph-batch"]
+
+
 def test_a_repeating_device_listing_link_retires_no_device(
     harness: Harness, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

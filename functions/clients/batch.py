@@ -11,10 +11,12 @@ retries included, is first granted by the pacer.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from queue import SimpleQueue
 from typing import Any
 
 from functions.clients.graph import GraphClient
@@ -70,10 +72,29 @@ class BatchOutcome:
 
 
 @dataclass
+class _Run:
+    """One call of :meth:`GraphBatch.run`: what it found, the budgets of its requests, the
+    requests due now (in order) and those waiting for a retry's time."""
+
+    outcome: BatchOutcome
+    budgets: dict[str, RetryBudget]
+    ready: deque[_Pending]
+    later: list[_Pending]
+
+    def waiting(self) -> bool:
+        return bool(self.ready or self.later)
+
+
+@dataclass
 class _Pending:
     request: SubRequest
-    budget: RetryBudget
+    budget: RetryBudget | None = None  # taken at its first retry: most requests never retry
     due: float = 0.0
+
+
+_UNANSWERED: dict[str, Any] = {"status": 503}  # a request a batch's answer left out
+# One $batch's answers in the order of its requests, each with its Retry-After (or None).
+_Answers = list[tuple[SubAnswer, float | None]]
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -86,6 +107,43 @@ def _retry_after(headers: Any) -> float | None:
             except (TypeError, ValueError):
                 return None
     return None
+
+
+class _Senders:
+    """Up to ``count`` threads, each sending the batches handed to it one after the other;
+    every batch's answers (or what it raised) come back on ``done``. Plain queues, not an
+    executor's futures: their waiters and conditions cost a third of a batch's CPU."""
+
+    def __init__(self, send: Callable[[list[_Pending]], _Answers], count: int) -> None:
+        self._send = send
+        self._count = count
+        self._todo: SimpleQueue[list[_Pending] | None] = SimpleQueue()
+        self.done: SimpleQueue[tuple[list[_Pending], _Answers | BaseException]] = SimpleQueue()
+        self._threads: list[threading.Thread] = []
+
+    def submit(self, items: list[_Pending], busy: int) -> None:
+        """Hand a batch over; ``busy`` batches are being sent already."""
+        if busy >= len(self._threads) < self._count:
+            # Its CPU is the run's that started it (functions/core/usage.py).
+            thread = threading.Thread(target=carried(self._work), name="graph-batch",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._todo.put(items)
+
+    def _work(self) -> None:
+        while (items := self._todo.get()) is not None:
+            try:
+                self.done.put((items, self._send(items)))
+            except BaseException as exc:  # raised again on the caller's thread
+                self.done.put((items, exc))
+
+    def close(self) -> None:
+        """Let each thread finish the batch it sends, then end."""
+        for _ in self._threads:
+            self._todo.put(None)
+        for thread in self._threads:
+            thread.join()
 
 
 class GraphBatch:
@@ -120,83 +178,103 @@ class GraphBatch:
             GraphError: a batch itself failed (after the client's own retries).
         """
         deadline = deadline or Deadline.never()
-        outcome = BatchOutcome()
-        own = {} if budgets is None else budgets
-        waiting = [_Pending(r, own.setdefault(r.key, self._retry.budget())) for r in requests]
-        running: dict[Future[list[tuple[SubAnswer, float | None]]], list[_Pending]] = {}
+        run = _Run(BatchOutcome(), {} if budgets is None else budgets,
+                   deque(_Pending(r) for r in requests), [])
+        senders = _Senders(self._send, self._in_flight) if self._in_flight > 1 else None
+        running = 0
         stopped = False
-        with ThreadPoolExecutor(self._in_flight) as pool:
-            while (waiting and not stopped) or running:
-                while not stopped and len(running) < self._in_flight:
-                    sent = self._next(waiting, deadline, wait=not running)
+        try:
+            while (run.waiting() and not stopped) or running:
+                while not stopped and running < self._in_flight:
+                    sent = self._next(run, deadline, wait=not running)
                     if sent is None:  # the budget or the deadline says no more
                         stopped = True
-                    elif sent:
-                        running[pool.submit(carried(self._send), sent)] = sent
-                    else:
+                    elif not sent:
                         break  # nothing due now
+                    elif senders is None or not (running or run.waiting()):
+                        # Nothing could go beside it: sent here, no thread to hand it to.
+                        self._settle(run, sent, self._send(sent))
+                    else:
+                        senders.submit(sent, running)
+                        running += 1
                 if not running:
-                    if stopped or not waiting:
+                    if stopped or not run.waiting():
                         break
-                    pause = min(p.due for p in waiting) - self._clock()
+                    pause = min(p.due for p in run.later) - self._clock()
                     if pause > deadline.remaining():
                         break
                     self._sleep(max(0.0, pause))
                     continue
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    sent = running.pop(future)
-                    for item, (answer, retry_after) in zip(sent, future.result(), strict=True):
-                        if answer.status == 429 and self._pacer is not None:
-                            # The budget is spent where our pacer did not see it (another
-                            # process, one killed mid-run): send nothing until it refills.
-                            self._pacer.refused(retry_after)
-                        if (self._retry.retriable(answer.status)
-                                and item.budget.may_retry(status=answer.status)):
-                            # Only this request goes again, after the wait it was given.
-                            item.due = self._clock() + item.budget.spend(retry_after)
-                            waiting.append(item)
-                        else:
-                            outcome.answers[item.request.key] = answer
-        outcome.undone = [p.request for p in waiting]
-        return outcome
+                assert senders is not None
+                sent, answers = senders.done.get()
+                running -= 1
+                if isinstance(answers, BaseException):
+                    raise answers
+                self._settle(run, sent, answers)
+        finally:
+            if senders is not None:
+                senders.close()
+        run.outcome.undone = [p.request for p in (*run.ready, *run.later)]
+        return run.outcome
 
-    def _next(self, waiting: list[_Pending], deadline: Deadline, *, wait: bool
-              ) -> list[_Pending] | None:
-        """The next batch to send (taken out of ``waiting``): up to 20 requests that are due,
-        as many as the pacer grants; [] when none is due; None when the pacer would make
-        the batch wait past the deadline (or, without ``wait``, has no room now)."""
-        now = self._clock()
-        due = [p for p in waiting if p.due <= now][:MAX_BATCH]
-        if not due:
+    def _settle(self, run: _Run, sent: list[_Pending], answers: _Answers) -> None:
+        """Keep each final answer; put each request to retry back, due after its wait."""
+        for item, (answer, retry_after) in zip(sent, answers, strict=True):
+            if answer.status == 429 and self._pacer is not None:
+                # The budget is spent where our pacer did not see it (another process,
+                # one killed mid-run): send nothing until it refills.
+                self._pacer.refused(retry_after)
+            if self._retry.retriable(answer.status):
+                key = item.request.key
+                if item.budget is None:
+                    item.budget = run.budgets.setdefault(key, self._retry.budget())
+                if item.budget.may_retry(status=answer.status):
+                    # Only this request goes again, after the wait it was given.
+                    item.due = self._clock() + item.budget.spend(retry_after)
+                    run.later.append(item)
+                    continue
+            run.outcome.answers[item.request.key] = answer
+
+    def _next(self, run: _Run, deadline: Deadline, *, wait: bool) -> list[_Pending] | None:
+        """The next batch to send (taken out of the waiting requests): up to 20 that are
+        due, as many as the pacer grants; [] when none is due; None when the pacer would
+        make the batch wait past the deadline (or, without ``wait``, has no room now)."""
+        if run.later:
+            now = self._clock()
+            due = [p for p in run.later if p.due <= now]
+            if due:
+                run.later = [p for p in run.later if p.due > now]
+                run.ready.extend(due)  # after the first tries, as they were queued
+        if not run.ready:
             return []
-        granted = self._pacer.take(len(due), deadline, wait=wait) if self._pacer else len(due)
+        count = min(MAX_BATCH, len(run.ready))
+        granted = self._pacer.take(count, deadline, wait=wait) if self._pacer else count
         if granted == 0:
             return None if wait else []
-        sent = due[:granted]
-        for item in sent:
-            waiting.remove(item)
-        return sent
+        return [run.ready.popleft() for _ in range(granted)]
 
-    def _send(self, items: list[_Pending]) -> list[tuple[SubAnswer, float | None]]:
+    def _send(self, items: list[_Pending]) -> _Answers:
         """One ``$batch``: each answer with its ``Retry-After``, in the order of ``items`` (a
-        request the batch did not answer counts as a 503, to be retried)."""
+        request the batch did not answer counts as a 503, to be retried). The answer is
+        parsed once; each sub-answer's body is handed over as parsed, not copied."""
         body = {"requests": [{"id": str(n), "method": "GET", "url": item.request.url}
                              for n, item in enumerate(items)]}
         answer = self._graph.post("/$batch", body)
         by_id: dict[str, dict[str, Any]] = {}
-        for response in answer.get("responses") or []:
+        for response in answer.get("responses") or ():
             if isinstance(response, dict):
                 by_id[str(response.get("id"))] = response
-        answers = []
+        answers: _Answers = []
         throttled = 0
+        retriable = self._retry.retriable
         for n, item in enumerate(items):
-            response = by_id.get(str(n), {"status": 503, "body": {}})
+            response = by_id.get(str(n)) or _UNANSWERED
             status = int(response.get("status") or 503)
             throttled += status == 429
             got = response.get("body")
-            body = got if isinstance(got, dict) else {}
-            answers.append((SubAnswer(item.request.key, status, body),
-                            _retry_after(response.get("headers"))))
+            # Only an answer to be retried needs its Retry-After looked up.
+            wait = _retry_after(response.get("headers")) if retriable(status) else None
+            answers.append((SubAnswer(item.request.key, status,
+                                      got if isinstance(got, dict) else {}), wait))
         self._graph.count_batched(len(items), throttled=throttled)
         return answers

@@ -7,9 +7,10 @@ GraphClient` holds one; paginators and ``$batch`` use it), so these rules live h
 - the bearer token goes only to the configured host (Graph, or Partner Center for the
   partner discovery's client) and to the hosts its caller names; an absolute URL to any
   other host is refused (``graph_bad_next_link``) before anything is sent;
-- 429, 503, 504 and dropped connections are retried honouring ``Retry-After`` up to the
-  policy's ``max_wait``; every retry spends from the :class:`RetryBudget` of the request or
-  of the walk it belongs to.
+- a redirect is not followed (``graph_error``): the token would go where it points;
+- 429, 503, 504 and dropped connections (an answer cut off included) are retried
+  honouring ``Retry-After`` up to the policy's ``max_wait``; every retry spends from the
+  :class:`RetryBudget` of the request or of the walk it belongs to.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
+import urllib3
 
 from functions.clients.retry import RetryBudget, RetryPolicy
 from functions.core.errors import ErrorCode, GraphError, GraphThrottledError
@@ -71,6 +73,22 @@ def _error_fields(response: requests.Response) -> tuple[str, str, str]:
     if isinstance(inner, dict):
         request_id = inner.get("request-id") or request_id
     return str(error.get("code") or ""), str(error.get("message") or ""), request_id
+
+
+def _read_all(response: requests.Response) -> bytes:
+    """The whole body in one read (``Response.content`` reads it 10 kB at a time), decoded
+    as requests would; the connection goes back to the pool once the body is read. A
+    connection lost or timed out mid-body is a dropped connection (retried)."""
+    try:
+        content: bytes = response.raw.read(decode_content=True)
+    except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError,
+            urllib3.exceptions.SSLError) as exc:
+        raise requests.ConnectionError(f"The answer was cut off ({type(exc).__name__})",
+                                       response=response) from None
+    except urllib3.exceptions.DecodeError as exc:  # as Response.content raises it
+        raise requests.exceptions.ContentDecodingError(exc, response=response) from None
+    response._content = content  # what response.json() and .text read
+    return content
 
 
 def host_of(url: str) -> str:
@@ -187,7 +205,14 @@ class GraphSender:
                 self.count(retry=True)
                 self._sleep(budget.spend(None))
                 continue
-            if response.status_code < 400:
+            if 300 <= response.status_code < 400:
+                # Not followed: where a redirect points is not a host this sender checked.
+                raise GraphError(
+                    f"Graph answered {response.status_code} (a redirect), which is not "
+                    "followed: the bearer token goes only to the configured host",
+                    status=response.status_code,
+                    request_id=response.headers.get("request-id", ""))
+            if response.status_code < 300:
                 if digest is not None:
                     digest.update(content)  # the body as sent, for change checks
                 # orjson: a page of 1,000 devices decodes in about half json's time.
@@ -232,9 +257,16 @@ class GraphSender:
         prepared.prepare(method=method, url=url, headers=signed, data=body, params=params)
         sent = self._session.merge_environment_settings(
             prepared.url, {}, None, self._session.verify, None)
+        # Sent with the session's own adapter (its pool, TLS trust and the proxies above),
+        # not Session.send: it would store cookies, run hooks and follow redirects, none of
+        # which a bearer-token API has; a redirect answer is refused in send().
+        adapter = self._session.get_adapter(prepared.url or url)
+        verify = sent["verify"]  # None only if the session's was: requests' default, True
         with self._slots:
-            response = self._session.send(prepared, timeout=self._timeout, **sent)
-        return response, response.content
+            response = adapter.send(
+                prepared, timeout=self._timeout, verify=True if verify is None else verify,
+                cert=sent["cert"], proxies=sent["proxies"])
+            return response, _read_all(response)
 
     def download(self, url: str, *, spool_bytes: int = 16 << 20) -> IO[bytes]:
         """Fetch a signed download URL (an export's zip on Azure Storage) into a file,
