@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
-from azure.core import MatchConditions
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     AzureError,
@@ -21,11 +20,12 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+from azure.data.tables import TableClient, TableServiceClient
 
 from functions.core.errors import InputError, StorageError
 from functions.core.kinds import KINDS
 from functions.core.validation import table_key
+from functions.storage import points
 from functions.storage.filters import TableFilter
 from functions.storage.meter import client_options
 from functions.storage.transactions import submit_upserts
@@ -95,7 +95,7 @@ class TableStore:
         table_key(partition, "partition key")
         table_key(row, "row key")
         try:
-            return dict(self.table(table).get_entity(partition, row))
+            return points.read(self.table(table), partition, row)[0]
         except ResourceNotFoundError:
             return None
         except AzureError as exc:
@@ -156,7 +156,7 @@ class TableStore:
         table_key(partition, "partition key")
         table_key(row, "row key")
         try:
-            self.table(table).delete_entity(partition, row)
+            points.delete(self.table(table), partition, row)
         except ResourceNotFoundError:
             return
         except AzureError as exc:
@@ -186,7 +186,7 @@ class TableStore:
     def insert(self, table: str, entity: Entity) -> bool:
         """Create an entity; False (and nothing written) if its keys are taken."""
         try:
-            self.table(table).create_entity(entity)
+            points.create(self.table(table), entity)
         except ResourceExistsError:
             return False
         except AzureError as exc:
@@ -196,19 +196,17 @@ class TableStore:
     def insert_versioned(self, table: str, entity: Entity) -> str | None:
         """Create an entity and return its ETag; None (nothing written) if its keys are taken."""
         try:
-            metadata = self.table(table).create_entity(entity)
+            return points.create(self.table(table), entity)
         except ResourceExistsError:
             return None
         except AzureError as exc:
             raise _storage_error(f"write {table}", exc) from None
-        return str(metadata["etag"])
 
     def delete_if_unchanged(self, table: str, partition: str, row: str, etag: str) -> bool:
         """Delete an entity only if it still has ``etag``; False if another writer changed it
         first (an entity already gone counts as deleted)."""
         try:
-            self.table(table).delete_entity(partition, row, etag=etag,
-                                            match_condition=MatchConditions.IfNotModified)
+            points.delete(self.table(table), partition, row, if_match=etag)
         except ResourceNotFoundError:
             return True
         except ResourceModifiedError:
@@ -220,33 +218,29 @@ class TableStore:
     def get_versioned(self, table: str, partition: str, row: str) -> tuple[Entity, str] | None:
         """An entity with its ETag, for a later ``update_if_unchanged``."""
         try:
-            entity = self.table(table).get_entity(partition, row)
+            return points.read(self.table(table), partition, row)
         except ResourceNotFoundError:
             return None
         except AzureError as exc:
             raise _storage_error(f"read {table}", exc) from None
-        return dict(entity), str(entity.metadata["etag"])
 
     def update_if_unchanged(self, table: str, entity: Entity, etag: str, *,
                             merge: bool = False) -> str | None:
         """Replace (or, with ``merge``, merge into) an entity only if it still has ``etag``
         (optimistic concurrency); its new ETag, or None if another writer changed or removed
         it first."""
-        mode = UpdateMode.MERGE if merge else UpdateMode.REPLACE
         try:
-            metadata = self.table(table).update_entity(
-                entity, mode=mode, etag=etag, match_condition=MatchConditions.IfNotModified)
+            return points.update(self.table(table), entity, merge=merge, if_match=etag)
         except (ResourceModifiedError, ResourceNotFoundError):
             return None
         except AzureError as exc:
             raise _storage_error(f"write {table}", exc) from None
-        return str(metadata["etag"])
 
     def merge(self, table: str, entity: Entity) -> bool:
         """Write ``entity``'s properties into the stored entity, leaving its others as they
         are; False (nothing written) if there is no such entity."""
         try:
-            self.table(table).update_entity(entity, mode=UpdateMode.MERGE)
+            points.update(self.table(table), entity, merge=True, if_match="*")
         except ResourceNotFoundError:
             return False
         except AzureError as exc:
@@ -255,7 +249,7 @@ class TableStore:
 
     def upsert(self, table: str, entity: Entity) -> None:
         try:
-            self.table(table).upsert_entity(entity, mode=UpdateMode.REPLACE)
+            points.update(self.table(table), entity, merge=False, if_match=None)
         except AzureError as exc:
             raise _storage_error(f"write {table}", exc) from None
 
@@ -276,7 +270,7 @@ class TableStore:
 
         def submit(batch: list[Entity]) -> int:
             if len(batch) == 1:
-                client.upsert_entity(batch[0], mode=UpdateMode.REPLACE)
+                points.update(client, batch[0], merge=False, if_match=None)
             else:
                 # A POST: azure-core sends it again on a 500/503/504, not after a dropped
                 # answer (read errors: idempotent methods only). Upserts are idempotent.
