@@ -177,6 +177,40 @@ def test_each_point_operation_is_one_metered_request_against_its_table(
         "POST": 1, "GET": 1, "PUT": 1, "PATCH": 1, "DELETE": 1}
 
 
+def test_a_query_gives_what_the_sdks_query_gives_page_by_page(store: TableStore) -> None:
+    partition, other = str(uuid.uuid4()), str(uuid.uuid4())
+    rows = [_every_kind(partition, n) for n in range(25)] + [_every_kind(other, 1)]
+    rows[7]["Text"] = "it's a & b + c é"
+    store.write("rows", rows)
+    sdk = store.table("rows")
+    where = {"pk": partition}
+    theirs = [_typed(dict(e)) for e in sdk.query_entities(
+        "PartitionKey eq @pk", parameters=where, results_per_page=10)]
+    assert len(theirs) == 25
+    assert [_typed(e) for e in store.query("rows", "PartitionKey eq @pk", where,
+                                           page_size=10)] == theirs
+    columns = ("RowKey", "Text", "Big")
+    assert [_typed(e) for e in store.query("rows", "PartitionKey eq @pk", where,
+                                           select=columns)] == [
+        _typed(dict(e)) for e in sdk.query_entities(
+            "PartitionKey eq @pk", parameters=where, select=list(columns))]
+    # A string literal with a quote, &, + and UTF-8 reaches the service as it is.
+    found = list(store.query("rows", "Text eq @t", {"t": "it's a & b + c é"}))
+    assert [e["RowKey"] for e in found] == [rows[7]["RowKey"]]
+    before = meter.operations_by_table().get(("GET", store._prefix + "rows"), 0)
+    keys, token, pages = [], None, 0
+    while True:
+        page, token = store.query_page("rows", "PartitionKey eq @pk", where, page_size=10,
+                                       continuation=token)
+        keys.extend(e["RowKey"] for e in page)
+        pages += 1
+        if token is None:
+            break
+    assert keys == [t["RowKey"][1] for t in theirs] and pages == 3
+    assert meter.operations_by_table()[("GET", store._prefix + "rows")] - before == 3
+    assert list(store.query("nosuchtable", "PartitionKey eq @pk", where)) == []
+
+
 @pytest.fixture
 def queue(azurite: AzuriteProcess) -> Iterator[JobQueue]:
     name = "p" + uuid.uuid4().hex[:10]

@@ -51,7 +51,7 @@ def _entity_url(client: TableClient, partition: str, row: str) -> str:
             f"(PartitionKey='{pk}',RowKey='{rk}')")
 
 
-def _send(client: TableClient, request: HttpRequest, expected: int) -> HttpResponse:
+def send(client: TableClient, request: HttpRequest, expected: int) -> HttpResponse:
     # Streamed: the pipeline's decode policy would otherwise parse every answer as JSON.
     response = client._client.send_request(request, stream=True)
     response.read()
@@ -74,7 +74,7 @@ def create(client: TableClient, entity: Mapping[str, Any]) -> str:
     headers["Prefer"] = "return-no-content"
     url = f"{client.scheme}://{client._primary_hostname}/{client.table_name}"
     request = HttpRequest("POST", url, headers=headers, content=entity_json(entity))
-    return _etag(_send(client, request, 204))
+    return _etag(send(client, request, 204))
 
 
 def update(client: TableClient, entity: Mapping[str, Any], *, merge: bool,
@@ -92,14 +92,14 @@ def update(client: TableClient, entity: Mapping[str, Any], *, merge: bool,
     url = _entity_url(client, str(entity["PartitionKey"]), str(entity["RowKey"]))
     request = HttpRequest("PATCH" if merge else "PUT", url, headers=headers,
                           content=entity_json(entity))
-    return _etag(_send(client, request, 204))
+    return _etag(send(client, request, 204))
 
 
 def read(client: TableClient, partition: str, row: str) -> tuple[dict[str, Any], str]:
     """An entity, typed as the SDK's ``get_entity`` types it, and its ETag."""
     request = HttpRequest("GET", _entity_url(client, partition, row),
                           headers=_headers(client, "application/json;odata=minimalmetadata"))
-    response = _send(client, request, 200)
+    response = send(client, request, 200)
     entity = _convert_to_entity(orjson.loads(response.content))
     return dict(entity), str(entity.metadata["etag"] or _etag(response))
 
@@ -109,4 +109,4 @@ def delete(client: TableClient, partition: str, row: str, *, if_match: str = "*"
     headers = _headers(client, "application/json;odata=minimalmetadata")
     headers["If-Match"] = if_match
     request = HttpRequest("DELETE", _entity_url(client, partition, row), headers=headers)
-    _send(client, request, 204)
+    send(client, request, 204)

@@ -25,7 +25,7 @@ from azure.data.tables import TableClient, TableServiceClient
 from functions.core.errors import InputError, StorageError
 from functions.core.kinds import KINDS
 from functions.core.validation import table_key
-from functions.storage import points
+from functions.storage import pages, points
 from functions.storage.filters import TableFilter
 from functions.storage.meter import client_options
 from functions.storage.transactions import submit_upserts
@@ -111,15 +111,14 @@ class TableStore:
         page_size: int = 1000,
     ) -> Iterator[Entity]:
         """Yield entities matching a parameterised filter (values never spliced into text)."""
+        client, after = self.table(table), None
         try:
-            pages = self.table(table).query_entities(
-                filter,
-                parameters=dict(parameters),
-                select=list(select) if select else None,
-                results_per_page=page_size,
-            )
-            for entity in pages:
-                yield dict(entity)
+            while True:
+                page, after = pages.query_page(client, filter, parameters, page_size=page_size,
+                                               select=select, continuation=after)
+                yield from page
+                if after is None:
+                    return
         except ResourceNotFoundError:
             return
         except AzureError as exc:
@@ -136,11 +135,10 @@ class TableStore:
     ) -> tuple[list[Entity], str | None]:
         """One page of a query and the token for the next page (None at the end)."""
         try:
-            pager = self.table(table).query_entities(
-                filter, parameters=dict(parameters), results_per_page=page_size
-            ).by_page(continuation_token=_decode_token(continuation))
-            page = [dict(e) for e in next(pager, [])]
-            return page, _encode_token(pager.continuation_token)  # type: ignore[attr-defined]
+            page, after = pages.query_page(self.table(table), filter, parameters,
+                                           page_size=page_size,
+                                           continuation=_decode_token(continuation))
+            return page, _encode_token(after)
         except HttpResponseError as exc:
             if continuation and exc.status_code == 400:
                 # The service refused where the token said to resume: a token we never issued.
