@@ -234,6 +234,18 @@ def test_a_job_is_put_as_the_sdk_puts_it_base64_for_the_functions_host(
     assert SyncJob.from_json(base64.b64decode(texts[0]).decode()) == job
 
 
+def test_a_delivered_job_is_deleted_once_and_a_second_delete_is_no_error(
+        queue: JobQueue) -> None:
+    for n in range(3):
+        queue.send(f"job {n}")
+    delivered = queue.receive(visibility_seconds=30, max_messages=3)
+    assert sorted(d.text for d in delivered) == ["job 0", "job 1", "job 2"]
+    for delivery in delivered[:2]:
+        queue.delete(delivery)
+        queue.delete(delivery)  # already gone: fine
+    assert queue.peek_count() == 1  # the third, still hidden, still there
+
+
 def test_a_job_put_on_a_missing_queue_fails_with_a_clear_error(
         azurite: AzuriteProcess) -> None:
     missing = JobQueue.from_connection_string(azurite.connection_string, "nosuchqueue")
