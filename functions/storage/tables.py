@@ -28,7 +28,7 @@ from functions.core.validation import table_key
 from functions.storage import pages, points
 from functions.storage.filters import TableFilter
 from functions.storage.meter import client_options
-from functions.storage.transactions import submit_upserts
+from functions.storage.transactions import submit, submit_upserts
 
 Entity = dict[str, Any]
 __all__ = ["MAX_BATCH", "TABLE_NAMES", "Entity", "TableFilter", "TableStore", "WriteStats",
@@ -174,9 +174,8 @@ class TableStore:
         try:
             for i in range(0, len(keys), MAX_BATCH):
                 chunk = keys[i:i + MAX_BATCH]
-                client.submit_transaction(
-                    [("delete", {"PartitionKey": pk, "RowKey": rk}) for pk, rk in chunk]
-                )
+                submit(client, [("delete", {"PartitionKey": pk, "RowKey": rk})
+                                for pk, rk in chunk])
         except AzureError as exc:
             raise _storage_error(f"delete entities of {table}", exc) from None
         return len(keys)
