@@ -51,9 +51,10 @@ def _entity_url(client: TableClient, partition: str, row: str) -> str:
             f"(PartitionKey='{pk}',RowKey='{rk}')")
 
 
-def send(client: TableClient, request: HttpRequest, expected: int) -> HttpResponse:
+def send(client: TableClient, request: HttpRequest, expected: int,
+         **pipeline: Any) -> HttpResponse:
     # Streamed: the pipeline's decode policy would otherwise parse every answer as JSON.
-    response = client._client.send_request(request, stream=True)
+    response = client._client.send_request(request, stream=True, **pipeline)
     response.read()
     if response.status_code != expected:
         error = _REFUSALS.get(response.status_code, HttpResponseError)
@@ -66,15 +67,16 @@ def _etag(response: HttpResponse) -> str:
     return str(response.headers.get("ETag", ""))
 
 
-def create(client: TableClient, entity: Mapping[str, Any]) -> str:
-    """Insert an entity (Insert Entity: fails with 409 if its keys are taken); its ETag."""
+def create(client: TableClient, entity: Mapping[str, Any], **pipeline: Any) -> str:
+    """Insert an entity (Insert Entity: fails with 409 if its keys are taken); its ETag.
+    ``pipeline``: keywords for this request's pipeline (``retry_on_methods``)."""
     headers = _headers(client, "application/json;odata=nometadata")
     headers["Content-Type"] = "application/json;odata=nometadata"
     # Insert Entity answers 204 without echoing the entity when asked (Prefer header).
     headers["Prefer"] = "return-no-content"
     url = f"{client.scheme}://{client._primary_hostname}/{client.table_name}"
     request = HttpRequest("POST", url, headers=headers, content=entity_json(entity))
-    return _etag(send(client, request, 204))
+    return _etag(send(client, request, 204, **pipeline))
 
 
 def update(client: TableClient, entity: Mapping[str, Any], *, merge: bool,

@@ -127,6 +127,8 @@ class JobQueue:
 
     def put(self, job: SyncJob) -> None:
         try:
+            # azure-storage-queue's retry policy resends any request after a read error, POST
+            # included: a second copy of a job finds its run taken by the first.
             self._send(job.to_json(), 0)
         except AzureError as exc:
             raise StorageError(f"could not enqueue a sync job ({type(exc).__name__})") from None

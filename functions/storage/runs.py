@@ -42,7 +42,7 @@ class RunTable:
         """Record a new queued run (its id is new: an insert), remembered with its ETag for
         the take that follows in this process, if it does."""
         entity = ent.run_entity(run)
-        etag = self._store.insert_versioned("runs", entity)
+        etag = self._store.insert_versioned("runs", entity, resend=True)
         if etag is None:  # an id already recorded (never made twice): written over as before
             self.save(run)
             return
@@ -130,10 +130,17 @@ class RunTable:
     def insert_claim(self, tenant_id: str, kind: SyncKind, run_id: str, now: datetime) -> bool:
         """Take a claim nobody holds yet; False if there is one (insert fails on a key
         that exists, so of two racing starters only one inserts)."""
-        etag = self._store.insert_versioned("claims", _claim_entity(tenant_id, kind, run_id, now))
+        # Resent after a connection reset: a claim found naming this new run id afterwards
+        # is this insert's (its answer lost), which the starter takes as its own.
+        etag = self._store.insert_versioned("claims", _claim_entity(tenant_id, kind, run_id, now),
+                                            resend=True)
         if etag is not None:
             self._claims[(tenant_id, kind)] = (Claim(run_id, now), etag)
         return etag is not None
+
+    def remember_claim(self, tenant_id: str, kind: SyncKind, claim: Claim, etag: str) -> None:
+        """Keep a claim read back as this process's own (its insert's answer was lost)."""
+        self._claims[(tenant_id, kind)] = (claim, etag)
 
     def replace_claim(self, tenant_id: str, kind: SyncKind, run_id: str, now: datetime,
                       etag: str) -> bool:

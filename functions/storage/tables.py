@@ -190,10 +190,17 @@ class TableStore:
             raise _storage_error(f"write {table}", exc) from None
         return True
 
-    def insert_versioned(self, table: str, entity: Entity) -> str | None:
-        """Create an entity and return its ETag; None (nothing written) if its keys are taken."""
+    def insert_versioned(self, table: str, entity: Entity, *,
+                         resend: bool = False) -> str | None:
+        """Create an entity and return its ETag; None (nothing written) if its keys are taken.
+
+        ``resend``: send it again after a connection reset (an insert is a POST, which
+        azure-core does not resend): only for a caller that knows its own entity in a key
+        that is taken, as the first copy may have been written and its answer lost.
+        """
         try:
-            return points.create(self.table(table), entity)
+            return points.create(self.table(table), entity,
+                                 **({"retry_on_methods": _IDEMPOTENT_POST} if resend else {}))
         except ResourceExistsError:
             return None
         except AzureError as exc:
