@@ -184,7 +184,8 @@ def print_fanout(fanout: dict[str, Any]) -> None:
     projected = fanout["seconds"] * FANOUT_FLOOR_TENANTS / fanout["tenants"]
     print(f"\ntimer fan-out alone: {fanout['tenants']:,} tenant rows -> {fanout['enqueued']:,} "
           f"jobs in {fanout['seconds']} s ({fanout['storage_ops'] / fanout['tenants']:.1f} "
-          f"storage operations a tenant, {fanout['queued']:,} messages queued); "
+          f"storage operations and {fanout['cpu_s'] * 1000 / fanout['tenants']:.2f} ms of "
+          f"tenantsync CPU a tenant, {fanout['queued']:,} messages queued); "
           f"{projected:.0f} s for {FANOUT_FLOOR_TENANTS:,}"
           + ("" if fanout["tenants"] >= FANOUT_FLOOR_TENANTS else " (projected, linear)"))
 

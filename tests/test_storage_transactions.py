@@ -13,9 +13,11 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
+from azure.core import MatchConditions
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
 from azure.data.tables import (
@@ -30,7 +32,7 @@ from devstack.stack import AZURITE, AzuriteProcess, free_port
 from functions.core.errors import StorageError
 from functions.storage import meter
 from functions.storage.tables import TableStore
-from functions.storage.transactions import entity_json, submit_upserts
+from functions.storage.transactions import entity_json, submit, submit_upserts
 
 
 @pytest.fixture
@@ -126,6 +128,63 @@ def test_submit_upserts_reports_the_failed_operations_status(store: TableStore) 
         submit_upserts(store.table("rows"), rows)
     assert refused.value.status_code == 400
     assert list(store.query("rows", "PartitionKey eq @pk", {"pk": partition})) == []
+
+
+def test_a_mixed_transaction_stores_what_the_sdks_stores(store: TableStore) -> None:
+    # Inserts, both upsert modes, ETag-checked and unconditional updates, deletes: the
+    # change feed's transactions (functions/storage/feed.py) mix them.
+    partition = str(uuid.uuid4())
+    ours, sdk = store.table("rows"), store.table("sdk")
+    base = [{"PartitionKey": partition, "RowKey": f"k{n}", "Old": "x", "N": n} for n in range(5)]
+    for client in (ours, sdk):
+        submit(client, [("create", row) for row in base])
+    etags = {name: client.get_entity(partition, "k2").metadata["etag"]
+             for name, client in (("ours", ours), ("sdk", sdk))}
+
+    def operations(etag: str) -> list[tuple[Any, ...]]:
+        return [
+            ("create", _every_kind(partition, 5)),
+            ("upsert", {"PartitionKey": partition, "RowKey": "k0", "N": 10},
+             {"mode": UpdateMode.REPLACE}),
+            ("upsert", {"PartitionKey": partition, "RowKey": "k1", "N": 11}),  # merge
+            ("update", {"PartitionKey": partition, "RowKey": "k2", "N": 12},
+             {"mode": UpdateMode.REPLACE, "etag": etag,
+              "match_condition": MatchConditions.IfNotModified}),
+            ("update", {"PartitionKey": partition, "RowKey": "k3", "N": 13},
+             {"mode": UpdateMode.MERGE}),
+            ("delete", {"PartitionKey": partition, "RowKey": "k4"}),
+        ]
+
+    submit(ours, operations(etags["ours"]))
+    sdk.submit_transaction(operations(etags["sdk"]))  # type: ignore[arg-type]
+    mine = {e["RowKey"]: dict(e) for e in ours.list_entities()}
+    theirs = {e["RowKey"]: dict(e) for e in sdk.list_entities()}
+    assert mine == theirs and len(mine) == 5
+    assert mine["k0"] == {"PartitionKey": partition, "RowKey": "k0", "N": 10}
+    assert mine["k1"]["Old"] == "x" and mine["k2"].get("Old") is None
+
+
+def test_a_transaction_refused_by_one_operation_names_its_status(store: TableStore) -> None:
+    partition = str(uuid.uuid4())
+    rows = store.table("rows")
+    submit(rows, [("create", {"PartitionKey": partition, "RowKey": "a", "N": 1})])
+    stale = rows.get_entity(partition, "a").metadata["etag"]
+    submit(rows, [("update", {"PartitionKey": partition, "RowKey": "a", "N": 2},
+                   {"mode": UpdateMode.REPLACE, "etag": stale})])
+    refusals = {
+        412: [("update", {"PartitionKey": partition, "RowKey": "a", "N": 3},
+               {"mode": UpdateMode.REPLACE, "etag": stale})],
+        409: [("create", {"PartitionKey": partition, "RowKey": "a"})],
+        404: [("delete", {"PartitionKey": partition, "RowKey": "gone"})],
+    }
+    for status, operations in refusals.items():
+        with pytest.raises(HttpResponseError) as refused:
+            submit(rows, [("create", {"PartitionKey": partition, "RowKey": f"new{status}"}),
+                          *operations])
+        assert refused.value.status_code == status
+    keys = {e["RowKey"]: e.get("N") for e in store.query("rows", "PartitionKey eq @pk",
+                                                          {"pk": partition})}
+    assert keys == {"a": 2}  # none of the refused transactions wrote anything
 
 
 def test_entity_json_types_what_json_alone_would_lose() -> None:

@@ -40,12 +40,14 @@ def test_a_second_sync_in_one_instance_asks_entra_and_key_vault_nothing(
         assert {r.status for r in first} == {RunStatus.SUCCEEDED}
         cold = entra_and_vault(harness.sim.stats())
         # One sign-in per tenant, whatever the run's parallel readers ask at once, and one
-        # for the instance's own identity (Key Vault's token) per process.
+        # for the instance's own identity (Key Vault's token) per process that synced a
+        # tenant: with two processes, the first may sync all six before the second is up.
         own = int(processes)
-        assert (cold["token"], cold["discovery"]) == (6 + own, 6 + own)
-        # One read of the shared inventory secret per process, after Key Vault's auth
-        # challenge (an unauthenticated 401) in a process that has not met the vault yet.
-        assert own <= cold["vault"] <= 2 * own
+        assert cold["token"] == cold["discovery"]
+        assert 6 + 1 <= cold["token"] <= 6 + own
+        # One read of the shared inventory secret per process (that synced), after Key
+        # Vault's auth challenge (an unauthenticated 401) in a process new to the vault.
+        assert 1 <= cold["vault"] <= 2 * own
         harness.sim.reset_stats()
         again = instance.runner.run_many("devices", tenants, "queue")
         assert {r.status for r in again} == {RunStatus.SUCCEEDED}

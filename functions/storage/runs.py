@@ -9,7 +9,6 @@ writer changed since makes the write fail and the caller reads it as before
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -42,11 +41,14 @@ class RunTable:
     def record_queued(self, run: Run) -> None:
         """Record a new queued run (its id is new: an insert), remembered with its ETag for
         the take that follows in this process, if it does."""
-        etag = self._store.insert_versioned("runs", ent.run_entity(run))
+        entity = ent.run_entity(run)
+        etag = self._store.insert_versioned("runs", entity, resend=True)
         if etag is None:  # an id already recorded (never made twice): written over as before
             self.save(run)
             return
-        self._queued[(run.tenant_id, run.kind)] = (copy.deepcopy(run), etag)
+        # The run as its record says, a copy apart from the caller's (which goes on changing):
+        # a third of a deep copy's CPU, and it has whatever fields the record has.
+        self._queued[(run.tenant_id, run.kind)] = (ent.run_record(entity), etag)
 
     def remembered_queued(self, tenant_id: str, kind: SyncKind,
                           run_id: str) -> tuple[Run, str] | None:
@@ -128,10 +130,17 @@ class RunTable:
     def insert_claim(self, tenant_id: str, kind: SyncKind, run_id: str, now: datetime) -> bool:
         """Take a claim nobody holds yet; False if there is one (insert fails on a key
         that exists, so of two racing starters only one inserts)."""
-        etag = self._store.insert_versioned("claims", _claim_entity(tenant_id, kind, run_id, now))
+        # Resent after a connection reset: a claim found naming this new run id afterwards
+        # is this insert's (its answer lost), which the starter takes as its own.
+        etag = self._store.insert_versioned("claims", _claim_entity(tenant_id, kind, run_id, now),
+                                            resend=True)
         if etag is not None:
             self._claims[(tenant_id, kind)] = (Claim(run_id, now), etag)
         return etag is not None
+
+    def remember_claim(self, tenant_id: str, kind: SyncKind, claim: Claim, etag: str) -> None:
+        """Keep a claim read back as this process's own (its insert's answer was lost)."""
+        self._claims[(tenant_id, kind)] = (claim, etag)
 
     def replace_claim(self, tenant_id: str, kind: SyncKind, run_id: str, now: datetime,
                       etag: str) -> bool:

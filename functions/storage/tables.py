@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
-from azure.core import MatchConditions
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     AzureError,
@@ -21,15 +20,16 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+from azure.data.tables import TableClient, TableServiceClient
 
 from functions.core.errors import InputError, StorageError
 from functions.core.kinds import KINDS
 from functions.core.usage import carried
 from functions.core.validation import table_key
+from functions.storage import pages, points
 from functions.storage.filters import TableFilter
 from functions.storage.meter import client_options
-from functions.storage.transactions import submit_upserts
+from functions.storage.transactions import submit, submit_upserts
 
 Entity = dict[str, Any]
 __all__ = ["MAX_BATCH", "TABLE_NAMES", "Entity", "TableFilter", "TableStore", "WriteStats",
@@ -96,7 +96,7 @@ class TableStore:
         table_key(partition, "partition key")
         table_key(row, "row key")
         try:
-            return dict(self.table(table).get_entity(partition, row))
+            return points.read(self.table(table), partition, row)[0]
         except ResourceNotFoundError:
             return None
         except AzureError as exc:
@@ -112,15 +112,14 @@ class TableStore:
         page_size: int = 1000,
     ) -> Iterator[Entity]:
         """Yield entities matching a parameterised filter (values never spliced into text)."""
+        client, after = self.table(table), None
         try:
-            pages = self.table(table).query_entities(
-                filter,
-                parameters=dict(parameters),
-                select=list(select) if select else None,
-                results_per_page=page_size,
-            )
-            for entity in pages:
-                yield dict(entity)
+            while True:
+                page, after = pages.query_page(client, filter, parameters, page_size=page_size,
+                                               select=select, continuation=after)
+                yield from page
+                if after is None:
+                    return
         except ResourceNotFoundError:
             return
         except AzureError as exc:
@@ -137,11 +136,10 @@ class TableStore:
     ) -> tuple[list[Entity], str | None]:
         """One page of a query and the token for the next page (None at the end)."""
         try:
-            pager = self.table(table).query_entities(
-                filter, parameters=dict(parameters), results_per_page=page_size
-            ).by_page(continuation_token=_decode_token(continuation))
-            page = [dict(e) for e in next(pager, [])]
-            return page, _encode_token(pager.continuation_token)  # type: ignore[attr-defined]
+            page, after = pages.query_page(self.table(table), filter, parameters,
+                                           page_size=page_size,
+                                           continuation=_decode_token(continuation))
+            return page, _encode_token(after)
         except HttpResponseError as exc:
             if continuation and exc.status_code == 400:
                 # The service refused where the token said to resume: a token we never issued.
@@ -157,7 +155,7 @@ class TableStore:
         table_key(partition, "partition key")
         table_key(row, "row key")
         try:
-            self.table(table).delete_entity(partition, row)
+            points.delete(self.table(table), partition, row)
         except ResourceNotFoundError:
             return
         except AzureError as exc:
@@ -177,9 +175,8 @@ class TableStore:
         try:
             for i in range(0, len(keys), MAX_BATCH):
                 chunk = keys[i:i + MAX_BATCH]
-                client.submit_transaction(
-                    [("delete", {"PartitionKey": pk, "RowKey": rk}) for pk, rk in chunk]
-                )
+                submit(client, [("delete", {"PartitionKey": pk, "RowKey": rk})
+                                for pk, rk in chunk])
         except AzureError as exc:
             raise _storage_error(f"delete entities of {table}", exc) from None
         return len(keys)
@@ -187,29 +184,34 @@ class TableStore:
     def insert(self, table: str, entity: Entity) -> bool:
         """Create an entity; False (and nothing written) if its keys are taken."""
         try:
-            self.table(table).create_entity(entity)
+            points.create(self.table(table), entity)
         except ResourceExistsError:
             return False
         except AzureError as exc:
             raise _storage_error(f"write {table}", exc) from None
         return True
 
-    def insert_versioned(self, table: str, entity: Entity) -> str | None:
-        """Create an entity and return its ETag; None (nothing written) if its keys are taken."""
+    def insert_versioned(self, table: str, entity: Entity, *,
+                         resend: bool = False) -> str | None:
+        """Create an entity and return its ETag; None (nothing written) if its keys are taken.
+
+        ``resend``: send it again after a connection reset (an insert is a POST, which
+        azure-core does not resend): only for a caller that knows its own entity in a key
+        that is taken, as the first copy may have been written and its answer lost.
+        """
         try:
-            metadata = self.table(table).create_entity(entity)
+            return points.create(self.table(table), entity,
+                                 **({"retry_on_methods": _IDEMPOTENT_POST} if resend else {}))
         except ResourceExistsError:
             return None
         except AzureError as exc:
             raise _storage_error(f"write {table}", exc) from None
-        return str(metadata["etag"])
 
     def delete_if_unchanged(self, table: str, partition: str, row: str, etag: str) -> bool:
         """Delete an entity only if it still has ``etag``; False if another writer changed it
         first (an entity already gone counts as deleted)."""
         try:
-            self.table(table).delete_entity(partition, row, etag=etag,
-                                            match_condition=MatchConditions.IfNotModified)
+            points.delete(self.table(table), partition, row, if_match=etag)
         except ResourceNotFoundError:
             return True
         except ResourceModifiedError:
@@ -221,33 +223,29 @@ class TableStore:
     def get_versioned(self, table: str, partition: str, row: str) -> tuple[Entity, str] | None:
         """An entity with its ETag, for a later ``update_if_unchanged``."""
         try:
-            entity = self.table(table).get_entity(partition, row)
+            return points.read(self.table(table), partition, row)
         except ResourceNotFoundError:
             return None
         except AzureError as exc:
             raise _storage_error(f"read {table}", exc) from None
-        return dict(entity), str(entity.metadata["etag"])
 
     def update_if_unchanged(self, table: str, entity: Entity, etag: str, *,
                             merge: bool = False) -> str | None:
         """Replace (or, with ``merge``, merge into) an entity only if it still has ``etag``
         (optimistic concurrency); its new ETag, or None if another writer changed or removed
         it first."""
-        mode = UpdateMode.MERGE if merge else UpdateMode.REPLACE
         try:
-            metadata = self.table(table).update_entity(
-                entity, mode=mode, etag=etag, match_condition=MatchConditions.IfNotModified)
+            return points.update(self.table(table), entity, merge=merge, if_match=etag)
         except (ResourceModifiedError, ResourceNotFoundError):
             return None
         except AzureError as exc:
             raise _storage_error(f"write {table}", exc) from None
-        return str(metadata["etag"])
 
     def merge(self, table: str, entity: Entity) -> bool:
         """Write ``entity``'s properties into the stored entity, leaving its others as they
         are; False (nothing written) if there is no such entity."""
         try:
-            self.table(table).update_entity(entity, mode=UpdateMode.MERGE)
+            points.update(self.table(table), entity, merge=True, if_match="*")
         except ResourceNotFoundError:
             return False
         except AzureError as exc:
@@ -256,7 +254,7 @@ class TableStore:
 
     def upsert(self, table: str, entity: Entity) -> None:
         try:
-            self.table(table).upsert_entity(entity, mode=UpdateMode.REPLACE)
+            points.update(self.table(table), entity, merge=False, if_match=None)
         except AzureError as exc:
             raise _storage_error(f"write {table}", exc) from None
 
@@ -277,7 +275,7 @@ class TableStore:
 
         def submit(batch: list[Entity]) -> int:
             if len(batch) == 1:
-                client.upsert_entity(batch[0], mode=UpdateMode.REPLACE)
+                points.update(client, batch[0], merge=False, if_match=None)
             else:
                 # A POST: azure-core sends it again on a 500/503/504, not after a dropped
                 # answer (read errors: idempotent methods only). Upserts are idempotent.

@@ -21,8 +21,8 @@ from functions.sync.starts import SyncStarter
 log = logging.getLogger("tenantsync.schedule")
 
 # Tenants started at once by a timer: each start is three storage round trips, whose waits
-# overlap when started side by side; what remains is the SDK's CPU, about 4.5 ms a tenant
-# (docs/scale.md, bench.fleet).
+# overlap when started side by side; what remains is the CPU of building and sending them,
+# about 3 ms a tenant (docs/scale.md, bench.fleet).
 FAN_OUT_THREADS = 16
 
 

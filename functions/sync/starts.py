@@ -127,6 +127,9 @@ class SyncStarter:
                 found = self.runs.read_claim(tenant_id, kind)
                 if found is None:
                     continue  # removed meanwhile (by hand): insert again
+                if found[0].run_id == run_id:  # our insert, resent after a reset: ours
+                    self.runs.remember_claim(tenant_id, kind, *found)
+                    return
             (claim, etag), found = found, None
             from_memory, remembered = remembered, False
             if claim.run_id and self.runs.ended_here(tenant_id, kind, claim.run_id):
