@@ -56,7 +56,8 @@ def test_the_smallest_fleet_syncs_every_tenant_exactly_once_on_one_and_two_insta
 def _run(tenant: str, kind: str, status: str, when: datetime, code: str = "") -> Any:
     return SimpleNamespace(tenant_id=tenant, kind=kind, status=SimpleNamespace(value=status),
                            error_code=code, queued_at=when, started_at=when,
-                           active=status in ("queued", "running"))
+                           active=status in ("queued", "running"), cpu_ms=10,
+                           storage_operations=4)
 
 
 def test_the_accounting_finds_duplicates_misses_and_runs_left() -> None:
@@ -78,6 +79,9 @@ def test_the_accounting_finds_duplicates_misses_and_runs_left() -> None:
     # d: once, its second delivery skipped at once as a duplicate.
     assert (cycle.synced_once, cycle.duplicates, cycle.missed, cycle.left,
             cycle.skipped_deliveries) == (2, 1, 1, 1, 1)
+    # What the cycle's runs recorded they used: every run of this cycle but the duplicate
+    # delivery (a's older run is another cycle's).
+    assert (cycle.recorded_cpu_ms, cycle.recorded_ops) == (50, 20)
 
 
 def test_the_storage_meter_counts_every_table_and_queue_request(azurite: AzuriteProcess
