@@ -19,6 +19,7 @@ from functions.core.sensitive import SecretValue
 from functions.directory.model import UserRecord
 from functions.directory.store import UserFilter
 from functions.services import Services
+from functions.storage.tables import TableStore
 from simulator import Simulator
 from tests.world import Tenant, World, seed_example
 
@@ -28,6 +29,19 @@ def azurite() -> Iterator[AzuriteProcess]:
     process = AzuriteProcess().start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def store(azurite: AzuriteProcess) -> Iterator[TableStore]:
+    """A table store of its own on the session's Azurite, with two tables: ``rows`` for
+    what the code under test writes, ``sdk`` for what the SDK writes to compare with."""
+    prefix = "s" + uuid.uuid4().hex[:10]
+    store = TableStore.from_connection_string(azurite.connection_string, prefix)
+    store._service.create_table(prefix + "rows")
+    store._service.create_table(prefix + "sdk")
+    yield store
+    store._service.delete_table(prefix + "rows")
+    store._service.delete_table(prefix + "sdk")
 
 
 _used_ports: set[int] = set()

@@ -41,6 +41,19 @@ def assert_bookkeeping(used: Counter[str]) -> None:
     assert used["outbox"] == 0 and used["webhooks"] == 1, used
 
 
+def customers(harness: Harness, world: World, *names: str, devices: int = 5,
+              detected: int = 10, mobile: int = 2, **settings: str) -> list[str]:
+    """A partner's customers ``names``, the stack started (with ``settings``), the partner
+    connected and its customers discovered: their tenant ids."""
+    partner = Partner(world)
+    tids = [partner.customer(n, devices=devices, detected=detected, mobile=mobile)
+            for n in names]
+    harness.start(**settings)
+    connect(harness, partner)
+    harness.services.partners.discover(partner.id)
+    return tids
+
+
 def test_the_meter_names_the_table_or_queue_of_a_request() -> None:
     assert target("http://127.0.0.1:10002/devstoreaccount1/truns(PartitionKey='a',"
                   "RowKey='b')") == "truns"
@@ -50,11 +63,7 @@ def test_the_meter_names_the_table_or_queue_of_a_request() -> None:
 
 def test_an_unchanged_device_resync_costs_few_bookkeeping_requests(
         harness: Harness, world: World) -> None:
-    partner = Partner(world)
-    tid = partner.customer("Zeta", devices=5, detected=10, mobile=2)
-    harness.start()
-    connect(harness, partner)
-    harness.services.partners.discover(partner.id)
+    [tid] = customers(harness, world, "Zeta")
     runner = harness.services.runner
     for _ in range(2):  # the first sync, then one that finds the claim and checkpoint rows
         assert runner.run_one("devices", tid, "cli", RunOptions()).status == RunStatus.SUCCEEDED
@@ -68,11 +77,7 @@ def test_an_unchanged_device_resync_costs_few_bookkeeping_requests(
 
 def test_a_first_device_sync_announces_and_publishes_its_end_and_health_in_few_requests(
         harness: Harness, world: World) -> None:
-    partner = Partner(world)
-    tid = partner.customer("Iota", devices=5, detected=10, mobile=2)
-    harness.start()
-    connect(harness, partner)
-    harness.services.partners.discover(partner.id)
+    [tid] = customers(harness, world, "Iota")
     before = operations_by_target()
     run = harness.services.runner.run_one("devices", tid, "cli", RunOptions())
     assert run.status == RunStatus.SUCCEEDED and run.entities_written > 0
@@ -113,11 +118,8 @@ def test_an_unchanged_directory_resync_costs_few_bookkeeping_requests(
 
 def test_with_worker_processes_the_starts_read_back_nothing_of_their_own(
         harness: Harness, world: World) -> None:
-    partner = Partner(world)
-    tids = [partner.customer(f"Eta {i}", devices=2, detected=3, mobile=1) for i in range(2)]
-    harness.start(TENANTSYNC_WORKER_PROCESSES="2")
-    connect(harness, partner)
-    harness.services.partners.discover(partner.id)
+    tids = customers(harness, world, "Eta 0", "Eta 1", devices=2, detected=3, mobile=1,
+                     TENANTSYNC_WORKER_PROCESSES="2")
     runner = harness.services.runner
     try:
         for _ in range(2):
@@ -140,11 +142,7 @@ def test_with_worker_processes_the_starts_read_back_nothing_of_their_own(
 
 def test_a_claim_remembered_by_one_process_never_lets_it_start_over_another_s_run(
         harness: Harness, world: World) -> None:
-    partner = Partner(world)
-    tid = partner.customer("Theta", devices=2, detected=3, mobile=1)
-    harness.start()
-    connect(harness, partner)
-    harness.services.partners.discover(partner.id)
+    [tid] = customers(harness, world, "Theta", devices=2, detected=3, mobile=1)
     here = harness.services
     there = Services(Settings.from_env(harness.env), clock=harness.clock)  # another instance
     assert here.runner.run_one("devices", tid, "cli").status == RunStatus.SUCCEEDED

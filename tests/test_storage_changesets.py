@@ -6,24 +6,13 @@ nothing of the transaction written."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from devstack.stack import AzuriteProcess
 from functions.storage import meter
 from functions.storage.changesets import CREATE, DELETE, REPLACE, submit_changeset
 from functions.storage.tables import TableStore
-
-
-@pytest.fixture
-def store(azurite: AzuriteProcess) -> Iterator[TableStore]:
-    prefix = "c" + uuid.uuid4().hex[:10]
-    store = TableStore.from_connection_string(azurite.connection_string, prefix)
-    store._service.create_table(prefix + "rows")
-    yield store
-    store._service.delete_table(prefix + "rows")
 
 
 def _row(pk: str, rk: str, **values: object) -> dict[str, object]:

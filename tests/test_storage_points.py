@@ -26,17 +26,6 @@ from tests.test_devices import connect, sync
 from tests.world import Partner, World
 
 
-@pytest.fixture
-def store(azurite: AzuriteProcess) -> Iterator[TableStore]:
-    prefix = "p" + uuid.uuid4().hex[:10]
-    store = TableStore.from_connection_string(azurite.connection_string, prefix)
-    store._service.create_table(prefix + "rows")
-    store._service.create_table(prefix + "sdk")
-    yield store
-    store._service.delete_table(prefix + "rows")
-    store._service.delete_table(prefix + "sdk")
-
-
 def _typed(entity: dict[str, Any]) -> dict[str, tuple[type, Any]]:
     """Each value with its exact type: equal values of other types must not pass."""
     return {name: (type(value), value) for name, value in entity.items()}

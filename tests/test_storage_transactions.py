@@ -10,7 +10,6 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,22 +27,11 @@ from azure.data.tables import (
     UpdateMode,
 )
 
-from devstack.stack import AZURITE, AzuriteProcess, free_port
+from devstack.stack import AZURITE, free_port
 from functions.core.errors import StorageError
 from functions.storage import meter
 from functions.storage.tables import TableStore
 from functions.storage.transactions import entity_json, submit, submit_upserts
-
-
-@pytest.fixture
-def store(azurite: AzuriteProcess) -> Iterator[TableStore]:
-    prefix = "x" + uuid.uuid4().hex[:10]
-    store = TableStore.from_connection_string(azurite.connection_string, prefix)
-    store._service.create_table(prefix + "rows")
-    store._service.create_table(prefix + "sdk")
-    yield store
-    store._service.delete_table(prefix + "rows")
-    store._service.delete_table(prefix + "sdk")
 
 
 def _every_kind(partition: str, n: int) -> dict[str, object]:
