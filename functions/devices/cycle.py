@@ -384,7 +384,7 @@ class InventoryCycle:
             self._make_devices()
             self._release()
             parts["devices"], parts["links"] = self._parts("devices"), self._parts("links")
-            assemble(inventory, parts, [cp.digests.get(name, "") for name, _, _ in _LISTINGS])
+            assemble(inventory, parts)
         inventory.digest, inventory.devices_listed = found, cp.devices
         complete = {part: part not in cp.incomplete for part in _PARTS}
         inventory.devices_complete = complete["devices"]

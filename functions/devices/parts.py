@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
@@ -139,24 +138,20 @@ def records(parts: Sequence[list[Any]]) -> list[Any]:
     return [record for part in parts for record in part]
 
 
-def assemble(inventory: Inventory, parts: Mapping[str, Sequence[Any]],
-             listing_digests: Sequence[str]) -> None:
-    """Fill ``inventory`` from a read's parts and set its digest (of the listings as sent,
-    every app's devices and the export columns; details are not in it: they are re-read only
-    when the list's check-in time, which is in it, changes)."""
+def assemble(inventory: Inventory, parts: Mapping[str, Sequence[Any]]) -> None:
+    """Fill ``inventory`` from a read's parts (its digest is the read's fingerprint, made by
+    ``unchanged.fingerprint`` from what Graph sent)."""
     devices = records(parts.get("devices", ()))
     apps = records(parts.get("detectedapps", ()))
     inventory.devices = {d.id: d for d in devices}
     inventory.detected_apps = {a.id: a for a in apps}
     inventory.managed_apps = {m.id: m for m in records(parts.get("managedapps", ()))}
-    digest = hashlib.sha256("|".join(listing_digests).encode())
     found: list[list[str]] = [[] for _ in devices]  # by device position
     add_to = [apps_of.append for apps_of in found]  # bound once: a tenant has ~30,000 links
     for links in parts.get("links", ()):
         for app in sorted(links):
             positions = links[app]
             app_id = apps[app].id
-            digest.update(app.to_bytes(4, "little") + positions.tobytes())
             for position in positions:
                 add_to[position](app_id)
     inventory.software = {devices[p].id: tuple(sorted(ids)) for p, ids in enumerate(found)
@@ -167,5 +162,3 @@ def assemble(inventory: Inventory, parts: Mapping[str, Sequence[Any]],
     for rows in parts.get("extras", ()):
         for position in sorted(rows):
             inventory.extras[devices[position].id] = rows[position]
-            digest.update(orjson.dumps([position, *rows[position]]))
-    inventory.digest = digest.hexdigest()
