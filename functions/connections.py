@@ -17,7 +17,7 @@ from azure.keyvault.secrets import SecretClient
 
 from functions.clients.entra import TokenProvider
 from functions.clients.federation import ManagedIdentityAssertion
-from functions.clients.identity import TrustingSession, azure_credential
+from functions.clients.identity import BareAdapter, TrustingSession, azure_credential
 from functions.clients.pacing import SharedBudget
 from functions.clients.retry import RetryPolicy
 from functions.clients.tenant_graph import TenantGraphs
@@ -49,7 +49,7 @@ class Connections:
     @cached_property
     def session(self) -> requests.Session:
         session = TrustingSession(self.settings.verify)
-        adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=32)
+        adapter = BareAdapter(pool_connections=16, pool_maxsize=32)
         session.mount("https://", adapter)
         return session
 

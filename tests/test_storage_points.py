@@ -243,3 +243,25 @@ def test_a_job_put_on_a_missing_queue_fails_with_a_clear_error(
         missing.put(job)
     assert str(refused.value) == "could not enqueue a sync job (ResourceNotFoundError)"
 
+
+
+def test_every_request_we_build_carries_its_own_client_request_id_never_a_uuid1(
+        store: TableStore, queue: JobQueue, monkeypatch: pytest.MonkeyPatch) -> None:
+    # azure-core makes a missing id with uuid1, which asks the uuidd daemon over a socket
+    # each time: every request tenantsync builds brings its own, so uuid1 is never reached.
+    def refused() -> uuid.UUID:
+        raise AssertionError("uuid1 was called")
+
+    monkeypatch.setattr(uuid, "uuid1", refused)
+    partition = str(uuid.uuid4())
+    rows = [{"PartitionKey": partition, "RowKey": f"r{n}", "N": n} for n in range(3)]
+    etag = store.insert_versioned("rows", rows[0])
+    store.update_if_unchanged("rows", {**rows[0], "N": 9}, str(etag))
+    assert store.get("rows", partition, "r0") == {**rows[0], "N": 9}
+    assert store.write("rows", rows[1:]).entities == 2  # one transaction
+    assert len(list(store.query("rows", "PartitionKey eq @p", {"p": partition}))) == 3
+    store.delete("rows", partition, "r1")
+    queue.put(SyncJob(str(uuid.uuid4()), SyncKind.DEVICES, Trigger.TIMER,
+                      "0000000000001-ab12cd34", RunOptions()))
+    monkeypatch.undo()  # the SDK's own calls (the peek below) still make theirs
+    assert queue.peek_count() == 1

@@ -11,7 +11,6 @@ retries included, is first granted by the pacer.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -23,6 +22,7 @@ from functions.clients.graph import GraphClient
 from functions.clients.pacing import Deadline, RequestPacer
 from functions.clients.paging import LinkGuard
 from functions.clients.retry import RetryBudget, RetryPolicy
+from functions.core.crew import CREW, named
 from functions.core.errors import GraphError, GraphThrottledError
 from functions.core.usage import carried
 
@@ -110,40 +110,53 @@ def _retry_after(headers: Any) -> float | None:
 
 
 class _Senders:
-    """Up to ``count`` threads, each sending the batches handed to it one after the other;
-    every batch's answers (or what it raised) come back on ``done``. Plain queues, not an
-    executor's futures: their waiters and conditions cost a third of a batch's CPU."""
+    """Up to ``count`` of the process's kept threads (``functions/core/crew.py``), each
+    sending the batches handed to it one after the other; every batch's answers (or what it
+    raised) come back through ``take``. Plain queues, not an executor's futures: their
+    waiters and conditions cost a third of a batch's CPU."""
 
     def __init__(self, send: Callable[[list[_Pending]], _Answers], count: int) -> None:
         self._send = send
         self._count = count
         self._todo: SimpleQueue[list[_Pending] | None] = SimpleQueue()
-        self.done: SimpleQueue[tuple[list[_Pending], _Answers | BaseException]] = SimpleQueue()
-        self._threads: list[threading.Thread] = []
+        self._done: SimpleQueue[tuple[list[_Pending], _Answers | BaseException]] = SimpleQueue()
+        self._workers = 0
+        self._left: SimpleQueue[None] = SimpleQueue()  # one a worker, as it stops
+        self._out = 0  # batches handed over whose answers were not taken yet
 
     def submit(self, items: list[_Pending], busy: int) -> None:
         """Hand a batch over; ``busy`` batches are being sent already."""
-        if busy >= len(self._threads) < self._count:
+        if busy >= self._workers < self._count:
             # Its CPU is the run's that started it (functions/core/usage.py).
-            thread = threading.Thread(target=carried(self._work), name="graph-batch",
-                                      daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            CREW.run(carried(self._work))
+            self._workers += 1
+        self._out += 1
         self._todo.put(items)
 
+    def take(self) -> tuple[list[_Pending], _Answers | BaseException]:
+        """The next batch sent, with its answers or what sending it raised."""
+        done = self._done.get()
+        self._out -= 1
+        return done
+
     def _work(self) -> None:
-        while (items := self._todo.get()) is not None:
-            try:
-                self.done.put((items, self._send(items)))
-            except BaseException as exc:  # raised again on the caller's thread
-                self.done.put((items, exc))
+        with named("graph-batch"):
+            while (items := self._todo.get()) is not None:
+                try:
+                    self._done.put((items, self._send(items)))
+                except BaseException as exc:  # raised again on the caller's thread
+                    self._done.put((items, exc))
+        self._left.put(None)
 
     def close(self) -> None:
-        """Let each thread finish the batch it sends, then end."""
-        for _ in self._threads:
+        """Let each batch in flight come back, then give the threads back to the crew
+        (nothing of this batch is being sent once this returns)."""
+        while self._out:
+            self.take()
+        for _ in range(self._workers):
             self._todo.put(None)
-        for thread in self._threads:
-            thread.join()
+        for _ in range(self._workers):
+            self._left.get()
 
 
 class GraphBatch:
@@ -206,7 +219,7 @@ class GraphBatch:
                     self._sleep(max(0.0, pause))
                     continue
                 assert senders is not None
-                sent, answers = senders.done.get()
+                sent, answers = senders.take()
                 running -= 1
                 if isinstance(answers, BaseException):
                     raise answers

@@ -29,6 +29,7 @@ import orjson
 import requests
 import urllib3
 
+from functions.clients.identity import send_settings
 from functions.clients.retry import RetryBudget, RetryPolicy
 from functions.core.errors import ErrorCode, GraphError, GraphThrottledError
 
@@ -255,8 +256,7 @@ class GraphSender:
         # REQUESTS_CA_BUNDLE, as in Session.request with verify given.
         prepared = requests.PreparedRequest()
         prepared.prepare(method=method, url=url, headers=signed, data=body, params=params)
-        sent = self._session.merge_environment_settings(
-            prepared.url, {}, None, self._session.verify, None)
+        sent = send_settings(self._session, prepared.url, verify=self._session.verify)
         # Sent with the session's own adapter (its pool, TLS trust and the proxies above),
         # not Session.send: it would store cookies, run hooks and follow redirects, none of
         # which a bearer-token API has; a redirect answer is refused in send().

@@ -22,6 +22,7 @@ import orjson
 
 from functions.devices.model import Details, Inventory
 from functions.devices.store import PACKING
+from functions.devices.unchanged import ids_as_read
 
 LISTING_PART = 2_000  # records a listing part (2,000 devices: about 400 KB compressed)
 LISTINGS = ("devices", "detectedapps", "managedapps")
@@ -64,7 +65,8 @@ def links_from_ids(devices_of: Mapping[int, Iterable[str]], positions: Mapping[s
 
 
 class HeldLinks:
-    """The apps' devices (app position -> device ids as read, as JSON) that a read holds
+    """The apps' devices (app position -> device ids as read, ``unchanged.devices_as_read``)
+    that a read holds
     while it may still turn out unchanged: then dropped unused, otherwise released as links."""
 
     LIMIT = 16 << 20  # bytes held at most (about 400,000 ids): beyond, released at once
@@ -86,7 +88,7 @@ class HeldLinks:
         """Every app held, as links parts of ``apps_a_part`` apps at most, in app order;
         then the apps of ``then`` (device ids just read, never held) as one more part."""
         apps = sorted(self._held)
-        released = [links_from_ids({a: orjson.loads(self._held[a])
+        released = [links_from_ids({a: ids_as_read(self._held[a])
                                     for a in apps[i:i + apps_a_part]}, positions)
                     for i in range(0, len(apps), apps_a_part)]
         self.drop()

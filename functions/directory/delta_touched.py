@@ -14,9 +14,9 @@ that says otherwise is a doubt, and a doubt means a full read.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from functions.core.crew import CrewPool
 from functions.core.usage import carried
 from functions.directory import entities as dent
 from functions.directory.delta import Changes, TablesDiffer, ignored_of
@@ -59,7 +59,7 @@ def _point_reads(store: TableStore, table: str, tenant_id: str,
     keys = list(keys)
     if not keys:
         return {}
-    with ThreadPoolExecutor(max_workers=min(READERS, len(keys))) as pool:
+    with CrewPool(min(READERS, len(keys)), name="directory-read") as pool:
         def read(key: str) -> Entity | None:
             return store.get(table, tenant_id, key)
 

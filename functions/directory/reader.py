@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from functions.clients.graph import GraphClient
+from functions.core.crew import CrewPool
 from functions.core.errors import GraphError, TenantError
 from functions.core.usage import carried
 from functions.directory.model import DirectoryGroup, DirectoryUser, GroupTree
@@ -103,7 +103,7 @@ class GroupTreeReader:
         level1 = self._list(tree, group_id, 0, ignored)
         for group in level1:
             tree.groups[group.id] = group
-        with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
+        with CrewPool(self._concurrency, name="directory-read") as pool:
             def members(group: DirectoryGroup) -> tuple[DirectoryGroup, list[DirectoryUser]]:
                 return group, self._list_level1(tree, group.id, ignored)
 

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from functions.core.usage import count_storage_operation
+from functions.storage.transport import storage_transport
 
 _lock = threading.Lock()
 _sent = 0
@@ -87,7 +88,10 @@ def proxies_in_environment() -> bool:
 
 
 def client_options() -> dict[str, Any]:
-    """The keywords every storage client is built with: the meter, and the environment's
-    proxy settings only when it has any (requests otherwise scans the whole environment, and
-    looks for .netrc, on every request: ~0.2 ms of CPU each)."""
-    return {**METERED, "use_env_settings": proxies_in_environment()}
+    """The keywords every storage client is built with: the meter, the environment's proxy
+    settings only when it has any (requests otherwise scans the whole environment, and
+    looks for .netrc, on every request: ~0.2 ms of CPU each), and a transport of its own
+    that sends without ``Session.request``'s merging (``functions/storage/transport.py``)."""
+    use_env = proxies_in_environment()
+    return {**METERED, "use_env_settings": use_env,
+            "transport": storage_transport(use_env_settings=use_env)}

@@ -18,6 +18,7 @@ from azure.data.tables._deserialize import _convert_to_entity
 from azure.data.tables._serialize import _parameter_filter_substitution
 
 from functions.storage.points import send
+from functions.storage.transport import request_id
 
 # Query Entities answers with the next page's keys in these headers, none on the last page.
 _NEXT_PARTITION = "x-ms-continuation-NextPartitionKey"
@@ -53,7 +54,8 @@ def query_page(client: TableClient, filter: str, parameters: Mapping[str, Any], 
     request = HttpRequest(
         "GET", f"{client.scheme}://{client._primary_hostname}/{client.table_name}()?{query}",
         headers={"x-ms-version": client.api_version, "DataServiceVersion": "3.0",
-                                "Accept": "application/json;odata=minimalmetadata"})
+                 "Accept": "application/json;odata=minimalmetadata",
+                 "x-ms-client-request-id": request_id()})
     response = send(client, request, 200)
     entities = [dict(_convert_to_entity(e)) for e in orjson.loads(response.content)["value"]]
     headers = response.headers

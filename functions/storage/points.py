@@ -31,6 +31,7 @@ from azure.data.tables import TableClient
 from azure.data.tables._deserialize import _convert_to_entity
 
 from functions.storage.transactions import entity_json
+from functions.storage.transport import request_id
 
 # The answer statuses that mean what the SDK raises these for (azure-core's map_error and
 # azure-data-tables' _decode_error: 409 on an insert, 412 on an If-Match that failed).
@@ -39,7 +40,8 @@ _REFUSALS: dict[int, type[HttpResponseError]] = {
 
 
 def _headers(client: TableClient, accept: str) -> dict[str, str]:
-    return {"x-ms-version": client.api_version, "DataServiceVersion": "3.0", "Accept": accept}
+    return {"x-ms-version": client.api_version, "DataServiceVersion": "3.0", "Accept": accept,
+            "x-ms-client-request-id": request_id()}
 
 
 def _entity_url(client: TableClient, partition: str, row: str) -> str:

@@ -29,6 +29,7 @@ from functions.core.kinds import KINDS
 from functions.core.model import RunOptions, SyncKind, Trigger, is_run_id
 from functions.core.validation import guid
 from functions.storage.meter import client_options
+from functions.storage.transport import request_id
 
 # The statuses azure-storage-queue raises these for (azure-core's map_error first).
 _REFUSALS: dict[int, type[HttpResponseError]] = {
@@ -168,7 +169,9 @@ class JobQueue:
                                                      "Content-Type": "application/xml",
                                                      "Accept": "application/xml"})
         # Streamed: no answer of these is needed (the new message's id and pop receipt).
-        response = client._client.send_request(request, stream=True)
+        # The queue SDK's request hook sets the client request id: ours, or one by uuid1.
+        response = client._client.send_request(request, stream=True,
+                                               client_request_id=request_id())
         response.read()
         if response.status_code != expected:
             error = _REFUSALS.get(response.status_code, HttpResponseError)

@@ -7,7 +7,7 @@ import json
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -22,6 +22,7 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, TableServiceClient
 
+from functions.core.crew import CrewPool
 from functions.core.errors import InputError, StorageError
 from functions.core.kinds import KINDS
 from functions.core.usage import carried
@@ -283,7 +284,7 @@ class TableStore:
             return len(batch)
 
         # Batches leave as they fill, a few waiting at most: no write holds all its entities.
-        pool: ThreadPoolExecutor | None = None
+        pool: CrewPool | None = None
         pending: deque[Future[int]] = deque()
 
         def collect(future: Future[int]) -> None:
@@ -293,7 +294,7 @@ class TableStore:
         def send(batch: list[Entity]) -> None:
             nonlocal pool
             if pool is None:
-                pool = ThreadPoolExecutor(max_workers=self._write_concurrency)
+                pool = CrewPool(self._write_concurrency, name="table-write")
             pending.append(pool.submit(carried(submit), batch))
             while len(pending) >= 2 * self._write_concurrency:
                 collect(pending.popleft())

@@ -25,6 +25,8 @@ from azure.core.rest import HttpRequest
 from azure.data.tables import TableClient, UpdateMode
 from azure.data.tables._serialize import _add_entity_properties
 
+from functions.storage.transport import request_id
+
 _INT32 = 2**31
 # The answer of each operation of a changeset starts with its status line.
 _STATUS_LINE = re.compile(rb"^HTTP/1\.1 (\d{3})", re.MULTILINE)
@@ -142,7 +144,7 @@ def submit(client: TableClient, operations: Sequence[Operation], **pipeline: Any
         headers={"x-ms-version": version, "DataServiceVersion": "3.0",
                  "MaxDataServiceVersion": "3.0;NetFx",
                  "Content-Type": f"multipart/mixed; boundary={batch}",
-                 "Accept": "application/json"},
+                 "Accept": "application/json", "x-ms-client-request-id": request_id()},
     )
     # Streamed: the pipeline would otherwise try to decode a multipart answer as JSON.
     response = client._client.send_request(request, stream=True, **pipeline)

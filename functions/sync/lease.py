@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+from functions.core.crew import CREW, named
 from functions.core.errors import StorageError
 from functions.core.model import Run
 from functions.core.usage import carried
@@ -91,23 +92,25 @@ class Lease:
     @contextmanager
     def kept(self) -> Iterator[Lease]:
         """Renew the lease in the background, every quarter lease, until the block ends."""
-        stop = threading.Event()
+        stop, ended = threading.Event(), threading.Event()
 
         def keep() -> None:
-            while not stop.wait(self.seconds / 4):
-                try:
-                    self.renew()
-                except StorageError:
-                    log.warning("could not renew the lease of run %s (storage); trying again",
-                                self.run.run_id)
-                if self.lost.is_set():
-                    return
+            try:
+                with named(f"lease-{self.run.run_id}"):
+                    while not stop.wait(self.seconds / 4):
+                        try:
+                            self.renew()
+                        except StorageError:
+                            log.warning("could not renew the lease of run %s (storage); "
+                                        "trying again", self.run.run_id)
+                        if self.lost.is_set():
+                            return
+            finally:
+                ended.set()
 
-        keeper = threading.Thread(target=carried(keep), name=f"lease-{self.run.run_id}",
-                                  daemon=True)
-        keeper.start()
+        CREW.run(carried(keep))  # a kept thread (functions/core/crew.py), not a new one
         try:
             yield self
         finally:
             stop.set()
-            keeper.join()
+            ended.wait()

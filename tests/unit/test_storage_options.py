@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from functions.storage.meter import client_options
+from functions.storage.transport import DirectSession
 
 PROXIES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
@@ -17,6 +18,10 @@ def test_without_proxy_variables_the_environment_is_not_scanned_on_each_request(
     options = client_options()
     assert options["use_env_settings"] is False
     assert callable(options["raw_request_hook"])  # still metered
+    # Its own transport, whose session sends without Session.request's merging and does
+    # not read the environment either.
+    session = options["transport"].session
+    assert isinstance(session, DirectSession) and session.trust_env is False
 
 
 def test_a_proxy_variable_makes_storage_use_the_environment(
@@ -25,4 +30,6 @@ def test_a_proxy_variable_makes_storage_use_the_environment(
     for name in PROXIES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
-    assert client_options()["use_env_settings"] is True
+    options = client_options()
+    assert options["use_env_settings"] is True
+    assert options["transport"].session.trust_env is True

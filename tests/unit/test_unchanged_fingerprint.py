@@ -7,12 +7,15 @@ from __future__ import annotations
 from array import array
 from typing import Any
 
+import pytest
+
 from functions.devices.parts import HeldLinks, links_from_ids
 from functions.devices.unchanged import (
     FORMAT,
     SOFTWARE,
     devices_as_read,
     fingerprint,
+    ids_as_read,
     known_device_listing,
     listings_digest,
     may_be_unchanged,
@@ -68,6 +71,17 @@ def test_the_apps_devices_digest_goes_on_chunk_by_chunk_and_any_difference_shows
     assert software_digest("", read({0: ["dev-b"], 1: ["dev-a", "dev-c"]})) != whole
     # The export path's positions are digested as the ids are.
     assert devices_as_read(array("I", [3, 1])) == devices_as_read([3, 1])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("ids", [
+    ["1b7e0c52-3f7a-4c2e-9a53-0d2f6f0e3c11", "0a6c2d3e-9f1b-4a8e-b7c5-2e4d6f8a1b3c"], ["x"],
+    [], [""], ["a", ""], ["", "a"], ["a\nb"], ["a", "b\n"], ["[1]", "b"], ["b", "[1]"]])
+def test_held_devices_come_back_exactly_and_differ_whenever_the_lists_do(ids: list[str]) -> None:
+    held = devices_as_read(ids)
+    assert ids_as_read(held) == ids
+    # Lines are ambiguous only where JSON is kept: two lists never make the same bytes.
+    others = [["a", "b"], ["a\nb"], ["ab"], [], [""], ["a"], ["[1]", "b"], ["[1]\nb"]]
+    assert all(devices_as_read(o) != held for o in others if o != ids)
 
 
 def test_only_a_read_listed_exactly_as_the_known_one_may_be_unchanged() -> None:
