@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
 from functions.core.errors import StorageError
+from functions.storage import pages
 from functions.storage.entities import Entity
 from functions.storage.feed_rows import without_timestamp
 from functions.storage.tables import TableStore
@@ -71,12 +72,11 @@ def head_and_rows(store: TableStore, table: str, tenant_id: str, prefix: str
 
 def _range(store: TableStore, table: str, partition: str, low: str, high: str
            ) -> Iterator[tuple[Entity, str]]:
-    # Through the table client itself: the store's query keeps no ETag.
+    # With each entity's ETag (the store's query keeps none), encoded and decoded by us.
     try:
-        for entity in store.table(table).query_entities(
-                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                parameters={"pk": partition, "lo": low, "hi": high}):
-            yield dict(entity), str(entity.metadata.get("etag") or "")
+        yield from pages.query_versioned(
+            store.table(table), "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            {"pk": partition, "lo": low, "hi": high})
     except ResourceNotFoundError:
         return
     except AzureError as exc:

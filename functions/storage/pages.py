@@ -7,13 +7,13 @@ page holds the very values ``TableClient.query_entities`` yields.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 from azure.core.rest import HttpRequest
-from azure.data.tables import TableClient
+from azure.data.tables import TableClient, TableEntity
 from azure.data.tables._deserialize import _convert_to_entity
 from azure.data.tables._serialize import _parameter_filter_substitution
 
@@ -29,6 +29,30 @@ def query_page(client: TableClient, filter: str, parameters: Mapping[str, Any], 
                page_size: int, select: Sequence[str] | None = None,
                continuation: Mapping[str, str] | None = None,
                ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+    """One page of entities (see ``_page``) and where the next page starts."""
+    found, after = _page(client, filter, parameters, page_size=page_size, select=select,
+                         continuation=continuation)
+    return [dict(entity) for entity in found], after
+
+
+def query_versioned(client: TableClient, filter: str, parameters: Mapping[str, Any], *,
+                    page_size: int = 1000) -> Iterator[tuple[dict[str, Any], str]]:
+    """Every entity matching the filter, each with its ETag, page after page (raises as
+    ``_page``)."""
+    after: dict[str, str] | None = None
+    while True:
+        found, after = _page(client, filter, parameters, page_size=page_size,
+                             continuation=after)
+        for entity in found:
+            yield dict(entity), str(entity.metadata.get("etag") or "")
+        if after is None:
+            return
+
+
+def _page(client: TableClient, filter: str, parameters: Mapping[str, Any], *,
+          page_size: int, select: Sequence[str] | None = None,
+          continuation: Mapping[str, str] | None = None,
+          ) -> tuple[list[TableEntity], dict[str, str] | None]:
     """One page of entities matching a filter whose ``@name``s are ``parameters`` (quoted
     as the SDK quotes them), and where the next page starts (the keys the SDK's pager calls
     its continuation token), None after the last.
@@ -57,7 +81,7 @@ def query_page(client: TableClient, filter: str, parameters: Mapping[str, Any], 
                  "Accept": "application/json;odata=minimalmetadata",
                  "x-ms-client-request-id": request_id()})
     response = send(client, request, 200)
-    entities = [dict(_convert_to_entity(e)) for e in orjson.loads(response.content)["value"]]
+    entities = [_convert_to_entity(e) for e in orjson.loads(response.content)["value"]]
     headers = response.headers
     after = {key: value for key, value in (("PartitionKey", headers.get(_NEXT_PARTITION)),
                                            ("RowKey", headers.get(_NEXT_ROW))) if value}
