@@ -253,19 +253,28 @@ class GraphSender:
         # Prepared before taking a slot: a slot stands for a request on the wire (and in
         # Graph), not for requests' own work of building it. The session's verify wins over
         # REQUESTS_CA_BUNDLE, as in Session.request with verify given.
+        # No query is given as "", not None: requests' check of None against its runtime
+        # Protocol (_SupportsRead) is slow in Python 3.11, and this runs once a request.
         prepared = requests.PreparedRequest()
-        prepared.prepare(method=method, url=url, headers=signed, data=body, params=params)
-        sent = self._session.merge_environment_settings(
-            prepared.url, {}, None, self._session.verify, None)
+        prepared.prepare(method=method, url=url, headers=signed, data=body, params=params or "")
+        session = self._session
+        if session.trust_env:
+            sent = session.merge_environment_settings(prepared.url, {}, None, session.verify,
+                                                      None)
+            proxies, verify, cert = sent["proxies"], sent["verify"], sent["cert"]
+        else:
+            # Nothing to read from the environment: the session's own settings, as
+            # merge_environment_settings would give them (without its Protocol checks).
+            proxies = {k: v for k, v in session.proxies.items() if v is not None}
+            verify, cert = session.verify, session.cert
         # Sent with the session's own adapter (its pool, TLS trust and the proxies above),
         # not Session.send: it would store cookies, run hooks and follow redirects, none of
         # which a bearer-token API has; a redirect answer is refused in send().
-        adapter = self._session.get_adapter(prepared.url or url)
-        verify = sent["verify"]  # None only if the session's was: requests' default, True
+        adapter = session.get_adapter(prepared.url or url)
         with self._slots:
-            response = adapter.send(
+            response = adapter.send(  # verify None only if the session's was: requests' True
                 prepared, timeout=self._timeout, verify=True if verify is None else verify,
-                cert=sent["cert"], proxies=sent["proxies"])
+                cert=cert, proxies=proxies)
             return response, _read_all(response)
 
     def download(self, url: str, *, spool_bytes: int = 16 << 20) -> IO[bytes]:

@@ -16,7 +16,9 @@ from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from itertools import islice
+from operator import itemgetter, le
+from typing import Any, cast
 
 import orjson
 
@@ -58,9 +60,15 @@ def links_from_ids(devices_of: Mapping[int, Iterable[str]], positions: Mapping[s
                    ) -> Links:
     """Apps (by position) and the ids of the devices each is on as a links part: a device
     the listing does not have (enrolled since) is left out: the next read lists it."""
-    position_of = positions.get  # bound once: the loop below runs once per link
-    return links_of({app: [p for device in ids if (p := position_of(device)) is not None]
-                     for app, ids in devices_of.items()})
+    position_of = positions.get
+    links: Links = {}
+    for app, ids in devices_of.items():
+        # A set of positions straight from the ids (no list a link first): C loops only.
+        found: set[int | None] = set(map(position_of, ids))
+        found.discard(None)
+        if found:
+            links[app] = array("I", sorted(cast("set[int]", found)))
+    return links
 
 
 class HeldLinks:
@@ -148,14 +156,18 @@ def assemble(inventory: Inventory, parts: Mapping[str, Sequence[Any]]) -> None:
     inventory.managed_apps = {m.id: m for m in records(parts.get("managedapps", ()))}
     found: list[list[str]] = [[] for _ in devices]  # by device position
     add_to = [apps_of.append for apps_of in found]  # bound once: a tenant has ~30,000 links
-    for links in parts.get("links", ()):
-        for app in sorted(links):
-            positions = links[app]
-            app_id = apps[app].id
-            for position in positions:
-                add_to[position](app_id)
-    inventory.software = {devices[p].id: tuple(sorted(ids)) for p, ids in enumerate(found)
-                          if ids}
+    # Every app's devices in app order (stable: an app in two parts keeps their order).
+    ordered = sorted(((app, positions) for links in parts.get("links", ())
+                      for app, positions in links.items()), key=itemgetter(0))
+    for app, positions in ordered:
+        app_id = apps[app].id
+        for position in positions:
+            add_to[position](app_id)
+    # A listing is sorted by id, so apps added in app order are in id order already: each
+    # device's ids need no sort of their own (unless the listing is not: then they do).
+    in_order = all(map(le, (a.id for a in apps), (a.id for a in islice(apps, 1, None))))
+    inventory.software = {devices[p].id: tuple(ids if in_order else sorted(ids))
+                          for p, ids in enumerate(found) if ids}
     details: dict[str, Details] = inventory.details
     for rows in parts.get("details", ()):
         details.update((devices[p].id, values) for p, values in rows.items())
