@@ -4,7 +4,6 @@ the details of each device that checked in."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from operator import itemgetter
 from urllib.parse import quote
 
 from functions.clients.batch import GraphBatch, SubRequest
@@ -18,7 +17,6 @@ from functions.devices.model import DETAIL_SELECT, Details, details_from_graph
 # the list's permissions); only their ids, as many a page as Graph gives.
 _APP_DEVICES = "/deviceManagement/detectedApps/{app}/managedDevices?$select=id&$top=1000"
 _DEVICE = "/deviceManagement/managedDevices/{device}?$select=" + DETAIL_SELECT
-_ID = itemgetter("id")  # a C loop over a page's devices, not a Python one per link
 
 
 @dataclass
@@ -57,7 +55,7 @@ def read_app_devices(batch: GraphBatch, app_ids: list[str], deadline: Deadline) 
                 result.failed[app] = answer.error()
                 continue
             # A tenant's links number in the tens of thousands: the ids, and nothing else.
-            result.found[app] += map(_ID, answer.body.get("value") or ())
+            result.found[app] += [d["id"] for d in answer.body.get("value") or ()]
             next_link = answer.body.get("@odata.nextLink")
             if next_link:
                 links = walks.setdefault(app, batch.link_guard())
