@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import zlib
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import orjson
 
 from functions.devices.model import Details, Inventory
 from functions.devices.store import PACKING
-from functions.storage.packed import compress
+from functions.storage.packed import compress, decompress
 
 LISTING_PART = 2_000  # records a listing part (2,000 devices: about 400 KB compressed)
 LISTINGS = ("devices", "detectedapps", "managedapps")
@@ -130,7 +129,7 @@ def decode(part_type: str, data: bytes) -> Any:
         columns = ",".join(PACKING.columns(part_type))
         return PACKING.decode_entity(part_type, {f"{part_type}Columns": columns,
                                                  f"{part_type}0": data})
-    part = orjson.loads(zlib.decompress(data))
+    part = orjson.loads(decompress(data))
     if part_type == "links":
         links: Links = {}
         for app, deltas in zip(part["a"], part["d"], strict=True):

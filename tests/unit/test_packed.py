@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import string
+import zlib
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -92,6 +93,15 @@ def test_times_are_written_as_their_iso_texts_and_other_objects_are_refused() ->
     assert [row[at["removed_at"]] for row in rows] == [None, iso(run - timedelta(days=1)), None]
     with pytest.raises(TypeError):  # orjson.JSONEncodeError
         PACKING.encode_rows("detectedapps", [replace(apps[0], name={"not", "json"})])
+
+
+def test_rows_compressed_by_zlib_as_earlier_releases_did_read_back_alike() -> None:
+    devices = [a_device(i) for i in range(3)]
+    text = PACKING.encode_rows("devices", devices)
+    for data in (zlib.compress(text, 1), zlib.compress(text, 9), packed.compress(text)):
+        entity = PACKING.bucket_entity("tenant", 1, 0, {"devices": data})
+        assert PACKING.decode_entity("devices", entity) == devices
+    assert zlib.decompress(packed.compress(text)) == text  # and zlib reads ours
 
 
 def test_rows_written_with_other_columns_read_back_by_name() -> None:
