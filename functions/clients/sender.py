@@ -254,8 +254,10 @@ class GraphSender:
         # Prepared before taking a slot: a slot stands for a request on the wire (and in
         # Graph), not for requests' own work of building it. The session's verify wins over
         # REQUESTS_CA_BUNDLE, as in Session.request with verify given.
+        # No query is given as "", not None: requests' check of None against its runtime
+        # Protocol (_SupportsRead) is slow in Python 3.11, and this runs once a request.
         prepared = requests.PreparedRequest()
-        prepared.prepare(method=method, url=url, headers=signed, data=body, params=params)
+        prepared.prepare(method=method, url=url, headers=signed, data=body, params=params or "")
         sent = send_settings(self._session, prepared.url, verify=self._session.verify)
         # Sent with the session's own adapter (its pool, TLS trust and the proxies above),
         # not Session.send: it would store cookies, run hooks and follow redirects, none of

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from functions.core import changes as ch
-from functions.core.changes import Change, record_version
+from functions.core.changes import Change, record_versions
 from functions.core.model import ChangeCounts, iso
 from functions.devices.model import (
     DETAIL_FIELDS,
@@ -73,8 +73,14 @@ _ALL = attrgetter(*_FIELDS)
 # What the list gives (the rest are details, export columns and our own marks).
 _LISTED = attrgetter(*(name for name in _FIELDS if name not in
                        {*DETAIL_FIELDS, *EXTRA_FIELDS, "details_as_of", "retired", "retired_at"}))
-_DETAIL_AT = tuple(_FIELDS.index(name) for name in (*DETAIL_FIELDS, "details_as_of"))
-_EXTRA_AT = tuple(_FIELDS.index(name) for name in EXTRA_FIELDS)
+_DETAILS = attrgetter(*DETAIL_FIELDS, "details_as_of")
+_EXTRAS = attrgetter(*EXTRA_FIELDS)
+# A built record's fields from (the listed record's fields, then its details and their
+# check-in, its export columns, changed_at): which of those each field takes, in order.
+_TAKE = {name: n for n, name in enumerate(_FIELDS)}
+_TAKE.update({name: len(_FIELDS) + n for n, name in
+              enumerate((*DETAIL_FIELDS, "details_as_of", *EXTRA_FIELDS, "changed_at"))})
+_BUILT = itemgetter(*(_TAKE[name] for name in _FIELDS))
 
 
 def with_details(inventory: Inventory, stored: dict[str, DeviceRecord],
@@ -95,22 +101,19 @@ def with_details(inventory: Inventory, stored: dict[str, DeviceRecord],
         if old is None and read is None and exported is None:
             merged[device_id] = listed
             continue
-        values = list(_ALL(listed))
-        kept = _ALL(old) if old is not None else None
-        if read is not None:
-            for at, value in zip(_DETAIL_AT, (*read, listed.last_sync_at), strict=True):
-                values[at] = value
-        elif kept is not None:
-            for at in _DETAIL_AT:
-                values[at] = kept[at]
-        if exported is not None:
-            for at, value in zip(_EXTRA_AT, exported, strict=True):
-                values[at] = value
-        elif kept is not None:
-            for at in _EXTRA_AT:
-                values[at] = kept[at]
-        values[-1] = now  # changed_at, the last field
-        merged[device_id] = DeviceRecord(*values)
+        source = old if old is not None else listed
+        if read is None:
+            found = _DETAILS(source)
+        elif len(read) == len(DETAIL_FIELDS):
+            found = (*read, listed.last_sync_at)
+        else:
+            raise ValueError(f"{len(read)} details read for {len(DETAIL_FIELDS)} fields")
+        if exported is None:
+            exported = _EXTRAS(source)
+        elif len(exported) != len(EXTRA_FIELDS):
+            raise ValueError(f"{len(exported)} export columns for {len(EXTRA_FIELDS)} fields")
+        # One C call picks every field (about half the time of setting them one by one).
+        merged[device_id] = DeviceRecord(*_BUILT((*_ALL(listed), *found, *exported, now)))
     return merged
 
 
@@ -172,20 +175,20 @@ def plan_inventory_changes(
     changes.devices = _stamped(changes.devices, now)
     changes.detected_apps = _stamped(changes.detected_apps, now)
     changes.managed_apps = _stamped(changes.managed_apps, now)
+    entries = changes.entries
     for entity, written, before, flag, kinds in (
         (ch.DEVICE, changes.devices, stored.devices, "retired", _DEVICE_KINDS),
         (ch.DETECTED_APP, changes.detected_apps, stored.detected_apps, "removed", _APP_KINDS),
         (ch.MANAGED_APP, changes.managed_apps, stored.managed_apps, "removed", _APP_KINDS),
     ):
-        for record in written:
-            kind = _kind(record, before.get(record.id), flag, kinds)
-            changes.entries.append(Change(entity, record.id, kind, record.name,
-                                          record_version(record)))
+        records: list[Any] = written
+        entries.extend(Change(entity, r.id, _kind(r, before.get(r.id), flag, kinds), r.name, v)
+                       for r, v in zip(records, record_versions(records), strict=True))
     # A device's software changed (apps found on it, links ended): one entry per device,
     # whose record (GET .../devices/{id}) lists its software now.
-    for software in changes.software:
-        changes.entries.append(Change(ch.DEVICE_SOFTWARE, software.id, ch.CHANGED, "",
-                                      record_version(software)))
+    entries.extend(Change(ch.DEVICE_SOFTWARE, software.id, ch.CHANGED, "", version)
+                   for software, version in zip(changes.software,
+                                                record_versions(changes.software), strict=True))
     return changes
 
 

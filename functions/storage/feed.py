@@ -29,13 +29,13 @@ from functions.storage.entities import Entity, iso, parse_time
 from functions.storage.feed_head import HEAD_ROW, Head, KnownHeads, head_and_rows
 from functions.storage.feed_rows import (
     ENTRIES_PER_ROW,
+    EncodedChanges,
     FeedEntry,
     FeedPage,
     Intent,
     appended_keys,
     cursor_of,
     decode_changes,
-    encode_changes,
     intent_row_count,
     without_timestamp,
 )
@@ -66,6 +66,7 @@ class ChangeFeed:
         self._clock = clock
         self._sleep = sleep
         self._heads = KnownHeads()  # read with an intent or written by an append: used once
+        self._encoded = EncodedChanges()  # a run's entries, from its intent to its append
 
     # --- a run's intent ---------------------------------------------------------------
 
@@ -79,11 +80,11 @@ class ChangeFeed:
             StorageError: storage did not answer (the run must not write then).
         """
         rows = []
+        encoded = self._encoded.rows(tenant_id, kind, changes)  # _intent_row_count rows
         for n, start in enumerate(range(0, len(changes), ENTRIES_PER_ROW)):
-            part = changes[start:start + ENTRIES_PER_ROW]  # _intent_row_count rows in all
+            part = changes[start:start + ENTRIES_PER_ROW]
             rows.append({"PartitionKey": tenant_id, "RowKey": f"intent-{kind}-{n:05d}",
-                         "RunId": run_id, "At": iso(at), "Count": len(part),
-                         **encode_changes(part)})
+                         "RunId": run_id, "At": iso(at), "Count": len(part), **encoded[n]})
         stale = [] if none_left else [
             r for r in self._intent_rows(tenant_id, kind)
             if r["RowKey"] not in {row["RowKey"] for row in rows}]
@@ -163,8 +164,11 @@ class ChangeFeed:
         Raises:
             StorageError: storage did not answer, or the lock stayed taken.
         """
-        return self._append(tenant_id, kind, run_id, changes, at or self._clock(),
-                            key or run_id, ())[0]
+        try:
+            return self._append(tenant_id, kind, run_id, changes, at or self._clock(),
+                                key or run_id, ())[0]
+        finally:
+            self._encoded.forget(tenant_id, kind)
 
     def commit(self, tenant_id: str, kind: SyncKind, run_id: str, changes: Sequence[Change],
                at: datetime) -> tuple[str, str]:
@@ -176,8 +180,11 @@ class ChangeFeed:
             StorageError: as ``append``; the intent stays and is settled later.
         """
         intent_rows = [f"intent-{kind}-{n:05d}" for n in range(intent_row_count(len(changes)))]
-        cursors, cleared = self._append(tenant_id, kind, run_id, changes, at, run_id,
-                                        intent_rows)
+        try:
+            cursors, cleared = self._append(tenant_id, kind, run_id, changes, at, run_id,
+                                            intent_rows)
+        finally:
+            self._encoded.forget(tenant_id, kind)
         for row in [] if cleared else intent_rows:
             self._store.delete(FEED_TABLE, tenant_id, row)
         self._store.delete(FEED_TABLE, PENDING_PARTITION, f"{tenant_id}_{kind}")
@@ -248,11 +255,12 @@ class ChangeFeed:
     def _blocks(self, tenant_id: str, kind: SyncKind, run_id: str, changes: Sequence[Change],
                 seq: int, when: datetime) -> list[Entity]:
         rows = []
-        for start in range(0, len(changes), ENTRIES_PER_ROW):
+        encoded = self._encoded.rows(tenant_id, kind, changes)  # as its intent's, if any
+        for n, start in enumerate(range(0, len(changes), ENTRIES_PER_ROW)):
             part = changes[start:start + ENTRIES_PER_ROW]
             rows.append({"PartitionKey": tenant_id, "RowKey": _key(seq + 1 + start),
                          "Start": seq + 1 + start, "Count": len(part), "RunId": run_id,
-                         "SyncKind": kind, "At": iso(when), **encode_changes(part)})
+                         "SyncKind": kind, "At": iso(when), **encoded[n]})
         return rows
 
     def _append_locked(self, tenant_id: str, kind: SyncKind, run_id: str,

@@ -6,7 +6,13 @@ import hashlib
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 
-from functions.core.changes import Change, plan_digest, record_version, written_as_planned
+from functions.core.changes import (
+    Change,
+    plan_digest,
+    record_version,
+    record_versions,
+    written_as_planned,
+)
 from functions.directory.model import UserRecord
 
 USER = UserRecord("u1", "Jane Doe", "jane@contoso.example", "jane@x.example", True)
@@ -27,6 +33,15 @@ class _Tag:
 def test_a_record_of_one_compared_field_is_versioned_by_it() -> None:
     assert record_version(_Tag("a")) == record_version(_Tag("a", datetime.now(UTC)))
     assert record_version(_Tag("a")) != record_version(_Tag("b"))
+
+
+def test_records_versioned_together_have_each_its_own_version() -> None:
+    # Types mixed and alternating: each record is versioned as its own type says.
+    records = [USER, _Tag("a"), replace(USER, display_name="Jane Roe"), _Tag("b"), _Tag("a")]
+    versions = record_versions(records)
+    assert versions == [record_version(r) for r in records]
+    assert len(set(versions)) == 4 and versions[1] == versions[4]
+    assert record_versions([]) == []
 
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
+
 from functions.devices.checkpoint import EXPORT_PATH, READ_PATH, Checkpoint, Step
 from functions.devices.model import DetectedAppRecord, DeviceSoftware, Inventory
 from functions.devices.parts import assemble, decode, encode, links_of, listing_parts
@@ -127,6 +129,29 @@ def test_parts_round_trip_and_assemble_into_an_inventory() -> None:
     assemble(changed, {"devices": [listed], "detectedapps": [apps],
                        "links": [links_of({0: [0]}), links_of({4: [1]})]})
     assert changed.software != inventory.software
+
+
+def test_a_device_s_software_is_in_app_id_order_however_the_parts_and_listing_come() -> None:
+    [listed] = listing_parts("devices", [a_device(i) for i in range(3)])
+    apps = [DetectedAppRecord(f"app{n}", f"App {n}", "1", None, None, None, None)
+            for n in range(4)]
+    inventory = Inventory()  # parts in reverse app order
+    assemble(inventory, {"devices": [listed], "detectedapps": [apps],
+                         "links": [links_of({3: [0, 1], 2: [0]}), links_of({0: [0], 1: [1]})]})
+    assert inventory.software == {listed[0].id: ("app0", "app2", "app3"),
+                                  listed[1].id: ("app1", "app3")}
+    unordered = Inventory()  # a listing not in id order (only ever hand-made) is sorted too
+    assemble(unordered, {"devices": [listed], "detectedapps": [apps[::-1]],
+                         "links": [links_of({0: [0], 1: [0, 1], 3: [0]})]})
+    assert unordered.software == {listed[0].id: ("app0", "app2", "app3"),
+                                  listed[1].id: ("app2",)}
+
+
+def test_details_of_another_length_than_the_fields_are_refused() -> None:
+    device = a_device(0)
+    short = Inventory(devices={device.id: device}, details={device.id: (1, 2)})
+    with pytest.raises(ValueError, match="2 details read for 6 fields"):
+        with_details(short, {}, NOW)
 
 
 def test_written_records_are_the_planned_ones_with_the_run_time() -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 import string
+import zlib
 from dataclasses import fields, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 
 from functions.devices.model import (
@@ -20,6 +22,7 @@ from functions.devices.model import (
 )
 from functions.devices.store import PACKING
 from functions.storage import packed
+from functions.storage.entities import iso
 from functions.storage.tables import MAX_BATCH, _batches, entity_chars
 
 
@@ -75,6 +78,30 @@ def test_a_bucket_round_trips_every_record_exactly(kind: str) -> None:
     assert back == sorted(records, key=lambda r: r.id)  # tuples come back as tuples
     others = [k for k in PACKING.kinds if k != kind]
     assert all(PACKING.decode_entity(other, entity) == [] for other in others)
+
+
+def test_times_are_written_as_their_iso_texts_and_other_objects_are_refused() -> None:
+    run = datetime(2026, 11, 21, 8, 30, 15, 123456, tzinfo=UTC)
+    same_instant = run.astimezone(timezone(timedelta(hours=2)))
+    apps = [DetectedAppRecord("a", "A", None, None, None, None, None, changed_at=run),
+            DetectedAppRecord("b", "B", None, None, None, None, None, removed=True,
+                              removed_at=run - timedelta(days=1), changed_at=run),
+            DetectedAppRecord("c", "C", None, None, None, None, None, changed_at=same_instant)]
+    rows = orjson.loads(PACKING.encode_rows("detectedapps", apps))
+    at = {name: n for n, name in enumerate(PACKING.columns("detectedapps"))}
+    assert [row[at["changed_at"]] for row in rows] == [iso(run)] * 3
+    assert [row[at["removed_at"]] for row in rows] == [None, iso(run - timedelta(days=1)), None]
+    with pytest.raises(TypeError):  # orjson.JSONEncodeError
+        PACKING.encode_rows("detectedapps", [replace(apps[0], name={"not", "json"})])
+
+
+def test_rows_compressed_by_zlib_as_earlier_releases_did_read_back_alike() -> None:
+    devices = [a_device(i) for i in range(3)]
+    text = PACKING.encode_rows("devices", devices)
+    for data in (zlib.compress(text, 1), zlib.compress(text, 9), packed.compress(text)):
+        entity = PACKING.bucket_entity("tenant", 1, 0, {"devices": data})
+        assert PACKING.decode_entity("devices", entity) == devices
+    assert zlib.decompress(packed.compress(text)) == text  # and zlib reads ours
 
 
 def test_rows_written_with_other_columns_read_back_by_name() -> None:

@@ -141,3 +141,18 @@ def test_the_environment_s_proxy_is_used_and_the_session_s_trust_wins(
     assert settings["proxies"].get("https") == "http://proxy.example:3128"
     assert settings["verify"] == "/etc/tenantsync/ca.pem"
     assert settings["timeout"] == 60.0
+
+
+def test_without_the_environment_the_session_s_own_proxies_trust_and_certificate_are_used(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://ignored.example:3128")  # trust_env is off
+    sender, recorder = _sender()
+    sender._session.proxies = {"https": "http://proxy.example:8080", "http": None}  # type: ignore[dict-item]
+    sender._session.verify = "/etc/tenantsync/ca.pem"
+    sender._session.cert = "/etc/tenantsync/client.pem"
+    sender.send("GET", "/organization")
+    (sent,), (settings,) = recorder.sent, recorder.settings
+    assert settings["proxies"] == {"https": "http://proxy.example:8080"}  # None left out
+    assert (settings["verify"], settings["cert"]) == ("/etc/tenantsync/ca.pem",
+                                                      "/etc/tenantsync/client.pem")
+    assert sent.url == "https://graph.example/v1.0/organization"  # no query: no "?"
