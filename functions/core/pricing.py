@@ -153,9 +153,10 @@ class SizeModel:
 # unchanged one is a delta read of 2 requests, whatever the size (bench.directory, bench.fleet).
 DIRECTORY_FIRST = SizeModel(0.10, 0.00012, 0.5, 0.00036, 14, 0.018)
 DIRECTORY_UNCHANGED = SizeModel(0.04, 0.0, 0.2, 0.0, 6, 0.0)
-# Devices with per-device software (bench.devices --scenario msp: 500 devices, 300 apps).
-DEVICES_FIRST = SizeModel(0.05, 0.0004, 2.0, 0.008, 30, 0.004)
-DEVICES_UNCHANGED = SizeModel(0.03, 0.00015, 1.5, 0.006, 10, 0.0)
+# Devices with per-device software (bench.devices --scenario msp: 500 devices, 300 apps;
+# 0.130-0.146 CPU s a first sync and 0.059-0.066 an unchanged one, 8 December).
+DEVICES_FIRST = SizeModel(0.03, 0.00022, 2.0, 0.008, 30, 0.004)
+DEVICES_UNCHANGED = SizeModel(0.02, 0.00009, 1.5, 0.006, 10, 0.0)
 
 MODELS = {"directory": (DIRECTORY_FIRST, DIRECTORY_UNCHANGED),
           "devices": (DEVICES_FIRST, DEVICES_UNCHANGED)}
