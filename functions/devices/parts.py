@@ -74,8 +74,8 @@ def links_from_ids(devices_of: Mapping[int, Iterable[str]], positions: Mapping[s
 
 class HeldLinks:
     """The apps' devices (app position -> device ids as read, ``unchanged.devices_as_read``)
-    that a read holds
-    while it may still turn out unchanged: then dropped unused, otherwise released as links."""
+    that a read holds while it may still turn out unchanged: then dropped unused, otherwise
+    released as links."""
 
     LIMIT = 16 << 20  # bytes held at most (about 400,000 ids): beyond, released at once
 

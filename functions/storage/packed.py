@@ -251,9 +251,8 @@ def _clearly_over(packing: Packing, records: Records) -> int:
 
 
 def group_by_bucket(records: Mapping[str, Any], buckets: int) -> dict[int, list[Any]]:
-    """The records by bucket (``bucket_of``, inlined: it runs once per record)."""
+    """The records by bucket (``bucket_of``)."""
     groups: dict[int, list[Any]] = {}
-    mask, crc32, add = buckets - 1, zlib.crc32, groups.setdefault
     for record_id, record in records.items():
-        add(crc32(record_id.encode()) & mask, []).append(record)
+        groups.setdefault(bucket_of(record_id, buckets), []).append(record)
     return groups
